@@ -68,6 +68,7 @@ include format/format.mk
 -include plot/plot.mk
 -include recorder/recorder.mk
 -include tests/tests.mk
+-include tests/spec/spec.mk
 -include bench/bench.mk
 
 all: $(ALL_TARGETS)

@@ -117,7 +117,7 @@ const char *mt_strerror(int code);
 /* ---- The header --------------------------------------------------------- */
 
 enum { /* clock sources: what a tick is */
-    MT_CLOCK_MONOTONIC = 1, /* clock_gettime(CLOCK_MONOTONIC), 1 tick = 1 ns */
+    MT_CLOCK_MONOTONIC = 1, /* clock_gettime(CLOCK_MONOTONIC) */
     MT_CLOCK_TSC = 2,       /* x86 rdtsc; ticks_per_second was calibrated */
 };
 
@@ -136,7 +136,8 @@ typedef struct mt_header {
     uint32_t flags;            /* reserved, 0 */
     uint32_t content;          /* MT_CONTENT_* bits */
     uint32_t clock;            /* MT_CLOCK_* */
-    uint64_t ticks_per_second; /* 1e9 for MT_CLOCK_MONOTONIC */
+    uint64_t ticks_per_second; /* 1e9 for MONOTONIC in ns; a writer may
+                                  use coarser ticks (ns / 16: 62500000) */
     int64_t wall_ns;           /* UNIX time, ns, at the anchor */
     uint64_t anchor_ticks;     /* clock reading at the anchor; every record
                                   time is in ticks since this reading */

@@ -441,6 +441,8 @@ static int parse_header(mt_reader *r) {
     h->anchor_ticks = mt_le64_get(c + 48);
     h->pid = mt_le32_get(c + 56);
     h->ppid = mt_le32_get(c + 60);
+    if (h->ticks_per_second == 0)
+        return report(r, MT_ERR_HEADER, 40, "damaged header: ticks_per_second is 0");
     uint16_t foff = mt_le16_get(c + 64), nfields = mt_le16_get(c + 66);
     if (foff < MT_HEADER_FIXED_BYTES || foff > size - 8)
         return report(r, MT_ERR_HEADER, 72, "damaged header: fields_offset %u", foff);
@@ -738,9 +740,14 @@ static int next_chunk(mt_reader *r) {
             r->stats.damaged_bytes += avail(r);
             if (size >= 4 && avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTCK", 4))
                 r->stats.damaged_chunks++;
+            const char *what = "a frame";
+            if (avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTIX", 4))
+                what = "the index frame (the chunks before it are intact)";
+            else if (avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTCK", 4))
+                what = "a chunk header";
             return report(r, MT_ERR_TRUNCATED, at,
-                          "truncated: the file ends inside a frame (%zu of %" PRIu32
-                          " bytes)", avail(r), size + MT_FRAME_HEAD_BYTES);
+                          "truncated: the file ends inside %s (%zu of %" PRIu32
+                          " bytes)", what, avail(r), size + MT_FRAME_HEAD_BYTES);
         }
         p = cursor(r);
         const uint8_t *c = p + MT_FRAME_HEAD_BYTES;
