@@ -1,0 +1,306 @@
+"""memtrace: record Python calls, returns, lines and memory (RSS) into a
+compact, crash-safe trace file.
+
+    import memtrace
+    with memtrace.Profile("run.trace"):
+        work()
+
+    memtrace.start(mode="trace")        # path defaults to memtrace_<UTC>_<pid>_<mode>.trace
+    ...
+    memtrace.marker("phase 2")
+    ...
+    path = memtrace.stop()
+
+Modes: "profile" (Python and C calls/returns), "trace" (profile plus lines),
+"fast" (Python calls/returns only, through the cheapest hook of the running
+Python). RSS is sampled by a background thread every rss_interval seconds;
+rss="exact" also reads it at every event (about 1 us each).
+
+Only one recording runs at a time: start() while recording, or entering a
+Profile/Trace inside another, raises RuntimeError.
+"""
+
+import atexit as _atexit
+import datetime as _datetime
+import os as _os
+import platform as _platform
+import sys as _sys
+
+from . import _memtrace
+
+__all__ = [
+    "start", "stop", "is_recording", "marker", "rss", "rss_peak",
+    "Profile", "Trace", "default_path", "MODES",
+]
+__version__ = _memtrace.__version__
+
+MODES = ("profile", "trace", "fast")
+
+# The running recording: its path and options (for fork children). Guarded by
+# the GIL: start/stop are called from Python.
+_current = None
+
+
+def default_path(mode="profile", directory=None):
+    """memtrace_<UTC yyyymmddThhmmss>_<pid>_<mode>.trace in directory (default:
+    the current directory)."""
+    now = _datetime.datetime.now(_datetime.timezone.utc)
+    name = "memtrace_%s_%d_%s.trace" % (now.strftime("%Y%m%dT%H%M%S"), _os.getpid(), mode)
+    return _os.path.join(directory, name) if directory else name
+
+
+def _check_number(name, value, minimum=0, integer=False, allow_zero=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
+        raise TypeError("%s must be %s, not %s" % (
+            name, "an int" if integer else "a number", type(value).__name__))
+    if value < minimum or (not allow_zero and value == 0):
+        raise ValueError("%s must be %s, got %r" % (
+            name, "positive" if not allow_zero else ">= %s" % minimum, value))
+    return value
+
+
+def _check_prefixes(name, value):
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError("%s must be a sequence of str, not %s" % (name, type(value).__name__)) from None
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError("%s must hold non-empty str, got %r" % (name, item))
+    return items
+
+
+def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_depth,
+             include, exclude, buffer_bytes, max_buffers, clock, fork):
+    if mode not in MODES:
+        raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
+    if path is None:
+        path = default_path(mode)
+    elif not isinstance(path, (str, bytes, _os.PathLike)):
+        raise TypeError("path must be a str or os.PathLike, not %s" % type(path).__name__)
+    path = _os.fsdecode(_os.fspath(path))
+    if not path:
+        raise ValueError("path must not be empty")
+    _check_number("rss_interval", rss_interval)
+    _check_number("flush_interval", flush_interval, allow_zero=False)
+    if rss not in ("sampled", "exact"):
+        raise ValueError("rss must be 'sampled' or 'exact', got %r" % (rss,))
+    _check_number("rss_trigger", rss_trigger, integer=True)
+    _check_number("max_depth", max_depth, integer=True)
+    if max_depth > 2**31:
+        raise ValueError("max_depth is too large: %r" % (max_depth,))
+    include = _check_prefixes("include", include)
+    exclude = _check_prefixes("exclude", exclude)
+    _check_number("buffer_bytes", buffer_bytes, minimum=4096, integer=True)
+    if buffer_bytes > 16 << 20:
+        raise ValueError("buffer_bytes must be at most 16 MiB, got %r" % (buffer_bytes,))
+    _check_number("max_buffers", max_buffers, minimum=2, integer=True)
+    if max_buffers > 1 << 20:
+        raise ValueError("max_buffers is too large: %r" % (max_buffers,))
+    if clock is None:
+        # fib(25) on 3.11, fast mode: 2.9x bare with CLOCK_MONOTONIC, 2.2x
+        # with the TSC (clock_gettime is most of the per-event cost). The
+        # calibration costs 20 ms at start, so only fast mode uses it.
+        clock = "tsc" if mode == "fast" and _tsc_usable() else "monotonic"
+    if clock not in ("monotonic", "tsc"):
+        raise ValueError("clock must be 'monotonic' or 'tsc', got %r" % (clock,))
+    if fork not in ("child", "stop"):
+        raise ValueError("fork must be 'child' or 'stop', got %r" % (fork,))
+    return dict(path=path, mode=mode, rss_interval=float(rss_interval),
+                flush_interval=float(flush_interval), rss=rss, rss_trigger=rss_trigger,
+                max_depth=max_depth, include=include, exclude=exclude,
+                buffer_bytes=buffer_bytes, max_buffers=max_buffers, clock=clock, fork=fork)
+
+
+def _tsc_usable():
+    """x86-64 with an invariant TSC (constant_tsc and nonstop_tsc)."""
+    if _platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split()
+                    return "constant_tsc" in flags and "nonstop_tsc" in flags
+    except OSError:
+        pass
+    return False
+
+
+def _start(opts):
+    global _current
+    _memtrace.start(
+        opts["path"], opts["mode"], rss_interval=opts["rss_interval"],
+        flush_interval=opts["flush_interval"], rss_exact=opts["rss"] == "exact",
+        rss_trigger=opts["rss_trigger"], max_depth=opts["max_depth"],
+        include=opts["include"], exclude=opts["exclude"],
+        buffer_bytes=opts["buffer_bytes"], max_buffers=opts["max_buffers"],
+        use_tsc=opts["clock"] == "tsc", python_version=_platform.python_version(),
+        executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])])
+    _current = opts
+
+
+def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
+          rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
+          buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child"):
+    """Start recording every thread into path; return the path.
+
+    path           trace file (default: default_path(mode)); an unwritable path
+                   raises OSError here
+    mode           "profile", "trace" or "fast"
+    rss_interval   seconds between RSS samples by the sampler thread (0: none)
+    flush_interval seconds; chunks reach the disk at least this often, so a
+                   killed process loses at most about that much
+    rss            "sampled" (sampler thread only) or "exact" (also read RSS at
+                   every event: ~1 us per event)
+    rss_trigger    bytes; write call/return/line events only when RSS moved by
+                   at least this much since the last written event (0: all)
+    max_depth      record frames at most this deep (0: unlimited)
+    include        module names or file path prefixes to record (empty: all)
+    exclude        module names or file path prefixes not to record
+    buffer_bytes, max_buffers
+                   the recorder's memory bound: at most max_buffers buffers of
+                   buffer_bytes; when all are in use, events are dropped and
+                   counted in a LOST record (the program is never blocked)
+    clock          "monotonic" (ns) or "tsc" (x86 time-stamp counter, calibrated
+                   in 20 ms at start); default: tsc in fast mode where the CPU
+                   has an invariant TSC, else monotonic
+    fork           after os.fork(), the child records into
+                   "<path stem>.<child pid>.trace" ("child") or stops ("stop");
+                   the parent's file is never touched by the child
+
+    Raises RuntimeError if already recording.
+    """
+    if _memtrace.is_recording():
+        raise RuntimeError("memtrace is already recording to %r" % (
+            _current["path"] if _current else "?",))
+    opts = _options(path, mode, rss_interval, flush_interval, rss, rss_trigger,
+                    max_depth, include, exclude, buffer_bytes, max_buffers, clock, fork)
+    _start(opts)
+    return opts["path"]
+
+
+def stop():
+    """Stop recording, finish the file (with its index) and return its path;
+    None if not recording. Write errors were reported once on stderr when
+    they happened; the path is returned all the same."""
+    global _current
+    if not _memtrace.is_recording():
+        _current = None
+        return None
+    path = _current["path"] if _current else None
+    _memtrace.stop()
+    _current = None
+    return path
+
+
+def is_recording():
+    """True while a recording runs."""
+    return _memtrace.is_recording()
+
+
+def marker(text):
+    """Write a label into the trace at this moment, in the calling thread's
+    stream. Does nothing when not recording (markers can stay in code)."""
+    _memtrace.marker(text)
+
+
+def rss():
+    """The process's resident set size now, in bytes (/proc/self/statm)."""
+    return _memtrace.rss()
+
+
+def rss_peak():
+    """The process's peak resident set size so far, in bytes (getrusage)."""
+    return _memtrace.rss_peak()
+
+
+class _Recording:
+    _mode = "profile"
+
+    def __init__(self, path=None, **options):
+        if "mode" in options:
+            raise TypeError("%s() got an unexpected keyword argument 'mode'" % type(self).__name__)
+        self._opts = _options(path, self._mode, **_with_defaults(options))
+        self.path = self._opts["path"]
+
+    def __enter__(self):
+        if _memtrace.is_recording():
+            raise RuntimeError("memtrace is already recording to %r" % (
+                _current["path"] if _current else "?",))
+        _start(self._opts)
+        return self
+
+    def __exit__(self, *exc):
+        stop()
+        return False
+
+    def __call__(self, func):
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with self:
+                return func(*args, **kwargs)
+        return wrapper
+
+
+_DEFAULTS = dict(rss_interval=0.01, flush_interval=1.0, rss="sampled", rss_trigger=0,
+                 max_depth=0, include=(), exclude=(), buffer_bytes=64 * 1024,
+                 max_buffers=256, clock=None, fork="child")
+
+
+def _with_defaults(options):
+    unknown = set(options) - set(_DEFAULTS)
+    if unknown:
+        raise TypeError("unexpected keyword argument %r" % sorted(unknown)[0])
+    merged = dict(_DEFAULTS)
+    merged.update(options)
+    return merged
+
+
+class Profile(_Recording):
+    """Record Python and C calls/returns with RSS, as a context manager or a
+    decorator: ``with memtrace.Profile("run.trace"): ...`` or ``@memtrace.Profile()``.
+    Takes the options of start() except mode."""
+    _mode = "profile"
+
+
+class Trace(_Recording):
+    """Like Profile, plus line events."""
+    _mode = "trace"
+
+
+class Fast(_Recording):
+    """Like Profile, Python frames only, at the lowest cost."""
+    _mode = "fast"
+
+
+def _child_path(path, pid):
+    stem, ext = _os.path.splitext(path)
+    return "%s.%d%s" % (stem, pid, ext or ".trace")
+
+
+def _after_fork_child():
+    global _current
+    opts = _current
+    _memtrace._after_fork_child()
+    _current = None
+    if opts and opts["fork"] == "child":
+        opts = dict(opts, path=_child_path(opts["path"], _os.getpid()))
+        try:
+            _start(opts)
+        except Exception as exc:  # the child carries on unrecorded
+            _sys.stderr.write("memtrace: child %d not recorded: %s\n" % (_os.getpid(), exc))
+
+
+def _at_exit():
+    if _memtrace.is_recording():
+        _memtrace.stop(1)  # MT_END_EXIT
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_after_fork_child)
+_atexit.register(_at_exit)

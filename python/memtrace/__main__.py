@@ -1,0 +1,193 @@
+"""python -m memtrace run [options] script.py [args...]
+python -m memtrace run [options] -m module [args...]
+
+Runs a program as `python script.py` / `python -m module` would, recording it.
+The program's stdout, stderr and exit status are unchanged; the recorder
+prints nothing unless -v is given (or a write error stops it: one warning).
+"""
+
+import os
+import runpy
+import sys
+
+USAGE = """\
+usage: python -m memtrace run [options] script.py [args...]
+       python -m memtrace run [options] -m module [args...]
+
+Record a Python program into a memtrace trace file.
+
+options:
+  -o, --output FILE        trace file (default: memtrace_<UTC>_<pid>_<mode>.trace)
+  --mode MODE              profile (default), trace or fast
+  --rss-interval SECONDS   RSS sampling period (default 0.01; 0: no sampler)
+  --flush-interval SECONDS chunks reach the disk at least this often (default 1)
+  --rss sampled|exact      exact also reads RSS at every event (slow)
+  --rss-trigger BYTES      write events only when RSS moved this much
+  --max-depth N            record frames at most N deep (0: unlimited)
+  --include PREFIX         record only these modules / file prefixes (repeatable)
+  --exclude PREFIX         do not record these modules / file prefixes (repeatable)
+  --clock monotonic|tsc    time source (default monotonic)
+  --fork child|stop        after fork: child records into FILE stem.PID.trace,
+                           or stops (default child)
+  -v, --verbose            say where the trace goes, on stderr
+  -h, --help               print this text and exit
+
+Environment: MEMTRACE=FILE[,mode=M][,option=value...] starts recording at
+interpreter start-up (needs the memtrace-autostart.pth that `pip install`
+puts in site-packages); see the README.
+"""
+
+_VALUED = {
+    "-o": "path", "--output": "path", "--mode": "mode", "--rss-interval": "rss_interval",
+    "--flush-interval": "flush_interval", "--rss": "rss", "--rss-trigger": "rss_trigger",
+    "--max-depth": "max_depth", "--include": "include", "--exclude": "exclude",
+    "--clock": "clock", "--fork": "fork",
+}
+_FLOATS = ("rss_interval", "flush_interval")
+_INTS = ("rss_trigger", "max_depth")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _usage_error(msg):
+    sys.stderr.write("memtrace: %s\n%s" % (msg, USAGE))
+    sys.exit(2)
+
+
+def parse_run_args(args):
+    """Return (options, verbose, kind, target, target_args); raise UsageError."""
+    opts = {"include": [], "exclude": []}
+    verbose = False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            sys.exit(0)
+        if a in ("-v", "--verbose"):
+            verbose = True
+            i += 1
+            continue
+        if a == "-m":
+            if i + 1 >= len(args):
+                raise UsageError("-m needs a module name")
+            return opts, verbose, "module", args[i + 1], args[i + 2:]
+        if a == "--":
+            i += 1
+            break
+        if a.startswith("-") and a != "-":
+            name, eq, value = a.partition("=")
+            if name not in _VALUED:
+                raise UsageError("unknown option %r" % a)
+            if not eq:
+                if i + 1 >= len(args):
+                    raise UsageError("option %s needs a value" % name)
+                value = args[i + 1]
+                i += 1
+            key = _VALUED[name]
+            try:
+                if key in _FLOATS:
+                    value = float(value)
+                elif key in _INTS:
+                    value = int(value)
+            except ValueError:
+                raise UsageError("option %s: not a number: %r" % (name, value)) from None
+            if key in ("include", "exclude"):
+                opts[key].append(value)
+            else:
+                opts[key] = value
+            i += 1
+            continue
+        break
+    if i >= len(args):
+        raise UsageError("no script or -m module given")
+    return opts, verbose, "script", args[i], args[i + 1:]
+
+
+def _strip_launcher(tb):
+    """Drop the traceback entries of this launcher and runpy, so a failing
+    program prints the traceback `python script.py` would print."""
+    here = os.path.abspath(__file__)
+    skip = {here, os.path.abspath(runpy.__file__), "<frozen runpy>"}
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name not in skip and os.path.abspath(name) not in skip:
+            break
+        tb = tb.tb_next
+    return tb
+
+
+def run(args):
+    import memtrace
+
+    try:
+        opts, verbose, kind, target, target_args = parse_run_args(args)
+    except UsageError as e:
+        _usage_error(str(e))
+    if kind == "script":
+        if not os.path.exists(target):
+            sys.stderr.write("memtrace: cannot run '%s': No such file or directory\n" % target)
+            sys.exit(2)
+        if os.path.isdir(target) and not os.path.exists(os.path.join(target, "__main__.py")):
+            sys.stderr.write("memtrace: cannot run '%s': a directory without __main__.py\n" % target)
+            sys.exit(2)
+    else:
+        import importlib.util
+        try:
+            found = importlib.util.find_spec(target)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            sys.stderr.write("memtrace: cannot run module '%s': No module named %s\n"
+                             % (target, target))
+            sys.exit(1)
+    mode = opts.pop("mode", "profile")
+    try:
+        path = memtrace.start(mode=mode, **opts)
+    except (TypeError, ValueError) as e:
+        _usage_error(str(e))
+    except OSError as e:
+        sys.stderr.write("memtrace: cannot record: %s\n" % e)
+        sys.exit(1)
+    if verbose:
+        sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode))
+    try:
+        if kind == "script":
+            sys.argv = [target] + list(target_args)
+            sys.path[0] = os.path.dirname(os.path.abspath(target))
+            # Python compiles the main script under its absolute path (3.9+).
+            runpy.run_path(os.path.abspath(target), run_name="__main__")
+        else:
+            sys.argv = [target] + list(target_args)  # runpy sets argv[0] to the file
+            sys.path[0] = os.getcwd()
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+    except SystemExit:
+        raise
+    except BaseException:
+        etype, value, tb = sys.exc_info()
+        tb = _strip_launcher(tb)
+        sys.excepthook(etype, value.with_traceback(tb), tb)
+        sys.exit(1)
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        if not args:
+            _usage_error("no command given")
+        sys.stdout.write(USAGE)
+        return 0
+    if args[0] in ("-V", "--version"):
+        import memtrace
+        sys.stdout.write("memtrace %s\n" % memtrace.__version__)
+        return 0
+    if args[0] != "run":
+        _usage_error("unknown command %r" % args[0])
+    run(args[1:])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

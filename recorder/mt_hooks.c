@@ -1,0 +1,729 @@
+/*
+ * mt_hooks.c - CPython hooks feeding the recorder core.
+ *
+ * profile: PyEval_SetProfile with a C function on every thread: Python and C
+ *          call/return/exception.
+ * trace:   the same profile function plus PyEval_SetTrace for line and
+ *          exception events (the trace function ignores calls and returns:
+ *          the profile function already records them).
+ * fast:    a PEP 523 frame-evaluation function around
+ *          _PyEval_EvalFrameDefault: Python frames only. CPython inlines
+ *          Python-to-Python calls only while no eval function is set
+ *          (3.11: CALL checks interp->eval_frame; 3.12/3.13: the
+ *          specialised calls DEOPT_IF(tstate->interp->eval_frame)), so every
+ *          frame passes through the hook; the tests check exact call counts.
+ *
+ * Everything here runs with the GIL held; that is the lock that serialises
+ * the hot path with the writer's periodic hand-over (mt_rec_flush_idle).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#if PY_VERSION_HEX >= 0x030B0000
+/* _PyInterpreterFrame is internal from 3.11 on; Py_BUILD_CORE only for these
+ * headers, after Python.h has been read as a normal extension. */
+#define Py_BUILD_CORE 1
+#include <internal/pycore_frame.h>
+#undef Py_BUILD_CORE
+#endif
+
+#include "mt_hooks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define MT_IS_FINALIZING() Py_IsFinalizing()
+#else
+#define MT_IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* All of the following: GIL. */
+static int hooks_mode;
+static mt_filters hooks_filters;
+static _PyFrameEvalFunction hooks_prev_eval;
+
+/* ---- Function ids ------------------------------------------------------- */
+
+/* Open-addressing table: key = code object (strong reference held, so its
+ * address is not reused while recording), PyMethodDef of a C function (static
+ * for the life of its module), or an exception type + 1 (odd: cannot collide
+ * with the aligned keys). A hash lookup costs a few ns; the co_extra slot
+ * would avoid it but needs a call into CPython for each read, no cheaper. */
+typedef struct {
+    void *key;
+    uint32_t id;    /* fid, or sid for exception types */
+    uint32_t flags; /* MT_FR_ELIGIBLE when include/exclude let it through */
+} fent;
+static fent *ftab;
+static size_t ftab_cap, ftab_n;
+static unsigned ftab_shift;
+
+static inline size_t ftab_slot(const void *key) {
+    return (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> ftab_shift);
+}
+
+static inline fent *ftab_find(const void *key) {
+    if (!ftab) return NULL;
+    size_t m = ftab_cap - 1;
+    for (size_t i = ftab_slot(key);; i = (i + 1) & m) {
+        fent *e = &ftab[i];
+        if (e->key == key) return e;
+        if (!e->key) return NULL;
+    }
+}
+
+static fent *ftab_insert(void *key, uint32_t id, uint32_t flags) {
+    if ((ftab_n + 1) * 2 > ftab_cap) {
+        size_t cap = ftab_cap ? ftab_cap * 2 : 4096;
+        unsigned shift = 64;
+        for (size_t c = cap; c > 1; c >>= 1) shift--;
+        fent *nt = calloc(cap, sizeof *nt);
+        if (!nt) return NULL;
+        fent *old = ftab;
+        size_t oldcap = ftab_cap;
+        ftab = nt;
+        ftab_cap = cap;
+        ftab_shift = shift;
+        for (size_t i = 0; i < oldcap; i++) {
+            if (!old[i].key) continue;
+            size_t j = ftab_slot(old[i].key);
+            while (ftab[j].key) j = (j + 1) & (cap - 1);
+            ftab[j] = old[i];
+        }
+        free(old);
+    }
+    size_t j = ftab_slot(key);
+    while (ftab[j].key) j = (j + 1) & (ftab_cap - 1);
+    ftab[j] = (fent){key, id, flags};
+    ftab_n++;
+    return &ftab[j];
+}
+
+static void ftab_clear(int decref) {
+    for (size_t i = 0; decref && i < ftab_cap; i++) {
+        void *k = ftab[i].key;
+        if (k && ((uintptr_t)k & 1) == 0 && PyCode_Check((PyObject *)k))
+            Py_DECREF((PyObject *)k);
+    }
+    free(ftab);
+    ftab = NULL;
+    ftab_cap = ftab_n = 0;
+}
+
+static uint32_t sid_of(PyObject *str) {
+    Py_ssize_t n = 0;
+    const char *s = str && PyUnicode_Check(str) ? PyUnicode_AsUTF8AndSize(str, &n) : NULL;
+    if (!s) {
+        PyErr_Clear();
+        return 0;
+    }
+    return mt_rec_string(s, (size_t)n);
+}
+
+static int prefix_match(const char *s, size_t n, const char *p, int module) {
+    size_t k = strlen(p);
+    if (n < k || memcmp(s, p, k) != 0) return 0;
+    return !module || n == k || s[k] == '.';
+}
+
+/* Does a function of this module / file pass include and exclude? */
+static uint32_t filter_flags(PyObject *module, PyObject *file) {
+    if (!hooks_filters.ninclude && !hooks_filters.nexclude) return MT_FR_ELIGIBLE;
+    Py_ssize_t mn = 0, fn = 0;
+    const char *m = module && PyUnicode_Check(module) ? PyUnicode_AsUTF8AndSize(module, &mn) : NULL;
+    const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8AndSize(file, &fn) : NULL;
+    if (!m || !f) PyErr_Clear();
+    int in = hooks_filters.ninclude == 0;
+    for (size_t i = 0; !in && i < hooks_filters.ninclude; i++) {
+        const char *p = hooks_filters.include[i];
+        in = (m && prefix_match(m, (size_t)mn, p, 1)) || (f && prefix_match(f, (size_t)fn, p, 0));
+    }
+    for (size_t i = 0; in && i < hooks_filters.nexclude; i++) {
+        const char *p = hooks_filters.exclude[i];
+        if ((m && prefix_match(m, (size_t)mn, p, 1)) || (f && prefix_match(f, (size_t)fn, p, 0)))
+            in = 0;
+    }
+    return in ? MT_FR_ELIGIBLE : 0;
+}
+
+/* Error state is saved around everything that may touch it: hooks run in
+ * the middle of exception propagation. */
+#define SAVE_ERR PyObject *et_, *ev_, *etb_; PyErr_Fetch(&et_, &ev_, &etb_)
+#define RESTORE_ERR PyErr_Restore(et_, ev_, etb_)
+
+static fent *code_define(PyCodeObject *co, PyObject *globals) {
+    SAVE_ERR;
+    fent *e = NULL;
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *qual = co->co_qualname;
+#else
+    PyObject *qual = co->co_name; /* no co_qualname before 3.11 */
+#endif
+    PyObject *module = globals && PyDict_Check(globals)
+                           ? PyDict_GetItemString(globals, "__name__") : NULL;
+    uint32_t q = sid_of(qual), m = sid_of(module), f = sid_of(co->co_filename);
+    uint32_t fid = mt_rec_function(MT_FUNC_PYTHON, q, m, f, (uint32_t)co->co_firstlineno);
+    if (fid) {
+        e = ftab_insert(co, fid, filter_flags(module, co->co_filename));
+        if (e) Py_INCREF(co);
+    }
+    RESTORE_ERR;
+    return e;
+}
+
+static inline fent *code_fent(PyCodeObject *co, PyObject *globals) {
+    fent *e = ftab_find(co);
+    return e ? e : code_define(co, globals);
+}
+
+/* A C callable: PyCFunction (keyed by its PyMethodDef, shared by every
+ * bound instance) or anything else (keyed by its type). */
+static fent *cfunc_fent(PyObject *callable) {
+    void *key;
+    if (PyCFunction_Check(callable)) key = ((PyCFunctionObject *)callable)->m_ml;
+    else if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) key = ((PyMethodDescrObject *)callable)->d_method;
+    else key = Py_TYPE(callable);
+    fent *e = ftab_find(key);
+    if (e) return e;
+    SAVE_ERR;
+    char qual[512];
+    const char *modname = "builtins";
+    PyObject *module = NULL;
+    if (PyCFunction_Check(callable)) {
+        PyCFunctionObject *c = (PyCFunctionObject *)callable;
+        PyObject *self = c->m_self;
+        if (self && !PyModule_Check(self)) {
+            const char *tn = Py_TYPE(self)->tp_name, *dot = strrchr(tn, '.');
+            if (PyType_Check(self)) { /* classmethod-like: self is the type */
+                tn = ((PyTypeObject *)self)->tp_name;
+                dot = strrchr(tn, '.');
+            }
+            snprintf(qual, sizeof qual, "%s.%s", dot ? dot + 1 : tn, c->m_ml->ml_name);
+            if (dot) {
+                module = PyUnicode_FromStringAndSize(tn, dot - tn);
+            }
+        } else {
+            snprintf(qual, sizeof qual, "%s", c->m_ml->ml_name);
+            if (c->m_module && PyUnicode_Check(c->m_module)) {
+                module = c->m_module;
+                Py_INCREF(module);
+            } else if (self && PyModule_Check(self)) {
+                module = PyModule_GetNameObject(self);
+            }
+        }
+    } else if (Py_IS_TYPE(callable, &PyMethodDescr_Type)) {
+        PyMethodDescrObject *d = (PyMethodDescrObject *)callable;
+        const char *tn = PyDescr_TYPE(d)->tp_name, *dot = strrchr(tn, '.');
+        snprintf(qual, sizeof qual, "%s.%s", dot ? dot + 1 : tn, d->d_method->ml_name);
+    } else {
+        snprintf(qual, sizeof qual, "%s", Py_TYPE(callable)->tp_name);
+    }
+    if (!module) {
+        PyErr_Clear();
+        module = PyUnicode_FromString(modname);
+    }
+    uint32_t q = mt_rec_string(qual, strlen(qual)), m = sid_of(module);
+    uint32_t fid = mt_rec_function(MT_FUNC_C, q, m, 0, 0);
+    if (fid) e = ftab_insert(key, fid, filter_flags(module, NULL));
+    Py_XDECREF(module);
+    RESTORE_ERR;
+    return e;
+}
+
+static uint32_t exc_sid(PyObject *type) {
+    if (!type || !PyType_Check(type)) return 0;
+    void *key = (char *)type + 1;
+    fent *e = ftab_find(key);
+    if (e) return e->id;
+    const char *n = ((PyTypeObject *)type)->tp_name;
+    uint32_t sid = mt_rec_string(n, strlen(n));
+    if (sid) ftab_insert(key, sid, 0);
+    return sid;
+}
+
+/* ---- Threads ------------------------------------------------------------ */
+
+/* threading's name for the calling thread, from threading._active: plain
+ * dict and attribute reads, no Python code runs. */
+static void name_thread(mt_tstate *t, int first) {
+    SAVE_ERR;
+    PyObject *name = NULL;
+    PyObject *modname = PyUnicode_FromString("threading");
+    PyObject *mod = modname ? PyImport_GetModule(modname) : NULL;
+    Py_XDECREF(modname);
+    if (mod) {
+        PyObject *active = PyObject_GetAttrString(mod, "_active");
+        PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+        PyObject *th = active && ident && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
+        if (th) name = PyObject_GetAttrString(th, "_name");
+        Py_XDECREF(ident);
+        Py_XDECREF(active);
+        Py_DECREF(mod);
+    }
+    Py_ssize_t n = 0;
+    const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &n) : NULL;
+    char buf[64];
+    if (s) {
+        t->unnamed = 0;
+        mt_tstate_name(t, s, (size_t)n);
+    } else if (first) {
+        /* threading does not know it (yet: a new thread's first frames run
+         * before Thread._bootstrap_inner registers it): a provisional name,
+         * and the next calls of the thread try again (thread_retry_name). */
+        t->unnamed = 64;
+        if (t->native_id == (uint64_t)getpid()) snprintf(buf, sizeof buf, "MainThread");
+        else snprintf(buf, sizeof buf, "thread-%llu", (unsigned long long)t->native_id);
+        mt_tstate_name(t, buf, strlen(buf));
+    } else {
+        t->unnamed--;
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+    RESTORE_ERR;
+}
+
+static inline void thread_retry_name(mt_tstate *t) {
+    if (__builtin_expect(t->unnamed != 0, 0)) {
+        t->reentry = 1;
+        name_thread(t, 0);
+        t->reentry = 0;
+    }
+}
+
+/* The first event of a thread in this session: make its state, name it, and
+ * push the frames already running (outermost first) so that their returns
+ * match. from is the innermost frame to push (NULL: none). */
+static mt_tstate *thread_begin(PyFrameObject *from) {
+    mt_tstate *t = mt_tstate_new((uint64_t)PyThread_get_thread_native_id());
+    if (!t) return NULL;
+    t->reentry = 1;
+    name_thread(t, 1);
+    SAVE_ERR;
+    PyFrameObject *chain[512];
+    int n = 0;
+    if (from) {
+        Py_INCREF(from);
+        for (PyFrameObject *f = from; f; ) {
+            if (n == (int)(sizeof chain / sizeof chain[0])) { /* keep the innermost */
+                Py_DECREF(chain[0]);
+                memmove(chain, chain + 1, sizeof chain[0] * (size_t)(n - 1));
+                n--;
+            }
+            chain[n++] = f;
+            f = PyFrame_GetBack(f); /* new reference */
+        }
+    }
+    for (int i = n - 1; i >= 0; i--) { /* outermost first */
+        PyCodeObject *co = PyFrame_GetCode(chain[i]);
+#if PY_VERSION_HEX >= 0x030B0000
+        PyObject *g = PyFrame_GetGlobals(chain[i]);
+#else
+        PyObject *g = chain[i]->f_globals;
+        Py_XINCREF(g);
+#endif
+        fent *e = code_fent(co, g);
+        if (e) mt_rec_push_synthetic(t, e->id, 0);
+        Py_XDECREF(g);
+        Py_DECREF(co);
+        Py_DECREF(chain[i]);
+    }
+    PyErr_Clear();
+    RESTORE_ERR;
+    mt_tstate_begin(t);
+    t->reentry = 0;
+    return t;
+}
+
+/* ---- profile and trace -------------------------------------------------- */
+
+static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
+    (void)obj;
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
+    mt_tstate *t = mt_tstate_get();
+    if (__builtin_expect(t == NULL, 0)) {
+        /* CALL: frame is the one being entered, its call is recorded below. */
+        PyFrameObject *from = frame;
+        if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
+        else Py_XINCREF(from);
+        t = thread_begin(from);
+        Py_XDECREF(from);
+        if (!t) return 0;
+    }
+    fent *e;
+    switch (what) {
+    case PyTrace_CALL: {
+#if PY_VERSION_HEX >= 0x030B0000
+        PyCodeObject *co = PyFrame_GetCode(frame);
+        e = ftab_find(co);
+        if (!e) {
+            PyObject *g = PyFrame_GetGlobals(frame);
+            e = code_define(co, g);
+            Py_XDECREF(g);
+        }
+        Py_DECREF(co);
+#else
+        e = code_fent(frame->f_code, frame->f_globals);
+#endif
+        if (e) mt_rec_enter(t, e->id, e->flags);
+        thread_retry_name(t);
+        break;
+    }
+    case PyTrace_RETURN:
+        mt_rec_leave(t, arg ? MT_REC_RETURN : MT_REC_UNWIND);
+        break;
+    case PyTrace_C_CALL:
+        e = cfunc_fent(arg);
+        if (e) mt_rec_enter(t, e->id, e->flags | MT_FR_C);
+        break;
+    case PyTrace_C_RETURN:
+        mt_rec_leave(t, MT_REC_CRETURN);
+        break;
+    case PyTrace_C_EXCEPTION:
+        mt_rec_leave(t, MT_REC_CRAISE);
+        break;
+    }
+    return 0;
+}
+
+static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
+    (void)obj;
+    if (what != PyTrace_LINE && what != PyTrace_EXCEPTION) return 0;
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
+    mt_tstate *t = mt_tstate_get();
+    if (!t) return 0; /* the profile function makes it at the first call */
+    if (what == PyTrace_LINE) {
+        mt_rec_line(t, (uint32_t)PyFrame_GetLineNumber(frame));
+    } else {
+        PyObject *type = arg && PyTuple_Check(arg) && PyTuple_GET_SIZE(arg) > 0
+                             ? PyTuple_GET_ITEM(arg, 0) : NULL;
+        mt_rec_raise(t, exc_sid(type));
+    }
+    return 0;
+}
+
+/* ---- fast: PEP 523 frame evaluation ------------------------------------- */
+
+#if PY_VERSION_HEX >= 0x030B0000
+typedef struct _PyInterpreterFrame mt_iframe;
+#if PY_VERSION_HEX >= 0x030D0000
+#define IFRAME_CODE(f) ((PyCodeObject *)(f)->f_executable)
+#else
+#define IFRAME_CODE(f) ((f)->f_code)
+#endif
+#else
+typedef PyFrameObject mt_iframe;
+#define IFRAME_CODE(f) ((f)->f_code)
+#endif
+
+static PyObject *eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
+    mt_tstate *t;
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed) ||
+        (t = mt_tstate_get(), t && t->reentry))
+        return _PyEval_EvalFrameDefault(ts, f, throwflag);
+    PyCodeObject *co = IFRAME_CODE(f);
+    if (__builtin_expect(t == NULL, 0)) {
+        t = thread_begin(PyEval_GetFrame()); /* the caller: f is not linked yet */
+        if (!t) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+    }
+    fent *e = ftab_find(co);
+    if (__builtin_expect(e == NULL, 0)) {
+        if (!PyCode_Check((PyObject *)co)) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+        t->reentry = 1;
+        e = code_define(co, f->f_globals);
+        t->reentry = 0;
+        if (!e) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+    }
+    mt_rec_enter(t, e->id, e->flags);
+    thread_retry_name(t);
+    PyObject *r = _PyEval_EvalFrameDefault(ts, f, throwflag);
+    /* Recording may have stopped (or restarted) inside the frame. */
+    if (atomic_load_explicit(&mt_rec.active, memory_order_relaxed) && mt_tstate_get() == t)
+        mt_rec_leave(t, r ? MT_REC_RETURN : MT_REC_UNWIND);
+    return r;
+}
+
+/* ---- fast on 3.13+: sys.monitoring ------------------------------------- */
+/*
+ * 3.13.0 inlines __init__ calls (CALL_ALLOC_AND_ENTER_INIT) without checking
+ * for a PEP 523 eval function, so the frame hook misses them and call counts
+ * are wrong; sys.monitoring sees every frame. PY_START/PY_RESUME/PY_THROW
+ * enter a frame, PY_RETURN/PY_YIELD/PY_UNWIND leave it (generators: one
+ * entry per resumption, as in profile mode). Used for fast mode on 3.13+;
+ * 3.9-3.12 keep the PEP 523 hook (see MT_FAST_MONITORING).
+ */
+#if PY_VERSION_HEX >= 0x030D0000
+#define MT_FAST_MONITORING 1
+#define MT_MON_TOOL 2 /* sys.monitoring.PROFILER_ID */
+
+static PyObject *mon_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs < 1 || !atomic_load_explicit(&mt_rec.active, memory_order_relaxed))
+        Py_RETURN_NONE;
+    mt_tstate *t = mt_tstate_get();
+    if (__builtin_expect(t == NULL, 0)) {
+        PyFrameObject *cur = PyEval_GetFrame(); /* the frame being entered */
+        PyFrameObject *back = cur ? PyFrame_GetBack(cur) : NULL;
+        t = thread_begin(back);
+        Py_XDECREF(back);
+        if (!t) Py_RETURN_NONE;
+    }
+    PyObject *co = args[0];
+    fent *e = ftab_find(co);
+    if (__builtin_expect(e == NULL, 0)) {
+        if (!PyCode_Check(co)) Py_RETURN_NONE;
+        e = code_define((PyCodeObject *)co, PyEval_GetGlobals());
+        if (!e) Py_RETURN_NONE;
+    }
+    mt_rec_enter(t, e->id, e->flags);
+    thread_retry_name(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mon_leave(int type) {
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) Py_RETURN_NONE;
+    mt_tstate *t = mt_tstate_get();
+    if (t) mt_rec_leave(t, type);
+    Py_RETURN_NONE;
+}
+static PyObject *mon_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self, (void)args, (void)nargs;
+    return mon_leave(MT_REC_RETURN);
+}
+static PyObject *mon_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self, (void)args, (void)nargs;
+    return mon_leave(MT_REC_UNWIND);
+}
+
+static PyMethodDef mon_defs[] = {
+    {"_mon_enter", (PyCFunction)(void (*)(void))mon_enter, METH_FASTCALL, NULL},
+    {"_mon_return", (PyCFunction)(void (*)(void))mon_return, METH_FASTCALL, NULL},
+    {"_mon_unwind", (PyCFunction)(void (*)(void))mon_unwind, METH_FASTCALL, NULL},
+};
+
+static int monitoring_install(int on) {
+    PyObject *mon = NULL, *events = NULL, *r = NULL;
+    int rc = -1;
+    static const char *enter_ev[] = {"PY_START", "PY_RESUME", "PY_THROW"};
+    static const char *ret_ev[] = {"PY_RETURN", "PY_YIELD"};
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (!sys) return -1;
+    mon = PyObject_GetAttrString(sys, "monitoring");
+    Py_DECREF(sys);
+    if (!mon) return -1;
+    events = PyObject_GetAttrString(mon, "events");
+    if (!events) goto out;
+    if (on) {
+        r = PyObject_CallMethod(mon, "use_tool_id", "is", MT_MON_TOOL, "memtrace");
+        if (!r) goto out;
+        Py_CLEAR(r);
+    }
+    long mask = 0;
+    for (int k = 0; k < 3; k++) {
+        const char *const *names = k == 0 ? enter_ev : k == 1 ? ret_ev : (const char *[]){"PY_UNWIND"};
+        int n = k == 0 ? 3 : k == 1 ? 2 : 1;
+        PyObject *fn = NULL;
+        if (on) {
+            fn = PyCFunction_New(&mon_defs[k], NULL);
+            if (!fn) goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            PyObject *ev = PyObject_GetAttrString(events, names[i]);
+            if (!ev) {
+                Py_XDECREF(fn);
+                goto out;
+            }
+            mask |= PyLong_AsLong(ev);
+            r = PyObject_CallMethod(mon, "register_callback", "iOO", MT_MON_TOOL, ev,
+                                    fn ? fn : Py_None);
+            Py_DECREF(ev);
+            if (!r) {
+                Py_XDECREF(fn);
+                goto out;
+            }
+            Py_CLEAR(r);
+        }
+        Py_XDECREF(fn);
+    }
+    r = PyObject_CallMethod(mon, "set_events", "il", MT_MON_TOOL, on ? mask : 0L);
+    if (!r) goto out;
+    Py_CLEAR(r);
+    if (!on) {
+        r = PyObject_CallMethod(mon, "free_tool_id", "i", MT_MON_TOOL);
+        if (!r) goto out;
+        Py_CLEAR(r);
+    }
+    rc = 0;
+out:
+    Py_XDECREF(r);
+    Py_XDECREF(events);
+    Py_XDECREF(mon);
+    return rc;
+}
+#endif
+
+/* ---- Installation ------------------------------------------------------- */
+
+static PyObject *threading_call(const char *fn, PyObject *arg) {
+    PyObject *mod = PyImport_ImportModule("threading");
+    if (!mod) return NULL;
+    PyObject *r = PyObject_CallMethod(mod, fn, "O", arg);
+    Py_DECREF(mod);
+    return r;
+}
+
+/* Install (or remove, when on == 0) the C hooks on every thread. */
+static int install_all(int on) {
+    Py_tracefunc prof = on ? profile_cb : NULL;
+    Py_tracefunc trace = on && hooks_mode == MT_MODE_TRACE ? trace_cb : NULL;
+    if (hooks_mode == MT_MODE_FAST) {
+#ifdef MT_FAST_MONITORING
+        return monitoring_install(on);
+#endif
+        PyInterpreterState *interp = PyInterpreterState_Get();
+        if (on) {
+            hooks_prev_eval = _PyInterpreterState_GetEvalFrameFunc(interp);
+            _PyInterpreterState_SetEvalFrameFunc(interp, (_PyFrameEvalFunction)eval_cb);
+        } else {
+            _PyInterpreterState_SetEvalFrameFunc(interp, hooks_prev_eval);
+        }
+        return 0;
+    }
+    /* New threads: threading calls sys.setprofile(bootstrap) in each; the
+     * bootstrap swaps itself for the C hooks at its first event. */
+    PyObject *boot = on ? PyObject_GetAttrString(PyImport_AddModule("memtrace._memtrace"),
+                                                 "_thread_bootstrap")
+                        : (Py_INCREF(Py_None), Py_None);
+    if (!boot) return -1;
+    PyObject *r = threading_call("setprofile", boot);
+    Py_DECREF(boot);
+    if (!r) return -1;
+    Py_DECREF(r);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyEval_SetProfileAllThreads(prof, NULL);
+    if (hooks_mode == MT_MODE_TRACE) PyEval_SetTraceAllThreads(trace, NULL);
+#else
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
+         ts = PyThreadState_Next(ts)) {
+        if (_PyEval_SetProfile(ts, prof, NULL) < 0) return -1;
+        if (hooks_mode == MT_MODE_TRACE && _PyEval_SetTrace(ts, trace, NULL) < 0) return -1;
+    }
+#endif
+    return 0;
+}
+
+PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *frame, *event, *arg;
+    if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg)) return NULL;
+    if (!hooks_mode || hooks_mode == MT_MODE_FAST) {
+        PyEval_SetProfile(NULL, NULL);
+        Py_RETURN_NONE;
+    }
+    PyEval_SetProfile(profile_cb, NULL);
+    if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(trace_cb, NULL);
+    /* This event itself (the thread's first): a call of frame. */
+    const char *ev = PyUnicode_Check(event) ? PyUnicode_AsUTF8(event) : NULL;
+    if (ev && strcmp(ev, "call") == 0 && PyFrame_Check(frame))
+        profile_cb(NULL, (PyFrameObject *)frame, PyTrace_CALL, Py_None);
+    Py_RETURN_NONE;
+}
+
+/* The writer thread's periodic hand-over of idle threads' buffers. */
+static int flush_idle_with_gil(void) {
+    /* Never take the GIL while the interpreter finalizes: stop() runs from
+     * an atexit handler before that, so this is only a guard. */
+    if (MT_IS_FINALIZING()) return 0;
+    PyGILState_STATE s = PyGILState_Ensure();
+    mt_rec_flush_idle();
+    PyGILState_Release(s);
+    return 1;
+}
+
+static void filters_free(mt_filters *f) {
+    for (size_t i = 0; i < f->ninclude; i++) free(f->include[i]);
+    for (size_t i = 0; i < f->nexclude; i++) free(f->exclude[i]);
+    free(f->include);
+    free(f->exclude);
+    memset(f, 0, sizeof *f);
+}
+
+int mt_hooks_start(mt_rec_config *cfg, int mode, mt_filters *filters) {
+    if (hooks_mode) {
+        PyErr_SetString(PyExc_RuntimeError, "memtrace is already recording");
+        return -1;
+    }
+    cfg->flush_idle = flush_idle_with_gil;
+    if (filters->ninclude || filters->nexclude) cfg->filtering = 1;
+    int rc = mt_rec_start(cfg);
+    if (rc < 0) {
+        if (rc == MT_ERR_IO || rc == MT_ERR_NOSPACE)
+            PyErr_SetFromErrnoWithFilename(PyExc_OSError, cfg->path);
+        else
+            PyErr_Format(PyExc_RuntimeError, "memtrace: cannot start: %s", mt_strerror(rc));
+        filters_free(filters);
+        return -1;
+    }
+    hooks_filters = *filters;
+    memset(filters, 0, sizeof *filters);
+    hooks_mode = mode;
+    if (install_all(1) < 0) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        mt_hooks_stop(MT_END_ERROR);
+        PyErr_Restore(et, ev, etb);
+        return -1;
+    }
+    return 0;
+}
+
+int mt_hooks_stop(int reason) {
+    if (!hooks_mode) return MT_ERR_STATE;
+    atomic_store(&mt_rec.active, 0);
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    if (install_all(0) < 0) PyErr_Clear();
+    PyErr_Restore(et, ev, etb);
+    hooks_mode = 0;
+    mt_rec_flush_idle();
+    int rc;
+    /* The writer may be waiting for the GIL to hand over idle buffers. */
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_rec_stop(reason);
+    Py_END_ALLOW_THREADS
+    ftab_clear(1);
+    filters_free(&hooks_filters);
+    return rc;
+}
+
+int mt_hooks_mode(void) { return hooks_mode; }
+
+void mt_hooks_marker(const char *text, size_t len) {
+    if (!atomic_load(&mt_rec.active)) return;
+    mt_tstate *t = mt_tstate_get();
+    if (!t) {
+        PyFrameObject *f = PyEval_GetFrame();
+        t = thread_begin(f);
+        if (!t) return;
+    }
+    mt_rec_marker(t, text, len);
+}
+
+void mt_hooks_after_fork_child(void) {
+    if (!hooks_mode) return;
+    mt_rec_forget_after_fork();
+    if (hooks_mode == MT_MODE_FAST) {
+#ifdef MT_FAST_MONITORING
+        if (monitoring_install(0) < 0) PyErr_Clear();
+#else
+        _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), hooks_prev_eval);
+#endif
+    } else {
+        PyEval_SetProfile(NULL, NULL);
+        if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(NULL, NULL);
+    }
+    hooks_mode = 0;
+    ftab_clear(1);
+    filters_free(&hooks_filters);
+}

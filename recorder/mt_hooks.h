@@ -1,0 +1,39 @@
+/*
+ * mt_hooks.h - the CPython-aware half of the recorder: the profile, trace
+ * and frame-evaluation hooks that feed mt_recorder.h, and their installation
+ * on every thread. Called by mt_module.c with the GIL held.
+ */
+#ifndef MT_HOOKS_H
+#define MT_HOOKS_H
+
+#include <Python.h>
+
+#include "mt_recorder.h"
+
+enum { MT_MODE_PROFILE = 1, MT_MODE_TRACE = 2, MT_MODE_FAST = 3 };
+
+/* Include/exclude prefixes (module name or file path). The hooks own the
+ * arrays after a successful mt_hooks_start. */
+typedef struct mt_filters {
+    char **include;
+    size_t ninclude;
+    char **exclude;
+    size_t nexclude;
+} mt_filters;
+
+/* Start recording in mode; cfg->flush_idle is set here. Returns 0, or -1
+ * with a Python exception set. */
+int mt_hooks_start(mt_rec_config *cfg, int mode, mt_filters *filters);
+/* Stop: uninstall hooks everywhere, finish the file (releases the GIL while
+ * joining). Returns the recorder's status (0 or MT_ERR_*). */
+int mt_hooks_stop(int reason);
+int mt_hooks_mode(void); /* 0 when not recording */
+/* The builtin installed with threading.setprofile: it swaps itself for the
+ * C hooks in each new thread. */
+PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);
+/* A marker in the calling thread's stream. */
+void mt_hooks_marker(const char *text, size_t len);
+/* Fork child: drop the parent's session (nothing is written). */
+void mt_hooks_after_fork_child(void);
+
+#endif /* MT_HOOKS_H */

@@ -1,0 +1,965 @@
+/*
+ * mt_recorder.c - the plain-C core of the recorder: buffers, pool, writer
+ * thread, RSS sampler thread, definitions. See mt_recorder.h for the
+ * threading model and the memory bound.
+ */
+#include "mt_recorder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+mt_recorder mt_rec = {.statm_fd = -1};
+MT_TLS mt_tstate *mt_tls;
+MT_TLS uint64_t mt_tls_gen;
+
+/* Everything below belongs to the session. Locks: pool_lock (free list,
+ * queue, counts), reg_lock (thread registry; taken before pool_lock),
+ * defs_lock (definition buffer, string table, id counters), sampler_lock
+ * (the sampler's tstate; taken before pool_lock). */
+static struct {
+    mt_rec_config cfg;
+    char *path;
+    mt_writer *w; /* the writer thread's, between start and stop */
+    pid_t owner_pid;
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t wake;      /* writer: queue grew or stopping */
+    mt_buf *free_list;
+    mt_buf *q_head, *q_tail;  /* full buffers for the writer */
+    uint32_t nbufs;           /* buffers allocated */
+    uint32_t nbufs_max_seen;
+    uint64_t lost_events;     /* total dropped, for SUMMARY */
+    uint64_t events_queued;   /* records handed to the writer, for SUMMARY */
+    int stopping;             /* writer: finish and exit */
+
+    pthread_mutex_t reg_lock;
+    mt_tstate *threads;       /* registry */
+    uint32_t next_tid;
+    int reg_closed;           /* no more thread-exit handling */
+
+    pthread_mutex_t defs_lock;
+    uint8_t *defs;
+    size_t defs_len, defs_cap;
+    uint32_t defs_nrec;
+    uint32_t next_sid, next_fid;
+    struct strent { uint64_t hash; uint32_t sid, len; char *s; } *strs;
+    size_t strs_cap, strs_n;
+
+    pthread_mutex_t sampler_lock;
+    pthread_cond_t sampler_wake;
+    int sampler_stop;
+    mt_tstate sampler; /* tid 0 */
+    int sampler_running, writer_running;
+    pthread_t sampler_thread, writer_thread;
+
+    _Atomic int failed; /* the writer met an error: warned once */
+} R;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void on_thread_exit(void *unused);
+static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
+
+/* ---- RSS ---------------------------------------------------------------- */
+
+uint64_t mt_rss_read(void) {
+    char b[128];
+    int fd = mt_rec.statm_fd;
+    int own = 0;
+    if (fd < 0) {
+        fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return 0;
+        own = 1;
+    }
+    ssize_t n = pread(fd, b, sizeof b - 1, 0);
+    if (own) close(fd);
+    if (n <= 0) return 0;
+    b[n] = 0;
+    unsigned long long vms = 0, res = 0;
+    if (sscanf(b, "%llu %llu", &vms, &res) != 2) return 0;
+    uint64_t ps = mt_rec.page_size ? mt_rec.page_size : (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t rss = (uint64_t)res * ps;
+    atomic_store_explicit(&mt_rec.rss_now, rss, memory_order_relaxed);
+    uint64_t peak = atomic_load_explicit(&mt_rec.rss_peak, memory_order_relaxed);
+    while (rss > peak &&
+           !atomic_compare_exchange_weak(&mt_rec.rss_peak, &peak, rss)) {
+    }
+    return rss;
+}
+
+uint64_t mt_rss_peak_process(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u; /* Linux: KiB */
+}
+
+/* ---- Pool and queue ----------------------------------------------------- */
+
+static mt_buf *buf_get(void) {
+    mt_buf *b = NULL;
+    pthread_mutex_lock(&R.pool_lock);
+    if (R.free_list) {
+        b = R.free_list;
+        R.free_list = b->next;
+    } else if (R.nbufs < R.cfg.max_buffers) {
+        b = malloc(sizeof *b);
+        if (b) b->data = malloc(R.cfg.buffer_bytes);
+        if (b && !b->data) {
+            free(b);
+            b = NULL;
+        }
+        if (b) {
+            b->cap_bytes = R.cfg.buffer_bytes;
+            R.nbufs++;
+            if (R.nbufs > R.nbufs_max_seen) R.nbufs_max_seen = R.nbufs;
+        }
+    }
+    pthread_mutex_unlock(&R.pool_lock);
+    if (b) {
+        b->next = NULL;
+        b->len_bytes = 0;
+        b->nrecords = 0;
+    }
+    return b;
+}
+
+static void buf_free_list(mt_buf *b) {
+    while (b) {
+        mt_buf *n = b->next;
+        free(b->data);
+        free(b);
+        b = n;
+    }
+}
+
+/* Close t's buffer and queue it for the writer (nothing if it is empty). */
+static void tstate_queue(mt_tstate *t) {
+    mt_buf *b = t->buf;
+    if (!b) return;
+    b->len_bytes = (size_t)(t->pos - b->data);
+    b->nrecords = t->nrec;
+    b->t_last = t->last_ticks - mt_rec.anchor_ticks;
+    t->buf = NULL;
+    t->pos = t->end = NULL;
+    t->nrec = 0;
+    pthread_mutex_lock(&R.pool_lock);
+    R.events_queued += b->nrecords;
+    if (R.q_tail) R.q_tail->next = b;
+    else R.q_head = b;
+    R.q_tail = b;
+    b->next = NULL;
+    pthread_cond_signal(&R.wake);
+    pthread_mutex_unlock(&R.pool_lock);
+}
+
+static void note_lost(mt_tstate *t, size_t bytes) {
+    t->lost_events++;
+    t->lost_bytes += bytes;
+}
+
+int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
+    if (t->buf) tstate_queue(t);
+    if (R.failed) return 0;
+    /* The BLOCK carries the frames whose CALL the reader has seen. */
+    uint32_t n = 0, small[64], *fids = t->fids;
+    if (t->nunwritten == 0) {
+        n = t->depth;
+    } else {
+        fids = t->depth - t->nunwritten <= 64 ? small
+                                              : malloc(sizeof *fids * t->depth);
+        if (!fids) {
+            note_lost(t, MT_MAX_COMPACT_BYTES);
+            return 0;
+        }
+        for (uint32_t i = 0; i < t->depth; i++)
+            if (t->flags[i] & MT_FR_WRITTEN) fids[n++] = t->fids[i];
+    }
+    size_t head = mt_enc_block_bound(n) + 48 /* LOST */;
+    mt_buf *b = NULL;
+    if (head + need_bytes + MT_BUF_RESERVE <= R.cfg.buffer_bytes) b = buf_get();
+    if (!b) {
+        note_lost(t, MT_MAX_COMPACT_BYTES);
+        if (fids != t->fids && fids != small) free(fids);
+        return 0;
+    }
+    uint64_t t_abs = now - mt_rec.anchor_ticks;
+    if (now < mt_rec.anchor_ticks) t_abs = 0;
+    uint8_t *p = mt_enc_block(b->data, t->tid, t_abs, fids, n);
+    if (fids != t->fids && fids != small) free(fids);
+    t->nrec = 1;
+    if (t->lost_events) {
+        p = mt_enc_lost(p, 0, t->lost_events, t->lost_bytes, MT_LOST_BUFFER_FULL);
+        t->nrec++;
+        pthread_mutex_lock(&R.pool_lock);
+        R.lost_events += t->lost_events;
+        pthread_mutex_unlock(&R.pool_lock);
+        t->lost_events = t->lost_bytes = 0;
+    }
+    b->t_first = t_abs;
+    t->buf = b;
+    t->pos = p;
+    t->end = b->data + b->cap_bytes - MT_BUF_RESERVE;
+    if (now > t->last_ticks) t->last_ticks = now;
+    t->prev_line = 0;
+    t->prev_rss = 0;
+    return 1;
+}
+
+int mt_tstate_grow(mt_tstate *t) {
+    uint32_t cap = t->cap ? t->cap * 2 : 256;
+    uint32_t *f = realloc(t->fids, sizeof *f * cap);
+    if (!f) return 0;
+    t->fids = f;
+    uint8_t *fl = realloc(t->flags, cap);
+    if (!fl) return 0;
+    t->flags = fl;
+    t->cap = cap;
+    return 1;
+}
+
+/* ---- Events off the fast path ------------------------------------------ */
+
+void mt_rec_exact_rss(mt_tstate *t, uint64_t now) {
+    uint64_t rss = mt_rss_read();
+    if (rss == t->prev_rss || !rss) return;
+    /* Room: the hot path checked against end, which keeps MT_BUF_RESERVE
+     * free for this record. */
+    t->pos = mt_enc_rss(t->pos, mt_dt(t, now), rss, &t->prev_rss);
+    t->nrec++;
+}
+
+int mt_rec_should_write(mt_tstate *t, uint64_t now) {
+    (void)now;
+    if (!mt_rec.rss_trigger) return 1;
+    uint64_t rss = mt_rec.rss_exact
+                       ? mt_rss_read()
+                       : atomic_load_explicit(&mt_rec.rss_now, memory_order_relaxed);
+    uint64_t d = rss > t->last_rss_written ? rss - t->last_rss_written
+                                           : t->last_rss_written - rss;
+    if (t->last_rss_written && d < mt_rec.rss_trigger) return 0;
+    t->last_rss_written = rss;
+    return 1;
+}
+
+/* Write the CALL of every eligible frame not yet written, oldest first. */
+static void flush_lazy(mt_tstate *t, uint64_t now) {
+    for (uint32_t i = t->lazy_lo; i < t->depth; i++) {
+        uint8_t fl = t->flags[i];
+        if ((fl & (MT_FR_ELIGIBLE | MT_FR_WRITTEN)) != MT_FR_ELIGIBLE) continue;
+        if (mt_room(t, now)) {
+            t->pos = (fl & MT_FR_C) ? mt_enc_ccall(t->pos, mt_dt(t, now), t->fids[i])
+                                    : mt_enc_call(t->pos, mt_dt(t, now), t->fids[i]);
+            t->nrec++;
+        }
+        /* Marked written even when dropped: the next BLOCK carries it. */
+        t->flags[i] = (uint8_t)(fl | MT_FR_WRITTEN);
+        t->nunwritten--;
+    }
+    t->lazy_lo = t->depth;
+}
+
+void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags) {
+    uint32_t d = t->depth;
+    int eligible = (frflags & MT_FR_ELIGIBLE) &&
+                   (mt_rec.max_depth == 0 || d < mt_rec.max_depth);
+    t->fids[d] = fid;
+    t->flags[d] = (uint8_t)((frflags & MT_FR_C) | (eligible ? MT_FR_ELIGIBLE : 0));
+    t->depth = d + 1;
+    t->nunwritten++;
+    if (!eligible) return;
+    if (t->lazy_lo > d) t->lazy_lo = d;
+    uint64_t now = mt_clock_raw();
+    if (!mt_rec_should_write(t, now)) return;
+    flush_lazy(t, now);
+    if (mt_rec.rss_exact && t->pos) mt_rec_exact_rss(t, now);
+}
+
+void mt_rec_line_filtered(mt_tstate *t, uint32_t line) {
+    if (t->depth && !(t->flags[t->depth - 1] & MT_FR_ELIGIBLE)) return;
+    uint64_t now = mt_clock_raw();
+    if (!mt_rec_should_write(t, now)) return;
+    flush_lazy(t, now);
+    if (mt_room(t, now)) {
+        t->pos = mt_enc_line(t->pos, mt_dt(t, now), line, &t->prev_line);
+        t->nrec++;
+        if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+    }
+}
+
+void mt_rec_leave_slow(mt_tstate *t, int type) {
+    int want_c = (type == MT_REC_CRETURN || type == MT_REC_CRAISE);
+    if (t->depth == 0) return; /* began mid-stack or a mismatch: tolerated */
+    if (want_c) return;        /* a C return whose call we did not see */
+    /* A Python frame ends while C frames sit on top: their returns were
+     * lost (e.g. profiling switched mid-call); close them first. */
+    while (t->depth && (t->flags[t->depth - 1] & MT_FR_C))
+        mt_rec_leave(t, MT_REC_CRETURN);
+    if (t->depth) mt_rec_leave(t, type);
+}
+
+void mt_rec_raise(mt_tstate *t, uint32_t sid) {
+    if (mt_rec.filtering) {
+        if (t->depth && !(t->flags[t->depth - 1] & MT_FR_ELIGIBLE)) return;
+        if (!mt_rec_should_write(t, 0)) return;
+    }
+    uint64_t now = mt_clock_raw();
+    if (mt_rec.filtering) flush_lazy(t, now);
+    if (mt_room(t, now)) {
+        t->pos = mt_enc_raise(t->pos, mt_dt(t, now), sid);
+        t->nrec++;
+    }
+}
+
+#define MT_MARKER_MAX_BYTES 8192 /* longer markers are truncated */
+
+void mt_rec_marker(mt_tstate *t, const char *text, size_t len) {
+    if (len > MT_MARKER_MAX_BYTES) len = MT_MARKER_MAX_BYTES;
+    uint64_t now = mt_clock_raw();
+    size_t need = mt_enc_text_bound(len);
+    if (!t->pos || (size_t)(t->end + MT_BUF_RESERVE - t->pos) < need + MT_BUF_RESERVE) {
+        if (!mt_tstate_refill(t, now, need)) return;
+    }
+    t->pos = mt_enc_marker(t->pos, mt_dt(t, now), text, len);
+    t->nrec++;
+}
+
+void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags) {
+    if (t->depth == t->cap && !mt_tstate_grow(t)) return;
+    /* Not yet in any BLOCK: close the current buffer so the next BLOCK
+     * carries the frame. Only done at thread start, before any event. */
+    if (t->buf) tstate_queue(t);
+    t->fids[t->depth] = fid;
+    t->flags[t->depth] = (uint8_t)((frflags & MT_FR_C) | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
+    t->depth++;
+    t->lazy_lo = t->depth;
+}
+
+/* ---- Threads ------------------------------------------------------------ */
+
+mt_tstate *mt_tstate_new(uint64_t native_id) {
+    if (!atomic_load(&mt_rec.active)) return NULL;
+    mt_tstate *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->native_id = native_id;
+    t->gen = mt_rec.gen;
+    t->last_ticks = mt_clock_raw();
+    pthread_mutex_lock(&R.reg_lock);
+    t->tid = ++R.next_tid;
+    t->next = R.threads;
+    R.threads = t;
+    pthread_mutex_unlock(&R.reg_lock);
+    mt_tls = t;
+    mt_tls_gen = mt_rec.gen;
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_setspecific(exit_key, (void *)1);
+    return t;
+}
+
+void mt_tstate_begin(mt_tstate *t) {
+    uint64_t now = mt_clock_raw();
+    if (mt_tstate_refill(t, now, 32)) {
+        t->pos = mt_enc_thread_event(t->pos, MT_REC_THREAD_START, mt_dt(t, now), t->tid);
+        t->nrec++;
+    }
+}
+
+void mt_tstate_name(mt_tstate *t, const char *name, size_t len) {
+    if (len > 1024) len = 1024;
+    uint8_t stackbuf[1100];
+    uint8_t *p = mt_enc_thread(stackbuf, t->tid, t->native_id, name, len);
+    mt_rec_defs_append(stackbuf, (size_t)(p - stackbuf), 1);
+}
+
+static void tstate_free(mt_tstate *t) {
+    if (t->buf) {
+        pthread_mutex_lock(&R.pool_lock);
+        t->buf->next = R.free_list;
+        R.free_list = t->buf;
+        pthread_mutex_unlock(&R.pool_lock);
+    }
+    free(t->fids);
+    free(t->flags);
+    if (t != &R.sampler) free(t);
+}
+
+/* pthread key destructor: the thread is exiting (no Python code runs in it
+ * any more). Writes THREAD_END and hands its last buffer to the writer. */
+static void on_thread_exit(void *unused) {
+    (void)unused;
+    mt_tstate *t = mt_tls;
+    if (!t) return;
+    pthread_mutex_lock(&R.reg_lock);
+    if (!R.reg_closed && mt_tls_gen == mt_rec.gen && t->gen == mt_rec.gen &&
+        atomic_load(&mt_rec.active) && R.owner_pid == getpid()) {
+        uint64_t now = mt_clock_raw();
+        if (mt_room(t, now)) {
+            t->pos = mt_enc_thread_event(t->pos, MT_REC_THREAD_END, mt_dt(t, now), t->tid);
+            t->nrec++;
+        }
+        tstate_queue(t);
+        for (mt_tstate **pp = &R.threads; *pp; pp = &(*pp)->next) {
+            if (*pp == t) {
+                *pp = t->next;
+                break;
+            }
+        }
+        tstate_free(t);
+    }
+    mt_tls = NULL;
+    mt_tls_gen = 0;
+    pthread_mutex_unlock(&R.reg_lock);
+}
+
+void mt_rec_flush_idle(void) {
+    pthread_mutex_lock(&R.reg_lock);
+    for (mt_tstate *t = R.threads; t; t = t->next)
+        if (t->buf && t->nrec > 1) tstate_queue(t);
+    pthread_mutex_unlock(&R.reg_lock);
+}
+
+/* ---- Definitions -------------------------------------------------------- */
+
+static int defs_append_locked(const void *bytes, size_t n, uint32_t nrecords) {
+    if (R.defs_len + n > R.defs_cap) {
+        size_t cap = R.defs_cap ? R.defs_cap * 2 : 65536;
+        while (cap < R.defs_len + n) cap *= 2;
+        uint8_t *d = realloc(R.defs, cap);
+        if (!d) return MT_ERR_NOMEM;
+        R.defs = d;
+        R.defs_cap = cap;
+    }
+    memcpy(R.defs + R.defs_len, bytes, n);
+    R.defs_len += n;
+    R.defs_nrec += nrecords;
+    return 0;
+}
+
+int mt_rec_defs_append(const void *bytes, size_t n, uint32_t nrecords) {
+    pthread_mutex_lock(&R.defs_lock);
+    int rc = defs_append_locked(bytes, n, nrecords);
+    pthread_mutex_unlock(&R.defs_lock);
+    return rc;
+}
+
+static uint64_t str_hash(const char *s, size_t len) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+uint32_t mt_rec_string(const char *s, size_t len) {
+    if (!s) return 0;
+    if (len > 65536) len = 65536;
+    uint64_t h = str_hash(s, len);
+    uint32_t sid = 0;
+    pthread_mutex_lock(&R.defs_lock);
+    if ((R.strs_n + 1) * 2 > R.strs_cap) { /* grow and rehash */
+        size_t cap = R.strs_cap ? R.strs_cap * 2 : 1024;
+        struct strent *ns = calloc(cap, sizeof *ns);
+        if (!ns) goto out;
+        for (size_t i = 0; i < R.strs_cap; i++) {
+            if (!R.strs[i].hash) continue;
+            size_t j = R.strs[i].hash & (cap - 1);
+            while (ns[j].hash) j = (j + 1) & (cap - 1);
+            ns[j] = R.strs[i];
+        }
+        free(R.strs);
+        R.strs = ns;
+        R.strs_cap = cap;
+    }
+    size_t j = h & (R.strs_cap - 1);
+    for (; R.strs[j].hash; j = (j + 1) & (R.strs_cap - 1)) {
+        if (R.strs[j].hash == h && R.strs[j].len == len &&
+            memcmp(R.strs[j].s, s, len) == 0) {
+            sid = R.strs[j].sid;
+            goto out;
+        }
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) goto out;
+    memcpy(copy, s, len);
+    uint8_t *enc = malloc(mt_enc_text_bound(len));
+    if (!enc) {
+        free(copy);
+        goto out;
+    }
+    uint32_t new_sid = ++R.next_sid;
+    uint8_t *p = mt_enc_string(enc, new_sid, s, len);
+    if (defs_append_locked(enc, (size_t)(p - enc), 1) == 0) {
+        R.strs[j] = (struct strent){h, new_sid, (uint32_t)len, copy};
+        R.strs_n++;
+        sid = new_sid;
+    } else {
+        free(copy);
+    }
+    free(enc);
+out:
+    pthread_mutex_unlock(&R.defs_lock);
+    return sid;
+}
+
+uint32_t mt_rec_function(uint32_t kind, uint32_t qualname_sid,
+                         uint32_t module_sid, uint32_t file_sid,
+                         uint32_t first_line) {
+    uint8_t b[MT_ENC_FUNCTION_BOUND];
+    pthread_mutex_lock(&R.defs_lock);
+    uint32_t fid = ++R.next_fid;
+    uint8_t *p = mt_enc_function(b, fid, kind, qualname_sid, module_sid,
+                                 file_sid, first_line);
+    if (defs_append_locked(b, (size_t)(p - b), 1) != 0) fid = 0;
+    pthread_mutex_unlock(&R.defs_lock);
+    return fid;
+}
+
+static void defs_reset(void) {
+    for (size_t i = 0; i < R.strs_cap; i++) free(R.strs[i].s);
+    free(R.strs);
+    free(R.defs);
+    R.strs = NULL;
+    R.strs_cap = R.strs_n = 0;
+    R.defs = NULL;
+    R.defs_len = R.defs_cap = 0;
+    R.defs_nrec = 0;
+    R.next_sid = R.next_fid = 0;
+}
+
+/* ---- Writer thread ------------------------------------------------------ */
+
+static void report_failure(int rc) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&R.failed, &expected, 1)) return;
+    atomic_store(&mt_rec.active, 0); /* hooks stop recording */
+    fprintf(stderr,
+            "memtrace: recording stopped: cannot write '%s': %s "
+            "(the program continues)\n",
+            R.path, mt_strerror(rc));
+}
+
+/* Write the definition buffer then the queued blocks; return buffers to the
+ * pool. Blocks are taken FIRST and definitions SECOND: every id a taken block
+ * uses was defined before the block was queued, so it is in this definition
+ * batch or an earlier one, and the file has definitions before use. */
+static void writer_cycle(int flush) {
+    pthread_mutex_lock(&R.pool_lock);
+    mt_buf *q = R.q_head;
+    R.q_head = R.q_tail = NULL;
+    pthread_mutex_unlock(&R.pool_lock);
+
+    pthread_mutex_lock(&R.defs_lock);
+    uint8_t *defs = R.defs;
+    size_t defs_len = R.defs_len;
+    uint32_t defs_nrec = R.defs_nrec;
+    R.defs = NULL;
+    R.defs_len = R.defs_cap = 0;
+    R.defs_nrec = 0;
+    pthread_mutex_unlock(&R.defs_lock);
+
+    int failed = atomic_load(&R.failed);
+    if (defs_len && !failed) mt_writer_append_defs(R.w, defs, defs_len, defs_nrec);
+    free(defs);
+    mt_buf *last = NULL;
+    for (mt_buf *b = q; b; b = b->next) {
+        if (!failed && b->nrecords)
+            mt_writer_append_block(R.w, b->data, b->len_bytes, b->nrecords,
+                                   b->t_first, b->t_last);
+        last = b;
+    }
+    if (flush && !failed) mt_writer_flush(R.w);
+    if (!failed && mt_writer_error(R.w) < 0) report_failure(mt_writer_error(R.w));
+    if (last) {
+        pthread_mutex_lock(&R.pool_lock);
+        last->next = R.free_list;
+        R.free_list = q;
+        pthread_mutex_unlock(&R.pool_lock);
+    }
+}
+
+static void deadline_after(struct timespec *ts, uint64_t ns) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    uint64_t total = (uint64_t)ts->tv_nsec + ns;
+    ts->tv_sec += (time_t)(total / 1000000000u);
+    ts->tv_nsec = (long)(total % 1000000000u);
+}
+static int deadline_passed(const struct timespec *ts) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > ts->tv_sec ||
+           (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
+static void sampler_handoff(void) {
+    pthread_mutex_lock(&R.sampler_lock);
+    if (R.sampler.buf && R.sampler.nrec > 1) tstate_queue(&R.sampler);
+    pthread_mutex_unlock(&R.sampler_lock);
+}
+
+static void *writer_main(void *arg) {
+    (void)arg;
+    struct timespec next_flush;
+    deadline_after(&next_flush, R.cfg.flush_interval_ns);
+    for (;;) {
+        pthread_mutex_lock(&R.pool_lock);
+        /* Wake for a flush deadline, for stop, or when a few buffers are
+         * waiting (batching keeps zstd's input large). */
+        while (!R.stopping && !deadline_passed(&next_flush)) {
+            uint32_t nq = 0, wake_at = R.cfg.max_buffers / 4;
+            wake_at = wake_at < 1 ? 1 : wake_at > 4 ? 4 : wake_at;
+            for (mt_buf *b = R.q_head; b && nq < wake_at; b = b->next) nq++;
+            if (nq >= wake_at) break;
+            pthread_cond_timedwait(&R.wake, &R.pool_lock, &next_flush);
+        }
+        int stopping = R.stopping;
+        pthread_mutex_unlock(&R.pool_lock);
+        int flush = stopping || deadline_passed(&next_flush);
+        if (flush && !stopping) {
+            if (R.cfg.flush_idle && atomic_load(&mt_rec.active)) R.cfg.flush_idle();
+            sampler_handoff();
+            deadline_after(&next_flush, R.cfg.flush_interval_ns);
+        }
+        writer_cycle(flush);
+        if (stopping) break;
+    }
+    return NULL;
+}
+
+/* ---- Sampler thread ----------------------------------------------------- */
+
+static void sample_counters(mt_tstate *t, uint64_t now) {
+    mt_counter c[10];
+    uint32_t n = 0;
+    char b[256];
+    unsigned long long v[3] = {0, 0, 0};
+    if (mt_rec.statm_fd >= 0) {
+        ssize_t k = pread(mt_rec.statm_fd, b, sizeof b - 1, 0);
+        if (k > 0) {
+            b[k] = 0;
+            if (sscanf(b, "%llu %llu %llu", &v[0], &v[1], &v[2]) == 3) {
+                c[n++] = (mt_counter){MT_CTR_VMS_BYTES, v[0] * mt_rec.page_size};
+                c[n++] = (mt_counter){MT_CTR_RSS_BYTES, v[1] * mt_rec.page_size};
+                c[n++] = (mt_counter){MT_CTR_SHARED_BYTES, v[2] * mt_rec.page_size};
+            }
+        }
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        c[n++] = (mt_counter){MT_CTR_PEAK_RSS_BYTES, (uint64_t)ru.ru_maxrss * 1024u};
+        c[n++] = (mt_counter){MT_CTR_MINOR_FAULTS, (uint64_t)ru.ru_minflt};
+        c[n++] = (mt_counter){MT_CTR_MAJOR_FAULTS, (uint64_t)ru.ru_majflt};
+        c[n++] = (mt_counter){MT_CTR_USER_NS, (uint64_t)ru.ru_utime.tv_sec * 1000000000u +
+                                                  (uint64_t)ru.ru_utime.tv_usec * 1000u};
+        c[n++] = (mt_counter){MT_CTR_SYSTEM_NS, (uint64_t)ru.ru_stime.tv_sec * 1000000000u +
+                                                    (uint64_t)ru.ru_stime.tv_usec * 1000u};
+    }
+    pthread_mutex_lock(&R.reg_lock);
+    uint64_t nthreads = 0;
+    for (mt_tstate *x = R.threads; x; x = x->next) nthreads++;
+    pthread_mutex_unlock(&R.reg_lock);
+    c[n++] = (mt_counter){MT_CTR_THREADS, nthreads};
+    size_t need = mt_enc_counters_bound(n);
+    if (!t->pos || (size_t)(t->end + MT_BUF_RESERVE - t->pos) < need + MT_BUF_RESERVE)
+        if (!mt_tstate_refill(t, now, need)) return;
+    t->pos = mt_enc_counters(t->pos, mt_dt(t, now), c, n);
+    t->nrec++;
+}
+
+static void *sampler_main(void *arg) {
+    (void)arg;
+    mt_tstate *t = &R.sampler;
+    uint64_t ticks = 0, per_counters = R.cfg.flush_interval_ns / R.cfg.rss_interval_ns;
+    if (per_counters == 0) per_counters = 1;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        uint64_t rss = mt_rss_read();
+        uint64_t now = mt_clock_raw();
+        pthread_mutex_lock(&R.sampler_lock);
+        if (ticks++ % per_counters == 0) sample_counters(t, now);
+        if (rss && mt_room(t, now)) {
+            t->pos = mt_enc_rss(t->pos, mt_dt(t, now), rss, &t->prev_rss);
+            t->nrec++;
+        }
+        pthread_mutex_unlock(&R.sampler_lock);
+        /* Absolute deadlines: the period does not drift with the work. */
+        uint64_t ns = (uint64_t)next.tv_nsec + R.cfg.rss_interval_ns;
+        next.tv_sec += (time_t)(ns / 1000000000u);
+        next.tv_nsec = (long)(ns % 1000000000u);
+        if (deadline_passed(&next)) clock_gettime(CLOCK_MONOTONIC, &next);
+        pthread_mutex_lock(&R.sampler_lock);
+        while (!R.sampler_stop && !deadline_passed(&next))
+            pthread_cond_timedwait(&R.sampler_wake, &R.sampler_lock, &next);
+        int stop = R.sampler_stop;
+        pthread_mutex_unlock(&R.sampler_lock);
+        if (stop) break;
+    }
+    return NULL;
+}
+
+/* ---- Session ------------------------------------------------------------ */
+
+static void init_locks(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&R.pool_lock, NULL);
+    pthread_mutex_init(&R.reg_lock, NULL);
+    pthread_mutex_init(&R.defs_lock, NULL);
+    pthread_mutex_init(&R.sampler_lock, NULL);
+    pthread_cond_init(&R.wake, &ca);
+    pthread_cond_init(&R.sampler_wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static uint64_t calibrate_tsc(uint64_t *tsc0, uint64_t *mono0) {
+#if defined(__x86_64__) || defined(__i386__)
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    uint64_t t0 = __builtin_ia32_rdtsc();
+    struct timespec sl = {0, 20 * 1000 * 1000};
+    nanosleep(&sl, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    uint64_t t1 = __builtin_ia32_rdtsc();
+    uint64_t dns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u +
+                   (uint64_t)(b.tv_nsec - a.tv_nsec);
+    *tsc0 = t0;
+    *mono0 = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+    return dns ? (uint64_t)((double)(t1 - t0) * 1e9 / (double)dns) : 0;
+#else
+    (void)tsc0;
+    (void)mono0;
+    return 0;
+#endif
+}
+
+static uint64_t next_gen = 1;
+
+int mt_rec_start(const mt_rec_config *cfg) {
+    if (atomic_load(&mt_rec.active) || R.writer_running) return MT_ERR_STATE;
+    if (!cfg->path || cfg->buffer_bytes < 4096 || cfg->max_buffers < 2 ||
+        cfg->flush_interval_ns == 0)
+        return MT_ERR_ARG;
+    static int locks_done;
+    if (!locks_done) {
+        init_locks();
+        locks_done = 1;
+    }
+    R.cfg = *cfg;
+    R.path = strdup(cfg->path);
+    if (!R.path) return MT_ERR_NOMEM;
+    mt_header h = cfg->header;
+    mt_rec.clock_tsc = 0;
+    if (cfg->use_tsc) {
+        uint64_t tsc0, mono0;
+        uint64_t tps = calibrate_tsc(&tsc0, &mono0);
+        if (tps > 1000000u) {
+            /* Re-anchor: the TSC reading that matches the header's
+             * CLOCK_MONOTONIC anchor, extrapolated. */
+            int64_t dmono = (int64_t)h.anchor_ticks - (int64_t)mono0;
+            h.anchor_ticks = tsc0 + (uint64_t)((double)dmono * (double)tps / 1e9);
+            h.clock = MT_CLOCK_TSC;
+            h.ticks_per_second = tps;
+            mt_rec.clock_tsc = 1;
+        }
+    }
+    mt_rec.anchor_ticks = h.anchor_ticks;
+    mt_rec.page_size = h.page_size ? h.page_size : 4096;
+    mt_rec.rss_exact = cfg->rss_exact;
+    mt_rec.rss_trigger = cfg->rss_trigger_bytes;
+    mt_rec.max_depth = cfg->max_depth;
+    mt_rec.filtering = cfg->filtering;
+    atomic_store(&mt_rec.rss_peak, 0);
+    mt_writer_options opt = {0, 0};
+    int rc = mt_writer_open(&R.w, cfg->path, &h, &opt);
+    if (rc < 0) {
+        int saved = errno;
+        free(R.path);
+        R.path = NULL;
+        errno = saved;
+        return rc;
+    }
+    mt_rec.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    R.owner_pid = getpid();
+    R.free_list = R.q_head = R.q_tail = NULL;
+    R.nbufs = R.nbufs_max_seen = 0;
+    R.lost_events = 0;
+    R.events_queued = 0;
+    R.stopping = 0;
+    R.threads = NULL;
+    R.next_tid = 0;
+    R.reg_closed = 0;
+    defs_reset();
+    atomic_store(&R.failed, 0);
+    mt_rec.gen = next_gen++;
+    memset(&R.sampler, 0, sizeof R.sampler);
+    R.sampler.tid = 0;
+    R.sampler.gen = mt_rec.gen;
+    R.sampler.native_id = (uint64_t)getpid();
+    R.sampler.last_ticks = mt_clock_raw();
+    R.sampler_stop = 0;
+    mt_tstate_name(&R.sampler, "[process]", 9);
+    atomic_store(&mt_rec.active, 1);
+
+    R.writer_running = pthread_create(&R.writer_thread, NULL, writer_main, NULL) == 0;
+    if (!R.writer_running) {
+        atomic_store(&mt_rec.active, 0);
+        mt_writer_discard(R.w);
+        R.w = NULL;
+        unlink(cfg->path);
+        return MT_ERR_NOMEM;
+    }
+    R.sampler_running = cfg->rss_interval_ns &&
+        pthread_create(&R.sampler_thread, NULL, sampler_main, NULL) == 0;
+    return 0;
+}
+
+/* COUNTERS then SUMMARY into t's buffer (the caller made room: 256 bytes). */
+static void put_summary(mt_tstate *t, int reason) {
+    uint64_t now = mt_clock_raw();
+    sample_counters(t, now);
+    mt_counter c[2] = {{MT_CTR_EVENTS, R.events_queued + t->nrec + 1},
+                       {MT_CTR_LOST_EVENTS, R.lost_events}};
+    /* SUMMARY: dt, reason, n, pairs (no encoder in the header: the layout of
+     * COUNTERS with the reason first). */
+    uint64_t dt = mt_dt(t, now);
+    size_t len = mt_varint_len(dt) + mt_varint_len((uint32_t)reason) + mt_varint_len(2);
+    for (int i = 0; i < 2; i++) len += mt_varint_len(c[i].id) + mt_varint_len(c[i].value);
+    uint8_t *p = mt_enc_sized_head(t->pos, MT_REC_SUMMARY, len);
+    p = mt_enc_varint(p, dt);
+    p = mt_enc_varint(p, (uint32_t)reason);
+    p = mt_enc_varint(p, 2);
+    for (int i = 0; i < 2; i++) {
+        p = mt_enc_varint(p, c[i].id);
+        p = mt_enc_varint(p, c[i].value);
+    }
+    t->pos = p;
+    t->nrec++;
+}
+
+int mt_rec_stop(int reason) {
+    if (!R.writer_running) return MT_ERR_STATE;
+    atomic_store(&mt_rec.active, 0);
+    if (R.sampler_running) {
+        pthread_mutex_lock(&R.sampler_lock);
+        R.sampler_stop = 1;
+        pthread_cond_signal(&R.sampler_wake);
+        pthread_mutex_unlock(&R.sampler_lock);
+        pthread_join(R.sampler_thread, NULL);
+        R.sampler_running = 0;
+    }
+    /* Threads' partial buffers: the caller handed them over (flush_idle with
+     * the GIL) before calling us; any left are queued here. Drops not yet
+     * reported in a LOST record are reported in the final block. */
+    uint64_t lost_events = 0, lost_bytes = 0;
+    pthread_mutex_lock(&R.reg_lock);
+    R.reg_closed = 1;
+    for (mt_tstate *t = R.threads; t; t = t->next) {
+        if (t->buf && t->nrec > 1) tstate_queue(t);
+        lost_events += t->lost_events;
+        lost_bytes += t->lost_bytes;
+        t->lost_events = t->lost_bytes = 0;
+    }
+    pthread_mutex_unlock(&R.reg_lock);
+    if (R.sampler.buf && R.sampler.nrec > 1) tstate_queue(&R.sampler);
+    lost_events += R.sampler.lost_events;
+    lost_bytes += R.sampler.lost_bytes;
+    R.sampler.lost_events = R.sampler.lost_bytes = 0;
+    pthread_mutex_lock(&R.pool_lock);
+    R.stopping = 1;
+    pthread_cond_signal(&R.wake);
+    pthread_mutex_unlock(&R.pool_lock);
+    pthread_join(R.writer_thread, NULL);
+    R.writer_running = 0;
+
+    /* The writer drained the queue, so the pool has buffers again: the last
+     * block (tid 0) carries unreported drops, counters and the SUMMARY, and
+     * is appended here (the writer is ours now). */
+    if (!atomic_load(&R.failed)) {
+        mt_tstate *t = &R.sampler;
+        uint64_t now = mt_clock_raw();
+        R.lost_events += lost_events;
+        if (mt_tstate_refill(t, now, 256)) {
+            if (lost_events) {
+                t->pos = mt_enc_lost(t->pos, mt_dt(t, now), lost_events, lost_bytes,
+                                     MT_LOST_BUFFER_FULL);
+                t->nrec++;
+            }
+            put_summary(t, reason);
+            mt_buf *b = t->buf;
+            mt_writer_append_block(R.w, b->data, (size_t)(t->pos - b->data), t->nrec,
+                                   b->t_first, t->last_ticks - mt_rec.anchor_ticks);
+        }
+    }
+    int rc = atomic_load(&R.failed) ? mt_writer_error(R.w) : 0;
+    int rc2 = mt_writer_close(R.w);
+    if (!rc) rc = rc2;
+    if (rc2 < 0 && !atomic_load(&R.failed)) report_failure(rc2);
+    R.w = NULL;
+
+    pthread_mutex_lock(&R.reg_lock);
+    while (R.threads) {
+        mt_tstate *t = R.threads;
+        R.threads = t->next;
+        tstate_free(t);
+    }
+    pthread_mutex_unlock(&R.reg_lock);
+    tstate_free(&R.sampler);
+    memset(&R.sampler, 0, sizeof R.sampler);
+    pthread_mutex_lock(&R.pool_lock);
+    buf_free_list(R.free_list);
+    buf_free_list(R.q_head);
+    R.free_list = R.q_head = R.q_tail = NULL;
+    R.nbufs = 0;
+    pthread_mutex_unlock(&R.pool_lock);
+    pthread_mutex_lock(&R.defs_lock);
+    defs_reset();
+    pthread_mutex_unlock(&R.defs_lock);
+    if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd);
+    mt_rec.statm_fd = -1;
+    free(R.path);
+    R.path = NULL;
+    return rc;
+}
+
+void mt_rec_forget_after_fork(void) {
+    /* Only the forking thread exists; the locks may have been held by
+     * threads that are gone, so they are made anew and nothing waits. */
+    init_locks();
+    atomic_store(&mt_rec.active, 0);
+    if (!R.writer_running && !R.w) return;
+    mt_writer_discard(R.w); /* closes our fd, writes nothing */
+    R.w = NULL;
+    R.writer_running = R.sampler_running = 0;
+    while (R.threads) {
+        mt_tstate *t = R.threads;
+        R.threads = t->next;
+        tstate_free(t);
+    }
+    tstate_free(&R.sampler);
+    memset(&R.sampler, 0, sizeof R.sampler);
+    buf_free_list(R.free_list);
+    buf_free_list(R.q_head);
+    R.free_list = R.q_head = R.q_tail = NULL;
+    R.nbufs = 0;
+    defs_reset();
+    if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd); /* the parent's /proc entry */
+    mt_rec.statm_fd = -1;
+    free(R.path);
+    R.path = NULL;
+    mt_rec.gen = next_gen++; /* stale thread-local pointers are ignored */
+}
+
+void mt_rec_stats_get(mt_rec_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&R.pool_lock);
+    out->events_lost = R.lost_events;
+    out->buffers_max = R.nbufs_max_seen;
+    pthread_mutex_unlock(&R.pool_lock);
+    out->error = R.failed;
+}

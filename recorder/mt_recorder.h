@@ -1,0 +1,298 @@
+/*
+ * mt_recorder.h - the plain-C core of the memtrace recorder (no Python.h).
+ *
+ * The core owns everything that is not CPython-specific: the per-thread
+ * buffers and their pool, the writer thread (which owns the mt_writer and is
+ * the only thread doing compression and I/O), the RSS sampler thread, the
+ * shared definition buffer, and the encoding of events. mt_hooks.c turns
+ * interpreter events into calls of the inline functions below.
+ *
+ * Threads and locks:
+ *   - An mt_tstate belongs to one recording thread. Its hot-path fields are
+ *     touched by that thread while it holds the GIL, and by the writer's
+ *     periodic flush (mt_rec_flush_idle) only while it also holds the GIL
+ *     (the flush callback takes it) and the registry lock. The GIL is what
+ *     makes the hot path lock-free.
+ *   - rec.lock (pool + full queue + registry), rec.defs_lock (definition
+ *     buffer) and rec.sampler_lock (the tid-0 sampler buffer) are leaf locks.
+ *
+ * Memory bound: at most max_buffers buffers of buffer_bytes each (default
+ * 256 x 64 KiB = 16 MiB) exist at once, whatever the event rate. When no
+ * buffer is free, events are dropped and counted; the next buffer the thread
+ * gets starts with a LOST record (reason MT_LOST_BUFFER_FULL). The program is
+ * never blocked by the recorder. Definitions are not bounded by the pool
+ * (one FUNCTION + up to three STRINGs per distinct function).
+ */
+#ifndef MT_RECORDER_H
+#define MT_RECORDER_H
+
+#include "memtrace_format.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MT_RECORDER_VERSION "0.1.0"
+
+/* Room kept free at the end of each buffer so the hot path checks once per
+ * event: one compact event plus one RSS record (exact mode). */
+#define MT_BUF_RESERVE (2 * MT_MAX_COMPACT_BYTES + 8)
+
+typedef struct mt_buf {
+    struct mt_buf *next; /* queue / free list link (rec.lock) */
+    uint8_t *data;
+    size_t cap_bytes, len_bytes;
+    uint32_t nrecords;
+    uint64_t t_first, t_last; /* ticks since the anchor */
+} mt_buf;
+
+/* Shadow-stack frame flags. */
+#define MT_FR_C 1u        /* a C function (CCALL) */
+#define MT_FR_WRITTEN 2u  /* its CALL/CCALL record was written */
+#define MT_FR_ELIGIBLE 4u /* passes depth/include/exclude filters */
+
+/* Per-function flags cached with the fid (mt_hooks.c). */
+#define MT_FN_EXCLUDED 1u
+
+typedef struct mt_tstate {
+    /* hot path (owning thread, GIL) */
+    uint8_t *pos, *end; /* write position; end = limit minus MT_BUF_RESERVE;
+                           both NULL when the thread has no buffer */
+    uint64_t last_ticks; /* raw clock reading of the last record */
+    uint32_t nrec;       /* records in buf */
+    uint32_t prev_line;
+    uint64_t prev_rss;   /* block state for RSS records */
+    uint32_t depth, cap; /* shadow stack: every frame, written or not */
+    uint32_t *fids;
+    uint8_t *flags;
+    uint32_t nunwritten; /* frames on the stack not written */
+    uint32_t lazy_lo;    /* every eligible frame below it is written */
+    uint64_t last_rss_written; /* rss_trigger: RSS at the last written event */
+    uint64_t lost_events, lost_bytes; /* dropped since the last LOST record */
+    mt_buf *buf;
+    /* identity */
+    uint32_t tid;
+    uint64_t native_id;
+    uint64_t gen; /* session generation this state belongs to */
+    int reentry;  /* fast mode: set while the hook runs Python-aware code */
+    uint32_t unnamed; /* threading did not know the thread yet: tries left */
+    struct mt_tstate *next; /* registry (rec.lock) */
+} mt_tstate;
+
+typedef struct mt_rec_config {
+    const char *path;
+    mt_header header; /* filled by the caller: mt_header_init + Python
+                         fields; the core sets clock fields */
+    int use_tsc;      /* MT_CLOCK_TSC instead of CLOCK_MONOTONIC */
+    uint64_t rss_interval_ns;   /* sampler period; 0 disables the sampler */
+    uint64_t flush_interval_ns; /* chunks reach the disk at least this often */
+    uint32_t buffer_bytes;      /* per buffer */
+    uint32_t max_buffers;       /* pool bound */
+    int rss_exact;              /* read RSS at every event */
+    uint64_t rss_trigger_bytes; /* 0: write every event */
+    uint32_t max_depth;         /* 0: unlimited */
+    int filtering;              /* any of rss_trigger, max_depth, include/exclude */
+    /* Called by the writer thread every flush interval to hand over the
+     * partial buffers of idle threads (mt_rec_flush_idle) under whatever lock
+     * makes that safe (the GIL). May be NULL. Returns 0 when it could not. */
+    int (*flush_idle)(void);
+} mt_rec_config;
+
+/* Global recorder state. Fields marked (const) are set by mt_rec_start before
+ * any hook runs and not changed until mt_rec_stop returns. */
+typedef struct mt_recorder {
+    _Atomic int active;     /* hooks record only while 1 */
+    uint64_t gen;           /* (const) session generation, never 0 in a session */
+    int clock_tsc;          /* (const) */
+    uint64_t anchor_ticks;  /* (const) raw clock reading at the anchor */
+    int rss_exact;          /* (const) */
+    int statm_fd;           /* (const) /proc/self/statm, or -1 */
+    uint64_t page_size;     /* (const) */
+    int filtering;          /* (const) */
+    uint64_t rss_trigger;   /* (const) */
+    uint32_t max_depth;     /* (const) */
+    _Atomic uint64_t rss_now;  /* last RSS read by anyone, bytes */
+    _Atomic uint64_t rss_peak; /* greatest RSS read during the session */
+} mt_recorder;
+
+extern mt_recorder mt_rec;
+
+/* ---- Session ---------------------------------------------------------- */
+
+/* Open the trace (the header is written at once, so an unwritable path fails
+ * here with MT_ERR_IO and errno set) and start the writer and sampler threads.
+ * Returns 0 or a negative MT_ERR_* code. */
+int mt_rec_start(const mt_rec_config *cfg);
+
+/* Stop: hooks must already be uninstalled or see active == 0. Joins the
+ * threads, writes every pending buffer, a SUMMARY and the index. The caller
+ * must not hold a lock the flush_idle callback needs (release the GIL).
+ * Returns the writer's first error, 0 if none. */
+int mt_rec_stop(int reason);
+
+/* In a fork child: forget the parent's session without writing anything to
+ * its file, without joining threads that do not exist here. */
+void mt_rec_forget_after_fork(void);
+
+/* The calling thread's state: created on first use (tid assigned, THREAD_START
+ * written); NULL when not recording or out of memory. */
+/* initial-exec: the hot path reads these with one %fs-relative load instead
+ * of a __tls_get_addr call. The extension is loaded with dlopen, which glibc
+ * allows for a few small initial-exec variables (static TLS surplus). */
+#define MT_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
+extern MT_TLS mt_tstate *mt_tls;
+extern MT_TLS uint64_t mt_tls_gen;
+mt_tstate *mt_tstate_new(uint64_t native_id);
+/* Write THREAD_START (after the hooks named the thread and pushed the frames
+ * already running). */
+void mt_tstate_begin(mt_tstate *t);
+/* Set the calling thread's name (THREAD definition). */
+void mt_tstate_name(mt_tstate *t, const char *name, size_t len);
+
+static inline mt_tstate *mt_tstate_get(void) {
+    if (__builtin_expect(mt_tls_gen == mt_rec.gen && mt_tls != NULL, 1))
+        return mt_tls;
+    return NULL;
+}
+
+/* Writer-side: hand over every thread's partial buffer. Call with the lock
+ * that serialises hooks (the GIL) held. */
+void mt_rec_flush_idle(void);
+
+/* ---- Definitions ------------------------------------------------------ */
+
+/* Append encoded definition records (STRING, FUNCTION, THREAD) to the shared
+ * definition buffer; they are written before any block queued after this
+ * call. Returns 0 or MT_ERR_NOMEM. */
+int mt_rec_defs_append(const void *bytes, size_t n, uint32_t nrecords);
+/* Define a string; returns its sid (>= 1) or 0 on failure. Dedupes by
+ * content (call with the GIL held: the table is not locked). */
+uint32_t mt_rec_string(const char *s, size_t len);
+/* Define a function; returns its fid (>= 1) or 0. */
+uint32_t mt_rec_function(uint32_t kind, uint32_t qualname_sid,
+                         uint32_t module_sid, uint32_t file_sid,
+                         uint32_t first_line);
+
+/* ---- Clock and RSS ---------------------------------------------------- */
+
+static inline uint64_t mt_clock_raw(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (mt_rec.clock_tsc) return __builtin_ia32_rdtsc();
+#endif
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Current RSS in bytes from /proc/self/statm (one pread, ~1 us), 0 if
+ * unavailable. Updates rss_now/rss_peak. */
+uint64_t mt_rss_read(void);
+/* Peak RSS of the process (getrusage ru_maxrss), bytes. */
+uint64_t mt_rss_peak_process(void);
+
+/* ---- Hot path --------------------------------------------------------- */
+
+/* Slow path: hand the current buffer to the writer and get a new one that
+ * starts with a BLOCK (and a LOST record after drops). Returns 0 when none is
+ * free: the caller drops its event (counted here). */
+int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes);
+/* Grow the shadow stack; 0 on failure (the event is ignored). */
+int mt_tstate_grow(mt_tstate *t);
+/* Filtering path of mt_rec_enter and of line events. */
+void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags);
+int mt_rec_should_write(mt_tstate *t, uint64_t now);
+void mt_rec_exact_rss(mt_tstate *t, uint64_t now);
+
+static inline uint64_t mt_dt(mt_tstate *t, uint64_t now) {
+    uint64_t dt = now > t->last_ticks ? now - t->last_ticks : 0;
+    t->last_ticks = now > t->last_ticks ? now : t->last_ticks;
+    return dt;
+}
+
+static inline int mt_room(mt_tstate *t, uint64_t now) {
+    if (__builtin_expect(t->pos != NULL && t->pos < t->end, 1)) return 1;
+    return mt_tstate_refill(t, now, 0);
+}
+
+/* A frame is entered: fid, kind (MT_FR_C or 0) and whether it passes the
+ * function filters (include/exclude). */
+static inline void mt_rec_enter(mt_tstate *t, uint32_t fid, unsigned frflags) {
+    if (__builtin_expect(t->depth == t->cap, 0) && !mt_tstate_grow(t)) return;
+    if (mt_rec.filtering) {
+        mt_rec_enter_filtered(t, fid, frflags);
+        return;
+    }
+    uint64_t now = mt_clock_raw();
+    uint32_t d = t->depth;
+    t->fids[d] = fid;
+    t->flags[d] = (uint8_t)(frflags | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
+    if (mt_room(t, now)) {
+        t->pos = (frflags & MT_FR_C) ? mt_enc_ccall(t->pos, mt_dt(t, now), fid)
+                                     : mt_enc_call(t->pos, mt_dt(t, now), fid);
+        t->nrec++;
+        if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+    } else {
+        /* Dropped, but the frame counts as written: the next BLOCK carries
+         * it, so the reader's stack stays right. */
+    }
+    t->depth = d + 1;
+    t->lazy_lo = t->depth;
+}
+
+/* The top frame is left: type is MT_REC_RETURN, MT_REC_UNWIND, MT_REC_CRETURN
+ * or MT_REC_CRAISE. Frames of the other kind on top are popped first (a C
+ * return whose call we never saw is ignored). */
+void mt_rec_leave_slow(mt_tstate *t, int type);
+static inline void mt_rec_leave(mt_tstate *t, int type) {
+    uint32_t d = t->depth;
+    int want_c = (type == MT_REC_CRETURN || type == MT_REC_CRAISE);
+    if (__builtin_expect(d == 0 || ((t->flags[d - 1] & MT_FR_C) != 0) != want_c, 0)) {
+        mt_rec_leave_slow(t, type);
+        return;
+    }
+    uint8_t fl = t->flags[d - 1];
+    if (fl & MT_FR_WRITTEN) {
+        uint64_t now = mt_clock_raw();
+        if (mt_room(t, now)) {
+            t->pos = mt_enc_event(t->pos, type, mt_dt(t, now));
+            t->nrec++;
+            if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+        }
+    } else {
+        t->nunwritten--;
+    }
+    t->depth = d - 1;
+    if (t->lazy_lo > t->depth) t->lazy_lo = t->depth;
+}
+
+/* A new line starts in the top frame. */
+void mt_rec_line_filtered(mt_tstate *t, uint32_t line);
+static inline void mt_rec_line(mt_tstate *t, uint32_t line) {
+    if (mt_rec.filtering) {
+        mt_rec_line_filtered(t, line);
+        return;
+    }
+    uint64_t now = mt_clock_raw();
+    if (mt_room(t, now)) {
+        t->pos = mt_enc_line(t->pos, mt_dt(t, now), line, &t->prev_line);
+        t->nrec++;
+        if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+    }
+}
+
+/* An exception was raised in the top frame; sid names its type. */
+void mt_rec_raise(mt_tstate *t, uint32_t sid);
+/* A marker; never fails visibly (dropped if no buffer). */
+void mt_rec_marker(mt_tstate *t, const char *text, size_t len);
+/* Push a frame that was already running when recording began (written: it
+ * appears in the next BLOCK's stack). */
+void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags);
+
+/* Statistics for tests and stop(). */
+typedef struct mt_rec_stats {
+    uint64_t events_lost, bytes_written, records_written, buffers_max;
+    int error; /* writer's first error */
+} mt_rec_stats;
+void mt_rec_stats_get(mt_rec_stats *out);
+
+#endif /* MT_RECORDER_H */

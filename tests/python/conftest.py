@@ -1,0 +1,71 @@
+"""Shared helpers for the recorder tests: run a Python snippet in a fresh
+interpreter (the hooks are process-wide, so each recording gets its own
+process) and read traces back through memtrace-decode --json."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+DECODE = os.environ.get("MEMTRACE_DECODE") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "bin", "memtrace-decode")
+
+
+# Children run in other directories: make the package path absolute.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p)
+
+
+def run_py(code, cwd, args=(), env=None, timeout=60, check=True, **kw):
+    """Run code (dedented) with this interpreter in cwd; return the
+    CompletedProcess (text mode)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    script = os.path.join(str(cwd), "prog.py")
+    with open(script, "w") as f:
+        f.write(textwrap.dedent(code))
+    p = subprocess.run([sys.executable, script] + list(args), cwd=str(cwd), env=full_env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError("program failed (%d):\nstdout:\n%s\nstderr:\n%s"
+                             % (p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def decode(path):
+    """The records of a trace as dicts (memtrace-decode --json)."""
+    p = subprocess.run([DECODE, "--json", str(path)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert p.returncode == 0, "memtrace-decode failed: %s" % p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line]
+
+
+def check(path):
+    """memtrace-decode --check: (exit code, output)."""
+    p = subprocess.run([DECODE, "--check", str(path)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    return p.returncode, p.stdout
+
+
+def count(records, type_, name=None, tid=None):
+    return sum(1 for r in records if r["type"] == type_
+               and (name is None or r.get("name") == name)
+               and (tid is None or r.get("tid") == tid))
+
+
+def thread_names(records):
+    names = {}
+    for r in records:
+        if r["type"] == "thread":
+            names[r["tid"]] = r["name"]
+    return names
+
+
+@pytest.fixture
+def tmp(tmp_path):
+    return tmp_path
