@@ -80,3 +80,13 @@ install: all ## Install the commands into $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(wildcard $(BIN)/memtrace-*) $(DESTDIR)$(PREFIX)/bin
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+# The demo: build, record examples/demo.py, check and summarise the trace.
+# (memtrace-analyze and memtrace-plot join here as they land.)
+DEMO := $(B)/demo
+demo: all
+	@mkdir -p $(DEMO)
+	PYTHONPATH=$(B)/python $(PYTHON) -m memtrace run -o $(DEMO)/demo.trace examples/demo.py
+	$(BIN)/memtrace-decode --check $(DEMO)/demo.trace
+	$(BIN)/memtrace-decode --header $(DEMO)/demo.trace
+	@$(BIN)/memtrace-decode --json $(DEMO)/demo.trace | $(PYTHON) scripts/demo_summary.py

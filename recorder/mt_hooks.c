@@ -335,6 +335,18 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
     return t;
 }
 
+#if PY_VERSION_HEX >= 0x030B0000
+typedef struct _PyInterpreterFrame mt_iframe;
+#if PY_VERSION_HEX >= 0x030D0000
+#define IFRAME_CODE(f) ((PyCodeObject *)(f)->f_executable)
+#else
+#define IFRAME_CODE(f) ((f)->f_code)
+#endif
+#else
+typedef PyFrameObject mt_iframe;
+#define IFRAME_CODE(f) ((f)->f_code)
+#endif
+
 /* ---- profile and trace -------------------------------------------------- */
 
 static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
@@ -354,14 +366,15 @@ static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *a
     switch (what) {
     case PyTrace_CALL: {
 #if PY_VERSION_HEX >= 0x030B0000
-        PyCodeObject *co = PyFrame_GetCode(frame);
+        /* A borrowed read through the internal frame: PyFrame_GetCode is a
+         * call plus an incref/decref pair on every call event. */
+        PyCodeObject *co = IFRAME_CODE(frame->f_frame);
         e = ftab_find(co);
         if (!e) {
             PyObject *g = PyFrame_GetGlobals(frame);
             e = code_define(co, g);
             Py_XDECREF(g);
         }
-        Py_DECREF(co);
 #else
         e = code_fent(frame->f_code, frame->f_globals);
 #endif
@@ -403,18 +416,6 @@ static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
 }
 
 /* ---- fast: PEP 523 frame evaluation ------------------------------------- */
-
-#if PY_VERSION_HEX >= 0x030B0000
-typedef struct _PyInterpreterFrame mt_iframe;
-#if PY_VERSION_HEX >= 0x030D0000
-#define IFRAME_CODE(f) ((PyCodeObject *)(f)->f_executable)
-#else
-#define IFRAME_CODE(f) ((f)->f_code)
-#endif
-#else
-typedef PyFrameObject mt_iframe;
-#define IFRAME_CODE(f) ((f)->f_code)
-#endif
 
 static PyObject *eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
     mt_tstate *t;

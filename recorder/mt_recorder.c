@@ -717,23 +717,34 @@ static void init_locks(void) {
     pthread_condattr_destroy(&ca);
 }
 
+/* A TSC reading and a CLOCK_MONOTONIC reading (ns) taken together: the TSC
+ * is read on both sides of the clock and averaged. */
+static void calibrate_pair(uint64_t *tsc, uint64_t *mono) {
+#if defined(__x86_64__) || defined(__i386__)
+    struct timespec a;
+    uint64_t t0 = __builtin_ia32_rdtsc();
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    uint64_t t1 = __builtin_ia32_rdtsc();
+    *tsc = t0 + (t1 - t0) / 2;
+    *mono = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
+#else
+    *tsc = *mono = 0;
+#endif
+}
+
 static uint64_t calibrate_tsc(uint64_t *tsc0, uint64_t *mono0) {
 #if defined(__x86_64__) || defined(__i386__)
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    uint64_t t0 = __builtin_ia32_rdtsc();
+    /* Two (TSC, ns) pairs 20 ms apart: each pair is good to ~50 ns, so the
+     * rate is good to a few parts per million. */
+    uint64_t t1, m1;
+    calibrate_pair(tsc0, mono0);
     struct timespec sl = {0, 20 * 1000 * 1000};
     nanosleep(&sl, NULL);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    uint64_t t1 = __builtin_ia32_rdtsc();
-    uint64_t dns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u +
-                   (uint64_t)(b.tv_nsec - a.tv_nsec);
-    *tsc0 = t0;
-    *mono0 = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
-    return dns ? (uint64_t)((double)(t1 - t0) * 1e9 / (double)dns) : 0;
+    calibrate_pair(&t1, &m1);
+    uint64_t dns = m1 - *mono0;
+    return dns ? (uint64_t)((double)(t1 - *tsc0) * 1e9 / (double)dns) : 0;
 #else
-    (void)tsc0;
-    (void)mono0;
+    *tsc0 = *mono0 = 0;
     return 0;
 #endif
 }
@@ -754,17 +765,32 @@ int mt_rec_start(const mt_rec_config *cfg) {
     R.path = strdup(cfg->path);
     if (!R.path) return MT_ERR_NOMEM;
     mt_header h = cfg->header;
+    /* CLOCK_MONOTONIC: ns / 16. The header's anchor was read in ns. */
     mt_rec.clock_tsc = 0;
+    mt_rec.tick_shift = 4;
+    h.clock = MT_CLOCK_MONOTONIC;
+    h.ticks_per_second = 1000000000u >> 4;
+    h.anchor_ticks >>= 4;
     if (cfg->use_tsc) {
+        /* Calibrated once per process: the TSC's rate does not change
+         * (invariant TSC), and a second start should not pay 20 ms again. */
+        static uint64_t tps;
         uint64_t tsc0, mono0;
-        uint64_t tps = calibrate_tsc(&tsc0, &mono0);
+        if (!tps) tps = calibrate_tsc(&tsc0, &mono0);
+        else calibrate_pair(&tsc0, &mono0);
         if (tps > 1000000u) {
+            /* A tick of about 16 ns: the largest shift keeping the rate at
+             * or above 62.5 MHz. */
+            unsigned shift = 0;
+            while ((tps >> (shift + 1)) >= 62500000u) shift++;
             /* Re-anchor: the TSC reading that matches the header's
-             * CLOCK_MONOTONIC anchor, extrapolated. */
-            int64_t dmono = (int64_t)h.anchor_ticks - (int64_t)mono0;
-            h.anchor_ticks = tsc0 + (uint64_t)((double)dmono * (double)tps / 1e9);
+             * CLOCK_MONOTONIC anchor (in ns), extrapolated. */
+            int64_t dmono = (int64_t)cfg->header.anchor_ticks - (int64_t)mono0;
+            uint64_t anchor_tsc = tsc0 + (uint64_t)((double)dmono * (double)tps / 1e9);
+            h.anchor_ticks = anchor_tsc >> shift;
             h.clock = MT_CLOCK_TSC;
-            h.ticks_per_second = tps;
+            h.ticks_per_second = (uint64_t)((double)tps / (double)(1u << shift) + 0.5);
+            mt_rec.tick_shift = shift;
             mt_rec.clock_tsc = 1;
         }
     }

@@ -100,10 +100,11 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
     if max_buffers > 1 << 20:
         raise ValueError("max_buffers is too large: %r" % (max_buffers,))
     if clock is None:
-        # fib(25) on 3.11, fast mode: 2.9x bare with CLOCK_MONOTONIC, 2.2x
-        # with the TSC (clock_gettime is most of the per-event cost). The
-        # calibration costs 20 ms at start, so only fast mode uses it.
-        clock = "tsc" if mode == "fast" and _tsc_usable() else "monotonic"
+        # clock_gettime costs ~23 ns here, rdtsc ~10 ns, and one clock read
+        # per event is most of the recorder's own cost (fib, 3.11: profile
+        # 4.8x bare with CLOCK_MONOTONIC). The TSC's calibration costs 20 ms
+        # at the first start of a process.
+        clock = "tsc" if _tsc_usable() else "monotonic"
     if clock not in ("monotonic", "tsc"):
         raise ValueError("clock must be 'monotonic' or 'tsc', got %r" % (clock,))
     if fork not in ("child", "stop"):
@@ -165,7 +166,7 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    buffer_bytes; when all are in use, events are dropped and
                    counted in a LOST record (the program is never blocked)
     clock          "monotonic" (ns) or "tsc" (x86 time-stamp counter, calibrated
-                   in 20 ms at start); default: tsc in fast mode where the CPU
+                   in 20 ms at start); default: tsc where the CPU
                    has an invariant TSC, else monotonic
     fork           after os.fork(), the child records into
                    "<path stem>.<child pid>.trace" ("child") or stops ("stop");

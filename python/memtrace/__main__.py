@@ -26,7 +26,8 @@ options:
   --max-depth N            record frames at most N deep (0: unlimited)
   --include PREFIX         record only these modules / file prefixes (repeatable)
   --exclude PREFIX         do not record these modules / file prefixes (repeatable)
-  --clock monotonic|tsc    time source (default monotonic)
+  --clock monotonic|tsc    time source (default: tsc where the CPU has an
+                           invariant TSC, else monotonic)
   --fork child|stop        after fork: child records into FILE stem.PID.trace,
                            or stops (default child)
   -v, --verbose            say where the trace goes, on stderr
@@ -143,6 +144,10 @@ def run(args):
             sys.stderr.write("memtrace: cannot run module '%s': No module named %s\n"
                              % (target, target))
             sys.exit(1)
+    # The program's own argv, set before recording starts so that the trace
+    # header records it rather than the launcher's (python -m sets argv[0]
+    # to the module's file, as runpy does below).
+    sys.argv = [target if kind == "script" else (found.origin or target)] + list(target_args)
     mode = opts.pop("mode", "profile")
     try:
         path = memtrace.start(mode=mode, **opts)
@@ -155,12 +160,10 @@ def run(args):
         sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode))
     try:
         if kind == "script":
-            sys.argv = [target] + list(target_args)
             sys.path[0] = os.path.dirname(os.path.abspath(target))
             # Python compiles the main script under its absolute path (3.9+).
             runpy.run_path(os.path.abspath(target), run_name="__main__")
         else:
-            sys.argv = [target] + list(target_args)  # runpy sets argv[0] to the file
             sys.path[0] = os.getcwd()
             runpy.run_module(target, run_name="__main__", alter_sys=True)
     except SystemExit:
