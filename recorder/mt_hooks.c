@@ -3,9 +3,13 @@
  *
  * profile: PyEval_SetProfile with a C function on every thread: Python and C
  *          call/return/exception.
- * trace:   the same profile function plus PyEval_SetTrace for line and
- *          exception events (the trace function ignores calls and returns:
- *          the profile function already records them).
+ * trace:   PyEval_SetTrace alone: Python call/return, line and exception
+ *          events, which is what a trace function sees (and what
+ *          cPyMemTrace.Trace records). With c_calls, the profile function
+ *          is installed as well, records the calls and returns (Python and
+ *          C), and the trace function then keeps to lines and exceptions.
+ *          A second hook costs ~8% on call-heavy code (bench-recorder:
+ *          floor-both vs floor-trace, 3.11), so it is not the default.
  * fast:    a PEP 523 frame-evaluation function around
  *          _PyEval_EvalFrameDefault: Python frames only. CPython inlines
  *          Python-to-Python calls only while no eval function is set
@@ -40,6 +44,8 @@
 
 /* All of the following: GIL. */
 static int hooks_mode;
+static int hooks_profile; /* the profile function is installed and records
+                             calls and returns; else trace_cb does */
 static mt_filters hooks_filters;
 static _PyFrameEvalFunction hooks_prev_eval;
 
@@ -349,39 +355,44 @@ typedef PyFrameObject mt_iframe;
 
 /* ---- profile and trace -------------------------------------------------- */
 
+/* The first event of a thread: CALL's frame is the one being entered, whose
+ * call the caller records, so the stack to push starts at its parent. */
+static mt_tstate *thread_begin_at(PyFrameObject *frame, int what) {
+    PyFrameObject *from = frame;
+    if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
+    else Py_XINCREF(from);
+    mt_tstate *t = thread_begin(from);
+    Py_XDECREF(from);
+    return t;
+}
+
+static inline void on_py_call(mt_tstate *t, PyFrameObject *frame) {
+    fent *e;
+#if PY_VERSION_HEX >= 0x030B0000
+    /* A borrowed read through the internal frame: PyFrame_GetCode is a call
+     * plus an incref/decref pair on every call event. */
+    PyCodeObject *co = IFRAME_CODE(frame->f_frame);
+    e = ftab_find(co);
+    if (!e) {
+        PyObject *g = PyFrame_GetGlobals(frame);
+        e = code_define(co, g);
+        Py_XDECREF(g);
+    }
+#else
+    e = code_fent(frame->f_code, frame->f_globals);
+#endif
+    if (e) mt_rec_enter(t, e->id, e->flags);
+    thread_retry_name(t);
+}
+
 static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
     (void)obj;
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
     mt_tstate *t = mt_tstate_get();
-    if (__builtin_expect(t == NULL, 0)) {
-        /* CALL: frame is the one being entered, its call is recorded below. */
-        PyFrameObject *from = frame;
-        if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
-        else Py_XINCREF(from);
-        t = thread_begin(from);
-        Py_XDECREF(from);
-        if (!t) return 0;
-    }
+    if (__builtin_expect(t == NULL, 0) && !(t = thread_begin_at(frame, what))) return 0;
     fent *e;
     switch (what) {
-    case PyTrace_CALL: {
-#if PY_VERSION_HEX >= 0x030B0000
-        /* A borrowed read through the internal frame: PyFrame_GetCode is a
-         * call plus an incref/decref pair on every call event. */
-        PyCodeObject *co = IFRAME_CODE(frame->f_frame);
-        e = ftab_find(co);
-        if (!e) {
-            PyObject *g = PyFrame_GetGlobals(frame);
-            e = code_define(co, g);
-            Py_XDECREF(g);
-        }
-#else
-        e = code_fent(frame->f_code, frame->f_globals);
-#endif
-        if (e) mt_rec_enter(t, e->id, e->flags);
-        thread_retry_name(t);
-        break;
-    }
+    case PyTrace_CALL: on_py_call(t, frame); break;
     case PyTrace_RETURN:
         mt_rec_leave(t, arg ? MT_REC_RETURN : MT_REC_UNWIND);
         break;
@@ -401,16 +412,27 @@ static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *a
 
 static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg) {
     (void)obj;
-    if (what != PyTrace_LINE && what != PyTrace_EXCEPTION) return 0;
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
     mt_tstate *t = mt_tstate_get();
-    if (!t) return 0; /* the profile function makes it at the first call */
-    if (what == PyTrace_LINE) {
-        mt_rec_line(t, (uint32_t)PyFrame_GetLineNumber(frame));
-    } else {
+    if (hooks_profile) {
+        /* The profile function records calls, returns, and makes t. */
+        if (what == PyTrace_CALL || what == PyTrace_RETURN || !t) return 0;
+    } else if (__builtin_expect(t == NULL, 0) && !(t = thread_begin_at(frame, what))) {
+        return 0;
+    }
+    switch (what) {
+    case PyTrace_CALL: on_py_call(t, frame); break;
+    case PyTrace_RETURN:
+        /* arg is NULL when the frame exits by an exception. */
+        mt_rec_leave(t, arg ? MT_REC_RETURN : MT_REC_UNWIND);
+        break;
+    case PyTrace_LINE: mt_rec_line(t, (uint32_t)PyFrame_GetLineNumber(frame)); break;
+    case PyTrace_EXCEPTION: {
         PyObject *type = arg && PyTuple_Check(arg) && PyTuple_GET_SIZE(arg) > 0
                              ? PyTuple_GET_ITEM(arg, 0) : NULL;
         mt_rec_raise(t, exc_sid(type));
+        break;
+    }
     }
     return 0;
 }
@@ -575,7 +597,7 @@ static PyObject *threading_call(const char *fn, PyObject *arg) {
 
 /* Install (or remove, when on == 0) the C hooks on every thread. */
 static int install_all(int on) {
-    Py_tracefunc prof = on ? profile_cb : NULL;
+    Py_tracefunc prof = on && hooks_profile ? profile_cb : NULL;
     Py_tracefunc trace = on && hooks_mode == MT_MODE_TRACE ? trace_cb : NULL;
     if (hooks_mode == MT_MODE_FAST) {
 #ifdef MT_FAST_MONITORING
@@ -622,12 +644,13 @@ PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
         PyEval_SetProfile(NULL, NULL);
         Py_RETURN_NONE;
     }
-    PyEval_SetProfile(profile_cb, NULL);
+    PyEval_SetProfile(hooks_profile ? profile_cb : NULL, NULL);
     if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(trace_cb, NULL);
     /* This event itself (the thread's first): a call of frame. */
     const char *ev = PyUnicode_Check(event) ? PyUnicode_AsUTF8(event) : NULL;
     if (ev && strcmp(ev, "call") == 0 && PyFrame_Check(frame))
-        profile_cb(NULL, (PyFrameObject *)frame, PyTrace_CALL, Py_None);
+        (hooks_profile ? profile_cb : trace_cb)(NULL, (PyFrameObject *)frame,
+                                               PyTrace_CALL, Py_None);
     Py_RETURN_NONE;
 }
 
@@ -650,7 +673,7 @@ static void filters_free(mt_filters *f) {
     memset(f, 0, sizeof *f);
 }
 
-int mt_hooks_start(mt_rec_config *cfg, int mode, mt_filters *filters) {
+int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters) {
     if (hooks_mode) {
         PyErr_SetString(PyExc_RuntimeError, "memtrace is already recording");
         return -1;
@@ -669,6 +692,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, mt_filters *filters) {
     hooks_filters = *filters;
     memset(filters, 0, sizeof *filters);
     hooks_mode = mode;
+    hooks_profile = mode == MT_MODE_PROFILE || (mode == MT_MODE_TRACE && c_calls);
     if (install_all(1) < 0) {
         PyObject *et, *ev, *etb;
         PyErr_Fetch(&et, &ev, &etb);

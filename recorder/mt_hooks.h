@@ -23,7 +23,9 @@ typedef struct mt_filters {
 
 /* Start recording in mode; cfg->flush_idle is set here. Returns 0, or -1
  * with a Python exception set. */
-int mt_hooks_start(mt_rec_config *cfg, int mode, mt_filters *filters);
+/* c_calls: also record C calls (always in profile mode; in trace mode it
+ * adds the profile hook beside the trace hook; never in fast mode). */
+int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters);
 /* Stop: uninstall hooks everywhere, finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);

@@ -47,24 +47,27 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "mode", "rss_interval", "flush_interval",
                              "rss_exact", "rss_trigger", "max_depth", "include",
                              "exclude", "buffer_bytes", "max_buffers", "use_tsc",
-                             "python_version", "executable", "argv", NULL};
+                             "python_version", "executable", "argv", "c_calls", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
-    int rss_exact = 0, use_tsc = 0;
+    int rss_exact = 0, use_tsc = 0, c_calls = -1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzO", kwlist, &path, &mode,
-                                     &rss_interval, &flush_interval, &rss_exact,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOp", kwlist, &path,
+                                     &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
-                                     &exe, &argv))
+                                     &exe, &argv, &c_calls))
         return NULL;
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
           : strcmp(mode, "fast") == 0    ? MT_MODE_FAST : 0;
     if (!m) return PyErr_Format(PyExc_ValueError, "mode must be 'profile', 'trace' or 'fast', not %R",
                                 PyTuple_GET_ITEM(args, 1));
+    if (c_calls < 0) c_calls = m == MT_MODE_PROFILE;
+    if ((c_calls && m == MT_MODE_FAST) || (!c_calls && m == MT_MODE_PROFILE))
+        return PyErr_Format(PyExc_ValueError, "c_calls does not fit mode %s", mode);
     if (rss_interval < 0 || flush_interval <= 0)
         return PyErr_Format(PyExc_ValueError, "intervals must be positive");
     mt_filters filters = {0};
@@ -89,7 +92,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.header.producer = "memtrace-recorder " MT_RECORDER_VERSION;
     cfg.header.mode = mode;
     cfg.header.content = MT_CONTENT_CALLS | (rss_interval > 0 || rss_exact ? MT_CONTENT_RSS : 0);
-    if (m != MT_MODE_FAST) cfg.header.content |= MT_CONTENT_CCALLS;
+    if (c_calls) cfg.header.content |= MT_CONTENT_CCALLS;
     if (m == MT_MODE_TRACE) cfg.header.content |= MT_CONTENT_LINES;
     cfg.use_tsc = use_tsc;
     cfg.rss_interval_ns = (uint64_t)(rss_interval * 1e9);
@@ -102,7 +105,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.rss_trigger_bytes = rss_trigger;
     cfg.max_depth = max_depth;
     cfg.filtering = rss_trigger > 0 || max_depth > 0;
-    int rc = mt_hooks_start(&cfg, m, &filters);
+    int rc = mt_hooks_start(&cfg, m, c_calls, &filters);
     for (size_t i = 0; i < ac; i++) free(av[i]);
     free(av);
     if (rc < 0) return NULL;

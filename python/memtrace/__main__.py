@@ -26,6 +26,7 @@ options:
   --max-depth N            record frames at most N deep (0: unlimited)
   --include PREFIX         record only these modules / file prefixes (repeatable)
   --exclude PREFIX         do not record these modules / file prefixes (repeatable)
+  --c-calls                trace mode: also record C calls
   --clock monotonic|tsc    time source (default: tsc where the CPU has an
                            invariant TSC, else monotonic)
   --fork child|stop        after fork: child records into FILE stem.PID.trace,
@@ -69,6 +70,10 @@ def parse_run_args(args):
             sys.exit(0)
         if a in ("-v", "--verbose"):
             verbose = True
+            i += 1
+            continue
+        if a == "--c-calls":
+            opts["c_calls"] = True
             i += 1
             continue
         if a == "-m":

@@ -9,7 +9,7 @@ already when the process starts (for instance written by a parent process
 that passed the variable on), ".<pid>" is inserted before the extension so
 no process overwrites another's trace. Options are those of memtrace.start:
 mode, rss_interval, flush_interval, rss, rss_trigger, max_depth, include,
-exclude (several prefixes separated by ':'), clock, fork.
+exclude (several prefixes separated by ':'), clock, fork, c_calls (0 or 1).
 
 A bad MEMTRACE never stops the program: one warning on stderr, no recording.
 """
@@ -44,6 +44,10 @@ def parse(spec):
             value = float(value)
         elif key in _INTS:
             value = int(value)
+        elif key == "c_calls":
+            if value.strip() not in ("0", "1"):
+                raise ValueError("MEMTRACE: c_calls must be 0 or 1, got %r" % value)
+            value = value.strip() == "1"
         elif key in _LISTS:
             value = tuple(v for v in value.split(":") if v)
         kw[key] = value

@@ -84,6 +84,9 @@ def test_decorator(tmp):
     (dict(buffer_bytes=10), ValueError, "buffer_bytes"),
     (dict(max_buffers=1), ValueError, "max_buffers"),
     (dict(clock="sundial"), ValueError, "clock"),
+    (dict(c_calls="yes"), TypeError, "c_calls"),
+    (dict(mode="fast", c_calls=True), ValueError, "c_calls"),
+    (dict(mode="profile", c_calls=False), ValueError, "c_calls"),
     (dict(fork="maybe"), ValueError, "fork"),
     (dict(path=3), TypeError, "path"),
 ])

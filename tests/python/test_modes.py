@@ -6,7 +6,8 @@ import pytest
 
 from conftest import count, decode, run_py, thread_names
 
-MODES = ["profile", "trace", "fast"]
+# "trace+c" is trace mode with c_calls=True (profile hook beside the trace hook).
+MODES = ["profile", "trace", "trace+c", "fast"]
 
 WORKLOAD = """
 import sys, time, memtrace
@@ -32,7 +33,8 @@ def hold_memory():
     time.sleep(0.15)               # well past the 10 ms sampling interval
     del buf
 
-memtrace.start("out.trace", mode=sys.argv[1])
+mode, _, c = sys.argv[1].partition("+")
+memtrace.start("out.trace", mode=mode, c_calls=True if c else None)
 fib(15)                                   # 1973 calls
 pts = [Point(i) for i in range(50)]       # 50 __init__
 total = sum(p.norm() for p in pts)        # 50 norm
@@ -84,7 +86,7 @@ def _has_qualname(recs):
 
 def test_c_calls_by_mode(recorded):
     mode, recs = recorded
-    if mode == "fast":
+    if mode in ("fast", "trace"):  # trace: a trace hook sees no C calls
         assert count(recs, "ccall") == 0
     else:
         assert count(recs, "ccall", "len") == 30
@@ -94,7 +96,7 @@ def test_c_calls_by_mode(recorded):
 def test_lines_only_in_trace_mode(recorded):
     mode, recs = recorded
     lines = count(recs, "line")
-    if mode == "trace":
+    if mode.startswith("trace"):
         assert lines > 1973  # every fib call runs at least one line
         assert count(recs, "raise") >= 3
     else:
