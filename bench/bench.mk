@@ -16,3 +16,23 @@ bench-format: $(BENCH_FORMAT) ## Print format encode/decode speed and bytes/even
 	$(BENCH_FORMAT) $(BENCH_ARGS)
 
 bench: bench-format ## Run every benchmark
+
+# bench-recorder: memtrace's overhead per mode against bare Python and the
+# do-nothing hook floor (bench/floor/mt_floor.c, the _mt_floor extension),
+# with $(PYTHON); other interpreters: python3 bench/bench_recorder.py
+# --python PATH. Writes build/bench/recorder.md. Several minutes.
+FLOOR_STAMP := $(B)/bench/.mt-floor-built
+
+$(FLOOR_STAMP): bench/floor/mt_floor.c bench/floor/build_floor.sh | $(DEPS_STAMP)
+	@$(if $(Q),echo "  PYEXT $(B)/bench/_mt_floor ($(PYTHON))")
+	$(Q)CC="$(CC)" CFLAGS="$(CFLAGS)" sh bench/floor/build_floor.sh $(PYTHON) $(B)/bench
+	$(Q)touch $@
+
+.PHONY: bench-recorder bench-recorder-quick
+bench-recorder: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## Recorder overhead per mode vs bare and do-nothing hooks (BENCH_ARGS: more options)
+	$(PYTHON) bench/bench_recorder.py $(BENCH_ARGS)
+
+bench-recorder-quick: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## The same, quick: 3 runs of smaller workloads (~1 minute)
+	$(PYTHON) bench/bench_recorder.py --quick $(BENCH_ARGS)
+
+bench: bench-recorder
