@@ -313,7 +313,9 @@ typedef long (*mt_write_fn)(void *ctx, const void *buf, size_t n);
 /* Open a writer on a new file (created or truncated, mode 0644), on an fd
  * (not closed by the writer), or on a callback. The header frame is written
  * at once, so an unwritable path fails here. opt may be NULL. On failure
- * *w is NULL and a negative code is returned (MT_ERR_IO: see errno). */
+ * *w is NULL and a negative code is returned (MT_ERR_IO: see errno;
+ * MT_ERR_ARG: h is NULL or its ticks_per_second is 0, or opt is out of
+ * range). */
 int mt_writer_open(mt_writer **w, const char *path, const mt_header *h,
                    const mt_writer_options *opt);
 int mt_writer_open_fd(mt_writer **w, int fd, const mt_header *h,
@@ -336,7 +338,8 @@ int mt_writer_append_block(mt_writer *w, const void *bytes, size_t n,
                            uint32_t nrecords, uint64_t t_first,
                            uint64_t t_last);
 
-/* Append encoded definition records (STRING, FUNCTION, THREAD only). */
+/* Append encoded definition records: bytes must hold exactly nrecords
+ * whole STRING, FUNCTION and THREAD records, else MT_ERR_ARG. */
 int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
                           uint32_t nrecords);
 

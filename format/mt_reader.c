@@ -28,7 +28,9 @@ enum { SRC_MEM, SRC_FILE, SRC_STREAM };
 
 /* id -> slot maps for strings, functions and threads (open addressing). */
 typedef struct idmap {
-    uint32_t *keys, *vals; /* key 0 is the empty slot, so ids are stored +1 */
+    uint64_t *keys; /* key 0 is the empty slot, so ids are stored + 1 (in 64
+                       bits: id 0xFFFFFFFF must not wrap to "empty") */
+    uint32_t *vals;
     uint32_t cap, n;
 } idmap;
 
@@ -103,6 +105,9 @@ struct mt_reader {
 
     mt_reader_stats stats;
     int msg_chunk; /* messages name the chunk (its header was read) */
+    uint64_t chunk_ordinal; /* chunk headers met before this one: messages
+                               count chunks rather than trust seq */
+    uint64_t chunks_met;
     uint64_t index_at; /* offset of an intact index frame, or 0 */
     int fatal, done;
     int last_error;
@@ -120,8 +125,8 @@ static int report(mt_reader *r, int code, uint64_t offset, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     if (r->msg_chunk)
-        snprintf(r->errmsg, sizeof r->errmsg, "%s: chunk %" PRIu32 " at byte %" PRIu64 ": %s",
-                 r->name, r->chunk.seq, r->chunk.offset, what);
+        snprintf(r->errmsg, sizeof r->errmsg, "%s: chunk %" PRIu64 " at byte %" PRIu64 ": %s",
+                 r->name, r->chunk_ordinal, r->chunk.offset, what);
     else
         snprintf(r->errmsg, sizeof r->errmsg, "%s: at byte %" PRIu64 ": %s", r->name,
                  offset, what);
@@ -232,18 +237,19 @@ static uint32_t hash32(uint32_t x) {
 /* The slot of id, or UINT32_MAX. */
 static uint32_t idmap_get(const idmap *m, uint32_t id) {
     if (!m->cap) return UINT32_MAX;
-    uint32_t key = id + 1, mask = m->cap - 1;
-    for (uint32_t i = hash32(key) & mask;; i = (i + 1) & mask) {
+    uint64_t key = (uint64_t)id + 1;
+    uint32_t mask = m->cap - 1;
+    for (uint32_t i = hash32(id) & mask;; i = (i + 1) & mask) {
         if (m->keys[i] == key) return m->vals[i];
         if (m->keys[i] == 0) return UINT32_MAX;
     }
 }
 
 static int idmap_put(idmap *m, uint32_t id, uint32_t val) {
-    if (id == UINT32_MAX) return MT_ERR_LIMIT;
     if ((m->n + 1) * 2 > m->cap) {
         uint32_t cap = m->cap ? m->cap * 2 : 64;
-        uint32_t *k = calloc(cap, sizeof *k), *v = malloc(cap * sizeof *v);
+        uint64_t *k = calloc(cap, sizeof *k);
+        uint32_t *v = malloc(cap * sizeof *v);
         if (!k || !v) {
             free(k);
             free(v);
@@ -251,7 +257,7 @@ static int idmap_put(idmap *m, uint32_t id, uint32_t val) {
         }
         for (uint32_t i = 0; i < m->cap; i++) {
             if (!m->keys[i]) continue;
-            uint32_t j = hash32(m->keys[i]) & (cap - 1);
+            uint32_t j = hash32((uint32_t)(m->keys[i] - 1)) & (cap - 1);
             while (k[j]) j = (j + 1) & (cap - 1);
             k[j] = m->keys[i];
             v[j] = m->vals[i];
@@ -262,8 +268,9 @@ static int idmap_put(idmap *m, uint32_t id, uint32_t val) {
         m->vals = v;
         m->cap = cap;
     }
-    uint32_t key = id + 1, mask = m->cap - 1;
-    uint32_t i = hash32(key) & mask;
+    uint64_t key = (uint64_t)id + 1;
+    uint32_t mask = m->cap - 1;
+    uint32_t i = hash32(id) & mask;
     while (m->keys[i] && m->keys[i] != key) i = (i + 1) & mask;
     if (!m->keys[i]) m->n++;
     m->keys[i] = key;
@@ -377,7 +384,7 @@ const char *mt_reader_errmsg(const mt_reader *r) {
 int mt_reader_fatal(const mt_reader *r) { return r ? r->fatal : 1; }
 
 static int parse_header(mt_reader *r) {
-    int rc = need(r, 16);
+    int rc = need(r, 20); /* through major and minor */
     if (rc < 0) return report(r, rc, 0, "cannot read: %s", strerror(errno));
     size_t have = avail(r);
     const uint8_t *p = cursor(r);
@@ -399,7 +406,7 @@ static int parse_header(mt_reader *r) {
                           have > 3 ? p[3] : 0);
         }
     }
-    if (have < 16)
+    if (have < 20)
         return report(r, MT_ERR_TRUNCATED, have,
                       "truncated: the file ends inside the header (%zu bytes)", have);
     uint32_t size = mt_le32_get(p + 4);
@@ -641,7 +648,9 @@ static int looks_like_frame(const uint8_t *p, size_t n) {
            !memcmp(p + 8, "MTEN", 4);
 }
 
-/* After damage found at offset `from`, move to the next frame of ours. */
+/* After damage found at offset `from`, move to the next frame of ours.
+ * Returns 1 when one was found (the cursor is on it), 0 when none follows
+ * (the cursor is at the end), or a negative code on a read error. */
 static int resync(mt_reader *r, uint64_t from) {
     int rc = seek_to(r, from + 1);
     if (rc < 0) return rc;
@@ -652,7 +661,7 @@ static int resync(mt_reader *r, uint64_t from) {
         const uint8_t *p = cursor(r);
         if (n < 12) { /* no frame can start here: the end */
             r->win_off += n;
-            break;
+            return 0;
         }
         /* Look for the magic's first byte, then check the frame. */
         size_t i = 0;
@@ -660,28 +669,53 @@ static int resync(mt_reader *r, uint64_t from) {
             if (p[i] == 0x5E && looks_like_frame(p + i, n - i)) break;
         }
         r->win_off += i;
-        if (i + 12 <= n) break;
+        if (i + 12 <= n) return 1;
     }
-    uint64_t skipped = cur_pos(r) - from;
-    r->stats.damaged_bytes += skipped;
-    if (avail(r) >= 12)
-        append_msg(r, "; %" PRIu64 " bytes skipped, resuming at byte %" PRIu64, skipped,
-                   cur_pos(r));
-    else
-        append_msg(r, "; no intact chunk follows");
-    return 0;
 }
 
-/* A damaged chunk: report it, count it, and move past it. */
+/* A damaged chunk or frame at `at`, already reported: count it, move past
+ * it, and say where reading resumes. */
 static int damaged(mt_reader *r, int code, uint64_t at) {
     r->stats.damaged_chunks++;
     r->in_chunk = 0;
     int rc = resync(r, at);
+    uint64_t skipped = cur_pos(r) - at;
+    r->stats.damaged_bytes += skipped;
     if (rc < 0) {
         r->fatal = 1;
         append_msg(r, "; then a read failed: %s", strerror(errno));
+    } else if (rc) {
+        append_msg(r, "; %" PRIu64 " bytes skipped, resuming at byte %" PRIu64, skipped,
+                   cur_pos(r));
+    } else {
+        append_msg(r, "; no intact chunk follows");
     }
     return code;
+}
+
+/* A frame at `at` whose size runs past the end of the input: either the
+ * file was cut there (nothing of ours follows: MT_ERR_TRUNCATED, the end),
+ * or its size field is damaged and frames follow (MT_ERR_FRAME: skip it). */
+static int past_end(mt_reader *r, uint64_t at, size_t have, size_t total,
+                    const char *what, int is_chunk) {
+    int found = resync(r, at);
+    if (found == 1) {
+        r->stats.damaged_chunks++;
+        r->in_chunk = 0;
+        uint64_t skipped = cur_pos(r) - at;
+        r->stats.damaged_bytes += skipped;
+        report(r, MT_ERR_FRAME, at,
+               "%s of %zu bytes runs past the end of the file, but frames follow "
+               "(a damaged size field); %" PRIu64 " bytes skipped, resuming at byte %" PRIu64,
+               what, total, skipped, cur_pos(r));
+        return MT_ERR_FRAME;
+    }
+    r->fatal = 1;
+    r->stats.damaged_bytes += have;
+    if (is_chunk) r->stats.damaged_chunks++;
+    if (found < 0) return report(r, found, at, "cannot read: %s", strerror(errno));
+    return report(r, MT_ERR_TRUNCATED, at,
+                  "truncated: the file ends inside %s (%zu of %zu bytes)", what, have, total);
 }
 
 static int check_end_frame(mt_reader *r, const uint8_t *c, uint32_t size, uint64_t at) {
@@ -735,19 +769,14 @@ static int next_chunk(mt_reader *r) {
             return report(r, rc, at, "cannot read: %s", strerror(errno));
         }
         if (rc == 0) {
-            r->fatal = 1;
             r->stats.closed = 0;
-            r->stats.damaged_bytes += avail(r);
-            if (size >= 4 && avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTCK", 4))
-                r->stats.damaged_chunks++;
             const char *what = "a frame";
+            int is_chunk = avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTCK", 4);
             if (avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTIX", 4))
                 what = "the index frame (the chunks before it are intact)";
-            else if (avail(r) >= 12 && !memcmp(cursor(r) + 8, "MTCK", 4))
+            else if (is_chunk)
                 what = "a chunk header";
-            return report(r, MT_ERR_TRUNCATED, at,
-                          "truncated: the file ends inside %s (%zu of %" PRIu32
-                          " bytes)", what, avail(r), size + MT_FRAME_HEAD_BYTES);
+            return past_end(r, at, avail(r), (size_t)size + MT_FRAME_HEAD_BYTES, what, is_chunk);
         }
         p = cursor(r);
         const uint8_t *c = p + MT_FRAME_HEAD_BYTES;
@@ -767,6 +796,7 @@ static int next_chunk(mt_reader *r) {
         /* A chunk header: from here on, messages name the chunk. */
         r->stats.closed = 0;
         r->msg_chunk = 1;
+        r->chunk_ordinal = r->chunks_met++;
         mt_chunk_info ci = {0};
         ci.offset = at;
         if (size >= 16) ci.seq = mt_le32_get(c + 12);
@@ -795,14 +825,7 @@ static int next_chunk(mt_reader *r) {
             r->fatal = 1;
             return report(r, rc, at, "cannot read: %s", strerror(errno));
         }
-        if (rc == 0) {
-            r->fatal = 1;
-            r->stats.damaged_chunks++;
-            r->stats.damaged_bytes += avail(r);
-            return report(r, MT_ERR_TRUNCATED, at,
-                          "truncated: the file ends inside the chunk (%zu of %zu bytes)",
-                          avail(r), total);
-        }
+        if (rc == 0) return past_end(r, at, avail(r), total, "the chunk", 1);
         p = cursor(r);
         c = p + MT_FRAME_HEAD_BYTES;
         const uint8_t *payload = c + size;
@@ -815,7 +838,7 @@ static int next_chunk(mt_reader *r) {
                    stored, actual);
             return damaged(r, MT_ERR_CHECKSUM, at);
         }
-        if (ci.raw_bytes > r->raw_cap) {
+        if (!r->raw || ci.raw_bytes > r->raw_cap) {
             size_t cap = r->raw_cap ? r->raw_cap : 65536;
             while (cap < ci.raw_bytes) cap *= 2;
             uint8_t *b = realloc(r->raw, cap);
@@ -1000,6 +1023,7 @@ static int decode(mt_reader *r, mt_record *rec) {
     case MT_REC_STRING: {
         uint32_t sid;
         GET32(sid);
+        if (sid == 0) goto zeroid;
         rec->t = 0;
         rec->tid = 0;
         if (def_string(r, sid, p, (uint32_t)(end - p))) goto nomem;
@@ -1012,6 +1036,7 @@ static int decode(mt_reader *r, mt_record *rec) {
         rfunc f = {0};
         uint32_t fid;
         GET32(fid);
+        if (fid == 0) goto zeroid;
         GET32(f.kind);
         GET32(f.qualname_sid);
         GET32(f.module_sid);
@@ -1142,6 +1167,11 @@ toobig:
     r->rp = r->rend;
     return report(r, MT_ERR_RECORD, r->chunk.offset,
                   "%s record at payload byte %zu: a field is out of range",
+                  mt_record_type_name(type), (size_t)(start - r->raw));
+zeroid:
+    r->rp = r->rend;
+    return report(r, MT_ERR_RECORD, r->chunk.offset,
+                  "%s record at payload byte %zu defines id 0 (reserved for \"none\")",
                   mt_record_type_name(type), (size_t)(start - r->raw));
 nomem:
     r->rp = r->rend;

@@ -98,7 +98,8 @@ static int open_common(mt_writer **wp, mt_write_fn fn, void *ctx, int fd,
                        int own_fd, const mt_header *h,
                        const mt_writer_options *opt) {
     *wp = NULL;
-    if (!h || (opt && opt->chunk_raw_bytes > MT_MAX_CHUNK_RAW_BYTES) ||
+    if (!h || h->ticks_per_second == 0 ||
+        (opt && opt->chunk_raw_bytes > MT_MAX_CHUNK_RAW_BYTES) ||
         (opt && (opt->zstd_level < 0 || opt->zstd_level > 19))) {
         if (own_fd) close(fd);
         return MT_ERR_ARG;
@@ -262,6 +263,20 @@ int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
     if (w->err) return w->err;
     if (n == 0) return 0;
     if (!bytes) return fail(w, MT_ERR_ARG);
+    /* Only whole STRING, FUNCTION and THREAD records: a definition chunk
+     * holds nothing else (definitions are rare, so checking is cheap). */
+    const uint8_t *p = bytes, *end = p + n;
+    uint32_t count = 0;
+    while (p < end) {
+        uint8_t type = *p++;
+        uint64_t len;
+        if ((type != MT_REC_STRING && type != MT_REC_FUNCTION && type != MT_REC_THREAD) ||
+            mt_varint_get(&p, end, &len) || len > (uint64_t)(end - p))
+            return fail(w, MT_ERR_ARG);
+        p += len;
+        count++;
+    }
+    if (count != nrecords) return fail(w, MT_ERR_ARG);
     if (w->defs.len + n > MT_MAX_CHUNK_RAW_BYTES) {
         int rc;
         if (n > MT_MAX_CHUNK_RAW_BYTES) return fail(w, MT_ERR_LIMIT);

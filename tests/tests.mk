@@ -1,0 +1,114 @@
+# tests/: the format library's tests, its sanitizer build and its fuzz target.
+#
+#   make test-format        round trip and damage tests (normal build)
+#   make test-format-asan   the same, library and tests built with gcc
+#                           ASan+UBSan into build/asan/ (leaks fail)
+#   make test-fuzz-bounded  60 s of libFuzzer on the reader (part of make test)
+#   make fuzz               a long fuzz run: FUZZ_SECONDS (default 600)
+#
+# MT_SEED=N reruns the randomized tests with another seed (it is printed).
+
+TEST_FORMAT_NAMES := test_roundtrip test_damage
+TEST_FORMAT_BINS := $(TEST_FORMAT_NAMES:%=$(B)/tests/%)
+
+$(B)/tests/%: $(OBJ)/tests/format/%.o $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(FORMAT_LIB) $(MT_LDLIBS) -o $@
+
+# Each program prints "N passed, N failed" last and exits non-zero on failure.
+test-format: $(TEST_FORMAT_BINS) ## Run the format library tests
+	$(Q)rc=0; for t in $(TEST_FORMAT_BINS); do \
+	    echo "== $$t"; s=$$(date +%s); \
+	    $$t || { echo "FAILED: $$t"; rc=1; }; \
+	    echo "   ($$(( $$(date +%s) - s )) s)"; \
+	done; exit $$rc
+
+# ---- sanitizers: gcc ASan + UBSan, everything rebuilt into build/asan/ ----
+ASAN_DIR := $(B)/asan
+ASAN_CC ?= gcc
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer -O1 -g
+ASAN_FORMAT_OBJS := $(FORMAT_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
+ASAN_LIB := $(ASAN_DIR)/libmemtrace-format.a
+ASAN_TEST_BINS := $(TEST_FORMAT_NAMES:%=$(ASAN_DIR)/%)
+# LeakSanitizer works here (checked: a leak fails the program), so leaks fail.
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+$(ASAN_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $< (asan)")
+	$(Q)$(ASAN_CC) $(ASAN_FLAGS) $(MT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(ASAN_LIB): $(ASAN_FORMAT_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(ASAN_DIR)/test_%: $(ASAN_DIR)/obj/tests/format/test_%.o $(ASAN_LIB)
+	$(Q)$(ASAN_CC) $(ASAN_FLAGS) $< $(ASAN_LIB) $(MT_LDLIBS) -o $@
+
+test-format-asan: $(ASAN_TEST_BINS) ## Run the format tests under ASan+UBSan (gcc)
+	$(Q)rc=0; for t in $(ASAN_TEST_BINS); do \
+	    echo "== $$t (asan)"; s=$$(date +%s); \
+	    $(ASAN_ENV) $$t || { echo "FAILED: $$t (asan)"; rc=1; }; \
+	    echo "   ($$(( $$(date +%s) - s )) s)"; \
+	done; exit $$rc
+
+# ---- fuzzing: clang libFuzzer + ASan + UBSan, built into build/fuzz/ ------
+FUZZ_DIR := $(B)/fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
+FUZZ_CFLAGS := $(filter-out -fPIC,$(MT_CFLAGS))
+FUZZ_FORMAT_OBJS := $(FORMAT_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BIN := $(FUZZ_DIR)/fuzz_reader
+FUZZ_SEEDGEN := $(FUZZ_DIR)/fuzz_seeds
+FUZZ_SEEDS := $(FUZZ_DIR)/seeds
+FUZZ_CORPUS := $(FUZZ_DIR)/corpus
+FUZZ_OPTS := -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
+
+# Library objects get coverage instrumentation but no main (fuzzer-no-link).
+$(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BIN): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_reader.o $(FUZZ_FORMAT_OBJS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(MT_LDLIBS) -o $@
+
+# The seed generator is an ordinary program linked with the normal library.
+$(FUZZ_SEEDGEN): $(OBJ)/tests/fuzz/fuzz_seeds.o $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(FORMAT_LIB) $(MT_LDLIBS) -o $@
+
+$(FUZZ_SEEDS)/.stamp: $(FUZZ_SEEDGEN)
+	$(Q)rm -rf $(FUZZ_SEEDS) && mkdir -p $(FUZZ_SEEDS)
+	$(Q)$(FUZZ_SEEDGEN) $(FUZZ_SEEDS)
+	$(Q)touch $@
+
+# The corpus grows across runs in build/fuzz/corpus; crashes land in
+# build/fuzz/ as crash-<sha1> (rerun: build/fuzz/fuzz_reader FILE).
+define mt_fuzz_run
+	@mkdir -p $(FUZZ_CORPUS)
+	cd $(FUZZ_DIR) && ./fuzz_reader $(FUZZ_OPTS) -max_total_time=$(1) \
+	    corpus seeds 2>&1 | \
+	    grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|RELOAD)|^######|Uses: |NEW_FUNC' | \
+	    tail -n 60; exit $${PIPESTATUS[0]}
+endef
+
+# tests/fuzz/regress/ keeps every input that once crashed the reader; they
+# are replayed first, so a fixed bug stays fixed.
+test-fuzz-bounded: $(FUZZ_BIN) $(FUZZ_SEEDS)/.stamp ## Replay fuzz regressions, then fuzz the reader for 60 s
+	$(Q)$(FUZZ_BIN) $(wildcard tests/fuzz/regress/*) 2>&1 | grep -E '^Executed|ERROR' ; exit $${PIPESTATUS[0]}
+	$(call mt_fuzz_run,60)
+
+fuzz: $(FUZZ_BIN) $(FUZZ_SEEDS)/.stamp ## Fuzz the reader for FUZZ_SECONDS (default 600)
+	$(call mt_fuzz_run,$(FUZZ_SECONDS))
+
+.PHONY: test-format test-format-asan test-fuzz-bounded fuzz
+# Keep the objects make would otherwise delete as intermediates.
+.SECONDARY: $(TEST_FORMAT_NAMES:%=$(OBJ)/tests/format/%.o) \
+    $(TEST_FORMAT_NAMES:%=$(ASAN_DIR)/obj/tests/format/%.o) \
+    $(OBJ)/tests/fuzz/fuzz_seeds.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz_reader.o
+TEST_TARGETS += test-format test-format-asan test-fuzz-bounded
+-include $(shell find $(ASAN_DIR)/obj $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
