@@ -93,6 +93,24 @@ typedef struct mt_buf {
 int mt_buf_reserve(mt_buf *b, size_t more); /* 0 or MT_ERR_NOMEM */
 void mt_buf_free(mt_buf *b);
 
+/* A growable stack of function ids (the writer's and the reader's view of a
+ * thread's calls). Push returns 0 or MT_ERR_NOMEM. */
+typedef struct mt_fidstack {
+    uint32_t *fids;
+    uint32_t depth, cap;
+} mt_fidstack;
+static inline int mt_fidstack_push(mt_fidstack *s, uint32_t fid) {
+    if (s->depth == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 64;
+        uint32_t *f = realloc(s->fids, cap * sizeof *f);
+        if (!f) return MT_ERR_NOMEM;
+        s->fids = f;
+        s->cap = cap;
+    }
+    s->fids[s->depth++] = fid;
+    return 0;
+}
+
 /* XXH64, seed 0, of a || b. */
 uint64_t mt_xxh64_2(const void *a, size_t na, const void *b, size_t nb);
 

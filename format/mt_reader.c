@@ -47,8 +47,7 @@ typedef struct rfunc {
 typedef struct rthread {
     uint64_t native_id;
     char *name;
-    uint32_t depth, cap;
-    uint32_t *fids;
+    mt_fidstack stack;
 } rthread;
 
 typedef struct chunkref { /* from the index or a scan */
@@ -371,8 +370,8 @@ const uint32_t *mt_reader_stack(const mt_reader *r, uint32_t tid, uint32_t *dept
         *depth = 0;
         return NULL;
     }
-    *depth = r->threads[slot].depth;
-    return r->threads[slot].fids;
+    *depth = r->threads[slot].stack.depth;
+    return r->threads[slot].stack.fids;
 }
 
 /* ---- open and the header ------------------------------------------------ */
@@ -626,7 +625,7 @@ void mt_reader_close(mt_reader *r) {
     for (uint32_t i = 0; i < r->nstrings; i++) free(r->strings[i].s);
     for (uint32_t i = 0; i < r->nthreads; i++) {
         free(r->threads[i].name);
-        free(r->threads[i].fids);
+        free(r->threads[i].stack.fids);
     }
     free(r->strings);
     free(r->funcs);
@@ -885,20 +884,9 @@ static int next_chunk(mt_reader *r) {
         (v) = (uint32_t)v64_;                                   \
     } while (0)
 
-static int push(mt_reader *r, rthread *t, uint32_t fid) {
-    if (t->depth == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 64;
-        uint32_t *f = realloc(t->fids, cap * sizeof *f);
-        if (!f) return MT_ERR_NOMEM;
-        t->fids = f;
-        t->cap = cap;
-    }
-    t->fids[t->depth++] = fid;
-    (void)r;
-    return 0;
+static uint32_t pop(rthread *t) {
+    return t->stack.depth ? t->stack.fids[--t->stack.depth] : 0;
 }
-
-static uint32_t pop(rthread *t) { return t->depth ? t->fids[--t->depth] : 0; }
 
 static int get_counters(mt_reader *r, const uint8_t **pp, const uint8_t *end,
                         uint32_t *n_out) {
@@ -936,7 +924,7 @@ static int decode(mt_reader *r, mt_record *rec) {
         case MT_REC_CALL:
         case MT_REC_CCALL:
             GET32(rec->u.call.fid);
-            if (push(r, th, rec->u.call.fid)) goto nomem;
+            if (mt_fidstack_push(&th->stack, rec->u.call.fid)) goto nomem;
             break;
         case MT_REC_RETURN:
         case MT_REC_CRETURN:
@@ -1003,11 +991,11 @@ static int decode(mt_reader *r, mt_record *rec) {
         if (depth > (uint64_t)(end - p)) goto overrun; /* >= 1 byte each */
         rthread *th = get_thread(r, tid);
         if (!th) goto nomem;
-        th->depth = 0;
+        th->stack.depth = 0;
         for (uint32_t i = 0; i < depth; i++) {
             uint32_t fid;
             GET32(fid);
-            if (push(r, th, fid)) goto nomem;
+            if (mt_fidstack_push(&th->stack, fid)) goto nomem;
         }
         r->in_block = 1;
         r->tid = tid;
@@ -1017,7 +1005,7 @@ static int decode(mt_reader *r, mt_record *rec) {
         rec->t = r->t;
         rec->tid = tid;
         rec->u.block.depth = depth;
-        rec->u.block.fids = th->fids;
+        rec->u.block.fids = th->stack.fids;
         break;
     }
     case MT_REC_STRING: {

@@ -23,8 +23,7 @@
 /* A thread's call stack, kept for the writer's own blocks (append path). */
 typedef struct wthread {
     uint32_t tid;
-    uint32_t depth, cap;
-    uint32_t *fids;
+    mt_fidstack stack;
 } wthread;
 
 struct mt_writer {
@@ -307,18 +306,6 @@ static wthread *get_thread(mt_writer *w, uint32_t tid) {
     return w->last_thread = t;
 }
 
-static int push_fid(wthread *t, uint32_t fid) {
-    if (t->depth == t->cap) {
-        uint32_t cap = t->cap ? t->cap * 2 : 64;
-        uint32_t *f = realloc(t->fids, cap * sizeof *f);
-        if (!f) return MT_ERR_NOMEM;
-        t->fids = f;
-        t->cap = cap;
-    }
-    t->fids[t->depth++] = fid;
-    return 0;
-}
-
 /* Bytes a record needs at most once encoded (type, size, fields). */
 static size_t record_bound(const mt_record *r) {
     switch (r->type) {
@@ -480,7 +467,7 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     uint32_t tid = r->tid;
     wthread *th = get_thread(w, tid);
     if (!th) return fail(w, MT_ERR_NOMEM);
-    size_t need = record_bound(r) + mt_enc_block_bound(th->depth);
+    size_t need = record_bound(r) + mt_enc_block_bound(th->stack.depth);
     if (need > MT_MAX_CHUNK_RAW_BYTES) return fail(w, MT_ERR_LIMIT);
     if (w->data.len && w->data.len + need > w->chunk_raw_bytes &&
         (rc = emit_pending(w)))
@@ -489,7 +476,7 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
 
     if (!w->in_block || w->cur_tid != tid || r->t < w->cur_t) {
         uint8_t *p = w->data.data + w->data.len;
-        uint8_t *e = mt_enc_block(p, tid, r->t, th->fids, th->depth);
+        uint8_t *e = mt_enc_block(p, tid, r->t, th->stack.fids, th->stack.depth);
         w->data.len += (size_t)(e - p);
         note_times(w, r->t, r->t);
         w->data_nrec++;
@@ -512,13 +499,13 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     switch (r->type) {
     case MT_REC_CALL:
     case MT_REC_CCALL:
-        if (push_fid(th, r->u.call.fid)) return fail(w, MT_ERR_NOMEM);
+        if (mt_fidstack_push(&th->stack, r->u.call.fid)) return fail(w, MT_ERR_NOMEM);
         break;
     case MT_REC_RETURN:
     case MT_REC_CRETURN:
     case MT_REC_CRAISE:
     case MT_REC_UNWIND:
-        if (th->depth) th->depth--;
+        if (th->stack.depth) th->stack.depth--;
         break;
     default: break;
     }
@@ -576,7 +563,7 @@ void mt_writer_discard(mt_writer *w) {
     mt_buf_free(&w->data);
     mt_buf_free(&w->out);
     mt_buf_free(&w->index);
-    for (uint32_t i = 0; i < w->nthreads; i++) free(w->threads[i].fids);
+    for (uint32_t i = 0; i < w->nthreads; i++) free(w->threads[i].stack.fids);
     free(w->threads);
     free(w);
 }
