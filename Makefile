@@ -67,6 +67,7 @@ include format/format.mk
 -include analyze/analyze.mk
 -include plot/plot.mk
 -include recorder/recorder.mk
+-include poll/poll.mk
 -include tests/tests.mk
 -include tests/spec/spec.mk
 -include bench/bench.mk
