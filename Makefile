@@ -82,12 +82,14 @@ install: all ## Install the commands into $(DESTDIR)$(PREFIX)/bin
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
-# The demo: build, record examples/demo.py, check and summarise the trace.
-# (memtrace-analyze and memtrace-plot join here as they land.)
+# The demo: build, record examples/demo.py, check, analyze and plot it.
 DEMO := $(B)/demo
 demo: all
 	@mkdir -p $(DEMO)
 	PYTHONPATH=$(B)/python $(PYTHON) -m memtrace run -o $(DEMO)/demo.trace examples/demo.py
 	$(BIN)/memtrace-decode --check $(DEMO)/demo.trace
-	$(BIN)/memtrace-decode --header $(DEMO)/demo.trace
-	@$(BIN)/memtrace-decode --json $(DEMO)/demo.trace | $(PYTHON) scripts/demo_summary.py
+	$(BIN)/memtrace-analyze $(DEMO)/demo.trace
+	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.svg
+	$(BIN)/memtrace-plot --flame $(DEMO)/demo.trace -o $(DEMO)/demo-flame.svg
+	$(BIN)/memtrace-plot --png $(DEMO)/demo.trace -o $(DEMO)/demo.png
+	@echo "demo: wrote $(DEMO)/demo.trace, demo.svg, demo-flame.svg, demo.png"

@@ -39,3 +39,72 @@ test-decode: $(DECODE) $(DECODE_TESTGEN) $(MT_CLI_TEST) ## Run the memtrace-deco
 	    TRASH=$(abspath $(B)/tests/decode/trash) sh tests/decode/run.sh
 
 TEST_TARGETS += test-decode
+
+# ---- memtrace-filter, and the selection it shares with memtrace-decode ----
+# mt_select.c parses the selection options and decides per record; decode
+# links it too (the extra prerequisite below joins the link line).
+SELECT_OBJ := $(OBJ)/analyze/mt_select.o
+FILTER := $(BIN)/memtrace-filter
+
+$(DECODE): $(SELECT_OBJ)
+
+$(FILTER): $(OBJ)/analyze/memtrace_filter.o $(SELECT_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS)
+
+.PHONY: memtrace-filter test-filter
+memtrace-filter: $(FILTER) ## Build build/bin/memtrace-filter
+
+ALL_TARGETS += $(FILTER)
+
+# Tests of memtrace-filter and of decode's selection options: synthetic
+# traces from tests/filter/filter_mktrace.c, a recorded one, and an
+# independent model of the selection rules (tests/filter/filter_model.py).
+FILTER_TESTGEN := $(B)/tests/filter/filter_mktrace
+
+$(FILTER_TESTGEN): $(OBJ)/tests/filter/filter_mktrace.o $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FORMAT_LIB) $(MT_LDLIBS)
+
+test-filter: $(FILTER) $(DECODE) $(FILTER_TESTGEN) $(REC_STAMP) ## Run the memtrace-filter tests
+	$(Q)FILTER=$(abspath $(FILTER)) DECODE=$(abspath $(DECODE)) \
+	    MKTRACE=$(abspath $(FILTER_TESTGEN)) PYTHON=$(PYTHON) \
+	    TRASH=$(abspath $(B)/tests/filter/trash) sh tests/filter/run.sh
+
+TEST_TARGETS += test-filter
+
+# ---- memtrace-analyze, and the analysis core shared with diff and plot ----
+# mt_analysis.c (analyze/mt_analysis.h) computes the report; link
+# $(ANALYSIS_OBJ) into any tool that needs it.
+ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o
+ANALYZE := $(BIN)/memtrace-analyze
+
+$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS)
+
+.PHONY: memtrace-analyze test-analyze
+memtrace-analyze: $(ANALYZE) ## Build build/bin/memtrace-analyze
+
+ALL_TARGETS += $(ANALYZE)
+
+# Tests: synthetic traces with hand-computed answers (analyze_mktrace.c,
+# written with mt_writer_append), traces recorded by the real recorder
+# (needs the Python package), JSON checked against the documented schema,
+# and a damaged trace.
+ANALYZE_TESTGEN := $(B)/tests/analyze/analyze_mktrace
+
+$(ANALYZE_TESTGEN): $(OBJ)/tests/analyze/analyze_mktrace.o $(FORMAT_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FORMAT_LIB) $(MT_LDLIBS)
+
+test-analyze: $(ANALYZE) $(ANALYZE_TESTGEN) $(REC_STAMP) ## Run the memtrace-analyze tests
+	$(Q)ANALYZE=$(abspath $(ANALYZE)) MKTRACE=$(abspath $(ANALYZE_TESTGEN)) \
+	    PYTHON=$(PYTHON) PYTHONPATH_MT=$(abspath $(B)/python) \
+	    TRASH=$(abspath $(B)/tests/analyze/trash) sh tests/analyze/run.sh
+
+TEST_TARGETS += test-analyze

@@ -14,9 +14,10 @@
 #include "memtrace_format.h"
 #include "mt_cli.h"
 #include "mt_recfmt.h"
+#include "mt_select.h"
 
 static const char usage_text[] =
-"usage: memtrace-decode [--json | --csv] FILE\n"
+"usage: memtrace-decode [--json | --csv] [selection] FILE\n"
 "       memtrace-decode --header [--json] FILE\n"
 "       memtrace-decode --check FILE...\n"
 "\n"
@@ -30,6 +31,11 @@ static const char usage_text[] =
 "  --check        read every chunk; print one verdict line per FILE\n"
 "  -h, --help     print this text and exit\n"
 "  -V, --version  print the version and exit\n"
+"\n"
+MT_SELECT_USAGE
+"  With any selection option, definitions (string, function, thread) and\n"
+"  blocks are printed only when --type names them. Decoding the output of\n"
+"  memtrace-filter with the same selection prints the same other records.\n"
 "\n"
 "OUTPUT\n"
 "  Text: one line per record: seconds since the trace's start (9 decimals),\n"
@@ -101,9 +107,10 @@ static const char *display_name(const char *path) {
     return strcmp(path, "-") == 0 ? "<stdin>" : path;
 }
 
-static int decode_file(const char *path, enum mode mode) {
+static int decode_file(const char *path, enum mode mode, mt_select *sel) {
     mt_reader *r;
     if (mt_cli_open_trace(&r, path) < 0) return 1;
+    mt_select_bind(sel, mt_reader_header(r), usage_text);
     const char *name = display_name(path);
     mt_out *o = &mt_stdout;
     void (*fmt)(mt_out *, mt_reader *, const mt_record *) =
@@ -121,7 +128,7 @@ static int decode_file(const char *path, enum mode mode) {
             if (mt_reader_fatal(r)) break;
             continue;
         }
-        fmt(o, r, &rec);
+        if (mt_select_record(sel, r, &rec)) fmt(o, r, &rec);
     }
     mt_reader_close(r);
     return status;
@@ -226,13 +233,17 @@ int main(int argc, char **argv) {
         {"check", no_argument, NULL, OPT_CHECK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        MT_SELECT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     mt_cli_init("memtrace-decode");
+    mt_select *sel = mt_select_new();
+    if (!sel) mt_cli_die(1, "out of memory");
     enum mode mode = MODE_TEXT;
     int json = 0, csv = 0, header = 0, check = 0, c;
     opterr = 0; /* we word the messages ourselves */
     while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+        if (mt_select_getopt(sel, c, optarg, usage_text)) continue;
         switch (c) {
         case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
@@ -248,6 +259,9 @@ int main(int argc, char **argv) {
         default:
             if (optopt > 0 && optopt < 256)
                 mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
+            if (optopt >= MT_SELECT_OPT_FROM) /* a selection option, no value */
+                mt_cli_usage_error(usage_text, "option '%s' needs a value",
+                                   argv[optind - 1]);
             if (optopt >= 256) { /* a known long option given "=value" */
                 const char *a = argv[optind - 1], *eq = strchr(a, '=');
                 mt_cli_usage_error(usage_text, "option '%.*s' takes no value",
@@ -259,8 +273,10 @@ int main(int argc, char **argv) {
     }
     if (json && csv)
         mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
-    if (check && (json || csv || header))
+    if (check && (json || csv || header || mt_select_active(sel)))
         mt_cli_usage_error(usage_text, "--check takes no other option");
+    if (header && mt_select_active(sel))
+        mt_cli_usage_error(usage_text, "--header takes no selection option");
     if (header && csv)
         mt_cli_usage_error(usage_text, "--header has no CSV form");
     mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
@@ -276,8 +292,9 @@ int main(int argc, char **argv) {
     } else if (header) {
         status = print_header(argv[optind], mode);
     } else {
-        status = decode_file(argv[optind], mode);
+        status = decode_file(argv[optind], mode, sel);
     }
+    mt_select_free(sel);
     status |= mt_out_finish(&mt_stdout);
     return status;
 }

@@ -36,3 +36,68 @@ bench-recorder-quick: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## The same, quick: 
 	$(PYTHON) bench/bench_recorder.py --quick $(BENCH_ARGS)
 
 bench: bench-recorder
+
+# bench-analyze: the analysis core (mt_analysis_run, two passes) against a
+# bare decode loop, on a synthetic trace of 1e9 events written into
+# build/bench and deleted afterwards (BENCH_ARGS="-n 1e8": quick).
+BENCH_ANALYZE := $(BIN)/bench-analyze
+
+$(BENCH_ANALYZE): bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_analysis.h \
+                  format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD  $@")
+	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_analyze.c analyze/mt_analysis.c \
+	    $(FORMAT_LIB) $(LDFLAGS) $(MT_LDLIBS)
+
+.PHONY: bench-analyze
+bench-analyze: $(BENCH_ANALYZE) ## Analysis speed (events/s, one core) and peak RSS on 1e9 events (BENCH_ARGS="-n 1e8": quick)
+	$(BENCH_ANALYZE) $(BENCH_ARGS)
+
+bench: bench-analyze
+
+# bench-plot: libmemtrace-plot alone (bench/bench_plot.c: 100 M points and
+# 50 M spans; BENCH_ARGS=-q: 10 M), then memtrace-plot end to end on a
+# synthetic 100 M-event trace (SVG timeline and flame graph), with time
+# and peak memory. The trace is kept in build/bench/plot-100m.trace.
+BENCH_PLOT := $(BIN)/bench-plot
+BENCH_PLOT_TRACE := $(B)/bench/plot-100m.trace
+
+$(BENCH_PLOT): bench/bench_plot.c plot/mt_plot.h $(PLOT_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD  $@")
+	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -Iplot -O2 -o $@ bench/bench_plot.c \
+	    $(PLOT_LIB) $(LDFLAGS) -lm
+
+$(BENCH_PLOT_TRACE): $(PLOT_TEST_MKTRACE)
+	@mkdir -p $(dir $@)
+	$(PLOT_TEST_MKTRACE) $@ 100000000 >/dev/null
+
+.PHONY: bench-plot
+bench-plot: $(BENCH_PLOT) $(PLOT_CMD) $(BENCH_PLOT_TRACE) ## Plotting speed: library, and memtrace-plot on a 100 M-event trace
+	$(BENCH_PLOT) $(BENCH_ARGS)
+	@echo "memtrace-plot, $(BENCH_PLOT_TRACE) ($$(du -h $(BENCH_PLOT_TRACE) | cut -f1), 100 M records):"
+	@/usr/bin/env time -f "  timeline SVG  %e s, peak RSS %M KiB" $(PLOT_CMD) $(BENCH_PLOT_TRACE) -o $(B)/bench/plot-100m.svg
+	@/usr/bin/env time -f "  flame graph   %e s, peak RSS %M KiB" $(PLOT_CMD) --flame $(BENCH_PLOT_TRACE) -o $(B)/bench/plot-100m-flame.svg
+	@/usr/bin/env time -f "  (memtrace-decode --check: %e s, the cost of one read)" $(BIN)/memtrace-decode --check $(BENCH_PLOT_TRACE) >/dev/null
+
+bench: bench-plot
+
+# bench-alloc: allocation tracking (exact, sampled) against bare and against
+# tracemalloc, with $(PYTHON); writes build/bench/alloc.md. A few minutes.
+.PHONY: bench-alloc bench-alloc-quick
+bench-alloc: $(REC_STAMP) $(DECODE) ## Allocation tracking overhead vs bare and tracemalloc, bytes/event (BENCH_ARGS: more options)
+	$(PYTHON) bench/bench_alloc.py $(BENCH_ARGS)
+
+bench-alloc-quick: $(REC_STAMP) $(DECODE) ## The same, quick: 3 runs of smaller workloads
+	$(PYTHON) bench/bench_alloc.py --quick $(BENCH_ARGS)
+
+bench: bench-alloc
+
+# bench-poll: memtrace-poll's own CPU time at 10 ms and 100 ms intervals,
+# watching one process, a tree of 50, and one of 500 MiB; writes
+# build/bench/poll.md. About a minute (BENCH_ARGS=--quick: 20 s).
+.PHONY: bench-poll
+bench-poll: $(POLL) ## memtrace-poll CPU cost: 10/100 ms, 1 and 50 processes (BENCH_ARGS=--quick)
+	$(PYTHON) bench/bench_poll.py --poll $(POLL) $(BENCH_ARGS)
+
+bench: bench-poll

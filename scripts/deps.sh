@@ -37,6 +37,9 @@ if [ "$what" != build ]; then
     command -v zstd >/dev/null 2>&1 || need zstd
     command -v xmllint >/dev/null 2>&1 || need libxml2-utils
     command -v gnuplot >/dev/null 2>&1 || need gnuplot-nox
+    # memtrace-plot's test screenshots its SVG in a headless browser.
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+        need chromium
 fi
 
 [ -z "$missing" ] && exit 0

@@ -1,0 +1,750 @@
+/*
+ * memtrace-analyze - where did the memory go: a report on one trace.
+ *
+ * The numbers come from mt_analysis.c (shared with memtrace-diff and
+ * memtrace-plot); this file only parses options and prints the result as
+ * text, JSON or CSV. A damaged trace still gets its report, built from the
+ * intact chunks, with a notice, and exit status 1.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memtrace_format.h"
+#include "mt_analysis.h"
+#include "mt_cli.h"
+
+static const char usage_text[] =
+"usage: memtrace-analyze [options] FILE\n"
+"\n"
+"Report where a memtrace trace's memory went: the run, RSS at start, peak\n"
+"(with each thread's Python stack then) and end, the functions and lines\n"
+"that grew RSS, markers, and threads. FILE must be a file (read twice).\n"
+"\n"
+"Options:\n"
+"  --top N          show the N first functions and lines (default 20; 0: all)\n"
+"  --sort KEY       incl (default), self, calls, time or peak; lines sort by\n"
+"                   growth, count (calls), time or peak alike\n"
+"  --json           one JSON document, schema below (exact bytes, seconds)\n"
+"  --csv            the function table as RFC 4180 CSV, columns below\n"
+"  --from T, --to T a time window: seconds since the trace's start (\"1.5\"),\n"
+"                   with a unit (\"1.5s\", \"200ms\", \"2m\"), or a UNIX time\n"
+"                   with '@' (\"@1795000000.25\"); activations are clipped to it\n"
+"  --thread X       attribute only thread X: a tid or a thread name\n"
+"                   (repeatable); RSS itself stays the process's\n"
+"  -h, --help       print this text and exit\n"
+"  -V, --version    print the version and exit\n"
+"\n"
+"ATTRIBUTION\n"
+"  RSS(t) is the last RSS sample at or before t (COUNTERS/RSS records). A\n"
+"  function's inclusive growth is RSS(return) - RSS(call) summed over its\n"
+"  outermost activations (recursion counted once); self growth excludes\n"
+"  its direct callees. With sampled RSS (every 10 ms by default) a function\n"
+"  that allocates and returns within one interval shows its growth in its\n"
+"  caller: record with rss=\"exact\" for per-event precision. A line's growth\n"
+"  runs from its LINE record to the frame's next line or return, so it\n"
+"  includes its callees. Returns with no call and frames open at the end\n"
+"  (closed at the last record's time) are counted in the report.\n"
+"\n"
+"JSON (--json): one object, keys in this order (stable; new keys may be\n"
+"  added at the end of an object, none removed or renamed within schema 1):\n"
+"  \"schema\": \"memtrace-analyze/1\", \"file\": str,\n"
+"  \"run\": {command: [str], pid, ppid, hostname, python, executable,\n"
+"          producer, mode, start_unix_ns, start_utc, duration_s,\n"
+"          ticks_per_second, records, records_by_type: {type: n},\n"
+"          threads, lost_events, lost_records, closed: bool},\n"
+"  \"window\": {from_s, to_s},\n"
+"  \"rss\": {samples, start_bytes, peak_bytes, peak_time_s, end_bytes},\n"
+"  \"peak_stacks\": [{tid, native_id, name, frames: [{function, file, line,\n"
+"          first_line}] (outermost first; line 0: unknown)}],\n"
+"  \"functions\": [{function, module, file, first_line, kind (\"python\"|\"c\"),\n"
+"          calls, incl_bytes, self_bytes, incl_s, self_s, peak_rss_bytes}],\n"
+"  \"lines\": [{file, line, function, count, growth_bytes, time_s,\n"
+"          peak_rss_bytes}],\n"
+"  \"markers\": [{time_s, tid, text, rss_bytes}],\n"
+"  \"threads\": [{tid, native_id, name, events, calls, first_s, last_s,\n"
+"          growth_bytes}],\n"
+"  \"replay\": {calls, unmatched_returns, open_frames, resyncs},\n"
+"  \"damage\": {damaged: bool, chunks, damaged_chunks, bytes_skipped,\n"
+"          messages: [str]},\n"
+"  \"report\": {sort, top, functions_total, lines_total}\n"
+"  Bytes are integers (growth signed); times are seconds since the trace's\n"
+"  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
+"\n"
+"CSV (--csv): rank,function,module,file,first_line,kind,calls,incl_bytes,\n"
+"  self_bytes,incl_s,self_s,peak_rss_bytes\n"
+"\n"
+"EXIT STATUS\n"
+"  0 report complete; 1 the trace is damaged (the report covers its intact\n"
+"  chunks and says so) or could not be read (missing, not a trace, newer\n"
+"  format); 2 bad usage.\n";
+
+enum mode { MODE_TEXT, MODE_JSON, MODE_CSV };
+
+typedef struct report {
+    const mt_analysis *a;
+    const mt_analysis_summary *s;
+    uint64_t tps;
+    uint32_t top;
+    int sort;
+    int windowed; /* --from or --to given */
+} report;
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+static uint64_t ticks_ns(const report *rp, uint64_t ticks) {
+    return (uint64_t)((unsigned __int128)ticks * 1000000000u / rp->tps);
+}
+
+static const char *fname(const mt_analysis_function *f, char *buf, size_t n) {
+    if (f->qualname[0]) return f->qualname;
+    snprintf(buf, n, "<fn#%u>", (unsigned)f->fid);
+    return buf;
+}
+
+/* "+1.5 MiB", "-512 B", "0 B". */
+static char *fmt_signed(char buf[MT_FMT_BYTES + 1], int64_t v) {
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    buf[0] = v < 0 ? '-' : '+';
+    mt_fmt_bytes(buf + (v != 0), m);
+    return buf;
+}
+
+static uint32_t shown(uint32_t n, uint32_t top) { return top && n > top ? top : n; }
+
+static void json_key(mt_out *o, const char *k) {
+    mt_out_json_str(o, k, strlen(k));
+    mt_out_putc(o, ':');
+}
+static void json_kstr(mt_out *o, const char *k, const char *v) {
+    json_key(o, k);
+    mt_out_json_str(o, v ? v : "", v ? strlen(v) : 0);
+}
+static void json_ku(mt_out *o, const char *k, uint64_t v) {
+    json_key(o, k);
+    mt_out_u64(o, v);
+}
+static void json_ki(mt_out *o, const char *k, int64_t v) {
+    json_key(o, k);
+    mt_out_i64(o, v);
+}
+static void json_ks(mt_out *o, const report *rp, const char *k, uint64_t ticks) {
+    json_key(o, k);
+    mt_out_seconds(o, ticks, rp->tps);
+}
+
+/* ---- Text --------------------------------------------------------------- */
+
+static void line(mt_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(mt_out *o, const char *fmt, ...) {
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mt_out_puts(o, buf);
+    mt_out_putc(o, '\n');
+}
+
+static void text_run(mt_out *o, const report *rp) {
+    const mt_analysis_summary *s = rp->s;
+    const mt_header *h = s->header;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+    line(o, "memtrace-analyze report: %s", s->path);
+    line(o, "%s", "");
+    line(o, "%s", "Run");
+    MT_OUT_LIT(o, "  command     ");
+    for (uint32_t i = 0; i < h->argc; i++) {
+        if (i) mt_out_putc(o, ' ');
+        mt_out_puts(o, h->argv[i]);
+    }
+    if (!h->argc) MT_OUT_LIT(o, "(unknown)");
+    mt_out_putc(o, '\n');
+    line(o, "  pid         %u (parent %u)%s%s", (unsigned)h->pid, (unsigned)h->ppid,
+         h->hostname ? " on " : "", h->hostname ? h->hostname : "");
+    line(o, "  python      %s %s%s%s%s", h->python_implementation ? h->python_implementation : "?",
+         h->python_version ? h->python_version : "?", h->executable ? " (" : "",
+         h->executable ? h->executable : "", h->executable ? ")" : "");
+    line(o, "  producer    %s, mode %s", h->producer ? h->producer : "?",
+         h->mode ? h->mode : "?");
+    line(o, "  start       %s", mt_fmt_utc(b1, h->wall_ns));
+    line(o, "  duration    %s", mt_fmt_ns(b2, ticks_ns(rp, s->t_last)));
+    MT_OUT_LIT(o, "  records     ");
+    mt_out_u64(o, s->records);
+    const char *sep = ": ";
+    for (int t = 0; t < MT_ANALYSIS_NTYPES; t++) {
+        if (!s->by_type[t]) continue;
+        mt_out_puts(o, sep);
+        mt_out_puts(o, mt_record_type_name(t));
+        mt_out_putc(o, ' ');
+        mt_out_u64(o, s->by_type[t]);
+        sep = ", ";
+    }
+    if (s->unknown_records) {
+        mt_out_puts(o, sep);
+        MT_OUT_LIT(o, "unknown ");
+        mt_out_u64(o, s->unknown_records);
+    }
+    mt_out_putc(o, '\n');
+    line(o, "  threads     %u", (unsigned)s->nthreads);
+    line(o, "  lost        %llu events in %llu LOST records", (unsigned long long)s->lost_events,
+         (unsigned long long)s->lost_records);
+    line(o, "  file        %llu chunks, %s", (unsigned long long)s->chunks,
+         s->closed ? "closed" : "not closed (the writer did not finish)");
+    if (rp->windowed) {
+        mt_fmt_ns(b1, ticks_ns(rp, s->from));
+        mt_fmt_ns(b2, ticks_ns(rp, s->to));
+        line(o, "  window      %s to %s", b1, b2);
+    }
+}
+
+static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_summary *s = rp->s;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+    line(o, "%s", "");
+    line(o, "%s", "RSS");
+    if (!s->has_rss) {
+        line(o, "%s", "  no RSS samples in this trace");
+        return;
+    }
+    line(o, "  start       %-12s at %s", mt_fmt_bytes(b1, s->rss_start),
+         mt_fmt_ns(b2, ticks_ns(rp, s->from)));
+    line(o, "  peak        %-12s at %s", mt_fmt_bytes(b1, s->rss_peak),
+         mt_fmt_ns(b2, ticks_ns(rp, s->t_peak)));
+    line(o, "  end         %-12s at %s", mt_fmt_bytes(b1, s->rss_end),
+         mt_fmt_ns(b2, ticks_ns(rp, s->to)));
+    line(o, "  samples     %llu", (unsigned long long)s->rss_samples);
+
+    uint32_t n;
+    const mt_analysis_stack *st = mt_analysis_peak_stacks(a, &n);
+    if (!n) return;
+    line(o, "%s", "");
+    line(o, "%s", "Stacks at the peak (innermost last)");
+    for (uint32_t i = 0; i < n; i++) {
+        line(o, "  T%u %s (native %llu)", (unsigned)st[i].tid,
+             st[i].thread_name[0] ? st[i].thread_name : "?",
+             (unsigned long long)st[i].native_id);
+        for (uint32_t k = 0; k < st[i].depth; k++) {
+            const mt_analysis_frame *f = &st[i].frames[k];
+            char nm[32];
+            const char *q = f->qualname[0] ? f->qualname : (snprintf(nm, sizeof nm, "<fn#%u>", (unsigned)f->fid), nm);
+            if (f->line)
+                line(o, "    %s  %s:%u", q, f->file, (unsigned)f->line);
+            else if (f->file[0])
+                line(o, "    %s  %s (def line %u)", q, f->file, (unsigned)f->first_line);
+            else
+                line(o, "    %s", q);
+        }
+    }
+}
+
+static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_function *f = mt_analysis_functions(a, &n);
+    uint32_t k = shown(n, rp->top);
+    line(o, "%s", "");
+    line(o, "Functions by %s (%u of %u)", 
+         rp->sort == MT_ANALYSIS_SORT_INCL ? "inclusive RSS growth"
+         : rp->sort == MT_ANALYSIS_SORT_SELF ? "self RSS growth"
+         : rp->sort == MT_ANALYSIS_SORT_CALLS ? "calls"
+         : rp->sort == MT_ANALYSIS_SORT_TIME ? "inclusive time" : "peak RSS",
+         (unsigned)k, (unsigned)n);
+    if (!n) return;
+    line(o, "  %12s %12s %10s %12s %12s %12s  %s", "incl", "self", "calls", "incl time",
+         "self time", "peak RSS", "function (file:line)");
+    for (uint32_t i = 0; i < k; i++) {
+        char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES],
+            b4[MT_FMT_BYTES], b5[MT_FMT_BYTES], nm[32];
+        line(o, "  %12s %12s %10llu %12s %12s %12s  %s (%s:%u)", fmt_signed(b1, f[i].incl_bytes),
+             fmt_signed(b2, f[i].self_bytes), (unsigned long long)f[i].calls,
+             mt_fmt_ns(b3, ticks_ns(rp, f[i].incl_ticks)),
+             mt_fmt_ns(b4, ticks_ns(rp, f[i].self_ticks)), mt_fmt_bytes(b5, f[i].peak_rss_bytes),
+             fname(&f[i], nm, sizeof nm), f[i].file[0] ? f[i].file : "?",
+             (unsigned)f[i].first_line);
+    }
+}
+
+static void text_lines(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_line *l = mt_analysis_lines(a, &n);
+    if (!n) return;
+    uint32_t k = shown(n, rp->top);
+    line(o, "%s", "");
+    line(o, "Lines (%u of %u)", (unsigned)k, (unsigned)n);
+    line(o, "  %12s %12s %10s %12s  %s", "growth", "peak RSS", "count", "time",
+         "line (function)");
+    for (uint32_t i = 0; i < k; i++) {
+        char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES];
+        line(o, "  %12s %12s %10llu %12s  %s:%u (%s)", fmt_signed(b1, l[i].growth_bytes),
+             mt_fmt_bytes(b2, l[i].peak_rss_bytes), (unsigned long long)l[i].count,
+             mt_fmt_ns(b3, ticks_ns(rp, l[i].ticks)), l[i].file[0] ? l[i].file : "?",
+             (unsigned)l[i].line, l[i].qualname[0] ? l[i].qualname : "?");
+    }
+}
+
+static void text_markers(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_marker *m = mt_analysis_markers(a, &n);
+    if (!n) return;
+    line(o, "%s", "");
+    line(o, "Markers (%u)", (unsigned)n);
+    for (uint32_t i = 0; i < n; i++) {
+        char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+        mt_fmt_ns(b1, ticks_ns(rp, m[i].t));
+        mt_fmt_bytes(b2, m[i].rss_bytes);
+        char head[128];
+        snprintf(head, sizeof head, "  %12s  RSS %-12s T%u  ", b1, b2, (unsigned)m[i].tid);
+        mt_out_puts(o, head);
+        mt_out_text_str(o, m[i].text, m[i].len);
+        mt_out_putc(o, '\n');
+    }
+}
+
+static void text_threads(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
+    if (!n) return;
+    line(o, "%s", "");
+    line(o, "Threads (%u)", (unsigned)n);
+    line(o, "  %5s %-20s %10s %12s %10s %12s %12s %12s", "tid", "name", "native", "events",
+         "calls", "first", "last", "growth");
+    for (uint32_t i = 0; i < n; i++) {
+        char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES + 1];
+        line(o, "  %5u %-20s %10llu %12llu %10llu %12s %12s %12s%s", (unsigned)t[i].tid,
+             t[i].name[0] ? t[i].name : "?", (unsigned long long)t[i].native_id,
+             (unsigned long long)t[i].events, (unsigned long long)t[i].calls,
+             mt_fmt_ns(b1, ticks_ns(rp, t[i].t_first)), mt_fmt_ns(b2, ticks_ns(rp, t[i].t_last)),
+             fmt_signed(b3, t[i].growth_bytes), t[i].selected ? "" : "  (not selected)");
+    }
+}
+
+static void text_notes(mt_out *o, const report *rp) {
+    const mt_analysis_summary *s = rp->s;
+    if (s->unmatched_returns || s->open_frames || s->resyncs) {
+        line(o, "%s", "");
+        line(o, "Replay: %llu returns without a call (entered before recording), "
+                "%llu frames open at the end (closed at the last record), "
+                "%llu stack resyncs at blocks",
+             (unsigned long long)s->unmatched_returns, (unsigned long long)s->open_frames,
+             (unsigned long long)s->resyncs);
+    }
+    if (s->damaged_chunks || s->nmessages_total) {
+        line(o, "%s", "");
+        line(o, "DAMAGED TRACE: %llu of %llu chunks damaged, %llu bytes skipped; "
+                "this report covers the intact part only",
+             (unsigned long long)s->damaged_chunks,
+             (unsigned long long)(s->chunks + s->damaged_chunks),
+             (unsigned long long)s->damaged_bytes);
+        for (uint32_t i = 0; i < s->nmessages; i++) line(o, "  %s", s->messages[i]);
+        if (s->nmessages_total > s->nmessages)
+            line(o, "  ... and %llu more", (unsigned long long)(s->nmessages_total - s->nmessages));
+    }
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_summary *s = rp->s;
+    const mt_header *h = s->header;
+    char buf[MT_FMT_BYTES];
+    uint32_t n;
+
+    MT_OUT_LIT(o, "{\"schema\":\"memtrace-analyze/1\",\n");
+    json_kstr(o, "file", s->path);
+    MT_OUT_LIT(o, ",\n\"run\":{\"command\":[");
+    for (uint32_t i = 0; i < h->argc; i++) {
+        if (i) mt_out_putc(o, ',');
+        mt_out_json_str(o, h->argv[i], strlen(h->argv[i]));
+    }
+    MT_OUT_LIT(o, "],");
+    json_ku(o, "pid", h->pid);
+    mt_out_putc(o, ',');
+    json_ku(o, "ppid", h->ppid);
+    mt_out_putc(o, ',');
+    json_kstr(o, "hostname", h->hostname);
+    mt_out_putc(o, ',');
+    char py[256];
+    snprintf(py, sizeof py, "%s%s%s", h->python_implementation ? h->python_implementation : "",
+             h->python_implementation && h->python_version ? " " : "",
+             h->python_version ? h->python_version : "");
+    json_kstr(o, "python", py);
+    mt_out_putc(o, ',');
+    json_kstr(o, "executable", h->executable);
+    mt_out_putc(o, ',');
+    json_kstr(o, "producer", h->producer);
+    mt_out_putc(o, ',');
+    json_kstr(o, "mode", h->mode);
+    mt_out_putc(o, ',');
+    json_ki(o, "start_unix_ns", h->wall_ns);
+    mt_out_putc(o, ',');
+    json_kstr(o, "start_utc", mt_fmt_utc(buf, h->wall_ns));
+    mt_out_putc(o, ',');
+    json_ks(o, rp, "duration_s", s->t_last);
+    mt_out_putc(o, ',');
+    json_ku(o, "ticks_per_second", rp->tps);
+    mt_out_putc(o, ',');
+    json_ku(o, "records", s->records);
+    MT_OUT_LIT(o, ",\"records_by_type\":{");
+    const char *sep = "";
+    for (int t = 0; t < MT_ANALYSIS_NTYPES; t++) {
+        if (!s->by_type[t]) continue;
+        mt_out_puts(o, sep);
+        json_ku(o, mt_record_type_name(t), s->by_type[t]);
+        sep = ",";
+    }
+    if (s->unknown_records) {
+        mt_out_puts(o, sep);
+        json_ku(o, "unknown", s->unknown_records);
+    }
+    MT_OUT_LIT(o, "},");
+    json_ku(o, "threads", s->nthreads);
+    mt_out_putc(o, ',');
+    json_ku(o, "lost_events", s->lost_events);
+    mt_out_putc(o, ',');
+    json_ku(o, "lost_records", s->lost_records);
+    mt_out_putc(o, ',');
+    json_key(o, "closed");
+    mt_out_puts(o, s->closed ? "true" : "false");
+
+    MT_OUT_LIT(o, "},\n\"window\":{");
+    json_ks(o, rp, "from_s", s->from);
+    mt_out_putc(o, ',');
+    json_ks(o, rp, "to_s", s->to);
+
+    MT_OUT_LIT(o, "},\n\"rss\":{");
+    json_ku(o, "samples", s->rss_samples);
+    mt_out_putc(o, ',');
+    json_ku(o, "start_bytes", s->rss_start);
+    mt_out_putc(o, ',');
+    json_ku(o, "peak_bytes", s->rss_peak);
+    mt_out_putc(o, ',');
+    json_ks(o, rp, "peak_time_s", s->t_peak);
+    mt_out_putc(o, ',');
+    json_ku(o, "end_bytes", s->rss_end);
+
+    MT_OUT_LIT(o, "},\n\"peak_stacks\":[");
+    const mt_analysis_stack *st = mt_analysis_peak_stacks(a, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_ku(o, "tid", st[i].tid);
+        mt_out_putc(o, ',');
+        json_ku(o, "native_id", st[i].native_id);
+        mt_out_putc(o, ',');
+        json_kstr(o, "name", st[i].thread_name);
+        MT_OUT_LIT(o, ",\"frames\":[");
+        for (uint32_t k = 0; k < st[i].depth; k++) {
+            const mt_analysis_frame *f = &st[i].frames[k];
+            char nm[32];
+            mt_out_puts(o, k ? ",{" : "{");
+            json_kstr(o, "function", f->qualname[0] ? f->qualname
+                                     : (snprintf(nm, sizeof nm, "<fn#%u>", (unsigned)f->fid), nm));
+            mt_out_putc(o, ',');
+            json_kstr(o, "file", f->file);
+            mt_out_putc(o, ',');
+            json_ku(o, "line", f->line);
+            mt_out_putc(o, ',');
+            json_ku(o, "first_line", f->first_line);
+            mt_out_putc(o, '}');
+        }
+        MT_OUT_LIT(o, "]}");
+    }
+
+    MT_OUT_LIT(o, "],\n\"functions\":[");
+    uint32_t nf;
+    const mt_analysis_function *f = mt_analysis_functions(a, &nf);
+    for (uint32_t i = 0; i < shown(nf, rp->top); i++) {
+        char nm[32];
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "function", fname(&f[i], nm, sizeof nm));
+        mt_out_putc(o, ',');
+        json_kstr(o, "module", f[i].module);
+        mt_out_putc(o, ',');
+        json_kstr(o, "file", f[i].file);
+        mt_out_putc(o, ',');
+        json_ku(o, "first_line", f[i].first_line);
+        mt_out_putc(o, ',');
+        json_kstr(o, "kind", f[i].kind == MT_FUNC_C ? "c" : "python");
+        mt_out_putc(o, ',');
+        json_ku(o, "calls", f[i].calls);
+        mt_out_putc(o, ',');
+        json_ki(o, "incl_bytes", f[i].incl_bytes);
+        mt_out_putc(o, ',');
+        json_ki(o, "self_bytes", f[i].self_bytes);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "incl_s", f[i].incl_ticks);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "self_s", f[i].self_ticks);
+        mt_out_putc(o, ',');
+        json_ku(o, "peak_rss_bytes", f[i].peak_rss_bytes);
+        mt_out_putc(o, '}');
+    }
+
+    MT_OUT_LIT(o, "],\n\"lines\":[");
+    uint32_t nl;
+    const mt_analysis_line *l = mt_analysis_lines(a, &nl);
+    for (uint32_t i = 0; i < shown(nl, rp->top); i++) {
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "file", l[i].file);
+        mt_out_putc(o, ',');
+        json_ku(o, "line", l[i].line);
+        mt_out_putc(o, ',');
+        json_kstr(o, "function", l[i].qualname);
+        mt_out_putc(o, ',');
+        json_ku(o, "count", l[i].count);
+        mt_out_putc(o, ',');
+        json_ki(o, "growth_bytes", l[i].growth_bytes);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "time_s", l[i].ticks);
+        mt_out_putc(o, ',');
+        json_ku(o, "peak_rss_bytes", l[i].peak_rss_bytes);
+        mt_out_putc(o, '}');
+    }
+
+    MT_OUT_LIT(o, "],\n\"markers\":[");
+    const mt_analysis_marker *m = mt_analysis_markers(a, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_ks(o, rp, "time_s", m[i].t);
+        mt_out_putc(o, ',');
+        json_ku(o, "tid", m[i].tid);
+        mt_out_putc(o, ',');
+        json_key(o, "text");
+        mt_out_json_str(o, m[i].text, m[i].len);
+        mt_out_putc(o, ',');
+        json_ku(o, "rss_bytes", m[i].rss_bytes);
+        mt_out_putc(o, '}');
+    }
+
+    MT_OUT_LIT(o, "],\n\"threads\":[");
+    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_ku(o, "tid", t[i].tid);
+        mt_out_putc(o, ',');
+        json_ku(o, "native_id", t[i].native_id);
+        mt_out_putc(o, ',');
+        json_kstr(o, "name", t[i].name);
+        mt_out_putc(o, ',');
+        json_ku(o, "events", t[i].events);
+        mt_out_putc(o, ',');
+        json_ku(o, "calls", t[i].calls);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "first_s", t[i].t_first);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "last_s", t[i].t_last);
+        mt_out_putc(o, ',');
+        json_ki(o, "growth_bytes", t[i].growth_bytes);
+        mt_out_putc(o, '}');
+    }
+
+    MT_OUT_LIT(o, "],\n\"replay\":{");
+    json_ku(o, "calls", s->calls);
+    mt_out_putc(o, ',');
+    json_ku(o, "unmatched_returns", s->unmatched_returns);
+    mt_out_putc(o, ',');
+    json_ku(o, "open_frames", s->open_frames);
+    mt_out_putc(o, ',');
+    json_ku(o, "resyncs", s->resyncs);
+
+    MT_OUT_LIT(o, "},\n\"damage\":{");
+    json_key(o, "damaged");
+    mt_out_puts(o, s->damaged_chunks || s->nmessages_total ? "true" : "false");
+    mt_out_putc(o, ',');
+    json_ku(o, "chunks", s->chunks + s->damaged_chunks);
+    mt_out_putc(o, ',');
+    json_ku(o, "damaged_chunks", s->damaged_chunks);
+    mt_out_putc(o, ',');
+    json_ku(o, "bytes_skipped", s->damaged_bytes);
+    MT_OUT_LIT(o, ",\"messages\":[");
+    for (uint32_t i = 0; i < s->nmessages; i++) {
+        if (i) mt_out_putc(o, ',');
+        mt_out_json_str(o, s->messages[i], strlen(s->messages[i]));
+    }
+    MT_OUT_LIT(o, "]},\n\"report\":{");
+    json_kstr(o, "sort", mt_analysis_sort_name(rp->sort));
+    mt_out_putc(o, ',');
+    json_ku(o, "top", rp->top);
+    mt_out_putc(o, ',');
+    json_ku(o, "functions_total", nf);
+    mt_out_putc(o, ',');
+    json_ku(o, "lines_total", nl);
+    MT_OUT_LIT(o, "}}\n");
+}
+
+/* ---- CSV ---------------------------------------------------------------- */
+
+static void csv_report(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_function *f = mt_analysis_functions(a, &n);
+    MT_OUT_LIT(o, "rank,function,module,file,first_line,kind,calls,incl_bytes,"
+                  "self_bytes,incl_s,self_s,peak_rss_bytes\n");
+    for (uint32_t i = 0; i < shown(n, rp->top); i++) {
+        char nm[32];
+        const char *q = fname(&f[i], nm, sizeof nm);
+        mt_out_u64(o, i + 1);
+        mt_out_putc(o, ',');
+        mt_out_csv_str(o, q, strlen(q));
+        mt_out_putc(o, ',');
+        mt_out_csv_str(o, f[i].module, strlen(f[i].module));
+        mt_out_putc(o, ',');
+        mt_out_csv_str(o, f[i].file, strlen(f[i].file));
+        mt_out_putc(o, ',');
+        mt_out_u64(o, f[i].first_line);
+        mt_out_puts(o, f[i].kind == MT_FUNC_C ? ",c," : ",python,");
+        mt_out_u64(o, f[i].calls);
+        mt_out_putc(o, ',');
+        mt_out_i64(o, f[i].incl_bytes);
+        mt_out_putc(o, ',');
+        mt_out_i64(o, f[i].self_bytes);
+        mt_out_putc(o, ',');
+        mt_out_seconds(o, f[i].incl_ticks, rp->tps);
+        mt_out_putc(o, ',');
+        mt_out_seconds(o, f[i].self_ticks, rp->tps);
+        mt_out_putc(o, ',');
+        mt_out_u64(o, f[i].peak_rss_bytes);
+        mt_out_putc(o, '\n');
+    }
+}
+
+/* ---- Options ------------------------------------------------------------ */
+
+/* A --from/--to value: ns since the trace's anchor. "@UNIX" needs the
+ * header's wall clock; times before the anchor clamp to 0. */
+static int parse_when(const char *s, const mt_header *h, uint64_t *ns) {
+    if (s[0] == '@') {
+        uint64_t unix_ns;
+        if (mt_cli_parse_duration(s + 1, &unix_ns) < 0) return -1;
+        *ns = (int64_t)unix_ns > h->wall_ns ? unix_ns - (uint64_t)h->wall_ns : 0;
+        return 0;
+    }
+    return mt_cli_parse_duration(s, ns);
+}
+
+int main(int argc, char **argv) {
+    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD };
+    static const struct option longopts[] = {
+        {"top", required_argument, NULL, OPT_TOP},
+        {"sort", required_argument, NULL, OPT_SORT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"csv", no_argument, NULL, OPT_CSV},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"thread", required_argument, NULL, OPT_THREAD},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    mt_cli_init("memtrace-analyze");
+    enum mode mode = MODE_TEXT;
+    int json = 0, csv = 0, sort = MT_ANALYSIS_SORT_INCL, c;
+    uint64_t top = 20;
+    const char *from = NULL, *to = NULL;
+    const char **threads = calloc((size_t)argc + 1, sizeof *threads);
+    uint32_t nthreads = 0;
+    if (!threads) mt_cli_die(1, "out of memory");
+    opterr = 0; /* we word the messages ourselves */
+    while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TOP:
+            if (mt_cli_parse_u64(optarg, &top) < 0 || top > UINT32_MAX)
+                mt_cli_usage_error(usage_text, "--top: not a count: '%s'", optarg);
+            break;
+        case OPT_SORT:
+            if ((sort = mt_analysis_sort_parse(optarg)) < 0)
+                mt_cli_usage_error(usage_text,
+                                   "--sort: unknown key '%s' (incl, self, calls, time, peak)",
+                                   optarg);
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_CSV: csv = 1; break;
+        case OPT_FROM: from = optarg; break;
+        case OPT_TO: to = optarg; break;
+        case OPT_THREAD: threads[nthreads++] = optarg; break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case 'V':
+            printf("memtrace-analyze (memtrace) %s, trace format %d.%d\n",
+                   MT_LIBRARY_VERSION, MT_FORMAT_MAJOR, MT_FORMAT_MINOR);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case ':':
+            mt_cli_usage_error(usage_text, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt > 0 && optopt < 256)
+                mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
+            if (optopt >= 256) {
+                const char *a = argv[optind - 1], *eq = strchr(a, '=');
+                if (eq)
+                    mt_cli_usage_error(usage_text, "option '%.*s' takes no value",
+                                       (int)(eq - a), a);
+                mt_cli_usage_error(usage_text, "option '%s' needs a value", a);
+            }
+            mt_cli_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (json && csv) mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
+    mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
+    if (argc - optind < 1) mt_cli_usage_error(usage_text, "no trace file given");
+    if (argc - optind > 1) mt_cli_usage_error(usage_text, "one trace file at a time");
+    const char *path = argv[optind];
+    if (strcmp(path, "-") == 0)
+        mt_cli_usage_error(usage_text, "FILE must be a file: the trace is read twice");
+
+    /* Open once here for the tools' uniform messages and the header that
+     * '@' times need; the analysis reopens it. */
+    mt_reader *r;
+    if (mt_cli_open_trace(&r, path) < 0) return 1;
+    mt_analysis_options opt;
+    mt_analysis_options_init(&opt);
+    if (from && parse_when(from, mt_reader_header(r), &opt.from_ns) < 0)
+        mt_cli_usage_error(usage_text, "--from: not a time: '%s'", from);
+    if (to && parse_when(to, mt_reader_header(r), &opt.to_ns) < 0)
+        mt_cli_usage_error(usage_text, "--to: not a time: '%s'", to);
+    mt_reader_close(r);
+    if (opt.from_ns > opt.to_ns)
+        mt_cli_usage_error(usage_text, "--from is after --to");
+    opt.threads = threads;
+    opt.nthreads = nthreads;
+
+    mt_analysis *a;
+    int rc = mt_analysis_run(&a, path, &opt);
+    if (rc < 0) {
+        mt_cli_error("%s", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
+        mt_analysis_free(a);
+        free(threads);
+        return 1;
+    }
+    mt_analysis_sort(a, sort);
+    report rp = {a, mt_analysis_summary_get(a), 0, (uint32_t)top, sort, from || to};
+    rp.tps = rp.s->header->ticks_per_second;
+    mt_out *o = &mt_stdout;
+    switch (mode) {
+    case MODE_JSON: json_report(o, &rp, a); break;
+    case MODE_CSV: csv_report(o, &rp, a); break;
+    case MODE_TEXT:
+        text_run(o, &rp);
+        text_rss(o, &rp, a);
+        text_functions(o, &rp, a);
+        text_lines(o, &rp, a);
+        text_markers(o, &rp, a);
+        text_threads(o, &rp, a);
+        text_notes(o, &rp);
+        break;
+    }
+    int status = 0;
+    const mt_analysis_summary *s = rp.s;
+    if (s->damaged_chunks || s->nmessages_total) {
+        /* The notice on stderr too: --json and --csv users see it. */
+        mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
+                     "the report covers the intact part only",
+                     path, (unsigned long long)s->damaged_chunks,
+                     (unsigned long long)s->damaged_bytes);
+        status = 1;
+    }
+    mt_analysis_free(a);
+    free(threads);
+    status |= mt_out_finish(o);
+    return status;
+}

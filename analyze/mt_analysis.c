@@ -1,0 +1,1146 @@
+/*
+ * mt_analysis.c - the analysis core: RSS attribution to functions, lines,
+ * threads and markers in two streaming passes. See mt_analysis.h for what
+ * is computed and why two passes.
+ *
+ * Memory is per function (fslot), per (function, line) (lslot), per thread
+ * (athread, with one frame per open activation), per marker and per RSS
+ * sample; nothing is kept per event. The pass-2 hot path is one switch per
+ * record, a cached thread pointer, and a series cursor per thread that only
+ * moves forward while the thread's time does.
+ */
+#include "mt_analysis.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONE UINT32_MAX
+
+/* ---- Small containers --------------------------------------------------- */
+
+/* Grow *arr (element size sz, capacity *cap) to hold at least need. */
+static int grow_to(void **arr, uint64_t *cap, uint64_t need, size_t sz) {
+    if (need <= *cap) return 0;
+    uint64_t c = *cap ? *cap : 16;
+    while (c < need) c *= 2;
+    void *p = realloc(*arr, (size_t)c * sz);
+    if (!p) return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+/* Open addressing u64 -> u32, linear probing; key UINT64_MAX is "empty". */
+typedef struct u64map {
+    uint64_t *keys;
+    uint32_t *vals;
+    uint64_t mask, n; /* capacity - 1 (capacity a power of 2), entries */
+} u64map;
+
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint32_t u64map_get(const u64map *m, uint64_t key) {
+    if (!m->keys) return NONE;
+    for (uint64_t i = mix64(key) & m->mask;; i = (i + 1) & m->mask) {
+        if (m->keys[i] == key) return m->vals[i];
+        if (m->keys[i] == UINT64_MAX) return NONE;
+    }
+}
+
+static int u64map_put(u64map *m, uint64_t key, uint32_t val) {
+    if ((m->n + 1) * 2 > m->mask + 1 || !m->keys) {
+        uint64_t cap = m->keys ? (m->mask + 1) * 2 : 64;
+        uint64_t *k = malloc(cap * sizeof *k);
+        uint32_t *v = malloc(cap * sizeof *v);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return -1;
+        }
+        memset(k, 0xff, cap * sizeof *k);
+        for (uint64_t i = 0; m->keys && i <= m->mask; i++) {
+            if (m->keys[i] == UINT64_MAX) continue;
+            uint64_t j = mix64(m->keys[i]) & (cap - 1);
+            while (k[j] != UINT64_MAX) j = (j + 1) & (cap - 1);
+            k[j] = m->keys[i];
+            v[j] = m->vals[i];
+        }
+        free(m->keys);
+        free(m->vals);
+        m->keys = k;
+        m->vals = v;
+        m->mask = cap - 1;
+    }
+    uint64_t i = mix64(key) & m->mask;
+    while (m->keys[i] != UINT64_MAX && m->keys[i] != key) i = (i + 1) & m->mask;
+    if (m->keys[i] == UINT64_MAX) m->n++;
+    m->keys[i] = key;
+    m->vals[i] = val;
+    return 0;
+}
+
+static void u64map_free(u64map *m) {
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* Strings owned by the analysis: one allocation each, freed together. */
+typedef struct strpool {
+    char **v;
+    uint64_t n, cap;
+} strpool;
+
+static const char *pool_dup(strpool *p, const char *s, size_t len) {
+    if (!s) return "";
+    if (grow_to((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v)) return NULL;
+    char *c = malloc(len + 1);
+    if (!c) return NULL;
+    memcpy(c, s, len);
+    c[len] = 0;
+    p->v[p->n++] = c;
+    return c;
+}
+
+static void pool_free(strpool *p) {
+    for (uint64_t i = 0; i < p->n; i++) free(p->v[i]);
+    free(p->v);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- State -------------------------------------------------------------- */
+
+/* Per fid: the accumulators of one code object. */
+typedef struct fslot {
+    uint32_t fid;
+    uint32_t group; /* index into a->funcs after finish */
+    uint64_t calls, incl_ticks, self_ticks, peak;
+    int64_t incl_bytes, self_bytes;
+    int used; /* an activation overlapped the window */
+    /* Its lines: lidx[line - lbase] is an lslot (NONE: not yet). Lines of
+     * one function are close together, so a flat array beats a hash on
+     * the LINE hot path; functions spanning more than DENSE_LINES use
+     * a->linemap instead. */
+    uint32_t lbase, lcap;
+    uint32_t *lidx;
+} fslot;
+
+#define DENSE_LINES 4096
+
+/* Per (fid, line). */
+typedef struct lslot {
+    uint32_t slot, line;
+    uint64_t count, ticks, peak;
+    int64_t growth;
+} lslot;
+
+/* One open activation on a thread's replayed stack. */
+typedef struct frame {
+    uint32_t slot;  /* fslot */
+    uint32_t line;  /* current line, 0 none */
+    uint32_t lslot; /* lslot of the current line, NONE if none */
+    uint8_t outer;  /* the outermost open activation of its fid here */
+    uint8_t counted; /* its call was seen (in the window) */
+    uint64_t t0, rss0, peak; /* clipped start, RSS then, max RSS since */
+    int64_t child_bytes;     /* growth of direct children, summed */
+    uint64_t child_ticks;
+    uint64_t line_t0, line_rss0, line_peak;
+} frame;
+
+typedef struct pframe {
+    uint32_t fid, line;
+} pframe;
+
+typedef struct athread {
+    uint32_t tid;
+    uint64_t native_id;
+    const char *name; /* pooled, "" if none */
+    int selected, synced, captured;
+    uint64_t events, calls, t_first, t_last;
+    int64_t growth;
+    frame *frames;
+    uint64_t depth, cap;
+    uint32_t *active; /* per fslot: open activations on this thread */
+    uint64_t nactive;
+    uint64_t cur; /* series cursor: samples [0, cur) are at or before te */
+    uint64_t te;  /* the thread's last (clipped) time */
+    pframe *pk;   /* stack captured at the peak */
+    uint64_t pk_depth;
+    int has_pk;
+} athread;
+
+struct mt_analysis {
+    mt_analysis_summary s;
+    char errmsg[1024];
+    strpool pool;
+
+    mt_header h; /* deep copy */
+    const char **argv;
+
+    uint64_t from_ns, to_ns;
+    uint32_t max_messages;
+    const char **messages;
+
+    mt_analysis_sample *series;
+    uint64_t nseries, capseries;
+    uint64_t rss_first; /* RSS before the first sample */
+
+    mt_analysis_marker *markers;
+    uint64_t nmarkers, capmarkers;
+
+    athread *th;
+    uint64_t nth, capth;
+    u64map tidmap;
+
+    fslot *fs;
+    uint64_t nfs, capfs;
+    uint32_t *fid2slot; /* dense for small fids */
+    uint64_t capfid;
+    u64map bigfids;
+
+    lslot *ls;
+    uint64_t nls, capls;
+    u64map linemap; /* (slot << 32 | line) -> lslot */
+
+    mt_analysis_function *funcs;
+    uint32_t nfuncs;
+    mt_analysis_line *lines;
+    uint32_t nlines;
+    mt_analysis_stack *stacks;
+    uint32_t nstacks;
+    mt_analysis_frame *stack_frames;
+    mt_analysis_thread *threads;
+    uint32_t *line_func; /* scratch for sort: lines' function identity */
+};
+
+#define DENSE_FIDS (1u << 24) /* fids below this index a flat array */
+
+static int fail(mt_analysis *a, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(mt_analysis *a, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->errmsg, sizeof a->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static athread *get_thread(mt_analysis *a, uint32_t tid) {
+    uint32_t i = u64map_get(&a->tidmap, tid);
+    if (i != NONE) return &a->th[i];
+    if (grow_to((void **)&a->th, &a->capth, a->nth + 1, sizeof *a->th) ||
+        u64map_put(&a->tidmap, tid, (uint32_t)a->nth))
+        return NULL;
+    athread *t = &a->th[a->nth++];
+    memset(t, 0, sizeof *t);
+    t->tid = tid;
+    t->name = "";
+    return t;
+}
+
+static uint32_t fid_slot(mt_analysis *a, uint32_t fid) {
+    uint32_t s;
+    if (fid < DENSE_FIDS) {
+        if (fid >= a->capfid) {
+            uint64_t old = a->capfid, c = old ? old : 1024;
+            while (c <= fid) c *= 2;
+            uint32_t *p = realloc(a->fid2slot, c * sizeof *p);
+            if (!p) return NONE;
+            memset(p + old, 0xff, (c - old) * sizeof *p);
+            a->fid2slot = p;
+            a->capfid = c;
+        }
+        s = a->fid2slot[fid];
+    } else {
+        s = u64map_get(&a->bigfids, fid);
+    }
+    if (s != NONE) return s;
+    if (grow_to((void **)&a->fs, &a->capfs, a->nfs + 1, sizeof *a->fs)) return NONE;
+    s = (uint32_t)a->nfs++;
+    memset(&a->fs[s], 0, sizeof a->fs[s]);
+    a->fs[s].fid = fid;
+    if (fid < DENSE_FIDS)
+        a->fid2slot[fid] = s;
+    else if (u64map_put(&a->bigfids, fid, s))
+        return NONE;
+    return s;
+}
+
+static uint32_t new_line_slot(mt_analysis *a, uint32_t slot, uint32_t line) {
+    if (grow_to((void **)&a->ls, &a->capls, a->nls + 1, sizeof *a->ls)) return NONE;
+    lslot *l = &a->ls[a->nls];
+    memset(l, 0, sizeof *l);
+    l->slot = slot;
+    l->line = line;
+    return (uint32_t)a->nls++;
+}
+
+/* Make fs's dense range cover line; 0, or -1 when the span is too wide
+ * (or memory short): the caller uses the hash. */
+static int cover_line(fslot *F, uint32_t line) {
+    uint32_t lo = F->lcap ? (line < F->lbase ? line : F->lbase) : line;
+    uint32_t hi = F->lcap ? (line >= F->lbase + F->lcap ? line + 1 : F->lbase + F->lcap) : line + 1;
+    if (hi - lo > DENSE_LINES) return -1;
+    uint32_t cap = 16;
+    while (cap < hi - lo) cap *= 2;
+    if (lo + cap < hi) return -1;
+    if (lo >= cap / 4 && lo - cap / 4 + cap >= hi) lo -= cap / 4; /* room below */
+    uint32_t *p = malloc(cap * sizeof *p);
+    if (!p) return -1;
+    memset(p, 0xff, cap * sizeof *p);
+    if (F->lcap) memcpy(p + (F->lbase - lo), F->lidx, F->lcap * sizeof *p);
+    free(F->lidx);
+    F->lidx = p;
+    F->lbase = lo;
+    F->lcap = cap;
+    return 0;
+}
+
+static uint32_t line_slot(mt_analysis *a, uint32_t slot, uint32_t line) {
+    fslot *F = &a->fs[slot];
+    uint32_t off = line - F->lbase;
+    if (__builtin_expect(off < F->lcap && F->lidx[off] != NONE, 1)) return F->lidx[off];
+    if ((off < F->lcap || cover_line(F, line) == 0)) {
+        uint32_t i = new_line_slot(a, slot, line);
+        F = &a->fs[slot];
+        if (i != NONE) F->lidx[line - F->lbase] = i;
+        return i;
+    }
+    uint64_t key = (uint64_t)slot << 32 | line;
+    uint32_t i = u64map_get(&a->linemap, key);
+    if (i != NONE) return i;
+    i = new_line_slot(a, slot, line);
+    if (i != NONE && u64map_put(&a->linemap, key, i)) return NONE;
+    return i;
+}
+
+/* ---- RSS series --------------------------------------------------------- */
+
+static int add_sample(mt_analysis *a, uint64_t t, uint64_t bytes) {
+    if (grow_to((void **)&a->series, &a->capseries, a->nseries + 1, sizeof *a->series))
+        return -1;
+    a->series[a->nseries++] = (mt_analysis_sample){t, bytes};
+    return 0;
+}
+
+static int cmp_sample(const void *x, const void *y) {
+    const mt_analysis_sample *p = x, *q = y;
+    if (p->t != q->t) return p->t < q->t ? -1 : 1;
+    return (p->rss_bytes > q->rss_bytes) - (p->rss_bytes < q->rss_bytes);
+}
+
+/* Samples come from one sampler mostly in order: check before sorting. */
+static void finish_series(mt_analysis *a) {
+    int sorted = 1;
+    for (uint64_t i = 1; i < a->nseries && sorted; i++)
+        if (cmp_sample(&a->series[i - 1], &a->series[i]) > 0) sorted = 0;
+    if (!sorted) qsort(a->series, a->nseries, sizeof *a->series, cmp_sample);
+    uint64_t j = 0;
+    for (uint64_t i = 0; i < a->nseries; i++) {
+        if (j && a->series[j - 1].rss_bytes == a->series[i].rss_bytes) continue;
+        if (j && a->series[j - 1].t == a->series[i].t) j--; /* same time: last wins */
+        a->series[j++] = a->series[i];
+    }
+    a->nseries = j;
+    a->rss_first = j ? a->series[0].rss_bytes : 0;
+}
+
+/* Index of the first sample after t (samples [0, result) are <= t). */
+static uint64_t upper_bound(const mt_analysis *a, uint64_t t) {
+    uint64_t lo = 0, hi = a->nseries;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (a->series[mid].t <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+uint64_t mt_analysis_rss_at(const mt_analysis *a, uint64_t t) {
+    uint64_t i = upper_bound(a, t);
+    return i ? a->series[i - 1].rss_bytes : a->rss_first;
+}
+
+const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a, uint64_t *n) {
+    *n = a->nseries;
+    return a->series;
+}
+
+/* Move th's cursor to te and return RSS(te). The samples passed on the way
+ * were taken while th's top frame was active: they raise its peak. */
+static inline uint64_t advance(mt_analysis *a, athread *th, uint64_t te) {
+    const mt_analysis_sample *s = a->series;
+    uint64_t c = th->cur, n = a->nseries;
+    if (__builtin_expect(te < th->te, 0)) { /* a block back in time */
+        th->cur = c = upper_bound(a, te);
+        th->te = te;
+        return c ? s[c - 1].rss_bytes : a->rss_first;
+    }
+    th->te = te;
+    if (c < n && s[c].t <= te) {
+        uint64_t m = 0;
+        do {
+            if (s[c].rss_bytes > m) m = s[c].rss_bytes;
+            c++;
+        } while (c < n && s[c].t <= te);
+        th->cur = c;
+        if (th->depth) {
+            frame *f = &th->frames[th->depth - 1];
+            if (m > f->peak) f->peak = m;
+            if (m > f->line_peak) f->line_peak = m;
+        }
+    }
+    return c ? s[c - 1].rss_bytes : a->rss_first;
+}
+
+/* ---- Pass 2: the replay ------------------------------------------------- */
+
+static void close_line(mt_analysis *a, frame *f, uint64_t te, uint64_t rss) {
+    if (f->lslot == NONE) return;
+    lslot *l = &a->ls[f->lslot];
+    l->growth += (int64_t)(rss - f->line_rss0);
+    if (te > f->line_t0) l->ticks += te - f->line_t0;
+    uint64_t pk = f->line_peak > rss ? f->line_peak : rss;
+    if (pk > l->peak) l->peak = pk;
+    f->lslot = NONE;
+}
+
+static int push_frame(mt_analysis *a, athread *th, uint32_t fid, uint64_t te,
+                      uint64_t rss, int counted) {
+    uint32_t slot = fid_slot(a, fid);
+    if (slot == NONE) return -1;
+    if (grow_to((void **)&th->frames, &th->cap, th->depth + 1, sizeof *th->frames))
+        return -1;
+    if (slot >= th->nactive) {
+        uint64_t old = th->nactive, c = old ? old : 64;
+        while (c <= slot) c *= 2;
+        uint32_t *p = realloc(th->active, c * sizeof *p);
+        if (!p) return -1;
+        memset(p + old, 0, (c - old) * sizeof *p);
+        th->active = p;
+        th->nactive = c;
+    }
+    frame *f = &th->frames[th->depth++];
+    f->slot = slot;
+    f->line = 0;
+    f->lslot = NONE;
+    f->outer = th->active[slot]++ == 0;
+    f->counted = (uint8_t)counted;
+    f->t0 = te;
+    f->rss0 = f->peak = rss;
+    f->child_bytes = 0;
+    f->child_ticks = 0;
+    if (counted) {
+        a->fs[slot].calls++;
+        th->calls++;
+        a->s.calls++;
+    }
+    return 0;
+}
+
+static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss) {
+    frame *f = &th->frames[--th->depth];
+    close_line(a, f, te, rss);
+    fslot *F = &a->fs[f->slot];
+    int64_t g = (int64_t)(rss - f->rss0);
+    uint64_t d = te > f->t0 ? te - f->t0 : 0;
+    uint64_t pk = f->peak > rss ? f->peak : rss;
+    th->active[f->slot]--;
+    if (f->outer) {
+        F->incl_bytes += g;
+        F->incl_ticks += d;
+    }
+    F->self_bytes += g - f->child_bytes;
+    F->self_ticks += d > f->child_ticks ? d - f->child_ticks : 0;
+    if (d || f->counted) {
+        F->used = 1;
+        if (pk > F->peak) F->peak = pk;
+    }
+    if (th->depth) {
+        frame *p = &th->frames[th->depth - 1];
+        p->child_bytes += g;
+        p->child_ticks += d;
+        if (pk > p->peak) p->peak = pk;
+        if (pk > p->line_peak) p->line_peak = pk;
+    } else {
+        th->growth += g;
+    }
+}
+
+static int capture(athread *th, const mt_analysis *a) {
+    th->captured = 1;
+    if (!th->depth) return 0;
+    th->pk = malloc(th->depth * sizeof *th->pk);
+    if (!th->pk) return -1;
+    for (uint64_t i = 0; i < th->depth; i++)
+        th->pk[i] = (pframe){a->fs[th->frames[i].slot].fid, th->frames[i].line};
+    th->pk_depth = th->depth;
+    th->has_pk = 1;
+    return 0;
+}
+
+static inline uint64_t clip(const mt_analysis *a, uint64_t t) {
+    return t < a->s.from ? a->s.from : t > a->s.to ? a->s.to : t;
+}
+
+static int in_window(const mt_analysis *a, uint64_t t) {
+    return t >= a->s.from && t <= a->s.to;
+}
+
+/* Make the replayed stack equal the BLOCK's, which is the truth. */
+static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
+                      uint64_t te, uint64_t rss) {
+    const uint32_t *fids = rec->u.block.fids;
+    uint32_t d = rec->u.block.depth;
+    uint64_t k = 0;
+    while (k < th->depth && k < d && a->fs[th->frames[k].slot].fid == fids[k]) k++;
+    if (k == th->depth && k == d) {
+        th->synced = 1;
+        return 0;
+    }
+    if (th->synced) a->s.resyncs++;
+    th->synced = 1;
+    while (th->depth > k) pop_frame(a, th, te, rss);
+    for (uint64_t i = k; i < d; i++)
+        if (push_frame(a, th, fids[i], te, rss, 0)) return -1;
+    return 0;
+}
+
+static int pass2(mt_analysis *a, mt_reader *r) {
+    mt_record rec;
+    int rc;
+    uint32_t cur_tid = NONE;
+    athread *th = NULL;
+    /* Without RSS there is no peak, and no stack to show for it. */
+    const uint64_t t_peak = a->s.has_rss ? a->s.t_peak : UINT64_MAX;
+    while ((rc = mt_reader_next(r, &rec)) != 0) {
+        if (rc < 0) { /* damage: pass 1 reported it already */
+            if (mt_reader_fatal(r)) break;
+            continue;
+        }
+        switch (rec.type) {
+        case MT_REC_CALL:
+        case MT_REC_CCALL:
+        case MT_REC_RETURN:
+        case MT_REC_CRETURN:
+        case MT_REC_CRAISE:
+        case MT_REC_UNWIND:
+        case MT_REC_LINE:
+        case MT_REC_BLOCK: break;
+        default: continue;
+        }
+        if (rec.tid != cur_tid) {
+            th = get_thread(a, rec.tid);
+            if (!th) return MT_ERR_NOMEM;
+            cur_tid = rec.tid;
+        }
+        if (!th->selected) continue;
+        if (__builtin_expect(!th->captured && rec.t >= t_peak, 0) && capture(th, a))
+            return MT_ERR_NOMEM;
+        uint64_t te = clip(a, rec.t);
+        uint64_t rss = advance(a, th, te);
+        switch (rec.type) {
+        case MT_REC_CALL:
+        case MT_REC_CCALL:
+            if (push_frame(a, th, rec.u.call.fid, te, rss, in_window(a, rec.t)))
+                return MT_ERR_NOMEM;
+            break;
+        case MT_REC_LINE: {
+            if (!th->depth) break; /* a frame we know nothing of */
+            frame *f = &th->frames[th->depth - 1];
+            close_line(a, f, te, rss);
+            f->line = rec.u.line.line;
+            f->lslot = line_slot(a, f->slot, f->line);
+            if (f->lslot == NONE) return MT_ERR_NOMEM;
+            if (in_window(a, rec.t)) a->ls[f->lslot].count++;
+            f->line_t0 = te;
+            f->line_rss0 = f->line_peak = rss;
+            break;
+        }
+        case MT_REC_BLOCK:
+            if (sync_block(a, th, &rec, te, rss)) return MT_ERR_NOMEM;
+            break;
+        default: /* the returns */
+            if (th->depth)
+                pop_frame(a, th, te, rss);
+            else
+                a->s.unmatched_returns++;
+            break;
+        }
+    }
+    /* The end: stacks for the peak of threads that never reached it, then
+     * close what is still open at the trace's last time. */
+    uint64_t te = clip(a, a->s.t_last);
+    for (uint64_t i = 0; i < a->nth; i++) {
+        athread *t = &a->th[i];
+        if (!t->selected) continue;
+        if (!t->captured && t->events && t->t_first <= t_peak && a->s.has_rss &&
+            capture(t, a))
+            return MT_ERR_NOMEM;
+        uint64_t rss = advance(a, t, te > t->te ? te : t->te);
+        a->s.open_frames += t->depth;
+        while (t->depth) pop_frame(a, t, te > t->te ? te : t->te, rss);
+    }
+    return 0;
+}
+
+/* ---- Pass 1: samples, markers, threads, counts -------------------------- */
+
+static int note_message(mt_analysis *a, const char *msg) {
+    a->s.nmessages_total++;
+    if (a->s.nmessages >= a->max_messages) return 0;
+    const char *c = pool_dup(&a->pool, msg, strlen(msg));
+    if (!c) return -1;
+    a->messages[a->s.nmessages++] = c;
+    return 0;
+}
+
+static int pass1(mt_analysis *a, mt_reader *r) {
+    mt_record rec;
+    int rc;
+    uint32_t cur_tid = NONE;
+    athread *th = NULL;
+    int any_time = 0;
+    while ((rc = mt_reader_next(r, &rec)) != 0) {
+        if (rc < 0) {
+            if (note_message(a, mt_reader_errmsg(r))) return MT_ERR_NOMEM;
+            if (mt_reader_fatal(r)) break;
+            continue;
+        }
+        a->s.records++;
+        if (rec.type < MT_ANALYSIS_NTYPES)
+            a->s.by_type[rec.type]++;
+        else
+            a->s.unknown_records++;
+        if (rec.type == MT_REC_STRING || rec.type == MT_REC_FUNCTION) continue;
+        if (rec.type == MT_REC_UNKNOWN && !rec.t) continue; /* no block */
+        if (rec.tid != cur_tid || !th) {
+            th = get_thread(a, rec.tid);
+            if (!th) return MT_ERR_NOMEM;
+            cur_tid = rec.tid;
+        }
+        if (rec.type == MT_REC_THREAD) {
+            th->native_id = rec.u.thread.native_id;
+            th->name = pool_dup(&a->pool, rec.u.thread.name, rec.u.thread.len);
+            if (!th->name) return MT_ERR_NOMEM;
+            continue;
+        }
+        /* A timed record. */
+        if (!any_time || rec.t < a->s.t_first) a->s.t_first = rec.t;
+        if (rec.t > a->s.t_last) a->s.t_last = rec.t;
+        any_time = 1;
+        if (rec.type == MT_REC_BLOCK) continue;
+        if (!th->events || rec.t < th->t_first) th->t_first = rec.t;
+        if (rec.t > th->t_last) th->t_last = rec.t;
+        th->events++;
+        switch (rec.type) {
+        case MT_REC_RSS:
+            if (add_sample(a, rec.t, rec.u.rss.bytes)) return MT_ERR_NOMEM;
+            break;
+        case MT_REC_COUNTERS:
+            for (uint32_t i = 0; i < rec.u.counters.n; i++)
+                if (rec.u.counters.v[i].id == MT_CTR_RSS_BYTES &&
+                    add_sample(a, rec.t, rec.u.counters.v[i].value))
+                    return MT_ERR_NOMEM;
+            break;
+        case MT_REC_MARKER: {
+            if (grow_to((void **)&a->markers, &a->capmarkers, a->nmarkers + 1,
+                        sizeof *a->markers))
+                return MT_ERR_NOMEM;
+            mt_analysis_marker *m = &a->markers[a->nmarkers++];
+            m->t = rec.t;
+            m->tid = rec.tid;
+            m->len = rec.u.marker.len;
+            m->text = pool_dup(&a->pool, rec.u.marker.text, rec.u.marker.len);
+            m->rss_bytes = 0;
+            if (!m->text) return MT_ERR_NOMEM;
+            break;
+        }
+        case MT_REC_LOST:
+            a->s.lost_records++;
+            a->s.lost_events += rec.u.lost.events;
+            a->s.lost_bytes += rec.u.lost.bytes;
+            break;
+        }
+    }
+    mt_reader_stats st;
+    mt_reader_stats_get(r, &st);
+    a->s.chunks = st.chunks;
+    a->s.damaged_chunks = st.damaged_chunks;
+    a->s.damaged_bytes = st.damaged_bytes;
+    a->s.closed = st.closed && !mt_reader_fatal(r);
+    return 0;
+}
+
+/* ---- Setup -------------------------------------------------------------- */
+
+void mt_analysis_options_init(mt_analysis_options *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->to_ns = UINT64_MAX;
+}
+
+static int copy_header(mt_analysis *a, const mt_header *h) {
+    a->h = *h;
+    const char **fields[] = {&a->h.hostname, &a->h.python_implementation,
+                             &a->h.python_version, &a->h.executable,
+                             &a->h.cwd, &a->h.producer, &a->h.mode};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (*fields[i] && !(*fields[i] = pool_dup(&a->pool, *fields[i], strlen(*fields[i]))))
+            return -1;
+    a->argv = calloc(h->argc + 1, sizeof *a->argv);
+    if (!a->argv) return -1;
+    for (uint32_t i = 0; i < h->argc; i++)
+        if (!(a->argv[i] = pool_dup(&a->pool, h->argv[i], strlen(h->argv[i]))))
+            return -1;
+    a->h.argv = a->argv;
+    a->s.header = &a->h;
+    return 0;
+}
+
+static uint64_t ns_to_ticks(uint64_t ns, uint64_t tps) {
+    if (ns == UINT64_MAX) return UINT64_MAX;
+    unsigned __int128 t = (unsigned __int128)ns * tps / 1000000000u;
+    return t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
+}
+
+static int is_number(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+static int select_threads(mt_analysis *a, const mt_analysis_options *opt) {
+    for (uint64_t i = 0; i < a->nth; i++) a->th[i].selected = !opt->nthreads;
+    for (uint32_t k = 0; k < opt->nthreads; k++) {
+        const char *spec = opt->threads[k];
+        int hit = 0;
+        if (is_number(spec)) {
+            unsigned long long v = strtoull(spec, NULL, 10);
+            uint32_t i = v <= UINT32_MAX ? u64map_get(&a->tidmap, v) : NONE;
+            if (i != NONE) {
+                a->th[i].selected = 1;
+                hit = 1;
+            }
+        }
+        for (uint64_t i = 0; !hit && i < a->nth; i++)
+            if (strcmp(a->th[i].name, spec) == 0) {
+                a->th[i].selected = 1;
+                hit = 1; /* every thread of that name */
+                for (uint64_t j = i + 1; j < a->nth; j++)
+                    if (strcmp(a->th[j].name, spec) == 0) a->th[j].selected = 1;
+            }
+        if (!hit)
+            return fail(a, MT_ERR_ARG, "%s: no thread '%s' (by tid or name)",
+                        a->s.path, spec);
+    }
+    return 0;
+}
+
+/* Window, RSS start/peak/end, marker RSS. */
+static void finish_rss(mt_analysis *a) {
+    a->s.rss_samples = a->nseries;
+    a->s.has_rss = a->nseries > 0;
+    uint64_t from = a->s.from, to = a->s.to;
+    a->s.rss_start = mt_analysis_rss_at(a, from);
+    a->s.rss_end = mt_analysis_rss_at(a, to);
+    a->s.rss_peak = a->s.rss_start;
+    /* The peak's time: the sample that set RSS(from), or from itself. */
+    a->s.t_peak = from;
+    for (uint64_t i = upper_bound(a, from); i < a->nseries && a->series[i].t <= to; i++)
+        if (a->series[i].rss_bytes > a->s.rss_peak) {
+            a->s.rss_peak = a->series[i].rss_bytes;
+            a->s.t_peak = a->series[i].t;
+        }
+    uint64_t j = 0;
+    for (uint64_t i = 0; i < a->nmarkers; i++) {
+        mt_analysis_marker m = a->markers[i];
+        if (!in_window(a, m.t)) continue;
+        m.rss_bytes = mt_analysis_rss_at(a, m.t);
+        a->markers[j++] = m;
+    }
+    a->nmarkers = j;
+}
+
+/* ---- Finish: groups, lines, stacks, threads ----------------------------- */
+
+static uint64_t hash_str(uint64_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static int finish_functions(mt_analysis *a, mt_reader *r) {
+    if (a->nfs && !(a->funcs = calloc(a->nfs, sizeof *a->funcs))) return -1;
+    u64map groups = {0}; /* hash of (qualname, file, first_line) -> first of a chain */
+    uint32_t *next = a->nfs ? malloc(a->nfs * sizeof *next) : NULL;
+    if (a->nfs && !next) return -1;
+    int rc = -1;
+    for (uint64_t i = 0; i < a->nfs; i++) {
+        fslot *F = &a->fs[i];
+        F->group = NONE;
+        if (!F->used && !F->calls) continue;
+        const mt_function *fn = mt_reader_function(r, F->fid);
+        const char *q = fn ? fn->qualname : "", *file = fn ? fn->file : "";
+        uint32_t first = fn ? fn->first_line : 0;
+        uint64_t key = hash_str(hash_str(0xcbf29ce484222325ULL, q), file) ^ mix64(first);
+        if (key == UINT64_MAX) key = 0;
+        /* Chains of groups with the same hash through next[]. */
+        uint32_t g = u64map_get(&groups, key), last = NONE;
+        for (; g != NONE; last = g, g = next[g]) {
+            mt_analysis_function *e = &a->funcs[g];
+            if (strcmp(e->qualname, q) == 0 && strcmp(e->file, file) == 0 &&
+                e->first_line == first)
+                break;
+        }
+        if (g == NONE) {
+            g = a->nfuncs++;
+            mt_analysis_function *e = &a->funcs[g];
+            e->qualname = pool_dup(&a->pool, q, strlen(q));
+            e->file = pool_dup(&a->pool, file, strlen(file));
+            e->module = fn ? pool_dup(&a->pool, fn->module, strlen(fn->module)) : "";
+            if (!e->qualname || !e->file || !e->module) goto out;
+            e->first_line = first;
+            e->kind = fn && fn->kind == MT_FUNC_C ? MT_FUNC_C : MT_FUNC_PYTHON;
+            e->fid = F->fid;
+            next[g] = NONE;
+            if (last == NONE) {
+                if (u64map_put(&groups, key, g)) goto out;
+            } else {
+                next[last] = g;
+            }
+        }
+        mt_analysis_function *e = &a->funcs[g];
+        F->group = g;
+        e->nfids++;
+        if (F->fid < e->fid) e->fid = F->fid;
+        e->calls += F->calls;
+        e->incl_bytes += F->incl_bytes;
+        e->self_bytes += F->self_bytes;
+        e->incl_ticks += F->incl_ticks;
+        e->self_ticks += F->self_ticks;
+        if (F->peak > e->peak_rss_bytes) e->peak_rss_bytes = F->peak;
+    }
+    rc = 0;
+out:
+    u64map_free(&groups);
+    free(next);
+    return rc;
+}
+
+static int finish_lines(mt_analysis *a) {
+    if (!a->nls) return 0;
+    a->lines = calloc(a->nls, sizeof *a->lines);
+    a->line_func = calloc(a->nls, sizeof *a->line_func);
+    if (!a->lines || !a->line_func) return -1;
+    u64map m = {0};
+    for (uint64_t i = 0; i < a->nls; i++) {
+        lslot *l = &a->ls[i];
+        uint32_t g = a->fs[l->slot].group;
+        if (g == NONE || (!l->count && !l->ticks && !l->growth)) continue;
+        uint64_t key = (uint64_t)g << 32 | l->line;
+        uint32_t j = u64map_get(&m, key);
+        if (j == NONE) {
+            j = a->nlines++;
+            if (u64map_put(&m, key, j)) {
+                u64map_free(&m);
+                return -1;
+            }
+            mt_analysis_line *e = &a->lines[j];
+            e->func = g;
+            e->file = a->funcs[g].file;
+            e->qualname = a->funcs[g].qualname;
+            e->line = l->line;
+        }
+        mt_analysis_line *e = &a->lines[j];
+        e->count += l->count;
+        e->growth_bytes += l->growth;
+        e->ticks += l->ticks;
+        if (l->peak > e->peak_rss_bytes) e->peak_rss_bytes = l->peak;
+    }
+    u64map_free(&m);
+    return 0;
+}
+
+static int finish_threads(mt_analysis *a, mt_reader *r) {
+    /* Threads in tid order: a small array, sort indices. */
+    uint64_t n = a->nth, nframes = 0;
+    a->s.nthreads = (uint32_t)n;
+    if (!n) return 0;
+    a->threads = calloc(n, sizeof *a->threads);
+    if (!a->threads) return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        athread *t = &a->th[i];
+        /* Thread definitions may come after pass 1 saw the tid only in a
+         * block; the pass-2 reader knows every definition. */
+        if (!t->name[0]) {
+            const char *nm = mt_reader_thread_name(r, t->tid);
+            if (nm && !(t->name = pool_dup(&a->pool, nm, strlen(nm)))) return -1;
+            t->native_id = mt_reader_thread_native_id(r, t->tid);
+        }
+        a->threads[i] = (mt_analysis_thread){
+            .tid = t->tid, .native_id = t->native_id, .name = t->name,
+            .selected = t->selected, .events = t->events, .calls = t->calls,
+            .t_first = t->t_first, .t_last = t->t_last, .growth_bytes = t->growth};
+        if (t->has_pk) {
+            a->nstacks++;
+            nframes += t->pk_depth;
+        }
+    }
+    for (uint64_t i = 1; i < n; i++) /* insertion sort: few threads */
+        for (uint64_t j = i; j > 0 && a->threads[j - 1].tid > a->threads[j].tid; j--) {
+            mt_analysis_thread x = a->threads[j];
+            a->threads[j] = a->threads[j - 1];
+            a->threads[j - 1] = x;
+        }
+    if (!a->nstacks) return 0;
+    a->stacks = calloc(a->nstacks, sizeof *a->stacks);
+    a->stack_frames = calloc(nframes, sizeof *a->stack_frames);
+    if (!a->stacks || !a->stack_frames) return -1;
+    uint32_t k = 0;
+    mt_analysis_frame *fr = a->stack_frames;
+    for (uint64_t ti = 0; ti < n; ti++) { /* in tid order */
+        athread *t = &a->th[u64map_get(&a->tidmap, a->threads[ti].tid)];
+        if (!t->has_pk) continue;
+        mt_analysis_stack *s = &a->stacks[k++];
+        s->tid = t->tid;
+        s->native_id = t->native_id;
+        s->thread_name = t->name;
+        s->depth = (uint32_t)t->pk_depth;
+        s->frames = fr;
+        for (uint64_t i = 0; i < t->pk_depth; i++, fr++) {
+            const mt_function *fn = mt_reader_function(r, t->pk[i].fid);
+            fr->fid = t->pk[i].fid;
+            fr->line = t->pk[i].line;
+            fr->first_line = fn ? fn->first_line : 0;
+            fr->qualname = fn ? pool_dup(&a->pool, fn->qualname, strlen(fn->qualname)) : "";
+            fr->file = fn ? pool_dup(&a->pool, fn->file, strlen(fn->file)) : "";
+            if (!fr->qualname || !fr->file) return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- Sorting ------------------------------------------------------------ */
+
+static const char *const sort_names[] = {"incl", "self", "calls", "time", "peak"};
+
+const char *mt_analysis_sort_name(int key) {
+    return key >= 0 && key <= MT_ANALYSIS_SORT_PEAK ? sort_names[key] : "?";
+}
+
+int mt_analysis_sort_parse(const char *name) {
+    for (int i = 0; i <= MT_ANALYSIS_SORT_PEAK; i++)
+        if (strcmp(name, sort_names[i]) == 0) return i;
+    return MT_ERR_ARG;
+}
+
+static int sort_key; /* qsort has no context argument; sorting is single-threaded */
+
+#define CMP_DESC(x, y) do { if ((x) != (y)) return (x) > (y) ? -1 : 1; } while (0)
+
+static int cmp_names(const char *q1, const char *f1, uint32_t l1, const char *q2,
+                     const char *f2, uint32_t l2) {
+    int c = strcmp(q1, q2);
+    if (c) return c;
+    if ((c = strcmp(f1, f2))) return c;
+    return (l1 > l2) - (l1 < l2);
+}
+
+static int cmp_func(const void *x, const void *y) {
+    const mt_analysis_function *p = x, *q = y;
+    switch (sort_key) {
+    case MT_ANALYSIS_SORT_INCL: CMP_DESC(p->incl_bytes, q->incl_bytes); break;
+    case MT_ANALYSIS_SORT_SELF: CMP_DESC(p->self_bytes, q->self_bytes); break;
+    case MT_ANALYSIS_SORT_CALLS: CMP_DESC(p->calls, q->calls); break;
+    case MT_ANALYSIS_SORT_TIME: CMP_DESC(p->incl_ticks, q->incl_ticks); break;
+    case MT_ANALYSIS_SORT_PEAK: CMP_DESC(p->peak_rss_bytes, q->peak_rss_bytes); break;
+    }
+    CMP_DESC(p->incl_bytes, q->incl_bytes);
+    CMP_DESC(p->calls, q->calls);
+    int c = cmp_names(p->qualname, p->file, p->first_line, q->qualname, q->file,
+                      q->first_line);
+    return c ? c : (p->fid > q->fid) - (p->fid < q->fid);
+}
+
+static int cmp_line(const void *x, const void *y) {
+    const mt_analysis_line *p = x, *q = y;
+    switch (sort_key) {
+    case MT_ANALYSIS_SORT_CALLS: CMP_DESC(p->count, q->count); break;
+    case MT_ANALYSIS_SORT_TIME: CMP_DESC(p->ticks, q->ticks); break;
+    case MT_ANALYSIS_SORT_PEAK: CMP_DESC(p->peak_rss_bytes, q->peak_rss_bytes); break;
+    default: CMP_DESC(p->growth_bytes, q->growth_bytes); break;
+    }
+    CMP_DESC(p->growth_bytes, q->growth_bytes);
+    CMP_DESC(p->count, q->count);
+    int c = strcmp(p->file, q->file);
+    if (c) return c;
+    if (p->line != q->line) return p->line < q->line ? -1 : 1;
+    return strcmp(p->qualname, q->qualname);
+}
+
+/* The fslot of a fid pass 2 met; NONE otherwise. */
+static uint32_t slot_of(const mt_analysis *a, uint32_t fid) {
+    if (fid < DENSE_FIDS) return fid < a->capfid ? a->fid2slot[fid] : NONE;
+    return u64map_get(&a->bigfids, fid);
+}
+
+int mt_analysis_sort(mt_analysis *a, int key) {
+    if (!a || key < 0 || key > MT_ANALYSIS_SORT_PEAK) return MT_ERR_ARG;
+    sort_key = key;
+    /* Lines name their function by index. An entry's fid (its least) is
+     * unique to it, and its fslot's group field is free after finish: use
+     * it as the map from entry to new index across the sort. */
+    for (uint32_t i = 0; i < a->nlines; i++) a->line_func[i] = a->funcs[a->lines[i].func].fid;
+    if (a->nfuncs) qsort(a->funcs, a->nfuncs, sizeof *a->funcs, cmp_func);
+    for (uint32_t j = 0; j < a->nfuncs; j++) a->fs[slot_of(a, a->funcs[j].fid)].group = j;
+    for (uint32_t i = 0; i < a->nlines; i++)
+        a->lines[i].func = a->fs[slot_of(a, a->line_func[i])].group;
+    if (a->nlines) qsort(a->lines, a->nlines, sizeof *a->lines, cmp_line);
+    return 0;
+}
+
+/* ---- Running ------------------------------------------------------------ */
+
+static int open_reader(mt_analysis *a, mt_reader **r) {
+    errno = 0;
+    int rc = mt_reader_open(r, a->s.path);
+    if (rc >= 0) return 0;
+    int err = errno;
+    if (*r)
+        fail(a, rc, "%s", mt_reader_errmsg(*r));
+    else if (rc == MT_ERR_IO && err)
+        fail(a, rc, "cannot open '%s': %s", a->s.path, strerror(err));
+    else
+        fail(a, rc, "%s: %s", a->s.path, mt_strerror(rc));
+    mt_reader_close(*r);
+    *r = NULL;
+    return rc;
+}
+
+int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_options *opt) {
+    mt_analysis_options defaults;
+    if (!out) return MT_ERR_ARG;
+    *out = NULL;
+    if (!path) return MT_ERR_ARG;
+    if (!opt) {
+        mt_analysis_options_init(&defaults);
+        opt = &defaults;
+    }
+    mt_analysis *a = calloc(1, sizeof *a);
+    if (!a) return MT_ERR_NOMEM;
+    *out = a;
+    mt_reader *r = NULL;
+    int rc = MT_ERR_NOMEM;
+    if (!(a->s.path = pool_dup(&a->pool, path, strlen(path)))) goto nomem;
+    a->max_messages = opt->max_messages ? opt->max_messages : 8;
+    if (!(a->messages = calloc(a->max_messages, sizeof *a->messages))) goto nomem;
+    a->s.messages = a->messages;
+
+    /* Pass 1. */
+    if ((rc = open_reader(a, &r)) < 0) goto out;
+    if (copy_header(a, mt_reader_header(r))) goto nomem;
+    if ((rc = pass1(a, r)) < 0) goto nomem;
+    mt_reader_close(r);
+    r = NULL;
+
+    finish_series(a);
+    uint64_t tps = a->h.ticks_per_second;
+    a->s.to = ns_to_ticks(opt->to_ns, tps);
+    if (a->s.to > a->s.t_last) a->s.to = a->s.t_last;
+    a->s.from = ns_to_ticks(opt->from_ns, tps);
+    if (a->s.from < a->s.t_first) a->s.from = a->s.t_first;
+    if (a->s.from > a->s.to) a->s.from = a->s.to;
+    finish_rss(a);
+    if ((rc = select_threads(a, opt)) < 0) goto out;
+    for (uint64_t i = 0; i < a->nth; i++) {
+        a->th[i].cur = upper_bound(a, a->s.from);
+        a->th[i].te = a->s.from;
+    }
+
+    /* Pass 2. */
+    if ((rc = open_reader(a, &r)) < 0) goto out;
+    if ((rc = pass2(a, r)) < 0) goto nomem;
+    if (finish_functions(a, r) || finish_lines(a) || finish_threads(a, r)) goto nomem;
+    mt_reader_close(r);
+    r = NULL;
+    rc = mt_analysis_sort(a, MT_ANALYSIS_SORT_INCL);
+    goto out;
+nomem:
+    rc = fail(a, MT_ERR_NOMEM, "%s: out of memory", path);
+out:
+    mt_reader_close(r);
+    return rc;
+}
+
+void mt_analysis_free(mt_analysis *a) {
+    if (!a) return;
+    for (uint64_t i = 0; i < a->nth; i++) {
+        free(a->th[i].frames);
+        free(a->th[i].active);
+        free(a->th[i].pk);
+    }
+    free(a->th);
+    u64map_free(&a->tidmap);
+    for (uint64_t i = 0; i < a->nfs; i++) free(a->fs[i].lidx);
+    free(a->fs);
+    free(a->fid2slot);
+    u64map_free(&a->bigfids);
+    free(a->ls);
+    u64map_free(&a->linemap);
+    free(a->series);
+    free(a->markers);
+    free(a->funcs);
+    free(a->lines);
+    free(a->line_func);
+    free(a->stacks);
+    free(a->stack_frames);
+    free(a->threads);
+    free(a->messages);
+    free(a->argv);
+    pool_free(&a->pool);
+    free(a);
+}
+
+const char *mt_analysis_errmsg(const mt_analysis *a) { return a ? a->errmsg : ""; }
+
+const mt_analysis_summary *mt_analysis_summary_get(const mt_analysis *a) { return &a->s; }
+
+double mt_analysis_seconds(const mt_analysis *a, uint64_t ticks) {
+    return mt_ticks_to_seconds(&a->h, ticks);
+}
+
+const mt_analysis_function *mt_analysis_functions(const mt_analysis *a, uint32_t *n) {
+    *n = a->nfuncs;
+    return a->funcs;
+}
+
+const mt_analysis_line *mt_analysis_lines(const mt_analysis *a, uint32_t *n) {
+    *n = a->nlines;
+    return a->lines;
+}
+
+const mt_analysis_stack *mt_analysis_peak_stacks(const mt_analysis *a, uint32_t *n) {
+    *n = a->nstacks;
+    return a->stacks;
+}
+
+const mt_analysis_marker *mt_analysis_markers(const mt_analysis *a, uint32_t *n) {
+    *n = (uint32_t)a->nmarkers;
+    return a->markers;
+}
+
+const mt_analysis_thread *mt_analysis_threads(const mt_analysis *a, uint32_t *n) {
+    *n = (uint32_t)a->nth;
+    return a->threads;
+}

@@ -1,0 +1,345 @@
+/*
+ * mt_analysis.h - where did the memory go: the analysis core of memtrace.
+ *
+ * This header is the manual of the analysis library that memtrace-analyze,
+ * memtrace-diff and memtrace-plot share. It reads a trace through
+ * libmemtrace-format (memtrace_format.h) and answers, in bounded memory:
+ *
+ *   - the run: command, pid, Python, start time, duration, records by type,
+ *     threads, LOST events, and what was damaged;
+ *   - RSS over time: start, peak (its time and the Python stack of every
+ *     thread at that moment), end; the whole series, for plots;
+ *   - per function: calls, RSS growth inclusive and self, time inclusive and
+ *     self, peak RSS while active;
+ *   - per line (when the trace has LINE records): count, RSS growth while on
+ *     the line, peak RSS while on it, time;
+ *   - markers in time order with the RSS at each; a summary per thread.
+ *
+ * Use:
+ *
+ *     mt_analysis *a;
+ *     mt_analysis_options opt;
+ *     mt_analysis_options_init(&opt);
+ *     opt.to_ns = 2000000000;                       // the first 2 s only
+ *     int rc = mt_analysis_run(&a, "run.trace", &opt);
+ *     if (rc < 0) {
+ *         fprintf(stderr, "%s\n", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
+ *         mt_analysis_free(a);
+ *         return 1;
+ *     }
+ *     mt_analysis_sort(a, MT_ANALYSIS_SORT_INCL);
+ *     uint32_t n;
+ *     const mt_analysis_function *f = mt_analysis_functions(a, &n);
+ *     for (uint32_t i = 0; i < n && i < 10; i++)
+ *         printf("%-40s %+lld B\n", f[i].qualname, (long long)f[i].incl_bytes);
+ *     if (mt_analysis_summary_get(a)->damaged_chunks) ... // partial result
+ *     mt_analysis_free(a);
+ *
+ * How RSS is attributed
+ *
+ *   RSS is known at the times of samples: COUNTERS records with rss_bytes
+ *   (usually in blocks of tid 0, the sampler thread) and RSS records (the
+ *   sampler's, and with rss="exact" one at every event whose RSS changed, in
+ *   the blocks of the thread that saw it). Blocks of different threads are
+ *   stored in flush order, so a sample can come after events that are later
+ *   in time. The analysis therefore reads the file twice: pass 1 collects
+ *   the samples (sorted by time), markers, threads and counts; pass 2 replays
+ *   every thread's calls, returns and lines against the series, where
+ *
+ *       RSS(t) = the value of the last sample at or before t
+ *
+ *   (a step function; before the first sample, the first sample's value).
+ *   Consequence: with sampled RSS (every 10 ms by default), a function that
+ *   allocates and returns within one sampling interval shows its growth in
+ *   its caller, or not at all if it also frees. Record with rss="exact" for
+ *   per-event precision.
+ *
+ *   An activation of a function is one call to its return. Its growth is
+ *   RSS(return) - RSS(call), signed. A function's inclusive growth and time
+ *   are the sums over its OUTERMOST activations on each thread (a recursive
+ *   call is not counted twice); its self growth and time are the sums over
+ *   all activations of the activation's own value minus that of its direct
+ *   children. So self values add up to the total, inclusive ones do not.
+ *   Peak RSS of a function: the greatest RSS sample taken while one of its
+ *   activations was active (or the RSS at its call or return).
+ *
+ *   A line of a frame runs from its LINE record to the frame's next LINE
+ *   record, or to the frame's return: its growth includes what the
+ *   functions it calls grew ("this line cost 50 MiB"), as in mempulse.
+ *
+ *   Edge cases: a return on an empty stack (the frame was entered before
+ *   recording started, or its call was lost) is counted in
+ *   unmatched_returns and attributes nothing. Frames on a thread's stack at
+ *   its first BLOCK (entered before recording) are activations from that
+ *   time on, with no call counted. Frames still open at the end of the
+ *   trace are closed at the time of its last record (open_frames counts
+ *   them). When a BLOCK's stack disagrees with the replayed one (events
+ *   were lost), frames not in the BLOCK are closed at its time and frames
+ *   only in the BLOCK opened at its time.
+ *
+ *   Window: with from_ns/to_ns, every activation and line is clipped to the
+ *   window (its time and growth are those of the part inside it) and calls
+ *   and line counts are those whose event lies in it. The RSS start, peak
+ *   and end are those of the window. Markers outside it are dropped.
+ *
+ *   Thread filter: only the selected threads' calls, returns and lines are
+ *   attributed, and only their stacks shown at the peak. RSS is the
+ *   process's: the series, peak and markers are not filtered.
+ *
+ * Grouping: fids are unique per code object; functions with the same
+ * qualname, file and first line (e.g. the same code in two interpreters, or
+ * redefined) are reported as one entry, lines likewise per (entry, line).
+ *
+ * Memory: bounded by the number of functions, lines, threads (and their
+ * stack depths), markers and RSS samples; never by the number of events.
+ *
+ * Time: record times are ticks since the header's anchor (see
+ * memtrace_format.h); mt_analysis_seconds converts.
+ *
+ * Threads: an mt_analysis is used by one thread at a time; after
+ * mt_analysis_run it is only read, and readers need no locking.
+ *
+ * Errors: functions return 0 or a negative MT_ERR_* code of
+ * memtrace_format.h (mt_strerror names it).
+ */
+#ifndef MT_ANALYSIS_H
+#define MT_ANALYSIS_H
+
+#include <stdint.h>
+
+#include "memtrace_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Options ------------------------------------------------------------ */
+
+typedef struct mt_analysis_options {
+    /* Window, in nanoseconds since the trace's anchor (its start):
+     * [from_ns, to_ns]. Defaults: 0 and UINT64_MAX (the whole trace). */
+    uint64_t from_ns, to_ns;
+    /* Thread filter: each entry is a tid ("3") or a thread name
+     * ("MainThread"); a number matches a tid first, then a name. NULL / 0:
+     * every thread. An entry that matches no thread fails the run
+     * (MT_ERR_ARG, with a message). The strings are read during run only. */
+    const char *const *threads;
+    uint32_t nthreads;
+    /* Damage messages kept (mt_analysis_summary.messages); 0 = 8. */
+    uint32_t max_messages;
+} mt_analysis_options;
+
+/* Defaults: the whole trace, every thread. */
+void mt_analysis_options_init(mt_analysis_options *opt);
+
+/* ---- Running ------------------------------------------------------------ */
+
+typedef struct mt_analysis mt_analysis;
+
+/* Read the trace at path twice (it must be a file: not a pipe) and build
+ * the result. opt may be NULL (defaults). Returns 0 when the result is
+ * usable, even if chunks were damaged (see the summary's damaged_*
+ * fields): the result then covers the intact chunks. Returns a negative
+ * code when there is no result (cannot open, not a trace, newer major,
+ * out of memory, a thread filter that matches nothing): then, if *a is not
+ * NULL, mt_analysis_errmsg(*a) says what and on which file; free it. */
+int mt_analysis_run(mt_analysis **a, const char *path,
+                    const mt_analysis_options *opt);
+
+/* Free everything. Accepts NULL. Pointers obtained from a die with it. */
+void mt_analysis_free(mt_analysis *a);
+
+/* The message of the failure of mt_analysis_run, e.g.
+ * "x.trace: at byte 0: not a memtrace trace (starts with 50 4b 03 04)";
+ * "" if none. */
+const char *mt_analysis_errmsg(const mt_analysis *a);
+
+/* ---- The run ------------------------------------------------------------ */
+
+/* Records counted by type: index by mt_record.type for types below this
+ * (ALLOC, FREE and REALLOC without their domain); sized types this reader
+ * does not know are counted in unknown_records. */
+#define MT_ANALYSIS_NTYPES 0x50
+
+typedef struct mt_analysis_summary {
+    const mt_header *header; /* a copy, owned by the analysis */
+    const char *path;        /* as given to mt_analysis_run */
+
+    /* Times, in ticks since the anchor. */
+    uint64_t t_first, t_last; /* least and greatest record time; 0, 0 if
+                                 the trace holds no timed record */
+    uint64_t from, to;        /* the window actually used, within
+                                 [t_first, t_last] */
+
+    /* Counts over the whole file (not filtered). */
+    uint64_t records;                         /* every record read */
+    uint64_t by_type[MT_ANALYSIS_NTYPES];     /* see MT_ANALYSIS_NTYPES */
+    uint64_t unknown_records;
+    uint64_t lost_events, lost_bytes, lost_records; /* from LOST records */
+    uint32_t nthreads;                        /* threads with a definition
+                                                 or a block */
+
+    /* RSS, in bytes, within the window. has_rss is 0 when the trace holds
+     * no sample: then every RSS figure of the analysis is 0. */
+    int has_rss;
+    uint64_t rss_samples;    /* samples in the series (whole trace) */
+    uint64_t rss_start, rss_end;
+    uint64_t rss_peak, t_peak; /* the greatest sample, its time (ticks); the
+                                  earliest one if several are equal */
+
+    /* Replay (within the window and thread filter). */
+    uint64_t calls;             /* CALL + CCALL attributed */
+    uint64_t unmatched_returns; /* returns on an empty stack */
+    uint64_t open_frames;       /* frames closed at the end of the trace */
+    uint64_t resyncs;           /* BLOCKs whose stack disagreed */
+
+    /* Damage, as the reader met it in pass 1. */
+    uint64_t chunks, damaged_chunks, damaged_bytes;
+    int closed;                  /* the writer closed the file (index and
+                                    end frame intact) */
+    uint32_t nmessages;          /* kept messages (options.max_messages) */
+    uint64_t nmessages_total;    /* messages met */
+    const char *const *messages; /* "x.trace: chunk 3 at byte 1234: ..." */
+} mt_analysis_summary;
+
+const mt_analysis_summary *mt_analysis_summary_get(const mt_analysis *a);
+
+/* ticks since the anchor -> seconds since the anchor. */
+double mt_analysis_seconds(const mt_analysis *a, uint64_t ticks);
+
+/* ---- RSS ---------------------------------------------------------------- */
+
+typedef struct mt_analysis_sample {
+    uint64_t t;         /* ticks since the anchor */
+    uint64_t rss_bytes;
+} mt_analysis_sample;
+
+/* The whole RSS series in time order (not windowed; consecutive equal
+ * values merged: a step function keeps its shape). *n = 0 if none. */
+const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a,
+                                                 uint64_t *n);
+
+/* RSS(t): the last sample at or before t; before the first sample, the
+ * first sample's value; 0 without samples. */
+uint64_t mt_analysis_rss_at(const mt_analysis *a, uint64_t t);
+
+/* ---- Functions ---------------------------------------------------------- */
+
+typedef struct mt_analysis_function {
+    const char *qualname;    /* "" if unknown ("<fn#N>" is the caller's
+                                business: fid below names it) */
+    const char *module, *file; /* "" if unknown */
+    uint32_t first_line;
+    uint32_t kind;           /* MT_FUNC_PYTHON or MT_FUNC_C */
+    uint32_t fid;            /* the least fid of the group */
+    uint32_t nfids;          /* fids grouped in this entry */
+    uint64_t calls;
+    int64_t incl_bytes, self_bytes; /* RSS growth, signed */
+    uint64_t incl_ticks, self_ticks;
+    uint64_t peak_rss_bytes;
+} mt_analysis_function;
+
+/* Functions that were called or active in the window, in the order of the
+ * last mt_analysis_sort (initially MT_ANALYSIS_SORT_INCL). */
+const mt_analysis_function *mt_analysis_functions(const mt_analysis *a,
+                                                  uint32_t *n);
+
+/* ---- Lines -------------------------------------------------------------- */
+
+typedef struct mt_analysis_line {
+    uint32_t func;       /* index of its function in the array of
+                            mt_analysis_functions, valid until the next
+                            mt_analysis_sort */
+    const char *file;    /* its function's file */
+    const char *qualname;
+    uint32_t line;
+    uint64_t count;      /* LINE records */
+    int64_t growth_bytes; /* RSS growth while on the line, signed */
+    uint64_t ticks;       /* time on the line */
+    uint64_t peak_rss_bytes;
+} mt_analysis_line;
+
+/* Lines (empty without LINE records), in the order of the last sort. */
+const mt_analysis_line *mt_analysis_lines(const mt_analysis *a, uint32_t *n);
+
+/* ---- Sorting ------------------------------------------------------------ */
+
+enum {
+    MT_ANALYSIS_SORT_INCL = 0,  /* inclusive growth; lines: growth */
+    MT_ANALYSIS_SORT_SELF = 1,  /* self growth; lines: growth */
+    MT_ANALYSIS_SORT_CALLS = 2, /* calls; lines: count */
+    MT_ANALYSIS_SORT_TIME = 3,  /* inclusive time; lines: time */
+    MT_ANALYSIS_SORT_PEAK = 4,  /* peak RSS */
+};
+
+/* Sort functions and lines, greatest first (ties: by name, file, line, so
+ * the order is stable across runs). Returns 0 or MT_ERR_ARG. */
+int mt_analysis_sort(mt_analysis *a, int key);
+
+/* The key's name ("incl", "self", "calls", "time", "peak"), and back:
+ * returns the key or MT_ERR_ARG. */
+const char *mt_analysis_sort_name(int key);
+int mt_analysis_sort_parse(const char *name);
+
+/* ---- Peak stacks -------------------------------------------------------- */
+
+typedef struct mt_analysis_frame {
+    uint32_t fid;
+    const char *qualname, *file; /* "" if unknown */
+    uint32_t line;               /* the frame's current line, 0 if unknown
+                                    (no LINE record seen for it) */
+    uint32_t first_line;
+} mt_analysis_frame;
+
+typedef struct mt_analysis_stack {
+    uint32_t tid;
+    uint64_t native_id;
+    const char *thread_name; /* "" if unknown */
+    uint32_t depth;
+    const mt_analysis_frame *frames; /* outermost first, innermost last */
+} mt_analysis_stack;
+
+/* The Python stack of each selected thread at the peak's time (t_peak):
+ * the stack the thread had just before its first event at or after t_peak,
+ * or at the end for a thread that had no event after it. Threads whose
+ * stack was empty then are left out. Ordered by tid. */
+const mt_analysis_stack *mt_analysis_peak_stacks(const mt_analysis *a,
+                                                 uint32_t *n);
+
+/* ---- Markers ------------------------------------------------------------ */
+
+typedef struct mt_analysis_marker {
+    uint64_t t;          /* ticks since the anchor */
+    uint32_t tid;        /* the thread that wrote it */
+    uint32_t len;
+    const char *text;    /* len bytes, NUL-terminated, may hold any byte */
+    uint64_t rss_bytes;  /* RSS(t) */
+} mt_analysis_marker;
+
+/* Markers in the window, in time order. */
+const mt_analysis_marker *mt_analysis_markers(const mt_analysis *a,
+                                              uint32_t *n);
+
+/* ---- Threads ------------------------------------------------------------ */
+
+typedef struct mt_analysis_thread {
+    uint32_t tid;
+    uint64_t native_id;  /* 0 if unknown */
+    const char *name;    /* "" if unknown */
+    int selected;        /* passes the thread filter */
+    uint64_t events;     /* data records of its blocks, BLOCKs excluded
+                            (whole trace) */
+    uint64_t calls;      /* calls attributed (window) */
+    uint64_t t_first, t_last; /* its first and last record (ticks; whole
+                                 trace; 0, 0 if none) */
+    int64_t growth_bytes; /* RSS growth of its outermost activations */
+} mt_analysis_thread;
+
+/* Every thread, by tid. */
+const mt_analysis_thread *mt_analysis_threads(const mt_analysis *a,
+                                              uint32_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MT_ANALYSIS_H */

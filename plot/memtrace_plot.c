@@ -1,0 +1,680 @@
+/*
+ * memtrace-plot - pictures of traces: an SVG timeline (RSS over time, the
+ * call stack beneath, markers), a flame graph of RSS growth by stack, or a
+ * gnuplot script.
+ *
+ * The numbers come from the analysis core (mt_analysis.h: the RSS series,
+ * markers, threads, the window); the drawing from libmemtrace-plot
+ * (mt_plot.h), which knows nothing of traces. The call spans and the
+ * growth per stack need every call and return, which the core does not
+ * hand out, so this file replays them itself in one more pass over the
+ * reader, with RSS(t) taken from the core's series exactly as the core
+ * defines it (the last sample at or before t).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memtrace_format.h"
+#include "mt_analysis.h"
+#include "mt_cli.h"
+#include "mt_plot.h"
+
+static const char usage_text[] =
+"usage: memtrace-plot [options] FILE...\n"
+"\n"
+"Draw memtrace traces. By default an SVG timeline: RSS over time (and the\n"
+"Python heap when the trace has it), the call stack of each thread beneath\n"
+"it as nested bands, markers as labelled lines, tooltips on every band.\n"
+"Several FILEs are overlaid, aligned at their start, with a legend.\n"
+"\n"
+"Options:\n"
+"  -o, --output OUT  write to OUT (default: standard output)\n"
+"  --flame           a flame graph of RSS growth by stack instead: each\n"
+"                    stack's width is the RSS its frames grew while on top\n"
+"                    (positive self growth, as memtrace-analyze counts it)\n"
+"  --gnuplot         a gnuplot script with inline data (RSS and markers)\n"
+"  --png, --svg      render that script with gnuplot into OUT (needs -o and\n"
+"                    gnuplot)\n"
+"  --from T, --to T  plot the window [T, T]: seconds since the trace's start\n"
+"                    (\"1.5\"), or with a unit (\"1.5s\", \"200ms\", \"2m\")\n"
+"  --width N, --height N   picture size in pixels (default 1200 x 800)\n"
+"  --title TEXT      the title (default: the file names)\n"
+"  --max-depth N     stack rows drawn per thread (default 64)\n"
+"  -h, --help        print this text and exit\n"
+"  -V, --version     print the version and exit\n"
+"\n"
+"RSS(t) is the last RSS sample at or before t, drawn as steps. Calls\n"
+"narrower than a pixel are merged into grey \"(n calls)\" bands, and the\n"
+"RSS line keeps the minimum and maximum of every pixel column, so the\n"
+"picture stays small (a few MB at most) and every peak and trough shows.\n"
+"\n"
+"Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
+"picture then covers its intact chunks); 2 bad usage.\n";
+
+/* ---- Options --------------------------------------------------------------- */
+
+typedef struct options {
+    const char *out;
+    int flame, gnuplot;
+    const char *render; /* NULL, "png" or "svg" */
+    uint64_t from_ns, to_ns;
+    int has_from, has_to;
+    unsigned width, height, max_depth;
+    const char *title;
+} options;
+
+/* ---- Per-trace replay ------------------------------------------------------ */
+
+typedef struct frame {
+    uint32_t fid;
+    uint64_t t_start;
+    int64_t child_growth; /* growth of its finished direct callees */
+} frame;
+
+typedef struct thread_state {
+    frame *stack;
+    uint32_t depth, cap;
+    int lane;       /* -1: none yet */
+    size_t cursor;  /* into the RSS series: last sample <= last time asked */
+    int seen_block; /* its first BLOCK gave the frames entered before */
+} thread_state;
+
+typedef struct fid_info {
+    char *name; /* "<fn#N>" when the trace does not name it */
+    int pfunc;  /* mt_plot_function id; -1 until first needed */
+} fid_info;
+
+typedef struct replay {
+    const options *o;
+    const char *path, *label; /* label: the file's base name */
+    int multi;                /* several traces: prefix names with label */
+    mt_reader *r;
+    const mt_analysis *a;
+    double tps;
+    const mt_analysis_sample *rss;
+    uint64_t nrss;
+    uint64_t win_from, win_to; /* ticks */
+    mt_plot *plot;             /* timeline, or NULL */
+    mt_flame *flame;           /* flame graph, or NULL */
+    int heap_series;           /* -1 until a heap_bytes counter is seen */
+    thread_state **threads;    /* by tid */
+    uint32_t nthreads;
+    fid_info *fids;
+    uint32_t nfids;
+    const char **names; /* scratch for flame paths */
+    uint32_t names_cap;
+    int failed;
+} replay;
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) mt_cli_die(1, "out of memory");
+    return q;
+}
+
+static double secs(const replay *R, uint64_t t) { return (double)t / R->tps; }
+
+/* RSS(t) as the core defines it; each thread walks the series forward with
+ * its own cursor (its events are in time order), so a lookup is O(1)
+ * amortised; a step back in time falls back to a binary search. */
+static uint64_t rss_at(const replay *R, size_t *cur, uint64_t t) {
+    const mt_analysis_sample *s = R->rss;
+    uint64_t n = R->nrss;
+    if (!n) return 0;
+    size_t c = *cur;
+    if (c >= n || s[c].t > t) {
+        size_t lo = 0, hi = n; /* first sample with s.t > t */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s[mid].t <= t) lo = mid + 1;
+            else hi = mid;
+        }
+        c = lo ? lo - 1 : 0;
+    } else {
+        while (c + 1 < n && s[c + 1].t <= t) c++;
+    }
+    *cur = c;
+    return s[c].rss_bytes; /* before the first sample: the first's value */
+}
+
+static thread_state *thread_get(replay *R, uint32_t tid) {
+    if (tid >= (1u << 24)) return NULL; /* not a tid any recorder makes */
+    if (tid >= R->nthreads) {
+        uint32_t n = tid + 16;
+        R->threads = xrealloc(R->threads, n * sizeof *R->threads);
+        memset(R->threads + R->nthreads, 0, (n - R->nthreads) * sizeof *R->threads);
+        R->nthreads = n;
+    }
+    if (!R->threads[tid]) {
+        thread_state *t = calloc(1, sizeof *t);
+        if (!t) mt_cli_die(1, "out of memory");
+        t->lane = -1;
+        R->threads[tid] = t;
+    }
+    return R->threads[tid];
+}
+
+static fid_info *fid_get(replay *R, uint32_t fid) {
+    if (fid >= (1u << 26)) fid = 0; /* absurd: treat as unknown */
+    if (fid >= R->nfids) {
+        uint32_t n = fid + 64;
+        R->fids = xrealloc(R->fids, n * sizeof *R->fids);
+        for (uint32_t i = R->nfids; i < n; i++) R->fids[i] = (fid_info){NULL, -1};
+        R->nfids = n;
+    }
+    fid_info *f = &R->fids[fid];
+    if (!f->name) {
+        const mt_function *fn = mt_reader_function(R->r, fid);
+        char buf[32];
+        const char *name = fn && fn->qualname[0] ? fn->qualname : NULL;
+        if (!name) {
+            snprintf(buf, sizeof buf, "<fn#%u>", fid);
+            name = buf;
+        }
+        f->name = strdup(name);
+        if (!f->name) mt_cli_die(1, "out of memory");
+    }
+    return f;
+}
+
+static int lane_for(replay *R, uint32_t tid, thread_state *ts) {
+    if (ts->lane >= 0) return ts->lane;
+    const char *tname = mt_reader_thread_name(R->r, tid);
+    char name[512];
+    if (R->multi)
+        snprintf(name, sizeof name, "%s: %s (tid %u)", R->label,
+                 tname && *tname ? tname : "thread", tid);
+    else
+        snprintf(name, sizeof name, "%s (tid %u)", tname && *tname ? tname : "thread", tid);
+    ts->lane = mt_plot_lane_add(R->plot, name);
+    if (ts->lane < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(ts->lane));
+    return ts->lane;
+}
+
+/* The frame on top of ts ends at time t: draw it, and count its growth. */
+static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
+    uint32_t d = --ts->depth;
+    frame *f = &ts->stack[d];
+    uint64_t a = f->t_start > R->win_from ? f->t_start : R->win_from;
+    uint64_t b = t < R->win_to ? t : R->win_to;
+    int64_t growth = 0;
+    if (b >= a) {
+        uint64_t ra = rss_at(R, &ts->cursor, a), rb = rss_at(R, &ts->cursor, b);
+        growth = (int64_t)(rb - ra);
+        if (R->plot) {
+            fid_info *fi = fid_get(R, f->fid);
+            if (fi->pfunc < 0) {
+                const mt_function *fn = mt_reader_function(R->r, f->fid);
+                fi->pfunc = mt_plot_function(R->plot, fi->name,
+                                             fn && fn->file[0] ? fn->file : NULL,
+                                             fn ? fn->first_line : 0);
+                if (fi->pfunc < 0)
+                    mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(fi->pfunc));
+            }
+            mt_plot_span s = {secs(R, a), secs(R, b), d, lane_for(R, tid, ts),
+                              fi->pfunc, (double)ra, (double)rb};
+            mt_plot_span_add(R->plot, &s);
+        }
+    }
+    if (R->flame) {
+        int64_t self = growth - f->child_growth;
+        if (self > 0) {
+            uint32_t n = d + 1 + (R->multi ? 1 : 0), k = 0;
+            if (n > R->names_cap) {
+                R->names_cap = n + 16;
+                R->names = xrealloc(R->names, R->names_cap * sizeof *R->names);
+            }
+            if (R->multi) R->names[k++] = R->label;
+            for (uint32_t i = 0; i <= d; i++) R->names[k++] = fid_get(R, ts->stack[i].fid)->name;
+            int rc = mt_flame_add(R->flame, R->names, n, (double)self);
+            if (rc < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(rc));
+        }
+    }
+    if (d) ts->stack[d - 1].child_growth += growth;
+}
+
+static void frame_push(replay *R, thread_state *ts, uint32_t fid, uint64_t t) {
+    (void)R;
+    if (ts->depth == ts->cap) {
+        ts->cap = ts->cap ? 2 * ts->cap : 32;
+        ts->stack = xrealloc(ts->stack, ts->cap * sizeof *ts->stack);
+    }
+    ts->stack[ts->depth++] = (frame){fid, t, 0};
+}
+
+/* A BLOCK states the thread's stack: where it disagrees with the replayed
+ * one (events were lost, or recording began inside those frames), close
+ * what is not in it and open what is only in it, at the block's time -
+ * the rule of the analysis core. */
+static void block_sync(replay *R, uint32_t tid, thread_state *ts, const mt_record *rec) {
+    uint32_t n = rec->u.block.depth, same = 0;
+    const uint32_t *fids = rec->u.block.fids;
+    while (same < n && same < ts->depth && ts->stack[same].fid == fids[same]) same++;
+    while (ts->depth > same) frame_end(R, tid, ts, rec->t);
+    for (uint32_t i = same; i < n; i++) frame_push(R, ts, fids[i], rec->t);
+    ts->seen_block = 1;
+}
+
+static int replay_run(replay *R) {
+    mt_record rec;
+    int rc;
+    uint64_t t_last = 0;
+    while ((rc = mt_reader_next(R->r, &rec)) != 0) {
+        if (rc < 0) {
+            /* The core met (and counted) the same damage in its pass. */
+            if (mt_reader_fatal(R->r)) break;
+            continue;
+        }
+        if (rec.t > t_last && rec.type != MT_REC_STRING &&
+            rec.type != MT_REC_FUNCTION && rec.type != MT_REC_THREAD)
+            t_last = rec.t;
+        thread_state *ts;
+        switch (rec.type) {
+        case MT_REC_BLOCK:
+            if ((ts = thread_get(R, rec.tid))) block_sync(R, rec.tid, ts, &rec);
+            break;
+        case MT_REC_CALL:
+        case MT_REC_CCALL:
+            if ((ts = thread_get(R, rec.tid))) frame_push(R, ts, rec.u.call.fid, rec.t);
+            break;
+        case MT_REC_RETURN:
+        case MT_REC_CRETURN:
+        case MT_REC_CRAISE:
+        case MT_REC_UNWIND:
+            if ((ts = thread_get(R, rec.tid)) && ts->depth) frame_end(R, rec.tid, ts, rec.t);
+            break;
+        case MT_REC_COUNTERS:
+            if (!R->plot) break;
+            for (uint32_t i = 0; i < rec.u.counters.n; i++) {
+                if (rec.u.counters.v[i].id != MT_CTR_HEAP_BYTES) continue;
+                if (R->heap_series < 0) {
+                    char name[512];
+                    snprintf(name, sizeof name, "%s%sPython heap", R->multi ? R->label : "",
+                             R->multi ? ": " : "");
+                    R->heap_series = mt_plot_series_add(R->plot, name, MT_PLOT_UNIT_BYTES);
+                    if (R->heap_series < 0) {
+                        R->heap_series = -2; /* too many series: skip it */
+                        break;
+                    }
+                }
+                if (R->heap_series >= 0 && rec.t >= R->win_from && rec.t <= R->win_to)
+                    mt_plot_point(R->plot, R->heap_series, secs(R, rec.t),
+                                  (double)rec.u.counters.v[i].value);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    /* Frames still open end with the trace, as in the core. */
+    for (uint32_t tid = 0; tid < R->nthreads; tid++) {
+        thread_state *ts = R->threads[tid];
+        while (ts && ts->depth) frame_end(R, tid, ts, t_last);
+    }
+    return 0;
+}
+
+static void replay_free(replay *R) {
+    for (uint32_t i = 0; i < R->nthreads; i++) {
+        if (R->threads[i]) free(R->threads[i]->stack);
+        free(R->threads[i]);
+    }
+    free(R->threads);
+    for (uint32_t i = 0; i < R->nfids; i++) free(R->fids[i].name);
+    free(R->fids);
+    free(R->names);
+    mt_reader_close(R->r);
+}
+
+/* ---- The pictures ----------------------------------------------------------- */
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s && s[1] ? s + 1 : path;
+}
+
+/* The RSS series as steps: RSS(t) holds until the next sample. */
+static void add_rss(mt_plot *p, int series, const mt_analysis *a, uint64_t from,
+                    uint64_t to, uint64_t t_end) {
+    uint64_t n;
+    const mt_analysis_sample *s = mt_analysis_rss_series(a, &n);
+    for (uint64_t i = 0; i < n; i++) {
+        if (i) mt_plot_point(p, series, mt_analysis_seconds(a, s[i].t),
+                             (double)s[i - 1].rss_bytes);
+        mt_plot_point(p, series, mt_analysis_seconds(a, s[i].t), (double)s[i].rss_bytes);
+    }
+    if (n && t_end > s[n - 1].t)
+        mt_plot_point(p, series, mt_analysis_seconds(a, t_end), (double)s[n - 1].rss_bytes);
+    (void)from;
+    (void)to;
+}
+
+static const char *gnuplot_path(void) {
+    static char buf[4096];
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/bin:/bin";
+    while (*path) {
+        const char *e = strchr(path, ':');
+        size_t n = e ? (size_t)(e - path) : strlen(path);
+        if (n && n + 9 < sizeof buf) {
+            memcpy(buf, path, n);
+            memcpy(buf + n, "/gnuplot", 9);
+            if (access(buf, X_OK) == 0) return buf;
+        }
+        path += n + (e ? 1 : 0);
+    }
+    return NULL;
+}
+
+/* Run gnuplot on script; 0 when it succeeded. Its own messages go to our
+ * stderr as they are: they name the line of the script. */
+static int run_gnuplot(const char *gp, const char *script) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        mt_cli_error("cannot run gnuplot: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        execl(gp, "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+    if (WIFEXITED(st))
+        mt_cli_error("gnuplot failed (exit status %d)", WEXITSTATUS(st));
+    else
+        mt_cli_error("gnuplot was killed by signal %d", WTERMSIG(st));
+    return -1;
+}
+
+static FILE *open_out(const char *out) {
+    if (!out || strcmp(out, "-") == 0) return stdout;
+    FILE *f = fopen(out, "w");
+    if (!f) mt_cli_die(1, "cannot write '%s': %s", out, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *out, int rc) {
+    const char *name = f == stdout ? "standard output" : out;
+    if (rc < 0) mt_cli_error("error writing %s: %s", name,
+                             rc == MT_PLOT_ERR_IO ? strerror(errno) : mt_plot_strerror(rc));
+    if ((f == stdout ? fflush(f) : fclose(f)) != 0 && rc >= 0) {
+        mt_cli_error("error writing %s: %s", name, strerror(errno));
+        rc = -1;
+    }
+    return rc < 0 ? 1 : 0;
+}
+
+static uint64_t parse_pos(const char *opt, const char *s, uint64_t max) {
+    uint64_t v;
+    if (mt_cli_parse_u64(s, &v) < 0 || v == 0 || v > max)
+        mt_cli_usage_error(usage_text, "%s: not a number from 1 to %llu: '%s'", opt,
+                           (unsigned long long)max, s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    enum { OPT_FLAME = 256, OPT_GNUPLOT, OPT_PNG, OPT_SVG, OPT_FROM, OPT_TO,
+           OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"flame", no_argument, NULL, OPT_FLAME},
+        {"gnuplot", no_argument, NULL, OPT_GNUPLOT},
+        {"png", no_argument, NULL, OPT_PNG},
+        {"svg", no_argument, NULL, OPT_SVG},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"width", required_argument, NULL, OPT_WIDTH},
+        {"height", required_argument, NULL, OPT_HEIGHT},
+        {"title", required_argument, NULL, OPT_TITLE},
+        {"max-depth", required_argument, NULL, OPT_DEPTH},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    mt_cli_init("memtrace-plot");
+    options o = {0};
+    o.width = 1200, o.height = 800, o.max_depth = 64;
+    o.to_ns = UINT64_MAX;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.out = optarg; break;
+        case OPT_FLAME: o.flame = 1; break;
+        case OPT_GNUPLOT: o.gnuplot = 1; break;
+        case OPT_PNG:
+        case OPT_SVG:
+            if (o.render) mt_cli_usage_error(usage_text, "--png and --svg exclude each other");
+            o.render = c == OPT_PNG ? "png" : "svg";
+            break;
+        case OPT_FROM:
+        case OPT_TO: {
+            uint64_t ns;
+            if (mt_cli_parse_duration(optarg, &ns) < 0)
+                mt_cli_usage_error(usage_text, "%s: not a time: '%s'",
+                                   c == OPT_FROM ? "--from" : "--to", optarg);
+            if (c == OPT_FROM) o.from_ns = ns, o.has_from = 1;
+            else o.to_ns = ns, o.has_to = 1;
+            break;
+        }
+        case OPT_WIDTH: o.width = (unsigned)parse_pos("--width", optarg, 100000); break;
+        case OPT_HEIGHT: o.height = (unsigned)parse_pos("--height", optarg, 100000); break;
+        case OPT_DEPTH: o.max_depth = (unsigned)parse_pos("--max-depth", optarg, 4096); break;
+        case OPT_TITLE: o.title = optarg; break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case 'V':
+            printf("memtrace-plot (memtrace) %s, trace format %d.%d\n", MT_LIBRARY_VERSION,
+                   MT_FORMAT_MAJOR, MT_FORMAT_MINOR);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case ':':
+            mt_cli_usage_error(usage_text, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt > 0 && optopt < 256)
+                mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
+            mt_cli_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    int nfiles = argc - optind;
+    if (nfiles < 1) mt_cli_usage_error(usage_text, "no trace file given");
+    if (o.render) o.gnuplot = 1;
+    if (o.flame && o.gnuplot)
+        mt_cli_usage_error(usage_text, "--flame draws SVG only (no --gnuplot, --png, --svg)");
+    if (o.render && (!o.out || strcmp(o.out, "-") == 0))
+        mt_cli_usage_error(usage_text, "--%s needs -o FILE", o.render);
+    if (o.width < 200 || o.height < 150)
+        mt_cli_usage_error(usage_text, "the picture must be at least 200 x 150 pixels");
+    if (o.has_from && o.has_to && o.to_ns <= o.from_ns)
+        mt_cli_usage_error(usage_text, "--to must be later than --from");
+    for (int i = optind; i < argc; i++)
+        if (strcmp(argv[i], "-") == 0)
+            mt_cli_usage_error(usage_text, "FILE must be a file: a trace is read three times");
+    const char *gp = NULL;
+    if (o.render && !(gp = gnuplot_path()))
+        mt_cli_die(1, "--%s renders through gnuplot, which is not installed (Debian: "
+                      "apt-get install gnuplot-nox); --gnuplot -o FILE.gp writes the "
+                      "script alone", o.render);
+
+    /* Pass 1 and 2 (the core), per file: the series, markers, threads, and
+     * the extent of the x-axis, which the plot wants before any point. */
+    mt_analysis **an = calloc((size_t)nfiles, sizeof *an);
+    if (!an) mt_cli_die(1, "out of memory");
+    int status = 0;
+    double end_s = 0;
+    for (int i = 0; i < nfiles; i++) {
+        const char *path = argv[optind + i];
+        mt_reader *r;
+        if (mt_cli_open_trace(&r, path) < 0) return 1; /* uniform messages */
+        mt_reader_close(r);
+        mt_analysis_options aopt;
+        mt_analysis_options_init(&aopt);
+        aopt.from_ns = o.from_ns;
+        aopt.to_ns = o.to_ns;
+        int rc = mt_analysis_run(&an[i], path, &aopt);
+        if (rc < 0) {
+            const char *m = an[i] ? mt_analysis_errmsg(an[i]) : "";
+            if (*m) mt_cli_error("%s", m);
+            else mt_cli_error("%s: %s", path, mt_strerror(rc));
+            return 1;
+        }
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        if (s->damaged_chunks || s->nmessages_total) {
+            for (uint32_t k = 0; k < s->nmessages; k++) mt_cli_error("%s", s->messages[k]);
+            mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
+                         "the picture covers the intact chunks", path,
+                         (unsigned long long)s->damaged_chunks,
+                         (unsigned long long)s->damaged_bytes);
+            status = 1;
+        }
+        double e = mt_analysis_seconds(an[i], s->t_last);
+        if (e > end_s) end_s = e;
+    }
+    double from_s = o.from_ns / 1e9;
+    double to_s = o.has_to && o.to_ns / 1e9 < end_s ? o.to_ns / 1e9 : end_s;
+    if (to_s <= from_s) to_s = from_s + 1e-3;
+
+    /* The title and, for one trace, a line about the run. */
+    char title[1024], sub[1024] = "";
+    if (o.title) {
+        snprintf(title, sizeof title, "%s", o.title);
+    } else if (nfiles == 1) {
+        snprintf(title, sizeof title, "%s%s", o.flame ? "RSS growth by stack: " : "",
+                 base_name(argv[optind]));
+    } else {
+        size_t k = (size_t)snprintf(title, sizeof title, "%s", o.flame ? "RSS growth by stack: " : "");
+        for (int i = 0; i < nfiles && k < sizeof title; i++)
+            k += (size_t)snprintf(title + k, sizeof title - k, "%s%s", i ? " vs " : "",
+                                  base_name(argv[optind + i]));
+    }
+    if (nfiles == 1) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[0]);
+        const mt_header *h = s->header;
+        size_t k = 0;
+        for (uint32_t i = 0; i < h->argc && k < 200; i++)
+            k += (size_t)snprintf(sub + k, sizeof sub - k, "%s%s", i ? " " : "", h->argv[i]);
+        if (k > 200) strcpy(sub + 197, "...");
+        k = strlen(sub);
+        char b1[32], b2[32];
+        if (h->python_version)
+            k += (size_t)snprintf(sub + k, sizeof sub - k, "%sPython %s", k ? "  |  " : "",
+                                  h->python_version);
+        k += (size_t)snprintf(sub + k, sizeof sub - k, "%s%s", k ? "  |  " : "",
+                              mt_plot_fmt_seconds(b1, mt_analysis_seconds(an[0], s->t_last)));
+        if (s->has_rss)
+            snprintf(sub + k, sizeof sub - k, "  |  peak RSS %s at %s",
+                     mt_plot_fmt_bytes(b1, (double)s->rss_peak),
+                     mt_plot_fmt_seconds(b2, mt_analysis_seconds(an[0], s->t_peak)));
+    }
+
+    mt_plot *plot = NULL;
+    mt_flame *flame = NULL;
+    int rc;
+    if (o.flame) {
+        if ((rc = mt_flame_new(&flame)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
+    } else {
+        mt_plot_options po;
+        mt_plot_options_init(&po);
+        po.width_px = o.width;
+        po.height_px = o.height;
+        po.title = title;
+        po.subtitle = sub[0] ? sub : NULL;
+        po.from_s = from_s;
+        po.to_s = to_s;
+        po.max_depth = o.max_depth;
+        if ((rc = mt_plot_new(&plot, &po)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
+    }
+
+    /* Pass 3, per file: series, markers, spans, stacks. */
+    for (int i = 0; i < nfiles; i++) {
+        const char *path = argv[optind + i];
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        replay R = {0};
+        R.o = &o;
+        R.path = path;
+        R.label = base_name(path);
+        R.multi = nfiles > 1;
+        R.a = an[i];
+        R.tps = (double)s->header->ticks_per_second;
+        R.rss = mt_analysis_rss_series(an[i], &R.nrss);
+        R.win_from = (uint64_t)(from_s * R.tps);
+        R.win_to = o.has_to ? (uint64_t)fmin(o.to_ns / 1e9 * R.tps, 1.8e19) : UINT64_MAX;
+        R.plot = plot;
+        R.flame = flame;
+        R.heap_series = -1;
+        if (plot) {
+            char name[512];
+            snprintf(name, sizeof name, "%s", R.multi ? R.label : "RSS");
+            int se = mt_plot_series_add(plot, name, MT_PLOT_UNIT_BYTES);
+            if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+            add_rss(plot, se, an[i], R.win_from, R.win_to, s->t_last);
+            uint32_t nm;
+            const mt_analysis_marker *m = mt_analysis_markers(an[i], &nm);
+            for (uint32_t k = 0; k < nm; k++) {
+                char label[600];
+                snprintf(label, sizeof label, "%s%s%s", R.multi ? R.label : "",
+                         R.multi ? ": " : "", m[k].text);
+                mt_plot_marker(plot, mt_analysis_seconds(an[i], m[k].t), label);
+            }
+            /* One lane per thread that made calls, in tid order. */
+            uint32_t nt;
+            const mt_analysis_thread *th = mt_analysis_threads(an[i], &nt);
+            if (mt_cli_open_trace(&R.r, path) < 0) return 1;
+            for (uint32_t k = 0; k < nt; k++) {
+                if (!th[k].calls) continue;
+                thread_state *ts = thread_get(&R, th[k].tid);
+                if (!ts) continue;
+                char lname[512];
+                const char *tn = th[k].name[0] ? th[k].name : "thread";
+                if (R.multi)
+                    snprintf(lname, sizeof lname, "%s: %s (tid %u)", R.label, tn, th[k].tid);
+                else
+                    snprintf(lname, sizeof lname, "%s (tid %u)", tn, th[k].tid);
+                ts->lane = mt_plot_lane_add(plot, lname);
+            }
+        } else if (mt_cli_open_trace(&R.r, path) < 0) {
+            return 1;
+        }
+        replay_run(&R);
+        replay_free(&R);
+    }
+
+    FILE *f;
+    if (o.flame) {
+        mt_flame_options fo = {0};
+        fo.width_px = o.width;
+        fo.title = title;
+        f = open_out(o.out);
+        rc = mt_flame_write_svg(flame, f, &fo);
+        status |= close_out(f, o.out, rc);
+    } else if (!o.render) {
+        f = open_out(o.out);
+        rc = o.gnuplot ? mt_plot_write_gnuplot(plot, f, NULL, NULL) : mt_plot_write_svg(plot, f);
+        status |= close_out(f, o.out, rc);
+    } else {
+        /* The script goes to a temporary file beside nothing of the user's. */
+        char script[] = "/tmp/memtrace-plot-XXXXXX";
+        int fd = mkstemp(script);
+        if (fd < 0) mt_cli_die(1, "cannot create a temporary file: %s", strerror(errno));
+        f = fdopen(fd, "w");
+        if (!f) mt_cli_die(1, "cannot create a temporary file: %s", strerror(errno));
+        rc = mt_plot_write_gnuplot(plot, f, o.render, o.out);
+        if (close_out(f, script, rc) != 0 || run_gnuplot(gp, script) != 0) status = 1;
+        unlink(script);
+    }
+    mt_plot_free(plot);
+    mt_flame_free(flame);
+    for (int i = 0; i < nfiles; i++) mt_analysis_free(an[i]);
+    free(an);
+    return status;
+}

@@ -1,0 +1,350 @@
+/*
+ * analyze_mktrace.c - traces with hand-computed answers for the
+ * memtrace-analyze tests. Ticks are nanoseconds; times below are in ms and
+ * RSS in MiB so that the expected values in the t*.sh scripts can be read
+ * off the comments here.
+ *
+ *   analyze_mktrace basic OUT       calls, recursion, lines, markers, LOST,
+ *                                   an unmatched return, a second thread with
+ *                                   a frame entered before recording and
+ *                                   left open, RSS from COUNTERS written
+ *                                   AFTER the events they time (file order
+ *                                   is not time order)
+ *   analyze_mktrace exact OUT       RSS records in the thread's own blocks
+ *   analyze_mktrace norss OUT       calls and no RSS at all
+ *   analyze_mktrace chunks OUT N    N data chunks, each one call of step()
+ *                                   growing RSS by 1 MiB; prints
+ *                                   "chunk I START END" per data chunk
+ *   analyze_mktrace flip FILE OFFSET   xor one byte with 0x01
+ *   analyze_mktrace major2 FILE     set the header's major to 2, redo its
+ *                                   checksum (an intact newer-major header)
+ *
+ * Everything goes through mt_writer_append, as a user of the library would.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "memtrace_format.h"
+
+#define MS 1000000ull   /* ticks (ns) */
+#define MIB (1ull << 20)
+
+static mt_writer *w;
+
+static void die(const char *what, int rc) {
+    fprintf(stderr, "analyze_mktrace: %s: %s\n", what, mt_strerror(rc));
+    exit(1);
+}
+
+static void put(const mt_record *r) {
+    int rc = mt_writer_append(w, r);
+    if (rc < 0) die(mt_record_type_name(r->type), rc);
+}
+
+static void open_writer(const char *path) {
+    static const char *const argv[] = {"python3", "work.py"};
+    mt_header h;
+    mt_header_init(&h);
+    h.content = MT_CONTENT_CALLS | MT_CONTENT_LINES | MT_CONTENT_RSS;
+    h.ticks_per_second = 1000000000u;
+    h.wall_ns = 1795000000000000000LL;
+    h.anchor_ticks = 0;
+    h.pid = 4242;
+    h.ppid = 1;
+    h.python_implementation = "CPython";
+    h.python_version = "3.11.7";
+    h.producer = "analyze_mktrace 1";
+    h.mode = "trace";
+    h.argv = argv;
+    h.argc = 2;
+    mt_writer_options opt = {0, 1};
+    int rc = mt_writer_open(&w, path, &h, &opt);
+    if (rc < 0) die(path, rc);
+}
+
+static void close_writer(void) {
+    int rc = mt_writer_close(w);
+    if (rc < 0) die("close", rc);
+}
+
+static void flush(void) {
+    int rc = mt_writer_flush(w);
+    if (rc < 0) die("flush", rc);
+}
+
+static uint32_t next_sid = 1;
+
+static uint32_t str(const char *s) {
+    mt_record r = {.type = MT_REC_STRING};
+    r.u.string.sid = next_sid;
+    r.u.string.len = (uint32_t)strlen(s);
+    r.u.string.bytes = s;
+    put(&r);
+    return next_sid++;
+}
+
+static void func(uint32_t fid, const char *name, const char *file, uint32_t line) {
+    mt_record r = {.type = MT_REC_FUNCTION};
+    r.u.function.fid = fid;
+    r.u.function.kind = MT_FUNC_PYTHON;
+    r.u.function.qualname_sid = str(name);
+    r.u.function.module_sid = str("work");
+    r.u.function.file_sid = str(file);
+    r.u.function.first_line = line;
+    put(&r);
+}
+
+static void thread(uint32_t tid, uint64_t native, const char *name) {
+    mt_record r = {.type = MT_REC_THREAD, .tid = tid};
+    r.u.thread.native_id = native;
+    r.u.thread.len = (uint32_t)strlen(name);
+    r.u.thread.name = name;
+    put(&r);
+}
+
+static void call(uint32_t tid, uint64_t ms, uint32_t fid) {
+    mt_record r = {.type = MT_REC_CALL, .tid = tid, .t = ms * MS};
+    r.u.call.fid = fid;
+    put(&r);
+}
+
+static void ret(uint32_t tid, uint64_t ms) {
+    mt_record r = {.type = MT_REC_RETURN, .tid = tid, .t = ms * MS};
+    put(&r);
+}
+
+static void line(uint32_t tid, uint64_t ms, uint32_t l) {
+    mt_record r = {.type = MT_REC_LINE, .tid = tid, .t = ms * MS};
+    r.u.line.line = l;
+    put(&r);
+}
+
+static void rss(uint32_t tid, uint64_t ms, uint64_t mib) {
+    mt_record r = {.type = MT_REC_RSS, .tid = tid, .t = ms * MS};
+    r.u.rss.bytes = mib * MIB;
+    put(&r);
+}
+
+static void counters(uint32_t tid, uint64_t ms, uint64_t mib) {
+    mt_counter c[2] = {{MT_CTR_VMS_BYTES, 999 * MIB}, {MT_CTR_RSS_BYTES, mib * MIB}};
+    mt_record r = {.type = MT_REC_COUNTERS, .tid = tid, .t = ms * MS};
+    r.u.counters.n = 2;
+    r.u.counters.v = c;
+    put(&r);
+}
+
+static void marker(uint32_t tid, uint64_t ms, const char *text) {
+    mt_record r = {.type = MT_REC_MARKER, .tid = tid, .t = ms * MS};
+    r.u.marker.len = (uint32_t)strlen(text);
+    r.u.marker.text = text;
+    put(&r);
+}
+
+/* T2's records: a frame already open when recording starts can only be
+ * said by a BLOCK's stack, and the writer makes blocks itself, so this block
+ * is encoded by hand: BLOCK at 30 with stack [worker]; 32 call leaf;
+ * 33 return. */
+static void worker_block(void) {
+    static const uint32_t stack[] = {5};
+    uint8_t buf[256], *p = mt_enc_block(buf, 2, 30 * MS, stack, 1);
+    p = mt_enc_call(p, 2 * MS, 4);
+    p = mt_enc_event(p, MT_REC_RETURN, 1 * MS);
+    int rc = mt_writer_append_block(w, buf, (size_t)(p - buf), 3, 30 * MS, 33 * MS);
+    if (rc < 0) die("block", rc);
+}
+
+/*
+ * basic. Functions: 1 main (a.py:1), 2 alloc (a.py:19), 3 rec (a.py:30),
+ * 4 leaf (a.py:40), 5 worker (b.py:1).
+ *
+ * RSS (COUNTERS on T0, written last): 0:10 10:10 20:30 30:30 40:50 50:40
+ * 60:40 70:20 80:20 (ms: MiB).
+ *
+ * T1 MainThread:  5 call main; 6 line 10; 15 call alloc; 16 line 20;
+ *   25 return alloc; 26 line 11; 35 call rec; 36 call rec; 45 call leaf;
+ *   47 return leaf; 48 return rec; 55 return rec; 56 line 12;
+ *   65 marker "phase two"; 66 LOST 7 events; 75 return main;
+ *   78 return (unmatched).
+ * T2 worker: a block at 30 whose stack is [worker] (entered before
+ *   recording); 32 call leaf; 33 return leaf; still open at the end (80).
+ *
+ * Answers (MiB, ms):
+ *   alloc  calls 1, incl +20 (10 -> 30), self +20, time 10
+ *   leaf   calls 2, incl 0, time 2 + 1 = 3
+ *   rec    calls 2, incl +10 (outer 35..55: 30 -> 40), self +10
+ *          (inner 36..48: +20 - 0; outer: +10 - 20 = -10), incl time 20,
+ *          self time (12 - 2) + (20 - 12) = 18
+ *   main   calls 1, incl +10 (5..75: 10 -> 20), self 10 - 20 - 10 = -20,
+ *          time 70, self time 70 - 10 - 20 = 40, peak 50
+ *   worker calls 0, incl -10 (30..80: 30 -> 20), open frame
+ *   lines  a.py:10 +20 (6..26, peak 30); a.py:11 +10 (26..56, peak 50);
+ *          a.py:12 -20 (56..75, peak 40); a.py:20 +20 (16..25, peak 30)
+ *   peak   50 at 40; stacks: T1 main(line 11) > rec > rec; T2 worker
+ *   marker "phase two" at 65, RSS 40
+ *   threads T1 growth +10, calls 5; T2 growth -10, calls 1
+ *   unmatched 1, open frames 1, lost events 7
+ */
+static void mk_basic(const char *path) {
+    open_writer(path);
+    func(1, "main", "a.py", 1);
+    func(2, "alloc", "a.py", 19);
+    func(3, "rec", "a.py", 30);
+    func(4, "leaf", "a.py", 40);
+    func(5, "worker", "b.py", 1);
+    thread(0, 100, "[process]");
+    thread(1, 101, "MainThread");
+    thread(2, 102, "worker");
+
+    call(1, 5, 1);
+    line(1, 6, 10);
+    call(1, 15, 2);
+    line(1, 16, 20);
+    ret(1, 25);
+    line(1, 26, 11);
+    call(1, 35, 3);
+    call(1, 36, 3);
+    flush(); /* T2's pre-existing frame comes in a block of its own */
+    worker_block();
+    call(1, 45, 4);
+    ret(1, 47);
+    ret(1, 48);
+    ret(1, 55);
+    line(1, 56, 12);
+    marker(1, 65, "phase two");
+    mt_record lost = {.type = MT_REC_LOST, .tid = 1, .t = 66 * MS};
+    lost.u.lost.events = 7;
+    lost.u.lost.bytes = 700;
+    lost.u.lost.reason = MT_LOST_BUFFER_FULL;
+    put(&lost);
+    ret(1, 75);
+    ret(1, 78);
+    flush(); /* the samples after every event they time */
+    static const uint64_t series[][2] = {{0, 10},  {10, 10}, {20, 30},
+                                         {30, 30}, {40, 50}, {50, 40},
+                                         {60, 40}, {70, 20}, {80, 20}};
+    for (size_t i = 0; i < sizeof series / sizeof *series; i++)
+        counters(0, series[i][0], series[i][1]);
+    close_writer();
+}
+
+/*
+ * exact. T1: RSS records in its own blocks. 0 rss 10; 1 call f; 2 rss 11;
+ * 3 rss 13; 4 return f; 5 rss 12; 6 call g; 7 return g.
+ * Answers: f incl +3 (10 -> 13), g 0; peak 13 at 3; end 12.
+ */
+static void mk_exact(const char *path) {
+    open_writer(path);
+    func(1, "f", "e.py", 1);
+    func(2, "g", "e.py", 5);
+    thread(1, 101, "MainThread");
+    rss(1, 0, 10);
+    call(1, 1, 1);
+    rss(1, 2, 11);
+    rss(1, 3, 13);
+    ret(1, 4);
+    rss(1, 5, 12);
+    call(1, 6, 2);
+    ret(1, 7);
+    close_writer();
+}
+
+/* norss: f called twice (1..3, 4..8): calls 2, time 6, no RSS. */
+static void mk_norss(const char *path) {
+    open_writer(path);
+    func(1, "f", "n.py", 1);
+    thread(1, 101, "MainThread");
+    call(1, 1, 1);
+    ret(1, 3);
+    call(1, 4, 1);
+    ret(1, 8);
+    close_writer();
+}
+
+/*
+ * chunks: main (c.py:1) called at 0 in a chunk of its own; then chunk i
+ * (0-based) holds: 10i+1 rss 10+i; 10i+2 call step; 10i+3 rss 11+i;
+ * 10i+4 return step. Then main returns. step: N calls, incl +N MiB.
+ */
+static void mk_chunks(const char *path, int n) {
+    open_writer(path);
+    func(1, "main", "c.py", 1);
+    func(2, "step", "c.py", 10);
+    thread(1, 101, "MainThread");
+    call(1, 0, 1);
+    flush();
+    for (int i = 0; i < n; i++) {
+        uint64_t start = mt_writer_bytes_written(w);
+        rss(1, 10 * (uint64_t)i + 1, 10 + (uint64_t)i);
+        call(1, 10 * (uint64_t)i + 2, 2);
+        rss(1, 10 * (uint64_t)i + 3, 11 + (uint64_t)i);
+        ret(1, 10 * (uint64_t)i + 4);
+        flush();
+        printf("chunk %d %llu %llu\n", i, (unsigned long long)start,
+               (unsigned long long)mt_writer_bytes_written(w));
+    }
+    ret(1, 10 * (uint64_t)n + 5);
+    close_writer();
+}
+
+static void flip(const char *path, long off) {
+    int fd = open(path, O_RDWR);
+    unsigned char b;
+    if (fd < 0 || pread(fd, &b, 1, off) != 1) {
+        perror(path);
+        exit(1);
+    }
+    b ^= 1;
+    if (pwrite(fd, &b, 1, off) != 1) {
+        perror(path);
+        exit(1);
+    }
+    close(fd);
+}
+
+/* The header frame: magic, size, then content whose bytes 8-9 are the
+ * major (spec section 3) and whose last 8 bytes are XXH64 of the rest. */
+static void major2(const char *path) {
+    int fd = open(path, O_RDWR);
+    unsigned char b[4096];
+    ssize_t n = fd < 0 ? -1 : pread(fd, b, sizeof b, 0);
+    if (n < 16) {
+        perror(path);
+        exit(1);
+    }
+    uint32_t size = b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24;
+    if (size < 16 || size + 8 > (size_t)n) {
+        fprintf(stderr, "%s: header too large for this tool\n", path);
+        exit(1);
+    }
+    unsigned char *c = b + 8;
+    c[8] = 2;
+    c[9] = 0;
+    uint64_t h = XXH64(c, size - 8, 0);
+    for (int i = 0; i < 8; i++) c[size - 8 + i] = (unsigned char)(h >> (8 * i));
+    if (pwrite(fd, b, size + 8, 0) != (ssize_t)(size + 8)) {
+        perror(path);
+        exit(1);
+    }
+    close(fd);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "basic")) mk_basic(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "exact")) mk_exact(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "norss")) mk_norss(argv[2]);
+    else if (argc == 4 && !strcmp(argv[1], "chunks")) mk_chunks(argv[2], atoi(argv[3]));
+    else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
+    else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);
+    else {
+        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss OUT | chunks OUT N"
+                        " | flip FILE OFFSET | major2 FILE\n");
+        return 2;
+    }
+    return 0;
+}

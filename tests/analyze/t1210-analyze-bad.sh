@@ -1,0 +1,66 @@
+#!/bin/sh
+# t1210: bad input and bad usage: one clear message naming the file, and the
+# documented exit status (1 bad file, 2 bad usage), nothing on stdout.
+. "$(dirname "$0")/analyze-test-lib.sh"
+
+# expect_fail STATUS PATTERN ARGS...: exit STATUS, empty stdout, the first
+# stderr line matches the grep -E PATTERN.
+expect_fail() {
+    want=$1 pat=$2
+    shift 2
+    test_status "$want" "$ANALYZE" "$@" >out 2>err &&
+    test ! -s out &&
+    head -1 err | grep -E "$pat"
+}
+
+test_expect_success 'setup' '
+    "$MKTRACE" basic good.trace
+'
+
+test_expect_success 'unknown option: usage, exit 2' '
+    expect_fail 2 "^memtrace-analyze: unknown option .--bogus.$" --bogus good.trace &&
+    grep "^usage: memtrace-analyze" err
+'
+
+test_expect_success 'bad option values: exit 2' '
+    expect_fail 2 "^memtrace-analyze: --sort: unknown key .size." --sort size good.trace &&
+    expect_fail 2 "^memtrace-analyze: --top: not a count: .x." --top x good.trace &&
+    expect_fail 2 "^memtrace-analyze: --from: not a time: .soon." --from soon good.trace &&
+    expect_fail 2 "^memtrace-analyze: option .--top. needs a value" --top &&
+    expect_fail 2 "exclude each other" --json --csv good.trace &&
+    expect_fail 2 "^memtrace-analyze: --from is after --to" --from 2 --to 1 good.trace
+'
+
+test_expect_success 'no file, two files, stdin: exit 2' '
+    expect_fail 2 "no trace file given" &&
+    expect_fail 2 "one trace file at a time" good.trace good.trace &&
+    expect_fail 2 "FILE must be a file" -
+'
+
+test_expect_success 'a missing file: exit 1' '
+    expect_fail 1 "^memtrace-analyze: cannot open .nosuch\\.trace.: No such file or directory$" nosuch.trace
+'
+
+test_expect_success 'a directory: exit 1' '
+    mkdir -p adir &&
+    expect_fail 1 "^memtrace-analyze: cannot read .adir.: Is a directory$" adir
+'
+
+test_expect_success 'not a trace: exit 1' '
+    echo "hello, world" >text.trace &&
+    expect_fail 1 "^memtrace-analyze: text\\.trace: at byte 0: not a memtrace trace" text.trace &&
+    : >empty.trace &&
+    expect_fail 1 "^memtrace-analyze: empty\\.trace: .*empty" empty.trace
+'
+
+test_expect_success 'a newer major version: exit 1' '
+    cp good.trace major2.trace && "$MKTRACE" major2 major2.trace &&
+    expect_fail 1 "^memtrace-analyze: major2\\.trace: .*version 2\\.0 is newer" major2.trace
+'
+
+test_expect_success 'help and version: exit 0' '
+    "$ANALYZE" --help | grep -q "^usage: memtrace-analyze" &&
+    "$ANALYZE" -V | grep -q "^memtrace-analyze (memtrace) "
+'
+
+test_done

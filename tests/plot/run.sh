@@ -1,0 +1,211 @@
+#!/bin/sh
+# run.sh - the tests of libmemtrace-plot and memtrace-plot (make test-plot).
+#
+# Environment (set by plot/plot.mk): PLOT_TEST (tests/plot/test_plot.c),
+# MKTRACE (tests/plot/plot_mktrace.c), PLOT_CMD (memtrace-plot; empty when
+# it is not built), TRASH (a scratch directory, emptied first).
+#
+# gnuplot and chromium checks are skipped, saying so, when the tool is not
+# installed; everything else must pass.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+check="python3 $here/plot_check.py"
+rm -rf "$TRASH" && mkdir -p "$TRASH" || exit 1
+cd "$TRASH" || exit 1
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+skip() { echo "SKIP: $*"; }
+# expect STATUS CMD...: run CMD, stderr to ./err; compare the exit status
+expect() {
+    want=$1; shift
+    "$@" 2>err; got=$?
+    if [ "$got" = "$want" ]; then ok; else bad "exit $got, want $want: $*"; cat err; fi
+}
+has() { # has FILE TEXT: FILE contains TEXT (fixed string)
+    if grep -qF -- "$2" "$1"; then ok; else bad "$1 lacks '$2'"; fi
+}
+wellformed() {
+    if xmllint --noout "$1" 2>xmlerr; then ok; else bad "$1 is not well-formed"; head -5 xmlerr; fi
+}
+# near A B TOL: |A - B| <= TOL
+near() {
+    if awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'
+    then ok; else bad "$4: $1, want $2 (+-$3)"; fi
+}
+
+echo "== library: C tests"
+if "$PLOT_TEST"; then ok; else bad "test_plot"; fi
+
+echo "== library: no trace-format knowledge"
+if grep -l 'memtrace_format\.h\|mt_record\|mt_reader' "$top"/plot/mt_plot*.c "$top"/plot/mt_plot*.h; then
+    bad "plot/mt_plot* must not know the trace format"
+else ok; fi
+
+echo "== library: example pictures are well-formed (xmllint)"
+mkdir ex
+if "$PLOT_TEST" --write ex; then ok; else bad "test_plot --write"; fi
+for f in ex/timeline.svg ex/compare.svg ex/flame.svg ex/empty.svg ex/nasty.svg; do
+    wellformed "$f"
+done
+has ex/timeline.svg '<polyline class="series" data-name="RSS"'
+has ex/timeline.svg '<polyline class="series" data-name="Python heap"'
+has ex/timeline.svg '>load start</text>'
+has ex/timeline.svg '<title>build_matrix&#10;demo.py:25&#10;'
+has ex/compare.svg 'data-name="before.trace"'
+has ex/compare.svg 'data-name="after.trace"'
+
+echo "== library: gnuplot renders the script"
+if command -v gnuplot >/dev/null 2>&1; then
+    if gnuplot ex/timeline.gp 2>gperr && [ -s ex/timeline-gp.png ]; then ok
+    else bad "gnuplot ex/timeline.gp"; cat gperr; fi
+    [ -s gperr ] && { bad "gnuplot warned"; cat gperr; }
+    if gnuplot ex/timeline-svg.gp 2>gperr; then ok; else bad "gnuplot (svg)"; cat gperr; fi
+    wellformed ex/timeline-gp.svg
+    $check png ex/timeline-gp.png >/dev/null && ok || bad "gnuplot PNG is blank"
+else
+    skip "gnuplot is not installed (Debian: gnuplot-nox)"
+fi
+
+echo "== library: a browser draws the SVG (headless chromium)"
+chromium=$(command -v chromium || command -v chromium-browser || true)
+shoot() { # shoot SVG PNG
+    # --no-sandbox: the tests may run as root, where the sandbox refuses
+    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+        --screenshot="$TRASH/$2" --window-size=1200,800 "file://$TRASH/$1" \
+        >chromium.log 2>&1
+}
+if [ -n "$chromium" ]; then
+    for f in timeline flame; do
+        if shoot "ex/$f.svg" "$f.png" && [ -s "$f.png" ]; then
+            if $check png "$f.png"; then ok; else bad "$f.png is blank"; fi
+        else
+            bad "chromium could not screenshot ex/$f.svg"; tail -5 chromium.log
+        fi
+    done
+else
+    skip "chromium is not installed: no browser screenshot (Debian: chromium)"
+fi
+
+if [ -z "${PLOT_CMD:-}" ]; then
+    echo "SKIP: memtrace-plot is not built"
+else
+    echo "== memtrace-plot: a trace with a planted peak and trough"
+    "$MKTRACE" a.trace 200000 2 >a.txt || bad "plot_mktrace"
+    max=$(awk '$1 == "max_bytes" { print $2 }' a.txt)
+    tmax=$(awk '$1 == "max_bytes" { print $4 }' a.txt)
+    min=$(awk '$1 == "min_bytes" { print $2 }' a.txt)
+    tmin=$(awk '$1 == "min_bytes" { print $4 }' a.txt)
+    dur=$(awk '$1 == "duration_s" { print $2 }' a.txt)
+    expect 0 "$PLOT_CMD" a.trace -o a.svg
+    wellformed a.svg
+    has a.svg 'data-name="RSS"'
+    has a.svg 'data-name="Python heap"'
+    for m in load compute save; do has a.svg ">$m</text>"; done
+    has a.svg '>MainThread (tid 1)</text>'
+    has a.svg '>worker (tid 2)</text>'
+    has a.svg '<title>build_matrix&#10;app.py:50&#10;'
+    has a.svg 'calls) at depth'
+    set -- $($check extremes a.svg RSS)
+    tol=$(awk -v m="$max" 'BEGIN { print m / 10000 }')
+    ttol=$(awk -v d="$dur" 'BEGIN { print d / 1000 }')
+    near "$2" "$max" "$tol" "peak RSS in the SVG"
+    near "$1" "$min" "$tol" "lowest RSS in the SVG"
+    near "$4" "$tmax" "$ttol" "time of the peak"
+    near "$3" "$tmin" "$ttol" "time of the trough"
+
+    echo "== memtrace-plot: --from/--to"
+    expect 0 "$PLOT_CMD" --from 2ms --to 0.006 a.trace -o w.svg
+    wellformed w.svg
+    has w.svg 'data-t0="0.002" data-t1="0.006"'
+
+    echo "== memtrace-plot: --flame"
+    expect 0 "$PLOT_CMD" --flame a.trace -o f.svg
+    wellformed f.svg
+    has f.svg '>build_matrix</text>'
+    has f.svg '<title>main&#10;'
+
+    echo "== memtrace-plot: two traces overlaid"
+    "$MKTRACE" b.trace 100000 >/dev/null || bad "plot_mktrace b"
+    expect 0 "$PLOT_CMD" a.trace b.trace -o c.svg --title "a vs b"
+    wellformed c.svg
+    has c.svg 'data-name="a.trace"'
+    has c.svg 'data-name="b.trace"'
+    has c.svg '>a.trace: compute</text>'
+    has c.svg '>a vs b</text>'
+
+    echo "== memtrace-plot: --gnuplot, --png, --svg"
+    expect 0 "$PLOT_CMD" --gnuplot a.trace -o a.gp
+    has a.gp '$S0 << EOD'
+    has a.gp "set label 1 'load'"
+    if command -v gnuplot >/dev/null 2>&1; then
+        if gnuplot -e "set terminal png size 800,600; set output 'a-gp.png'" a.gp 2>gperr &&
+            [ -s a-gp.png ]; then ok; else bad "gnuplot a.gp"; cat gperr; fi
+        expect 0 "$PLOT_CMD" --png a.trace -o a.png
+        $check png a.png >/dev/null && ok || bad "--png gave a blank picture"
+        expect 0 "$PLOT_CMD" --svg a.trace -o a-gnuplot.svg
+        wellformed a-gnuplot.svg
+    else
+        skip "gnuplot is not installed: --png/--svg not rendered"
+    fi
+    expect 1 env PATH=/nonexistent "$PLOT_CMD" --png a.trace -o nope.png
+    has err 'gnuplot, which is not installed'
+
+    echo "== memtrace-plot: bad input and usage"
+    expect 2 "$PLOT_CMD"
+    has err 'no trace file given'
+    expect 2 "$PLOT_CMD" --bogus a.trace
+    expect 2 "$PLOT_CMD" --flame --gnuplot a.trace
+    expect 2 "$PLOT_CMD" --png a.trace
+    expect 2 "$PLOT_CMD" --width 0 a.trace
+    expect 2 "$PLOT_CMD" --from 3s --to 1s a.trace
+    expect 1 "$PLOT_CMD" missing.trace -o x.svg
+    has err "memtrace-plot: cannot open 'missing.trace'"
+    echo "not a trace" >text.trace
+    expect 1 "$PLOT_CMD" text.trace -o x.svg
+    has err 'text.trace'
+    expect 1 "$PLOT_CMD" a.trace -o /nonexistent/dir/x.svg
+    has err "cannot write '/nonexistent/dir/x.svg'"
+
+    echo "== memtrace-plot: a damaged trace still gives a picture, and exit 1"
+    cp a.trace d.trace
+    size=$(wc -c <d.trace)
+    python3 -c "
+import sys
+f = open('d.trace', 'r+b'); f.seek($size // 2); b = f.read(1); f.seek($size // 2)
+f.write(bytes([b[0] ^ 0x55]))"
+    expect 1 "$PLOT_CMD" d.trace -o d.svg
+    has err 'damaged trace'
+    wellformed d.svg
+
+    echo "== memtrace-plot: a real recording"
+    if PYTHONPATH="$top/build/python" python3 -c 'import memtrace' 2>/dev/null; then
+        cat >work.py <<'PY'
+import memtrace
+memtrace.start("real.trace", mode="trace", rss="exact")
+def grow(n):
+    return [bytes(1000) for _ in range(n)]
+keep = []
+for i in range(5):
+    memtrace.marker("round %d" % i) if hasattr(memtrace, "marker") else None
+    keep.append(grow(20000))
+memtrace.stop()
+PY
+        if PYTHONPATH="$top/build/python" python3 work.py 2>rec.err; then
+            expect 0 "$PLOT_CMD" real.trace -o real.svg
+            wellformed real.svg
+            has real.svg '<title>grow&#10;'
+            expect 0 "$PLOT_CMD" --flame real.trace -o real-flame.svg
+            has real-flame.svg '>grow</text>'
+        else
+            bad "recording work.py failed"; cat rec.err
+        fi
+    else
+        skip "the recorder is not built (build/python): no real recording"
+    fi
+fi
+
+echo "test-plot: $pass passed, $fail failed"
+[ "$fail" = 0 ]
