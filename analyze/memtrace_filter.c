@@ -137,8 +137,7 @@ typedef struct filter {
     int in_block, dirty;
     uint32_t tid;
     uint64_t t_first, t_cur;
-    uint32_t prev_line;
-    uint64_t prev_addr, prev_rss;
+    mt_enc_state enc; /* the block's encoder state */
     uint32_t nrec;
     uint8_t *buf;
     size_t len, cap, block_cap;
@@ -326,107 +325,12 @@ static int start_block(filter *f, uint32_t tid, uint64_t t, const prestack *ps) 
     f->dirty = 0;
     f->tid = tid;
     f->t_first = f->t_cur = t;
-    f->prev_line = 0;
-    f->prev_addr = f->prev_rss = 0;
+    f->enc = (mt_enc_state){0, 0, 0};
     f->nrec = 1;
     return 0;
 }
 
 /* Bytes rec may take once encoded. */
-static size_t record_bound(const mt_record *rec) {
-    switch (rec->type) {
-    case MT_REC_MARKER: return mt_enc_text_bound(rec->u.marker.len);
-    case MT_REC_COUNTERS: return mt_enc_counters_bound(rec->u.counters.n);
-    case MT_REC_PROC_SAMPLE: return mt_enc_counters_bound(rec->u.proc.n) + 40;
-    case MT_REC_SUMMARY: return mt_enc_counters_bound(rec->u.summary.n) + 10;
-    default: return 64;
-    }
-}
-
-static size_t counters_len(const mt_counter *v, uint32_t n) {
-    size_t len = mt_varint_len(n);
-    for (uint32_t i = 0; i < n; i++)
-        len += mt_varint_len(v[i].id) + mt_varint_len(v[i].value);
-    return len;
-}
-
-static uint8_t *put_counters(uint8_t *p, const mt_counter *v, uint32_t n) {
-    p = mt_enc_varint(p, n);
-    for (uint32_t i = 0; i < n; i++) {
-        p = mt_enc_varint(p, v[i].id);
-        p = mt_enc_varint(p, v[i].value);
-    }
-    return p;
-}
-
-/* Encode rec at p, dt after the previous record of the block. The header
- * has no encoder for PROC_SAMPLE, PROC_EXIT and SUMMARY: they are written
- * here field by field as FORMAT.md 5.3 lays them out. */
-static uint8_t *encode(filter *f, uint8_t *p, const mt_record *rec, uint64_t dt) {
-    const unsigned d = rec->domain & 7;
-    switch (rec->type) {
-    case MT_REC_CALL: return mt_enc_call(p, dt, rec->u.call.fid);
-    case MT_REC_CCALL: return mt_enc_ccall(p, dt, rec->u.call.fid);
-    case MT_REC_RETURN:
-    case MT_REC_CRETURN:
-    case MT_REC_CRAISE:
-    case MT_REC_UNWIND: return mt_enc_event(p, rec->type, dt);
-    case MT_REC_LINE: return mt_enc_line(p, dt, rec->u.line.line, &f->prev_line);
-    case MT_REC_RAISE: return mt_enc_raise(p, dt, rec->u.raise.type_sid);
-    case MT_REC_OBJ_NEW:
-    case MT_REC_OBJ_DEL:
-        return mt_enc_obj(p, rec->type, dt, rec->u.obj.addr, rec->u.obj.type_sid,
-                          &f->prev_addr);
-    case MT_REC_RSS: return mt_enc_rss(p, dt, rec->u.rss.bytes, &f->prev_rss);
-    case MT_REC_ALLOC:
-        return mt_enc_alloc(p, d, dt, rec->u.alloc.addr, rec->u.alloc.size,
-                            &f->prev_addr);
-    case MT_REC_FREE: return mt_enc_free(p, d, dt, rec->u.alloc.addr, &f->prev_addr);
-    case MT_REC_REALLOC:
-        return mt_enc_realloc(p, d, dt, rec->u.realloc.old_addr, rec->u.realloc.addr,
-                              rec->u.realloc.size, &f->prev_addr);
-    case MT_REC_THREAD_START:
-    case MT_REC_THREAD_END: return mt_enc_thread_event(p, rec->type, dt, rec->tid);
-    case MT_REC_MARKER:
-        return mt_enc_marker(p, dt, rec->u.marker.text, rec->u.marker.len);
-    case MT_REC_COUNTERS:
-        return mt_enc_counters(p, dt, rec->u.counters.v, rec->u.counters.n);
-    case MT_REC_LOST:
-        return mt_enc_lost(p, dt, rec->u.lost.events, rec->u.lost.bytes,
-                           rec->u.lost.reason);
-    case MT_REC_PROC_SAMPLE:
-        p = mt_enc_sized_head(
-            p, rec->type,
-            mt_varint_len(dt) + mt_varint_len(rec->u.proc.pid) +
-                mt_varint_len(rec->u.proc.ppid) + mt_varint_len(rec->u.proc.name_sid) +
-                mt_varint_len(rec->u.proc.cmdline_sid) +
-                counters_len(rec->u.proc.v, rec->u.proc.n));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, rec->u.proc.pid);
-        p = mt_enc_varint(p, rec->u.proc.ppid);
-        p = mt_enc_varint(p, rec->u.proc.name_sid);
-        p = mt_enc_varint(p, rec->u.proc.cmdline_sid);
-        return put_counters(p, rec->u.proc.v, rec->u.proc.n);
-    case MT_REC_PROC_EXIT: {
-        uint64_t zs = mt_zigzag(rec->u.proc_exit.status);
-        p = mt_enc_sized_head(p, rec->type,
-                              mt_varint_len(dt) + mt_varint_len(rec->u.proc_exit.pid) +
-                                  mt_varint_len(zs));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, rec->u.proc_exit.pid);
-        return mt_enc_varint(p, zs);
-    }
-    case MT_REC_SUMMARY:
-        p = mt_enc_sized_head(p, rec->type,
-                              mt_varint_len(dt) + mt_varint_len(rec->u.summary.reason) +
-                                  counters_len(rec->u.summary.v, rec->u.summary.n));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, rec->u.summary.reason);
-        return put_counters(p, rec->u.summary.v, rec->u.summary.n);
-    default: return NULL;
-    }
-}
-
 static int is_call(int type) { return type == MT_REC_CALL || type == MT_REC_CCALL; }
 static int is_return(int type) {
     return type == MT_REC_RETURN || type == MT_REC_CRETURN ||
@@ -462,8 +366,8 @@ static int keep(filter *f, const mt_record *rec) {
     }
     if (rc) return rc;
 
-    reserve(f, record_bound(rec));
-    uint8_t *e = encode(f, f->buf + f->len, rec, rec->t - f->t_cur);
+    reserve(f, mt_enc_record_bound(rec));
+    uint8_t *e = mt_enc_record(f->buf + f->len, rec, rec->t - f->t_cur, &f->enc);
     if (!e) return 0; /* no such data type: nothing to write */
     f->len = (size_t)(e - f->buf);
     f->t_cur = rec->t;

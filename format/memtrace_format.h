@@ -330,6 +330,21 @@ int mt_writer_open_sink(mt_writer **w, mt_write_fn fn, void *ctx,
  * Returns 0 or the writer's first error (sticky). */
 int mt_writer_append(mt_writer *w, const mt_record *r);
 
+/* Block state of the compact encoders (spec 5.1), zero at a BLOCK. */
+typedef struct mt_enc_state {
+    uint32_t prev_line;
+    uint64_t prev_addr, prev_rss;
+} mt_enc_state;
+
+/* Encode data record r (any type but BLOCK and the definitions) at p, dt
+ * ticks after the block's previous record, updating st. Writes at most
+ * mt_enc_record_bound(r) bytes; returns the new end, or NULL when r's type
+ * cannot be encoded. For tools that build blocks themselves (a filter);
+ * a recorder's hot path uses the inline mt_enc_* functions directly. */
+uint8_t *mt_enc_record(uint8_t *p, const mt_record *r, uint64_t dt,
+                       mt_enc_state *st);
+size_t mt_enc_record_bound(const mt_record *r);
+
 /* Append a block encoded with the mt_enc_* functions below: bytes must
  * start with an mt_enc_block() record and hold only whole data records.
  * nrecords counts them (BLOCK included); t_first/t_last are the least and
@@ -635,6 +650,63 @@ static inline uint8_t *mt_enc_lost(uint8_t *p, uint64_t dt, uint64_t events,
     p = mt_enc_varint(p, events);
     p = mt_enc_varint(p, bytes);
     return mt_enc_varint(p, reason);
+}
+
+static inline size_t mt_enc_counters_len_(const mt_counter *v, uint32_t n) {
+    size_t len = mt_varint_len(n);
+    for (uint32_t i = 0; i < n; i++)
+        len += mt_varint_len(v[i].id) + mt_varint_len(v[i].value);
+    return len;
+}
+static inline uint8_t *mt_enc_counter_list_(uint8_t *p, const mt_counter *v,
+                                            uint32_t n) {
+    p = mt_enc_varint(p, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p = mt_enc_varint(p, v[i].id);
+        p = mt_enc_varint(p, v[i].value);
+    }
+    return p;
+}
+/* PROC_SAMPLE: dt, pid, ppid, name sid, cmdline sid, n, n pairs. Needs at
+ * most mt_enc_counters_bound(n) + 20 bytes. */
+static inline uint8_t *mt_enc_proc_sample(uint8_t *p, uint64_t dt,
+                                          uint32_t pid, uint32_t ppid,
+                                          uint32_t name_sid,
+                                          uint32_t cmdline_sid,
+                                          const mt_counter *v, uint32_t n) {
+    p = mt_enc_sized_head(
+        p, MT_REC_PROC_SAMPLE,
+        mt_varint_len(dt) + mt_varint_len(pid) + mt_varint_len(ppid) +
+            mt_varint_len(name_sid) + mt_varint_len(cmdline_sid) +
+            mt_enc_counters_len_(v, n));
+    p = mt_enc_varint(p, dt);
+    p = mt_enc_varint(p, pid);
+    p = mt_enc_varint(p, ppid);
+    p = mt_enc_varint(p, name_sid);
+    p = mt_enc_varint(p, cmdline_sid);
+    return mt_enc_counter_list_(p, v, n);
+}
+/* PROC_EXIT: dt, pid, status (zigzag). At most 1 + 10 + 10 + 5 + 10 bytes. */
+static inline uint8_t *mt_enc_proc_exit(uint8_t *p, uint64_t dt, uint32_t pid,
+                                        int32_t status) {
+    uint64_t zs = mt_zigzag(status);
+    p = mt_enc_sized_head(p, MT_REC_PROC_EXIT,
+                          mt_varint_len(dt) + mt_varint_len(pid) +
+                              mt_varint_len(zs));
+    p = mt_enc_varint(p, dt);
+    p = mt_enc_varint(p, pid);
+    return mt_enc_varint(p, zs);
+}
+/* SUMMARY: dt, reason (MT_END_*), n, n pairs. Needs at most
+ * mt_enc_counters_bound(n) + 5 bytes. */
+static inline uint8_t *mt_enc_summary(uint8_t *p, uint64_t dt, uint32_t reason,
+                                      const mt_counter *v, uint32_t n) {
+    p = mt_enc_sized_head(p, MT_REC_SUMMARY,
+                          mt_varint_len(dt) + mt_varint_len(reason) +
+                              mt_enc_counters_len_(v, n));
+    p = mt_enc_varint(p, dt);
+    p = mt_enc_varint(p, reason);
+    return mt_enc_counter_list_(p, v, n);
 }
 
 #ifdef __cplusplus

@@ -53,11 +53,16 @@ struct mt_writer {
     int in_block;
     uint32_t cur_tid;
     uint64_t cur_t;
-    uint32_t prev_line;
-    uint64_t prev_addr, prev_rss;
+    mt_enc_state enc;
     wthread *threads;
     uint32_t nthreads, threads_cap;
     wthread *last_thread; /* cache: consecutive records share a thread */
+
+    /* Every (definition type, id) defined so far: a redefinition must not
+     * overtake the data appended before it (see note_definition). Open
+     * addressing, key (type << 32 | id) + 1, 0 empty. */
+    uint64_t *defset;
+    uint32_t defset_cap, defset_n;
 };
 
 static long fd_write(void *ctx, const void *buf, size_t n) {
@@ -256,6 +261,8 @@ int mt_writer_append_block(mt_writer *w, const void *bytes, size_t n,
     return 0;
 }
 
+static int note_definition(mt_writer *w, int type, uint32_t id);
+
 int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
                           uint32_t nrecords) {
     if (!w) return MT_ERR_ARG;
@@ -268,10 +275,14 @@ int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
     uint32_t count = 0;
     while (p < end) {
         uint8_t type = *p++;
-        uint64_t len;
+        uint64_t len, id;
+        const uint8_t *q;
         if ((type != MT_REC_STRING && type != MT_REC_FUNCTION && type != MT_REC_THREAD) ||
-            mt_varint_get(&p, end, &len) || len > (uint64_t)(end - p))
+            mt_varint_get(&p, end, &len) || len > (uint64_t)(end - p) ||
+            (q = p, mt_varint_get(&q, p + len, &id)) || id > UINT32_MAX)
             return fail(w, MT_ERR_ARG);
+        int rc = note_definition(w, type, (uint32_t)id);
+        if (rc) return rc;
         p += len;
         count++;
     }
@@ -287,6 +298,39 @@ int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
     w->defs_nrec += nrecords;
     w->records += nrecords;
     return 0;
+}
+
+/* Pending definitions are emitted before pending data, which is what makes
+ * a definition precede its users. A REdefinition (a thread renamed, an id
+ * reused) must not overtake data appended before it, or that data would be
+ * read with the new meaning: emit the pending chunks first. Returns 0 or an
+ * error. */
+static int note_definition(mt_writer *w, int type, uint32_t id) {
+    uint64_t key = ((uint64_t)(unsigned)type << 32 | id) + 1;
+    if ((w->defset_n + 1) * 2 > w->defset_cap) {
+        uint32_t cap = w->defset_cap ? w->defset_cap * 2 : 256;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t) return fail(w, MT_ERR_NOMEM);
+        for (uint32_t i = 0; i < w->defset_cap; i++) {
+            uint64_t k = w->defset[i];
+            if (!k) continue;
+            uint32_t j = (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = k;
+        }
+        free(w->defset);
+        w->defset = t;
+        w->defset_cap = cap;
+    }
+    uint32_t mask = w->defset_cap - 1;
+    uint32_t j = (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+    while (w->defset[j] && w->defset[j] != key) j = (j + 1) & mask;
+    if (!w->defset[j]) { /* first definition of this id */
+        w->defset[j] = key;
+        w->defset_n++;
+        return 0;
+    }
+    return w->data.len ? emit_pending(w) : 0;
 }
 
 static wthread *get_thread(mt_writer *w, uint32_t tid) {
@@ -307,14 +351,14 @@ static wthread *get_thread(mt_writer *w, uint32_t tid) {
 }
 
 /* Bytes a record needs at most once encoded (type, size, fields). */
-static size_t record_bound(const mt_record *r) {
+size_t mt_enc_record_bound(const mt_record *r) {
     switch (r->type) {
     case MT_REC_STRING: return mt_enc_text_bound(r->u.string.len);
     case MT_REC_THREAD: return mt_enc_text_bound(r->u.thread.len);
     case MT_REC_MARKER: return mt_enc_text_bound(r->u.marker.len);
     case MT_REC_COUNTERS: return mt_enc_counters_bound(r->u.counters.n);
-    case MT_REC_PROC_SAMPLE: return mt_enc_counters_bound(r->u.proc.n) + 40;
-    case MT_REC_SUMMARY: return mt_enc_counters_bound(r->u.summary.n) + 10;
+    case MT_REC_PROC_SAMPLE: return mt_enc_counters_bound(r->u.proc.n) + 20;
+    case MT_REC_SUMMARY: return mt_enc_counters_bound(r->u.summary.n) + 5;
     default: return 64;
     }
 }
@@ -328,29 +372,9 @@ static const mt_counter *counters_of(const mt_record *r, uint32_t *n) {
     }
 }
 
-static size_t counters_len(const mt_counter *v, uint32_t n) {
-    size_t len = mt_varint_len(n);
-    for (uint32_t i = 0; i < n; i++)
-        len += mt_varint_len(v[i].id) + mt_varint_len(v[i].value);
-    return len;
-}
-
-static uint8_t *put_counters(uint8_t *p, const mt_counter *v, uint32_t n) {
-    p = mt_enc_varint(p, n);
-    for (uint32_t i = 0; i < n; i++) {
-        p = mt_enc_varint(p, v[i].id);
-        p = mt_enc_varint(p, v[i].value);
-    }
-    return p;
-}
-
-/* Encode a data record of the current block at p; NULL if the type is not
- * one the writer can encode. */
-static uint8_t *encode_data(mt_writer *w, uint8_t *p, const mt_record *r,
-                            uint64_t dt) {
+uint8_t *mt_enc_record(uint8_t *p, const mt_record *r, uint64_t dt,
+                       mt_enc_state *st) {
     const unsigned d = r->domain & 7;
-    uint32_t n;
-    const mt_counter *v;
     switch (r->type) {
     case MT_REC_CALL: return mt_enc_call(p, dt, r->u.call.fid);
     case MT_REC_CCALL: return mt_enc_ccall(p, dt, r->u.call.fid);
@@ -358,19 +382,19 @@ static uint8_t *encode_data(mt_writer *w, uint8_t *p, const mt_record *r,
     case MT_REC_CRETURN:
     case MT_REC_CRAISE:
     case MT_REC_UNWIND: return mt_enc_event(p, r->type, dt);
-    case MT_REC_LINE: return mt_enc_line(p, dt, r->u.line.line, &w->prev_line);
+    case MT_REC_LINE: return mt_enc_line(p, dt, r->u.line.line, &st->prev_line);
     case MT_REC_RAISE: return mt_enc_raise(p, dt, r->u.raise.type_sid);
     case MT_REC_OBJ_NEW:
     case MT_REC_OBJ_DEL:
         return mt_enc_obj(p, r->type, dt, r->u.obj.addr, r->u.obj.type_sid,
-                          &w->prev_addr);
-    case MT_REC_RSS: return mt_enc_rss(p, dt, r->u.rss.bytes, &w->prev_rss);
+                          &st->prev_addr);
+    case MT_REC_RSS: return mt_enc_rss(p, dt, r->u.rss.bytes, &st->prev_rss);
     case MT_REC_ALLOC:
-        return mt_enc_alloc(p, d, dt, r->u.alloc.addr, r->u.alloc.size, &w->prev_addr);
-    case MT_REC_FREE: return mt_enc_free(p, d, dt, r->u.alloc.addr, &w->prev_addr);
+        return mt_enc_alloc(p, d, dt, r->u.alloc.addr, r->u.alloc.size, &st->prev_addr);
+    case MT_REC_FREE: return mt_enc_free(p, d, dt, r->u.alloc.addr, &st->prev_addr);
     case MT_REC_REALLOC:
         return mt_enc_realloc(p, d, dt, r->u.realloc.old_addr, r->u.realloc.addr,
-                              r->u.realloc.size, &w->prev_addr);
+                              r->u.realloc.size, &st->prev_addr);
     case MT_REC_THREAD_START:
     case MT_REC_THREAD_END: return mt_enc_thread_event(p, r->type, dt, r->tid);
     case MT_REC_MARKER: return mt_enc_marker(p, dt, r->u.marker.text, r->u.marker.len);
@@ -378,43 +402,24 @@ static uint8_t *encode_data(mt_writer *w, uint8_t *p, const mt_record *r,
     case MT_REC_LOST:
         return mt_enc_lost(p, dt, r->u.lost.events, r->u.lost.bytes, r->u.lost.reason);
     case MT_REC_PROC_SAMPLE:
-        v = counters_of(r, &n);
-        p = mt_enc_sized_head(
-            p, r->type,
-            mt_varint_len(dt) + mt_varint_len(r->u.proc.pid) +
-                mt_varint_len(r->u.proc.ppid) + mt_varint_len(r->u.proc.name_sid) +
-                mt_varint_len(r->u.proc.cmdline_sid) + counters_len(v, n));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, r->u.proc.pid);
-        p = mt_enc_varint(p, r->u.proc.ppid);
-        p = mt_enc_varint(p, r->u.proc.name_sid);
-        p = mt_enc_varint(p, r->u.proc.cmdline_sid);
-        return put_counters(p, v, n);
-    case MT_REC_PROC_EXIT: {
-        uint64_t zs = mt_zigzag(r->u.proc_exit.status);
-        p = mt_enc_sized_head(p, r->type,
-                              mt_varint_len(dt) + mt_varint_len(r->u.proc_exit.pid) +
-                                  mt_varint_len(zs));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, r->u.proc_exit.pid);
-        return mt_enc_varint(p, zs);
-    }
+        return mt_enc_proc_sample(p, dt, r->u.proc.pid, r->u.proc.ppid, r->u.proc.name_sid,
+                                  r->u.proc.cmdline_sid, r->u.proc.v, r->u.proc.n);
+    case MT_REC_PROC_EXIT:
+        return mt_enc_proc_exit(p, dt, r->u.proc_exit.pid, r->u.proc_exit.status);
     case MT_REC_SUMMARY:
-        v = counters_of(r, &n);
-        p = mt_enc_sized_head(p, r->type,
-                              mt_varint_len(dt) + mt_varint_len(r->u.summary.reason) +
-                                  counters_len(v, n));
-        p = mt_enc_varint(p, dt);
-        p = mt_enc_varint(p, r->u.summary.reason);
-        return put_counters(p, v, n);
+        return mt_enc_summary(p, dt, r->u.summary.reason, r->u.summary.v, r->u.summary.n);
     default: return NULL;
     }
 }
 
 static int append_def(mt_writer *w, const mt_record *r) {
-    size_t need = record_bound(r);
+    uint32_t id = r->type == MT_REC_STRING     ? r->u.string.sid
+                  : r->type == MT_REC_FUNCTION ? r->u.function.fid
+                                               : r->tid;
+    int rc = note_definition(w, r->type, id);
+    if (rc) return rc;
+    size_t need = mt_enc_record_bound(r);
     if (need > MT_MAX_CHUNK_RAW_BYTES) return fail(w, MT_ERR_LIMIT);
-    int rc;
     if (w->defs.len + need > MT_MAX_CHUNK_RAW_BYTES && (rc = emit_pending(w)))
         return rc;
     if (mt_buf_reserve(&w->defs, need)) return fail(w, MT_ERR_NOMEM);
@@ -467,7 +472,7 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     uint32_t tid = r->tid;
     wthread *th = get_thread(w, tid);
     if (!th) return fail(w, MT_ERR_NOMEM);
-    size_t need = record_bound(r) + mt_enc_block_bound(th->stack.depth);
+    size_t need = mt_enc_record_bound(r) + mt_enc_block_bound(th->stack.depth);
     if (need > MT_MAX_CHUNK_RAW_BYTES) return fail(w, MT_ERR_LIMIT);
     if (w->data.len && w->data.len + need > w->chunk_raw_bytes &&
         (rc = emit_pending(w)))
@@ -484,11 +489,10 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
         w->in_block = 1;
         w->cur_tid = tid;
         w->cur_t = r->t;
-        w->prev_line = 0;
-        w->prev_addr = w->prev_rss = 0;
+        w->enc = (mt_enc_state){0, 0, 0};
     }
     uint8_t *p = w->data.data + w->data.len;
-    uint8_t *e = encode_data(w, p, r, r->t - w->cur_t);
+    uint8_t *e = mt_enc_record(p, r, r->t - w->cur_t, &w->enc);
     if (!e) return fail(w, MT_ERR_ARG);
     w->data.len += (size_t)(e - p);
     w->cur_t = r->t;
@@ -565,6 +569,7 @@ void mt_writer_discard(mt_writer *w) {
     mt_buf_free(&w->index);
     for (uint32_t i = 0; i < w->nthreads; i++) free(w->threads[i].stack.fids);
     free(w->threads);
+    free(w->defset);
     free(w);
 }
 

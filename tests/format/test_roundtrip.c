@@ -137,6 +137,73 @@ static void test_ticks(void) {
 
 /* ---- header round trip ------------------------------------------------- */
 
+/* A redefinition must not overtake the data appended before it: the writer
+ * emits pending definitions before pending data, so without care a renamed
+ * function would be read with its new name at its earlier calls. Small
+ * chunks or one big one, through append and through append_defs. */
+static void test_redefinition_order(void) {
+    for (int raw = 0; raw < 2; raw++) {
+        for (int small = 0; small < 2; small++) {
+            tu_buf b = {0};
+            mt_writer *w = NULL;
+            mt_reader *r = NULL;
+            mt_header h;
+            mt_header_init(&h);
+            mt_writer_options o = {small ? 64 : 0, 0};
+            tu_case = raw ? "redefinition via append_defs" : "redefinition via append";
+            if (mt_writer_open_sink(&w, tu_sink_all, &b, &h, &o) < 0) {
+                CHECK(0, "writer open");
+                continue;
+            }
+            uint64_t t = 10;
+            for (int round = 0; round < 3; round++) {
+                char name[16];
+                snprintf(name, sizeof name, "name%d", round);
+                if (raw) {
+                    uint8_t d[64], *e = mt_enc_string(d, 1, name, strlen(name));
+                    e = mt_enc_function(e, 1, MT_FUNC_PYTHON, 1, 0, 0, round);
+                    CHECK(mt_writer_append_defs(w, d, (size_t)(e - d), 2) == 0, "defs");
+                } else {
+                    mt_record s = {.type = MT_REC_STRING};
+                    s.u.string.sid = 1;
+                    s.u.string.bytes = name;
+                    s.u.string.len = (uint32_t)strlen(name);
+                    mt_record fn = {.type = MT_REC_FUNCTION};
+                    fn.u.function.fid = 1;
+                    fn.u.function.qualname_sid = 1;
+                    fn.u.function.first_line = (uint32_t)round;
+                    CHECK(mt_writer_append(w, &s) == 0 && mt_writer_append(w, &fn) == 0,
+                          "append defs");
+                }
+                for (int k = 0; k < 5; k++) {
+                    mt_record c = {.type = MT_REC_CALL, .tid = 1, .t = t++};
+                    c.u.call.fid = 1;
+                    mt_record ret = {.type = MT_REC_RETURN, .tid = 1, .t = t++};
+                    CHECK(mt_writer_append(w, &c) == 0 && mt_writer_append(w, &ret) == 0,
+                          "append call");
+                }
+            }
+            CHECK(mt_writer_close(w) == 0, "close");
+            CHECK(mt_reader_open_mem(&r, b.p, b.n, "redef") == 0, "reader open");
+            mt_record rec;
+            int calls = 0, rc;
+            while (r && (rc = mt_reader_next(r, &rec)) > 0) {
+                if (rec.type != MT_REC_CALL) continue;
+                char want[16];
+                snprintf(want, sizeof want, "name%d", calls / 5);
+                const mt_function *f = mt_reader_function(r, 1);
+                CHECK(f && strcmp(f->qualname, want) == 0 && f->first_line == (uint32_t)(calls / 5),
+                      "call %d reads as %s line %u, want %s", calls, f ? f->qualname : "?",
+                      f ? f->first_line : 0, want);
+                calls++;
+            }
+            CHECK(calls == 15, "%d calls read, want 15", calls);
+            mt_reader_close(r);
+            free(b.p);
+        }
+    }
+}
+
 static int str_eq_or_null(const char *a, const char *b) {
     if (!a || !b) return a == b;
     return strcmp(a, b) == 0;
@@ -1328,6 +1395,7 @@ int main(int argc, char **argv) {
     test_header();
     test_lookups();
     test_compat();
+    test_redefinition_order();
 
     /* Many small streams (edges: empty, tiny, level 19), then big ones. */
     size_t total = 0;
