@@ -3,7 +3,10 @@ recorder/*.c and format/*.c (linked with libzstd; xxHash is header-only), the
 package from python/memtrace/, and memtrace-autostart.pth into site-packages
 (it starts recording at interpreter start-up when MEMTRACE is set).
 
-`make` builds the same thing in-tree with recorder/build_ext.sh."""
+Native allocation tracking needs recorder/preload/mt_preload.c as a plain
+shared library for LD_PRELOAD; it is built here as the "extension"
+memtrace._preload (no Python inside: only its file is used, by the launcher's
+--native). `make` builds the same thing in-tree with recorder/build_ext.sh."""
 
 import glob
 import os
@@ -38,11 +41,19 @@ setup(
             "memtrace._memtrace",
             sources=rel("recorder/*.c") + rel("format/*.c"),
             include_dirs=["format", "recorder"],
-            libraries=["zstd"],
+            libraries=["zstd", "dl", "m"],
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror",
                                 "-Wno-missing-field-initializers", "-pthread"],
             extra_link_args=["-pthread"],
-        )
+        ),
+        Extension(
+            "memtrace._preload",
+            sources=["recorder/preload/mt_preload.c"],
+            include_dirs=["format"],
+            libraries=["dl"],
+            extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror",
+                                "-fvisibility=hidden"],
+        ),
     ],
     cmdclass={"build_py": build_py_with_pth},
 )

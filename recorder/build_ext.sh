@@ -22,5 +22,11 @@ $CC $CFLAGS -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
     -Wno-missing-field-initializers -fPIC -shared -pthread \
     -I"$top/format" -I"$top/recorder" -I"$inc" \
     "$top"/recorder/*.c "$top"/format/*.c \
-    -o "$out/memtrace/_memtrace$suffix.tmp" -lzstd
+    -o "$out/memtrace/_memtrace$suffix.tmp" -lzstd -ldl -lm
 mv "$out/memtrace/_memtrace$suffix.tmp" "$out/memtrace/_memtrace$suffix"
+# The LD_PRELOAD library for native allocation tracking (--native), next to
+# the package so that the launcher finds it.
+$CC $CFLAGS -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+    -fPIC -shared -fvisibility=hidden -I"$top/format" \
+    "$top/recorder/preload/mt_preload.c" -o "$out/memtrace/libmemtrace-preload.so.tmp" -ldl
+mv "$out/memtrace/libmemtrace-preload.so.tmp" "$out/memtrace/libmemtrace-preload.so"

@@ -32,6 +32,7 @@
 #endif
 
 #include "mt_hooks.h"
+#include "mt_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,8 @@ static uint32_t filter_flags(PyObject *module, PyObject *file) {
 #define RESTORE_ERR PyErr_Restore(et_, ev_, etb_)
 
 static fent *code_define(PyCodeObject *co, PyObject *globals) {
+    /* The allocations of naming a function are the recorder's. */
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     SAVE_ERR;
     fent *e = NULL;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -175,12 +178,18 @@ static fent *code_define(PyCodeObject *co, PyObject *globals) {
         if (e) Py_INCREF(co);
     }
     RESTORE_ERR;
+    MT_GUARD_LEAVE();
     return e;
 }
+
 
 static inline fent *code_fent(PyCodeObject *co, PyObject *globals) {
     fent *e = ftab_find(co);
     return e ? e : code_define(co, globals);
+}
+uint32_t mt_hooks_code_fid(PyCodeObject *co, PyObject *globals) {
+    fent *e = code_fent(co, globals);
+    return e ? e->id : 0;
 }
 
 /* A C callable: PyCFunction (keyed by its PyMethodDef, shared by every
@@ -192,6 +201,7 @@ static fent *cfunc_fent(PyObject *callable) {
     else key = Py_TYPE(callable);
     fent *e = ftab_find(key);
     if (e) return e;
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     SAVE_ERR;
     char qual[512];
     const char *modname = "builtins";
@@ -234,6 +244,7 @@ static fent *cfunc_fent(PyObject *callable) {
     if (fid) e = ftab_insert(key, fid, filter_flags(module, NULL));
     Py_XDECREF(module);
     RESTORE_ERR;
+    MT_GUARD_LEAVE();
     return e;
 }
 
@@ -243,8 +254,10 @@ static uint32_t exc_sid(PyObject *type) {
     fent *e = ftab_find(key);
     if (e) return e->id;
     const char *n = ((PyTypeObject *)type)->tp_name;
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     uint32_t sid = mt_rec_string(n, strlen(n));
     if (sid) ftab_insert(key, sid, 0);
+    MT_GUARD_LEAVE();
     return sid;
 }
 
@@ -253,6 +266,7 @@ static uint32_t exc_sid(PyObject *type) {
 /* threading's name for the calling thread, from threading._active: plain
  * dict and attribute reads, no Python code runs. */
 static void name_thread(mt_tstate *t, int first) {
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     SAVE_ERR;
     PyObject *name = NULL;
     PyObject *modname = PyUnicode_FromString("threading");
@@ -287,6 +301,11 @@ static void name_thread(mt_tstate *t, int first) {
     Py_XDECREF(name);
     PyErr_Clear();
     RESTORE_ERR;
+    MT_GUARD_LEAVE();
+}
+
+void mt_hooks_retry_name(mt_tstate *t) {
+    if (__builtin_expect(t->unnamed != 0, 0)) name_thread(t, 0);
 }
 
 static inline void thread_retry_name(mt_tstate *t) {
@@ -303,6 +322,7 @@ static inline void thread_retry_name(mt_tstate *t) {
 static mt_tstate *thread_begin(PyFrameObject *from) {
     mt_tstate *t = mt_tstate_new((uint64_t)PyThread_get_thread_native_id());
     if (!t) return NULL;
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     t->reentry = 1;
     name_thread(t, 1);
     SAVE_ERR;
@@ -338,7 +358,14 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
     RESTORE_ERR;
     mt_tstate_begin(t);
     t->reentry = 0;
+    MT_GUARD_LEAVE();
     return t;
+}
+
+mt_tstate *mt_hooks_thread_begin(int push_frames) {
+    if (!push_frames) return thread_begin(NULL);
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
+    return thread_begin(f);
 }
 
 #if PY_VERSION_HEX >= 0x030B0000
@@ -597,6 +624,7 @@ static PyObject *threading_call(const char *fn, PyObject *arg) {
 
 /* Install (or remove, when on == 0) the C hooks on every thread. */
 static int install_all(int on) {
+    if (hooks_mode == MT_MODE_ALLOC) return 0;
     Py_tracefunc prof = on && hooks_profile ? profile_cb : NULL;
     Py_tracefunc trace = on && hooks_mode == MT_MODE_TRACE ? trace_cb : NULL;
     if (hooks_mode == MT_MODE_FAST) {
@@ -640,7 +668,7 @@ PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *frame, *event, *arg;
     if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg)) return NULL;
-    if (!hooks_mode || hooks_mode == MT_MODE_FAST) {
+    if (!hooks_mode || hooks_mode == MT_MODE_FAST || hooks_mode == MT_MODE_ALLOC) {
         PyEval_SetProfile(NULL, NULL);
         Py_RETURN_NONE;
     }
@@ -673,7 +701,10 @@ static void filters_free(mt_filters *f) {
     memset(f, 0, sizeof *f);
 }
 
-int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters) {
+static int alloc_on; /* GIL */
+
+int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
+                   const mt_alloc_config *alloc) {
     if (hooks_mode) {
         PyErr_SetString(PyExc_RuntimeError, "memtrace is already recording");
         return -1;
@@ -693,7 +724,8 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
     memset(filters, 0, sizeof *filters);
     hooks_mode = mode;
     hooks_profile = mode == MT_MODE_PROFILE || (mode == MT_MODE_TRACE && c_calls);
-    if (install_all(1) < 0) {
+    if ((alloc && (alloc->python || alloc->native) && (alloc_on = 1, mt_alloc_start(alloc) < 0)) ||
+        install_all(1) < 0) {
         PyObject *et, *ev, *etb;
         PyErr_Fetch(&et, &ev, &etb);
         mt_hooks_stop(MT_END_ERROR);
@@ -710,6 +742,8 @@ int mt_hooks_stop(int reason) {
     PyErr_Fetch(&et, &ev, &etb);
     if (install_all(0) < 0) PyErr_Clear();
     PyErr_Restore(et, ev, etb);
+    if (alloc_on) mt_alloc_stop();
+    alloc_on = 0;
     hooks_mode = 0;
     mt_rec_flush_idle();
     int rc;
@@ -728,7 +762,7 @@ void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
     mt_tstate *t = mt_tstate_get();
     if (!t) {
-        PyFrameObject *f = PyEval_GetFrame();
+        PyFrameObject *f = hooks_mode == MT_MODE_ALLOC ? NULL : PyEval_GetFrame();
         t = thread_begin(f);
         if (!t) return;
     }
@@ -737,6 +771,8 @@ void mt_hooks_marker(const char *text, size_t len) {
 
 void mt_hooks_after_fork_child(void) {
     if (!hooks_mode) return;
+    if (alloc_on) mt_alloc_after_fork_child();
+    alloc_on = 0;
     mt_rec_forget_after_fork();
     if (hooks_mode == MT_MODE_FAST) {
 #ifdef MT_FAST_MONITORING
@@ -744,7 +780,7 @@ void mt_hooks_after_fork_child(void) {
 #else
         _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), hooks_prev_eval);
 #endif
-    } else {
+    } else if (hooks_mode != MT_MODE_ALLOC) {
         PyEval_SetProfile(NULL, NULL);
         if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(NULL, NULL);
     }

@@ -10,7 +10,10 @@
 
 #include "mt_recorder.h"
 
-enum { MT_MODE_PROFILE = 1, MT_MODE_TRACE = 2, MT_MODE_FAST = 3 };
+/* alloc: no call hook; stacks are written lazily at allocations (mt_alloc.h). */
+enum { MT_MODE_PROFILE = 1, MT_MODE_TRACE = 2, MT_MODE_FAST = 3, MT_MODE_ALLOC = 4 };
+
+struct mt_alloc_config;
 
 /* Include/exclude prefixes (module name or file path). The hooks own the
  * arrays after a successful mt_hooks_start. */
@@ -25,7 +28,9 @@ typedef struct mt_filters {
  * with a Python exception set. */
 /* c_calls: also record C calls (always in profile mode; in trace mode it
  * adds the profile hook beside the trace hook; never in fast mode). */
-int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters);
+/* alloc: allocation tracking (NULL or python == native == 0: none). */
+int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
+                   const struct mt_alloc_config *alloc);
 /* Stop: uninstall hooks everywhere, finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
@@ -37,5 +42,14 @@ PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);
 void mt_hooks_marker(const char *text, size_t len);
 /* Fork child: drop the parent's session (nothing is written). */
 void mt_hooks_after_fork_child(void);
+
+/* For mt_alloc.c (GIL held): the fid of a code object (defined on first
+ * sight; 0 on failure); the calling thread's state made now, with the frames
+ * already running pushed (push_frames) or not (alloc mode: its stacks are
+ * synced at allocations); a new try at naming a thread threading did not
+ * know yet. */
+uint32_t mt_hooks_code_fid(PyCodeObject *co, PyObject *globals);
+mt_tstate *mt_hooks_thread_begin(int push_frames);
+void mt_hooks_retry_name(mt_tstate *t);
 
 #endif /* MT_HOOKS_H */

@@ -7,6 +7,7 @@
 #include <Python.h>
 
 #include "mt_hooks.h"
+#include "mt_alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,26 +48,36 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"path", "mode", "rss_interval", "flush_interval",
                              "rss_exact", "rss_trigger", "max_depth", "include",
                              "exclude", "buffer_bytes", "max_buffers", "use_tsc",
-                             "python_version", "executable", "argv", "c_calls", NULL};
+                             "python_version", "executable", "argv", "c_calls",
+                             "allocations", "native", "alloc_sample_bytes", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
-    int rss_exact = 0, use_tsc = 0, c_calls = -1;
+    int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0;
+    unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOp", kwlist, &path,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppK", kwlist, &path,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
-                                     &exe, &argv, &c_calls))
+                                     &exe, &argv, &c_calls, &allocations, &native,
+                                     &alloc_sample_bytes))
         return NULL;
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
-          : strcmp(mode, "fast") == 0    ? MT_MODE_FAST : 0;
-    if (!m) return PyErr_Format(PyExc_ValueError, "mode must be 'profile', 'trace' or 'fast', not %R",
+          : strcmp(mode, "fast") == 0    ? MT_MODE_FAST
+          : strcmp(mode, "alloc") == 0   ? MT_MODE_ALLOC : 0;
+    if (!m) return PyErr_Format(PyExc_ValueError,
+                                "mode must be 'profile', 'trace', 'fast' or 'alloc', not %R",
                                 PyTuple_GET_ITEM(args, 1));
+    if (m == MT_MODE_ALLOC && !allocations && !native)
+        return PyErr_Format(PyExc_ValueError, "mode 'alloc' needs allocations or native");
+    if (alloc_sample_bytes == 0)
+        return PyErr_Format(PyExc_ValueError, "alloc_sample_bytes must be >= 1");
     if (c_calls < 0) c_calls = m == MT_MODE_PROFILE;
-    if ((c_calls && m == MT_MODE_FAST) || (!c_calls && m == MT_MODE_PROFILE))
+    if (c_calls < 0) c_calls = 0; /* alloc mode */
+    if ((c_calls && (m == MT_MODE_FAST || m == MT_MODE_ALLOC)) || (!c_calls && m == MT_MODE_PROFILE))
         return PyErr_Format(PyExc_ValueError, "c_calls does not fit mode %s", mode);
     if (rss_interval < 0 || flush_interval <= 0)
         return PyErr_Format(PyExc_ValueError, "intervals must be positive");
@@ -94,6 +105,8 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.header.content = MT_CONTENT_CALLS | (rss_interval > 0 || rss_exact ? MT_CONTENT_RSS : 0);
     if (c_calls) cfg.header.content |= MT_CONTENT_CCALLS;
     if (m == MT_MODE_TRACE) cfg.header.content |= MT_CONTENT_LINES;
+    if (allocations || native) cfg.header.content |= MT_CONTENT_ALLOCS;
+    cfg.alloc_sample_bytes = allocations || native ? alloc_sample_bytes : 0;
     cfg.use_tsc = use_tsc;
     cfg.rss_interval_ns = (uint64_t)(rss_interval * 1e9);
     cfg.flush_interval_ns = (uint64_t)(flush_interval * 1e9);
@@ -105,7 +118,18 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.rss_trigger_bytes = rss_trigger;
     cfg.max_depth = max_depth;
     cfg.filtering = rss_trigger > 0 || max_depth > 0;
-    int rc = mt_hooks_start(&cfg, m, c_calls, &filters);
+    if (m == MT_MODE_ALLOC && (cfg.filtering || filters.ninclude || filters.nexclude)) {
+        for (size_t i = 0; i < filters.ninclude; i++) free(filters.include[i]);
+        for (size_t i = 0; i < filters.nexclude; i++) free(filters.exclude[i]);
+        free(filters.include);
+        free(filters.exclude);
+        for (size_t i = 0; i < ac; i++) free(av[i]);
+        free(av);
+        return PyErr_Format(PyExc_ValueError,
+                            "mode 'alloc' takes no rss_trigger, max_depth, include or exclude");
+    }
+    mt_alloc_config acfg = {allocations, native, alloc_sample_bytes, m == MT_MODE_ALLOC};
+    int rc = mt_hooks_start(&cfg, m, c_calls, &filters, &acfg);
     for (size_t i = 0; i < ac; i++) free(av[i]);
     free(av);
     if (rc < 0) return NULL;
@@ -164,8 +188,16 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
     (void)noargs;
     mt_rec_stats s;
     mt_rec_stats_get(&s);
-    return Py_BuildValue("{s:K,s:K,s:i}", "events_lost", (unsigned long long)s.events_lost,
-                         "buffers_max", (unsigned long long)s.buffers_max, "error", s.error);
+    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K}", "events_lost", (unsigned long long)s.events_lost,
+                         "buffers_max", (unsigned long long)s.buffers_max, "error", s.error,
+                         "alloc_records", (unsigned long long)s.alloc_records,
+                         "sampled_live", (unsigned long long)mt_alloc_sampled_live());
+}
+
+static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(mt_alloc_native_available());
 }
 
 static PyMethodDef mod_methods[] = {
@@ -181,6 +213,8 @@ static PyMethodDef mod_methods[] = {
     {"_after_fork_child", mod_after_fork_child, METH_NOARGS,
      "In a fork child: forget the parent's recording."},
     {"_stats", mod_stats, METH_NOARGS, "Recorder statistics."},
+    {"native_available", mod_native_available, METH_NOARGS,
+     "True when libmemtrace-preload.so is loaded (native allocation tracking)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,6 +6,7 @@
 #include "mt_recorder.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,10 @@
 mt_recorder mt_rec = {.statm_fd = -1};
 MT_TLS mt_tstate *mt_tls;
 MT_TLS uint64_t mt_tls_gen;
+MT_TLS int mt_tls_guard;
+MT_TLS int64_t mt_tls_sample_left;
+MT_TLS uint64_t mt_tls_rng;
+MT_TLS int mt_tls_exited;
 
 /* Everything below belongs to the session. Locks: pool_lock (free list,
  * queue, counts), reg_lock (thread registry; taken before pool_lock),
@@ -60,6 +65,14 @@ static struct {
     pthread_t sampler_thread, writer_thread;
 
     _Atomic int failed; /* the writer met an error: warned once */
+
+    /* Threads without the GIL writing their own buffer (raw-domain and
+     * native allocations) hold it; so does mt_rec_flush_idle. */
+    pthread_mutex_t nogil_lock;
+    uint64_t alloc_records; /* threads' counts, added when they are freed
+                               (reg_lock) */
+    uint64_t exited_lost_events, exited_lost_bytes; /* drops of threads that
+                               ended before reporting them (reg_lock) */
 } R;
 
 static pthread_key_t exit_key;
@@ -165,7 +178,18 @@ static void note_lost(mt_tstate *t, size_t bytes) {
     t->lost_bytes += bytes;
 }
 
+static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes);
+
 int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
+    /* It allocates (a buffer, a deep stack): a native allocation hook must
+     * not come back into this thread's half-made buffer. */
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    int rc = tstate_refill(t, now, need_bytes);
+    MT_GUARD_LEAVE();
+    return rc;
+}
+
+static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
     if (t->buf) tstate_queue(t);
     if (R.failed) return 0;
     /* The BLOCK carries the frames whose CALL the reader has seen. */
@@ -210,19 +234,31 @@ int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
     if (now > t->last_ticks) t->last_ticks = now;
     t->prev_line = 0;
     t->prev_rss = 0;
+    t->prev_addr = 0;
     return 1;
 }
 
 int mt_tstate_grow(mt_tstate *t) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    int ok = 0;
     uint32_t cap = t->cap ? t->cap * 2 : 256;
     uint32_t *f = realloc(t->fids, sizeof *f * cap);
-    if (!f) return 0;
+    if (!f) goto out;
     t->fids = f;
     uint8_t *fl = realloc(t->flags, cap);
-    if (!fl) return 0;
+    if (!fl) goto out;
     t->flags = fl;
+    void **k = realloc(t->keys, sizeof *k * cap);
+    if (!k) goto out;
+    t->keys = k;
+    k = realloc(t->codes, sizeof *k * cap);
+    if (!k) goto out;
+    t->codes = k;
     t->cap = cap;
-    return 1;
+    ok = 1;
+out:
+    MT_GUARD_LEAVE();
+    return ok;
 }
 
 /* ---- Events off the fast path ------------------------------------------ */
@@ -265,6 +301,8 @@ static void flush_lazy(mt_tstate *t, uint64_t now) {
     }
     t->lazy_lo = t->depth;
 }
+
+void mt_rec_flush_lazy(mt_tstate *t) { flush_lazy(t, mt_clock_raw()); }
 
 void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags) {
     uint32_t d = t->depth;
@@ -338,6 +376,7 @@ void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags) {
     if (t->buf) tstate_queue(t);
     t->fids[t->depth] = fid;
     t->flags[t->depth] = (uint8_t)((frflags & MT_FR_C) | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
+    t->keys[t->depth] = t->codes[t->depth] = NULL;
     t->depth++;
     t->lazy_lo = t->depth;
 }
@@ -345,9 +384,13 @@ void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags) {
 /* ---- Threads ------------------------------------------------------------ */
 
 mt_tstate *mt_tstate_new(uint64_t native_id) {
-    if (!atomic_load(&mt_rec.active)) return NULL;
+    if (!atomic_load(&mt_rec.active) || mt_tls_exited) return NULL;
+    MT_GUARD_ENTER(MT_GUARD_CORE);
     mt_tstate *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t) {
+        MT_GUARD_LEAVE();
+        return NULL;
+    }
     t->native_id = native_id;
     t->gen = mt_rec.gen;
     t->last_ticks = mt_clock_raw();
@@ -360,6 +403,7 @@ mt_tstate *mt_tstate_new(uint64_t native_id) {
     mt_tls_gen = mt_rec.gen;
     pthread_once(&exit_key_once, make_exit_key);
     pthread_setspecific(exit_key, (void *)1);
+    MT_GUARD_LEAVE();
     return t;
 }
 
@@ -375,7 +419,9 @@ void mt_tstate_name(mt_tstate *t, const char *name, size_t len) {
     if (len > 1024) len = 1024;
     uint8_t stackbuf[1100];
     uint8_t *p = mt_enc_thread(stackbuf, t->tid, t->native_id, name, len);
+    MT_GUARD_ENTER(MT_GUARD_CORE);
     mt_rec_defs_append(stackbuf, (size_t)(p - stackbuf), 1);
+    MT_GUARD_LEAVE();
 }
 
 static void tstate_free(mt_tstate *t) {
@@ -385,8 +431,11 @@ static void tstate_free(mt_tstate *t) {
         R.free_list = t->buf;
         pthread_mutex_unlock(&R.pool_lock);
     }
+    R.alloc_records += t->alloc_records;
     free(t->fids);
     free(t->flags);
+    free(t->keys);
+    free(t->codes);
     if (t != &R.sampler) free(t);
 }
 
@@ -395,7 +444,12 @@ static void tstate_free(mt_tstate *t) {
 static void on_thread_exit(void *unused) {
     (void)unused;
     mt_tstate *t = mt_tls;
+    mt_tls_exited = 1; /* later allocations of this thread: not recorded */
     if (!t) return;
+    /* Not recorded: frees of the thread's state (native hooks). Taken before
+     * reg_lock (lock order: nogil_lock, reg_lock, pool_lock). */
+    mt_tls_guard = MT_GUARD_CORE;
+    pthread_mutex_lock(&R.nogil_lock);
     pthread_mutex_lock(&R.reg_lock);
     if (!R.reg_closed && mt_tls_gen == mt_rec.gen && t->gen == mt_rec.gen &&
         atomic_load(&mt_rec.active) && R.owner_pid == getpid()) {
@@ -405,6 +459,9 @@ static void on_thread_exit(void *unused) {
             t->nrec++;
         }
         tstate_queue(t);
+        /* Drops not yet in a LOST record: reported at stop. */
+        R.exited_lost_events += t->lost_events;
+        R.exited_lost_bytes += t->lost_bytes;
         for (mt_tstate **pp = &R.threads; *pp; pp = &(*pp)->next) {
             if (*pp == t) {
                 *pp = t->next;
@@ -416,13 +473,40 @@ static void on_thread_exit(void *unused) {
     mt_tls = NULL;
     mt_tls_gen = 0;
     pthread_mutex_unlock(&R.reg_lock);
+    pthread_mutex_unlock(&R.nogil_lock);
 }
 
 void mt_rec_flush_idle(void) {
+    /* The GIL keeps out every thread that holds it; nogil_lock the threads
+     * writing their buffers without it. */
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    pthread_mutex_lock(&R.nogil_lock);
     pthread_mutex_lock(&R.reg_lock);
     for (mt_tstate *t = R.threads; t; t = t->next)
         if (t->buf && t->nrec > 1) tstate_queue(t);
     pthread_mutex_unlock(&R.reg_lock);
+    pthread_mutex_unlock(&R.nogil_lock);
+    MT_GUARD_LEAVE();
+}
+
+void mt_rec_nogil_lock(void) { pthread_mutex_lock(&R.nogil_lock); }
+void mt_rec_nogil_unlock(void) { pthread_mutex_unlock(&R.nogil_lock); }
+
+int64_t mt_sample_draw(uint64_t mean_bytes) {
+    /* xorshift64*: per thread, seeded from the thread's state address and
+     * the clock; quality is ample for sampling. */
+    uint64_t x = mt_tls_rng;
+    if (!x) x = ((uint64_t)(uintptr_t)&mt_tls_rng * 0x9E3779B97F4A7C15ull) ^ mt_clock_raw() ^ 1;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    mt_tls_rng = x;
+    /* u uniform in (0, 1]: 53 random bits. */
+    double u = (double)(((x * 0x2545F4914F6CDD1Dull) >> 11) + 1) * (1.0 / 9007199254740992.0);
+    double d = -log(u) * (double)mean_bytes;
+    if (d < 1) d = 1;
+    if (d > 9.0e18) d = 9.0e18;
+    return (int64_t)d;
 }
 
 /* ---- Definitions -------------------------------------------------------- */
@@ -443,9 +527,11 @@ static int defs_append_locked(const void *bytes, size_t n, uint32_t nrecords) {
 }
 
 int mt_rec_defs_append(const void *bytes, size_t n, uint32_t nrecords) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
     pthread_mutex_lock(&R.defs_lock);
     int rc = defs_append_locked(bytes, n, nrecords);
     pthread_mutex_unlock(&R.defs_lock);
+    MT_GUARD_LEAVE();
     return rc;
 }
 
@@ -460,6 +546,7 @@ uint32_t mt_rec_string(const char *s, size_t len) {
     if (len > 65536) len = 65536;
     uint64_t h = str_hash(s, len);
     uint32_t sid = 0;
+    MT_GUARD_ENTER(MT_GUARD_CORE);
     pthread_mutex_lock(&R.defs_lock);
     if ((R.strs_n + 1) * 2 > R.strs_cap) { /* grow and rehash */
         size_t cap = R.strs_cap ? R.strs_cap * 2 : 1024;
@@ -503,6 +590,7 @@ uint32_t mt_rec_string(const char *s, size_t len) {
     free(enc);
 out:
     pthread_mutex_unlock(&R.defs_lock);
+    MT_GUARD_LEAVE();
     return sid;
 }
 
@@ -510,12 +598,14 @@ uint32_t mt_rec_function(uint32_t kind, uint32_t qualname_sid,
                          uint32_t module_sid, uint32_t file_sid,
                          uint32_t first_line) {
     uint8_t b[MT_ENC_FUNCTION_BOUND];
+    MT_GUARD_ENTER(MT_GUARD_CORE);
     pthread_mutex_lock(&R.defs_lock);
     uint32_t fid = ++R.next_fid;
     uint8_t *p = mt_enc_function(b, fid, kind, qualname_sid, module_sid,
                                  file_sid, first_line);
     if (defs_append_locked(b, (size_t)(p - b), 1) != 0) fid = 0;
     pthread_mutex_unlock(&R.defs_lock);
+    MT_GUARD_LEAVE();
     return fid;
 }
 
@@ -603,6 +693,7 @@ static void sampler_handoff(void) {
 
 static void *writer_main(void *arg) {
     (void)arg;
+    mt_tls_guard = MT_GUARD_CORE; /* its allocations are the recorder's */
     struct timespec next_flush;
     deadline_after(&next_flush, R.cfg.flush_interval_ns);
     for (;;) {
@@ -618,6 +709,7 @@ static void *writer_main(void *arg) {
         }
         int stopping = R.stopping;
         pthread_mutex_unlock(&R.pool_lock);
+        atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
         int flush = stopping || deadline_passed(&next_flush);
         if (flush && !stopping) {
             if (R.cfg.flush_idle && atomic_load(&mt_rec.active)) R.cfg.flush_idle();
@@ -672,12 +764,14 @@ static void sample_counters(mt_tstate *t, uint64_t now) {
 
 static void *sampler_main(void *arg) {
     (void)arg;
+    mt_tls_guard = MT_GUARD_CORE;
     mt_tstate *t = &R.sampler;
     uint64_t ticks = 0, per_counters = R.cfg.flush_interval_ns / R.cfg.rss_interval_ns;
     if (per_counters == 0) per_counters = 1;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
+        atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
         uint64_t rss = mt_rss_read();
         uint64_t now = mt_clock_raw();
         pthread_mutex_lock(&R.sampler_lock);
@@ -712,6 +806,7 @@ static void init_locks(void) {
     pthread_mutex_init(&R.reg_lock, NULL);
     pthread_mutex_init(&R.defs_lock, NULL);
     pthread_mutex_init(&R.sampler_lock, NULL);
+    pthread_mutex_init(&R.nogil_lock, NULL);
     pthread_cond_init(&R.wake, &ca);
     pthread_cond_init(&R.sampler_wake, &ca);
     pthread_condattr_destroy(&ca);
@@ -751,7 +846,28 @@ static uint64_t calibrate_tsc(uint64_t *tsc0, uint64_t *mono0) {
 
 static uint64_t next_gen = 1;
 
+static int rec_start(const mt_rec_config *cfg);
+
 int mt_rec_start(const mt_rec_config *cfg) {
+    MT_GUARD_ENTER(MT_GUARD_CORE); /* threads, buffers: the recorder's */
+    int rc = rec_start(cfg);
+    MT_GUARD_LEAVE();
+    return rc;
+}
+
+/* The sampling distance of allocation records, until the format has a
+ * field for it (proposal: header fixed field alloc_sample_bytes, see
+ * recorder/ALLOC.md): a MARKER "memtrace:alloc_sample_bytes=N" in the first
+ * block of the file (tid 0), N = 1 when every allocation is recorded. */
+static void put_alloc_marker(uint64_t n) {
+    char text[64];
+    int len = snprintf(text, sizeof text, "memtrace:alloc_sample_bytes=%llu",
+                       (unsigned long long)n);
+    mt_rec_marker(&R.sampler, text, (size_t)len);
+    tstate_queue(&R.sampler);
+}
+
+static int rec_start(const mt_rec_config *cfg) {
     if (atomic_load(&mt_rec.active) || R.writer_running) return MT_ERR_STATE;
     if (!cfg->path || cfg->buffer_bytes < 4096 || cfg->max_buffers < 2 ||
         cfg->flush_interval_ns == 0)
@@ -820,6 +936,7 @@ int mt_rec_start(const mt_rec_config *cfg) {
     R.threads = NULL;
     R.next_tid = 0;
     R.reg_closed = 0;
+    R.exited_lost_events = R.exited_lost_bytes = 0;
     defs_reset();
     atomic_store(&R.failed, 0);
     mt_rec.gen = next_gen++;
@@ -829,7 +946,9 @@ int mt_rec_start(const mt_rec_config *cfg) {
     R.sampler.native_id = (uint64_t)getpid();
     R.sampler.last_ticks = mt_clock_raw();
     R.sampler_stop = 0;
+    R.alloc_records = 0;
     mt_tstate_name(&R.sampler, "[process]", 9);
+    if (cfg->alloc_sample_bytes) put_alloc_marker(cfg->alloc_sample_bytes);
     atomic_store(&mt_rec.active, 1);
 
     R.writer_running = pthread_create(&R.writer_thread, NULL, writer_main, NULL) == 0;
@@ -868,9 +987,22 @@ static void put_summary(mt_tstate *t, int reason) {
     t->nrec++;
 }
 
+static int rec_stop(int reason);
+
 int mt_rec_stop(int reason) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    int rc = rec_stop(reason);
+    MT_GUARD_LEAVE();
+    return rc;
+}
+
+static int rec_stop(int reason) {
     if (!R.writer_running) return MT_ERR_STATE;
     atomic_store(&mt_rec.active, 0);
+    /* Threads recording without the GIL check active under nogil_lock:
+     * once we have had it, none is still writing into a buffer. */
+    pthread_mutex_lock(&R.nogil_lock);
+    pthread_mutex_unlock(&R.nogil_lock);
     if (R.sampler_running) {
         pthread_mutex_lock(&R.sampler_lock);
         R.sampler_stop = 1;
@@ -885,6 +1017,9 @@ int mt_rec_stop(int reason) {
     uint64_t lost_events = 0, lost_bytes = 0;
     pthread_mutex_lock(&R.reg_lock);
     R.reg_closed = 1;
+    lost_events = R.exited_lost_events;
+    lost_bytes = R.exited_lost_bytes;
+    R.exited_lost_events = R.exited_lost_bytes = 0;
     for (mt_tstate *t = R.threads; t; t = t->next) {
         if (t->buf && t->nrec > 1) tstate_queue(t);
         lost_events += t->lost_events;
@@ -985,6 +1120,7 @@ void mt_rec_stats_get(mt_rec_stats *out) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&R.pool_lock);
     out->events_lost = R.lost_events;
+    out->alloc_records = R.alloc_records;
     out->buffers_max = R.nbufs_max_seen;
     pthread_mutex_unlock(&R.pool_lock);
     out->error = R.failed;

@@ -62,9 +62,12 @@ typedef struct mt_tstate {
     uint32_t nrec;       /* records in buf */
     uint32_t prev_line;
     uint64_t prev_rss;   /* block state for RSS records */
+    uint64_t prev_addr;  /* block state for ALLOC/FREE/REALLOC records */
     uint32_t depth, cap; /* shadow stack: every frame, written or not */
     uint32_t *fids;
     uint8_t *flags;
+    void **keys;         /* alloc mode: identity (frame address) and code of */
+    void **codes;        /* each shadow frame, to find what changed (mt_alloc.c) */
     uint32_t nunwritten; /* frames on the stack not written */
     uint32_t lazy_lo;    /* every eligible frame below it is written */
     uint64_t last_rss_written; /* rss_trigger: RSS at the last written event */
@@ -74,6 +77,9 @@ typedef struct mt_tstate {
     uint32_t tid;
     uint64_t native_id;
     uint64_t gen; /* session generation this state belongs to */
+    uint64_t alloc_records; /* ALLOC/FREE/REALLOC records attempted */
+    uint32_t clock_credit;  /* alloc records left before the clock is read */
+    uint32_t clock_epoch;   /* mt_rec.epoch at the last clock read */
     int reentry;  /* fast mode: set while the hook runs Python-aware code */
     uint32_t unnamed; /* threading did not know the thread yet: tries left */
     struct mt_tstate *next; /* registry (rec.lock) */
@@ -96,6 +102,10 @@ typedef struct mt_rec_config {
      * partial buffers of idle threads (mt_rec_flush_idle) under whatever lock
      * makes that safe (the GIL). May be NULL. Returns 0 when it could not. */
     int (*flush_idle)(void);
+    /* Allocation tracking (mt_alloc.c): 0 off, else the mean sampling
+     * distance in bytes (1 = every allocation). Written into the trace as a
+     * MARKER (see mt_rec_start) until the format carries it. */
+    uint64_t alloc_sample_bytes;
 } mt_rec_config;
 
 /* Global recorder state. Fields marked (const) are set by mt_rec_start before
@@ -114,6 +124,8 @@ typedef struct mt_recorder {
     uint32_t max_depth;     /* (const) */
     _Atomic uint64_t rss_now;  /* last RSS read by anyone, bytes */
     _Atomic uint64_t rss_peak; /* greatest RSS read during the session */
+    _Atomic uint32_t epoch;    /* +1 by the sampler and writer threads at each
+                                  wake-up (at least every flush interval) */
 } mt_recorder;
 
 extern mt_recorder mt_rec;
@@ -143,6 +155,27 @@ void mt_rec_forget_after_fork(void);
 #define MT_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
 extern MT_TLS mt_tstate *mt_tls;
 extern MT_TLS uint64_t mt_tls_gen;
+
+/* Reentrancy guard of the allocation hooks, per thread. Allocator hooks run
+ * inside any code that allocates, including the recorder's own: while the
+ * guard is up the hooks pass calls through to the real allocator.
+ *   MT_GUARD_SYNC: recorder code calling the Python API (naming functions
+ *     and threads): allocations are not recorded (they are the recorder's),
+ *     frees are (a free of the program's block must not go missing, and the
+ *     thread's buffer is between records there).
+ *   MT_GUARD_CORE: inside the buffer code, an allocator's own call (pymalloc
+ *     reaching PyMem_RawMalloc or mmap), or a recorder thread: nothing is
+ *     recorded. The writer and sampler threads keep it up for their life. */
+enum { MT_GUARD_SYNC = 1, MT_GUARD_CORE = 2 };
+extern MT_TLS int mt_tls_guard;
+/* Sampled allocation tracking: bytes to allocate before the next sample
+ * (<= 0: draw one), and the thread's random state. */
+extern MT_TLS int64_t mt_tls_sample_left;
+extern MT_TLS uint64_t mt_tls_rng;
+/* Set when the thread's exit handler ran: no new state is made for it. */
+extern MT_TLS int mt_tls_exited;
+#define MT_GUARD_ENTER(level) int mt_saved_guard_ = mt_tls_guard; mt_tls_guard = (level)
+#define MT_GUARD_LEAVE() mt_tls_guard = mt_saved_guard_
 mt_tstate *mt_tstate_new(uint64_t native_id);
 /* Write THREAD_START (after the hooks named the thread and pushed the frames
  * already running). */
@@ -206,6 +239,8 @@ int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes);
 int mt_tstate_grow(mt_tstate *t);
 /* Filtering path of mt_rec_enter and of line events. */
 void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags);
+/* Write the CALL of every eligible frame not yet written (filtering). */
+void mt_rec_flush_lazy(mt_tstate *t);
 int mt_rec_should_write(mt_tstate *t, uint64_t now);
 void mt_rec_exact_rss(mt_tstate *t, uint64_t now);
 
@@ -294,8 +329,58 @@ void mt_rec_marker(mt_tstate *t, const char *text, size_t len);
  * appears in the next BLOCK's stack). */
 void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags);
 
+/* An ALLOC, FREE or REALLOC record (old_addr 0: ALLOC; size unused for
+ * FREE): type is MT_REC_ALLOC, MT_REC_FREE or MT_REC_REALLOC. The caller owns
+ * t's buffer (GIL, or mt_rec_nogil_lock) and has the guard up. */
+/* The time of an allocation record. Reading the clock (~10 ns for rdtsc
+ * here) would cost as much as the rest of the record, so it is read for one
+ * allocation record in MT_ALLOC_CLOCK_EVERY, or when the sampler or writer
+ * thread has woken since the last reading (every rss_interval, 10 ms by
+ * default); the others reuse the thread's last time (dt 0, which also costs
+ * next to nothing once compressed). A record's time is thus at most that
+ * many allocations or one interval early, never out of order in its thread. */
+#define MT_ALLOC_CLOCK_EVERY 16
+static inline uint64_t mt_alloc_now(mt_tstate *t) {
+    uint32_t epoch = atomic_load_explicit(&mt_rec.epoch, memory_order_relaxed);
+    if (__builtin_expect(t->clock_credit != 0 && t->clock_epoch == epoch, 1)) {
+        t->clock_credit--;
+        return t->last_ticks;
+    }
+    t->clock_credit = MT_ALLOC_CLOCK_EVERY - 1;
+    t->clock_epoch = epoch;
+    return mt_clock_raw();
+}
+
+static inline void mt_rec_alloc_event(mt_tstate *t, int type, unsigned domain,
+                                      uint64_t old_addr, uint64_t addr,
+                                      uint64_t size) {
+    uint64_t now = mt_alloc_now(t);
+    t->alloc_records++;
+    if (!mt_room(t, now)) return;
+    uint64_t dt = mt_dt(t, now);
+    if (type == MT_REC_ALLOC)
+        t->pos = mt_enc_alloc(t->pos, domain, dt, addr, size, &t->prev_addr);
+    else if (type == MT_REC_FREE)
+        t->pos = mt_enc_free(t->pos, domain, dt, addr, &t->prev_addr);
+    else
+        t->pos = mt_enc_realloc(t->pos, domain, dt, old_addr, addr, size, &t->prev_addr);
+    t->nrec++;
+    if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+}
+
+/* The lock that makes a thread's buffer its own when it does not hold the
+ * GIL (raw-domain and native allocations can come from any thread): taken
+ * by those paths and by mt_rec_flush_idle. Never held while waiting for the
+ * GIL. A leaf lock except for the pool and registry locks taken under it. */
+void mt_rec_nogil_lock(void);
+void mt_rec_nogil_unlock(void);
+
+/* Draw the distance to the next sample: exponential with mean mean_bytes. */
+int64_t mt_sample_draw(uint64_t mean_bytes);
+
 /* Statistics for tests and stop(). */
 typedef struct mt_rec_stats {
+    uint64_t alloc_records; /* attempted, last or current session */
     uint64_t events_lost, bytes_written, records_written, buffers_max;
     int error; /* writer's first error */
 } mt_rec_stats;

@@ -13,8 +13,19 @@ compact, crash-safe trace file.
 
 Modes: "profile" (Python and C calls/returns), "trace" (profile plus lines),
 "fast" (Python calls/returns only, through the cheapest hook of the running
-Python). RSS is sampled by a background thread every rss_interval seconds;
-rss="exact" also reads it at every event (about 1 us each).
+Python), "alloc" (allocations only: no call hook; the Python stack of each
+recorded allocation is written as the calls and returns that changed since
+the previous one). RSS is sampled by a background thread every rss_interval
+seconds; rss="exact" also reads it at every event (about 1 us each).
+
+Allocations (allocations=True or "sampled", any mode): every PyMem_RawMalloc,
+PyMem_Malloc and PyObject_Malloc family call is recorded with its address,
+size and stack ("exact"), or a sample of them by bytes ("sampled": mean one
+sample per alloc_sample_bytes bytes allocated; a sampled allocation of s bytes
+stands for s / (1 - exp(-s / alloc_sample_bytes)) bytes). native=True also
+records malloc/mmap made by C code (needs libmemtrace-preload.so preloaded:
+python -m memtrace run --native). The recommended always-on production
+setting: memtrace.start(mode="alloc", allocations="sampled").
 
 Only one recording runs at a time: start() while recording, or entering a
 Profile/Trace inside another, raises RuntimeError.
@@ -30,11 +41,17 @@ from . import _memtrace
 
 __all__ = [
     "start", "stop", "is_recording", "marker", "rss", "rss_peak",
-    "Profile", "Trace", "default_path", "MODES",
+    "Profile", "Trace", "Fast", "Alloc", "default_path", "MODES",
+    "DEFAULT_ALLOC_SAMPLE_BYTES", "native_available",
 ]
 __version__ = _memtrace.__version__
 
-MODES = ("profile", "trace", "fast")
+MODES = ("profile", "trace", "fast", "alloc")
+
+# Mean bytes between two samples in allocations="sampled" mode: the cost is
+# within 3% of a bare run on allocation-heavy code (bench/bench_alloc.py), and
+# a 1 GB workload gives ~2000 samples (estimates within a few %).
+DEFAULT_ALLOC_SAMPLE_BYTES = 512 * 1024
 
 # The running recording: its path and options (for fork children). Guarded by
 # the GIL: start/stop are called from Python.
@@ -73,9 +90,31 @@ def _check_prefixes(name, value):
 
 
 def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_depth,
-             include, exclude, buffer_bytes, max_buffers, clock, fork, c_calls):
+             include, exclude, buffer_bytes, max_buffers, clock, fork, c_calls,
+             allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES, native=False):
     if mode not in MODES:
         raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
+    if allocations is True:
+        allocations = "exact"
+    elif allocations is None or allocations is False:
+        allocations = None
+    elif allocations not in ("exact", "sampled"):
+        raise ValueError("allocations must be False, True, 'exact' or 'sampled', got %r"
+                         % (allocations,))
+    if not isinstance(native, bool):
+        raise TypeError("native must be a bool, not %s" % type(native).__name__)
+    _check_number("alloc_sample_bytes", alloc_sample_bytes, minimum=1, integer=True)
+    if mode == "alloc":
+        if allocations is None and not native:
+            allocations = "exact"
+        if c_calls:
+            raise ValueError("c_calls=True needs mode 'profile' or 'trace'")
+        if rss_trigger or max_depth or include or exclude:
+            raise ValueError("mode 'alloc' takes no rss_trigger, max_depth, include or exclude")
+        c_calls = False
+    if native and not _memtrace.native_available():
+        raise RuntimeError("native=True needs libmemtrace-preload.so preloaded "
+                           "(use: python -m memtrace run --native ...)")
     if c_calls is None:
         c_calls = mode == "profile"
     elif not isinstance(c_calls, bool):
@@ -123,7 +162,8 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                 flush_interval=float(flush_interval), rss=rss, rss_trigger=rss_trigger,
                 max_depth=max_depth, include=include, exclude=exclude,
                 buffer_bytes=buffer_bytes, max_buffers=max_buffers, clock=clock, fork=fork,
-                c_calls=c_calls)
+                c_calls=c_calls, allocations=allocations, alloc_sample_bytes=alloc_sample_bytes,
+                native=native)
 
 
 def _tsc_usable():
@@ -150,14 +190,17 @@ def _start(opts):
         include=opts["include"], exclude=opts["exclude"],
         buffer_bytes=opts["buffer_bytes"], max_buffers=opts["max_buffers"],
         use_tsc=opts["clock"] == "tsc", c_calls=opts["c_calls"], python_version=_platform.python_version(),
-        executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])])
+        executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])],
+        allocations=opts["allocations"] is not None, native=opts["native"],
+        alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1)
     _current = opts
 
 
 def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
           rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
           buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child",
-          c_calls=None):
+          c_calls=None, allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
+          native=False):
     """Start recording every thread into path; return the path.
 
     path           trace file (default: default_path(mode)); an unwritable path
@@ -166,7 +209,20 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    exceptions (a profile hook, as cPyMemTrace.Profile);
                    "trace": Python calls, returns, lines and exceptions (a
                    trace hook alone, as cPyMemTrace.Trace); "fast": Python
-                   frames only, by the cheapest hook of this Python
+                   frames only, by the cheapest hook of this Python; "alloc":
+                   allocations only, each with its Python stack (no call
+                   hook: stacks are written lazily, at allocations)
+    allocations    False; True or "exact": record every allocation of the
+                   raw, mem and obj domains (free and realloc too); "sampled":
+                   a Poisson sample by bytes (see alloc_sample_bytes); default
+                   "exact" in mode "alloc"
+    alloc_sample_bytes
+                   sampled mode: mean bytes allocated between two samples
+                   (default DEFAULT_ALLOC_SAMPLE_BYTES); the trace says it in
+                   a marker "memtrace:alloc_sample_bytes=N"
+    native         also record malloc/calloc/realloc/free/memalign family and
+                   anonymous mmap/munmap of C code (domains malloc, mmap); needs
+                   libmemtrace-preload.so in LD_PRELOAD
     c_calls        trace mode: also record C calls (installs the profile hook
                    beside the trace hook: ~10% more cost); default: True in
                    profile mode, False otherwise
@@ -198,7 +254,7 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
             _current["path"] if _current else "?",))
     opts = _options(path, mode, rss_interval, flush_interval, rss, rss_trigger,
                     max_depth, include, exclude, buffer_bytes, max_buffers, clock, fork,
-                    c_calls)
+                    c_calls, allocations, alloc_sample_bytes, native)
     _start(opts)
     return opts["path"]
 
@@ -231,6 +287,12 @@ def marker(text):
 def rss():
     """The process's resident set size now, in bytes (/proc/self/statm)."""
     return _memtrace.rss()
+
+
+def native_available():
+    """True when libmemtrace-preload.so is loaded in this process (needed by
+    native=True; python -m memtrace run --native sets it up)."""
+    return _memtrace.native_available()
 
 
 def rss_peak():
@@ -270,7 +332,9 @@ class _Recording:
 
 _DEFAULTS = dict(rss_interval=0.01, flush_interval=1.0, rss="sampled", rss_trigger=0,
                  max_depth=0, include=(), exclude=(), buffer_bytes=64 * 1024,
-                 max_buffers=256, clock=None, fork="child", c_calls=None)
+                 max_buffers=256, clock=None, fork="child", c_calls=None,
+                 allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
+                 native=False)
 
 
 def _with_defaults(options):
@@ -297,6 +361,12 @@ class Trace(_Recording):
 class Fast(_Recording):
     """Like Profile, Python frames only, at the lowest cost."""
     _mode = "fast"
+
+
+class Alloc(_Recording):
+    """Allocations with their Python stacks, no call hook (mode "alloc"):
+    ``with memtrace.Alloc("run.trace", allocations="sampled"): ...``."""
+    _mode = "alloc"
 
 
 def _child_path(path, pid):

@@ -18,7 +18,14 @@ Record a Python program into a memtrace trace file.
 
 options:
   -o, --output FILE        trace file (default: memtrace_<UTC>_<pid>_<mode>.trace)
-  --mode MODE              profile (default), trace or fast
+  --mode MODE              profile (default; alloc with --alloc or --native),
+                           trace, fast or alloc (allocations only, no call hook)
+  --alloc[=exact|sampled]  record allocations (raw, mem, obj domains) with their
+                           Python stacks: every one (exact, the default) or a
+                           sample by bytes (sampled: the production setting)
+  --alloc-sample-bytes N   sampled: mean bytes between samples (default 524288)
+  --native                 also record malloc/mmap of C code: re-runs Python with
+                           libmemtrace-preload.so in LD_PRELOAD (implies --alloc)
   --rss-interval SECONDS   RSS sampling period (default 0.01; 0: no sampler)
   --flush-interval SECONDS chunks reach the disk at least this often (default 1)
   --rss sampled|exact      exact also reads RSS at every event (slow)
@@ -43,10 +50,11 @@ _VALUED = {
     "-o": "path", "--output": "path", "--mode": "mode", "--rss-interval": "rss_interval",
     "--flush-interval": "flush_interval", "--rss": "rss", "--rss-trigger": "rss_trigger",
     "--max-depth": "max_depth", "--include": "include", "--exclude": "exclude",
-    "--clock": "clock", "--fork": "fork",
+    "--clock": "clock", "--fork": "fork", "--alloc-sample-bytes": "alloc_sample_bytes",
 }
 _FLOATS = ("rss_interval", "flush_interval")
-_INTS = ("rss_trigger", "max_depth")
+_INTS = ("rss_trigger", "max_depth", "alloc_sample_bytes")
+_REEXEC = "MEMTRACE_PRELOAD_REEXEC"
 
 
 class UsageError(Exception):
@@ -74,6 +82,17 @@ def parse_run_args(args):
             continue
         if a == "--c-calls":
             opts["c_calls"] = True
+            i += 1
+            continue
+        if a == "--native":
+            opts["native"] = True
+            i += 1
+            continue
+        if a == "--alloc" or a.startswith("--alloc="):
+            value = a.partition("=")[2] or "exact"
+            if value not in ("exact", "sampled"):
+                raise UsageError("--alloc must be exact or sampled, not %r" % value)
+            opts["allocations"] = value
             i += 1
             continue
         if a == "-m":
@@ -125,6 +144,51 @@ def _strip_launcher(tb):
     return tb
 
 
+def _preload_path():
+    import glob
+    here = os.path.dirname(os.path.abspath(__file__))
+    for pattern in ("libmemtrace-preload.so", "_preload*.so"):
+        found = sorted(glob.glob(os.path.join(here, pattern)))
+        if found:
+            return found[0]
+    return None
+
+
+def _reexec_with_preload(args):
+    """Run this launcher again with libmemtrace-preload.so in LD_PRELOAD (it
+    must be loaded before anything allocates). Does not return."""
+    lib = _preload_path()
+    if lib is None:
+        sys.stderr.write("memtrace: --native: libmemtrace-preload.so is not installed "
+                         "next to the memtrace package\n")
+        sys.exit(1)
+    if os.environ.get(_REEXEC):
+        sys.stderr.write("memtrace: --native: %s was preloaded but is not active "
+                         "(is this glibc?)\n" % lib)
+        sys.exit(1)
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = lib + (":" + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
+    env[_REEXEC] = lib
+    argv = list(getattr(sys, "orig_argv", []) or [])
+    if not argv or "-m" not in argv:
+        argv = [sys.executable, "-m", "memtrace", "run"] + list(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
+
+
+def _unset_preload():
+    """The program's own child processes should not inherit the library (it
+    stays loaded in this process)."""
+    lib = os.environ.pop(_REEXEC, None)
+    if lib and os.environ.get("LD_PRELOAD"):
+        rest = [p for p in os.environ["LD_PRELOAD"].split(":") if p and p != lib]
+        if rest:
+            os.environ["LD_PRELOAD"] = ":".join(rest)
+        else:
+            del os.environ["LD_PRELOAD"]
+
+
 def run(args):
     import memtrace
 
@@ -132,6 +196,11 @@ def run(args):
         opts, verbose, kind, target, target_args = parse_run_args(args)
     except UsageError as e:
         _usage_error(str(e))
+    if opts.get("native"):
+        opts.setdefault("allocations", "exact")
+        if not memtrace.native_available():
+            _reexec_with_preload(args)
+    _unset_preload()
     if kind == "script":
         if not os.path.exists(target):
             sys.stderr.write("memtrace: cannot run '%s': No such file or directory\n" % target)
@@ -153,7 +222,7 @@ def run(args):
     # header records it rather than the launcher's (python -m sets argv[0]
     # to the module's file, as runpy does below).
     sys.argv = [target if kind == "script" else (found.origin or target)] + list(target_args)
-    mode = opts.pop("mode", "profile")
+    mode = opts.pop("mode", "alloc" if opts.get("allocations") else "profile")
     try:
         path = memtrace.start(mode=mode, **opts)
     except (TypeError, ValueError) as e:

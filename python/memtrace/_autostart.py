@@ -9,7 +9,9 @@ already when the process starts (for instance written by a parent process
 that passed the variable on), ".<pid>" is inserted before the extension so
 no process overwrites another's trace. Options are those of memtrace.start:
 mode, rss_interval, flush_interval, rss, rss_trigger, max_depth, include,
-exclude (several prefixes separated by ':'), clock, fork, c_calls (0 or 1).
+exclude (several prefixes separated by ':'), clock, fork, c_calls (0 or 1),
+allocations (0, 1, exact or sampled), alloc_sample_bytes, native (0 or 1:
+needs libmemtrace-preload.so in LD_PRELOAD).
 
 A bad MEMTRACE never stops the program: one warning on stderr, no recording.
 """
@@ -18,7 +20,7 @@ import os
 import sys
 
 _FLOATS = ("rss_interval", "flush_interval")
-_INTS = ("rss_trigger", "max_depth", "buffer_bytes", "max_buffers")
+_INTS = ("rss_trigger", "max_depth", "buffer_bytes", "max_buffers", "alloc_sample_bytes")
 _LISTS = ("include", "exclude")
 
 
@@ -44,10 +46,16 @@ def parse(spec):
             value = float(value)
         elif key in _INTS:
             value = int(value)
-        elif key == "c_calls":
+        elif key in ("c_calls", "native"):
             if value.strip() not in ("0", "1"):
-                raise ValueError("MEMTRACE: c_calls must be 0 or 1, got %r" % value)
+                raise ValueError("MEMTRACE: %s must be 0 or 1, got %r" % (key, value))
             value = value.strip() == "1"
+        elif key == "allocations":
+            value = value.strip()
+            if value not in ("0", "1", "exact", "sampled"):
+                raise ValueError("MEMTRACE: allocations must be 0, 1, exact or sampled, "
+                                 "got %r" % value)
+            value = {"0": False, "1": True}.get(value, value)
         elif key in _LISTS:
             value = tuple(v for v in value.split(":") if v)
         kw[key] = value

@@ -1,0 +1,42 @@
+/*
+ * mt_alloc.h - allocation tracking: hooks on CPython's three allocator
+ * domains (PyMem_SetAllocator: raw, mem, obj) and on the native allocator
+ * through libmemtrace-preload.so, feeding ALLOC/FREE/REALLOC records into the
+ * calling thread's buffer. Called by mt_hooks.c with the GIL held.
+ *
+ * Stacks: in call-tracing modes (profile, trace, fast) the shadow stack the
+ * call hooks keep is the allocation's stack. In alloc mode no call hook is
+ * installed: at each recorded allocation the thread's Python frames are
+ * walked and compared with the shadow stack by frame identity, and RETURN /
+ * CALL records are written for the difference only (as memray does), so the
+ * trace stays an ordinary call/return stream whose stack at each ALLOC is the
+ * Python stack of that allocation.
+ */
+#ifndef MT_ALLOC_H
+#define MT_ALLOC_H
+
+#include <Python.h>
+
+#include "mt_recorder.h"
+
+typedef struct mt_alloc_config {
+    int python;            /* hook the raw, mem and obj domains */
+    int native;            /* register with libmemtrace-preload.so */
+    uint64_t sample_bytes; /* 1: every allocation; N > 1: sampled, mean N */
+    int lazy_stacks;       /* alloc mode: walk frames at allocations */
+} mt_alloc_config;
+
+/* Install the hooks (after mt_rec_start). Returns 0, or -1 with a Python
+ * exception set (native requested but the library is not loaded). */
+int mt_alloc_start(const mt_alloc_config *cfg);
+/* Uninstall: the previous allocators are back when this returns (before
+ * mt_rec_stop). */
+void mt_alloc_stop(void);
+/* Fork child: uninstall without recording anything. */
+void mt_alloc_after_fork_child(void);
+/* Is libmemtrace-preload.so loaded in this process? */
+int mt_alloc_native_available(void);
+/* Live sampled blocks being tracked (sampled mode). */
+uint64_t mt_alloc_sampled_live(void);
+
+#endif /* MT_ALLOC_H */
