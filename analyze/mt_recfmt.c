@@ -912,6 +912,16 @@ void mt_recfmt_header_text(mt_out *o, const mt_header *h, const char *name) {
     MT_OUT_LIT(o, " (");
     mt_out_hex(o, h->content);
     MT_OUT_LIT(o, ")\n");
+    if (h->alloc_sample_bytes) {
+        text_key(o, "allocations");
+        if (h->alloc_sample_bytes == 1) {
+            MT_OUT_LIT(o, "every allocation\n");
+        } else {
+            MT_OUT_LIT(o, "sampled, one per ");
+            mt_out_bytes_exact(o, h->alloc_sample_bytes);
+            MT_OUT_LIT(o, " on average\n");
+        }
+    }
     if (h->flags) {
         text_key(o, "flags");
         mt_out_hex(o, h->flags);
@@ -990,6 +1000,8 @@ void mt_recfmt_header_json(mt_out *o, const mt_header *h) {
         mt_out_putc(o, '"');
     }
     mt_out_putc(o, ']');
+    JKEY(o, "alloc_sample_bytes");
+    mt_out_u64(o, h->alloc_sample_bytes);
     JKEY(o, "flags");
     mt_out_u64(o, h->flags);
     MT_OUT_LIT(o, "}\n");

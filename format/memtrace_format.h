@@ -79,7 +79,7 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------ */
 
 #define MT_FORMAT_MAJOR 1 /* a reader refuses files of a greater major */
-#define MT_FORMAT_MINOR 0 /* a greater minor only adds what v1 can skip */
+#define MT_FORMAT_MINOR 1 /* a greater minor only adds what v1 can skip */
 #define MT_LIBRARY_VERSION "0.1.0"
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -143,6 +143,11 @@ typedef struct mt_header {
                                   time is in ticks since this reading */
     uint32_t pid, ppid;        /* the recorded process */
     uint32_t page_size;        /* bytes */
+    uint64_t alloc_sample_bytes; /* (1.1) allocation records: 0 none, 1 every
+                                    allocation, N > 1 sampled by bytes with
+                                    mean distance N (a sampled allocation of
+                                    s bytes stands for s / (1 - exp(-s/N)));
+                                    0 when read from a 1.0 file */
     /* Text fields, UTF-8, NULL when unknown. The reader owns its copies. */
     const char *hostname;
     const char *python_implementation; /* "CPython" */

@@ -167,10 +167,10 @@ int mt_header_encode(const mt_header *h, mt_buf *out) {
         {MT_KEY_MODE, h->mode},
     };
     size_t start = out->len;
-    int rc = mt_buf_reserve(out, MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES);
+    int rc = mt_buf_reserve(out, MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES_1_1);
     if (rc) return rc;
     uint8_t *p = out->data + start;
-    memset(p, 0, MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES);
+    memset(p, 0, MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES_1_1);
     mt_le32_put(p, MT_SKIP_MAGIC);
     uint8_t *c = p + MT_FRAME_HEAD_BYTES;
     memcpy(c, mt_signature, 8);
@@ -185,8 +185,9 @@ int mt_header_encode(const mt_header *h, mt_buf *out) {
     mt_le64_put(c + 48, h->anchor_ticks);
     mt_le32_put(c + 56, h->pid);
     mt_le32_put(c + 60, h->ppid);
-    mt_le16_put(c + 64, MT_HEADER_FIXED_BYTES);
-    out->len += MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES;
+    mt_le16_put(c + 64, MT_HEADER_FIXED_BYTES_1_1);
+    mt_le64_put(c + 68, h->alloc_sample_bytes);
+    out->len += MT_FRAME_HEAD_BYTES + MT_HEADER_FIXED_BYTES_1_1;
 
     uint16_t nfields = 0;
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {

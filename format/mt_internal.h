@@ -38,7 +38,8 @@ static inline uint64_t mt_le64_get(const uint8_t *p) {
 #define MT_SKIP_MAGIC_MAX 0x184D2A5Fu
 #define MT_ZSTD_MAGIC 0xFD2FB528u
 #define MT_FRAME_HEAD_BYTES 8          /* magic + size */
-#define MT_HEADER_FIXED_BYTES 68       /* header content before text fields */
+#define MT_HEADER_FIXED_BYTES 68       /* 1.0 header content before text fields */
+#define MT_HEADER_FIXED_BYTES_1_1 76   /* 1.1: + alloc_sample_bytes */
 #define MT_CHUNK_HEAD_BYTES 48         /* chunk-header content, v1.0 */
 #define MT_INDEX_HEAD_BYTES 20         /* index content before entries */
 #define MT_INDEX_ENTRY_BYTES 40

@@ -452,6 +452,8 @@ static int parse_header(mt_reader *r) {
     uint16_t foff = mt_le16_get(c + 64), nfields = mt_le16_get(c + 66);
     if (foff < MT_HEADER_FIXED_BYTES || foff > size - 8)
         return report(r, MT_ERR_HEADER, 72, "damaged header: fields_offset %u", foff);
+    /* Fixed fields a minor version added sit before fields_offset. */
+    if (foff >= MT_HEADER_FIXED_BYTES_1_1) h->alloc_sample_bytes = mt_le64_get(c + 68);
 
     /* Text fields: copy them all into one block, NUL-terminated. */
     r->hstrings = malloc(size + 8u * nfields + 1);

@@ -855,18 +855,6 @@ int mt_rec_start(const mt_rec_config *cfg) {
     return rc;
 }
 
-/* The sampling distance of allocation records, until the format has a
- * field for it (proposal: header fixed field alloc_sample_bytes, see
- * recorder/ALLOC.md): a MARKER "memtrace:alloc_sample_bytes=N" in the first
- * block of the file (tid 0), N = 1 when every allocation is recorded. */
-static void put_alloc_marker(uint64_t n) {
-    char text[64];
-    int len = snprintf(text, sizeof text, "memtrace:alloc_sample_bytes=%llu",
-                       (unsigned long long)n);
-    mt_rec_marker(&R.sampler, text, (size_t)len);
-    tstate_queue(&R.sampler);
-}
-
 static int rec_start(const mt_rec_config *cfg) {
     if (atomic_load(&mt_rec.active) || R.writer_running) return MT_ERR_STATE;
     if (!cfg->path || cfg->buffer_bytes < 4096 || cfg->max_buffers < 2 ||
@@ -881,6 +869,7 @@ static int rec_start(const mt_rec_config *cfg) {
     R.path = strdup(cfg->path);
     if (!R.path) return MT_ERR_NOMEM;
     mt_header h = cfg->header;
+    h.alloc_sample_bytes = cfg->alloc_sample_bytes; /* 0: no allocation records */
     /* CLOCK_MONOTONIC: ns / 16. The header's anchor was read in ns. */
     mt_rec.clock_tsc = 0;
     mt_rec.tick_shift = 4;
@@ -948,7 +937,6 @@ static int rec_start(const mt_rec_config *cfg) {
     R.sampler_stop = 0;
     R.alloc_records = 0;
     mt_tstate_name(&R.sampler, "[process]", 9);
-    if (cfg->alloc_sample_bytes) put_alloc_marker(cfg->alloc_sample_bytes);
     atomic_store(&mt_rec.active, 1);
 
     R.writer_running = pthread_create(&R.writer_thread, NULL, writer_main, NULL) == 0;

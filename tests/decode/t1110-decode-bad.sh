@@ -52,7 +52,7 @@ test_expect_success 'a missing path' '
 
 test_expect_success 'a newer major version' '
     "$MKTRACE" major2 good.trace major2.trace &&
-    expect_fail major2.trace "^memtrace-decode: major2\\.trace: at byte 16: format version 2\\.0 is newer than this reader.s 1\\.x$"
+    expect_fail major2.trace "^memtrace-decode: major2\\.trace: at byte 16: format version 2\\.1 is newer than this reader.s 1\\.x$"
 '
 
 test_expect_success 'truncated inside the header' '

@@ -237,7 +237,8 @@ static void header_case(const char *name, const mt_header *h) {
         CHECK(g->flags == h->flags && g->content == h->content && g->clock == h->clock &&
               g->ticks_per_second == h->ticks_per_second && g->wall_ns == h->wall_ns &&
               g->anchor_ticks == h->anchor_ticks && g->pid == h->pid &&
-              g->ppid == h->ppid && g->page_size == h->page_size,
+              g->ppid == h->ppid && g->page_size == h->page_size &&
+              g->alloc_sample_bytes == h->alloc_sample_bytes,
               "numeric fields differ");
 #define TXT(f) CHECK(str_eq_or_null(h->f, g->f), #f ": want %s got %s", \
                      h->f ? h->f : "NULL", g->f ? g->f : "NULL")
@@ -275,6 +276,7 @@ static void test_header(void) {
     h.pid = UINT32_MAX;
     h.ppid = 0;
     h.page_size = 65536;
+    h.alloc_sample_bytes = 524288;
     h.hostname = "host.example";
     h.python_implementation = "CPython";
     h.python_version = "3.11.7";

@@ -45,6 +45,14 @@ def decode(path):
     return [json.loads(line) for line in p.stdout.splitlines() if line]
 
 
+def header(path):
+    """The trace's header as a dict (memtrace-decode --header --json)."""
+    p = subprocess.run([DECODE, "--header", "--json", str(path)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert p.returncode == 0, "memtrace-decode failed: %s" % p.stderr
+    return json.loads(p.stdout)
+
+
 def check(path):
     """memtrace-decode --check: (exit code, output)."""
     p = subprocess.run([DECODE, "--check", str(path)], stdout=subprocess.PIPE,
