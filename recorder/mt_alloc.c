@@ -118,6 +118,12 @@ static mt_tstate *thread_begin_nogil(void) {
 #define FRAME_PREV(f) ((f)->f_back)
 #endif
 
+static inline int hidden(const void *f) {
+    for (unsigned i = 0; i < mt_hooks_nhide; i++)
+        if (mt_hooks_hide_iframes[i] == f) return 1;
+    return 0;
+}
+
 /* Make the shadow stack the thread's Python stack: RETURN for the shadow
  * frames that are gone, CALL for the new ones (by frame address and code).
  * Frames that ended by an exception are written as RETURN too. */
@@ -130,10 +136,13 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
     /* The common case first: the same stack as at the last record. Compared
      * innermost first, without copying; any difference falls through to
      * the full walk below. */
+    /* The launcher's frames (and their callers) are not part of the stack:
+     * the walk ends at the first of them. */
     {
         uint32_t d = t->depth;
         __typeof__(top) f = top;
-        while (f && d && t->keys[d - 1] == (void *)f && t->codes[d - 1] == (void *)FRAME_CODE(f)) {
+        while (f && !hidden((void *)f) && d && t->keys[d - 1] == (void *)f &&
+               t->codes[d - 1] == (void *)FRAME_CODE(f)) {
             d--;
             do f = FRAME_PREV(f);
 #if PY_VERSION_HEX >= 0x030C0000
@@ -142,10 +151,10 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             while (0);
 #endif
         }
-        if (!f && !d) return;
+        if ((!f || hidden((void *)f)) && !d) return;
     }
     size_t n = 0;
-    for (__typeof__(top) f = top; f; f = FRAME_PREV(f)) {
+    for (__typeof__(top) f = top; f && !hidden((void *)f); f = FRAME_PREV(f)) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (FRAME_SKIP(f)) continue;
 #endif

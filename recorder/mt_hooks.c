@@ -45,6 +45,26 @@
 
 /* All of the following: GIL. */
 static int hooks_mode;
+/* The frame that started recording on behalf of a program (the launcher's
+ * own): it and its callers are left out of every stack. Strong reference,
+ * GIL. mt_hooks_hide_iframe is the interpreter frame it runs in, for the
+ * allocation hooks' frame walk. */
+static PyFrameObject *hooks_hide_frame;
+void *mt_hooks_hide_iframes[MT_HIDE_MAX];
+unsigned mt_hooks_nhide;
+
+/* Is f the hidden frame or one of its callers? (A short list, looked at
+ * only when a thread's existing frames are walked.) */
+static int hidden_frame(PyFrameObject *f) {
+#if PY_VERSION_HEX >= 0x030B0000
+    void *key = f->f_frame;
+#else
+    void *key = f;
+#endif
+    for (unsigned i = 0; i < mt_hooks_nhide; i++)
+        if (mt_hooks_hide_iframes[i] == key) return 1;
+    return 0;
+}
 static int hooks_profile; /* the profile function is installed and records
                              calls and returns; else trace_cb does */
 static mt_filters hooks_filters;
@@ -331,6 +351,10 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
     if (from) {
         Py_INCREF(from);
         for (PyFrameObject *f = from; f; ) {
+            if (hidden_frame(f)) { /* the launcher's frames: hidden */
+                Py_DECREF(f);
+                break;
+            }
             if (n == (int)(sizeof chain / sizeof chain[0])) { /* keep the innermost */
                 Py_DECREF(chain[0]);
                 memmove(chain, chain + 1, sizeof chain[0] * (size_t)(n - 1));
@@ -745,6 +769,8 @@ int mt_hooks_stop(int reason) {
     if (alloc_on) mt_alloc_stop();
     alloc_on = 0;
     hooks_mode = 0;
+    Py_CLEAR(hooks_hide_frame);
+    mt_hooks_nhide = 0;
     mt_rec_flush_idle();
     int rc;
     /* The writer may be waiting for the GIL to hand over idle buffers. */
@@ -785,6 +811,31 @@ void mt_hooks_after_fork_child(void) {
         if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(NULL, NULL);
     }
     hooks_mode = 0;
+    Py_CLEAR(hooks_hide_frame);
+    mt_hooks_nhide = 0;
     ftab_clear(1);
     filters_free(&hooks_filters);
+}
+
+void mt_hooks_set_hide_frame(PyObject *frame) {
+    Py_CLEAR(hooks_hide_frame);
+    mt_hooks_nhide = 0;
+    if (!frame || !PyFrame_Check(frame)) return;
+    Py_INCREF(frame);
+    hooks_hide_frame = (PyFrameObject *)frame;
+    /* The frame and its callers: they stay hidden after it returns too
+     * (the launcher's callers run the interpreter's shutdown). */
+    PyFrameObject *f = hooks_hide_frame;
+    Py_INCREF(f);
+    while (f && mt_hooks_nhide < MT_HIDE_MAX) {
+#if PY_VERSION_HEX >= 0x030B0000
+        mt_hooks_hide_iframes[mt_hooks_nhide++] = f->f_frame;
+#else
+        mt_hooks_hide_iframes[mt_hooks_nhide++] = f;
+#endif
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
 }

@@ -35,6 +35,16 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
 int mt_hooks_mode(void); /* 0 when not recording */
+
+/* Leave frame (a frame object, or None) and its callers out of every stack
+ * of the next recording: the launcher's own frames. Call before
+ * mt_hooks_start; cleared by stop. mt_hooks_hide_iframes holds the
+ * interpreter frames of it and its callers, for walks over interpreter
+ * frames. */
+void mt_hooks_set_hide_frame(PyObject *frame);
+#define MT_HIDE_MAX 64
+extern void *mt_hooks_hide_iframes[MT_HIDE_MAX];
+extern unsigned mt_hooks_nhide;
 /* The builtin installed with threading.setprofile: it swaps itself for the
  * C hooks in each new thread. */
 PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);

@@ -49,20 +49,20 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                              "rss_exact", "rss_trigger", "max_depth", "include",
                              "exclude", "buffer_bytes", "max_buffers", "use_tsc",
                              "python_version", "executable", "argv", "c_calls",
-                             "allocations", "native", "alloc_sample_bytes", NULL};
+                             "allocations", "native", "alloc_sample_bytes", "hide_frame", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
     int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0;
     unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
-    PyObject *include = NULL, *exclude = NULL, *argv = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppK", kwlist, &path,
+    PyObject *include = NULL, *exclude = NULL, *argv = NULL, *hide_frame = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppKO", kwlist, &path,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
                                      &exe, &argv, &c_calls, &allocations, &native,
-                                     &alloc_sample_bytes))
+                                     &alloc_sample_bytes, &hide_frame))
         return NULL;
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
@@ -129,10 +129,14 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                             "mode 'alloc' takes no rss_trigger, max_depth, include or exclude");
     }
     mt_alloc_config acfg = {allocations, native, alloc_sample_bytes, m == MT_MODE_ALLOC};
+    mt_hooks_set_hide_frame(hide_frame);
     int rc = mt_hooks_start(&cfg, m, c_calls, &filters, &acfg);
     for (size_t i = 0; i < ac; i++) free(av[i]);
     free(av);
-    if (rc < 0) return NULL;
+    if (rc < 0) {
+        mt_hooks_set_hide_frame(NULL);
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 

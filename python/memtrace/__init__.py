@@ -181,7 +181,7 @@ def _tsc_usable():
     return False
 
 
-def _start(opts):
+def _start(opts, hide_frame=None):
     global _current
     _memtrace.start(
         opts["path"], opts["mode"], rss_interval=opts["rss_interval"],
@@ -192,7 +192,8 @@ def _start(opts):
         use_tsc=opts["clock"] == "tsc", c_calls=opts["c_calls"], python_version=_platform.python_version(),
         executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])],
         allocations=opts["allocations"] is not None, native=opts["native"],
-        alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1)
+        alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
+        hide_frame=hide_frame)
     _current = opts
 
 
@@ -200,7 +201,7 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
           rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
           buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child",
           c_calls=None, allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
-          native=False):
+          native=False, *, _hide_frame=None):
     """Start recording every thread into path; return the path.
 
     path           trace file (default: default_path(mode)); an unwritable path
@@ -255,7 +256,10 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
     opts = _options(path, mode, rss_interval, flush_interval, rss, rss_trigger,
                     max_depth, include, exclude, buffer_bytes, max_buffers, clock, fork,
                     c_calls, allocations, alloc_sample_bytes, native)
-    _start(opts)
+    # _hide_frame (the launcher's): that frame and its callers are left out
+    # of every stack, so a program run by `python -m memtrace run` shows
+    # its own frames only.
+    _start(opts, _hide_frame)
     return opts["path"]
 
 

@@ -7,6 +7,7 @@ prints nothing unless -v is given (or a write error stops it: one warning).
 """
 
 import os
+import io
 import runpy
 import sys
 
@@ -189,6 +190,32 @@ def _unset_preload():
             del os.environ["LD_PRELOAD"]
 
 
+def _compile_script(path):
+    """The script's code object, compiled as Python compiles a main script
+    (under its absolute path, 3.9+; the source encoding from its cookie)."""
+    with io.open_code(path) as f:
+        source = f.read()
+    return compile(source, path, "exec", dont_inherit=True)
+
+
+def _main_module(path):
+    """A fresh __main__ module for the script, replacing the launcher's, as
+    `python script.py` makes one (pickle and multiprocessing find classes
+    of the program under __main__)."""
+    import builtins
+    import importlib.machinery
+    import types
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__builtins__ = builtins
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__spec__ = None
+    main.__package__ = None
+    main.__cached__ = None
+    sys.modules["__main__"] = main
+    return main
+
+
 def run(args):
     import memtrace
 
@@ -222,9 +249,23 @@ def run(args):
     # header records it rather than the launcher's (python -m sets argv[0]
     # to the module's file, as runpy does below).
     sys.argv = [target if kind == "script" else (found.origin or target)] + list(target_args)
+    # A plain script file runs as `python script.py` runs it (compiled under
+    # its absolute path, in a real __main__ module) rather than through
+    # runpy, whose frames would otherwise sit above the program's in every
+    # stack. Compiled before recording starts: a syntax error is reported
+    # as Python reports it.
+    code = main_globals = None
+    if kind == "script" and os.path.isfile(target):
+        try:
+            code = _compile_script(os.path.abspath(target))
+        except (SyntaxError, ValueError) as e:
+            sys.excepthook(type(e), e.with_traceback(None), None)
+            sys.exit(1)
+        main_globals = _main_module(os.path.abspath(target)).__dict__
     mode = opts.pop("mode", "alloc" if opts.get("allocations") else "profile")
     try:
-        path = memtrace.start(mode=mode, **opts)
+        # This frame and its callers (the launcher's) stay out of the trace.
+        path = memtrace.start(mode=mode, _hide_frame=sys._getframe(), **opts)
     except (TypeError, ValueError) as e:
         _usage_error(str(e))
     except OSError as e:
@@ -233,9 +274,11 @@ def run(args):
     if verbose:
         sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode))
     try:
-        if kind == "script":
+        if code is not None:
             sys.path[0] = os.path.dirname(os.path.abspath(target))
-            # Python compiles the main script under its absolute path (3.9+).
+            exec(code, main_globals)
+        elif kind == "script":  # a directory or zip file with __main__.py
+            sys.path[0] = os.path.abspath(target)
             runpy.run_path(os.path.abspath(target), run_name="__main__")
         else:
             sys.path[0] = os.getcwd()

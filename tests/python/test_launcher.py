@@ -113,3 +113,61 @@ def test_memtrace_environment_variable(tmp):
     bad = run(["prog.py", "0"], tmp, env=dict(env, MEMTRACE="x.trace,mode=warp"))
     assert bad.returncode == 0 and bad.stdout == bare.stdout
     assert "MEMTRACE" in bad.stderr and "ignored" in bad.stderr
+
+
+@pytest.mark.parametrize("mode", ["profile", "trace", "fast", "alloc"])
+def test_launcher_frames_stay_out_of_the_trace(tmp, mode):
+    """No frame of the launcher or of runpy is ever above a frame of the
+    program: replaying each thread's stack from the records, every call of
+    a function of prog.py has only program frames (and exec) beneath it."""
+    (tmp / "prog.py").write_text(PROG)
+    args = ["-m", "memtrace", "run", "-o", "out.trace", "prog.py"]
+    args[3:3] = ["--alloc"] if mode == "alloc" else ["--mode", mode]
+    rec = run(args, tmp)
+    assert rec.returncode == 0, rec.stderr
+    recs = decode(tmp / "out.trace")
+    fn = {r["fid"]: r for r in recs if r["type"] == "function"}
+
+    def launcher(fid):
+        f = fn.get(fid, {}).get("file", "")
+        return "memtrace" in f or "runpy" in f
+
+    stacks, seen = {}, 0
+    for r in recs:
+        st = stacks.setdefault(r.get("tid"), [])
+        if r["type"] == "block":
+            st[:] = r["stack"]
+        elif r["type"] in ("call", "ccall"):
+            if fn.get(r["fid"], {}).get("file", "").endswith("prog.py"):
+                seen += 1
+                assert not any(launcher(f) for f in st), [fn.get(f, {}).get("qualname") for f in st]
+            st.append(r["fid"])
+        elif r["type"] in ("return", "creturn", "craise", "unwind") and st:
+            st.pop()
+    # <module> and five calls of work(); alloc mode writes the stack only at
+    # allocations, and work() allocates nothing.
+    assert seen >= (1 if mode == "alloc" else 6)
+
+
+def test_syntax_error_reported_as_python_does(tmp):
+    (tmp / "bad.py").write_text("def f(:\n    pass\n")
+    bare = run(["bad.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "bad.py"], tmp)
+    assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+    assert bare.returncode == 1 and "SyntaxError" in bare.stderr
+
+
+def test_main_module_is_real(tmp):
+    """Classes of the program pickle as __main__.X, as under plain python."""
+    (tmp / "p.py").write_text(textwrap.dedent("""
+        import pickle, sys
+        class Point:
+            def __init__(self, x):
+                self.x = x
+        p = pickle.loads(pickle.dumps(Point(7)))
+        print(type(p).__module__, p.x, sys.modules["__main__"].__file__.endswith("p.py"))
+    """))
+    bare = run(["p.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "p.py"], tmp)
+    assert bare.stdout == "__main__ 7 True\n"
+    assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
