@@ -101,3 +101,21 @@ bench-poll: $(POLL) ## memtrace-poll CPU cost: 10/100 ms, 1 and 50 processes (BE
 	$(PYTHON) bench/bench_poll.py --poll $(POLL) $(BENCH_ARGS)
 
 bench: bench-poll
+
+# bench-diff: memtrace-diff end to end on two synthetic traces of 1e9
+# events each (bench/bench_diff.c; the shape of bench-analyze's), written
+# into build/bench and deleted afterwards: events/s per core and peak RSS
+# (BENCH_ARGS="-n 1e8": quick).
+BENCH_DIFF := $(BIN)/bench-diff
+
+$(BENCH_DIFF): bench/bench_diff.c format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CCLD  $@")
+	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_diff.c \
+	    $(FORMAT_LIB) $(LDFLAGS) $(MT_LDLIBS)
+
+.PHONY: bench-diff
+bench-diff: $(BENCH_DIFF) $(DIFF) ## memtrace-diff speed (events/s, one core) and peak RSS on 2 x 1e9 events (BENCH_ARGS="-n 1e8": quick)
+	$(BENCH_DIFF) $(BENCH_ARGS) $(DIFF)
+
+bench: bench-diff

@@ -1,0 +1,1382 @@
+/*
+ * memtrace-diff - what changed between two runs: A (the baseline) and B
+ * (the new one).
+ *
+ * Each trace goes through the analysis core (mt_analysis.c, the numbers of
+ * memtrace-analyze); this file matches functions and lines across the two
+ * results, prints the changes as text or JSON, and evaluates --fail-if
+ * conditions so that CI can gate on memory regressions.
+ *
+ * Functions are matched by (qualname, file): the first line is left out of
+ * the key because an edit above a function moves it between releases, and
+ * the core's entries that differ only by first line are summed. Lines are
+ * matched by (file, line, qualname). Both lists are sorted and merged; no
+ * hash table, and memory is that of the two analyses plus one entry per
+ * function and line.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memtrace_format.h"
+#include "mt_analysis.h"
+#include "mt_cli.h"
+
+static const char usage_text[] =
+"usage: memtrace-diff [options] A B\n"
+"\n"
+"Compare two memtrace traces: A is the baseline, B the new run. Prints the\n"
+"run-level changes (duration, RSS start, peak and its time, end, records,\n"
+"calls, lost events), the functions whose RSS growth, calls or time changed\n"
+"(matched by qualified name and file), the lines likewise when both traces\n"
+"have LINE records, and the functions that appear in B or vanish from it.\n"
+"Changes are B - A; percentages are relative to |A|.\n"
+"\n"
+"Options:\n"
+"  --top N          show the N greatest changes of each table (default 20;\n"
+"                   0: all)\n"
+"  --sort KEY       order functions by |change| of: incl (inclusive RSS\n"
+"                   growth, default), self, calls or time (inclusive);\n"
+"                   lines by growth, growth, count or time alike\n"
+"  --json           one JSON document, schema below (exact bytes, seconds)\n"
+"  --fail-if EXPR   a condition on the change (grammar below; repeatable):\n"
+"                   exit 3 when any is true\n"
+"  --allow-damaged  a damaged trace is not an error: diff its intact part\n"
+"                   (the notice stays) and exit by the conditions alone\n"
+"  -h, --help       print this text and exit\n"
+"  -V, --version    print the version and exit\n"
+"\n"
+"CONDITIONS (--fail-if)\n"
+"  EXPR      := [SIDE ':'] QUANTITY OP THRESHOLD\n"
+"  QUANTITY  := peak | end | start (RSS, bytes) | duration (time)\n"
+"             | events (records) | calls | lost (lost events)\n"
+"             | func:NAME[.incl|.self|.calls|.time] | calls:NAME\n"
+"  OP        := '>' | '>=' | '<' | '<='   (the last one in EXPR, so NAME\n"
+"               may hold < and >: func:<module>>1MiB)\n"
+"  THRESHOLD := [+|-] NUMBER [UNIT]   absolute: compares B - A\n"
+"             | [+|-] NUMBER '%'      relative: compares 100 (B - A) / |A|\n"
+"  UNIT      := bytes: B, K, KB, KiB, M, MB, MiB, G, GB, GiB, T, TB, TiB\n"
+"               (all powers of 1024; none: bytes); time: ns, us, ms, s,\n"
+"               m, h (none: seconds); counts take no unit\n"
+"  SIDE      := A | B: compare that run's own value, not the change\n"
+"               (B:lost>0, B:peak>2GiB); takes no '%'\n"
+"  func:NAME is the function whose qualified name, or module + '.' +\n"
+"  qualified name, is NAME (pkg.mod.load or Loader.load); all such\n"
+"  functions are summed; .incl (default) is its inclusive RSS growth,\n"
+"  .self its self growth, .calls its calls, .time its inclusive time; a\n"
+"  function absent from a run counts 0 there. calls:NAME = func:NAME.calls.\n"
+"  To name a function whose name ends in .incl/.self/.calls/.time, add\n"
+"  the field explicitly (func:clock.time.incl).\n"
+"  When A is 0, the relative change is 0% if B is 0 too, else +inf% or\n"
+"  -inf% by the sign of B (so peak>+10% holds when B grew from nothing).\n"
+"  Examples: peak>+10%  peak>+50MiB  end>=+5%  duration>+20%  lost>0\n"
+"            B:lost>0  func:pkg.mod.load>+5MiB  func:load.self>+1MiB\n"
+"            calls:pkg.mod.load>+10%  events<-50%\n"
+"  A malformed EXPR is a usage error (exit 2, the character shown); a\n"
+"  condition on something the traces cannot both give (peak without RSS\n"
+"  in one of them, func: without calls, a NAME in neither) is an error\n"
+"  (exit 1). True conditions are listed on stderr and in the output.\n"
+"\n"
+"TRACES OF DIFFERENT KINDS\n"
+"  What both traces have is compared: RSS if both have samples, functions\n"
+"  if both have calls (C functions only if both have C calls), lines if\n"
+"  both have LINE records. A warning on stderr (and in the output) says\n"
+"  what is left out and when the recording modes differ (profile against\n"
+"  fast: C functions are left out, Python functions' self growth absorbs\n"
+"  their C callees in the fast run). When they share none of RSS, calls\n"
+"  and lines (a poller trace against a recorder's), memtrace-diff refuses:\n"
+"  exit 1.\n"
+"\n"
+"DAMAGED TRACES\n"
+"  The intact chunks of a damaged trace are diffed, with a notice on\n"
+"  stderr and in the output; exit status 1 unless --allow-damaged.\n"
+"\n"
+"JSON (--json): one object, keys in this order (stable; new keys may be\n"
+"  added at the end of an object, none removed or renamed within schema 1).\n"
+"  D below is a change: {a, b, delta, pct}: the values in A and B, B - A,\n"
+"  and 100 (B - A) / |A| (4 decimals; 0 when both are 0; null when only\n"
+"  A is 0). Bytes and counts are integers, times seconds (9 decimals).\n"
+"  \"schema\": \"memtrace-diff/1\",\n"
+"  \"a\", \"b\": {file, mode, producer, python, command: [str], start_utc,\n"
+"          content: [str], closed: bool, damaged: bool},\n"
+"  \"compared\": {rss, functions, c_functions, lines} (bool),\n"
+"  \"warnings\": [str],\n"
+"  \"run\": {duration_s, rss_start_bytes, rss_peak_bytes, rss_peak_time_s,\n"
+"          rss_end_bytes, events, calls, lost_events} (each a D),\n"
+"  \"functions\": [{function, module, file, first_line, kind, status\n"
+"          (\"changed\"|\"new\"|\"gone\"), calls, incl_bytes, self_bytes,\n"
+"          incl_s, self_s (each a D)}],\n"
+"  \"lines\": [{file, line, function, status, count, growth_bytes, time_s\n"
+"          (each a D)}],\n"
+"  \"appeared\", \"vanished\": [{function, module, file, first_line, calls,\n"
+"          incl_bytes}] (in B only / in A only; values of the run that has\n"
+"          it; by |incl_bytes|),\n"
+"  \"conditions\": [{expr, unit (\"bytes\"|\"s\"|\"count\"), a, b, delta, pct,\n"
+"          true: bool}],\n"
+"  \"failed\": bool (a condition is true),\n"
+"  \"damage\": {a, b: {damaged: bool, damaged_chunks, bytes_skipped,\n"
+"          messages: [str]}},\n"
+"  \"report\": {sort, top, functions_total, functions_changed,\n"
+"          functions_new, functions_gone, lines_total, lines_changed}\n"
+"  functions and lines hold the --top greatest changes in --sort order\n"
+"  (unchanged entries are left out); appeared and vanished --top each.\n"
+"\n"
+"EXIT STATUS\n"
+"  0 no condition true; 1 error: a trace missing, not a trace, of a newer\n"
+"  format, damaged (without --allow-damaged), nothing comparable, or a\n"
+"  condition that cannot be evaluated; 2 bad usage or a malformed --fail-if;\n"
+"  3 a --fail-if condition is true (and no error).\n";
+
+enum { SA = 0, SB = 1 };
+
+/* What a quantity counts: how it is printed and which units it takes. */
+enum unit { U_BYTES, U_NS, U_COUNT };
+
+typedef struct run {
+    const char *path;
+    mt_analysis *an;
+    const mt_analysis_summary *s;
+    uint64_t tps;
+    int damaged;
+} run;
+
+/* A function of either run, keyed by (name, file). */
+typedef struct dfunc {
+    const char *name; /* qualname, or "<fn#N>" (owned by names[]) */
+    const char *module, *file;
+    uint32_t first_line, kind;
+    int present[2];
+    uint64_t calls[2];
+    int64_t incl[2], self[2];
+    int64_t incl_ns[2], self_ns[2];
+} dfunc;
+
+typedef struct dline {
+    const char *file, *name;
+    uint32_t line;
+    int present[2];
+    uint64_t count[2];
+    int64_t growth[2];
+    int64_t ns[2];
+} dline;
+
+enum { Q_PEAK, Q_END, Q_START, Q_DURATION, Q_EVENTS, Q_CALLS, Q_LOST, Q_FUNC };
+enum { F_INCL, F_SELF, F_CALLS, F_TIME };
+enum { OP_GT, OP_GE, OP_LT, OP_LE };
+
+typedef struct cond {
+    const char *expr;
+    int side;  /* -1: the change; SA or SB: that run's value */
+    int q;     /* Q_* */
+    char *fname; /* Q_FUNC: the NAME */
+    int field;   /* Q_FUNC: F_* */
+    int op;      /* OP_* */
+    int rel;     /* threshold in percent */
+    long double thr; /* bytes, ns, a count, or percent */
+    /* Evaluated. */
+    enum unit unit;
+    int64_t a, b;
+    int result;
+} cond;
+
+typedef struct diff {
+    run r[2];
+    int cmp_rss, cmp_funcs, cmp_cfuncs, cmp_lines;
+    dfunc *funcs;
+    uint32_t nfuncs, nchanged, nnew, ngone;
+    dline *lines;
+    uint32_t nlines, nlines_changed;
+    dfunc **appeared, **vanished;
+    char **warnings;
+    uint32_t nwarnings;
+    cond *conds;
+    uint32_t nconds;
+    int sort;
+    uint32_t top;
+} diff;
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    if (!p) mt_cli_die(1, "out of memory");
+    return p;
+}
+
+static int64_t ticks_ns(const run *r, uint64_t ticks) {
+    uint64_t tps = r->tps ? r->tps : 1000000000u;
+    return (int64_t)(((unsigned __int128)ticks * 1000000000u + tps / 2) / tps);
+}
+
+static uint64_t mag(int64_t v) { return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; }
+
+static uint32_t shown(uint32_t n, uint32_t top) { return top && n > top ? top : n; }
+
+/* Relative change in percent; *defined = 0 when A is 0 and B is not (then
+ * the value is +-inf, as the conditions use it). */
+static double pct(int64_t a, int64_t b, int *defined) {
+    *defined = 1;
+    if (a == 0) {
+        if (b == 0) return 0;
+        *defined = 0;
+        return b > 0 ? INFINITY : -INFINITY;
+    }
+    return 100.0 * ((double)b - (double)a) / fabs((double)a);
+}
+
+/* "+1.5 MiB", "-512 B", "0 B". */
+static char *fmt_sbytes(char buf[MT_FMT_BYTES + 1], int64_t v) {
+    buf[0] = v < 0 ? '-' : '+';
+    mt_fmt_bytes(buf + (v != 0), mag(v));
+    return buf;
+}
+
+static char *fmt_sns(char buf[MT_FMT_BYTES + 1], int64_t v) {
+    buf[0] = v < 0 ? '-' : '+';
+    mt_fmt_ns(buf + (v != 0), mag(v));
+    return buf;
+}
+
+static char *fmt_val(char buf[MT_FMT_BYTES + 1], enum unit u, int64_t v, int sign) {
+    if (u == U_COUNT) {
+        snprintf(buf, MT_FMT_BYTES + 1, sign ? "%+lld" : "%lld", (long long)v);
+        return buf;
+    }
+    if (sign) return u == U_BYTES ? fmt_sbytes(buf, v) : fmt_sns(buf, v);
+    if (v < 0) return u == U_BYTES ? fmt_sbytes(buf, v) : fmt_sns(buf, v);
+    return u == U_BYTES ? mt_fmt_bytes(buf, (uint64_t)v) : mt_fmt_ns(buf, (uint64_t)v);
+}
+
+static char *fmt_pct(char buf[MT_FMT_BYTES], int64_t a, int64_t b) {
+    int def;
+    double p = pct(a, b, &def);
+    if (!def) snprintf(buf, MT_FMT_BYTES, "%s", p > 0 ? "+inf%" : "-inf%");
+    else snprintf(buf, MT_FMT_BYTES, "%+.1f%%", p);
+    return buf;
+}
+
+static void line(mt_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(mt_out *o, const char *fmt, ...) {
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mt_out_puts(o, buf);
+    mt_out_putc(o, '\n');
+}
+
+static void warn(diff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(diff *d, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    d->warnings = realloc(d->warnings, (d->nwarnings + 1) * sizeof *d->warnings);
+    if (!d->warnings || !(d->warnings[d->nwarnings] = strdup(buf)))
+        mt_cli_die(1, "out of memory");
+    d->nwarnings++;
+    mt_cli_error("warning: %s", buf);
+}
+
+/* ---- What the traces have ----------------------------------------------- */
+
+enum { HAS_RSS, HAS_CALLS, HAS_CCALLS, HAS_LINES };
+
+/* The header's content bits say what the writer meant to record; the
+ * record counts catch a writer that set none. */
+static int has(const run *r, int what) {
+    const mt_analysis_summary *s = r->s;
+    uint32_t c = s->header->content;
+    switch (what) {
+    case HAS_RSS: return s->has_rss;
+    case HAS_CALLS:
+        return (c & (MT_CONTENT_CALLS | MT_CONTENT_CCALLS)) || s->by_type[MT_REC_CALL] ||
+               s->by_type[MT_REC_CCALL];
+    case HAS_CCALLS: return (c & MT_CONTENT_CCALLS) || s->by_type[MT_REC_CCALL];
+    case HAS_LINES: return (c & MT_CONTENT_LINES) || s->by_type[MT_REC_LINE];
+    }
+    return 0;
+}
+
+static void content_text(const run *r, char *buf, size_t n) {
+    static const char *const what[] = {"rss", "calls", "ccalls", "lines"};
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < 4; i++)
+        if (has(r, i) && k < n)
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? ", " : "", what[i]);
+    if (!k) snprintf(buf, n, "%s", "none of rss, calls, lines");
+}
+
+static int compare_kinds(diff *d) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    static const char *const what[] = {"RSS samples", "calls", "C calls", "LINE records"};
+    static const char *const left[] = {
+        "RSS is not compared (peak, start and end conditions cannot be evaluated)",
+        "functions are not compared",
+        "C functions are left out, and Python functions' self growth differs by "
+        "what their C callees grew",
+        "per-line changes are not compared"};
+    int both[4];
+    for (int i = 0; i < 4; i++) {
+        int ha = has(A, i), hb = has(B, i);
+        both[i] = ha && hb;
+        if (ha != hb)
+            warn(d, "only %s has %s: %s", ha ? A->path : B->path, what[i], left[i]);
+    }
+    const char *ma = A->s->header->mode ? A->s->header->mode : "?";
+    const char *mb = B->s->header->mode ? B->s->header->mode : "?";
+    if (strcmp(ma, mb) != 0)
+        warn(d, "%s was recorded in mode '%s', %s in mode '%s'", A->path, ma, B->path, mb);
+    d->cmp_rss = both[HAS_RSS];
+    d->cmp_funcs = both[HAS_CALLS];
+    d->cmp_cfuncs = both[HAS_CCALLS];
+    d->cmp_lines = both[HAS_LINES];
+    if (!d->cmp_rss && !d->cmp_funcs && !d->cmp_lines) {
+        char ca[128], cb[128];
+        content_text(A, ca, sizeof ca);
+        content_text(B, cb, sizeof cb);
+        mt_cli_error("nothing to compare: %s (mode %s: %s) and %s (mode %s: %s) share no "
+                     "RSS samples, calls or lines",
+                     A->path, ma, ca, B->path, mb, cb);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Matching ----------------------------------------------------------- */
+
+static char **names; /* "<fn#N>" strings, freed at exit; main thread only */
+static uint32_t nnames;
+
+static const char *fn_name(const mt_analysis_function *f) {
+    if (f->qualname[0]) return f->qualname;
+    char buf[32];
+    snprintf(buf, sizeof buf, "<fn#%u>", (unsigned)f->fid);
+    names = realloc(names, (nnames + 1) * sizeof *names);
+    if (!names || !(names[nnames] = strdup(buf))) mt_cli_die(1, "out of memory");
+    return names[nnames++];
+}
+
+static int cmp_dfunc_key(const void *x, const void *y) {
+    const dfunc *p = x, *q = y;
+    int c = strcmp(p->name, q->name);
+    return c ? c : strcmp(p->file, q->file);
+}
+
+static int cmp_dline_key(const void *x, const void *y) {
+    const dline *p = x, *q = y;
+    int c = strcmp(p->file, q->file);
+    if (c) return c;
+    if (p->line != q->line) return p->line < q->line ? -1 : 1;
+    return strcmp(p->name, q->name);
+}
+
+/* One run's functions as dfuncs, sorted by key, duplicates summed. */
+static dfunc *side_funcs(diff *d, int side, uint32_t *n) {
+    const run *r = &d->r[side];
+    uint32_t nf;
+    const mt_analysis_function *f = mt_analysis_functions(r->an, &nf);
+    dfunc *v = xcalloc(nf, sizeof *v);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        if (f[i].kind == MT_FUNC_C && !d->cmp_cfuncs) continue;
+        dfunc *e = &v[k++];
+        e->name = fn_name(&f[i]);
+        e->module = f[i].module;
+        e->file = f[i].file;
+        e->first_line = f[i].first_line;
+        e->kind = f[i].kind;
+        e->present[side] = 1;
+        e->calls[side] = f[i].calls;
+        e->incl[side] = f[i].incl_bytes;
+        e->self[side] = f[i].self_bytes;
+        e->incl_ns[side] = ticks_ns(r, f[i].incl_ticks);
+        e->self_ns[side] = ticks_ns(r, f[i].self_ticks);
+    }
+    qsort(v, k, sizeof *v, cmp_dfunc_key);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (m && cmp_dfunc_key(&v[m - 1], &v[i]) == 0) {
+            dfunc *e = &v[m - 1];
+            e->calls[side] += v[i].calls[side];
+            e->incl[side] += v[i].incl[side];
+            e->self[side] += v[i].self[side];
+            e->incl_ns[side] += v[i].incl_ns[side];
+            e->self_ns[side] += v[i].self_ns[side];
+            if (v[i].first_line < e->first_line) e->first_line = v[i].first_line;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    *n = m;
+    return v;
+}
+
+static void merge_dfunc(dfunc *into, const dfunc *from, int side) {
+    into->present[side] = 1;
+    into->calls[side] = from->calls[side];
+    into->incl[side] = from->incl[side];
+    into->self[side] = from->self[side];
+    into->incl_ns[side] = from->incl_ns[side];
+    into->self_ns[side] = from->self_ns[side];
+    /* B's position and module describe the new code. */
+    if (side == SB) {
+        into->first_line = from->first_line;
+        into->module = from->module;
+    }
+}
+
+static void match_functions(diff *d) {
+    uint32_t na, nb;
+    dfunc *a = side_funcs(d, SA, &na), *b = side_funcs(d, SB, &nb);
+    d->funcs = xcalloc((size_t)na + nb, sizeof *d->funcs);
+    uint32_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : cmp_dfunc_key(&a[i], &b[j]);
+        if (c < 0) d->funcs[k++] = a[i++];
+        else if (c > 0) d->funcs[k++] = b[j++];
+        else {
+            d->funcs[k] = a[i++];
+            merge_dfunc(&d->funcs[k++], &b[j++], SB);
+        }
+    }
+    d->nfuncs = k;
+    free(a);
+    free(b);
+}
+
+static dline *side_lines(diff *d, int side, uint32_t *n) {
+    const run *r = &d->r[side];
+    uint32_t nl, nf;
+    const mt_analysis_line *l = mt_analysis_lines(r->an, &nl);
+    const mt_analysis_function *f = mt_analysis_functions(r->an, &nf);
+    dline *v = xcalloc(nl, sizeof *v);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < nl; i++) {
+        if (l[i].func < nf && f[l[i].func].kind == MT_FUNC_C && !d->cmp_cfuncs) continue;
+        dline *e = &v[k++];
+        e->file = l[i].file;
+        e->name = l[i].qualname;
+        e->line = l[i].line;
+        e->present[side] = 1;
+        e->count[side] = l[i].count;
+        e->growth[side] = l[i].growth_bytes;
+        e->ns[side] = ticks_ns(r, l[i].ticks);
+    }
+    qsort(v, k, sizeof *v, cmp_dline_key);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (m && cmp_dline_key(&v[m - 1], &v[i]) == 0) {
+            v[m - 1].count[side] += v[i].count[side];
+            v[m - 1].growth[side] += v[i].growth[side];
+            v[m - 1].ns[side] += v[i].ns[side];
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    *n = m;
+    return v;
+}
+
+static void match_lines(diff *d) {
+    if (!d->cmp_lines) return;
+    uint32_t na, nb;
+    dline *a = side_lines(d, SA, &na), *b = side_lines(d, SB, &nb);
+    d->lines = xcalloc((size_t)na + nb, sizeof *d->lines);
+    uint32_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : cmp_dline_key(&a[i], &b[j]);
+        if (c < 0) d->lines[k++] = a[i++];
+        else if (c > 0) d->lines[k++] = b[j++];
+        else {
+            dline *e = &d->lines[k++];
+            *e = a[i++];
+            e->present[SB] = 1;
+            e->count[SB] = b[j].count[SB];
+            e->growth[SB] = b[j].growth[SB];
+            e->ns[SB] = b[j].ns[SB];
+            j++;
+        }
+    }
+    d->nlines = k;
+    free(a);
+    free(b);
+}
+
+/* ---- Ordering ----------------------------------------------------------- */
+
+static int sort_key; /* qsort has no context argument; main thread only */
+
+static int func_changed(const dfunc *f) {
+    return f->present[SA] != f->present[SB] || f->calls[SA] != f->calls[SB] ||
+           f->incl[SA] != f->incl[SB] || f->self[SA] != f->self[SB] ||
+           f->incl_ns[SA] != f->incl_ns[SB] || f->self_ns[SA] != f->self_ns[SB];
+}
+
+static int line_changed(const dline *l) {
+    return l->present[SA] != l->present[SB] || l->count[SA] != l->count[SB] ||
+           l->growth[SA] != l->growth[SB] || l->ns[SA] != l->ns[SB];
+}
+
+static uint64_t func_change(const dfunc *f, int key) {
+    switch (key) {
+    case MT_ANALYSIS_SORT_SELF: return mag(f->self[SB] - f->self[SA]);
+    case MT_ANALYSIS_SORT_CALLS: return mag((int64_t)(f->calls[SB] - f->calls[SA]));
+    case MT_ANALYSIS_SORT_TIME: return mag(f->incl_ns[SB] - f->incl_ns[SA]);
+    default: return mag(f->incl[SB] - f->incl[SA]);
+    }
+}
+
+static uint64_t line_change(const dline *l, int key) {
+    switch (key) {
+    case MT_ANALYSIS_SORT_CALLS: return mag((int64_t)(l->count[SB] - l->count[SA]));
+    case MT_ANALYSIS_SORT_TIME: return mag(l->ns[SB] - l->ns[SA]);
+    default: return mag(l->growth[SB] - l->growth[SA]);
+    }
+}
+
+#define CMP_DESC(x, y) do { if ((x) != (y)) return (x) > (y) ? -1 : 1; } while (0)
+
+/* Greatest |change| first; ties by the incl change, then by key, so that
+ * the order is the same on every run. */
+static int cmp_func_change(const void *x, const void *y) {
+    const dfunc *p = x, *q = y;
+    CMP_DESC(func_change(p, sort_key), func_change(q, sort_key));
+    CMP_DESC(func_change(p, MT_ANALYSIS_SORT_INCL), func_change(q, MT_ANALYSIS_SORT_INCL));
+    return cmp_dfunc_key(p, q);
+}
+
+static int cmp_line_change(const void *x, const void *y) {
+    const dline *p = x, *q = y;
+    CMP_DESC(line_change(p, sort_key), line_change(q, sort_key));
+    CMP_DESC(line_change(p, MT_ANALYSIS_SORT_INCL), line_change(q, MT_ANALYSIS_SORT_INCL));
+    return cmp_dline_key(p, q);
+}
+
+static int the_side(const dfunc *f) { return f->present[SB] ? SB : SA; }
+
+static int cmp_presence(const void *x, const void *y) {
+    const dfunc *p = *(const dfunc *const *)x, *q = *(const dfunc *const *)y;
+    CMP_DESC(mag(p->incl[the_side(p)]), mag(q->incl[the_side(q)]));
+    return cmp_dfunc_key(p, q);
+}
+
+/* Changed entries first in --sort order; unchanged ones are cut off. */
+static void order(diff *d) {
+    sort_key = d->sort;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < d->nfuncs; i++)
+        if (func_changed(&d->funcs[i])) d->funcs[k++] = d->funcs[i];
+    d->nchanged = k;
+    if (k) qsort(d->funcs, k, sizeof *d->funcs, cmp_func_change);
+    d->appeared = xcalloc(k, sizeof *d->appeared);
+    d->vanished = xcalloc(k, sizeof *d->vanished);
+    for (uint32_t i = 0; i < k; i++) {
+        dfunc *f = &d->funcs[i];
+        if (!f->present[SA]) d->appeared[d->nnew++] = f;
+        if (!f->present[SB]) d->vanished[d->ngone++] = f;
+    }
+    qsort(d->appeared, d->nnew, sizeof *d->appeared, cmp_presence);
+    qsort(d->vanished, d->ngone, sizeof *d->vanished, cmp_presence);
+    k = 0;
+    for (uint32_t i = 0; i < d->nlines; i++)
+        if (line_changed(&d->lines[i])) d->lines[k++] = d->lines[i];
+    d->nlines_changed = k;
+    if (k) qsort(d->lines, k, sizeof *d->lines, cmp_line_change);
+}
+
+/* ---- Conditions: parsing ------------------------------------------------ */
+
+_Noreturn static void cond_error(const char *expr, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+_Noreturn static void cond_error(const char *expr, size_t at, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mt_cli_error("--fail-if: %s at character %zu:", msg, at + 1);
+    fprintf(stderr, "  %s\n  %*s^\n", expr, (int)at, "");
+    fprintf(stderr, "Try 'memtrace-diff --help' for the grammar of conditions.\n");
+    exit(2);
+}
+
+static enum unit quantity_unit(const cond *c) {
+    switch (c->q) {
+    case Q_PEAK: case Q_END: case Q_START: return U_BYTES;
+    case Q_DURATION: return U_NS;
+    case Q_FUNC:
+        return c->field == F_CALLS ? U_COUNT : c->field == F_TIME ? U_NS : U_BYTES;
+    default: return U_COUNT;
+    }
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix) {
+    size_t k = strlen(suffix);
+    return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static void parse_cond(const char *s, cond *c) {
+    static const char *const qnames[] = {"peak", "end", "start", "duration",
+                                         "events", "calls", "lost"};
+    size_t len = strlen(s);
+    memset(c, 0, sizeof *c);
+    c->expr = s;
+    c->side = -1;
+
+    /* The operator: the last run of <, >, = (a threshold holds none). */
+    size_t k = len;
+    while (k > 0 && !strchr("<>=", s[k - 1])) k--;
+    size_t opstart;
+    if (k == 0) {
+        size_t at = 0;
+        while (s[at] && (s[at] == '_' || s[at] == ':' || s[at] == '.' ||
+                         (s[at] >= 'a' && s[at] <= 'z') || (s[at] >= 'A' && s[at] <= 'Z')))
+            at++;
+        cond_error(s, at, "expected an operator (>, >=, <, <=)");
+    }
+    if (s[k - 1] == '=') {
+        if (k < 2 || (s[k - 2] != '<' && s[k - 2] != '>'))
+            cond_error(s, k - 1, "'=' is not an operator (>, >=, <, <=)");
+        c->op = s[k - 2] == '>' ? OP_GE : OP_LE;
+        opstart = k - 2;
+    } else {
+        c->op = s[k - 1] == '>' ? OP_GT : OP_LT;
+        opstart = k - 1;
+    }
+
+    /* The quantity, in [0, opstart). */
+    size_t p = 0;
+    if ((s[0] == 'A' || s[0] == 'B') && s[1] == ':') {
+        c->side = s[0] == 'A' ? SA : SB;
+        p = 2;
+    }
+    const char *q = s + p;
+    size_t qn = opstart - p;
+    if (qn == 0) cond_error(s, p, "expected a quantity");
+    int found = 0;
+    for (int i = 0; i < (int)(sizeof qnames / sizeof *qnames); i++) {
+        if (strlen(qnames[i]) == qn && memcmp(q, qnames[i], qn) == 0) {
+            c->q = i;
+            found = 1;
+        }
+    }
+    if (!found) {
+        int calls = qn >= 6 && memcmp(q, "calls:", 6) == 0;
+        if (!calls && !(qn >= 5 && memcmp(q, "func:", 5) == 0))
+            cond_error(s, p, "unknown quantity '%.*s' (peak, end, start, duration, events, "
+                       "calls, lost, func:NAME, calls:NAME)", (int)qn, q);
+        size_t np = calls ? 6 : 5, nn = qn - np;
+        c->q = Q_FUNC;
+        c->field = F_INCL;
+        if (calls) {
+            c->field = F_CALLS;
+        } else {
+            static const char *const fields[] = {".incl", ".self", ".calls", ".time"};
+            for (int i = 0; i < 4; i++) {
+                if (ends_with(q + np, nn, fields[i])) {
+                    c->field = i;
+                    nn -= strlen(fields[i]);
+                    break;
+                }
+            }
+        }
+        if (nn == 0) cond_error(s, p + np, "expected a function name");
+        if (!(c->fname = strndup(q + np, nn))) mt_cli_die(1, "out of memory");
+    }
+    enum unit u = quantity_unit(c);
+
+    /* The threshold, in [k, len). */
+    size_t t = k;
+    if (t == len) cond_error(s, t, "expected a threshold");
+    int neg = 0;
+    if (s[t] == '+' || s[t] == '-') neg = s[t++] == '-';
+    size_t digits = t;
+    long double v = 0;
+    while (s[t] >= '0' && s[t] <= '9') v = v * 10 + (s[t++] - '0');
+    if (s[t] == '.') {
+        long double scale = 0.1L;
+        t++;
+        while (s[t] >= '0' && s[t] <= '9') {
+            v += (s[t++] - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (t == digits || (t == digits + 1 && s[digits] == '.'))
+        cond_error(s, digits, "expected a number");
+    const char *unit = s + t;
+    if (strcmp(unit, "%") == 0) {
+        if (c->side >= 0)
+            cond_error(s, t, "'%%' compares B with A: %c: takes an absolute threshold",
+                       c->side == SA ? 'A' : 'B');
+        c->rel = 1;
+    } else if (u == U_BYTES) {
+        static const struct { const char *name; unsigned shift; } units[] = {
+            {"", 0},    {"B", 0},    {"K", 10},   {"KB", 10},  {"KiB", 10},
+            {"k", 10},  {"kB", 10},  {"M", 20},   {"MB", 20},  {"MiB", 20},
+            {"G", 30},  {"GB", 30},  {"GiB", 30}, {"T", 40},   {"TB", 40},
+            {"TiB", 40},
+        };
+        size_t i;
+        for (i = 0; i < sizeof units / sizeof *units; i++)
+            if (strcmp(unit, units[i].name) == 0) break;
+        if (i == sizeof units / sizeof *units)
+            cond_error(s, t, "'%s' is not a unit of bytes (B, KiB, MiB, GiB, TiB, or %%)", unit);
+        v *= (long double)((uint64_t)1 << units[i].shift);
+    } else if (u == U_NS) {
+        static const struct { const char *name; long double ns; } units[] = {
+            {"", 1e9L}, {"s", 1e9L}, {"ms", 1e6L}, {"us", 1e3L},
+            {"ns", 1},  {"m", 60e9L}, {"min", 60e9L}, {"h", 3600e9L},
+        };
+        size_t i;
+        for (i = 0; i < sizeof units / sizeof *units; i++)
+            if (strcmp(unit, units[i].name) == 0) break;
+        if (i == sizeof units / sizeof *units)
+            cond_error(s, t, "'%s' is not a unit of time (ns, us, ms, s, m, h, or %%)", unit);
+        v *= units[i].ns;
+    } else if (*unit) {
+        cond_error(s, t, "a count takes no unit ('%s'), only %%", unit);
+    }
+    c->thr = neg ? -v : v;
+}
+
+/* ---- Conditions: evaluating --------------------------------------------- */
+
+static int name_matches(const dfunc *f, const char *name) {
+    if (strcmp(f->name, name) == 0) return 1;
+    size_t m = strlen(f->module);
+    return m && strncmp(name, f->module, m) == 0 && name[m] == '.' &&
+           strcmp(name + m + 1, f->name) == 0;
+}
+
+/* Sets c->a, c->b, c->unit, c->result. Returns -1 (with a message) when the
+ * traces cannot give the quantity. Called before order() cuts the
+ * unchanged functions off. */
+static int eval_cond(diff *d, cond *c) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    const mt_analysis_summary *sa = A->s, *sb = B->s;
+    c->unit = quantity_unit(c);
+    switch (c->q) {
+    case Q_PEAK: c->a = (int64_t)sa->rss_peak; c->b = (int64_t)sb->rss_peak; break;
+    case Q_END: c->a = (int64_t)sa->rss_end; c->b = (int64_t)sb->rss_end; break;
+    case Q_START: c->a = (int64_t)sa->rss_start; c->b = (int64_t)sb->rss_start; break;
+    case Q_DURATION: c->a = ticks_ns(A, sa->t_last); c->b = ticks_ns(B, sb->t_last); break;
+    case Q_EVENTS: c->a = (int64_t)sa->records; c->b = (int64_t)sb->records; break;
+    case Q_CALLS: c->a = (int64_t)sa->calls; c->b = (int64_t)sb->calls; break;
+    case Q_LOST: c->a = (int64_t)sa->lost_events; c->b = (int64_t)sb->lost_events; break;
+    case Q_FUNC: {
+        if (!d->cmp_funcs) {
+            mt_cli_error("--fail-if '%s': functions are not compared (%s has no calls)",
+                         c->expr, has(A, HAS_CALLS) ? B->path : A->path);
+            return -1;
+        }
+        int n = 0;
+        c->a = c->b = 0;
+        for (uint32_t i = 0; i < d->nfuncs; i++) {
+            const dfunc *f = &d->funcs[i];
+            if (!name_matches(f, c->fname)) continue;
+            n++;
+            for (int sd = 0; sd < 2; sd++) {
+                int64_t v = c->field == F_SELF    ? f->self[sd]
+                            : c->field == F_CALLS ? (int64_t)f->calls[sd]
+                            : c->field == F_TIME  ? f->incl_ns[sd]
+                                                  : f->incl[sd];
+                if (sd == SA) c->a += v;
+                else c->b += v;
+            }
+        }
+        if (!n) {
+            mt_cli_error("--fail-if '%s': no function '%s' in %s or %s", c->expr, c->fname,
+                         A->path, B->path);
+            return -1;
+        }
+        break;
+    }
+    }
+    if ((c->q == Q_PEAK || c->q == Q_END || c->q == Q_START) && !d->cmp_rss) {
+        mt_cli_error("--fail-if '%s': RSS is not compared (%s has no RSS samples)", c->expr,
+                     has(A, HAS_RSS) ? B->path : A->path);
+        return -1;
+    }
+    long double v;
+    if (c->side >= 0) {
+        v = (long double)(c->side == SA ? c->a : c->b);
+    } else if (c->rel) {
+        int def;
+        v = pct(c->a, c->b, &def);
+    } else {
+        v = (long double)c->b - (long double)c->a;
+    }
+    switch (c->op) {
+    case OP_GT: c->result = v > c->thr; break;
+    case OP_GE: c->result = v >= c->thr; break;
+    case OP_LT: c->result = v < c->thr; break;
+    case OP_LE: c->result = v <= c->thr; break;
+    }
+    return 0;
+}
+
+/* "peak: 50.0 MiB -> 60.0 MiB, +10.0 MiB, +20.0%" */
+static void cond_explain(const cond *c, char *buf, size_t n) {
+    char va[MT_FMT_BYTES + 1], vb[MT_FMT_BYTES + 1], dv[MT_FMT_BYTES + 1], pc[MT_FMT_BYTES];
+    snprintf(buf, n, "%s -> %s, %s, %s", fmt_val(va, c->unit, c->a, 0),
+             fmt_val(vb, c->unit, c->b, 0), fmt_val(dv, c->unit, c->b - c->a, 1),
+             fmt_pct(pc, c->a, c->b));
+}
+
+/* ---- Text --------------------------------------------------------------- */
+
+static void text_side(mt_out *o, const char *label, const run *r) {
+    const mt_header *h = r->s->header;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+    line(o, "  %s  %s  (%s, mode %s, started %s, %s)", label, r->path,
+         h->producer ? h->producer : "?", h->mode ? h->mode : "?", mt_fmt_utc(b1, h->wall_ns),
+         mt_fmt_ns(b2, (uint64_t)ticks_ns(r, r->s->t_last)));
+}
+
+static void text_row(mt_out *o, const char *label, enum unit u, int64_t a, int64_t b) {
+    char va[MT_FMT_BYTES + 1], vb[MT_FMT_BYTES + 1], dv[MT_FMT_BYTES + 1], pc[MT_FMT_BYTES];
+    line(o, "  %-14s %14s %14s %14s  %s", label, fmt_val(va, u, a, 0), fmt_val(vb, u, b, 0),
+         fmt_val(dv, u, b - a, 1), fmt_pct(pc, a, b));
+}
+
+static const char *status_name(const int present[2]) {
+    return !present[SA] ? "new" : !present[SB] ? "gone" : "changed";
+}
+
+static const char *sort_title(int key, int lines) {
+    switch (key) {
+    case MT_ANALYSIS_SORT_SELF: return lines ? "growth" : "self RSS growth";
+    case MT_ANALYSIS_SORT_CALLS: return lines ? "count" : "calls";
+    case MT_ANALYSIS_SORT_TIME: return lines ? "time" : "inclusive time";
+    default: return lines ? "growth" : "inclusive RSS growth";
+    }
+}
+
+static void text_report(mt_out *o, const diff *d) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    const mt_analysis_summary *sa = A->s, *sb = B->s;
+    line(o, "%s", "memtrace-diff: B - A");
+    text_side(o, "A", A);
+    text_side(o, "B", B);
+
+    line(o, "%s", "");
+    line(o, "  %-14s %14s %14s %14s", "Run", "A", "B", "change");
+    text_row(o, "duration", U_NS, ticks_ns(A, sa->t_last), ticks_ns(B, sb->t_last));
+    if (d->cmp_rss) {
+        text_row(o, "RSS start", U_BYTES, (int64_t)sa->rss_start, (int64_t)sb->rss_start);
+        text_row(o, "RSS peak", U_BYTES, (int64_t)sa->rss_peak, (int64_t)sb->rss_peak);
+        text_row(o, "  peak at", U_NS, ticks_ns(A, sa->t_peak), ticks_ns(B, sb->t_peak));
+        text_row(o, "RSS end", U_BYTES, (int64_t)sa->rss_end, (int64_t)sb->rss_end);
+    } else {
+        line(o, "  %-14s %s", "RSS", "not compared");
+    }
+    text_row(o, "records", U_COUNT, (int64_t)sa->records, (int64_t)sb->records);
+    text_row(o, "calls", U_COUNT, (int64_t)sa->calls, (int64_t)sb->calls);
+    text_row(o, "lost events", U_COUNT, (int64_t)sa->lost_events, (int64_t)sb->lost_events);
+
+    line(o, "%s", "");
+    if (!d->cmp_funcs) {
+        line(o, "%s", "Functions: not compared");
+    } else {
+        uint32_t k = shown(d->nchanged, d->top);
+        line(o, "Functions by |change in %s| (%u shown of %u changed; %u new, %u gone; %u in all)",
+             sort_title(d->sort, 0), (unsigned)k, (unsigned)d->nchanged, (unsigned)d->nnew,
+             (unsigned)d->ngone, (unsigned)d->nfuncs);
+        if (k)
+            line(o, "  %12s %12s %12s %12s %10s %12s  %s", "incl A", "incl B", "incl change",
+                 "self change", "calls", "time change", "function (file:line)");
+        for (uint32_t i = 0; i < k; i++) {
+            const dfunc *f = &d->funcs[i];
+            char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES + 1],
+                b4[MT_FMT_BYTES + 1], b5[MT_FMT_BYTES + 1], b6[MT_FMT_BYTES + 1];
+            const char *st = status_name(f->present);
+            line(o, "  %12s %12s %12s %12s %10s %12s  %s (%s:%u)%s%s",
+                 f->present[SA] ? fmt_sbytes(b1, f->incl[SA]) : "-",
+                 f->present[SB] ? fmt_sbytes(b2, f->incl[SB]) : "-",
+                 fmt_sbytes(b3, f->incl[SB] - f->incl[SA]),
+                 fmt_sbytes(b4, f->self[SB] - f->self[SA]),
+                 fmt_val(b5, U_COUNT, (int64_t)(f->calls[SB] - f->calls[SA]), 1),
+                 fmt_sns(b6, f->incl_ns[SB] - f->incl_ns[SA]), f->name,
+                 f->file[0] ? f->file : "?", (unsigned)f->first_line,
+                 strcmp(st, "changed") ? "  " : "", strcmp(st, "changed") ? st : "");
+        }
+        const char *title[2] = {"New in B", "Gone from B"};
+        dfunc *const *list[2] = {d->appeared, d->vanished};
+        uint32_t n[2] = {d->nnew, d->ngone};
+        for (int w = 0; w < 2; w++) {
+            if (!n[w]) continue;
+            line(o, "%s", "");
+            line(o, "%s (%u of %u)", title[w], (unsigned)shown(n[w], d->top), (unsigned)n[w]);
+            for (uint32_t i = 0; i < shown(n[w], d->top); i++) {
+                const dfunc *f = list[w][i];
+                int sd = the_side(f);
+                char b1[MT_FMT_BYTES + 1];
+                line(o, "  %12s %10llu calls  %s (%s:%u)", fmt_sbytes(b1, f->incl[sd]),
+                     (unsigned long long)f->calls[sd], f->name, f->file[0] ? f->file : "?",
+                     (unsigned)f->first_line);
+            }
+        }
+    }
+
+    if (d->cmp_lines) {
+        uint32_t k = shown(d->nlines_changed, d->top);
+        line(o, "%s", "");
+        line(o, "Lines by |change in %s| (%u shown of %u changed; %u in all)", sort_title(d->sort, 1),
+             (unsigned)k, (unsigned)d->nlines_changed, (unsigned)d->nlines);
+        if (k)
+            line(o, "  %12s %12s %12s %10s %12s  %s", "growth A", "growth B", "change",
+                 "count", "time change", "line (function)");
+        for (uint32_t i = 0; i < k; i++) {
+            const dline *l = &d->lines[i];
+            char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES + 1],
+                b4[MT_FMT_BYTES + 1], b5[MT_FMT_BYTES + 1];
+            const char *st = status_name(l->present);
+            line(o, "  %12s %12s %12s %10s %12s  %s:%u (%s)%s%s",
+                 l->present[SA] ? fmt_sbytes(b1, l->growth[SA]) : "-",
+                 l->present[SB] ? fmt_sbytes(b2, l->growth[SB]) : "-",
+                 fmt_sbytes(b3, l->growth[SB] - l->growth[SA]),
+                 fmt_val(b4, U_COUNT, (int64_t)(l->count[SB] - l->count[SA]), 1),
+                 fmt_sns(b5, l->ns[SB] - l->ns[SA]), l->file[0] ? l->file : "?",
+                 (unsigned)l->line, l->name[0] ? l->name : "?",
+                 strcmp(st, "changed") ? "  " : "", strcmp(st, "changed") ? st : "");
+        }
+    }
+
+    if (d->nconds) {
+        line(o, "%s", "");
+        line(o, "%s", "Conditions (--fail-if)");
+        for (uint32_t i = 0; i < d->nconds; i++) {
+            char ex[256];
+            cond_explain(&d->conds[i], ex, sizeof ex);
+            line(o, "  %-5s %s  (%s)", d->conds[i].result ? "TRUE" : "false", d->conds[i].expr,
+                 ex);
+        }
+    }
+    if (d->nwarnings) {
+        line(o, "%s", "");
+        for (uint32_t i = 0; i < d->nwarnings; i++) line(o, "Warning: %s", d->warnings[i]);
+    }
+    for (int sd = 0; sd < 2; sd++) {
+        const run *r = &d->r[sd];
+        const mt_analysis_summary *s = r->s;
+        if (!r->damaged) continue;
+        line(o, "%s", "");
+        line(o, "DAMAGED TRACE %s: %llu of %llu chunks damaged, %llu bytes skipped; "
+                "this diff covers its intact part only",
+             r->path, (unsigned long long)s->damaged_chunks,
+             (unsigned long long)(s->chunks + s->damaged_chunks),
+             (unsigned long long)s->damaged_bytes);
+        for (uint32_t i = 0; i < s->nmessages; i++) line(o, "  %s", s->messages[i]);
+        if (s->nmessages_total > s->nmessages)
+            line(o, "  ... and %llu more", (unsigned long long)(s->nmessages_total - s->nmessages));
+    }
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void json_key(mt_out *o, const char *k) {
+    mt_out_json_str(o, k, strlen(k));
+    mt_out_putc(o, ':');
+}
+static void json_kstr(mt_out *o, const char *k, const char *v) {
+    json_key(o, k);
+    mt_out_json_str(o, v ? v : "", v ? strlen(v) : 0);
+}
+static void json_ku(mt_out *o, const char *k, uint64_t v) {
+    json_key(o, k);
+    mt_out_u64(o, v);
+}
+static void json_kbool(mt_out *o, const char *k, int v) {
+    json_key(o, k);
+    mt_out_puts(o, v ? "true" : "false");
+}
+
+/* Signed nanoseconds as seconds with 9 decimals. */
+static void json_sec(mt_out *o, int64_t ns) {
+    if (ns < 0) mt_out_putc(o, '-');
+    mt_out_seconds(o, mag(ns), 1000000000u);
+}
+
+static void json_val(mt_out *o, enum unit u, int64_t v) {
+    if (u == U_NS) json_sec(o, v);
+    else mt_out_i64(o, v);
+}
+
+/* The keys of a change: "a":..,"b":..,"delta":..,"pct":.. */
+static void json_d_fields(mt_out *o, enum unit u, int64_t a, int64_t b) {
+    MT_OUT_LIT(o, "\"a\":");
+    json_val(o, u, a);
+    MT_OUT_LIT(o, ",\"b\":");
+    json_val(o, u, b);
+    MT_OUT_LIT(o, ",\"delta\":");
+    json_val(o, u, b - a);
+    MT_OUT_LIT(o, ",\"pct\":");
+    int def;
+    double p = pct(a, b, &def);
+    if (!def) {
+        MT_OUT_LIT(o, "null");
+    } else {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.4f", p);
+        mt_out_puts(o, strcmp(buf, "-0.0000") == 0 ? "0.0000" : buf);
+    }
+}
+
+/* A change D: {"a":..,"b":..,"delta":..,"pct":..}. */
+static void json_d(mt_out *o, const char *k, enum unit u, int64_t a, int64_t b) {
+    json_key(o, k);
+    mt_out_putc(o, '{');
+    json_d_fields(o, u, a, b);
+    mt_out_putc(o, '}');
+}
+
+static void json_side(mt_out *o, const char *k, const run *r) {
+    const mt_header *h = r->s->header;
+    char buf[256];
+    json_key(o, k);
+    mt_out_putc(o, '{');
+    json_kstr(o, "file", r->path);
+    mt_out_putc(o, ',');
+    json_kstr(o, "mode", h->mode);
+    mt_out_putc(o, ',');
+    json_kstr(o, "producer", h->producer);
+    mt_out_putc(o, ',');
+    snprintf(buf, sizeof buf, "%s%s%s", h->python_implementation ? h->python_implementation : "",
+             h->python_implementation && h->python_version ? " " : "",
+             h->python_version ? h->python_version : "");
+    json_kstr(o, "python", buf);
+    MT_OUT_LIT(o, ",\"command\":[");
+    for (uint32_t i = 0; i < h->argc; i++) {
+        if (i) mt_out_putc(o, ',');
+        mt_out_json_str(o, h->argv[i], strlen(h->argv[i]));
+    }
+    MT_OUT_LIT(o, "],");
+    json_kstr(o, "start_utc", mt_fmt_utc(buf, h->wall_ns));
+    MT_OUT_LIT(o, ",\"content\":[");
+    const char *sep = "";
+    for (unsigned b = 0; b < 32; b++) {
+        if (!(h->content & (1u << b))) continue;
+        const char *nm = mt_cli_content_name(b);
+        char tmp[16];
+        if (!nm) snprintf(tmp, sizeof tmp, "bit%u", b), nm = tmp;
+        mt_out_puts(o, sep);
+        mt_out_json_str(o, nm, strlen(nm));
+        sep = ",";
+    }
+    MT_OUT_LIT(o, "],");
+    json_kbool(o, "closed", r->s->closed);
+    mt_out_putc(o, ',');
+    json_kbool(o, "damaged", r->damaged);
+    mt_out_putc(o, '}');
+}
+
+static void json_presence(mt_out *o, dfunc *const *list, uint32_t n, uint32_t top) {
+    for (uint32_t i = 0; i < shown(n, top); i++) {
+        const dfunc *f = list[i];
+        int sd = the_side(f);
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "function", f->name);
+        mt_out_putc(o, ',');
+        json_kstr(o, "module", f->module);
+        mt_out_putc(o, ',');
+        json_kstr(o, "file", f->file);
+        mt_out_putc(o, ',');
+        json_ku(o, "first_line", f->first_line);
+        mt_out_putc(o, ',');
+        json_ku(o, "calls", f->calls[sd]);
+        mt_out_putc(o, ',');
+        json_key(o, "incl_bytes");
+        mt_out_i64(o, f->incl[sd]);
+        mt_out_putc(o, '}');
+    }
+}
+
+static void json_report(mt_out *o, const diff *d) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    const mt_analysis_summary *sa = A->s, *sb = B->s;
+    MT_OUT_LIT(o, "{\"schema\":\"memtrace-diff/1\",\n");
+    json_side(o, "a", A);
+    MT_OUT_LIT(o, ",\n");
+    json_side(o, "b", B);
+    MT_OUT_LIT(o, ",\n\"compared\":{");
+    json_kbool(o, "rss", d->cmp_rss);
+    mt_out_putc(o, ',');
+    json_kbool(o, "functions", d->cmp_funcs);
+    mt_out_putc(o, ',');
+    json_kbool(o, "c_functions", d->cmp_cfuncs);
+    mt_out_putc(o, ',');
+    json_kbool(o, "lines", d->cmp_lines);
+    MT_OUT_LIT(o, "},\n\"warnings\":[");
+    for (uint32_t i = 0; i < d->nwarnings; i++) {
+        if (i) mt_out_putc(o, ',');
+        mt_out_json_str(o, d->warnings[i], strlen(d->warnings[i]));
+    }
+    MT_OUT_LIT(o, "],\n\"run\":{");
+    json_d(o, "duration_s", U_NS, ticks_ns(A, sa->t_last), ticks_ns(B, sb->t_last));
+    mt_out_putc(o, ',');
+    json_d(o, "rss_start_bytes", U_BYTES, (int64_t)sa->rss_start, (int64_t)sb->rss_start);
+    mt_out_putc(o, ',');
+    json_d(o, "rss_peak_bytes", U_BYTES, (int64_t)sa->rss_peak, (int64_t)sb->rss_peak);
+    mt_out_putc(o, ',');
+    json_d(o, "rss_peak_time_s", U_NS, ticks_ns(A, sa->t_peak), ticks_ns(B, sb->t_peak));
+    mt_out_putc(o, ',');
+    json_d(o, "rss_end_bytes", U_BYTES, (int64_t)sa->rss_end, (int64_t)sb->rss_end);
+    mt_out_putc(o, ',');
+    json_d(o, "events", U_COUNT, (int64_t)sa->records, (int64_t)sb->records);
+    mt_out_putc(o, ',');
+    json_d(o, "calls", U_COUNT, (int64_t)sa->calls, (int64_t)sb->calls);
+    mt_out_putc(o, ',');
+    json_d(o, "lost_events", U_COUNT, (int64_t)sa->lost_events, (int64_t)sb->lost_events);
+
+    MT_OUT_LIT(o, "},\n\"functions\":[");
+    for (uint32_t i = 0; i < shown(d->nchanged, d->top); i++) {
+        const dfunc *f = &d->funcs[i];
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "function", f->name);
+        mt_out_putc(o, ',');
+        json_kstr(o, "module", f->module);
+        mt_out_putc(o, ',');
+        json_kstr(o, "file", f->file);
+        mt_out_putc(o, ',');
+        json_ku(o, "first_line", f->first_line);
+        mt_out_putc(o, ',');
+        json_kstr(o, "kind", f->kind == MT_FUNC_C ? "c" : "python");
+        mt_out_putc(o, ',');
+        json_kstr(o, "status", status_name(f->present));
+        mt_out_putc(o, ',');
+        json_d(o, "calls", U_COUNT, (int64_t)f->calls[SA], (int64_t)f->calls[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "incl_bytes", U_BYTES, f->incl[SA], f->incl[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "self_bytes", U_BYTES, f->self[SA], f->self[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "incl_s", U_NS, f->incl_ns[SA], f->incl_ns[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "self_s", U_NS, f->self_ns[SA], f->self_ns[SB]);
+        mt_out_putc(o, '}');
+    }
+    MT_OUT_LIT(o, "],\n\"lines\":[");
+    for (uint32_t i = 0; i < shown(d->nlines_changed, d->top); i++) {
+        const dline *l = &d->lines[i];
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "file", l->file);
+        mt_out_putc(o, ',');
+        json_ku(o, "line", l->line);
+        mt_out_putc(o, ',');
+        json_kstr(o, "function", l->name);
+        mt_out_putc(o, ',');
+        json_kstr(o, "status", status_name(l->present));
+        mt_out_putc(o, ',');
+        json_d(o, "count", U_COUNT, (int64_t)l->count[SA], (int64_t)l->count[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "growth_bytes", U_BYTES, l->growth[SA], l->growth[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "time_s", U_NS, l->ns[SA], l->ns[SB]);
+        mt_out_putc(o, '}');
+    }
+    MT_OUT_LIT(o, "],\n\"appeared\":[");
+    json_presence(o, d->appeared, d->nnew, d->top);
+    MT_OUT_LIT(o, "],\n\"vanished\":[");
+    json_presence(o, d->vanished, d->ngone, d->top);
+    MT_OUT_LIT(o, "],\n\"conditions\":[");
+    int failed = 0;
+    for (uint32_t i = 0; i < d->nconds; i++) {
+        const cond *c = &d->conds[i];
+        static const char *const unames[] = {"bytes", "s", "count"};
+        failed |= c->result;
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_kstr(o, "expr", c->expr);
+        mt_out_putc(o, ',');
+        json_kstr(o, "unit", unames[c->unit]);
+        mt_out_putc(o, ',');
+        json_d_fields(o, c->unit, c->a, c->b);
+        mt_out_putc(o, ',');
+        json_kbool(o, "true", c->result);
+        mt_out_putc(o, '}');
+    }
+    MT_OUT_LIT(o, "],\n");
+    json_kbool(o, "failed", failed);
+    MT_OUT_LIT(o, ",\n\"damage\":{");
+    for (int sd = 0; sd < 2; sd++) {
+        const run *r = &d->r[sd];
+        const mt_analysis_summary *s = r->s;
+        if (sd) mt_out_putc(o, ',');
+        json_key(o, sd ? "b" : "a");
+        mt_out_putc(o, '{');
+        json_kbool(o, "damaged", r->damaged);
+        mt_out_putc(o, ',');
+        json_ku(o, "damaged_chunks", s->damaged_chunks);
+        mt_out_putc(o, ',');
+        json_ku(o, "bytes_skipped", s->damaged_bytes);
+        MT_OUT_LIT(o, ",\"messages\":[");
+        for (uint32_t i = 0; i < s->nmessages; i++) {
+            if (i) mt_out_putc(o, ',');
+            mt_out_json_str(o, s->messages[i], strlen(s->messages[i]));
+        }
+        MT_OUT_LIT(o, "]}");
+    }
+    MT_OUT_LIT(o, "},\n\"report\":{");
+    static const char *const snames[] = {"incl", "self", "calls", "time"};
+    json_kstr(o, "sort", snames[d->sort]);
+    mt_out_putc(o, ',');
+    json_ku(o, "top", d->top);
+    mt_out_putc(o, ',');
+    json_ku(o, "functions_total", d->nfuncs);
+    mt_out_putc(o, ',');
+    json_ku(o, "functions_changed", d->nchanged);
+    mt_out_putc(o, ',');
+    json_ku(o, "functions_new", d->nnew);
+    mt_out_putc(o, ',');
+    json_ku(o, "functions_gone", d->ngone);
+    mt_out_putc(o, ',');
+    json_ku(o, "lines_total", d->nlines);
+    mt_out_putc(o, ',');
+    json_ku(o, "lines_changed", d->nlines_changed);
+    MT_OUT_LIT(o, "}}\n");
+}
+
+/* ---- Main --------------------------------------------------------------- */
+
+static int load(run *r, const char *path) {
+    r->path = path;
+    /* Open once here for the tools' uniform messages (missing file,
+     * directory); the analysis reopens it. */
+    mt_reader *rd;
+    if (mt_cli_open_trace(&rd, path) < 0) return -1;
+    mt_reader_close(rd);
+    int rc = mt_analysis_run(&r->an, path, NULL);
+    if (rc < 0) {
+        mt_cli_error("%s", r->an ? mt_analysis_errmsg(r->an) : mt_strerror(rc));
+        return -1;
+    }
+    r->s = mt_analysis_summary_get(r->an);
+    r->tps = r->s->header->ticks_per_second;
+    r->damaged = r->s->damaged_chunks || r->s->nmessages_total;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_FAIL_IF, OPT_ALLOW_DAMAGED };
+    static const struct option longopts[] = {
+        {"top", required_argument, NULL, OPT_TOP},
+        {"sort", required_argument, NULL, OPT_SORT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"fail-if", required_argument, NULL, OPT_FAIL_IF},
+        {"allow-damaged", no_argument, NULL, OPT_ALLOW_DAMAGED},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    mt_cli_init("memtrace-diff");
+    diff d;
+    memset(&d, 0, sizeof d);
+    d.top = 20;
+    d.sort = MT_ANALYSIS_SORT_INCL;
+    d.conds = xcalloc((size_t)argc, sizeof *d.conds);
+    int json = 0, allow_damaged = 0, c;
+    uint64_t top = 20;
+    opterr = 0; /* we word the messages ourselves */
+    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_TOP:
+            if (mt_cli_parse_u64(optarg, &top) < 0 || top > UINT32_MAX)
+                mt_cli_usage_error(usage_text, "--top: not a count: '%s'", optarg);
+            break;
+        case OPT_SORT:
+            d.sort = mt_analysis_sort_parse(optarg);
+            if (d.sort < 0 || d.sort > MT_ANALYSIS_SORT_TIME)
+                mt_cli_usage_error(usage_text, "--sort: unknown key '%s' (incl, self, calls, time)",
+                                   optarg);
+            break;
+        case OPT_JSON: json = 1; break;
+        case OPT_FAIL_IF: parse_cond(optarg, &d.conds[d.nconds++]); break;
+        case OPT_ALLOW_DAMAGED: allow_damaged = 1; break;
+        case 'h':
+            free(d.conds);
+            fputs(usage_text, stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case 'V':
+            free(d.conds);
+            printf("memtrace-diff (memtrace) %s, trace format %d.%d\n", MT_LIBRARY_VERSION,
+                   MT_FORMAT_MAJOR, MT_FORMAT_MINOR);
+            return fflush(stdout) == 0 ? 0 : 1;
+        case ':':
+            mt_cli_usage_error(usage_text, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt > 0 && optopt < 256)
+                mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
+            if (optopt >= 256) {
+                const char *a = argv[optind - 1], *eq = strchr(a, '=');
+                if (eq)
+                    mt_cli_usage_error(usage_text, "option '%.*s' takes no value",
+                                       (int)(eq - a), a);
+                mt_cli_usage_error(usage_text, "option '%s' needs a value", a);
+            }
+            mt_cli_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    d.top = (uint32_t)top;
+    if (argc - optind < 2)
+        mt_cli_usage_error(usage_text, argc - optind ? "only one trace given: need A and B"
+                                                     : "no trace files given: need A and B");
+    if (argc - optind > 2) mt_cli_usage_error(usage_text, "two trace files, A and B");
+    for (int i = 0; i < 2; i++)
+        if (strcmp(argv[optind + i], "-") == 0)
+            mt_cli_usage_error(usage_text, "A and B must be files: each trace is read twice");
+
+    /* One after the other: mt_analysis_sort, called inside run, keeps its
+     * key in a static, so two analyses must not run in two threads. */
+    int status = 1;
+    if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) goto out;
+    if (compare_kinds(&d) < 0) goto out;
+    if (d.cmp_funcs) match_functions(&d);
+    match_lines(&d);
+    for (uint32_t i = 0; i < d.nconds; i++)
+        if (eval_cond(&d, &d.conds[i]) < 0) goto out;
+    order(&d);
+
+    int damaged = 0;
+    for (int sd = 0; sd < 2; sd++) {
+        const run *r = &d.r[sd];
+        if (!r->damaged) continue;
+        damaged = 1;
+        mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
+                     "the diff covers its intact part only",
+                     r->path, (unsigned long long)r->s->damaged_chunks,
+                     (unsigned long long)r->s->damaged_bytes);
+    }
+    mt_out *o = &mt_stdout;
+    if (json) json_report(o, &d);
+    else text_report(o, &d);
+    int failed = 0;
+    for (uint32_t i = 0; i < d.nconds; i++) {
+        const cond *cd = &d.conds[i];
+        if (!cd->result) continue;
+        char ex[256];
+        cond_explain(cd, ex, sizeof ex);
+        mt_cli_error("condition true: %s (%s)", cd->expr, ex);
+        failed = 1;
+    }
+    status = damaged && !allow_damaged ? 1 : failed ? 3 : 0;
+    if (mt_out_finish(o)) status = 1;
+out:
+    for (int sd = 0; sd < 2; sd++) mt_analysis_free(d.r[sd].an);
+    for (uint32_t i = 0; i < d.nconds; i++) free(d.conds[i].fname);
+    free(d.conds);
+    free(d.funcs);
+    free(d.lines);
+    free(d.appeared);
+    free(d.vanished);
+    for (uint32_t i = 0; i < d.nwarnings; i++) free(d.warnings[i]);
+    free(d.warnings);
+    for (uint32_t i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+    return status;
+}
