@@ -21,12 +21,15 @@ static const char usage_text[] =
 "\n"
 "Report where a memtrace trace's memory went: the run, RSS at start, peak\n"
 "(with each thread's Python stack then) and end, the functions and lines\n"
-"that grew RSS, markers, and threads. FILE must be a file (read twice).\n"
+"that grew RSS, markers, and threads. With allocation records, also the\n"
+"heap: per domain, at its peak by allocating stack, leaks, temporary\n"
+"allocations and hotspots. FILE must be a file (read two or three times).\n"
 "\n"
 "Options:\n"
 "  --top N          show the N first functions and lines (default 20; 0: all)\n"
 "  --sort KEY       incl (default), self, calls, time or peak; lines sort by\n"
-"                   growth, count (calls), time or peak alike\n"
+"                   growth, count (calls), time or peak alike; heap tables\n"
+"                   by blocks with calls, else by bytes\n"
 "  --json           one JSON document, schema below (exact bytes, seconds)\n"
 "  --csv            the function table as RFC 4180 CSV, columns below\n"
 "  --from T, --to T a time window: seconds since the trace's start (\"1.5\"),\n"
@@ -47,6 +50,23 @@ static const char usage_text[] =
 "  runs from its LINE record to the frame's next line or return, so it\n"
 "  includes its callees. Returns with no call and frames open at the end\n"
 "  (closed at the last record's time) are counted in the report.\n"
+"\n"
+"ALLOCATIONS\n"
+"  Shown when the trace has allocation records (recorded with\n"
+"  allocations=True or \"sampled\", or --alloc/--native). Blocks live are\n"
+"  tracked by address and domain (raw, mem, obj, malloc, mmap) and\n"
+"  attributed to the allocating thread's whole Python stack (its site).\n"
+"  Frees of addresses never seen allocated are ignored. Records are taken in\n"
+"  file order, which across threads can differ from time order by up to a\n"
+"  flush interval; frees that reach the file before their allocation and\n"
+"  allocations of a still-live address are repaired and counted. Heap at its\n"
+"  peak: the live blocks when the heap in use was greatest, by site (a third\n"
+"  read of the file, up to the peak). Leaks: blocks allocated in the window\n"
+"  and still live at its end. Temporary: freed by the allocating thread while\n"
+"  the allocating call was still running. Hotspots: everything allocated in\n"
+"  the window, by site. --thread selects the allocating threads of leaks,\n"
+"  temporaries and hotspots. Sampled traces (alloc_sample_bytes N): a block\n"
+"  of s bytes counts as s/(1-exp(-s/N)) bytes and 1/(1-exp(-s/N)) blocks.\n"
 "\n"
 "JSON (--json): one object, keys in this order (stable; new keys may be\n"
 "  added at the end of an object, none removed or renamed within schema 1):\n"
@@ -69,7 +89,22 @@ static const char usage_text[] =
 "  \"replay\": {calls, unmatched_returns, open_frames, resyncs},\n"
 "  \"damage\": {damaged: bool, chunks, damaged_chunks, bytes_skipped,\n"
 "          messages: [str]},\n"
-"  \"report\": {sort, top, functions_total, lines_total}\n"
+"  \"report\": {sort, top, functions_total, lines_total},\n"
+"  \"heap\" (only when the trace has allocations): {sample_bytes,\n"
+"          estimated: bool, records: {alloc, free, realloc},\n"
+"          total: DOMAIN, domains: [{domain (name), DOMAIN...}], peak_bytes,\n"
+"          peak_time_s, peak_blocks, end_bytes, end_blocks,\n"
+"          repairs: {unknown_frees, late_allocs, reused_live, stale_frees},\n"
+"          max_live_blocks, stacks, sort (\"bytes\"|\"count\"), peak: [SITE],\n"
+"          leaks: [SITE], temporaries: [SITE], hotspots_by_bytes: [SITE],\n"
+"          hotspots_by_count: [SITE], sites_total: {peak, leaks,\n"
+"          temporaries, hotspots}}\n"
+"    DOMAIN: alloc_count, alloc_bytes, free_count, free_bytes, peak_bytes,\n"
+"          end_bytes\n"
+"    SITE: {function, file, line (innermost frame; line: its current line,\n"
+"          else its first line), count, bytes, sizes: [{size_bytes, count}]\n"
+"          (peak and leaks: up to 4 sizes holding the most bytes), frames:\n"
+"          [{function, file, line, first_line}] (outermost first)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
 "\n"
@@ -240,6 +275,128 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
     }
 }
 
+/* ---- Text: allocations -------------------------------------------------- */
+
+/* Heap tables sort by count with --sort calls, else by bytes. */
+static int heap_order(const report *rp) {
+    return rp->sort == MT_ANALYSIS_SORT_CALLS ? MT_ANALYSIS_BY_COUNT : MT_ANALYSIS_BY_BYTES;
+}
+
+static const char *frame_name(const mt_analysis_frame *f, char *buf, size_t n) {
+    if (f->qualname[0]) return f->qualname;
+    snprintf(buf, n, "<fn#%u>", (unsigned)f->fid);
+    return buf;
+}
+
+/* "leaky (app.py:12) <- outer:30 <- main:41": the innermost frame with its
+ * file, then up to two callers; the line is the frame's current line, or
+ * its function's first line when the trace has no LINE records. */
+static void site_text(mt_out *o, const mt_analysis_site *st) {
+    if (!st->depth) {
+        MT_OUT_LIT(o, "(no Python frame)");
+        return;
+    }
+    for (uint32_t k = 0; k < st->depth && k < 3; k++) {
+        const mt_analysis_frame *f = &st->frames[st->depth - 1 - k];
+        char nm[32], ln[32];
+        unsigned l = f->line ? f->line : f->first_line;
+        if (k) MT_OUT_LIT(o, " <- ");
+        mt_out_puts(o, frame_name(f, nm, sizeof nm));
+        if (!k) {
+            mt_out_puts(o, " (");
+            mt_out_puts(o, f->file[0] ? f->file : "?");
+            snprintf(ln, sizeof ln, ":%u)", l);
+        } else {
+            snprintf(ln, sizeof ln, ":%u", l);
+        }
+        mt_out_puts(o, ln);
+    }
+    if (st->depth > 3) MT_OUT_LIT(o, " <- ...");
+}
+
+static void text_sites(mt_out *o, const report *rp, const mt_analysis *a, int table, int order,
+                       const char *title) {
+    uint32_t n;
+    const mt_analysis_site *st = mt_analysis_sites(a, table, order, &n);
+    uint32_t k = shown(n, rp->top);
+    line(o, "%s", "");
+    line(o, "%s (%u of %u sites)", title, (unsigned)k, (unsigned)n);
+    if (!n) return;
+    line(o, "  %12s %10s  %s", "bytes", "blocks", "site (innermost frame first)");
+    for (uint32_t i = 0; i < k; i++) {
+        char b1[MT_FMT_BYTES], head[64];
+        snprintf(head, sizeof head, "  %12s %10llu  ", mt_fmt_bytes(b1, st[i].bytes),
+                 (unsigned long long)st[i].count);
+        mt_out_puts(o, head);
+        site_text(o, &st[i]);
+        mt_out_putc(o, '\n');
+        if (!st[i].nsizes) continue;
+        MT_OUT_LIT(o, "  ");
+        for (int c = 0; c < 25; c++) mt_out_putc(o, ' ');
+        MT_OUT_LIT(o, "sizes:");
+        for (uint32_t z = 0; z < st[i].nsizes; z++) {
+            char sz[96];
+            snprintf(sz, sizeof sz, "%s %llu x %llu B", z ? "," : "",
+                     (unsigned long long)st[i].sizes[z].count,
+                     (unsigned long long)st[i].sizes[z].size_bytes);
+            mt_out_puts(o, sz);
+        }
+        mt_out_putc(o, '\n');
+    }
+}
+
+static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_heap *h = mt_analysis_heap_get(a);
+    if (!h->has_allocs) return;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES];
+    line(o, "%s", "");
+    if (h->sample_bytes > 1)
+        line(o, "Heap (allocations sampled every %s on average: counts and bytes are "
+                "estimates)", mt_fmt_bytes(b1, h->sample_bytes));
+    else
+        line(o, "%s", "Heap (every allocation recorded)");
+    line(o, "  allocated   %-12s in %llu blocks", mt_fmt_bytes(b1, h->total.alloc_bytes),
+         (unsigned long long)h->total.alloc_count);
+    line(o, "  freed       %-12s in %llu blocks", mt_fmt_bytes(b1, h->total.free_bytes),
+         (unsigned long long)h->total.free_count);
+    line(o, "  peak        %-12s at %s (%llu blocks live)", mt_fmt_bytes(b1, h->peak_bytes),
+         mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), (unsigned long long)h->peak_blocks);
+    line(o, "  end         %-12s (%llu blocks live)", mt_fmt_bytes(b1, h->total.end_bytes),
+         (unsigned long long)h->end_blocks);
+    line(o, "  records     alloc %llu, free %llu, realloc %llu; %llu frees of blocks "
+            "allocated before recording (ignored)",
+         (unsigned long long)h->alloc_records, (unsigned long long)h->free_records,
+         (unsigned long long)h->realloc_records, (unsigned long long)h->unknown_frees);
+    if (h->late_allocs || h->reused_live || h->stale_frees)
+        line(o, "  threads     %llu blocks freed before their allocation reached the file, "
+                "%llu allocations of a live address, %llu frees of a replaced block",
+             (unsigned long long)h->late_allocs, (unsigned long long)h->reused_live,
+             (unsigned long long)h->stale_frees);
+    line(o, "  %-8s %12s %12s %12s %12s %12s %12s", "domain", "allocated", "blocks", "freed",
+         "blocks", "peak", "end");
+    for (int d = 0; d < MT_DOMAIN_COUNT; d++) {
+        if (!(h->domain_mask & (1u << d))) continue;
+        const mt_analysis_heap_domain *x = &h->domains[d];
+        char b4[MT_FMT_BYTES];
+        line(o, "  %-8s %12s %12llu %12s %12llu %12s %12s", mt_domain_name((unsigned)d),
+             mt_fmt_bytes(b1, x->alloc_bytes), (unsigned long long)x->alloc_count,
+             mt_fmt_bytes(b2, x->free_bytes), (unsigned long long)x->free_count,
+             mt_fmt_bytes(b3, x->peak_bytes), mt_fmt_bytes(b4, x->end_bytes));
+    }
+    int order = heap_order(rp);
+    char title[128];
+    snprintf(title, sizeof title, "Heap at its peak (%s at %s)", mt_fmt_bytes(b1, h->peak_bytes),
+             mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)));
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_PEAK, order, title);
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_LEAKS, order, "Leaks: still allocated at the end");
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_TEMPS, order,
+               "Temporary allocations: freed within the allocating call");
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES,
+               "Allocation hotspots by bytes");
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_COUNT,
+               "Allocation hotspots by count");
+}
+
 static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
     uint32_t n;
     const mt_analysis_function *f = mt_analysis_functions(a, &n);
@@ -341,6 +498,139 @@ static void text_notes(mt_out *o, const report *rp) {
         if (s->nmessages_total > s->nmessages)
             line(o, "  ... and %llu more", (unsigned long long)(s->nmessages_total - s->nmessages));
     }
+}
+
+/* ---- JSON: allocations -------------------------------------------------- */
+
+static void json_domain(mt_out *o, const mt_analysis_heap_domain *x) {
+    json_ku(o, "alloc_count", x->alloc_count);
+    mt_out_putc(o, ',');
+    json_ku(o, "alloc_bytes", x->alloc_bytes);
+    mt_out_putc(o, ',');
+    json_ku(o, "free_count", x->free_count);
+    mt_out_putc(o, ',');
+    json_ku(o, "free_bytes", x->free_bytes);
+    mt_out_putc(o, ',');
+    json_ku(o, "peak_bytes", x->peak_bytes);
+    mt_out_putc(o, ',');
+    json_ku(o, "end_bytes", x->end_bytes);
+}
+
+static void json_sites(mt_out *o, const report *rp, const mt_analysis *a, const char *key,
+                       int table, int order) {
+    uint32_t n;
+    const mt_analysis_site *st = mt_analysis_sites(a, table, order, &n);
+    mt_out_puts(o, ",\n ");
+    json_key(o, key);
+    mt_out_putc(o, '[');
+    for (uint32_t i = 0; i < shown(n, rp->top); i++) {
+        const mt_analysis_site *e = &st[i];
+        const mt_analysis_frame *in = e->depth ? &e->frames[e->depth - 1] : NULL;
+        char nm[32];
+        mt_out_puts(o, i ? ",\n  {" : "\n  {");
+        json_kstr(o, "function", in ? frame_name(in, nm, sizeof nm) : "");
+        mt_out_putc(o, ',');
+        json_kstr(o, "file", in ? in->file : "");
+        mt_out_putc(o, ',');
+        json_ku(o, "line", in ? (in->line ? in->line : in->first_line) : 0);
+        mt_out_putc(o, ',');
+        json_ku(o, "count", e->count);
+        mt_out_putc(o, ',');
+        json_ku(o, "bytes", e->bytes);
+        MT_OUT_LIT(o, ",\"sizes\":[");
+        for (uint32_t z = 0; z < e->nsizes; z++) {
+            mt_out_puts(o, z ? ",{" : "{");
+            json_ku(o, "size_bytes", e->sizes[z].size_bytes);
+            mt_out_putc(o, ',');
+            json_ku(o, "count", e->sizes[z].count);
+            mt_out_putc(o, '}');
+        }
+        MT_OUT_LIT(o, "],\"frames\":[");
+        for (uint32_t k = 0; k < e->depth; k++) {
+            const mt_analysis_frame *f = &e->frames[k];
+            mt_out_puts(o, k ? ",{" : "{");
+            json_kstr(o, "function", frame_name(f, nm, sizeof nm));
+            mt_out_putc(o, ',');
+            json_kstr(o, "file", f->file);
+            mt_out_putc(o, ',');
+            json_ku(o, "line", f->line);
+            mt_out_putc(o, ',');
+            json_ku(o, "first_line", f->first_line);
+            mt_out_putc(o, '}');
+        }
+        MT_OUT_LIT(o, "]}");
+    }
+    mt_out_putc(o, ']');
+}
+
+/* The "heap" object: only for traces with allocations (see --help). */
+static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_heap *h = mt_analysis_heap_get(a);
+    MT_OUT_LIT(o, ",\n\"heap\":{");
+    json_ku(o, "sample_bytes", h->sample_bytes);
+    mt_out_putc(o, ',');
+    json_key(o, "estimated");
+    mt_out_puts(o, h->sample_bytes > 1 ? "true" : "false");
+    MT_OUT_LIT(o, ",\"records\":{");
+    json_ku(o, "alloc", h->alloc_records);
+    mt_out_putc(o, ',');
+    json_ku(o, "free", h->free_records);
+    mt_out_putc(o, ',');
+    json_ku(o, "realloc", h->realloc_records);
+    MT_OUT_LIT(o, "},\n \"total\":{");
+    json_domain(o, &h->total);
+    MT_OUT_LIT(o, "},\n \"domains\":[");
+    int first = 1;
+    for (int d = 0; d < MT_DOMAIN_COUNT; d++) {
+        if (!(h->domain_mask & (1u << d))) continue;
+        mt_out_puts(o, first ? "{" : ",{");
+        first = 0;
+        json_kstr(o, "domain", mt_domain_name((unsigned)d));
+        mt_out_putc(o, ',');
+        json_domain(o, &h->domains[d]);
+        mt_out_putc(o, '}');
+    }
+    MT_OUT_LIT(o, "],\n ");
+    json_ku(o, "peak_bytes", h->peak_bytes);
+    mt_out_putc(o, ',');
+    json_ks(o, rp, "peak_time_s", h->t_peak);
+    mt_out_putc(o, ',');
+    json_ku(o, "peak_blocks", h->peak_blocks);
+    mt_out_putc(o, ',');
+    json_ku(o, "end_bytes", h->total.end_bytes);
+    mt_out_putc(o, ',');
+    json_ku(o, "end_blocks", h->end_blocks);
+    MT_OUT_LIT(o, ",\"repairs\":{");
+    json_ku(o, "unknown_frees", h->unknown_frees);
+    mt_out_putc(o, ',');
+    json_ku(o, "late_allocs", h->late_allocs);
+    mt_out_putc(o, ',');
+    json_ku(o, "reused_live", h->reused_live);
+    mt_out_putc(o, ',');
+    json_ku(o, "stale_frees", h->stale_frees);
+    MT_OUT_LIT(o, "},");
+    json_ku(o, "max_live_blocks", h->max_live_blocks);
+    mt_out_putc(o, ',');
+    json_ku(o, "stacks", h->stacks);
+    mt_out_putc(o, ',');
+    int order = heap_order(rp);
+    json_kstr(o, "sort", order == MT_ANALYSIS_BY_COUNT ? "count" : "bytes");
+    json_sites(o, rp, a, "peak", MT_ANALYSIS_SITES_PEAK, order);
+    json_sites(o, rp, a, "leaks", MT_ANALYSIS_SITES_LEAKS, order);
+    json_sites(o, rp, a, "temporaries", MT_ANALYSIS_SITES_TEMPS, order);
+    json_sites(o, rp, a, "hotspots_by_bytes", MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES);
+    json_sites(o, rp, a, "hotspots_by_count", MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_COUNT);
+    MT_OUT_LIT(o, ",\n ");
+    json_key(o, "sites_total");
+    mt_out_putc(o, '{');
+    static const char *const keys[] = {"peak", "leaks", "temporaries", "hotspots"};
+    for (int t = 0; t < 4; t++) {
+        uint32_t n;
+        mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
+        if (t) mt_out_putc(o, ',');
+        json_ku(o, keys[t], n);
+    }
+    MT_OUT_LIT(o, "}}");
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -570,7 +860,9 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     json_ku(o, "functions_total", nf);
     mt_out_putc(o, ',');
     json_ku(o, "lines_total", nl);
-    MT_OUT_LIT(o, "}}\n");
+    mt_out_putc(o, '}');
+    if (mt_analysis_heap_get(a)->has_allocs) json_heap(o, rp, a);
+    MT_OUT_LIT(o, "}\n");
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
@@ -726,6 +1018,7 @@ int main(int argc, char **argv) {
     case MODE_TEXT:
         text_run(o, &rp);
         text_rss(o, &rp, a);
+        text_heap(o, &rp, a);
         text_functions(o, &rp, a);
         text_lines(o, &rp, a);
         text_markers(o, &rp, a);

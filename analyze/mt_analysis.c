@@ -10,6 +10,7 @@
  * moves forward while the thread's time does.
  */
 #include "mt_analysis.h"
+#include "mt_heap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -220,6 +221,9 @@ struct mt_analysis {
     mt_analysis_frame *stack_frames;
     mt_analysis_thread *threads;
     uint32_t *line_func; /* scratch for sort: lines' function identity */
+
+    mt_heap *heap;   /* NULL: the trace has no allocations */
+    int filtering;   /* a thread filter was given */
 };
 
 #define DENSE_FIDS (1u << 24) /* fids below this index a flat array */
@@ -517,6 +521,8 @@ static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
     return 0;
 }
 
+static int open_reader(mt_analysis *a, mt_reader **r);
+
 static int pass2(mt_analysis *a, mt_reader *r) {
     mt_record rec;
     int rc;
@@ -529,6 +535,7 @@ static int pass2(mt_analysis *a, mt_reader *r) {
             if (mt_reader_fatal(r)) break;
             continue;
         }
+        if (a->heap && mt_heap_feed(a->heap, &rec) < 0) return MT_ERR_NOMEM;
         switch (rec.type) {
         case MT_REC_CALL:
         case MT_REC_CCALL:
@@ -1010,6 +1017,64 @@ int mt_analysis_sort(mt_analysis *a, int key) {
     return 0;
 }
 
+/* ---- Allocations -------------------------------------------------------- */
+
+static int heap_selected(void *ctx, uint32_t tid) {
+    mt_analysis *a = ctx;
+    uint32_t i = u64map_get(&a->tidmap, tid);
+    return i != NONE ? a->th[i].selected : !a->filtering;
+}
+
+static int has_allocs(const mt_analysis *a) {
+    return (a->h.content & MT_CONTENT_ALLOCS) || a->h.alloc_sample_bytes ||
+           a->s.by_type[MT_REC_ALLOC] || a->s.by_type[MT_REC_FREE] ||
+           a->s.by_type[MT_REC_REALLOC];
+}
+
+static int heap_start(mt_analysis *a) {
+    mt_heap_config c = {
+        .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
+        .t_first = a->s.t_first, .t_last = a->s.t_last,
+        .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a};
+    return mt_heap_new(&a->heap, &c);
+}
+
+/* Pass 3: replay up to the heap's peak, where the model groups the live
+ * blocks by site, and stop there. */
+static int heap_peak_pass(mt_analysis *a) {
+    mt_reader *r = NULL;
+    mt_record rec;
+    int rc = open_reader(a, &r);
+    if (rc < 0) return rc;
+    mt_heap_rewind(a->heap);
+    while ((rc = mt_reader_next(r, &rec)) != 0) {
+        if (rc < 0) {
+            if (mt_reader_fatal(r)) break;
+            continue;
+        }
+        if ((rc = mt_heap_feed(a->heap, &rec)) != 0) break;
+    }
+    mt_reader_close(r);
+    return rc < 0 ? fail(a, MT_ERR_NOMEM, "%s: out of memory", a->s.path) : 0;
+}
+
+const mt_analysis_heap *mt_analysis_heap_get(const mt_analysis *a) {
+    static const mt_analysis_heap none;
+    return a->heap ? mt_heap_summary(a->heap) : &none;
+}
+
+const mt_analysis_heap_point *mt_analysis_heap_series(const mt_analysis *a, int domain,
+                                                      uint64_t *n) {
+    *n = 0;
+    return a->heap ? mt_heap_series(a->heap, domain, n) : NULL;
+}
+
+const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table, int order,
+                                          uint32_t *n) {
+    *n = 0;
+    return a->heap ? mt_heap_sites(a->heap, table, order, n) : NULL;
+}
+
 /* ---- Running ------------------------------------------------------------ */
 
 static int open_reader(mt_analysis *a, mt_reader **r) {
@@ -1062,7 +1127,9 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     if (a->s.from < a->s.t_first) a->s.from = a->s.t_first;
     if (a->s.from > a->s.to) a->s.from = a->s.to;
     finish_rss(a);
+    a->filtering = opt->nthreads > 0;
     if ((rc = select_threads(a, opt)) < 0) goto out;
+    if (has_allocs(a) && heap_start(a) < 0) goto nomem;
     for (uint64_t i = 0; i < a->nth; i++) {
         a->th[i].cur = upper_bound(a, a->s.from);
         a->th[i].te = a->s.from;
@@ -1071,6 +1138,11 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     /* Pass 2. */
     if ((rc = open_reader(a, &r)) < 0) goto out;
     if ((rc = pass2(a, r)) < 0) goto nomem;
+    if (a->heap) {
+        if ((rc = mt_heap_end(a->heap)) < 0) goto nomem;
+        if (rc > 0 && (rc = heap_peak_pass(a)) < 0) goto out;
+        if (mt_heap_finish(a->heap, r) < 0) goto nomem;
+    }
     if (finish_functions(a, r) || finish_lines(a) || finish_threads(a, r)) goto nomem;
     mt_reader_close(r);
     r = NULL;
@@ -1108,6 +1180,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->threads);
     free(a->messages);
     free(a->argv);
+    mt_heap_free(a->heap);
     pool_free(&a->pool);
     free(a);
 }

@@ -13,7 +13,10 @@
  *     self, peak RSS while active;
  *   - per line (when the trace has LINE records): count, RSS growth while on
  *     the line, peak RSS while on it, time;
- *   - markers in time order with the RSS at each; a summary per thread.
+ *   - markers in time order with the RSS at each; a summary per thread;
+ *   - with allocation records: the heap in use over time, its peak broken
+ *     down by allocating stack, leaks, temporaries, hotspots, per domain
+ *     (see "Allocations" below).
  *
  * Use:
  *
@@ -91,7 +94,9 @@
  * redefined) are reported as one entry, lines likewise per (entry, line).
  *
  * Memory: bounded by the number of functions, lines, threads (and their
- * stack depths), markers and RSS samples; never by the number of events.
+ * stack depths), markers and RSS samples, and with allocations by the
+ * blocks live at once and the distinct stacks; never by the number of
+ * events.
  *
  * Time: record times are ticks since the header's anchor (see
  * memtrace_format.h); mt_analysis_seconds converts.
@@ -136,8 +141,9 @@ void mt_analysis_options_init(mt_analysis_options *opt);
 
 typedef struct mt_analysis mt_analysis;
 
-/* Read the trace at path twice (it must be a file: not a pipe) and build
- * the result. opt may be NULL (defaults). Returns 0 when the result is
+/* Read the trace at path twice (three times when it holds allocations, the
+ * last one stopping at the heap's peak; it must be a file: not a pipe) and
+ * build the result. opt may be NULL (defaults). Returns 0 when the result is
  * usable, even if chunks were damaged (see the summary's damaged_*
  * fields): the result then covers the intact chunks. Returns a negative
  * code when there is no result (cannot open, not a trace, newer major,
@@ -338,6 +344,133 @@ typedef struct mt_analysis_thread {
 /* Every thread, by tid. */
 const mt_analysis_thread *mt_analysis_threads(const mt_analysis *a,
                                               uint32_t *n);
+
+/* ---- Allocations: the heap ---------------------------------------------- */
+/*
+ * When the trace holds allocation records (ALLOC/FREE/REALLOC; header
+ * content bit MT_CONTENT_ALLOCS or alloc_sample_bytes != 0), the analysis
+ * also models the heap: a table of live blocks, address -> (size, domain,
+ * allocating stack, thread, activation, time), so its memory grows with the
+ * blocks live at once (about 40 bytes each at most half-full, plus 16 bytes
+ * per distinct stack), never with the number of events.
+ *
+ * Stacks. Each thread's stack is tracked from BLOCK/CALL/RETURN records
+ * (mode "alloc" writes them at allocations only: see recorder/ALLOC.md),
+ * with each frame's current line when the trace has LINE records, and
+ * interned in a trie: (parent, fid, line) -> stack id. An allocation is
+ * attributed to the thread's whole stack at the record: its "site".
+ *
+ * Order. Records are processed in file order. Within a thread that is
+ * time order; across threads the recorder's per-thread buffers may reach
+ * the file up to a flush interval (1 s) apart, so the heap in use at an
+ * instant is that of file order, which can differ from time order by the
+ * net allocations still in another thread's buffer. Repairs, each counted
+ * in mt_analysis_heap:
+ *   - a FREE (or REALLOC old address) of an address not live is ignored
+ *     (unknown_frees), as the spec requires, but kept for a while as an
+ *     "orphan" (the last 256 Ki, for 5 s of trace time); an ALLOC of that
+ *     address by ANOTHER thread at a time not after the orphan's is the
+ *     block that free released, flushed later: it is born dead (counted as
+ *     allocated and freed, never live; late_allocs);
+ *   - an ALLOC of an address still live (its FREE is missing, or in another
+ *     thread's later block) frees the old block there (reused_live); a
+ *     later FREE of that address by another thread, timed before the new
+ *     block, belongs to the old block and is ignored (stale_frees).
+ *   Timestamps of allocation records are coarse (ALLOC.md), so these tests
+ *   can misjudge blocks allocated and freed by two threads within ~10 ms.
+ *
+ * Sampled traces (alloc_sample_bytes N > 1): a block of s bytes stands for
+ * s / (1 - exp(-s/N)) bytes (rounded per block) and 1 / (1 - exp(-s/N))
+ * blocks; every byte and count below is that estimate (exact when N <= 1).
+ *
+ * Window and threads: allocated/freed counts, hotspots and temporaries are
+ * the allocations (frees) whose time lies in the window; leaks are blocks
+ * allocated in the window and still live at its end; the heap series and
+ * peak are the process's, within the window. --thread selects the
+ * allocating threads of hotspots, temporaries and leaks; the heap in use
+ * and its peak stay the process's (as RSS does).
+ *
+ * The peak. The greatest heap in use (file order) within the window, at
+ * the time of the allocation that reached it. Its breakdown by site needs
+ * the live set then: a third pass replays the records up to that
+ * allocation (stopping there) and groups the live blocks by site.
+ *
+ * Temporaries: blocks freed by the thread that allocated them while the
+ * allocating activation (frame) was still on its stack: "freed within the
+ * same call". In mode "alloc" the stack is only brought up to date at
+ * allocations, so a free soon after the function returned, with no
+ * allocation between, still counts; a REALLOC that moves a block counts
+ * as a free of the old block.
+ */
+
+typedef struct mt_analysis_heap_domain {
+    uint64_t alloc_count, alloc_bytes; /* allocations in the window */
+    uint64_t free_count, free_bytes;   /* frees of known blocks in it */
+    uint64_t peak_bytes;               /* greatest in use in the window */
+    uint64_t end_bytes;                /* in use at the window's end */
+} mt_analysis_heap_domain;
+
+typedef struct mt_analysis_heap {
+    int has_allocs;            /* 0: no allocation data; all else is 0 */
+    uint64_t sample_bytes;     /* header alloc_sample_bytes (0 in a file
+                                  that did not say: treated as exact) */
+    uint64_t alloc_records, free_records, realloc_records; /* whole file */
+    mt_analysis_heap_domain total;
+    mt_analysis_heap_domain domains[MT_DOMAIN_COUNT]; /* by MT_DOMAIN_* */
+    uint32_t domain_mask;      /* bit d: domain d has records */
+    uint64_t peak_bytes, t_peak; /* the total's peak (ticks), see above */
+    uint64_t peak_blocks;      /* blocks live then (estimate) */
+    uint64_t end_blocks;       /* blocks live at the window's end */
+    uint64_t unknown_frees, late_allocs, reused_live, stale_frees;
+    uint64_t max_live_blocks;  /* most blocks live at once (model size) */
+    uint64_t stacks;           /* distinct stacks interned */
+} mt_analysis_heap;
+
+/* The heap summary; has_allocs 0 for a trace without allocations. */
+const mt_analysis_heap *mt_analysis_heap_get(const mt_analysis *a);
+
+typedef struct mt_analysis_heap_point {
+    uint64_t t;     /* ticks since the anchor */
+    uint64_t bytes; /* heap in use after the allocation or free at t */
+} mt_analysis_heap_point;
+
+/* Heap in use over the whole trace (not windowed), in time order, reduced
+ * to the first, lowest, highest and last value of each of 4096 equal
+ * slices of the trace: every peak and trough survives. domain: -1 for the
+ * total, else MT_DOMAIN_*. *n = 0 without allocations. */
+const mt_analysis_heap_point *mt_analysis_heap_series(const mt_analysis *a,
+                                                      int domain,
+                                                      uint64_t *n);
+
+typedef struct mt_analysis_size_count {
+    uint64_t size_bytes; /* the requested size of each block */
+    uint64_t count;      /* blocks of that size (estimate) */
+} mt_analysis_size_count;
+
+/* One allocation site (a whole stack) with its blocks and bytes. */
+typedef struct mt_analysis_site {
+    uint32_t depth;
+    const mt_analysis_frame *frames; /* outermost first, innermost last;
+                                        line 0: unknown (no LINE records) */
+    uint64_t count, bytes;           /* estimates when sampled */
+    uint32_t nsizes;                 /* PEAK and LEAKS tables: the sizes */
+    const mt_analysis_size_count *sizes; /* holding the most bytes, up to 4,
+                                            most bytes first */
+} mt_analysis_site;
+
+enum { /* the site tables */
+    MT_ANALYSIS_SITES_PEAK = 0,  /* live at the heap's peak */
+    MT_ANALYSIS_SITES_LEAKS = 1, /* live at the end (allocated in window) */
+    MT_ANALYSIS_SITES_TEMPS = 2, /* freed within the allocating call */
+    MT_ANALYSIS_SITES_ALLOCS = 3, /* everything allocated: hotspots */
+};
+enum { MT_ANALYSIS_BY_BYTES = 0, MT_ANALYSIS_BY_COUNT = 1 };
+
+/* A site table, greatest first by bytes or by count (ties: by the other,
+ * then by stack), every site with a count > 0; NULL and *n = 0 without
+ * allocations or for a bad table/order. */
+const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table,
+                                          int order, uint32_t *n);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /*
  * memtrace-plot - pictures of traces: an SVG timeline (RSS over time, the
- * call stack beneath, markers), a flame graph of RSS growth by stack, or a
- * gnuplot script.
+ * heap in use when the trace has allocations, the call stack beneath,
+ * markers), a flame graph of RSS growth or of allocated, peak or leaked
+ * bytes by stack, or a gnuplot script.
  *
  * The numbers come from the analysis core (mt_analysis.h: the RSS series,
  * markers, threads, the window); the drawing from libmemtrace-plot
@@ -9,7 +10,8 @@
  * growth per stack need every call and return, which the core does not
  * hand out, so this file replays them itself in one more pass over the
  * reader, with RSS(t) taken from the core's series exactly as the core
- * defines it (the last sample at or before t).
+ * defines it (the last sample at or before t). The heap series and the
+ * allocation flame graphs come from the core's heap model as they are.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,15 +32,22 @@ static const char usage_text[] =
 "usage: memtrace-plot [options] FILE...\n"
 "\n"
 "Draw memtrace traces. By default an SVG timeline: RSS over time (and the\n"
-"Python heap when the trace has it), the call stack of each thread beneath\n"
+"heap in use when the trace has allocation records, and the Python heap\n"
+"counter when it has that), the call stack of each thread beneath\n"
 "it as nested bands, markers as labelled lines, tooltips on every band.\n"
 "Several FILEs are overlaid, aligned at their start, with a legend.\n"
 "\n"
 "Options:\n"
 "  -o, --output OUT  write to OUT (default: standard output)\n"
-"  --flame           a flame graph of RSS growth by stack instead: each\n"
-"                    stack's width is the RSS its frames grew while on top\n"
-"                    (positive self growth, as memtrace-analyze counts it)\n"
+"  --flame           a flame graph by stack instead, weighted as\n"
+"                    --flame-weight says\n"
+"  --flame-weight W  rss: the RSS each stack grew while on top (positive\n"
+"                    self growth, as memtrace-analyze counts it); alloc:\n"
+"                    bytes allocated there; peak: bytes live there at the\n"
+"                    heap's peak; leak: bytes still live at the end (the\n"
+"                    last three need allocation records; estimates when\n"
+"                    sampled). Default: alloc when every FILE has\n"
+"                    allocation records, else rss\n"
 "  --gnuplot         a gnuplot script with inline data (RSS and markers)\n"
 "  --png, --svg      render that script with gnuplot into OUT (needs -o and\n"
 "                    gnuplot)\n"
@@ -60,9 +69,12 @@ static const char usage_text[] =
 
 /* ---- Options --------------------------------------------------------------- */
 
+enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
+
 typedef struct options {
     const char *out;
     int flame, gnuplot;
+    int weight; /* W_*: what a flame graph's widths are */
     const char *render; /* NULL, "png" or "svg" */
     uint64_t from_ns, to_ns;
     int has_from, has_to;
@@ -101,6 +113,7 @@ typedef struct replay {
     const mt_analysis_sample *rss;
     uint64_t nrss;
     uint64_t win_from, win_to; /* ticks */
+    int rss_flame;             /* the flame graph is of RSS growth */
     mt_plot *plot;             /* timeline, or NULL */
     mt_flame *flame;           /* flame graph, or NULL */
     int heap_series;           /* -1 until a heap_bytes counter is seen */
@@ -223,7 +236,7 @@ static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
             mt_plot_span_add(R->plot, &s);
         }
     }
-    if (R->flame) {
+    if (R->flame && R->rss_flame) {
         int64_t self = growth - f->child_growth;
         if (self > 0) {
             uint32_t n = d + 1 + (R->multi ? 1 : 0), k = 0;
@@ -356,6 +369,61 @@ static void add_rss(mt_plot *p, int series, const mt_analysis *a, uint64_t from,
     (void)to;
 }
 
+/* The heap in use (allocation records) as steps, like RSS. */
+static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const char *label) {
+    uint64_t n;
+    const mt_analysis_heap_point *s = mt_analysis_heap_series(a, -1, &n);
+    if (!n) return;
+    char name[512];
+    snprintf(name, sizeof name, "%s%sheap in use", label ? label : "", label ? ": " : "");
+    int se = mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
+    if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+    const mt_analysis_summary *sum = mt_analysis_summary_get(a);
+    mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_first), 0);
+    for (uint64_t i = 0; i < n; i++) {
+        if (i) mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), (double)s[i - 1].bytes);
+        mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), (double)s[i].bytes);
+    }
+    if (sum->t_last > s[n - 1].t)
+        mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_last), (double)s[n - 1].bytes);
+}
+
+/* A flame graph of a site table: each site's stack, outermost first, with
+ * its bytes. Frames are named by function alone, so the lines of one
+ * function merge into one box. */
+static void add_sites_flame(mt_flame *fl, const char *path, const mt_analysis *a, int weight,
+                            const char *label) {
+    int table = weight == W_PEAK ? MT_ANALYSIS_SITES_PEAK
+              : weight == W_LEAK ? MT_ANALYSIS_SITES_LEAKS : MT_ANALYSIS_SITES_ALLOCS;
+    uint32_t n, cap = 0;
+    const mt_analysis_site *st = mt_analysis_sites(a, table, MT_ANALYSIS_BY_BYTES, &n);
+    const char **names = NULL;
+    char (*bufs)[32] = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t d = st[i].depth + (label ? 1 : 0), k = 0;
+        if (d + 1 > cap) {
+            cap = d + 16;
+            names = xrealloc(names, cap * sizeof *names);
+            bufs = xrealloc(bufs, cap * sizeof *bufs);
+        }
+        if (label) names[k++] = label;
+        for (uint32_t j = 0; j < st[i].depth; j++, k++) {
+            const mt_analysis_frame *f = &st[i].frames[j];
+            if (f->qualname[0]) {
+                names[k] = f->qualname;
+            } else {
+                snprintf(bufs[k], sizeof bufs[k], "<fn#%u>", (unsigned)f->fid);
+                names[k] = bufs[k];
+            }
+        }
+        if (!st[i].depth) names[k++] = "(no Python frame)";
+        int rc = mt_flame_add(fl, names, k, (double)st[i].bytes);
+        if (rc < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(rc));
+    }
+    free(names);
+    free(bufs);
+}
+
 static const char *gnuplot_path(void) {
     static char buf[4096];
     const char *path = getenv("PATH");
@@ -424,10 +492,11 @@ static uint64_t parse_pos(const char *opt, const char *s, uint64_t max) {
 
 int main(int argc, char **argv) {
     enum { OPT_FLAME = 256, OPT_GNUPLOT, OPT_PNG, OPT_SVG, OPT_FROM, OPT_TO,
-           OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH };
+           OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH, OPT_WEIGHT };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"flame", no_argument, NULL, OPT_FLAME},
+        {"flame-weight", required_argument, NULL, OPT_WEIGHT},
         {"gnuplot", no_argument, NULL, OPT_GNUPLOT},
         {"png", no_argument, NULL, OPT_PNG},
         {"svg", no_argument, NULL, OPT_SVG},
@@ -451,6 +520,16 @@ int main(int argc, char **argv) {
         switch (c) {
         case 'o': o.out = optarg; break;
         case OPT_FLAME: o.flame = 1; break;
+        case OPT_WEIGHT:
+            if (strcmp(optarg, "rss") == 0) o.weight = W_RSS;
+            else if (strcmp(optarg, "alloc") == 0) o.weight = W_ALLOC;
+            else if (strcmp(optarg, "peak") == 0) o.weight = W_PEAK;
+            else if (strcmp(optarg, "leak") == 0) o.weight = W_LEAK;
+            else mt_cli_usage_error(usage_text,
+                                    "--flame-weight: unknown weight '%s' (rss, alloc, peak, leak)",
+                                    optarg);
+            o.flame = 1;
+            break;
         case OPT_GNUPLOT: o.gnuplot = 1; break;
         case OPT_PNG:
         case OPT_SVG:
@@ -540,6 +619,21 @@ int main(int argc, char **argv) {
         double e = mt_analysis_seconds(an[i], s->t_last);
         if (e > end_s) end_s = e;
     }
+    /* What the flame graph weighs: allocations when every trace has them. */
+    int all_allocs = 1;
+    for (int i = 0; i < nfiles; i++)
+        if (!mt_analysis_heap_get(an[i])->has_allocs) {
+            all_allocs = 0;
+            if (o.flame && o.weight > W_RSS)
+                mt_cli_die(1, "%s: no allocation records for --flame-weight %s (record with "
+                              "allocations=True, or --alloc)", argv[optind + i],
+                           o.weight == W_ALLOC ? "alloc" : o.weight == W_PEAK ? "peak" : "leak");
+        }
+    if (o.weight == W_DEFAULT) o.weight = all_allocs ? W_ALLOC : W_RSS;
+    const char *flame_what = o.weight == W_ALLOC  ? "Allocated bytes by stack: "
+                             : o.weight == W_PEAK ? "Heap at its peak by stack: "
+                             : o.weight == W_LEAK ? "Leaked bytes by stack: "
+                                                  : "RSS growth by stack: ";
     double from_s = o.from_ns / 1e9;
     double to_s = o.has_to && o.to_ns / 1e9 < end_s ? o.to_ns / 1e9 : end_s;
     if (to_s <= from_s) to_s = from_s + 1e-3;
@@ -549,10 +643,10 @@ int main(int argc, char **argv) {
     if (o.title) {
         snprintf(title, sizeof title, "%s", o.title);
     } else if (nfiles == 1) {
-        snprintf(title, sizeof title, "%s%s", o.flame ? "RSS growth by stack: " : "",
+        snprintf(title, sizeof title, "%s%s", o.flame ? flame_what : "",
                  base_name(argv[optind]));
     } else {
-        size_t k = (size_t)snprintf(title, sizeof title, "%s", o.flame ? "RSS growth by stack: " : "");
+        size_t k = (size_t)snprintf(title, sizeof title, "%s", o.flame ? flame_what : "");
         for (int i = 0; i < nfiles && k < sizeof title; i++)
             k += (size_t)snprintf(title + k, sizeof title - k, "%s%s", i ? " vs " : "",
                                   base_name(argv[optind + i]));
@@ -611,6 +705,7 @@ int main(int argc, char **argv) {
         R.win_to = o.has_to ? (uint64_t)fmin(o.to_ns / 1e9 * R.tps, 1.8e19) : UINT64_MAX;
         R.plot = plot;
         R.flame = flame;
+        R.rss_flame = o.weight == W_RSS;
         R.heap_series = -1;
         if (plot) {
             char name[512];
@@ -618,6 +713,7 @@ int main(int argc, char **argv) {
             int se = mt_plot_series_add(plot, name, MT_PLOT_UNIT_BYTES);
             if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
             add_rss(plot, se, an[i], R.win_from, R.win_to, s->t_last);
+            add_heap(plot, path, an[i], R.multi ? R.label : NULL);
             uint32_t nm;
             const mt_analysis_marker *m = mt_analysis_markers(an[i], &nm);
             for (uint32_t k = 0; k < nm; k++) {
@@ -642,6 +738,10 @@ int main(int argc, char **argv) {
                     snprintf(lname, sizeof lname, "%s (tid %u)", tn, th[k].tid);
                 ts->lane = mt_plot_lane_add(plot, lname);
             }
+        } else if (!R.rss_flame) {
+            /* The core has the sites: no replay needed. */
+            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
+            continue;
         } else if (mt_cli_open_trace(&R.r, path) < 0) {
             return 1;
         }

@@ -14,6 +14,12 @@
           stack:TID          that thread's peak stack as "f:line>g:line"
           count:LIST         the length of a list ("count:functions")
           rank:NAME          0-based index of function NAME in "functions"
+          site:TABLE:FUNC    the first site of heap.TABLE (peak, leaks,
+                             temporaries, hotspots_by_bytes, ...) whose
+                             innermost frame is FUNC
+          size:TABLE:FUNC:S  that site's count of blocks of S bytes (0 if
+                             its sizes do not list S)
+          sitestack:TABLE:I  the I-th site's stack as "f>g>h"
         A VALUE "~X/T" means: a number within T of X.
     python3 analyze_check.py get FILE QUERY
         print the value (for shell arithmetic).
@@ -56,6 +62,24 @@ SCHEMA = {
                "lines_total": "int"},
 }
 
+# "heap": present (last) only when the trace has allocation records.
+DOMAIN = {"alloc_count": "int", "alloc_bytes": "int", "free_count": "int",
+          "free_bytes": "int", "peak_bytes": "int", "end_bytes": "int"}
+SITE = [{"function": "str", "file": "str", "line": "int", "count": "int", "bytes": "int",
+         "sizes": [{"size_bytes": "int", "count": "int"}],
+         "frames": [{"function": "str", "file": "str", "line": "int", "first_line": "int"}]}]
+HEAP = {"sample_bytes": "int", "estimated": "bool",
+        "records": {"alloc": "int", "free": "int", "realloc": "int"},
+        "total": DOMAIN, "domains": [dict({"domain": "str"}, **DOMAIN)],
+        "peak_bytes": "int", "peak_time_s": "num", "peak_blocks": "int", "end_bytes": "int",
+        "end_blocks": "int",
+        "repairs": {"unknown_frees": "int", "late_allocs": "int", "reused_live": "int",
+                    "stale_frees": "int"},
+        "max_live_blocks": "int", "stacks": "int", "sort": "str", "peak": SITE, "leaks": SITE,
+        "temporaries": SITE, "hotspots_by_bytes": SITE, "hotspots_by_count": SITE,
+        "sites_total": {"peak": "int", "leaks": "int", "temporaries": "int",
+                        "hotspots": "int"}}
+
 
 def check_type(v, t, where, errors):
     if isinstance(t, dict):
@@ -93,7 +117,8 @@ def check_type(v, t, where, errors):
 
 def schema(doc):
     errors = []
-    check_type(doc, SCHEMA, "$", errors)
+    want = dict(SCHEMA, heap=HEAP) if isinstance(doc, dict) and "heap" in doc else SCHEMA
+    check_type(doc, want, "$", errors)
     if not errors and doc["schema"] != "memtrace-analyze/1":
         errors.append(f"$.schema: {doc['schema']!r}")
     if not errors:
@@ -130,6 +155,16 @@ def query(doc, q):
     elif head.startswith("stack:"):
         st = find(doc["peak_stacks"], lambda s: s["tid"] == int(q[6:]), head)
         return ">".join(f"{f['function']}:{f['line']}" for f in st["frames"])
+    elif head.startswith("site:"):
+        _, table, func = head.split(":", 2)
+        node = find(doc["heap"][table], lambda s: s["function"] == func, head)
+    elif head.startswith("size:"):
+        _, table, func, size = q.split(":", 3)
+        site = find(doc["heap"][table], lambda s: s["function"] == func, head)
+        return sum(z["count"] for z in site["sizes"] if z["size_bytes"] == int(size))
+    elif head.startswith("sitestack:"):
+        _, table, i = q.split(":", 2)
+        return ">".join(f["function"] for f in doc["heap"][table][int(i)]["frames"])
     elif head.startswith("count:"):
         return len(doc[q[6:]])
     elif head.startswith("rank:"):

@@ -15,6 +15,10 @@
  *   analyze_mktrace chunks OUT N    N data chunks, each one call of step()
  *                                   growing RSS by 1 MiB; prints
  *                                   "chunk I START END" per data chunk
+ *   analyze_mktrace heap OUT        allocations with every edge case of the
+ *                                   heap model (mk_heap says the answers)
+ *   analyze_mktrace sampled OUT     two allocations in a trace sampled
+ *                                   with N = 1000 bytes
  *   analyze_mktrace flip FILE OFFSET   xor one byte with 0x01
  *   analyze_mktrace major2 FILE     set the header's major to 2, redo its
  *                                   checksum (an intact newer-major header)
@@ -36,6 +40,7 @@
 #define MIB (1ull << 20)
 
 static mt_writer *w;
+static uint64_t alloc_sample_bytes; /* header field; 0: no allocations */
 
 static void die(const char *what, int rc) {
     fprintf(stderr, "analyze_mktrace: %s: %s\n", what, mt_strerror(rc));
@@ -63,6 +68,10 @@ static void open_writer(const char *path) {
     h.mode = "trace";
     h.argv = argv;
     h.argc = 2;
+    if (alloc_sample_bytes) {
+        h.content |= MT_CONTENT_ALLOCS;
+        h.alloc_sample_bytes = alloc_sample_bytes;
+    }
     mt_writer_options opt = {0, 1};
     int rc = mt_writer_open(&w, path, &h, &opt);
     if (rc < 0) die(path, rc);
@@ -334,15 +343,121 @@ static void major2(const char *path) {
     close(fd);
 }
 
+static void alloc(uint32_t tid, uint64_t ms, unsigned domain, uint64_t addr, uint64_t size) {
+    mt_record r = {.type = MT_REC_ALLOC, .tid = tid, .t = ms * MS, .domain = (uint8_t)domain};
+    r.u.alloc.addr = addr;
+    r.u.alloc.size = size;
+    put(&r);
+}
+
+static void dealloc(uint32_t tid, uint64_t ms, unsigned domain, uint64_t addr) {
+    mt_record r = {.type = MT_REC_FREE, .tid = tid, .t = ms * MS, .domain = (uint8_t)domain};
+    r.u.alloc.addr = addr;
+    put(&r);
+}
+
+static void resize(uint32_t tid, uint64_t ms, unsigned domain, uint64_t old, uint64_t addr,
+                   uint64_t size) {
+    mt_record r = {.type = MT_REC_REALLOC, .tid = tid, .t = ms * MS, .domain = (uint8_t)domain};
+    r.u.realloc.old_addr = old;
+    r.u.realloc.addr = addr;
+    r.u.realloc.size = size;
+    put(&r);
+}
+
+/* The heap model's edge cases, times in ms. Thread 1 runs main (fid 1,
+ * heap.py:1) which calls leak (2), temp (3) and make (4); thread 2 runs
+ * worker (5). Flushes force the file order the comments state.
+ *
+ *   leak:   3 x 64 B obj, never freed                    -> leak 3 / 192 B
+ *   temp:   500 B mem freed in the same call             -> temporary
+ *   make:   1000 B raw, freed by main after make returned -> not temporary
+ *   main:   free of unknown 0x9999                       -> unknown_frees 1
+ *           mem 100 B, realloc -> 200 B elsewhere, in place -> 300 B:
+ *           two temporaries (100 + 200 B), 300 B leaked;
+ *           realloc of unknown 0x8888 -> 50 B            -> unknown_frees 2
+ *           malloc 1000000 B at 13 ms, freed at 14 ms: the heap's peak,
+ *           1000542 B in 6 blocks (main 1000350 B/3, main>leak 192 B/3)
+ *           obj 2000 B at 15 ms freed by worker at 16 ms (cross-thread)
+ *   file order: worker frees obj 0xC000 at 20 ms, THEN main's block
+ *           allocates it at 19 ms                        -> late_allocs 1
+ *           main allocates obj 0xD000 16 B at 21 ms; worker's block
+ *           allocates 0xD000 32 B at 23 ms               -> reused_live 1
+ *           then main's free of 0xD000 at 22 ms          -> stale_frees 1
+ *   allocated 14 blocks 1008390 B; freed 8 blocks 1007816 B; end 574 B in
+ *   6 blocks (leaks: leak 192/3, main 350/2, worker 32/1). */
+static void mk_heap(const char *path) {
+    alloc_sample_bytes = 1;
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    thread(2, 101, "worker");
+    func(1, "main", "heap.py", 1);
+    func(2, "leak", "heap.py", 10);
+    func(3, "temp", "heap.py", 20);
+    func(4, "make", "heap.py", 30);
+    func(5, "worker", "heap.py", 40);
+    call(1, 1, 1);
+    call(1, 2, 2);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x1000, 64);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x2000, 64);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x3000, 64);
+    ret(1, 3);
+    call(1, 4, 3);
+    alloc(1, 4, MT_DOMAIN_MEM, 0x4000, 500);
+    dealloc(1, 5, MT_DOMAIN_MEM, 0x4000);
+    ret(1, 5);
+    call(1, 6, 4);
+    alloc(1, 6, MT_DOMAIN_RAW, 0x5000, 1000);
+    ret(1, 6);
+    dealloc(1, 7, MT_DOMAIN_RAW, 0x5000);
+    dealloc(1, 8, MT_DOMAIN_OBJ, 0x9999);
+    alloc(1, 9, MT_DOMAIN_MEM, 0x6000, 100);
+    resize(1, 10, MT_DOMAIN_MEM, 0x6000, 0x7000, 200);
+    resize(1, 11, MT_DOMAIN_MEM, 0x7000, 0x7000, 300);
+    resize(1, 12, MT_DOMAIN_MEM, 0x8888, 0x8000, 50);
+    alloc(1, 13, MT_DOMAIN_MALLOC, 0xA000, 1000000);
+    dealloc(1, 14, MT_DOMAIN_MALLOC, 0xA000);
+    alloc(1, 15, MT_DOMAIN_OBJ, 0xB000, 2000);
+    flush();
+    call(2, 16, 5);
+    dealloc(2, 16, MT_DOMAIN_OBJ, 0xB000);
+    dealloc(2, 20, MT_DOMAIN_OBJ, 0xC000);
+    flush();
+    alloc(1, 19, MT_DOMAIN_OBJ, 0xC000, 4000);
+    alloc(1, 21, MT_DOMAIN_OBJ, 0xD000, 16);
+    flush();
+    alloc(2, 23, MT_DOMAIN_OBJ, 0xD000, 32);
+    flush();
+    dealloc(1, 22, MT_DOMAIN_OBJ, 0xD000);
+    ret(1, 24);
+    close_writer();
+}
+
+/* Sampled with N = 1000: 1000 B stands for 1000 / (1 - exp(-1)) =
+ * 1581.98 B (1582) and 1.582 blocks; 100000 B for itself. Both live. */
+static void mk_sampled(const char *path) {
+    alloc_sample_bytes = 1000;
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    func(1, "main", "s.py", 1);
+    call(1, 1, 1);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x1000, 1000);
+    alloc(1, 3, MT_DOMAIN_OBJ, 0x2000, 100000);
+    ret(1, 4);
+    close_writer();
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "basic")) mk_basic(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "exact")) mk_exact(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "norss")) mk_norss(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 4 && !strcmp(argv[1], "chunks")) mk_chunks(argv[2], atoi(argv[3]));
     else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);
     else {
-        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss OUT | chunks OUT N"
+        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled OUT | chunks OUT N"
                         " | flip FILE OFFSET | major2 FILE\n");
         return 2;
     }

@@ -205,6 +205,63 @@ PY
     else
         skip "the recorder is not built (build/python): no real recording"
     fi
+
+    echo "== memtrace-plot: a recording with allocations (heap series, flame weights)"
+    if PYTHONPATH="$top/build/python" python3 -c 'import memtrace' 2>/dev/null; then
+        cat >heap.py <<'PY'
+import memtrace
+memtrace.start("heap.trace", mode="alloc", allocations=True)
+keep = []
+def leaky():
+    for _ in range(37):
+        keep.append(bytearray(7777))
+def heavy():
+    for _ in range(300):
+        b = bytearray(100000)
+        del b
+def peak():
+    big = [bytearray(1000000) for _ in range(20)]
+    return len(big)
+leaky(); heavy(); peak()
+memtrace.stop()
+PY
+        if PYTHONPATH="$top/build/python" python3 heap.py 2>rec.err; then
+            expect 0 "$PLOT_CMD" heap.trace -o heap.svg
+            wellformed heap.svg
+            has heap.svg 'data-name="RSS"'
+            has heap.svg 'data-name="heap in use"'
+            # the drawn heap peaks where memtrace-analyze says (min/max kept)
+            pk=$("$top/build/bin/memtrace-analyze" --json heap.trace |
+                python3 -c 'import json,sys; print(json.load(sys.stdin)["heap"]["peak_bytes"])')
+            set -- $($check extremes heap.svg "heap in use")
+            near "$2" "$pk" "$(awk -v m="$pk" 'BEGIN { print m / 10000 }')" "heap peak in the SVG"
+            [ "$pk" -ge 20000020 ] && ok || bad "heap peak $pk below 20 x 1000001 B"
+            expect 0 "$PLOT_CMD" --flame heap.trace -o hf.svg
+            wellformed hf.svg
+            has hf.svg '>Allocated bytes by stack: heap.trace</text>'
+            has hf.svg '>heavy</text>'
+            expect 0 "$PLOT_CMD" --flame-weight leak heap.trace -o hl.svg
+            has hl.svg '>leaky</text>'
+            if grep -q '>heavy</text>' hl.svg; then bad "heavy() leaks nothing"; else ok; fi
+            expect 0 "$PLOT_CMD" --flame-weight peak heap.trace -o hp.svg
+            has hp.svg '>Heap at its peak by stack: heap.trace</text>'
+            has hp.svg 'peak'
+            expect 0 "$PLOT_CMD" --flame-weight rss heap.trace -o hr.svg
+            has hr.svg '>RSS growth by stack: heap.trace</text>'
+            expect 0 "$PLOT_CMD" heap.trace a.trace -o both.svg
+            has both.svg 'data-name="heap.trace: heap in use"'
+            expect 1 "$PLOT_CMD" --flame-weight alloc a.trace -o x.svg
+            has err 'no allocation records for --flame-weight alloc'
+            expect 2 "$PLOT_CMD" --flame-weight bytes heap.trace -o x.svg
+            # a trace without allocations keeps its RSS flame graph
+            expect 0 "$PLOT_CMD" --flame a.trace -o fa.svg
+            has fa.svg '>RSS growth by stack: a.trace</text>'
+        else
+            bad "recording heap.py failed"; cat rec.err
+        fi
+    else
+        skip "the recorder is not built (build/python): no allocation recording"
+    fi
 fi
 
 echo "test-plot: $pass passed, $fail failed"

@@ -1,0 +1,65 @@
+/*
+ * mt_heap.h - the heap model behind mt_analysis.h's allocation results
+ * (internal to the analysis: memtrace tools use mt_analysis.h).
+ *
+ * Feed it every record of a trace in file order (mt_heap_feed); it keeps
+ * the live blocks, the stacks of every thread and the sites (interned
+ * stacks), and accumulates what mt_analysis.h documents under "Allocations":
+ * the heap series, per-domain totals, hotspots, temporaries, leaks, and the
+ * position of the peak. For the peak's breakdown, mt_heap_rewind then a
+ * second feed of the same records: feed returns 1 once the replay reached
+ * the peak and the live set there has been grouped (stop feeding).
+ * mt_heap_finish resolves names through a reader that has seen every
+ * definition and builds the tables.
+ *
+ * Memory: live blocks (40 bytes each, table at most half full), one node
+ * per distinct stack, a bounded table of orphan frees, the series (a fixed
+ * number of slices), and per thread its stack. Errors: MT_ERR_NOMEM.
+ */
+#ifndef MT_HEAP_H
+#define MT_HEAP_H
+
+#include <stdint.h>
+
+#include "memtrace_format.h"
+#include "mt_analysis.h"
+
+typedef struct mt_heap mt_heap;
+
+typedef struct mt_heap_config {
+    uint64_t sample_bytes;    /* header alloc_sample_bytes */
+    uint64_t from, to;        /* the window, ticks, inclusive */
+    uint64_t t_first, t_last; /* the trace's extent: the series' slices */
+    uint64_t ticks_per_second; /* for the orphans' horizon */
+    /* Whether a thread's allocations count in hotspots, temporaries and
+     * leaks; asked once per thread. NULL: every thread. */
+    int (*selected)(void *ctx, uint32_t tid);
+    void *ctx;
+} mt_heap_config;
+
+int mt_heap_new(mt_heap **h, const mt_heap_config *c);
+void mt_heap_free(mt_heap *h); /* accepts NULL */
+
+/* One record, in file order. Returns 0, 1 (replay only: the peak was
+ * reached and grouped; stop) or MT_ERR_NOMEM. */
+int mt_heap_feed(mt_heap *h, const mt_record *rec);
+
+/* The end of the first feed: leaks from what is still live. Returns 1 when
+ * the peak's breakdown needs a replay (mt_heap_rewind, then feed again), 0
+ * when not (no allocation in the window), or MT_ERR_NOMEM. */
+int mt_heap_end(mt_heap *h);
+
+/* Forget the live set and thread stacks (keep stacks interned and every
+ * result) and prepare to replay up to the peak. */
+int mt_heap_rewind(mt_heap *h);
+
+/* Build the tables; names come from r. 0 or MT_ERR_NOMEM. */
+int mt_heap_finish(mt_heap *h, mt_reader *r);
+
+const mt_analysis_heap *mt_heap_summary(const mt_heap *h);
+const mt_analysis_heap_point *mt_heap_series(const mt_heap *h, int domain,
+                                             uint64_t *n);
+const mt_analysis_site *mt_heap_sites(const mt_heap *h, int table, int order,
+                                      uint32_t *n);
+
+#endif /* MT_HEAP_H */

@@ -1,0 +1,63 @@
+#!/bin/sh
+# t1250: the heap report on traces recorded by the real recorder with
+# allocations (alloc_workload.py says what it does): exactly 37 leaked
+# 7778-byte buffers at leaky, heavy() first among hotspots by bytes, the
+# peak inside peak() holding its 30 x 1000001 bytes, temporary()'s blocks
+# freed within its call; and on 1 GB of allocations the sampled estimate
+# within 10% of the exact total.
+. "$(dirname "$0")/analyze-test-lib.sh"
+
+: "${PYTHONPATH_MT:?PYTHONPATH_MT must name build/python}"
+W="$(cd "$(dirname "$0")" && pwd)/alloc_workload.py"
+rec() { PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" "$W" "$@"; }
+
+# check_known JSON: the answers every exact mode must give.
+check_known() {
+    schema "$1" &&
+    expect "$1" heap.sample_bytes=1 size:leaks:leaky:7778=37 \
+        heap.hotspots_by_bytes.0.function=heavy "site:hotspots_by_bytes:heavy.bytes=~50000500/200000" \
+        heap.peak.0.function=peak size:peak:peak:1000001=30 \
+        size:peak:leaky:7778=37 "heap.peak_bytes=~30500000/1000000" &&
+    test "$("$PYTHON" "$CHECK" get "$1" site:temporaries:temporary.count)" -ge 50 &&
+    # no other site leaks a 7778-byte block
+    "$PYTHON" - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+bad = [s["function"] for s in d["heap"]["leaks"] if s["function"] != "leaky"
+       and any(z["size_bytes"] == 7778 for z in s["sizes"])]
+sys.exit(1 if bad else 0)
+PY
+}
+
+test_expect_success 'mode alloc: 37 leaks at leaky, heavy first, peak in peak()' '
+    rec alloc.trace alloc &&
+    "$ANALYZE" --json --top 0 alloc.trace >alloc.json &&
+    check_known alloc.json &&
+    expect alloc.json sitestack:leaks:0="<module>>outer>leaky"
+'
+
+test_expect_success 'mode profile (call hooks keep the stack)' '
+    rec profile.trace profile &&
+    "$ANALYZE" --json --top 0 profile.trace >profile.json &&
+    schema profile.json &&
+    expect profile.json size:leaks:leaky:7778=37 heap.peak.0.function=peak
+'
+
+test_expect_success 'the text report shows the leak with its sizes' '
+    "$ANALYZE" --top 3 alloc.trace >alloc.txt &&
+    grep -A1 -E "^ +[0-9.]+ KiB +[0-9]+  leaky \(.*alloc_workload\.py:[0-9]+\) <- outer" alloc.txt |
+        grep -E "sizes: 37 x 7778 B"
+'
+
+test_expect_success 'sampled 1 GB: the estimate is within 10% of the exact total' '
+    rec gbx.trace gb-exact && rec gbs.trace gb-sampled &&
+    "$ANALYZE" --json gbx.trace >gbx.json && "$ANALYZE" --json gbs.trace >gbs.json &&
+    schema gbs.json && expect gbs.json heap.estimated=true &&
+    x=$("$PYTHON" "$CHECK" get gbx.json heap.total.alloc_bytes) &&
+    s=$("$PYTHON" "$CHECK" get gbs.json heap.total.alloc_bytes) &&
+    "$PYTHON" -c "import sys; x, s = int(sys.argv[1]), int(sys.argv[2]); \
+        print(f\"exact {x} B, estimate {s} B, {100 * (s - x) / x:+.2f}%\"); \
+        sys.exit(0 if x >= 10**9 and abs(s - x) <= 0.10 * x else 1)" "$x" "$s"
+'
+
+test_done
