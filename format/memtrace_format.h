@@ -242,6 +242,10 @@ enum { /* LOST reasons */
     MT_LOST_WRITE_ERROR = 2, /* recording stopped on an I/O error */
 };
 
+/* PROC_EXIT status: the exit code, minus the signal number for a process
+ * killed by a signal, or this when the writer could not learn it. */
+#define MT_PROC_STATUS_UNKNOWN INT32_MAX
+
 enum { /* SUMMARY reasons */
     MT_END_STOP = 0,        /* stopped by the program */
     MT_END_EXIT = 1,        /* the interpreter exited */
