@@ -13,6 +13,16 @@
  * matched by (file, line, qualname). Both lists are sorted and merged; no
  * hash table, and memory is that of the two analyses plus one entry per
  * function and line.
+ *
+ * Allocation sites (when both traces hold allocation records) are matched
+ * by their innermost Python frame: (qualname, file, line), C frames above
+ * it skipped. Not by the whole stack: the same allocation reached from a
+ * caller that moved, or through another path, is still the same site, and
+ * the stacks of a site are summed. The line is the frame's current line
+ * (its function's first line when the trace has no line information), so
+ * an edit above the site splits it into "gone" and "new"; the conditions
+ * alloc:NAME and leak:NAME sum every site of the function and do not
+ * depend on lines.
  */
 #include <getopt.h>
 #include <math.h>
@@ -33,6 +43,7 @@ static const char usage_text[] =
 "calls, lost events), the functions whose RSS growth, calls or time changed\n"
 "(matched by qualified name and file), the lines likewise when both traces\n"
 "have LINE records, and the functions that appear in B or vanish from it.\n"
+"When both traces have allocation records, also the heap (ALLOCATIONS).\n"
 "Changes are B - A; percentages are relative to |A|.\n"
 "\n"
 "Options:\n"
@@ -54,6 +65,8 @@ static const char usage_text[] =
 "  QUANTITY  := peak | end | start (RSS, bytes) | duration (time)\n"
 "             | events (records) | calls | lost (lost events)\n"
 "             | func:NAME[.incl|.self|.calls|.time] | calls:NAME\n"
+"             | heap_peak | leaked (heap, bytes)\n"
+"             | alloc:NAME[.bytes|.count] | leak:NAME[.bytes|.count]\n"
 "  OP        := '>' | '>=' | '<' | '<='   (the last one in EXPR, so NAME\n"
 "               may hold < and >: func:<module>>1MiB)\n"
 "  THRESHOLD := [+|-] NUMBER [UNIT]   absolute: compares B - A\n"
@@ -70,11 +83,20 @@ static const char usage_text[] =
 "  function absent from a run counts 0 there. calls:NAME = func:NAME.calls.\n"
 "  To name a function whose name ends in .incl/.self/.calls/.time, add\n"
 "  the field explicitly (func:clock.time.incl).\n"
+"  heap_peak is the greatest heap in use (bytes of live blocks), leaked\n"
+"  the heap in use at the end (bytes still allocated). alloc:NAME sums\n"
+"  the allocations of the sites whose innermost Python frame is the\n"
+"  function NAME (qualified name, or module + '.' + qualified name; every\n"
+"  line of it): .bytes (default) their bytes, .count their blocks;\n"
+"  leak:NAME likewise the blocks of those sites still live at the end.\n"
+"  They need allocation records in both traces; a NAME that allocated in\n"
+"  neither run is an error, one that leaked in neither counts 0.\n"
 "  When A is 0, the relative change is 0% if B is 0 too, else +inf% or\n"
 "  -inf% by the sign of B (so peak>+10% holds when B grew from nothing).\n"
 "  Examples: peak>+10%  peak>+50MiB  end>=+5%  duration>+20%  lost>0\n"
 "            B:lost>0  func:pkg.mod.load>+5MiB  func:load.self>+1MiB\n"
-"            calls:pkg.mod.load>+10%  events<-50%\n"
+"            calls:pkg.mod.load>+10%  events<-50%  heap_peak>+10%\n"
+"            leaked>+1MiB  alloc:parse>+20MiB  leak:Cache.put.count>+100\n"
 "  A malformed EXPR is a usage error (exit 2, the character shown); a\n"
 "  condition on something the traces cannot both give (peak without RSS\n"
 "  in one of them, func: without calls, a NAME in neither) is an error\n"
@@ -89,6 +111,23 @@ static const char usage_text[] =
 "  their C callees in the fast run). When they share none of RSS, calls\n"
 "  and lines (a poller trace against a recorder's), memtrace-diff refuses:\n"
 "  exit 1.\n"
+"\n"
+"ALLOCATIONS\n"
+"  When both traces hold allocation records (ALLOC/FREE/REALLOC: mode\n"
+"  alloc, or allocations=True), the heap is compared: its peak (bytes and\n"
+"  time), the heap in use at the end (leaked), totals allocated and freed,\n"
+"  the same per domain, and allocation sites. When only one has them, a\n"
+"  warning says so and the rest of the output is as without allocations.\n"
+"  A site is an allocating stack's innermost Python frame: qualified name,\n"
+"  file and current line (C frames above it are skipped; stacks that end\n"
+"  in the same frame are summed; \"(no Python frame)\" for none). Sites are\n"
+"  matched across runs by that key, so a caller that changed does not\n"
+"  split a site, but a line that moved does (gone in A, new in B).\n"
+"  Tables: sites by |change in bytes allocated| and by |change in blocks\n"
+"  allocated| (hotspots; status by whether the site allocated in each run),\n"
+"  and leak sites (blocks still allocated at the end) that grew, shrank,\n"
+"  appeared (new) or vanished (gone), by |change in bytes leaked|. With\n"
+"  sampled allocations every count and byte is the analyzer's estimate.\n"
 "\n"
 "DAMAGED TRACES\n"
 "  The intact chunks of a damaged trace are diffed, with a notice on\n"
@@ -120,9 +159,24 @@ static const char usage_text[] =
 "  \"damage\": {a, b: {damaged: bool, damaged_chunks, bytes_skipped,\n"
 "          messages: [str]}},\n"
 "  \"report\": {sort, top, functions_total, functions_changed,\n"
-"          functions_new, functions_gone, lines_total, lines_changed}\n"
+"          functions_new, functions_gone, lines_total, lines_changed},\n"
+"  \"heap\" (only when both traces have allocations; added within schema\n"
+"          1): {estimated: bool (either run sampled), sample_bytes,\n"
+"          peak_bytes, peak_time_s, peak_blocks, end_bytes (leaked),\n"
+"          end_blocks, alloc_bytes, alloc_count, free_bytes, free_count\n"
+"          (each a D), domains: [{domain, alloc_bytes, alloc_count,\n"
+"          peak_bytes, end_bytes (each a D)}] (domains either run used),\n"
+"          hotspots_by_bytes, hotspots_by_count, leaks: [SITE],\n"
+"          sites_total, sites_changed, sites_new, sites_gone,\n"
+"          leaks_changed, leaks_new, leaks_gone}\n"
+"  SITE := {function, module, file, line, status (\"changed\"|\"new\"|\n"
+"          \"gone\": allocated, or for leaks leaked, in B only / A only),\n"
+"          alloc_bytes, alloc_count, leak_bytes, leak_count (each a D),\n"
+"          stack: [{function, file, line}] (outermost first: the site's\n"
+"          stack with the most bytes, in B if it allocated there, else A)}\n"
 "  functions and lines hold the --top greatest changes in --sort order\n"
-"  (unchanged entries are left out); appeared and vanished --top each.\n"
+"  (unchanged entries are left out); appeared and vanished --top each;\n"
+"  the heap's site lists --top each, changed sites only.\n"
 "\n"
 "EXIT STATUS\n"
 "  0 no condition true; 1 error: a trace missing, not a trace, of a newer\n"
@@ -163,16 +217,28 @@ typedef struct dline {
     int64_t ns[2];
 } dline;
 
-enum { Q_PEAK, Q_END, Q_START, Q_DURATION, Q_EVENTS, Q_CALLS, Q_LOST, Q_FUNC };
-enum { F_INCL, F_SELF, F_CALLS, F_TIME };
+/* An allocation site of either run: its innermost Python frame (see the
+ * top of this file); the whole stacks ending there are summed. */
+typedef struct dsite {
+    const char *name, *module, *file; /* "" when no Python frame */
+    uint32_t line;
+    const mt_analysis_site *rep[2]; /* the stack with the most bytes */
+    uint64_t count[2], bytes[2];    /* allocated */
+    uint64_t lcount[2], lbytes[2];  /* still live at the end */
+} dsite;
+
+/* The order of the first ones is that of qnames[] in parse_cond. */
+enum { Q_PEAK, Q_END, Q_START, Q_DURATION, Q_EVENTS, Q_CALLS, Q_LOST, Q_HEAP_PEAK, Q_LEAKED,
+       Q_FUNC, Q_ALLOC, Q_LEAK };
+enum { F_INCL, F_SELF, F_CALLS, F_TIME, F_BYTES, F_COUNT };
 enum { OP_GT, OP_GE, OP_LT, OP_LE };
 
 typedef struct cond {
     const char *expr;
     int side;  /* -1: the change; SA or SB: that run's value */
     int q;     /* Q_* */
-    char *fname; /* Q_FUNC: the NAME */
-    int field;   /* Q_FUNC: F_* */
+    char *fname; /* Q_FUNC, Q_ALLOC, Q_LEAK: the NAME */
+    int field;   /* Q_FUNC: F_INCL..F_TIME; Q_ALLOC, Q_LEAK: F_BYTES, F_COUNT */
     int op;      /* OP_* */
     int rel;     /* threshold in percent */
     long double thr; /* bytes, ns, a count, or percent */
@@ -196,6 +262,12 @@ typedef struct diff {
     uint32_t nconds;
     int sort;
     uint32_t top;
+    /* Allocations, when both traces have them (cmp_heap). */
+    int cmp_heap;
+    dsite *sites;
+    uint32_t nsites;
+    dsite **hot_bytes, **hot_count, **leaks; /* changed sites, in order */
+    uint32_t nhot, nhot_new, nhot_gone, nleaks, nleaks_new, nleaks_gone;
 } diff;
 
 /* ---- Small helpers ------------------------------------------------------ */
@@ -285,7 +357,7 @@ static void warn(diff *d, const char *fmt, ...) {
 
 /* ---- What the traces have ----------------------------------------------- */
 
-enum { HAS_RSS, HAS_CALLS, HAS_CCALLS, HAS_LINES };
+enum { HAS_RSS, HAS_CALLS, HAS_CCALLS, HAS_LINES, HAS_ALLOCS };
 
 /* The header's content bits say what the writer meant to record; the
  * record counts catch a writer that set none. */
@@ -299,15 +371,16 @@ static int has(const run *r, int what) {
                s->by_type[MT_REC_CCALL];
     case HAS_CCALLS: return (c & MT_CONTENT_CCALLS) || s->by_type[MT_REC_CCALL];
     case HAS_LINES: return (c & MT_CONTENT_LINES) || s->by_type[MT_REC_LINE];
+    case HAS_ALLOCS: return mt_analysis_heap_get(r->an)->has_allocs;
     }
     return 0;
 }
 
 static void content_text(const run *r, char *buf, size_t n) {
-    static const char *const what[] = {"rss", "calls", "ccalls", "lines"};
+    static const char *const what[] = {"rss", "calls", "ccalls", "lines", "allocations"};
     size_t k = 0;
     buf[0] = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (has(r, i) && k < n)
             k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? ", " : "", what[i]);
     if (!k) snprintf(buf, n, "%s", "none of rss, calls, lines");
@@ -315,15 +388,18 @@ static void content_text(const run *r, char *buf, size_t n) {
 
 static int compare_kinds(diff *d) {
     const run *A = &d->r[SA], *B = &d->r[SB];
-    static const char *const what[] = {"RSS samples", "calls", "C calls", "LINE records"};
+    static const char *const what[] = {"RSS samples", "calls", "C calls", "LINE records",
+                                       "allocation records"};
     static const char *const left[] = {
         "RSS is not compared (peak, start and end conditions cannot be evaluated)",
         "functions are not compared",
         "C functions are left out, and Python functions' self growth differs by "
         "what their C callees grew",
-        "per-line changes are not compared"};
-    int both[4];
-    for (int i = 0; i < 4; i++) {
+        "per-line changes are not compared",
+        "allocations are not compared (heap_peak, leaked, alloc: and leak: conditions "
+        "cannot be evaluated)"};
+    int both[5];
+    for (int i = 0; i < 5; i++) {
         int ha = has(A, i), hb = has(B, i);
         both[i] = ha && hb;
         if (ha != hb)
@@ -337,13 +413,16 @@ static int compare_kinds(diff *d) {
     d->cmp_funcs = both[HAS_CALLS];
     d->cmp_cfuncs = both[HAS_CCALLS];
     d->cmp_lines = both[HAS_LINES];
-    if (!d->cmp_rss && !d->cmp_funcs && !d->cmp_lines) {
+    d->cmp_heap = both[HAS_ALLOCS];
+    if (!d->cmp_rss && !d->cmp_funcs && !d->cmp_lines && !d->cmp_heap) {
         char ca[128], cb[128];
         content_text(A, ca, sizeof ca);
         content_text(B, cb, sizeof cb);
+        int al = has(A, HAS_ALLOCS) || has(B, HAS_ALLOCS);
         mt_cli_error("nothing to compare: %s (mode %s: %s) and %s (mode %s: %s) share no "
-                     "RSS samples, calls or lines",
-                     A->path, ma, ca, B->path, mb, cb);
+                     "RSS samples, calls%s",
+                     A->path, ma, ca, B->path, mb, cb,
+                     al ? ", lines or allocations" : " or lines");
         return -1;
     }
     return 0;
@@ -509,6 +588,111 @@ static void match_lines(diff *d) {
     free(b);
 }
 
+/* A frame's name: its qualname, or "<fn#N>" (fids differ between runs, so
+ * such sites only match when the numbers happen to agree). */
+static const char *frame_name(const mt_analysis_frame *f) {
+    if (f->qualname[0]) return f->qualname;
+    char buf[32];
+    snprintf(buf, sizeof buf, "<fn#%u>", (unsigned)f->fid);
+    names = realloc(names, (nnames + 1) * sizeof *names);
+    if (!names || !(names[nnames] = strdup(buf))) mt_cli_die(1, "out of memory");
+    return names[nnames++];
+}
+
+/* The innermost frame of st that is not a C function; NULL if none. A fid
+ * whose definition is unknown counts as Python, as the analysis does. */
+static const mt_analysis_frame *site_frame(const run *r, const mt_analysis_site *st) {
+    for (uint32_t k = st->depth; k-- > 0;) {
+        const mt_function *fn = mt_analysis_site_function(r->an, st->frames[k].fid);
+        if (!fn || fn->kind != MT_FUNC_C) return &st->frames[k];
+    }
+    return NULL;
+}
+
+static int cmp_dsite_key(const void *x, const void *y) {
+    const dsite *p = x, *q = y;
+    int c = strcmp(p->name, q->name);
+    if (c) return c;
+    if ((c = strcmp(p->file, q->file))) return c;
+    return p->line != q->line ? (p->line < q->line ? -1 : 1) : 0;
+}
+
+/* One run's sites (hotspots and leaks), sorted by key, stacks summed. */
+static dsite *side_sites(diff *d, int side, uint32_t *n) {
+    const run *r = &d->r[side];
+    uint32_t na, nl;
+    const mt_analysis_site *al =
+        mt_analysis_sites(r->an, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES, &na);
+    const mt_analysis_site *lk =
+        mt_analysis_sites(r->an, MT_ANALYSIS_SITES_LEAKS, MT_ANALYSIS_BY_BYTES, &nl);
+    dsite *v = xcalloc((size_t)na + nl, sizeof *v);
+    uint32_t k = 0;
+    for (int t = 0; t < 2; t++) {
+        const mt_analysis_site *st = t ? lk : al;
+        for (uint32_t i = 0; i < (t ? nl : na); i++) {
+            dsite *e = &v[k++];
+            const mt_analysis_frame *f = site_frame(r, &st[i]);
+            const mt_function *fn = f ? mt_analysis_site_function(r->an, f->fid) : NULL;
+            e->name = f ? frame_name(f) : "";
+            e->module = fn ? fn->module : "";
+            e->file = f ? f->file : "";
+            e->line = f ? (f->line ? f->line : f->first_line) : 0;
+            if (t) {
+                e->lcount[side] = st[i].count;
+                e->lbytes[side] = st[i].bytes;
+            } else {
+                e->rep[side] = &st[i];
+                e->count[side] = st[i].count;
+                e->bytes[side] = st[i].bytes;
+            }
+        }
+    }
+    qsort(v, k, sizeof *v, cmp_dsite_key);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (m && cmp_dsite_key(&v[m - 1], &v[i]) == 0) {
+            dsite *e = &v[m - 1];
+            const mt_analysis_site *x = v[i].rep[side];
+            if (x && (!e->rep[side] || x->bytes > e->rep[side]->bytes)) e->rep[side] = x;
+            e->count[side] += v[i].count[side];
+            e->bytes[side] += v[i].bytes[side];
+            e->lcount[side] += v[i].lcount[side];
+            e->lbytes[side] += v[i].lbytes[side];
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    *n = m;
+    return v;
+}
+
+static void match_sites(diff *d) {
+    if (!d->cmp_heap) return;
+    uint32_t na, nb;
+    dsite *a = side_sites(d, SA, &na), *b = side_sites(d, SB, &nb);
+    d->sites = xcalloc((size_t)na + nb, sizeof *d->sites);
+    uint32_t i = 0, j = 0, k = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : cmp_dsite_key(&a[i], &b[j]);
+        if (c < 0) d->sites[k++] = a[i++];
+        else if (c > 0) d->sites[k++] = b[j++];
+        else {
+            dsite *e = &d->sites[k++];
+            *e = a[i++];
+            if (b[j].module[0]) e->module = b[j].module;
+            e->rep[SB] = b[j].rep[SB];
+            e->count[SB] = b[j].count[SB];
+            e->bytes[SB] = b[j].bytes[SB];
+            e->lcount[SB] = b[j].lcount[SB];
+            e->lbytes[SB] = b[j].lbytes[SB];
+            j++;
+        }
+    }
+    d->nsites = k;
+    free(a);
+    free(b);
+}
+
 /* ---- Ordering ----------------------------------------------------------- */
 
 static int sort_key; /* qsort has no context argument; main thread only */
@@ -567,6 +751,56 @@ static int cmp_presence(const void *x, const void *y) {
     return cmp_dfunc_key(p, q);
 }
 
+static int64_t sdelta(uint64_t a, uint64_t b) { return (int64_t)(b - a); }
+
+/* Greatest |change in bytes| first, then |change in count|, then key
+ * (the site key alone: stable across runs). */
+static int cmp_hot_bytes(const void *x, const void *y) {
+    const dsite *p = *(const dsite *const *)x, *q = *(const dsite *const *)y;
+    CMP_DESC(mag(sdelta(p->bytes[SA], p->bytes[SB])), mag(sdelta(q->bytes[SA], q->bytes[SB])));
+    CMP_DESC(mag(sdelta(p->count[SA], p->count[SB])), mag(sdelta(q->count[SA], q->count[SB])));
+    return cmp_dsite_key(p, q);
+}
+
+static int cmp_hot_count(const void *x, const void *y) {
+    const dsite *p = *(const dsite *const *)x, *q = *(const dsite *const *)y;
+    CMP_DESC(mag(sdelta(p->count[SA], p->count[SB])), mag(sdelta(q->count[SA], q->count[SB])));
+    CMP_DESC(mag(sdelta(p->bytes[SA], p->bytes[SB])), mag(sdelta(q->bytes[SA], q->bytes[SB])));
+    return cmp_dsite_key(p, q);
+}
+
+static int cmp_leak(const void *x, const void *y) {
+    const dsite *p = *(const dsite *const *)x, *q = *(const dsite *const *)y;
+    CMP_DESC(mag(sdelta(p->lbytes[SA], p->lbytes[SB])),
+             mag(sdelta(q->lbytes[SA], q->lbytes[SB])));
+    CMP_DESC(mag(sdelta(p->lcount[SA], p->lcount[SB])),
+             mag(sdelta(q->lcount[SA], q->lcount[SB])));
+    return cmp_dsite_key(p, q);
+}
+
+static void order_sites(diff *d) {
+    d->hot_bytes = xcalloc(d->nsites, sizeof *d->hot_bytes);
+    d->hot_count = xcalloc(d->nsites, sizeof *d->hot_count);
+    d->leaks = xcalloc(d->nsites, sizeof *d->leaks);
+    for (uint32_t i = 0; i < d->nsites; i++) {
+        dsite *e = &d->sites[i];
+        if (e->count[SA] != e->count[SB] || e->bytes[SA] != e->bytes[SB]) {
+            d->hot_bytes[d->nhot] = d->hot_count[d->nhot] = e;
+            d->nhot++;
+            d->nhot_new += !e->count[SA];
+            d->nhot_gone += !e->count[SB];
+        }
+        if (e->lcount[SA] != e->lcount[SB] || e->lbytes[SA] != e->lbytes[SB]) {
+            d->leaks[d->nleaks++] = e;
+            d->nleaks_new += !e->lcount[SA];
+            d->nleaks_gone += !e->lcount[SB];
+        }
+    }
+    qsort(d->hot_bytes, d->nhot, sizeof *d->hot_bytes, cmp_hot_bytes);
+    qsort(d->hot_count, d->nhot, sizeof *d->hot_count, cmp_hot_count);
+    qsort(d->leaks, d->nleaks, sizeof *d->leaks, cmp_leak);
+}
+
 /* Changed entries first in --sort order; unchanged ones are cut off. */
 static void order(diff *d) {
     sort_key = d->sort;
@@ -589,6 +823,7 @@ static void order(diff *d) {
         if (line_changed(&d->lines[i])) d->lines[k++] = d->lines[i];
     d->nlines_changed = k;
     if (k) qsort(d->lines, k, sizeof *d->lines, cmp_line_change);
+    if (d->cmp_heap) order_sites(d);
 }
 
 /* ---- Conditions: parsing ------------------------------------------------ */
@@ -609,10 +844,11 @@ _Noreturn static void cond_error(const char *expr, size_t at, const char *fmt, .
 
 static enum unit quantity_unit(const cond *c) {
     switch (c->q) {
-    case Q_PEAK: case Q_END: case Q_START: return U_BYTES;
+    case Q_PEAK: case Q_END: case Q_START: case Q_HEAP_PEAK: case Q_LEAKED: return U_BYTES;
     case Q_DURATION: return U_NS;
     case Q_FUNC:
         return c->field == F_CALLS ? U_COUNT : c->field == F_TIME ? U_NS : U_BYTES;
+    case Q_ALLOC: case Q_LEAK: return c->field == F_COUNT ? U_COUNT : U_BYTES;
     default: return U_COUNT;
     }
 }
@@ -623,8 +859,8 @@ static int ends_with(const char *s, size_t n, const char *suffix) {
 }
 
 static void parse_cond(const char *s, cond *c) {
-    static const char *const qnames[] = {"peak", "end", "start", "duration",
-                                         "events", "calls", "lost"};
+    static const char *const qnames[] = {"peak",  "end",  "start",     "duration", "events",
+                                         "calls", "lost", "heap_peak", "leaked"};
     size_t len = strlen(s);
     memset(c, 0, sizeof *c);
     c->expr = s;
@@ -669,14 +905,21 @@ static void parse_cond(const char *s, cond *c) {
     }
     if (!found) {
         int calls = qn >= 6 && memcmp(q, "calls:", 6) == 0;
-        if (!calls && !(qn >= 5 && memcmp(q, "func:", 5) == 0))
+        int alloc = qn >= 6 && memcmp(q, "alloc:", 6) == 0;
+        int leak = qn >= 5 && memcmp(q, "leak:", 5) == 0;
+        if (!calls && !alloc && !leak && !(qn >= 5 && memcmp(q, "func:", 5) == 0))
             cond_error(s, p, "unknown quantity '%.*s' (peak, end, start, duration, events, "
-                       "calls, lost, func:NAME, calls:NAME)", (int)qn, q);
-        size_t np = calls ? 6 : 5, nn = qn - np;
-        c->q = Q_FUNC;
+                       "calls, lost, heap_peak, leaked, func:NAME, calls:NAME, alloc:NAME, "
+                       "leak:NAME)", (int)qn, q);
+        size_t np = calls || alloc ? 6 : 5, nn = qn - np;
+        c->q = alloc ? Q_ALLOC : leak ? Q_LEAK : Q_FUNC;
         c->field = F_INCL;
         if (calls) {
             c->field = F_CALLS;
+        } else if (alloc || leak) {
+            c->field = F_BYTES;
+            if (ends_with(q + np, nn, ".bytes")) nn -= 6;
+            else if (ends_with(q + np, nn, ".count")) c->field = F_COUNT, nn -= 6;
         } else {
             static const char *const fields[] = {".incl", ".self", ".calls", ".time"};
             for (int i = 0; i < 4; i++) {
@@ -748,6 +991,13 @@ static void parse_cond(const char *s, cond *c) {
 
 /* ---- Conditions: evaluating --------------------------------------------- */
 
+static int site_matches(const dsite *e, const char *name) {
+    if (strcmp(e->name, name) == 0) return 1;
+    size_t m = strlen(e->module);
+    return m && strncmp(name, e->module, m) == 0 && name[m] == '.' &&
+           strcmp(name + m + 1, e->name) == 0;
+}
+
 static int name_matches(const dfunc *f, const char *name) {
     if (strcmp(f->name, name) == 0) return 1;
     size_t m = strlen(f->module);
@@ -770,6 +1020,47 @@ static int eval_cond(diff *d, cond *c) {
     case Q_EVENTS: c->a = (int64_t)sa->records; c->b = (int64_t)sb->records; break;
     case Q_CALLS: c->a = (int64_t)sa->calls; c->b = (int64_t)sb->calls; break;
     case Q_LOST: c->a = (int64_t)sa->lost_events; c->b = (int64_t)sb->lost_events; break;
+    case Q_HEAP_PEAK:
+    case Q_LEAKED:
+    case Q_ALLOC:
+    case Q_LEAK: {
+        if (!d->cmp_heap) {
+            mt_cli_error("--fail-if '%s': allocations are not compared (%s has no allocation "
+                         "records)", c->expr, has(A, HAS_ALLOCS) ? B->path : A->path);
+            return -1;
+        }
+        const mt_analysis_heap *ha = mt_analysis_heap_get(A->an), *hb = mt_analysis_heap_get(B->an);
+        if (c->q == Q_HEAP_PEAK) {
+            c->a = (int64_t)ha->peak_bytes;
+            c->b = (int64_t)hb->peak_bytes;
+            break;
+        }
+        if (c->q == Q_LEAKED) {
+            c->a = (int64_t)ha->total.end_bytes;
+            c->b = (int64_t)hb->total.end_bytes;
+            break;
+        }
+        int n = 0, cnt = c->field == F_COUNT;
+        c->a = c->b = 0;
+        for (uint32_t i = 0; i < d->nsites; i++) {
+            const dsite *e = &d->sites[i];
+            if (!site_matches(e, c->fname)) continue;
+            n++;
+            if (c->q == Q_ALLOC) {
+                c->a += (int64_t)(cnt ? e->count[SA] : e->bytes[SA]);
+                c->b += (int64_t)(cnt ? e->count[SB] : e->bytes[SB]);
+            } else {
+                c->a += (int64_t)(cnt ? e->lcount[SA] : e->lbytes[SA]);
+                c->b += (int64_t)(cnt ? e->lcount[SB] : e->lbytes[SB]);
+            }
+        }
+        if (!n) {
+            mt_cli_error("--fail-if '%s': no allocation site in a function '%s' in %s or %s",
+                         c->expr, c->fname, A->path, B->path);
+            return -1;
+        }
+        break;
+    }
     case Q_FUNC: {
         if (!d->cmp_funcs) {
             mt_cli_error("--fail-if '%s': functions are not compared (%s has no calls)",
@@ -856,6 +1147,127 @@ static const char *sort_title(int key, int lines) {
     case MT_ANALYSIS_SORT_CALLS: return lines ? "count" : "calls";
     case MT_ANALYSIS_SORT_TIME: return lines ? "time" : "inclusive time";
     default: return lines ? "growth" : "inclusive RSS growth";
+    }
+}
+
+/* The frame a site is keyed by within its stack st of run side, and the
+ * callers above it: "leaky (app.py:12) <- outer:30 <- main:41". */
+static void site_text(mt_out *o, const diff *d, const dsite *e) {
+    if (!e->name[0]) {
+        MT_OUT_LIT(o, "(no Python frame)");
+        return;
+    }
+    char ln[48];
+    mt_out_puts(o, e->name);
+    mt_out_puts(o, " (");
+    mt_out_puts(o, e->file[0] ? e->file : "?");
+    snprintf(ln, sizeof ln, ":%u)", (unsigned)e->line);
+    mt_out_puts(o, ln);
+    int sd = e->rep[SB] ? SB : SA;
+    const mt_analysis_site *st = e->rep[sd];
+    if (!st) return;
+    const mt_analysis_frame *f = site_frame(&d->r[sd], st);
+    if (!f) return;
+    uint32_t at = (uint32_t)(f - st->frames);
+    for (uint32_t k = 1; k <= 2 && k <= at; k++) {
+        const mt_analysis_frame *g = &st->frames[at - k];
+        mt_out_puts(o, " <- ");
+        mt_out_puts(o, frame_name(g));
+        snprintf(ln, sizeof ln, ":%u", (unsigned)(g->line ? g->line : g->first_line));
+        mt_out_puts(o, ln);
+    }
+    if (at > 2) MT_OUT_LIT(o, " <- ...");
+}
+
+static void text_site_row(mt_out *o, const diff *d, const dsite *e, enum unit u1, int64_t a,
+                          int64_t b, int pa, int pb, enum unit u2, int64_t delta2) {
+    char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES + 1],
+        b4[MT_FMT_BYTES + 1], head[128];
+    snprintf(head, sizeof head, "  %12s %12s %12s %12s  ", pa ? fmt_val(b1, u1, a, 0) : "-",
+             pb ? fmt_val(b2, u1, b, 0) : "-", fmt_val(b3, u1, b - a, 1),
+             fmt_val(b4, u2, delta2, 1));
+    mt_out_puts(o, head);
+    site_text(o, d, e);
+    if (!pa || !pb) mt_out_puts(o, pa ? "  gone" : "  new");
+    mt_out_putc(o, '\n');
+}
+
+static void text_heap(mt_out *o, const diff *d) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    const mt_analysis_heap *ha = mt_analysis_heap_get(A->an), *hb = mt_analysis_heap_get(B->an);
+    line(o, "%s", "");
+    line(o, "  %-14s %14s %14s %14s", "Heap", "A", "B", "change");
+    text_row(o, "peak", U_BYTES, (int64_t)ha->peak_bytes, (int64_t)hb->peak_bytes);
+    text_row(o, "  peak at", U_NS, ticks_ns(A, ha->t_peak), ticks_ns(B, hb->t_peak));
+    text_row(o, "  blocks", U_COUNT, (int64_t)ha->peak_blocks, (int64_t)hb->peak_blocks);
+    text_row(o, "leaked (end)", U_BYTES, (int64_t)ha->total.end_bytes,
+             (int64_t)hb->total.end_bytes);
+    text_row(o, "  blocks", U_COUNT, (int64_t)ha->end_blocks, (int64_t)hb->end_blocks);
+    text_row(o, "allocated", U_BYTES, (int64_t)ha->total.alloc_bytes,
+             (int64_t)hb->total.alloc_bytes);
+    text_row(o, "  blocks", U_COUNT, (int64_t)ha->total.alloc_count,
+             (int64_t)hb->total.alloc_count);
+    text_row(o, "freed", U_BYTES, (int64_t)ha->total.free_bytes, (int64_t)hb->total.free_bytes);
+    text_row(o, "  blocks", U_COUNT, (int64_t)ha->total.free_count,
+             (int64_t)hb->total.free_count);
+    for (int dm = 0; dm < MT_DOMAIN_COUNT; dm++) {
+        if (!((ha->domain_mask | hb->domain_mask) & (1u << dm))) continue;
+        const mt_analysis_heap_domain *x = &ha->domains[dm], *y = &hb->domains[dm];
+        char lb[32];
+        const char *nm = mt_domain_name((unsigned)dm);
+        snprintf(lb, sizeof lb, "%s alloc", nm);
+        text_row(o, lb, U_BYTES, (int64_t)x->alloc_bytes, (int64_t)y->alloc_bytes);
+        snprintf(lb, sizeof lb, "%s peak", nm);
+        text_row(o, lb, U_BYTES, (int64_t)x->peak_bytes, (int64_t)y->peak_bytes);
+        snprintf(lb, sizeof lb, "%s end", nm);
+        text_row(o, lb, U_BYTES, (int64_t)x->end_bytes, (int64_t)y->end_bytes);
+    }
+    if (ha->sample_bytes > 1 || hb->sample_bytes > 1)
+        line(o, "  (allocations sampled in %s: counts and bytes are estimates)",
+             ha->sample_bytes > 1 && hb->sample_bytes > 1 ? "both runs"
+             : ha->sample_bytes > 1                      ? "A"
+                                                         : "B");
+
+    uint32_t k = shown(d->nhot, d->top);
+    line(o, "%s", "");
+    line(o, "Allocation sites by |change in bytes allocated| (%u shown of %u changed; %u new, "
+            "%u gone; %u in all)",
+         (unsigned)k, (unsigned)d->nhot, (unsigned)d->nhot_new, (unsigned)d->nhot_gone,
+         (unsigned)d->nsites);
+    if (k)
+        line(o, "  %12s %12s %12s %12s  %s", "bytes A", "bytes B", "change", "blocks change",
+             "site (innermost Python frame first)");
+    for (uint32_t i = 0; i < k; i++) {
+        const dsite *e = d->hot_bytes[i];
+        text_site_row(o, d, e, U_BYTES, (int64_t)e->bytes[SA], (int64_t)e->bytes[SB],
+                      e->count[SA] != 0, e->count[SB] != 0, U_COUNT,
+                      sdelta(e->count[SA], e->count[SB]));
+    }
+    line(o, "%s", "");
+    line(o, "Allocation sites by |change in blocks allocated| (%u shown of %u changed)",
+         (unsigned)k, (unsigned)d->nhot);
+    if (k)
+        line(o, "  %12s %12s %12s %12s  %s", "blocks A", "blocks B", "change", "bytes change",
+             "site (innermost Python frame first)");
+    for (uint32_t i = 0; i < k; i++) {
+        const dsite *e = d->hot_count[i];
+        text_site_row(o, d, e, U_COUNT, (int64_t)e->count[SA], (int64_t)e->count[SB],
+                      e->count[SA] != 0, e->count[SB] != 0, U_BYTES,
+                      sdelta(e->bytes[SA], e->bytes[SB]));
+    }
+    k = shown(d->nleaks, d->top);
+    line(o, "%s", "");
+    line(o, "Leak sites: still allocated at the end, by |change in bytes| (%u shown of %u "
+            "changed; %u new, %u gone)",
+         (unsigned)k, (unsigned)d->nleaks, (unsigned)d->nleaks_new, (unsigned)d->nleaks_gone);
+    if (k)
+        line(o, "  %12s %12s %12s %12s  %s", "leaked A", "leaked B", "change", "blocks change",
+             "site (innermost Python frame first)");
+    for (uint32_t i = 0; i < k; i++) {
+        const dsite *e = d->leaks[i];
+        text_site_row(o, d, e, U_BYTES, (int64_t)e->lbytes[SA], (int64_t)e->lbytes[SB],
+                      e->lcount[SA] != 0, e->lcount[SB] != 0, U_COUNT,
+                      sdelta(e->lcount[SA], e->lcount[SB]));
     }
 }
 
@@ -948,6 +1360,8 @@ static void text_report(mt_out *o, const diff *d) {
                  strcmp(st, "changed") ? "  " : "", strcmp(st, "changed") ? st : "");
         }
     }
+
+    if (d->cmp_heap) text_heap(o, d);
 
     if (d->nconds) {
         line(o, "%s", "");
@@ -1098,6 +1512,121 @@ static void json_presence(mt_out *o, dfunc *const *list, uint32_t n, uint32_t to
     }
 }
 
+static void json_sites(mt_out *o, const diff *d, const char *k, dsite *const *list,
+                       uint32_t n, int leaks) {
+    MT_OUT_LIT(o, ",\n ");
+    json_key(o, k);
+    mt_out_putc(o, '[');
+    for (uint32_t i = 0; i < shown(n, d->top); i++) {
+        const dsite *e = list[i];
+        int present[2];
+        for (int sd = 0; sd < 2; sd++) present[sd] = (leaks ? e->lcount[sd] : e->count[sd]) != 0;
+        mt_out_puts(o, i ? ",\n  {" : "\n  {");
+        json_kstr(o, "function", e->name);
+        mt_out_putc(o, ',');
+        json_kstr(o, "module", e->module);
+        mt_out_putc(o, ',');
+        json_kstr(o, "file", e->file);
+        mt_out_putc(o, ',');
+        json_ku(o, "line", e->line);
+        mt_out_putc(o, ',');
+        json_kstr(o, "status", status_name(present));
+        mt_out_putc(o, ',');
+        json_d(o, "alloc_bytes", U_BYTES, (int64_t)e->bytes[SA], (int64_t)e->bytes[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "alloc_count", U_COUNT, (int64_t)e->count[SA], (int64_t)e->count[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "leak_bytes", U_BYTES, (int64_t)e->lbytes[SA], (int64_t)e->lbytes[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "leak_count", U_COUNT, (int64_t)e->lcount[SA], (int64_t)e->lcount[SB]);
+        MT_OUT_LIT(o, ",\"stack\":[");
+        const mt_analysis_site *st = e->rep[e->rep[SB] ? SB : SA];
+        for (uint32_t f = 0; st && f < st->depth; f++) {
+            const mt_analysis_frame *g = &st->frames[f];
+            mt_out_puts(o, f ? ",{" : "{");
+            json_kstr(o, "function", frame_name(g));
+            mt_out_putc(o, ',');
+            json_kstr(o, "file", g->file);
+            mt_out_putc(o, ',');
+            json_ku(o, "line", g->line ? g->line : g->first_line);
+            mt_out_putc(o, '}');
+        }
+        MT_OUT_LIT(o, "]}");
+    }
+    mt_out_putc(o, ']');
+}
+
+static void json_hdomain(mt_out *o, const mt_analysis_heap_domain *x,
+                         const mt_analysis_heap_domain *y, int all) {
+    json_d(o, "alloc_bytes", U_BYTES, (int64_t)x->alloc_bytes, (int64_t)y->alloc_bytes);
+    mt_out_putc(o, ',');
+    json_d(o, "alloc_count", U_COUNT, (int64_t)x->alloc_count, (int64_t)y->alloc_count);
+    if (all) {
+        mt_out_putc(o, ',');
+        json_d(o, "free_bytes", U_BYTES, (int64_t)x->free_bytes, (int64_t)y->free_bytes);
+        mt_out_putc(o, ',');
+        json_d(o, "free_count", U_COUNT, (int64_t)x->free_count, (int64_t)y->free_count);
+        return;
+    }
+    mt_out_putc(o, ',');
+    json_d(o, "peak_bytes", U_BYTES, (int64_t)x->peak_bytes, (int64_t)y->peak_bytes);
+    mt_out_putc(o, ',');
+    json_d(o, "end_bytes", U_BYTES, (int64_t)x->end_bytes, (int64_t)y->end_bytes);
+}
+
+/* The "heap" object, last in the document: added within schema 1. */
+static void json_heap(mt_out *o, const diff *d) {
+    const run *A = &d->r[SA], *B = &d->r[SB];
+    const mt_analysis_heap *ha = mt_analysis_heap_get(A->an), *hb = mt_analysis_heap_get(B->an);
+    MT_OUT_LIT(o, ",\n\"heap\":{");
+    json_kbool(o, "estimated", ha->sample_bytes > 1 || hb->sample_bytes > 1);
+    mt_out_putc(o, ',');
+    json_d(o, "sample_bytes", U_BYTES, (int64_t)ha->sample_bytes, (int64_t)hb->sample_bytes);
+    MT_OUT_LIT(o, ",\n ");
+    json_d(o, "peak_bytes", U_BYTES, (int64_t)ha->peak_bytes, (int64_t)hb->peak_bytes);
+    mt_out_putc(o, ',');
+    json_d(o, "peak_time_s", U_NS, ticks_ns(A, ha->t_peak), ticks_ns(B, hb->t_peak));
+    mt_out_putc(o, ',');
+    json_d(o, "peak_blocks", U_COUNT, (int64_t)ha->peak_blocks, (int64_t)hb->peak_blocks);
+    MT_OUT_LIT(o, ",\n ");
+    json_d(o, "end_bytes", U_BYTES, (int64_t)ha->total.end_bytes, (int64_t)hb->total.end_bytes);
+    mt_out_putc(o, ',');
+    json_d(o, "end_blocks", U_COUNT, (int64_t)ha->end_blocks, (int64_t)hb->end_blocks);
+    MT_OUT_LIT(o, ",\n ");
+    json_hdomain(o, &ha->total, &hb->total, 1);
+    MT_OUT_LIT(o, ",\n \"domains\":[");
+    const char *sep = "";
+    for (int dm = 0; dm < MT_DOMAIN_COUNT; dm++) {
+        if (!((ha->domain_mask | hb->domain_mask) & (1u << dm))) continue;
+        mt_out_puts(o, sep);
+        sep = ",\n  ";
+        mt_out_putc(o, '{');
+        json_kstr(o, "domain", mt_domain_name((unsigned)dm));
+        mt_out_putc(o, ',');
+        json_hdomain(o, &ha->domains[dm], &hb->domains[dm], 0);
+        mt_out_putc(o, '}');
+    }
+    mt_out_putc(o, ']');
+    json_sites(o, d, "hotspots_by_bytes", d->hot_bytes, d->nhot, 0);
+    json_sites(o, d, "hotspots_by_count", d->hot_count, d->nhot, 0);
+    json_sites(o, d, "leaks", d->leaks, d->nleaks, 1);
+    MT_OUT_LIT(o, ",\n ");
+    json_ku(o, "sites_total", d->nsites);
+    mt_out_putc(o, ',');
+    json_ku(o, "sites_changed", d->nhot);
+    mt_out_putc(o, ',');
+    json_ku(o, "sites_new", d->nhot_new);
+    mt_out_putc(o, ',');
+    json_ku(o, "sites_gone", d->nhot_gone);
+    mt_out_putc(o, ',');
+    json_ku(o, "leaks_changed", d->nleaks);
+    mt_out_putc(o, ',');
+    json_ku(o, "leaks_new", d->nleaks_new);
+    mt_out_putc(o, ',');
+    json_ku(o, "leaks_gone", d->nleaks_gone);
+    mt_out_putc(o, '}');
+}
+
 static void json_report(mt_out *o, const diff *d) {
     const run *A = &d->r[SA], *B = &d->r[SB];
     const mt_analysis_summary *sa = A->s, *sb = B->s;
@@ -1239,7 +1768,9 @@ static void json_report(mt_out *o, const diff *d) {
     json_ku(o, "lines_total", d->nlines);
     mt_out_putc(o, ',');
     json_ku(o, "lines_changed", d->nlines_changed);
-    MT_OUT_LIT(o, "}}\n");
+    mt_out_putc(o, '}');
+    if (d->cmp_heap) json_heap(o, d);
+    MT_OUT_LIT(o, "}\n");
 }
 
 /* ---- Main --------------------------------------------------------------- */
@@ -1338,6 +1869,7 @@ int main(int argc, char **argv) {
     if (compare_kinds(&d) < 0) goto out;
     if (d.cmp_funcs) match_functions(&d);
     match_lines(&d);
+    match_sites(&d);
     for (uint32_t i = 0; i < d.nconds; i++)
         if (eval_cond(&d, &d.conds[i]) < 0) goto out;
     order(&d);
@@ -1374,6 +1906,10 @@ out:
     free(d.lines);
     free(d.appeared);
     free(d.vanished);
+    free(d.sites);
+    free(d.hot_bytes);
+    free(d.hot_count);
+    free(d.leaks);
     for (uint32_t i = 0; i < d.nwarnings; i++) free(d.warnings[i]);
     free(d.warnings);
     for (uint32_t i = 0; i < nnames; i++) free(names[i]);

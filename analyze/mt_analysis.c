@@ -223,6 +223,9 @@ struct mt_analysis {
     uint32_t *line_func; /* scratch for sort: lines' function identity */
 
     mt_heap *heap;   /* NULL: the trace has no allocations */
+    mt_function *site_fns; /* by fid: the functions of the sites' frames
+                              (qualname NULL: none); see site_functions */
+    uint32_t nsite_fns;
     int filtering;   /* a thread filter was given */
 };
 
@@ -1075,6 +1078,55 @@ const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table, int o
     return a->heap ? mt_heap_sites(a->heap, table, order, n) : NULL;
 }
 
+/* The definitions of the fids in the site tables' frames, kept while the
+ * reader that has them is open: mt_analysis_frame carries no kind or
+ * module. Dense by fid (recorders number functions from 1); fids from
+ * DENSE_FIDS on are left out, as unknown. Every site of the other tables
+ * also allocated, so the hotspots hold every frame, but all four are
+ * walked in case a window cuts allocations off. */
+static int site_functions(mt_analysis *a, mt_reader *r) {
+    uint32_t maxfid = 0, any = 0;
+    for (int t = MT_ANALYSIS_SITES_PEAK; t <= MT_ANALYSIS_SITES_ALLOCS; t++) {
+        uint32_t n;
+        const mt_analysis_site *st = mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t k = 0; k < st[i].depth; k++) {
+                uint32_t fid = st[i].frames[k].fid;
+                if (fid < DENSE_FIDS && fid >= maxfid) maxfid = fid;
+                any = 1;
+            }
+    }
+    if (!any) return 0;
+    if (!(a->site_fns = calloc((size_t)maxfid + 1, sizeof *a->site_fns))) return -1;
+    a->nsite_fns = maxfid + 1;
+    for (int t = MT_ANALYSIS_SITES_PEAK; t <= MT_ANALYSIS_SITES_ALLOCS; t++) {
+        uint32_t n;
+        const mt_analysis_site *st = mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t k = 0; k < st[i].depth; k++) {
+                uint32_t fid = st[i].frames[k].fid;
+                if (fid > maxfid || a->site_fns[fid].qualname) continue;
+                const mt_function *fn = mt_reader_function(r, fid);
+                if (!fn) continue;
+                mt_function *e = &a->site_fns[fid];
+                e->kind = fn->kind;
+                e->first_line = fn->first_line;
+                if (!(e->qualname = pool_dup(&a->pool, fn->qualname,
+                                             fn->qualname ? strlen(fn->qualname) : 0)) ||
+                    !(e->module = pool_dup(&a->pool, fn->module,
+                                           fn->module ? strlen(fn->module) : 0)) ||
+                    !(e->file = pool_dup(&a->pool, fn->file, fn->file ? strlen(fn->file) : 0)))
+                    return -1;
+            }
+    }
+    return 0;
+}
+
+const mt_function *mt_analysis_site_function(const mt_analysis *a, uint32_t fid) {
+    if (!a || fid >= a->nsite_fns || !a->site_fns[fid].qualname) return NULL;
+    return &a->site_fns[fid];
+}
+
 /* ---- Running ------------------------------------------------------------ */
 
 static int open_reader(mt_analysis *a, mt_reader **r) {
@@ -1141,7 +1193,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     if (a->heap) {
         if ((rc = mt_heap_end(a->heap)) < 0) goto nomem;
         if (rc > 0 && (rc = heap_peak_pass(a)) < 0) goto out;
-        if (mt_heap_finish(a->heap, r) < 0) goto nomem;
+        if (mt_heap_finish(a->heap, r) < 0 || site_functions(a, r) < 0) goto nomem;
     }
     if (finish_functions(a, r) || finish_lines(a) || finish_threads(a, r)) goto nomem;
     mt_reader_close(r);
@@ -1181,6 +1233,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->messages);
     free(a->argv);
     mt_heap_free(a->heap);
+    free(a->site_fns);
     pool_free(&a->pool);
     free(a);
 }

@@ -472,6 +472,14 @@ enum { MT_ANALYSIS_BY_BYTES = 0, MT_ANALYSIS_BY_COUNT = 1 };
 const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table,
                                           int order, uint32_t *n);
 
+/* The definition of a function met in the frames of the site tables (kind,
+ * module, file, qualname, first line: names owned by the analysis), so that
+ * a tool can tell Python frames from C frames (MT_FUNC_C) or name a
+ * frame's module. NULL for a fid no site holds, one the trace never
+ * defined, or without allocations. */
+const mt_function *mt_analysis_site_function(const mt_analysis *a,
+                                             uint32_t fid);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,8 @@
 
     python3 diff_check.py schema FILE
         FILE is one JSON document with exactly the keys, key order and
-        value types that memtrace-diff --help documents (schema 1).
+        value types that memtrace-diff --help documents (schema 1); the
+        "heap" object, when present, last, with every D's delta = b - a.
     python3 diff_check.py expect FILE QUERY=VALUE ...
         each QUERY's value equals VALUE (compared as JSON when VALUE parses
         as JSON, else as a string). QUERY is a dotted path into the document
@@ -12,6 +13,10 @@
           new:NAME.key...    the entry of "appeared" named NAME
           gone:NAME.key...   the entry of "vanished" named NAME
           cond:I.key         the I-th condition (0-based)
+          hot:NAME.key...    the entry of heap.hotspots_by_bytes for the
+                             site in function NAME ("" for no Python frame)
+          leak:NAME.key...   the entry of heap.leaks for NAME
+          dom:NAME.key...    the entry of heap.domains for domain NAME
           count:LIST         the length of a list ("count:functions")
           rank:NAME          0-based index of NAME in "functions", -1 if absent
         A VALUE "~X/T" means: a number within T of X.
@@ -55,8 +60,21 @@ SCHEMA = {
                "functions_changed": "int", "functions_new": "int",
                "functions_gone": "int", "lines_total": "int", "lines_changed": "int"},
 }
+SITE = {"function": "str", "module": "str", "file": "str", "line": "int",
+        "status": "status", "alloc_bytes": D, "alloc_count": D, "leak_bytes": D,
+        "leak_count": D, "stack": [{"function": "str", "file": "str", "line": "int"}]}
+# Only when both traces have allocations, after "report".
+HEAP = {"estimated": "bool", "sample_bytes": D, "peak_bytes": D, "peak_time_s": D,
+        "peak_blocks": D, "end_bytes": D, "end_blocks": D, "alloc_bytes": D,
+        "alloc_count": D, "free_bytes": D, "free_count": D,
+        "domains": [{"domain": "str", "alloc_bytes": D, "alloc_count": D,
+                     "peak_bytes": D, "end_bytes": D}],
+        "hotspots_by_bytes": [SITE], "hotspots_by_count": [SITE], "leaks": [SITE],
+        "sites_total": "int", "sites_changed": "int", "sites_new": "int",
+        "sites_gone": "int", "leaks_changed": "int", "leaks_new": "int",
+        "leaks_gone": "int"}
 # Keys whose values in a D are integers (bytes, counts), not seconds.
-INT_D = ("_bytes", "events", "calls", "lost_events", "count")
+INT_D = ("_bytes", "events", "calls", "lost_events", "count", "_blocks")
 
 
 def is_num(v):
@@ -106,8 +124,29 @@ def check_type(v, t, where, errors):
             errors.append(f"{where}: {v!r} is not a unit")
 
 
+def check_deltas(v, where, errors):
+    """Every D under v: delta = b - a."""
+    if isinstance(v, list):
+        for i, x in enumerate(v):
+            check_deltas(x, f"{where}[{i}]", errors)
+    elif isinstance(v, dict):
+        if list(v.keys()) == list(D.keys()):
+            if is_num(v["a"]) and is_num(v["b"]) and is_num(v["delta"]) and \
+                    abs((v["b"] - v["a"]) - v["delta"]) > 1e-9:
+                errors.append(f"{where}: delta is not b - a")
+            return
+        for k, x in v.items():
+            check_deltas(x, f"{where}.{k}", errors)
+
+
 def schema(doc):
     errors = []
+    if isinstance(doc, dict) and "heap" in doc:
+        if list(doc.keys())[-1] != "heap":
+            errors.append("$: heap is not the last key")
+        check_type(doc["heap"], HEAP, "$.heap", errors)
+        check_deltas(doc["heap"], "heap", errors)
+        doc = {k: v for k, v in doc.items() if k != "heap"}
     check_type(doc, SCHEMA, "$", errors)
     if doc.get("schema") != "memtrace-diff/1":
         errors.append(f"schema is {doc.get('schema')!r}")
@@ -145,6 +184,12 @@ def query(doc, q):
         if q.startswith(prefix):
             name, _, rest = q[len(prefix):].partition(".")
             e = by(doc[lst], lambda f: f["function"] == name, q)
+            return walk(e, rest.split(".")) if rest else e
+    for prefix, lst, key in (("hot:", "hotspots_by_bytes", "function"),
+                             ("leak:", "leaks", "function"), ("dom:", "domains", "domain")):
+        if q.startswith(prefix):
+            name, _, rest = q[len(prefix):].partition(".")
+            e = by(doc["heap"][lst], lambda x: x[key] == name, q)
             return walk(e, rest.split(".")) if rest else e
     if q.startswith("line:"):
         head, _, rest = q[5:].partition(".py:")

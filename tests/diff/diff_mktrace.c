@@ -13,6 +13,8 @@
  *   diff_mktrace norss OUT    b without any RSS record (calls, lines)
  *   diff_mktrace poll OUT     a poller's trace: mode "poll", content procs,
  *                             PROC_SAMPLE records of two processes only
+ *   diff_mktrace heapa OUT    allocations (mode "alloc", every allocation
+ *   diff_mktrace heapb OUT    recorded): see "Heap pair" below
  *
  * Functions (file d.py): main:1, f:10, g:20, h:30, leaf:40.
  *
@@ -32,6 +34,35 @@
  * Changes b - a: f +5 MiB (+50%), g new (+2), h gone (-5), leaf calls +1
  *   (+100%), main +5 (self +3); peak +15 MiB (+37.5%), end +5 MiB,
  *   start 0, duration +4 ms (+25%), calls +1 (+25%), lost +3 (A is 0).
+ *
+ * Heap pair (file h.py, module h): main:1, keep:10, make:20, old:30,
+ * new:40, and the C function list.append; sizes in bytes, times in ms,
+ * domains in brackets. No LINE records: a site's line is its function's
+ * first line.
+ * heapa: 0 rss 10 | 1 call main, 2 alloc 100 [obj], 3 free it |
+ *     4 call keep, 5 alloc 2 x 64 [obj], 6 ccall list.append, alloc 32
+ *     [mem], creturn, 7 return | 8 call make, alloc 1000 [obj], 9 free it,
+ *     return | 10 call old, alloc 500 [raw], return | 11 rss 20 |
+ *     12 return main
+ *   allocated 1760 B in 6 blocks, freed 1100 B in 2, end 660 B in 4;
+ *   peak 1160 B at 8 (4 blocks); obj 1228 B (peak 1128, end 128), mem 32
+ *   (32, 32), raw 500 (500, 500).
+ *   sites: main 1 block 100 B (leaks 0); keep 3 blocks 160 B (its own
+ *   frame and list.append's: one site), leaks 3 / 160 B; make 1 / 1000 B,
+ *   leaks 0; old 1 / 500, leaks 1 / 500.
+ * heapb: as heapa to 9, but keep allocates 4 x 64 | 10 call keep, call
+ *     make, alloc 3000 [obj], 11 free it, return, return (make from
+ *     another caller: the same site) | 12 call new, alloc 2000 [malloc],
+ *     return | 13 rss 30 | 14 return main
+ *   allocated 6388 B in 9 blocks, freed 4100 B in 3, end 2288 B in 6;
+ *   peak 3288 B at 10 (6 blocks); obj 4356 B in 7 (peak 3256, end 256),
+ *   mem 32 (32, 32), malloc 2000 (2000, 2000), raw 0.
+ *   sites: main 1 / 100 B; keep 5 / 288 B, leaks 5 / 288; make 2 / 4000,
+ *   leaks 0; new 1 / 2000, leaks 1 / 2000.
+ * Changes: peak +2128 B, at +2 ms, +2 blocks; end (leaked) +1628 B, +2
+ *   blocks; allocated +4628 B, +3 blocks. Hotspots: make +3000 B (+1),
+ *   new +2000 (new), old -500 (gone), keep +128 (+2 blocks); main
+ *   unchanged. Leaks: new +2000 (new), old -500 (gone), keep +128 (+2).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +74,7 @@
 #define MIB (1ull << 20)
 
 static mt_writer *w;
+static uint64_t sample_bytes; /* header alloc_sample_bytes: 0 none, 1 exact */
 
 static void die(const char *what, int rc) {
     fprintf(stderr, "diff_mktrace: %s: %s\n", what, mt_strerror(rc));
@@ -70,6 +102,7 @@ static void open_writer(const char *path, const char *mode, uint32_t content) {
     h.mode = mode;
     h.argv = argv;
     h.argc = 2;
+    h.alloc_sample_bytes = sample_bytes;
     mt_writer_options opt = {0, 1};
     int rc = mt_writer_open(&w, path, &h, &opt);
     if (rc < 0) die(path, rc);
@@ -121,6 +154,59 @@ static void rss(uint64_t ms, uint64_t mib) {
 
 static void ln(uint64_t ms, uint32_t l) {
     if (with_lines) ev(MT_REC_LINE, ms, l);
+}
+
+static void heap(int type, uint64_t ms, unsigned domain, uint64_t addr, uint64_t size) {
+    mt_record r = {.type = type, .tid = 1, .t = ms * MS, .domain = (uint8_t)domain};
+    r.u.alloc.addr = addr;
+    r.u.alloc.size = size;
+    put(&r);
+}
+
+static void mk_heap(const char *path, int b) {
+    sample_bytes = 1;
+    open_writer(path, "alloc", MT_CONTENT_CALLS | MT_CONTENT_ALLOCS | MT_CONTENT_RSS);
+    func(1, MT_FUNC_PYTHON, "main", "h", "h.py", 1);
+    func(2, MT_FUNC_PYTHON, "keep", "h", "h.py", 10);
+    func(3, MT_FUNC_PYTHON, "make", "h", "h.py", 20);
+    func(4, MT_FUNC_PYTHON, "old", "h", "h.py", 30);
+    func(5, MT_FUNC_PYTHON, "new", "h", "h.py", 40);
+    func(6, MT_FUNC_C, "list.append", "builtins", NULL, 0);
+    rss(0, 10);
+    ev(MT_REC_CALL, 1, 1);
+    heap(MT_REC_ALLOC, 2, MT_DOMAIN_OBJ, 0x1000, 100);
+    heap(MT_REC_FREE, 3, MT_DOMAIN_OBJ, 0x1000, 0);
+    ev(MT_REC_CALL, 4, 2);
+    for (uint64_t i = 0; i < (b ? 4u : 2u); i++)
+        heap(MT_REC_ALLOC, 5, MT_DOMAIN_OBJ, 0x2000 + 64 * i, 64);
+    ev(MT_REC_CCALL, 6, 6);
+    heap(MT_REC_ALLOC, 6, MT_DOMAIN_MEM, 0x3000, 32);
+    ev(MT_REC_CRETURN, 6, 0);
+    ev(MT_REC_RETURN, 7, 0);
+    ev(MT_REC_CALL, 8, 3);
+    heap(MT_REC_ALLOC, 8, MT_DOMAIN_OBJ, 0x4000, 1000);
+    heap(MT_REC_FREE, 9, MT_DOMAIN_OBJ, 0x4000, 0);
+    ev(MT_REC_RETURN, 9, 0);
+    if (!b) {
+        ev(MT_REC_CALL, 10, 4);
+        heap(MT_REC_ALLOC, 10, MT_DOMAIN_RAW, 0x5000, 500);
+        ev(MT_REC_RETURN, 10, 0);
+        rss(11, 20);
+        ev(MT_REC_RETURN, 12, 0);
+    } else {
+        ev(MT_REC_CALL, 10, 2);
+        ev(MT_REC_CALL, 10, 3);
+        heap(MT_REC_ALLOC, 10, MT_DOMAIN_OBJ, 0x4400, 3000);
+        heap(MT_REC_FREE, 11, MT_DOMAIN_OBJ, 0x4400, 0);
+        ev(MT_REC_RETURN, 11, 0);
+        ev(MT_REC_RETURN, 11, 0);
+        ev(MT_REC_CALL, 12, 5);
+        heap(MT_REC_ALLOC, 12, MT_DOMAIN_MALLOC, 0x6000, 2000);
+        ev(MT_REC_RETURN, 12, 0);
+        rss(13, 30);
+        ev(MT_REC_RETURN, 14, 0);
+    }
+    close_writer();
 }
 
 static void defs(int c_func) {
@@ -223,8 +309,10 @@ int main(int argc, char **argv) {
         with_lines = 0, mk_b(argv[2], "profile", C | MT_CONTENT_CCALLS | R, 1);
     else if (!strcmp(k, "norss")) with_rss = 0, mk_b(argv[2], "trace", C | L, 0);
     else if (!strcmp(k, "poll")) mk_poll(argv[2]);
+    else if (!strcmp(k, "heapa")) mk_heap(argv[2], 0);
+    else if (!strcmp(k, "heapb")) mk_heap(argv[2], 1);
     else {
-        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll OUT\n");
+        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll|heapa|heapb OUT\n");
         return 2;
     }
     return 0;
