@@ -1169,11 +1169,70 @@ nomem:
     return report(r, MT_ERR_NOMEM, r->chunk.offset, "out of memory");
 }
 
+/* A varint of one or two bytes at p, with no bounds check: the caller made
+ * sure enough bytes follow. -1 for longer ones (the full decoder's case). */
+static inline int short_varint(const uint8_t **pp, uint64_t *v) {
+    const uint8_t *p = *pp;
+    if (p[0] < 0x80) {
+        *v = p[0];
+        *pp = p + 1;
+        return 0;
+    }
+    if (p[1] < 0x80) {
+        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        *pp = p + 2;
+        return 0;
+    }
+    return -1;
+}
+
+/* The records that make up most of a trace (calls, returns, lines) with
+ * short varints, decoded without per-byte bounds checks while at least
+ * FAST_MARGIN bytes remain in the chunk. 1: done; 0: leave it to decode(),
+ * which handles every case (and reports every error) the same way. */
+#define FAST_MARGIN 16
+static inline int decode_fast(mt_reader *r, mt_record *rec) {
+    if (!r->in_block || r->rend - r->rp < FAST_MARGIN) return 0;
+    const uint8_t *p = r->rp;
+    const uint8_t type = *p++;
+    uint64_t dt, v;
+    if (type > MT_REC_LINE || type == 0 || short_varint(&p, &dt)) return 0;
+    mt_fidstack *st = &r->th->stack;
+    switch (type) {
+    case MT_REC_CALL:
+    case MT_REC_CCALL:
+        if (short_varint(&p, &v) || st->depth == st->cap) return 0;
+        st->fids[st->depth++] = (uint32_t)v;
+        rec->u.call.fid = (uint32_t)v;
+        break;
+    case MT_REC_LINE:
+        if (short_varint(&p, &v)) return 0;
+        r->prev_line = (uint32_t)((int64_t)r->prev_line + mt_unzigzag(v));
+        rec->u.line.line = r->prev_line;
+        break;
+    default: /* RETURN, CRETURN, CRAISE */
+        rec->u.call.fid = st->depth ? st->fids[--st->depth] : 0;
+        break;
+    }
+    r->t += dt;
+    rec->type = type;
+    rec->raw_type = type;
+    rec->t = r->t;
+    rec->tid = r->tid;
+    r->rp = p;
+    return 1;
+}
+
 int mt_reader_next(mt_reader *r, mt_record *rec) {
     if (!r || !rec) return MT_ERR_ARG;
     if (r->fatal || r->done) return 0;
     for (;;) {
         if (r->in_chunk) {
+            if (decode_fast(r, rec)) {
+                r->chunk_records++;
+                r->stats.records++;
+                return 1;
+            }
             int rc = decode(r, rec);
             if (rc == 1) {
                 r->chunk_records++;

@@ -71,7 +71,7 @@ FUZZ_OPTS := -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1
 $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $< (fuzz)")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ_BIN): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_reader.o $(FUZZ_FORMAT_OBJS)
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ $(MT_LDLIBS) -o $@
