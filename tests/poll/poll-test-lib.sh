@@ -20,38 +20,7 @@ export DECODE
 here=$(cd "$(dirname "$0")" && pwd)
 CHECK="$PYTHON $here/poll_check.py"
 WORKLOAD="$here/poll_workload.py"
-test_name=$(basename "$0" .sh)
-test_count=0
-test_failed=0
-work="$TRASH/$test_name"
-rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-
-test_expect_success() { # test_expect_success TITLE BODY
-    test_count=$((test_count + 1))
-    if (eval "$2") >"$work/.out" 2>&1; then
-        echo "ok $test_count - $1"
-    else
-        test_failed=$((test_failed + 1))
-        echo "not ok $test_count - $1"
-        sed 's/^/#   /' "$work/.out"
-        echo "#   in: $2" | sed '2,$s/^/#   /'
-    fi
-}
-
-test_cmp() { diff -u "$1" "$2"; }
-
-# test_status WANT CMD...: run CMD, succeed if its exit status is WANT.
-test_status() {
-    want=$1
-    shift
-    "$@"
-    got=$?
-    if [ "$got" != "$want" ]; then
-        echo "exit status $got, expected $want: $*" >&2
-        return 1
-    fi
-    return 0
-}
+. "$(dirname "$0")/../test-lib.sh"
 
 # wait_for_file FILE [TENTHS]: until FILE is non-empty (default 5 s).
 wait_for_file() {
@@ -73,7 +42,3 @@ summary_reason() {
     sed -n 's/^{"type":"summary",.*"reason":"\([a-z_0-9]*\)".*/\1/p'
 }
 
-test_done() {
-    echo "# $test_name: $test_count tests, $test_failed failed"
-    [ "$test_failed" = 0 ]
-}
