@@ -39,8 +39,10 @@ setup(
     ext_modules=[
         Extension(
             "memtrace._memtrace",
-            sources=rel("recorder/*.c") + rel("format/*.c"),
-            include_dirs=["format", "recorder"],
+            # poll/mt_procfs.c: the /proc reader of memtrace-poll, used by
+            # the in-process poller (recorder/mt_procwatch.c).
+            sources=rel("recorder/*.c") + rel("format/*.c") + ["poll/mt_procfs.c"],
+            include_dirs=["format", "recorder", "poll"],
             libraries=["zstd", "dl", "m"],
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror",
                                 "-Wno-missing-field-initializers", "-pthread"],

@@ -105,8 +105,27 @@ static const char usage_text[] =
 "          else its first line), count, bytes, sizes: [{size_bytes, count}]\n"
 "          (peak and leaks: up to 4 sizes holding the most bytes), frames:\n"
 "          [{function, file, line, first_line}] (outermost first)}\n"
+"  \"processes\" (only when the trace has PROC_SAMPLE records: memtrace-poll,\n"
+"          or log_process(children=True)), in tree order (parents first):\n"
+"          [{pid, ppid, parent (index in this array, or null), depth, name,\n"
+"          cmdline, first_s, last_s, samples, peak_rss_bytes, peak_time_s,\n"
+"          peak_uss_bytes, peak_pss_bytes (null: never read), exited: bool,\n"
+"          status (exit code, -signal; null: unknown or not exited),\n"
+"          status_text (\"exit N\", \"signal N\", \"unknown\", \"running\",\n"
+"          \"recorder\"), target: bool (the header's pid), from_counters:\n"
+"          bool (the recorder's own process, from its COUNTERS)}],\n"
+"  \"process_total\" (with \"processes\"): {rounds, peak_bytes, peak_time_s,\n"
+"          series: [[time_s, bytes]] (total RSS per round, changes only)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
+"\n"
+"PROCESSES\n"
+"  A trace with PROC_SAMPLE records lists every process (a pid from its first\n"
+"  sample to its PROC_EXIT; a reused pid is a new process) as a tree, with\n"
+"  peaks and exit status, and the total RSS over time: per sampling round\n"
+"  (samples of equal time), the sum of the processes' RSS, plus the\n"
+"  recorder's own RSS when the trace is a recording. In a memtrace-poll\n"
+"  trace the watched process's samples are also the RSS series.\n"
 "\n"
 "CSV (--csv): rank,function,module,file,first_line,kind,calls,incl_bytes,\n"
 "  self_bytes,incl_s,self_s,peak_rss_bytes\n"
@@ -635,6 +654,8 @@ static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
 
 /* ---- JSON --------------------------------------------------------------- */
 
+static void json_processes(mt_out *o, const report *rp, const mt_analysis *a);
+
 static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_summary *s = rp->s;
     const mt_header *h = s->header;
@@ -862,7 +883,159 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     json_ku(o, "lines_total", nl);
     mt_out_putc(o, '}');
     if (mt_analysis_heap_get(a)->has_allocs) json_heap(o, rp, a);
+    json_processes(o, rp, a);
     MT_OUT_LIT(o, "}\n");
+}
+
+/* ---- Processes (PROC_SAMPLE traces) -------------------------------------- */
+
+static const char *status_text(const mt_analysis_process *p, char buf[32]) {
+    if (!p->exited) return p->from_counters ? "recorder" : "running";
+    if (p->status == MT_PROC_STATUS_UNKNOWN) return "unknown";
+    if (p->status < 0) snprintf(buf, 32, "signal %d", (int)-p->status);
+    else snprintf(buf, 32, "exit %d", (int)p->status);
+    return buf;
+}
+
+#define TOTAL_LINES 20 /* rounds shown in the text report's total table */
+
+static void text_processes(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_process *p = mt_analysis_processes(a, &n);
+    if (!n) return;
+    uint64_t nt, peak, t_peak;
+    const mt_analysis_sample *tot = mt_analysis_total_series(a, &nt, &peak, &t_peak);
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES],
+        b5[MT_FMT_BYTES], st[32];
+    line(o, "%s", "");
+    line(o, "Processes (%u; total RSS peak %s at %s, %llu rounds)", (unsigned)n,
+         mt_fmt_bytes(b1, peak), mt_fmt_ns(b2, ticks_ns(rp, t_peak)), (unsigned long long)nt);
+    line(o, "  %-7s %-7s %-12s %-12s %-11s %-11s %-11s %-9s %s", "pid", "ppid", "first",
+         "last", "peak RSS", "peak USS", "peak PSS", "exit", "tree: name  command");
+    for (uint32_t i = 0; i < n; i++) {
+        char head[256];
+        snprintf(head, sizeof head, "  %-7u %-7u %-12s %-12s %-11s %-11s %-11s %-9s ",
+                 (unsigned)p[i].pid, (unsigned)p[i].ppid, mt_fmt_ns(b1, ticks_ns(rp, p[i].t_first)),
+                 mt_fmt_ns(b2, ticks_ns(rp, p[i].t_last)), mt_fmt_bytes(b3, p[i].peak_rss_bytes),
+                 p[i].has_uss ? mt_fmt_bytes(b4, p[i].peak_uss_bytes) : "-",
+                 p[i].has_uss ? mt_fmt_bytes(b5, p[i].peak_pss_bytes) : "-", status_text(&p[i], st));
+        mt_out_puts(o, head);
+        for (uint32_t d = 0; d < p[i].depth && d < 32; d++) MT_OUT_LIT(o, "  ");
+        mt_out_text_str(o, p[i].name, strlen(p[i].name));
+        if (p[i].is_target) MT_OUT_LIT(o, " *");
+        if (p[i].cmdline[0]) {
+            MT_OUT_LIT(o, "  ");
+            mt_out_text_str(o, p[i].cmdline, strlen(p[i].cmdline) > 120 ? 120 : strlen(p[i].cmdline));
+        }
+        mt_out_putc(o, '\n');
+    }
+    line(o, "%s", "  (* the trace's own process; exit: code, signal, unknown when its parent");
+    line(o, "%s", "   reaped it unseen, running/recorder when it outlived the trace)");
+    if (!nt) return;
+    /* The total over time: up to TOTAL_LINES rounds evenly spread (the peak
+     * among them), with the markers in between. */
+    line(o, "%s", "");
+    line(o, "%s", "Total RSS over time (sum of the processes per round)");
+    uint32_t nm;
+    const mt_analysis_marker *m = mt_analysis_markers(a, &nm);
+    uint32_t mk = 0;
+    uint64_t step = nt > TOTAL_LINES ? (nt + TOTAL_LINES - 1) / TOTAL_LINES : 1;
+    for (uint64_t i = 0; i < nt; i++) {
+        int show = i % step == 0 || i == nt - 1 || tot[i].t == t_peak;
+        if (!show) continue;
+        for (; mk < nm && m[mk].t <= tot[i].t; mk++) {
+            MT_OUT_LIT(o, "  ");
+            mt_out_puts(o, mt_fmt_ns(b1, ticks_ns(rp, m[mk].t)));
+            MT_OUT_LIT(o, "  -- ");
+            mt_out_text_str(o, m[mk].text, m[mk].len);
+            mt_out_putc(o, '\n');
+        }
+        line(o, "  %-12s %s%s", mt_fmt_ns(b1, ticks_ns(rp, tot[i].t)), mt_fmt_bytes(b2, tot[i].rss_bytes),
+             tot[i].t == t_peak ? "  (peak)" : "");
+    }
+    for (; mk < nm; mk++) {
+        MT_OUT_LIT(o, "  ");
+        mt_out_puts(o, mt_fmt_ns(b1, ticks_ns(rp, m[mk].t)));
+        MT_OUT_LIT(o, "  -- ");
+        mt_out_text_str(o, m[mk].text, m[mk].len);
+        mt_out_putc(o, '\n');
+    }
+}
+
+static void json_processes(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n;
+    const mt_analysis_process *p = mt_analysis_processes(a, &n);
+    if (!n) return;
+    char st[32];
+    MT_OUT_LIT(o, ",\n\"processes\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        mt_out_puts(o, i ? ",\n {" : "\n {");
+        json_ku(o, "pid", p[i].pid);
+        mt_out_putc(o, ',');
+        json_ku(o, "ppid", p[i].ppid);
+        mt_out_putc(o, ',');
+        json_key(o, "parent");
+        if (p[i].parent == UINT32_MAX) MT_OUT_LIT(o, "null");
+        else mt_out_u64(o, p[i].parent);
+        mt_out_putc(o, ',');
+        json_ku(o, "depth", p[i].depth);
+        mt_out_putc(o, ',');
+        json_kstr(o, "name", p[i].name);
+        mt_out_putc(o, ',');
+        json_kstr(o, "cmdline", p[i].cmdline);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "first_s", p[i].t_first);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "last_s", p[i].t_last);
+        mt_out_putc(o, ',');
+        json_ku(o, "samples", p[i].samples);
+        mt_out_putc(o, ',');
+        json_ku(o, "peak_rss_bytes", p[i].peak_rss_bytes);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "peak_time_s", p[i].t_peak);
+        mt_out_putc(o, ',');
+        json_key(o, "peak_uss_bytes");
+        if (p[i].has_uss) {
+            mt_out_u64(o, p[i].peak_uss_bytes);
+            mt_out_putc(o, ',');
+            json_ku(o, "peak_pss_bytes", p[i].peak_pss_bytes);
+        } else {
+            MT_OUT_LIT(o, "null,\"peak_pss_bytes\":null");
+        }
+        MT_OUT_LIT(o, ",\"exited\":");
+        mt_out_puts(o, p[i].exited ? "true" : "false");
+        MT_OUT_LIT(o, ",\"status\":");
+        if (p[i].exited && p[i].status != MT_PROC_STATUS_UNKNOWN) mt_out_i64(o, p[i].status);
+        else MT_OUT_LIT(o, "null");
+        mt_out_putc(o, ',');
+        json_kstr(o, "status_text", status_text(&p[i], st));
+        MT_OUT_LIT(o, ",\"target\":");
+        mt_out_puts(o, p[i].is_target ? "true" : "false");
+        MT_OUT_LIT(o, ",\"from_counters\":");
+        mt_out_puts(o, p[i].from_counters ? "true" : "false");
+        mt_out_putc(o, '}');
+    }
+    uint64_t nt, peak, t_peak;
+    const mt_analysis_sample *tot = mt_analysis_total_series(a, &nt, &peak, &t_peak);
+    MT_OUT_LIT(o, "],\n\"process_total\":{");
+    json_ku(o, "rounds", nt);
+    mt_out_putc(o, ',');
+    json_ku(o, "peak_bytes", peak);
+    mt_out_putc(o, ',');
+    json_ks(o, rp, "peak_time_s", t_peak);
+    MT_OUT_LIT(o, ",\"series\":[");
+    int first = 1;
+    for (uint64_t i = 0; i < nt; i++) {
+        /* A step function: a point where the value changes (and the last). */
+        if (i && i + 1 < nt && tot[i].rss_bytes == tot[i - 1].rss_bytes) continue;
+        mt_out_puts(o, first ? "[" : ",[");
+        first = 0;
+        mt_out_seconds(o, tot[i].t, rp->tps);
+        mt_out_putc(o, ',');
+        mt_out_u64(o, tot[i].rss_bytes);
+        mt_out_putc(o, ']');
+    }
+    MT_OUT_LIT(o, "]}");
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
@@ -990,6 +1163,7 @@ int main(int argc, char **argv) {
     if (mt_cli_open_trace(&r, path) < 0) return 1;
     mt_analysis_options opt;
     mt_analysis_options_init(&opt);
+    opt.target_rss = 1; /* poll traces: the watched process is the RSS */
     if (from && parse_when(from, mt_reader_header(r), &opt.from_ns) < 0)
         mt_cli_usage_error(usage_text, "--from: not a time: '%s'", from);
     if (to && parse_when(to, mt_reader_header(r), &opt.to_ns) < 0)
@@ -1018,6 +1192,7 @@ int main(int argc, char **argv) {
     case MODE_TEXT:
         text_run(o, &rp);
         text_rss(o, &rp, a);
+        text_processes(o, &rp, a);
         text_heap(o, &rp, a);
         text_functions(o, &rp, a);
         text_lines(o, &rp, a);

@@ -14,6 +14,10 @@
  *   - per line (when the trace has LINE records): count, RSS growth while on
  *     the line, peak RSS while on it, time;
  *   - markers in time order with the RSS at each; a summary per thread;
+ *   - with process samples (PROC_SAMPLE: memtrace-poll, or the recorder's
+ *     in-process poller with children): every process, its parent, peaks
+ *     and exit status, and the total RSS of the tree over time (see
+ *     "Processes" below);
  *   - with allocation records: the heap in use over time, its peak broken
  *     down by allocating stack, leaks, temporaries, hotspots, per domain
  *     (see "Allocations" below).
@@ -132,6 +136,11 @@ typedef struct mt_analysis_options {
     uint32_t nthreads;
     /* Damage messages kept (mt_analysis_summary.messages); 0 = 8. */
     uint32_t max_messages;
+    /* 1: when the trace has no COUNTERS/RSS samples, take the RSS series
+     * from the PROC_SAMPLEs of the header's pid (memtrace-poll traces; see
+     * "Processes"). 0 (default): RSS comes from COUNTERS/RSS records only,
+     * so that a poll trace and a recording are not compared as alike. */
+    int target_rss;
 } mt_analysis_options;
 
 /* Defaults: the whole trace, every thread. */
@@ -479,6 +488,68 @@ const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table,
  * defined, or without allocations. */
 const mt_function *mt_analysis_site_function(const mt_analysis *a,
                                              uint32_t fid);
+
+/* ---- Processes ----------------------------------------------------------- */
+/*
+ * When the trace holds PROC_SAMPLE records, the analysis lists every
+ * process they describe (whole trace, not windowed). A process is a pid
+ * from its first PROC_SAMPLE to its PROC_EXIT; a later sample of the same
+ * pid is a new process (the pid was reused, spec 5.3). A counter missing
+ * from a sample keeps its previous value.
+ *
+ * The trace's own process (the header's pid):
+ *   - memtrace-poll traces sample it as a PROC_SAMPLE like the others; with
+ *     options.target_rss its samples also become the RSS series
+ *     (mt_analysis_rss_series) when the trace has no COUNTERS/RSS samples,
+ *     so that RSS, the peak and markers work on poll traces;
+ *   - recorder traces (the in-process poller, children=True) describe it
+ *     by COUNTERS/RSS records instead: it is listed as a process too (flag
+ *     from_counters), with the RSS series as its samples.
+ *
+ * Total RSS over time: a poller writes every sample of one round with the
+ * same time, so a round is the PROC_SAMPLEs of equal t; the total at t is
+ * their sum, plus RSS(t) of the trace's process when it is described by
+ * COUNTERS (from_counters). Sums of RSS count shared pages once per
+ * process (PSS does not, but is read less often).
+ */
+
+typedef struct mt_analysis_process {
+    uint32_t pid;
+    uint32_t ppid;        /* as in its first sample */
+    uint32_t parent;      /* index of the parent in this array, or
+                             UINT32_MAX when the parent is not listed */
+    uint32_t depth;       /* in the tree: 0 for a root */
+    const char *name;     /* comm, "" if unknown */
+    const char *cmdline;  /* "" if unknown (kernel threads, zombies) */
+    uint64_t t_first, t_last; /* first sample and last sample or exit (ticks) */
+    uint64_t samples;
+    uint64_t peak_rss_bytes, t_peak; /* greatest rss_bytes sampled, its time */
+    uint64_t peak_uss_bytes, peak_pss_bytes; /* 0 without smaps_rollup reads */
+    int has_uss;          /* uss/pss were read at least once */
+    int exited;           /* a PROC_EXIT was seen */
+    int32_t status;       /* exited: exit code, -signal, or
+                             MT_PROC_STATUS_UNKNOWN; else UNKNOWN */
+    int is_target;        /* the header's pid (the watched or recorded one) */
+    int from_counters;    /* described by COUNTERS/RSS records (recorder) */
+} mt_analysis_process;
+
+/* The processes in tree order: depth-first from the roots, parents before
+ * their children, siblings by first sample (then pid). *n = 0 when the
+ * trace has no PROC_SAMPLE. */
+const mt_analysis_process *mt_analysis_processes(const mt_analysis *a,
+                                                 uint32_t *n);
+
+/* Process i's RSS samples in time order (not merged); NULL and *n = 0 for
+ * a bad index. */
+const mt_analysis_sample *mt_analysis_process_series(const mt_analysis *a,
+                                                     uint32_t i, uint64_t *n);
+
+/* The total RSS per round (see above) in time order; *n = 0 without
+ * processes. *peak and *t_peak (may be NULL) get its greatest value and
+ * the earliest time of it. */
+const mt_analysis_sample *mt_analysis_total_series(const mt_analysis *a,
+                                                   uint64_t *n, uint64_t *peak,
+                                                   uint64_t *t_peak);
 
 #ifdef __cplusplus
 }

@@ -64,6 +64,12 @@ static const char usage_text[] =
 "RSS line keeps the minimum and maximum of every pixel column, so the\n"
 "picture stays small (a few MB at most) and every peak and trough shows.\n"
 "\n"
+"Process trees (traces with PROC_SAMPLE records: memtrace-poll --tree, or\n"
+"memtrace.process.log_process(children=True)): instead of the one RSS line,\n"
+"a \"total RSS\" series (the sum of the processes per sampling round, as\n"
+"memtrace-analyze reports it) and one series per process, \"NAME (PID)\",\n"
+"largest peak first, as many as fit (32 series in all); labels are markers.\n"
+"\n"
 "Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
 "picture then covers its intact chunks); 2 bad usage.\n";
 
@@ -369,6 +375,59 @@ static void add_rss(mt_plot *p, int series, const mt_analysis *a, uint64_t from,
     (void)to;
 }
 
+/* Tree traces (PROC_SAMPLE): the total RSS per round, then one series per
+ * process, largest peak first, as many as the plot takes (the rest are
+ * counted on stderr). A process's series spans its samples only. */
+static void add_processes(mt_plot *p, const char *path, const mt_analysis *a, const char *label) {
+    uint32_t np;
+    const mt_analysis_process *pr = mt_analysis_processes(a, &np);
+    uint64_t nt;
+    const mt_analysis_sample *tot = mt_analysis_total_series(a, &nt, NULL, NULL);
+    char name[600];
+    snprintf(name, sizeof name, "%s%stotal RSS", label ? label : "", label ? ": " : "");
+    int se = mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
+    if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+    for (uint64_t i = 0; i < nt; i++) {
+        if (i) mt_plot_point(p, se, mt_analysis_seconds(a, tot[i].t), (double)tot[i - 1].rss_bytes);
+        mt_plot_point(p, se, mt_analysis_seconds(a, tot[i].t), (double)tot[i].rss_bytes);
+    }
+    uint32_t *idx = malloc((np ? np : 1) * sizeof *idx);
+    if (!idx) mt_cli_die(1, "%s: out of memory", path);
+    for (uint32_t i = 0; i < np; i++) idx[i] = i;
+    for (uint32_t i = 1; i < np; i++) { /* by peak, descending; stable */
+        uint32_t v = idx[i], j = i;
+        while (j && pr[idx[j - 1]].peak_rss_bytes < pr[v].peak_rss_bytes) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+    uint32_t dropped = 0;
+    for (uint32_t k = 0; k < np; k++) {
+        const mt_analysis_process *q = &pr[idx[k]];
+        uint64_t n;
+        const mt_analysis_sample *v = mt_analysis_process_series(a, idx[k], &n);
+        if (!n) continue;
+        snprintf(name, sizeof name, "%s%s%s (%u)", label ? label : "", label ? ": " : "",
+                 q->name[0] ? q->name : "?", (unsigned)q->pid);
+        int ps = mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
+        if (ps < 0) {
+            dropped++;
+            continue;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            if (i) mt_plot_point(p, ps, mt_analysis_seconds(a, v[i].t), (double)v[i - 1].rss_bytes);
+            mt_plot_point(p, ps, mt_analysis_seconds(a, v[i].t), (double)v[i].rss_bytes);
+        }
+        if (q->t_last > v[n - 1].t)
+            mt_plot_point(p, ps, mt_analysis_seconds(a, q->t_last), (double)v[n - 1].rss_bytes);
+    }
+    if (dropped)
+        mt_cli_error("%s: %u processes with the smallest peaks not drawn (at most %d series)",
+                     path, (unsigned)dropped, MT_PLOT_MAX_SERIES);
+    free(idx);
+}
+
 /* The heap in use (allocation records) as steps, like RSS. */
 static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const char *label) {
     uint64_t n;
@@ -598,6 +657,7 @@ int main(int argc, char **argv) {
         mt_reader_close(r);
         mt_analysis_options aopt;
         mt_analysis_options_init(&aopt);
+        aopt.target_rss = 1;
         aopt.from_ns = o.from_ns;
         aopt.to_ns = o.to_ns;
         int rc = mt_analysis_run(&an[i], path, &aopt);
@@ -708,11 +768,17 @@ int main(int argc, char **argv) {
         R.rss_flame = o.weight == W_RSS;
         R.heap_series = -1;
         if (plot) {
-            char name[512];
-            snprintf(name, sizeof name, "%s", R.multi ? R.label : "RSS");
-            int se = mt_plot_series_add(plot, name, MT_PLOT_UNIT_BYTES);
-            if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
-            add_rss(plot, se, an[i], R.win_from, R.win_to, s->t_last);
+            uint32_t nproc;
+            mt_analysis_processes(an[i], &nproc);
+            if (nproc) {
+                add_processes(plot, path, an[i], R.multi ? R.label : NULL);
+            } else {
+                char name[512];
+                snprintf(name, sizeof name, "%s", R.multi ? R.label : "RSS");
+                int se = mt_plot_series_add(plot, name, MT_PLOT_UNIT_BYTES);
+                if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+                add_rss(plot, se, an[i], R.win_from, R.win_to, s->t_last);
+            }
             add_heap(plot, path, an[i], R.multi ? R.label : NULL);
             uint32_t nm;
             const mt_analysis_marker *m = mt_analysis_markers(an[i], &nm);

@@ -5,6 +5,9 @@
 # $(PYTHON), into build/python) and by tests/python/run.sh (one OUTDIR per
 # Python version). setup.py builds the same sources for `pip install .`.
 #
+# The in-process poller (recorder/mt_procwatch.c) reads /proc through
+# poll/mt_procfs.c, memtrace-poll's reader, compiled in here.
+#
 # Honours CC and CFLAGS (default -O2 -g). Always warning-free: -Werror.
 set -eu
 py=$1
@@ -20,8 +23,8 @@ cp "$top/python/memtrace-autostart.pth" "$out/"
 # shellcheck disable=SC2086
 $CC $CFLAGS -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
     -Wno-missing-field-initializers -fPIC -shared -pthread \
-    -I"$top/format" -I"$top/recorder" -I"$inc" \
-    "$top"/recorder/*.c "$top"/format/*.c \
+    -I"$top/format" -I"$top/recorder" -I"$top/poll" -I"$inc" \
+    "$top"/recorder/*.c "$top"/format/*.c "$top/poll/mt_procfs.c" \
     -o "$out/memtrace/_memtrace$suffix.tmp" -lzstd -ldl -lm
 mv "$out/memtrace/_memtrace$suffix.tmp" "$out/memtrace/_memtrace$suffix"
 # The LD_PRELOAD library for native allocation tracking (--native), next to

@@ -648,7 +648,7 @@ static PyObject *threading_call(const char *fn, PyObject *arg) {
 
 /* Install (or remove, when on == 0) the C hooks on every thread. */
 static int install_all(int on) {
-    if (hooks_mode == MT_MODE_ALLOC) return 0;
+    if (hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL) return 0;
     Py_tracefunc prof = on && hooks_profile ? profile_cb : NULL;
     Py_tracefunc trace = on && hooks_mode == MT_MODE_TRACE ? trace_cb : NULL;
     if (hooks_mode == MT_MODE_FAST) {
@@ -692,7 +692,8 @@ PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *frame, *event, *arg;
     if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg)) return NULL;
-    if (!hooks_mode || hooks_mode == MT_MODE_FAST || hooks_mode == MT_MODE_ALLOC) {
+    if (!hooks_mode || hooks_mode == MT_MODE_FAST || hooks_mode == MT_MODE_ALLOC ||
+        hooks_mode == MT_MODE_POLL) {
         PyEval_SetProfile(NULL, NULL);
         Py_RETURN_NONE;
     }
@@ -788,7 +789,8 @@ void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
     mt_tstate *t = mt_tstate_get();
     if (!t) {
-        PyFrameObject *f = hooks_mode == MT_MODE_ALLOC ? NULL : PyEval_GetFrame();
+        PyFrameObject *f = hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL
+                               ? NULL : PyEval_GetFrame();
         t = thread_begin(f);
         if (!t) return;
     }
@@ -806,7 +808,7 @@ void mt_hooks_after_fork_child(void) {
 #else
         _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), hooks_prev_eval);
 #endif
-    } else if (hooks_mode != MT_MODE_ALLOC) {
+    } else if (hooks_mode != MT_MODE_ALLOC && hooks_mode != MT_MODE_POLL) {
         PyEval_SetProfile(NULL, NULL);
         if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(NULL, NULL);
     }

@@ -10,8 +10,11 @@
 
 #include "mt_recorder.h"
 
-/* alloc: no call hook; stacks are written lazily at allocations (mt_alloc.h). */
-enum { MT_MODE_PROFILE = 1, MT_MODE_TRACE = 2, MT_MODE_FAST = 3, MT_MODE_ALLOC = 4 };
+/* alloc: no call hook; stacks are written lazily at allocations (mt_alloc.h).
+ * poll: no hook at all: the RSS sampler, markers and the in-process poller
+ * (mt_procwatch.h) only. */
+enum { MT_MODE_PROFILE = 1, MT_MODE_TRACE = 2, MT_MODE_FAST = 3, MT_MODE_ALLOC = 4,
+       MT_MODE_POLL = 5 };
 
 struct mt_alloc_config;
 

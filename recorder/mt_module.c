@@ -8,6 +8,7 @@
 
 #include "mt_hooks.h"
 #include "mt_alloc.h"
+#include "mt_procwatch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,35 +50,42 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                              "rss_exact", "rss_trigger", "max_depth", "include",
                              "exclude", "buffer_bytes", "max_buffers", "use_tsc",
                              "python_version", "executable", "argv", "c_calls",
-                             "allocations", "native", "alloc_sample_bytes", "hide_frame", NULL};
+                             "allocations", "native", "alloc_sample_bytes", "hide_frame",
+                             "procs", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
-    int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0;
+    int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0, procs = 0;
     unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL, *hide_frame = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppKO", kwlist, &path,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppKOp", kwlist, &path,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
                                      &exe, &argv, &c_calls, &allocations, &native,
-                                     &alloc_sample_bytes, &hide_frame))
+                                     &alloc_sample_bytes, &hide_frame, &procs))
         return NULL;
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
           : strcmp(mode, "fast") == 0    ? MT_MODE_FAST
-          : strcmp(mode, "alloc") == 0   ? MT_MODE_ALLOC : 0;
+          : strcmp(mode, "alloc") == 0   ? MT_MODE_ALLOC
+          : strcmp(mode, "poll") == 0    ? MT_MODE_POLL : 0;
     if (!m) return PyErr_Format(PyExc_ValueError,
-                                "mode must be 'profile', 'trace', 'fast' or 'alloc', not %R",
+                                "mode must be 'profile', 'trace', 'fast', 'alloc' or 'poll', not %R",
                                 PyTuple_GET_ITEM(args, 1));
+    if (m == MT_MODE_POLL && (allocations || native || c_calls > 0 || rss_exact ||
+                              rss_trigger || max_depth))
+        return PyErr_Format(PyExc_ValueError, "mode 'poll' records no events: no allocations, "
+                                              "c_calls, rss_exact, rss_trigger or max_depth");
     if (m == MT_MODE_ALLOC && !allocations && !native)
         return PyErr_Format(PyExc_ValueError, "mode 'alloc' needs allocations or native");
     if (alloc_sample_bytes == 0)
         return PyErr_Format(PyExc_ValueError, "alloc_sample_bytes must be >= 1");
     if (c_calls < 0) c_calls = m == MT_MODE_PROFILE;
-    if (c_calls < 0) c_calls = 0; /* alloc mode */
-    if ((c_calls && (m == MT_MODE_FAST || m == MT_MODE_ALLOC)) || (!c_calls && m == MT_MODE_PROFILE))
+    if (c_calls < 0) c_calls = 0; /* alloc and poll modes */
+    if ((c_calls && (m == MT_MODE_FAST || m == MT_MODE_ALLOC || m == MT_MODE_POLL)) ||
+        (!c_calls && m == MT_MODE_PROFILE))
         return PyErr_Format(PyExc_ValueError, "c_calls does not fit mode %s", mode);
     if (rss_interval < 0 || flush_interval <= 0)
         return PyErr_Format(PyExc_ValueError, "intervals must be positive");
@@ -102,7 +110,9 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.header.argc = (uint32_t)ac;
     cfg.header.producer = "memtrace-recorder " MT_RECORDER_VERSION;
     cfg.header.mode = mode;
-    cfg.header.content = MT_CONTENT_CALLS | (rss_interval > 0 || rss_exact ? MT_CONTENT_RSS : 0);
+    cfg.header.content = (m == MT_MODE_POLL ? 0 : MT_CONTENT_CALLS) |
+                         (rss_interval > 0 || rss_exact || m == MT_MODE_POLL ? MT_CONTENT_RSS : 0);
+    if (procs) cfg.header.content |= MT_CONTENT_PROCS;
     if (c_calls) cfg.header.content |= MT_CONTENT_CCALLS;
     if (m == MT_MODE_TRACE) cfg.header.content |= MT_CONTENT_LINES;
     if (allocations || native) cfg.header.content |= MT_CONTENT_ALLOCS;
@@ -204,7 +214,157 @@ static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(mt_alloc_native_available());
 }
 
+/* ---- The in-process poller (mt_procwatch.h) ------------------------------ */
+
+/* The Python callable that gets each round (JSON log lines): set by
+ * _procwatch_start, cleared by _procwatch_stop; GIL. */
+static PyObject *pw_callback;
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define PW_FINALIZING() Py_IsFinalizing()
+#else
+#define PW_FINALIZING() _Py_IsFinalizing()
+#endif
+
+static PyObject *counters_dict(const mt_counter *v, uint32_t n) {
+    PyObject *d = PyDict_New();
+    for (uint32_t i = 0; d && i < n; i++) {
+        const char *name = mt_counter_name(v[i].id);
+        PyObject *x = PyLong_FromUnsignedLongLong(v[i].value);
+        if (!name || !x || PyDict_SetItemString(d, name, x) < 0) {
+            Py_XDECREF(x);
+            if (!name) continue;
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(x);
+    }
+    return d;
+}
+
+/* On the poller thread: hand the round to the Python callback. The GIL is
+ * taken once per round, and only when a callback was given. */
+static void pw_on_round(void *ctx, const mt_procwatch_round *r) {
+    (void)ctx;
+    if (PW_FINALIZING()) return;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *cb = pw_callback;
+    if (cb) {
+        Py_INCREF(cb);
+        double secs = mt_rec.ticks_per_second ? (double)r->t / (double)mt_rec.ticks_per_second : 0;
+        PyObject *self = counters_dict(r->self, r->nself);
+        PyObject *labels = PyList_New(0);
+        PyObject *kids = PyList_New(0);
+        for (uint32_t i = 0; labels && i < r->nlabels; i++) {
+            PyObject *s = PyUnicode_DecodeUTF8(r->labels[i], r->label_lens[i], "replace");
+            if (!s || PyList_Append(labels, s) < 0) Py_CLEAR(labels);
+            Py_XDECREF(s);
+        }
+        for (uint32_t i = 0; kids && i < r->nchildren; i++) {
+            const mt_procwatch_child *c = &r->children[i];
+            PyObject *cd = counters_dict(c->v, c->n);
+            PyObject *k = cd ? Py_BuildValue("{s:I,s:I,s:s,s:s,s:O}", "pid", c->pid, "ppid", c->ppid,
+                                             "name", c->name, "cmdline", c->cmdline,
+                                             "counters", cd)
+                             : NULL;
+            Py_XDECREF(cd);
+            if (!k || PyList_Append(kids, k) < 0) Py_CLEAR(kids);
+            Py_XDECREF(k);
+        }
+        PyObject *res = NULL;
+        if (self && labels && kids)
+            res = PyObject_CallFunction(cb, "idOOO", r->phase, secs, self, labels, kids);
+        if (!res) PyErr_WriteUnraisable(cb);
+        Py_XDECREF(res);
+        Py_XDECREF(self);
+        Py_XDECREF(labels);
+        Py_XDECREF(kids);
+        Py_DECREF(cb);
+    }
+    PyGILState_Release(g);
+}
+
+static PyObject *mod_pw_start(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *kwlist[] = {"interval", "rollup_interval", "children", "callback", NULL};
+    double interval, rollup = 10.0;
+    int children = 0;
+    PyObject *cb = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "d|dpO", kwlist, &interval, &rollup, &children, &cb))
+        return NULL;
+    if (!(interval >= 0.001) || !(rollup >= 0))
+        return PyErr_Format(PyExc_ValueError, "interval must be >= 0.001 s and rollup_interval >= 0");
+    if (cb != Py_None && !PyCallable_Check(cb))
+        return PyErr_Format(PyExc_TypeError, "callback must be callable or None");
+    mt_procwatch_config cfg = {(uint64_t)(interval * 1e9), (uint64_t)(rollup * 1e9), children,
+                               cb == Py_None ? NULL : pw_on_round, NULL};
+    Py_XINCREF(cb == Py_None ? NULL : cb);
+    Py_XSETREF(pw_callback, cb == Py_None ? NULL : cb);
+    int rc = mt_procwatch_start(&cfg);
+    if (rc < 0) {
+        Py_CLEAR(pw_callback);
+        if (rc == MT_ERR_STATE)
+            return PyErr_Format(PyExc_RuntimeError, mt_procwatch_running()
+                                ? "a process poller is already running"
+                                : "memtrace is not recording");
+        return PyErr_Format(PyExc_OSError, "cannot start the process poller: %s", mt_strerror(rc));
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_pw_stop(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    int rc;
+    /* The poller's last round may be waiting for the GIL (its callback). */
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_procwatch_stop();
+    Py_END_ALLOW_THREADS
+    Py_CLEAR(pw_callback);
+    return PyBool_FromLong(rc == 0);
+}
+
+static PyObject *mod_pw_label(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
+    if (!s) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "label must be str, not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    int rc = mt_procwatch_label(s, (size_t)n);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *mod_pw_running(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(mt_procwatch_running());
+}
+
+static PyObject *mod_pw_stats(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    mt_procwatch_stats s;
+    mt_procwatch_stats_get(&s);
+    return Py_BuildValue("{s:K,s:K,s:K,s:K}", "rounds", (unsigned long long)s.rounds,
+                         "cpu_ns", (unsigned long long)s.cpu_ns, "children_seen",
+                         (unsigned long long)s.children_seen, "samples",
+                         (unsigned long long)s.samples);
+}
+
 static PyMethodDef mod_methods[] = {
+    {"_procwatch_start", (PyCFunction)(void (*)(void))mod_pw_start, METH_VARARGS | METH_KEYWORDS,
+     "_procwatch_start(interval, rollup_interval=10, children=False, callback=None): "
+     "start the in-process poller in the running recording (use memtrace.process)."},
+    {"_procwatch_stop", mod_pw_stop, METH_NOARGS,
+     "Take a last round and stop the poller; False if none ran."},
+    {"_procwatch_label", mod_pw_label, METH_O,
+     "A label: a marker now, and in the poller's next round; True if a poller runs."},
+    {"_procwatch_running", mod_pw_running, METH_NOARGS, "True while the poller runs."},
+    {"_procwatch_stats", mod_pw_stats, METH_NOARGS, "Poller statistics (rounds, cpu_ns, ...)."},
     {"start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
      "start(path, mode, ...): start recording (use memtrace.start)."},
     {"stop", mod_stop, METH_VARARGS, "stop([reason]) -> status or None if not recording."},

@@ -4,6 +4,7 @@
  * threading model and the memory bound.
  */
 #include "mt_recorder.h"
+#include "mt_procwatch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -900,6 +901,7 @@ static int rec_start(const mt_rec_config *cfg) {
         }
     }
     mt_rec.anchor_ticks = h.anchor_ticks;
+    mt_rec.ticks_per_second = h.ticks_per_second;
     mt_rec.page_size = h.page_size ? h.page_size : 4096;
     mt_rec.rss_exact = cfg->rss_exact;
     mt_rec.rss_trigger = cfg->rss_trigger_bytes;
@@ -986,6 +988,9 @@ int mt_rec_stop(int reason) {
 
 static int rec_stop(int reason) {
     if (!R.writer_running) return MT_ERR_STATE;
+    /* The poller writes into the sampler's stream: its last round goes in
+     * before the stream is closed. */
+    mt_procwatch_stop();
     atomic_store(&mt_rec.active, 0);
     /* Threads recording without the GIL check active under nogil_lock:
      * once we have had it, none is still writing into a buffer. */
@@ -1081,6 +1086,7 @@ void mt_rec_forget_after_fork(void) {
      * threads that are gone, so they are made anew and nothing waits. */
     init_locks();
     atomic_store(&mt_rec.active, 0);
+    mt_procwatch_forget_after_fork();
     if (!R.writer_running && !R.w) return;
     mt_writer_discard(R.w); /* closes our fd, writes nothing */
     R.w = NULL;
@@ -1103,6 +1109,14 @@ void mt_rec_forget_after_fork(void) {
     R.path = NULL;
     mt_rec.gen = next_gen++; /* stale thread-local pointers are ignored */
 }
+
+mt_tstate *mt_rec_sampler_lock(void) {
+    if (!R.writer_running || !atomic_load(&mt_rec.active)) return NULL;
+    pthread_mutex_lock(&R.sampler_lock);
+    return &R.sampler;
+}
+
+void mt_rec_sampler_unlock(void) { pthread_mutex_unlock(&R.sampler_lock); }
 
 void mt_rec_stats_get(mt_rec_stats *out) {
     memset(out, 0, sizeof *out);

@@ -116,6 +116,7 @@ typedef struct mt_recorder {
     int clock_tsc;          /* (const) */
     unsigned tick_shift;    /* (const) raw clock >> tick_shift = ticks */
     uint64_t anchor_ticks;  /* (const) raw clock reading at the anchor */
+    uint64_t ticks_per_second; /* (const) the header's */
     int rss_exact;          /* (const) */
     int statm_fd;           /* (const) /proc/self/statm, or -1 */
     uint64_t page_size;     /* (const) */
@@ -377,6 +378,13 @@ void mt_rec_nogil_unlock(void);
 
 /* Draw the distance to the next sample: exponential with mean mean_bytes. */
 int64_t mt_sample_draw(uint64_t mean_bytes);
+
+/* The sampler's stream (tid 0), for the in-process poller (mt_procwatch.c):
+ * lock returns its state, to write into with the mt_enc_* encoders (room
+ * as mt_rec_marker checks it); NULL (and nothing locked) when no session
+ * runs. */
+mt_tstate *mt_rec_sampler_lock(void);
+void mt_rec_sampler_unlock(void);
 
 /* Statistics for tests and stop(). */
 typedef struct mt_rec_stats {

@@ -1,5 +1,6 @@
 # recorder/: the CPython extension memtrace._memtrace (plain-C core
-# mt_recorder.c, hooks mt_hooks.c, module mt_module.c, plus format/*.c) and
+# mt_recorder.c, in-process poller mt_procwatch.c with poll/mt_procfs.c,
+# hooks mt_hooks.c, module mt_module.c, plus format/*.c) and
 # the pure-Python package python/memtrace/.
 #
 #   make                 builds it for $(PYTHON) into build/python, so that
@@ -12,8 +13,10 @@
 #                        (recorder/preload/; also copied next to the package
 #                        by build_ext.sh, where the launcher finds it)
 
-REC_SRCS := $(wildcard recorder/*.c) $(wildcard format/*.c) recorder/preload/mt_preload.c
-REC_HDRS := $(wildcard recorder/*.h) $(wildcard format/*.h) recorder/preload/mt_preload.h
+REC_SRCS := $(wildcard recorder/*.c) $(wildcard format/*.c) recorder/preload/mt_preload.c \
+            poll/mt_procfs.c
+REC_HDRS := $(wildcard recorder/*.h) $(wildcard format/*.h) recorder/preload/mt_preload.h \
+            poll/mt_procfs.h
 REC_PY := $(wildcard python/memtrace/*.py) python/memtrace-autostart.pth
 REC_STAMP := $(B)/python/.memtrace-built
 

@@ -15,7 +15,8 @@ Modes: "profile" (Python and C calls/returns), "trace" (profile plus lines),
 "fast" (Python calls/returns only, through the cheapest hook of the running
 Python), "alloc" (allocations only: no call hook; the Python stack of each
 recorded allocation is written as the calls and returns that changed since
-the previous one). RSS is sampled by a background thread every rss_interval
+the previous one), "poll" (no hook at all: the RSS sampler, markers and
+memtrace.process's poller only). RSS is sampled by a background thread every rss_interval
 seconds; rss="exact" also reads it at every event (about 1 us each).
 
 Allocations (allocations=True or "sampled", any mode): every PyMem_RawMalloc,
@@ -26,6 +27,11 @@ stands for s / (1 - exp(-s / alloc_sample_bytes)) bytes). native=True also
 records malloc/mmap made by C code (needs libmemtrace-preload.so preloaded:
 python -m memtrace run --native). The recommended always-on production
 setting: memtrace.start(mode="alloc", allocations="sampled").
+
+memtrace.process.log_process(interval, path) samples this process (and,
+with children=True, its descendants) from /proc in a C thread, with labels
+(add_message_to_queue), into the running recording or a "poll" recording of
+its own; see memtrace.process.
 
 Only one recording runs at a time: start() while recording, or entering a
 Profile/Trace inside another, raises RuntimeError.
@@ -42,11 +48,11 @@ from . import _memtrace
 __all__ = [
     "start", "stop", "is_recording", "marker", "rss", "rss_peak",
     "Profile", "Trace", "Fast", "Alloc", "default_path", "MODES",
-    "DEFAULT_ALLOC_SAMPLE_BYTES", "native_available",
+    "DEFAULT_ALLOC_SAMPLE_BYTES", "native_available", "process",
 ]
 __version__ = _memtrace.__version__
 
-MODES = ("profile", "trace", "fast", "alloc")
+MODES = ("profile", "trace", "fast", "alloc", "poll")
 
 # Mean bytes between two samples in allocations="sampled" mode: the cost is
 # within 3% of a bare run on allocation-heavy code (bench/bench_alloc.py), and
@@ -111,6 +117,12 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
             raise ValueError("c_calls=True needs mode 'profile' or 'trace'")
         if rss_trigger or max_depth or include or exclude:
             raise ValueError("mode 'alloc' takes no rss_trigger, max_depth, include or exclude")
+        c_calls = False
+    if mode == "poll":
+        if allocations is not None or native or c_calls or rss_trigger or max_depth \
+                or include or exclude or rss == "exact":
+            raise ValueError("mode 'poll' records no events: it takes no allocations, native, "
+                             "c_calls, rss='exact', rss_trigger, max_depth, include or exclude")
         c_calls = False
     if native and not _memtrace.native_available():
         raise RuntimeError("native=True needs libmemtrace-preload.so preloaded "
@@ -193,7 +205,7 @@ def _start(opts, hide_frame=None):
         executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])],
         allocations=opts["allocations"] is not None, native=opts["native"],
         alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
-        hide_frame=hide_frame)
+        hide_frame=hide_frame, procs=opts.get("procs", False))
     _current = opts
 
 
@@ -212,7 +224,9 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    trace hook alone, as cPyMemTrace.Trace); "fast": Python
                    frames only, by the cheapest hook of this Python; "alloc":
                    allocations only, each with its Python stack (no call
-                   hook: stacks are written lazily, at allocations)
+                   hook: stacks are written lazily, at allocations); "poll":
+                   no hook, RSS samples and markers only (what
+                   memtrace.process.log_process records on its own)
     allocations    False; True or "exact": record every allocation of the
                    raw, mem and obj domains (free and realloc too); "sampled":
                    a Poisson sample by bytes (see alloc_sample_bytes); default
@@ -395,6 +409,8 @@ def _at_exit():
     if _memtrace.is_recording():
         _memtrace.stop(1)  # MT_END_EXIT
 
+
+from . import process  # noqa: E402  (needs the names above)
 
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_child)

@@ -264,5 +264,34 @@ PY
     fi
 fi
 
+echo "== memtrace-plot: process trees (memtrace-poll --tree)"
+poll="$(dirname "${PLOT_CMD:-/nonexistent}")/memtrace-poll"
+if [ -z "${PLOT_CMD:-}" ] || ! [ -x "$poll" ]; then
+    skip "memtrace-plot or memtrace-poll is not built"
+else
+    # A child with 200 MiB and a grandchild with 100 MiB (tests/poll).
+    "$poll" --tree -i 50ms -o tree.trace -- python3 "$top/tests/poll/poll_workload.py" root 0 2>err
+    if [ $? != 0 ]; then bad "memtrace-poll --tree failed"; cat err; else
+        expect 0 "$PLOT_CMD" tree.trace -o tree.svg
+        wellformed tree.svg
+        has tree.svg '<polyline class="series" data-name="total RSS"'
+        # one series per python3 process of the tree: root, child, grandchild
+        pids=$("$top/build/bin/memtrace-decode" --json tree.trace 2>/dev/null |
+               grep '"type":"proc_sample"' | grep 'poll_workload.py' |
+               sed 's/.*"pid":\([0-9]*\),.*/\1/' | sort -u)
+        n=0
+        for p in $pids; do n=$((n + 1)); has tree.svg "data-name=\"python3 ($p)\""; done
+        if [ "$n" = 3 ]; then ok; else bad "want 3 workload processes, got $n"; fi
+        if grep -qF 'data-name="RSS"' tree.svg; then bad "a tree trace has no single RSS line"; else ok; fi
+        # the total's peak is the sum: >= 300 MiB, read back from the SVG
+        peak=$($check extremes tree.svg "total RSS" 2>/dev/null | cut -d" " -f2)
+        if [ -n "$peak" ] && awk -v p="$peak" 'BEGIN { exit !(p >= 300 * 1048576) }'
+        then ok; else bad "total RSS peak '$peak' < 300 MiB"; fi
+        # labels: markers of an in-process poll with a child (recorder)
+        expect 0 "$PLOT_CMD" --gnuplot tree.trace -o tree.gp
+        has tree.gp 'total RSS'
+    fi
+fi
+
 echo "test-plot: $pass passed, $fail failed"
 [ "$fail" = 0 ]
