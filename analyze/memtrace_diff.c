@@ -1395,22 +1395,6 @@ static void text_report(mt_out *o, const diff *d) {
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static void json_key(mt_out *o, const char *k) {
-    mt_out_json_str(o, k, strlen(k));
-    mt_out_putc(o, ':');
-}
-static void json_kstr(mt_out *o, const char *k, const char *v) {
-    json_key(o, k);
-    mt_out_json_str(o, v ? v : "", v ? strlen(v) : 0);
-}
-static void json_ku(mt_out *o, const char *k, uint64_t v) {
-    json_key(o, k);
-    mt_out_u64(o, v);
-}
-static void json_kbool(mt_out *o, const char *k, int v) {
-    json_key(o, k);
-    mt_out_puts(o, v ? "true" : "false");
-}
 
 /* Signed nanoseconds as seconds with 9 decimals. */
 static void json_sec(mt_out *o, int64_t ns) {
@@ -1445,7 +1429,7 @@ static void json_d_fields(mt_out *o, enum unit u, int64_t a, int64_t b) {
 
 /* A change D: {"a":..,"b":..,"delta":..,"pct":..}. */
 static void json_d(mt_out *o, const char *k, enum unit u, int64_t a, int64_t b) {
-    json_key(o, k);
+    mt_out_json_key(o, k);
     mt_out_putc(o, '{');
     json_d_fields(o, u, a, b);
     mt_out_putc(o, '}');
@@ -1454,25 +1438,25 @@ static void json_d(mt_out *o, const char *k, enum unit u, int64_t a, int64_t b) 
 static void json_side(mt_out *o, const char *k, const run *r) {
     const mt_header *h = r->s->header;
     char buf[256];
-    json_key(o, k);
+    mt_out_json_key(o, k);
     mt_out_putc(o, '{');
-    json_kstr(o, "file", r->path);
+    mt_out_json_kstr(o, "file", r->path);
     mt_out_putc(o, ',');
-    json_kstr(o, "mode", h->mode);
+    mt_out_json_kstr(o, "mode", h->mode);
     mt_out_putc(o, ',');
-    json_kstr(o, "producer", h->producer);
+    mt_out_json_kstr(o, "producer", h->producer);
     mt_out_putc(o, ',');
     snprintf(buf, sizeof buf, "%s%s%s", h->python_implementation ? h->python_implementation : "",
              h->python_implementation && h->python_version ? " " : "",
              h->python_version ? h->python_version : "");
-    json_kstr(o, "python", buf);
+    mt_out_json_kstr(o, "python", buf);
     MT_OUT_LIT(o, ",\"command\":[");
     for (uint32_t i = 0; i < h->argc; i++) {
         if (i) mt_out_putc(o, ',');
         mt_out_json_str(o, h->argv[i], strlen(h->argv[i]));
     }
     MT_OUT_LIT(o, "],");
-    json_kstr(o, "start_utc", mt_fmt_utc(buf, h->wall_ns));
+    mt_out_json_kstr(o, "start_utc", mt_fmt_utc(buf, h->wall_ns));
     MT_OUT_LIT(o, ",\"content\":[");
     const char *sep = "";
     for (unsigned b = 0; b < 32; b++) {
@@ -1485,9 +1469,9 @@ static void json_side(mt_out *o, const char *k, const run *r) {
         sep = ",";
     }
     MT_OUT_LIT(o, "],");
-    json_kbool(o, "closed", r->s->closed);
+    mt_out_json_kbool(o, "closed", r->s->closed);
     mt_out_putc(o, ',');
-    json_kbool(o, "damaged", r->damaged);
+    mt_out_json_kbool(o, "damaged", r->damaged);
     mt_out_putc(o, '}');
 }
 
@@ -1496,17 +1480,17 @@ static void json_presence(mt_out *o, dfunc *const *list, uint32_t n, uint32_t to
         const dfunc *f = list[i];
         int sd = the_side(f);
         mt_out_puts(o, i ? ",\n {" : "\n {");
-        json_kstr(o, "function", f->name);
+        mt_out_json_kstr(o, "function", f->name);
         mt_out_putc(o, ',');
-        json_kstr(o, "module", f->module);
+        mt_out_json_kstr(o, "module", f->module);
         mt_out_putc(o, ',');
-        json_kstr(o, "file", f->file);
+        mt_out_json_kstr(o, "file", f->file);
         mt_out_putc(o, ',');
-        json_ku(o, "first_line", f->first_line);
+        mt_out_json_ku(o, "first_line", f->first_line);
         mt_out_putc(o, ',');
-        json_ku(o, "calls", f->calls[sd]);
+        mt_out_json_ku(o, "calls", f->calls[sd]);
         mt_out_putc(o, ',');
-        json_key(o, "incl_bytes");
+        mt_out_json_key(o, "incl_bytes");
         mt_out_i64(o, f->incl[sd]);
         mt_out_putc(o, '}');
     }
@@ -1515,22 +1499,22 @@ static void json_presence(mt_out *o, dfunc *const *list, uint32_t n, uint32_t to
 static void json_sites(mt_out *o, const diff *d, const char *k, dsite *const *list,
                        uint32_t n, int leaks) {
     MT_OUT_LIT(o, ",\n ");
-    json_key(o, k);
+    mt_out_json_key(o, k);
     mt_out_putc(o, '[');
     for (uint32_t i = 0; i < shown(n, d->top); i++) {
         const dsite *e = list[i];
         int present[2];
         for (int sd = 0; sd < 2; sd++) present[sd] = (leaks ? e->lcount[sd] : e->count[sd]) != 0;
         mt_out_puts(o, i ? ",\n  {" : "\n  {");
-        json_kstr(o, "function", e->name);
+        mt_out_json_kstr(o, "function", e->name);
         mt_out_putc(o, ',');
-        json_kstr(o, "module", e->module);
+        mt_out_json_kstr(o, "module", e->module);
         mt_out_putc(o, ',');
-        json_kstr(o, "file", e->file);
+        mt_out_json_kstr(o, "file", e->file);
         mt_out_putc(o, ',');
-        json_ku(o, "line", e->line);
+        mt_out_json_ku(o, "line", e->line);
         mt_out_putc(o, ',');
-        json_kstr(o, "status", status_name(present));
+        mt_out_json_kstr(o, "status", status_name(present));
         mt_out_putc(o, ',');
         json_d(o, "alloc_bytes", U_BYTES, (int64_t)e->bytes[SA], (int64_t)e->bytes[SB]);
         mt_out_putc(o, ',');
@@ -1544,11 +1528,11 @@ static void json_sites(mt_out *o, const diff *d, const char *k, dsite *const *li
         for (uint32_t f = 0; st && f < st->depth; f++) {
             const mt_analysis_frame *g = &st->frames[f];
             mt_out_puts(o, f ? ",{" : "{");
-            json_kstr(o, "function", frame_name(g));
+            mt_out_json_kstr(o, "function", frame_name(g));
             mt_out_putc(o, ',');
-            json_kstr(o, "file", g->file);
+            mt_out_json_kstr(o, "file", g->file);
             mt_out_putc(o, ',');
-            json_ku(o, "line", g->line ? g->line : g->first_line);
+            mt_out_json_ku(o, "line", g->line ? g->line : g->first_line);
             mt_out_putc(o, '}');
         }
         MT_OUT_LIT(o, "]}");
@@ -1579,7 +1563,7 @@ static void json_heap(mt_out *o, const diff *d) {
     const run *A = &d->r[SA], *B = &d->r[SB];
     const mt_analysis_heap *ha = mt_analysis_heap_get(A->an), *hb = mt_analysis_heap_get(B->an);
     MT_OUT_LIT(o, ",\n\"heap\":{");
-    json_kbool(o, "estimated", ha->sample_bytes > 1 || hb->sample_bytes > 1);
+    mt_out_json_kbool(o, "estimated", ha->sample_bytes > 1 || hb->sample_bytes > 1);
     mt_out_putc(o, ',');
     json_d(o, "sample_bytes", U_BYTES, (int64_t)ha->sample_bytes, (int64_t)hb->sample_bytes);
     MT_OUT_LIT(o, ",\n ");
@@ -1601,7 +1585,7 @@ static void json_heap(mt_out *o, const diff *d) {
         mt_out_puts(o, sep);
         sep = ",\n  ";
         mt_out_putc(o, '{');
-        json_kstr(o, "domain", mt_domain_name((unsigned)dm));
+        mt_out_json_kstr(o, "domain", mt_domain_name((unsigned)dm));
         mt_out_putc(o, ',');
         json_hdomain(o, &ha->domains[dm], &hb->domains[dm], 0);
         mt_out_putc(o, '}');
@@ -1611,19 +1595,19 @@ static void json_heap(mt_out *o, const diff *d) {
     json_sites(o, d, "hotspots_by_count", d->hot_count, d->nhot, 0);
     json_sites(o, d, "leaks", d->leaks, d->nleaks, 1);
     MT_OUT_LIT(o, ",\n ");
-    json_ku(o, "sites_total", d->nsites);
+    mt_out_json_ku(o, "sites_total", d->nsites);
     mt_out_putc(o, ',');
-    json_ku(o, "sites_changed", d->nhot);
+    mt_out_json_ku(o, "sites_changed", d->nhot);
     mt_out_putc(o, ',');
-    json_ku(o, "sites_new", d->nhot_new);
+    mt_out_json_ku(o, "sites_new", d->nhot_new);
     mt_out_putc(o, ',');
-    json_ku(o, "sites_gone", d->nhot_gone);
+    mt_out_json_ku(o, "sites_gone", d->nhot_gone);
     mt_out_putc(o, ',');
-    json_ku(o, "leaks_changed", d->nleaks);
+    mt_out_json_ku(o, "leaks_changed", d->nleaks);
     mt_out_putc(o, ',');
-    json_ku(o, "leaks_new", d->nleaks_new);
+    mt_out_json_ku(o, "leaks_new", d->nleaks_new);
     mt_out_putc(o, ',');
-    json_ku(o, "leaks_gone", d->nleaks_gone);
+    mt_out_json_ku(o, "leaks_gone", d->nleaks_gone);
     mt_out_putc(o, '}');
 }
 
@@ -1635,13 +1619,13 @@ static void json_report(mt_out *o, const diff *d) {
     MT_OUT_LIT(o, ",\n");
     json_side(o, "b", B);
     MT_OUT_LIT(o, ",\n\"compared\":{");
-    json_kbool(o, "rss", d->cmp_rss);
+    mt_out_json_kbool(o, "rss", d->cmp_rss);
     mt_out_putc(o, ',');
-    json_kbool(o, "functions", d->cmp_funcs);
+    mt_out_json_kbool(o, "functions", d->cmp_funcs);
     mt_out_putc(o, ',');
-    json_kbool(o, "c_functions", d->cmp_cfuncs);
+    mt_out_json_kbool(o, "c_functions", d->cmp_cfuncs);
     mt_out_putc(o, ',');
-    json_kbool(o, "lines", d->cmp_lines);
+    mt_out_json_kbool(o, "lines", d->cmp_lines);
     MT_OUT_LIT(o, "},\n\"warnings\":[");
     for (uint32_t i = 0; i < d->nwarnings; i++) {
         if (i) mt_out_putc(o, ',');
@@ -1668,17 +1652,17 @@ static void json_report(mt_out *o, const diff *d) {
     for (uint32_t i = 0; i < shown(d->nchanged, d->top); i++) {
         const dfunc *f = &d->funcs[i];
         mt_out_puts(o, i ? ",\n {" : "\n {");
-        json_kstr(o, "function", f->name);
+        mt_out_json_kstr(o, "function", f->name);
         mt_out_putc(o, ',');
-        json_kstr(o, "module", f->module);
+        mt_out_json_kstr(o, "module", f->module);
         mt_out_putc(o, ',');
-        json_kstr(o, "file", f->file);
+        mt_out_json_kstr(o, "file", f->file);
         mt_out_putc(o, ',');
-        json_ku(o, "first_line", f->first_line);
+        mt_out_json_ku(o, "first_line", f->first_line);
         mt_out_putc(o, ',');
-        json_kstr(o, "kind", f->kind == MT_FUNC_C ? "c" : "python");
+        mt_out_json_kstr(o, "kind", f->kind == MT_FUNC_C ? "c" : "python");
         mt_out_putc(o, ',');
-        json_kstr(o, "status", status_name(f->present));
+        mt_out_json_kstr(o, "status", status_name(f->present));
         mt_out_putc(o, ',');
         json_d(o, "calls", U_COUNT, (int64_t)f->calls[SA], (int64_t)f->calls[SB]);
         mt_out_putc(o, ',');
@@ -1695,13 +1679,13 @@ static void json_report(mt_out *o, const diff *d) {
     for (uint32_t i = 0; i < shown(d->nlines_changed, d->top); i++) {
         const dline *l = &d->lines[i];
         mt_out_puts(o, i ? ",\n {" : "\n {");
-        json_kstr(o, "file", l->file);
+        mt_out_json_kstr(o, "file", l->file);
         mt_out_putc(o, ',');
-        json_ku(o, "line", l->line);
+        mt_out_json_ku(o, "line", l->line);
         mt_out_putc(o, ',');
-        json_kstr(o, "function", l->name);
+        mt_out_json_kstr(o, "function", l->name);
         mt_out_putc(o, ',');
-        json_kstr(o, "status", status_name(l->present));
+        mt_out_json_kstr(o, "status", status_name(l->present));
         mt_out_putc(o, ',');
         json_d(o, "count", U_COUNT, (int64_t)l->count[SA], (int64_t)l->count[SB]);
         mt_out_putc(o, ',');
@@ -1721,29 +1705,29 @@ static void json_report(mt_out *o, const diff *d) {
         static const char *const unames[] = {"bytes", "s", "count"};
         failed |= c->result;
         mt_out_puts(o, i ? ",\n {" : "\n {");
-        json_kstr(o, "expr", c->expr);
+        mt_out_json_kstr(o, "expr", c->expr);
         mt_out_putc(o, ',');
-        json_kstr(o, "unit", unames[c->unit]);
+        mt_out_json_kstr(o, "unit", unames[c->unit]);
         mt_out_putc(o, ',');
         json_d_fields(o, c->unit, c->a, c->b);
         mt_out_putc(o, ',');
-        json_kbool(o, "true", c->result);
+        mt_out_json_kbool(o, "true", c->result);
         mt_out_putc(o, '}');
     }
     MT_OUT_LIT(o, "],\n");
-    json_kbool(o, "failed", failed);
+    mt_out_json_kbool(o, "failed", failed);
     MT_OUT_LIT(o, ",\n\"damage\":{");
     for (int sd = 0; sd < 2; sd++) {
         const run *r = &d->r[sd];
         const mt_analysis_summary *s = r->s;
         if (sd) mt_out_putc(o, ',');
-        json_key(o, sd ? "b" : "a");
+        mt_out_json_key(o, sd ? "b" : "a");
         mt_out_putc(o, '{');
-        json_kbool(o, "damaged", r->damaged);
+        mt_out_json_kbool(o, "damaged", r->damaged);
         mt_out_putc(o, ',');
-        json_ku(o, "damaged_chunks", s->damaged_chunks);
+        mt_out_json_ku(o, "damaged_chunks", s->damaged_chunks);
         mt_out_putc(o, ',');
-        json_ku(o, "bytes_skipped", s->damaged_bytes);
+        mt_out_json_ku(o, "bytes_skipped", s->damaged_bytes);
         MT_OUT_LIT(o, ",\"messages\":[");
         for (uint32_t i = 0; i < s->nmessages; i++) {
             if (i) mt_out_putc(o, ',');
@@ -1753,21 +1737,21 @@ static void json_report(mt_out *o, const diff *d) {
     }
     MT_OUT_LIT(o, "},\n\"report\":{");
     static const char *const snames[] = {"incl", "self", "calls", "time"};
-    json_kstr(o, "sort", snames[d->sort]);
+    mt_out_json_kstr(o, "sort", snames[d->sort]);
     mt_out_putc(o, ',');
-    json_ku(o, "top", d->top);
+    mt_out_json_ku(o, "top", d->top);
     mt_out_putc(o, ',');
-    json_ku(o, "functions_total", d->nfuncs);
+    mt_out_json_ku(o, "functions_total", d->nfuncs);
     mt_out_putc(o, ',');
-    json_ku(o, "functions_changed", d->nchanged);
+    mt_out_json_ku(o, "functions_changed", d->nchanged);
     mt_out_putc(o, ',');
-    json_ku(o, "functions_new", d->nnew);
+    mt_out_json_ku(o, "functions_new", d->nnew);
     mt_out_putc(o, ',');
-    json_ku(o, "functions_gone", d->ngone);
+    mt_out_json_ku(o, "functions_gone", d->ngone);
     mt_out_putc(o, ',');
-    json_ku(o, "lines_total", d->nlines);
+    mt_out_json_ku(o, "lines_total", d->nlines);
     mt_out_putc(o, ',');
-    json_ku(o, "lines_changed", d->nlines_changed);
+    mt_out_json_ku(o, "lines_changed", d->nlines_changed);
     mt_out_putc(o, '}');
     if (d->cmp_heap) json_heap(o, d);
     MT_OUT_LIT(o, "}\n");

@@ -121,6 +121,28 @@ void mt_out_seconds(mt_out *o, uint64_t ticks, uint64_t ticks_per_second);
 /* JSON string with quotes: control bytes as \u00XX, invalid UTF-8 bytes as
  * \u00XX of the byte (so any bytes survive, and valid text is unchanged). */
 void mt_out_json_str(mt_out *o, const char *s, size_t len);
+
+/* JSON object members, "key":value; the caller writes braces and commas. */
+static inline void mt_out_json_key(mt_out *o, const char *k) {
+    mt_out_json_str(o, k, strlen(k));
+    mt_out_putc(o, ':');
+}
+static inline void mt_out_json_kstr(mt_out *o, const char *k, const char *v) {
+    mt_out_json_key(o, k);
+    mt_out_json_str(o, v ? v : "", v ? strlen(v) : 0);
+}
+static inline void mt_out_json_ku(mt_out *o, const char *k, uint64_t v) {
+    mt_out_json_key(o, k);
+    mt_out_u64(o, v);
+}
+static inline void mt_out_json_ki(mt_out *o, const char *k, int64_t v) {
+    mt_out_json_key(o, k);
+    mt_out_i64(o, v);
+}
+static inline void mt_out_json_kbool(mt_out *o, const char *k, int v) {
+    mt_out_json_key(o, k);
+    mt_out_puts(o, v ? "true" : "false");
+}
 /* RFC 4180 field: quoted (and quotes doubled) only if it holds , " CR LF. */
 void mt_out_csv_str(mt_out *o, const char *s, size_t len);
 /* For text output: the JSON escaping, so one record stays on one line. */
