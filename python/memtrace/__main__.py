@@ -6,9 +6,11 @@ The program's stdout, stderr and exit status are unchanged; the recorder
 prints nothing unless -v is given (or a write error stops it: one warning).
 """
 
-import os
+import atexit
 import io
+import os
 import runpy
+import signal
 import sys
 
 USAGE = """\
@@ -275,7 +277,8 @@ def run(args):
         sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode))
     try:
         if code is not None:
-            sys.path[0] = os.path.dirname(os.path.abspath(target))
+            # As python does: the script's directory, symlinks resolved.
+            sys.path[0] = os.path.dirname(os.path.realpath(target))
             exec(code, main_globals)
         elif kind == "script":  # a directory or zip file with __main__.py
             sys.path[0] = os.path.abspath(target)
@@ -289,7 +292,34 @@ def run(args):
         etype, value, tb = sys.exc_info()
         tb = _strip_launcher(tb)
         sys.excepthook(etype, value.with_traceback(tb), tb)
+        if isinstance(value, KeyboardInterrupt):
+            # Python ends a program that died of Ctrl-C by killing itself
+            # with SIGINT once it has finalized (the shell sees 130): the
+            # same here, after the atexit handlers (which finish the trace).
+            global _exit_by_sigint
+            _exit_by_sigint = True
+            sys.exit(130)
         sys.exit(1)
+
+
+_exit_by_sigint = False
+
+
+def _sigint_at_exit():
+    """Die of SIGINT when the program did, as python itself does, once the
+    trace is finished (memtrace's own atexit handler may not have run yet:
+    the package was imported, and registered it, before this module)."""
+    if not _exit_by_sigint:
+        return
+    import memtrace
+    memtrace.stop()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def main(argv=None):
@@ -305,6 +335,7 @@ def main(argv=None):
         return 0
     if args[0] != "run":
         _usage_error("unknown command %r" % args[0])
+    atexit.register(_sigint_at_exit)
     run(args[1:])
     return 0
 

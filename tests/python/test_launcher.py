@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from conftest import count, decode
+from conftest import DECODE, count, decode
 
 PROG = textwrap.dedent("""
     import sys
@@ -171,3 +171,26 @@ def test_main_module_is_real(tmp):
     rec = run(["-m", "memtrace", "run", "-o", "out.trace", "p.py"], tmp)
     assert bare.stdout == "__main__ 7 True\n"
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+
+
+def test_keyboard_interrupt_exits_as_python_does(tmp):
+    """Python kills itself with SIGINT after a KeyboardInterrupt (the shell
+    sees 130); so does the launcher, after finishing the trace."""
+    (tmp / "k.py").write_text("def f():\n    raise KeyboardInterrupt\nf()\n")
+    bare = run(["k.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "k.py"], tmp)
+    assert bare.returncode == -2  # killed by SIGINT
+    assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+    p = subprocess.run([DECODE, "--check", str(tmp / "out.trace")], stdout=subprocess.PIPE,
+                       universal_newlines=True)
+    assert p.returncode == 0 and p.stdout.rstrip().endswith("closed"), p.stdout
+
+
+def test_symlinked_script_path_as_python(tmp):
+    (tmp / "real").mkdir()
+    (tmp / "real" / "s.py").write_text("import sys\nprint(sys.path[0])\n")
+    os.symlink(str(tmp / "real" / "s.py"), str(tmp / "link.py"))
+    bare = run(["link.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "link.py"], tmp)
+    assert bare.stdout.strip().endswith("real")
+    assert rec.stdout == bare.stdout
