@@ -1,5 +1,29 @@
 # bench/: speed and size benchmarks. Not tests: nothing here fails on a
 # timing, so these targets are in neither ALL_TARGETS nor TEST_TARGETS.
+#
+#   make bench             memtrace against its peers (bench/bench_peers.py):
+#                          writes bench/RESULTS.md, <= 20 minutes
+#   make bench-quick       the same, quick (<= 3 minutes; build/bench/peers-quick.md)
+#   make bench-components  every per-component benchmark below (format,
+#                          recorder, analyze, plot, alloc, poll, diff)
+#   make bench-all         both
+
+# bench, bench-quick: the comparison with pymemtrace, mempulse, memray,
+# tracemalloc, memory_profiler/mprof, Scalene and Fil. The peers are pip
+# installed into their own venv ($(BENCH_VENV), made with $(PYTHON)) by the
+# script; one that does not install is reported, not an error.
+BENCH_VENV := $(B)/bench/venv
+
+.PHONY: bench bench-quick bench-components bench-all
+bench: $(REC_STAMP) $(DECODE) $(ANALYZE) ## memtrace vs pymemtrace, mempulse, memray, tracemalloc, memory_profiler, Scalene, Fil: writes bench/RESULTS.md (<= 20 min)
+	$(PYTHON) bench/bench_peers.py --venv $(BENCH_VENV) $(BENCH_ARGS)
+
+bench-quick: $(REC_STAMP) $(DECODE) $(ANALYZE) ## The same, quick: 2 rounds of small workloads (<= 3 min; build/bench/peers-quick.md)
+	$(PYTHON) bench/bench_peers.py --quick --venv $(BENCH_VENV) $(BENCH_ARGS)
+
+bench-components: ## Run every per-component benchmark (format, recorder, analyze, plot, alloc, poll, diff)
+
+bench-all: bench-components bench ## bench-components, then bench
 
 BENCH_FORMAT := $(BIN)/bench-format
 
@@ -15,7 +39,7 @@ $(BENCH_FORMAT): bench/bench_format.c format/memtrace_format.h $(FORMAT_LIB) | $
 bench-format: $(BENCH_FORMAT) ## Print format encode/decode speed and bytes/event (BENCH_ARGS=-q: quick)
 	$(BENCH_FORMAT) $(BENCH_ARGS)
 
-bench: bench-format ## Run every benchmark
+bench-components: bench-format
 
 # bench-recorder: memtrace's overhead per mode against bare Python and the
 # do-nothing hook floor (bench/floor/mt_floor.c, the _mt_floor extension),
@@ -35,7 +59,7 @@ bench-recorder: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## Recorder overhead per m
 bench-recorder-quick: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## The same, quick: 3 runs of smaller workloads (~1 minute)
 	$(PYTHON) bench/bench_recorder.py --quick $(BENCH_ARGS)
 
-bench: bench-recorder
+bench-components: bench-recorder
 
 # bench-analyze: the analysis core (mt_analysis_run, two passes) against a
 # bare decode loop, on a synthetic trace of 1e9 events written into
@@ -54,7 +78,7 @@ $(BENCH_ANALYZE): bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_analysi
 bench-analyze: $(BENCH_ANALYZE) ## Analysis speed (events/s, one core) and peak RSS on 1e9 events (BENCH_ARGS="-n 1e8": quick)
 	$(BENCH_ANALYZE) $(BENCH_ARGS)
 
-bench: bench-analyze
+bench-components: bench-analyze
 
 # bench-plot: libmemtrace-plot alone (bench/bench_plot.c: 100 M points and
 # 50 M spans; BENCH_ARGS=-q: 10 M), then memtrace-plot end to end on a
@@ -81,7 +105,7 @@ bench-plot: $(BENCH_PLOT) $(PLOT_CMD) $(BENCH_PLOT_TRACE) ## Plotting speed: lib
 	@/usr/bin/env time -f "  flame graph   %e s, peak RSS %M KiB" $(PLOT_CMD) --flame $(BENCH_PLOT_TRACE) -o $(B)/bench/plot-100m-flame.svg
 	@/usr/bin/env time -f "  (memtrace-decode --check: %e s, the cost of one read)" $(BIN)/memtrace-decode --check $(BENCH_PLOT_TRACE) >/dev/null
 
-bench: bench-plot
+bench-components: bench-plot
 
 # bench-alloc: allocation tracking (exact, sampled) against bare and against
 # tracemalloc, with $(PYTHON); writes build/bench/alloc.md. A few minutes.
@@ -92,7 +116,7 @@ bench-alloc: $(REC_STAMP) $(DECODE) ## Allocation tracking overhead vs bare and 
 bench-alloc-quick: $(REC_STAMP) $(DECODE) ## The same, quick: 3 runs of smaller workloads
 	$(PYTHON) bench/bench_alloc.py --quick $(BENCH_ARGS)
 
-bench: bench-alloc
+bench-components: bench-alloc
 
 # bench-poll: memtrace-poll's own CPU time at 10 ms and 100 ms intervals,
 # watching one process, a tree of 50, and one of 500 MiB; writes
@@ -101,7 +125,7 @@ bench: bench-alloc
 bench-poll: $(POLL) ## memtrace-poll CPU cost: 10/100 ms, 1 and 50 processes (BENCH_ARGS=--quick)
 	$(PYTHON) bench/bench_poll.py --poll $(POLL) $(BENCH_ARGS)
 
-bench: bench-poll
+bench-components: bench-poll
 
 # bench-diff: memtrace-diff end to end on two synthetic traces of 1e9
 # events each (bench/bench_diff.c; the shape of bench-analyze's), written
@@ -119,4 +143,4 @@ $(BENCH_DIFF): bench/bench_diff.c format/memtrace_format.h $(FORMAT_LIB) | $(DEP
 bench-diff: $(BENCH_DIFF) $(DIFF) ## memtrace-diff speed (events/s, one core) and peak RSS on 2 x 1e9 events (BENCH_ARGS="-n 1e8": quick)
 	$(BENCH_DIFF) $(BENCH_ARGS) $(DIFF)
 
-bench: bench-diff
+bench-components: bench-diff

@@ -12,6 +12,11 @@ for about a fifth of that.
     from workloads import WORKLOADS
     run = WORKLOADS["fib"].make(WORKLOADS["fib"].size)
     run()
+
+MORE_WORKLOADS holds two more for the comparison with other tools
+(bench/bench_peers.py): large allocations with a known peak, and a
+multithreaded mix. They are kept apart so bench_recorder.py's default set
+(and its run time) does not change.
 """
 
 import collections
@@ -19,6 +24,7 @@ import dataclasses
 import json
 import random
 import re
+import threading
 
 # ---- call-heavy recursion ---------------------------------------------------
 
@@ -187,4 +193,74 @@ WORKLOADS = collections.OrderedDict((w.name, w) for w in (
     Workload("churn", make_churn, 200000, 40000,
              "create/drop lists, dicts, tuples, strings, objects"),
     Workload("stdlib", make_stdlib, 30, 6, "re + dataclasses + json dumps/loads + str/Counter"),
+))
+
+
+# ---- large allocations with a known truth ------------------------------------
+
+MiB = 1 << 20
+# (MiB, kind) in allocation order. The peak is 410 MiB above the start: the
+# 10 MiB kept bytes, the 100 MiB bytes and the 300 MiB bytearray are live
+# together, and it is reached inside big_bytearray(300). After both are
+# dropped, a 200 MiB bytearray comes and goes: the largest allocation after
+# the first two, but not the peak.
+BIGALLOC_PLAN = ((10, "bytes"), (100, "bytes"), (300, "bytearray"), (200, "bytearray"))
+BIGALLOC_PEAK_MIB = 410
+
+
+def big_bytes(mib):
+    return b"x" * (mib * MiB)  # BIG_BYTES_LINE: every page written
+
+
+def big_bytearray(mib):
+    return bytearray(mib * MiB)  # BIG_BYTEARRAY_LINE: zeroed, every page written
+
+
+def bigalloc(scale):
+    """Allocate BIGALLOC_PLAN's sizes times scale (1: the full sizes)."""
+    keep = big_bytes(10 * scale)
+    a = big_bytes(100 * scale)
+    b = big_bytearray(300 * scale)  # BIGALLOC_PEAK_LINE: the peak is reached in this call
+    total = len(a) + len(b)
+    del a, b
+    c = big_bytearray(200 * scale)
+    total += len(c)
+    del c
+    return total + len(keep)
+
+
+def make_bigalloc(scale):
+    return lambda: bigalloc(scale)
+
+
+# ---- several threads ----------------------------------------------------------
+
+
+def thread_work(n, out, k):
+    """One thread's share: small method calls and allocation churn."""
+    out[k] = methods(n) + churn(n // 8)
+
+
+def threads(n, nthreads=4):
+    """nthreads threads each run thread_work(n): with the GIL they take
+    turns, so the total is about nthreads times one thread's work."""
+    out = [0] * nthreads
+    ts = [threading.Thread(target=thread_work, args=(n, out, k), name="worker-%d" % k)
+          for k in range(nthreads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(out)
+
+
+def make_threads(n):
+    return lambda: threads(n)
+
+
+MORE_WORKLOADS = collections.OrderedDict((w.name, w) for w in (
+    Workload("bigalloc", make_bigalloc, 1, 1,
+             "bytes and bytearray of 10-300 MiB, peak 410 MiB in big_bytearray"),
+    Workload("threads", make_threads, 80000, 20000,
+             "4 threads: small method calls and allocation churn"),
 ))
