@@ -121,6 +121,12 @@ out:
     return found;
 }
 
+pthread_mutex_t *mt_addrset_test_lock(void) { return &set_lock; }
+
+void mt_addrset_fork_prepare(void) { pthread_mutex_lock(&set_lock); }
+void mt_addrset_fork_parent(void) { pthread_mutex_unlock(&set_lock); }
+void mt_addrset_fork_child(void) { pthread_mutex_init(&set_lock, NULL); }
+
 uint64_t mt_addrset_count(void) {
     pthread_mutex_lock(&set_lock);
     uint64_t n = tab_n;

@@ -19,6 +19,7 @@
 #ifndef MT_ADDRSET_H
 #define MT_ADDRSET_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #define MT_ADDRSET_MAX (1u << 22) /* live sampled blocks: 4 Mi, 64 MiB table */
@@ -48,5 +49,14 @@ static inline int mt_addrset_remove(uint64_t key) {
 
 /* Keys in the set now. */
 uint64_t mt_addrset_count(void);
+
+/* fork (mt_recorder.c's pthread_atfork handlers): take the lock before,
+ * let it go in the parent, make it anew in the child. */
+void mt_addrset_fork_prepare(void);
+void mt_addrset_fork_parent(void);
+void mt_addrset_fork_child(void);
+
+/* TEST ONLY: the set's lock (mt_rec_test_hold_lock). */
+pthread_mutex_t *mt_addrset_test_lock(void);
 
 #endif /* MT_ADDRSET_H */

@@ -56,6 +56,13 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
+/* A stop found another allocator in a domain where ours had been (see
+ * uninstall): our hooks may still be reachable through the newcomer, which
+ * saved them as its "previous" allocator and calls them; they then call
+ * prev[]. Installing again would overwrite prev[] with the newcomer, and a
+ * call would go round newcomer -> ours -> newcomer for ever, so tracking of
+ * Python allocations cannot start again in this process. GIL. */
+static int stranded;
 static uint64_t sample_bytes;      /* 1: exact */
 static mt_preload_register_fn preload_register;
 
@@ -138,7 +145,12 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
      * the full walk below. */
     /* The launcher's frames (and their callers) are not part of the stack:
      * the walk ends at the first of them. */
-    {
+    /* A code object of the shadow stack was deallocated since the last
+     * comparison (its frames ended): a new code object at its address, in a
+     * frame at the same address, would compare equal. Then fids are
+     * compared too (one lookup per frame, only after such a death). */
+    int recheck = t->code_epoch != mt_hooks_code_epoch;
+    if (!recheck) {
         uint32_t d = t->depth;
         __typeof__(top) f = top;
         while (f && !hidden((void *)f) && d && t->keys[d - 1] == (void *)f &&
@@ -169,16 +181,22 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
         }
         scratch[n++] = (frame_ref){(void *)f, co, f->f_globals, 0};
     }
+    if (recheck) {
+        for (size_t i = 0; i < n; i++)
+            scratch[i].fid = mt_hooks_code_fid(scratch[i].co, scratch[i].globals);
+        t->code_epoch = mt_hooks_code_epoch;
+    }
     uint32_t common = 0, depth = t->depth;
     while (common < depth && common < n && t->keys[common] == scratch[n - 1 - common].key &&
-           t->codes[common] == (void *)scratch[n - 1 - common].co)
+           t->codes[common] == (void *)scratch[n - 1 - common].co &&
+           (!recheck || t->fids[common] == scratch[n - 1 - common].fid))
         common++;
     if (common == depth && common == n) return;
     while (t->cap < n)
         if (!mt_tstate_grow(t)) return;
     /* Function ids first: defining one calls the Python API, whose frees
      * may write records; the stack records are then written in one go. */
-    for (size_t i = common; i < n; i++) {
+    for (size_t i = common; i < n && !recheck; i++) {
         frame_ref *r = &scratch[n - 1 - i];
         r->fid = mt_hooks_code_fid(r->co, r->globals);
     }
@@ -241,6 +259,9 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
         /* Checked under the lock: mt_rec_stop takes it after clearing
          * active, so no thread writes past that point. */
         if (atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) {
+            /* Read again under the lock: the state read before it may be
+             * of a session that stopped (and another that started) since. */
+            t = mt_tstate_get();
             if (!t) t = thread_begin_nogil();
             if (t) mt_rec_alloc_event(t, type, domain, old, addr, size);
         }
@@ -468,18 +489,7 @@ int mt_alloc_native_available(void) {
 
 /* ---- Install ----------------------------------------------------------- */
 
-static void child_after_fork(void) {
-    /* Before Python's own after-fork code: the parent's session is not ours,
-     * and its locks may be held by threads that do not exist here. */
-    if (python_on || native_on) atomic_store(&mt_rec.active, 0);
-}
-
 int mt_alloc_start(const mt_alloc_config *cfg) {
-    static int atfork_done;
-    if (!atfork_done) {
-        pthread_atfork(NULL, NULL, child_after_fork);
-        atfork_done = 1;
-    }
     if (cfg->native && !mt_alloc_native_available()) {
         PyErr_SetString(PyExc_RuntimeError,
                         "native=True needs libmemtrace-preload.so in LD_PRELOAD "
@@ -490,6 +500,13 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     lazy_stacks = cfg->lazy_stacks;
     if (sample_bytes > 1 && mt_addrset_init() < 0) {
         PyErr_NoMemory();
+        return -1;
+    }
+    if (cfg->python && stranded) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "memtrace: another allocator hook (tracemalloc?) replaced memtrace's "
+                        "during an earlier recording; allocation tracking cannot start again "
+                        "in this process");
         return -1;
     }
     if (cfg->python) {
@@ -517,17 +534,46 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     return 0;
 }
 
-static void uninstall(void) {
+/* Put back the allocators found at install, in each domain where ours is
+ * still the current one (its ctx is &prev[i]: no other hook has that). In a
+ * domain where another hook replaced ours during the recording (for example
+ * tracemalloc.stop() putting back what it had found before us), restoring
+ * prev[] would install an allocator its owner has given up: that domain is
+ * left as it is. Returns the number of domains left. */
+static int uninstall(void) {
+    static const PyMemAllocatorDomain doms[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                 PYMEM_DOMAIN_OBJ};
+    int left = 0;
     if (native_on) preload_register(NULL);
     if (python_on) {
-        PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &prev[0]);
-        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &prev[1]);
-        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &prev[2]);
+        for (int i = 0; i < 3; i++) {
+            PyMemAllocatorEx cur;
+            PyMem_GetAllocator(doms[i], &cur);
+            if (cur.ctx == &prev[i]) PyMem_SetAllocator(doms[i], &prev[i]);
+            else left++;
+        }
     }
+    if (left) stranded = 1;
+    return left;
 }
 
 void mt_alloc_stop(void) {
-    uninstall();
+    if (uninstall() > 0) {
+        /* Once per process: the state does not change after the first. */
+        static int warned;
+        if (!warned) {
+            warned = 1;
+            PyObject *et, *ev, *etb;
+            PyErr_Fetch(&et, &ev, &etb);
+            if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                             "memtrace: another allocator hook (tracemalloc?) replaced "
+                             "memtrace's during the recording and was left installed; "
+                             "allocations may have gone unrecorded from that moment on",
+                             1) < 0)
+                PyErr_WriteUnraisable(NULL);
+            PyErr_Restore(et, ev, etb);
+        }
+    }
     /* The set is freed by the next start, or here once the recorder has
      * stopped: hooks still running in other threads see active == 0 before
      * they look at it (mt_rec_stop waits for the no-GIL ones). */

@@ -30,7 +30,10 @@ typedef struct mt_alloc_config {
  * exception set (native requested but the library is not loaded). */
 int mt_alloc_start(const mt_alloc_config *cfg);
 /* Uninstall: the previous allocators are back when this returns (before
- * mt_rec_stop). */
+ * mt_rec_stop) in every domain where ours is still the current allocator.
+ * A domain where another hook replaced ours during the recording is left
+ * as it is (one RuntimeWarning per process), and Python allocation tracking
+ * cannot start again in this process (mt_alloc_start fails). */
 void mt_alloc_stop(void);
 /* Fork child: uninstall without recording anything. */
 void mt_alloc_after_fork_child(void);

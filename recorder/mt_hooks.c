@@ -11,7 +11,8 @@
  *          A second hook costs ~8% on call-heavy code (bench-recorder:
  *          floor-both vs floor-trace, 3.11), so it is not the default.
  * fast:    a PEP 523 frame-evaluation function around
- *          _PyEval_EvalFrameDefault: Python frames only. CPython inlines
+ *          _PyEval_EvalFrameDefault (or around the evaluation function that
+ *          was installed before it, which it calls): Python frames only. CPython inlines
  *          Python-to-Python calls only while no eval function is set
  *          (3.11: CALL checks interp->eval_frame; 3.12/3.13: the
  *          specialised calls DEOPT_IF(tstate->interp->eval_frame)), so every
@@ -34,8 +35,10 @@
 #include "mt_hooks.h"
 #include "mt_alloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if PY_VERSION_HEX >= 0x030D0000
 #define MT_IS_FINALIZING() Py_IsFinalizing()
@@ -68,23 +71,47 @@ static int hidden_frame(PyFrameObject *f) {
 static int hooks_profile; /* the profile function is installed and records
                              calls and returns; else trace_cb does */
 static mt_filters hooks_filters;
-static _PyFrameEvalFunction hooks_prev_eval;
+/* mt_hooks_stop is running (it releases the GIL while the recorder core
+ * finishes the file): no new session may start before the old one's state
+ * (ftab, filters, hooks) is gone. */
+static int hooks_stopping;
 
 /* ---- Function ids ------------------------------------------------------- */
 
-/* Open-addressing table: key = code object (strong reference held, so its
- * address is not reused while recording), PyMethodDef of a C function (static
- * for the life of its module), or an exception type + 1 (odd: cannot collide
- * with the aligned keys). A hash lookup costs a few ns; the co_extra slot
- * would avoid it but needs a call into CPython for each read, no cheaper. */
+/* Open-addressing table: key = code object, PyMethodDef of a C function
+ * (static for the life of its module), or an exception type + 1 (odd: cannot
+ * collide with the aligned keys). A hash lookup costs a few ns; the co_extra
+ * slot would avoid it but needs a call into CPython for each read, no
+ * cheaper.
+ *
+ * Code objects are not kept alive by the table (a program that compiles code
+ * at run time - exec, namedtuple, templates - would grow without bound while
+ * recording): each one defined gets a co_extra slot whose free function
+ * (code_freed, run by CPython when the code object is deallocated, with the
+ * GIL) removes its entry. Its fid stays valid in the trace; a new code object
+ * at the same address is defined again with a new fid. Only if the slot
+ * cannot be had is a strong reference held instead (FENT_STRONG). */
 typedef struct {
     void *key;
     uint32_t id;    /* fid, or sid for exception types */
-    uint32_t flags; /* MT_FR_ELIGIBLE when include/exclude let it through */
+    uint32_t flags; /* MT_FR_ELIGIBLE when include/exclude let it through;
+                       FENT_STRONG */
 } fent;
+#define FENT_STRONG 0x100u /* the table holds a reference to key (a code) */
 static fent *ftab;
 static size_t ftab_cap, ftab_n;
 static unsigned ftab_shift;
+static Py_ssize_t code_extra_index = -1; /* once per process; -1: none */
+#if PY_VERSION_HEX >= 0x030C0000 /* the same functions, renamed */
+#define MT_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
+#define MT_GET_EXTRA PyUnstable_Code_GetExtra
+#define MT_SET_EXTRA PyUnstable_Code_SetExtra
+#else
+#define MT_REQUEST_EXTRA _PyEval_RequestCodeExtraIndex
+#define MT_GET_EXTRA _PyCode_GetExtra
+#define MT_SET_EXTRA _PyCode_SetExtra
+#endif
+uint64_t mt_hooks_code_epoch; /* +1 when a code object's entry goes (GIL) */
 
 static inline size_t ftab_slot(const void *key) {
     return (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull) >> ftab_shift);
@@ -127,15 +154,54 @@ static fent *ftab_insert(void *key, uint32_t id, uint32_t flags) {
     return &ftab[j];
 }
 
-static void ftab_clear(int decref) {
-    for (size_t i = 0; decref && i < ftab_cap; i++) {
-        void *k = ftab[i].key;
-        if (k && ((uintptr_t)k & 1) == 0 && PyCode_Check((PyObject *)k))
-            Py_DECREF((PyObject *)k);
+/* Backward-shift deletion (no tombstones), as mt_addrset.c. */
+static void ftab_remove(const void *key) {
+    if (!ftab || !key) return;
+    size_t m = ftab_cap - 1, j = ftab_slot(key);
+    while (ftab[j].key && ftab[j].key != key) j = (j + 1) & m;
+    if (!ftab[j].key) return;
+    ftab_n--;
+    size_t hole = j;
+    for (size_t i = (j + 1) & m; ftab[i].key; i = (i + 1) & m) {
+        size_t home = ftab_slot(ftab[i].key);
+        int stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+        if (stays) continue;
+        ftab[hole] = ftab[i];
+        hole = i;
     }
-    free(ftab);
+    ftab[hole] = (fent){NULL, 0, 0};
+    mt_hooks_code_epoch++;
+}
+
+/* co_extra free function: the code object (the slot's value is its own
+ * address) is being deallocated. Also called with NULL for unset slots. */
+static void code_freed(void *co) { ftab_remove(co); }
+
+static void ftab_clear(void) {
+    /* The table is taken away first: a deallocation below calls
+     * code_freed, which must find nothing to remove. */
+    fent *tab = ftab;
+    size_t cap = ftab_cap;
     ftab = NULL;
     ftab_cap = ftab_n = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (tab[i].key && (tab[i].flags & FENT_STRONG)) Py_DECREF((PyObject *)tab[i].key);
+    free(tab);
+}
+
+/* Tie the entry of co to its life: its co_extra slot holds its address.
+ * 0, or -1 when there is no slot (the caller then keeps a reference). */
+static int code_watch(PyCodeObject *co) {
+    static int asked;
+    if (!asked) {
+        asked = 1;
+        code_extra_index = MT_REQUEST_EXTRA(code_freed);
+    }
+    if (code_extra_index < 0) return -1;
+    void *x = NULL;
+    if (MT_GET_EXTRA((PyObject *)co, code_extra_index, &x) < 0) return -1;
+    if (x == co) return 0; /* a former session's: still right */
+    return MT_SET_EXTRA((PyObject *)co, code_extra_index, co) < 0 ? -1 : 0;
 }
 
 static uint32_t sid_of(PyObject *str) {
@@ -194,8 +260,13 @@ static fent *code_define(PyCodeObject *co, PyObject *globals) {
     uint32_t q = sid_of(qual), m = sid_of(module), f = sid_of(co->co_filename);
     uint32_t fid = mt_rec_function(MT_FUNC_PYTHON, q, m, f, (uint32_t)co->co_firstlineno);
     if (fid) {
-        e = ftab_insert(co, fid, filter_flags(module, co->co_filename));
-        if (e) Py_INCREF(co);
+        uint32_t fl = filter_flags(module, co->co_filename);
+        if (code_watch(co) < 0) {
+            PyErr_Clear();
+            fl |= FENT_STRONG;
+        }
+        e = ftab_insert(co, fid, fl);
+        if (e && (fl & FENT_STRONG)) Py_INCREF(co);
     }
     RESTORE_ERR;
     MT_GUARD_LEAVE();
@@ -490,31 +561,69 @@ static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
 
 /* ---- fast: PEP 523 frame evaluation ------------------------------------- */
 
+/* The frame evaluation function found at install (NULL: CPython's own).
+ * Another one (a debugger's, a JIT's) keeps running under ours: we record
+ * and call it, and it evaluates the frame. Kept after stop: a frame still
+ * running in eval_cb calls it. GIL. */
+static _PyFrameEvalFunction hooks_prev_eval;
+/* A stop found another evaluation function installed over ours; it may
+ * call ours (saved as its "previous"), which calls hooks_prev_eval: a
+ * second install would make the loop ours -> it -> ours. GIL. */
+static int eval_stranded;
+
+static inline PyObject *eval_next(PyThreadState *ts, mt_iframe *f, int throwflag) {
+    _PyFrameEvalFunction p = hooks_prev_eval;
+    return p ? p(ts, f, throwflag) : _PyEval_EvalFrameDefault(ts, f, throwflag);
+}
+
 static PyObject *eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
     mt_tstate *t;
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed) ||
         (t = mt_tstate_get(), t && t->reentry))
-        return _PyEval_EvalFrameDefault(ts, f, throwflag);
+        return eval_next(ts, f, throwflag);
     PyCodeObject *co = IFRAME_CODE(f);
     if (__builtin_expect(t == NULL, 0)) {
         t = thread_begin(PyEval_GetFrame()); /* the caller: f is not linked yet */
-        if (!t) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+        if (!t) return eval_next(ts, f, throwflag);
     }
     fent *e = ftab_find(co);
     if (__builtin_expect(e == NULL, 0)) {
-        if (!PyCode_Check((PyObject *)co)) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+        if (!PyCode_Check((PyObject *)co)) return eval_next(ts, f, throwflag);
         t->reentry = 1;
         e = code_define(co, f->f_globals);
         t->reentry = 0;
-        if (!e) return _PyEval_EvalFrameDefault(ts, f, throwflag);
+        if (!e) return eval_next(ts, f, throwflag);
     }
     mt_rec_enter(t, e->id, e->flags);
     thread_retry_name(t);
-    PyObject *r = _PyEval_EvalFrameDefault(ts, f, throwflag);
+    PyObject *r = eval_next(ts, f, throwflag);
     /* Recording may have stopped (or restarted) inside the frame. */
     if (atomic_load_explicit(&mt_rec.active, memory_order_relaxed) && mt_tstate_get() == t)
         mt_rec_leave(t, r ? MT_REC_RETURN : MT_REC_UNWIND);
     return r;
+}
+
+static int eval_install(int on) {
+    PyInterpreterState *interp = PyInterpreterState_Get();
+    _PyFrameEvalFunction cur = _PyInterpreterState_GetEvalFrameFunc(interp);
+    if (on) {
+        if (eval_stranded) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "memtrace: another frame evaluation function (PEP 523) replaced "
+                            "memtrace's during an earlier recording; fast mode cannot start "
+                            "again in this process");
+            return -1;
+        }
+        hooks_prev_eval = cur == _PyEval_EvalFrameDefault ? NULL : cur;
+        _PyInterpreterState_SetEvalFrameFunc(interp, (_PyFrameEvalFunction)eval_cb);
+    } else if (cur == (_PyFrameEvalFunction)eval_cb) {
+        _PyInterpreterState_SetEvalFrameFunc(
+            interp, hooks_prev_eval ? hooks_prev_eval : _PyEval_EvalFrameDefault);
+    } else {
+        /* Installed over ours during the recording: it stays. */
+        eval_stranded = 1;
+    }
+    return 0;
 }
 
 /* ---- fast on 3.13+: sys.monitoring ------------------------------------- */
@@ -528,7 +637,11 @@ static PyObject *eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
  */
 #if PY_VERSION_HEX >= 0x030D0000
 #define MT_FAST_MONITORING 1
-#define MT_MON_TOOL 2 /* sys.monitoring.PROFILER_ID */
+/* The tool id we hold (-1: none), GIL. Taken among 3, 4 and 5, the first
+ * free one: 0, 1 and 2 are DEBUGGER_ID, COVERAGE_ID and PROFILER_ID, which
+ * pdb, coverage and cProfile claim (cProfile.enable() fails if 2 is in
+ * use). Only what we hold is torn down at stop. */
+static int mon_tool = -1;
 
 static PyObject *mon_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
@@ -578,6 +691,7 @@ static PyMethodDef mon_defs[] = {
 static int monitoring_install(int on) {
     PyObject *mon = NULL, *events = NULL, *r = NULL;
     int rc = -1;
+    if (!on && mon_tool < 0) return 0;
     static const char *enter_ev[] = {"PY_START", "PY_RESUME", "PY_THROW"};
     static const char *ret_ev[] = {"PY_RETURN", "PY_YIELD"};
     PyObject *sys = PyImport_ImportModule("sys");
@@ -588,9 +702,34 @@ static int monitoring_install(int on) {
     events = PyObject_GetAttrString(mon, "events");
     if (!events) goto out;
     if (on) {
-        r = PyObject_CallMethod(mon, "use_tool_id", "is", MT_MON_TOOL, "memtrace");
+        for (int id = 3; id <= 5 && mon_tool < 0; id++) {
+            r = PyObject_CallMethod(mon, "get_tool", "i", id);
+            if (!r) goto out;
+            int is_free = r == Py_None;
+            Py_CLEAR(r);
+            if (!is_free) continue;
+            r = PyObject_CallMethod(mon, "use_tool_id", "is", id, "memtrace");
+            if (!r) goto out;
+            Py_CLEAR(r);
+            mon_tool = id;
+        }
+        if (mon_tool < 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "memtrace: fast mode needs a free sys.monitoring tool id "
+                            "(3, 4 and 5 are in use)");
+            goto out;
+        }
+    } else {
+        /* Still ours? (Another tool may have freed and taken it.) */
+        r = PyObject_CallMethod(mon, "get_tool", "i", mon_tool);
         if (!r) goto out;
+        int ours = PyUnicode_Check(r) && PyUnicode_CompareWithASCIIString(r, "memtrace") == 0;
         Py_CLEAR(r);
+        if (!ours) {
+            mon_tool = -1;
+            rc = 0;
+            goto out;
+        }
     }
     long mask = 0;
     for (int k = 0; k < 3; k++) {
@@ -608,7 +747,7 @@ static int monitoring_install(int on) {
                 goto out;
             }
             mask |= PyLong_AsLong(ev);
-            r = PyObject_CallMethod(mon, "register_callback", "iOO", MT_MON_TOOL, ev,
+            r = PyObject_CallMethod(mon, "register_callback", "iOO", mon_tool, ev,
                                     fn ? fn : Py_None);
             Py_DECREF(ev);
             if (!r) {
@@ -619,13 +758,14 @@ static int monitoring_install(int on) {
         }
         Py_XDECREF(fn);
     }
-    r = PyObject_CallMethod(mon, "set_events", "il", MT_MON_TOOL, on ? mask : 0L);
+    r = PyObject_CallMethod(mon, "set_events", "il", mon_tool, on ? mask : 0L);
     if (!r) goto out;
     Py_CLEAR(r);
     if (!on) {
-        r = PyObject_CallMethod(mon, "free_tool_id", "i", MT_MON_TOOL);
+        r = PyObject_CallMethod(mon, "free_tool_id", "i", mon_tool);
         if (!r) goto out;
         Py_CLEAR(r);
+        mon_tool = -1;
     }
     rc = 0;
 out:
@@ -637,6 +777,25 @@ out:
 #endif
 
 /* ---- Installation ------------------------------------------------------- */
+/*
+ * What others had installed is put back at stop (GIL):
+ *   - threading's hook for new threads that we replace with the bootstrap
+ *     (threading.setprofile's in profile mode and with c_calls,
+ *     threading.settrace's in trace mode without them);
+ *   - the profile and trace functions of the thread that called start
+ *     (Python functions of sys.setprofile/sys.settrace or C functions, as
+ *     they were), when the same thread calls stop.
+ * Other threads' profile functions (profile mode) or trace functions (trace
+ * mode) are replaced while recording and cleared at stop: CPython offers no
+ * way to read another thread's hooks. Trace mode replaces a debugger's or
+ * coverage's tracer while it records; trace mode without c_calls leaves the
+ * profile functions alone, and fast, alloc and poll modes touch neither.
+ */
+static PyObject *saved_thr_hook;    /* threading's, replaced by the bootstrap */
+static int saved_thr_is_trace;      /* it was threading._trace_hook */
+static unsigned long saved_ident;   /* the thread that started */
+static Py_tracefunc saved_prof_fn, saved_trace_fn;
+static PyObject *saved_prof_obj, *saved_trace_obj;
 
 static PyObject *threading_call(const char *fn, PyObject *arg) {
     PyObject *mod = PyImport_ImportModule("threading");
@@ -646,58 +805,110 @@ static PyObject *threading_call(const char *fn, PyObject *arg) {
     return r;
 }
 
-/* Install (or remove, when on == 0) the C hooks on every thread. */
+static PyObject *threading_hook(const char *name) {
+    PyObject *mod = PyImport_ImportModule("threading");
+    if (!mod) return NULL;
+    PyObject *h = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    if (!h) {
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        h = Py_None;
+    }
+    return h;
+}
+
+static void save_thread_hooks(void) {
+    PyThreadState *ts = PyThreadState_Get();
+    saved_ident = PyThread_get_thread_ident();
+    saved_prof_fn = ts->c_profilefunc;
+    saved_trace_fn = ts->c_tracefunc;
+    Py_XINCREF(ts->c_profileobj);
+    Py_XSETREF(saved_prof_obj, ts->c_profileobj);
+    Py_XINCREF(ts->c_traceobj);
+    Py_XSETREF(saved_trace_obj, ts->c_traceobj);
+}
+
+static void restore_thread_hooks(int prof, int trace) {
+    if (PyThread_get_thread_ident() == saved_ident) {
+        if (prof && saved_prof_fn != profile_cb) PyEval_SetProfile(saved_prof_fn, saved_prof_obj);
+        if (trace && saved_trace_fn != trace_cb) PyEval_SetTrace(saved_trace_fn, saved_trace_obj);
+    }
+    saved_prof_fn = saved_trace_fn = NULL;
+    Py_CLEAR(saved_prof_obj);
+    Py_CLEAR(saved_trace_obj);
+}
+
+/* Install (or remove, when on == 0) the hooks of the mode. */
 static int install_all(int on) {
     if (hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL) return 0;
-    Py_tracefunc prof = on && hooks_profile ? profile_cb : NULL;
-    Py_tracefunc trace = on && hooks_mode == MT_MODE_TRACE ? trace_cb : NULL;
     if (hooks_mode == MT_MODE_FAST) {
 #ifdef MT_FAST_MONITORING
         return monitoring_install(on);
 #endif
-        PyInterpreterState *interp = PyInterpreterState_Get();
-        if (on) {
-            hooks_prev_eval = _PyInterpreterState_GetEvalFrameFunc(interp);
-            _PyInterpreterState_SetEvalFrameFunc(interp, (_PyFrameEvalFunction)eval_cb);
-        } else {
-            _PyInterpreterState_SetEvalFrameFunc(interp, hooks_prev_eval);
-        }
-        return 0;
+        return eval_install(on);
     }
-    /* New threads: threading calls sys.setprofile(bootstrap) in each; the
-     * bootstrap swaps itself for the C hooks at its first event. */
-    PyObject *boot = on ? PyObject_GetAttrString(PyImport_AddModule("memtrace._memtrace"),
-                                                 "_thread_bootstrap")
-                        : (Py_INCREF(Py_None), Py_None);
-    if (!boot) return -1;
-    PyObject *r = threading_call("setprofile", boot);
-    Py_DECREF(boot);
+    int trace_mode = hooks_mode == MT_MODE_TRACE;
+    /* New threads: threading calls sys.setprofile (or sys.settrace) with the
+     * bootstrap in each; it swaps itself for the C hooks at its first event.
+     * The profile hook carries it when we install one; else the trace hook,
+     * so that threading's profile hook is left alone. */
+    int via_trace = !hooks_profile;
+    const char *hook_name = via_trace ? "_trace_hook" : "_profile_hook";
+    const char *set_fn = via_trace ? "settrace" : "setprofile";
+    PyObject *arg;
+    if (on) {
+        PyObject *mod = PyImport_AddModule("memtrace._memtrace"); /* borrowed */
+        arg = mod ? PyObject_GetAttrString(mod, via_trace ? "_thread_bootstrap_trace"
+                                                          : "_thread_bootstrap")
+                  : NULL;
+        if (!arg) return -1;
+        PyObject *old = threading_hook(hook_name);
+        if (!old) {
+            Py_DECREF(arg);
+            return -1;
+        }
+        Py_XSETREF(saved_thr_hook, old);
+        saved_thr_is_trace = via_trace;
+        save_thread_hooks();
+    } else {
+        arg = saved_thr_hook ? saved_thr_hook : Py_None;
+        Py_INCREF(arg);
+        Py_CLEAR(saved_thr_hook);
+    }
+    PyObject *r = threading_call(set_fn, arg);
+    Py_DECREF(arg);
     if (!r) return -1;
     Py_DECREF(r);
+    Py_tracefunc prof = on ? profile_cb : NULL;
+    Py_tracefunc trace = on ? trace_cb : NULL;
 #if PY_VERSION_HEX >= 0x030C0000
-    PyEval_SetProfileAllThreads(prof, NULL);
-    if (hooks_mode == MT_MODE_TRACE) PyEval_SetTraceAllThreads(trace, NULL);
+    if (hooks_profile) PyEval_SetProfileAllThreads(prof, NULL);
+    if (trace_mode) PyEval_SetTraceAllThreads(trace, NULL);
 #else
     PyInterpreterState *interp = PyInterpreterState_Get();
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
          ts = PyThreadState_Next(ts)) {
-        if (_PyEval_SetProfile(ts, prof, NULL) < 0) return -1;
-        if (hooks_mode == MT_MODE_TRACE && _PyEval_SetTrace(ts, trace, NULL) < 0) return -1;
+        if (hooks_profile && _PyEval_SetProfile(ts, prof, NULL) < 0) return -1;
+        if (trace_mode && _PyEval_SetTrace(ts, trace, NULL) < 0) return -1;
     }
 #endif
+    if (!on) restore_thread_hooks(hooks_profile, trace_mode);
     return 0;
 }
 
-PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
-    (void)self;
+/* The first event of a new thread, through the hook that carried the
+ * bootstrap (is_trace: threading.settrace's). */
+static PyObject *thread_bootstrap(PyObject *args, int is_trace) {
     PyObject *frame, *event, *arg;
     if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg)) return NULL;
-    if (!hooks_mode || hooks_mode == MT_MODE_FAST || hooks_mode == MT_MODE_ALLOC ||
-        hooks_mode == MT_MODE_POLL) {
-        PyEval_SetProfile(NULL, NULL);
+    if (!hooks_mode || hooks_stopping || hooks_mode == MT_MODE_FAST ||
+        hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL) {
+        if (is_trace) PyEval_SetTrace(NULL, NULL);
+        else PyEval_SetProfile(NULL, NULL);
         Py_RETURN_NONE;
     }
-    PyEval_SetProfile(hooks_profile ? profile_cb : NULL, NULL);
+    if (hooks_profile) PyEval_SetProfile(profile_cb, NULL);
     if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(trace_cb, NULL);
     /* This event itself (the thread's first): a call of frame. */
     const char *ev = PyUnicode_Check(event) ? PyUnicode_AsUTF8(event) : NULL;
@@ -705,6 +916,16 @@ PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
         (hooks_profile ? profile_cb : trace_cb)(NULL, (PyFrameObject *)frame,
                                                PyTrace_CALL, Py_None);
     Py_RETURN_NONE;
+}
+
+PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
+    (void)self;
+    return thread_bootstrap(args, 0);
+}
+
+PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args) {
+    (void)self;
+    return thread_bootstrap(args, 1);
 }
 
 /* The writer thread's periodic hand-over of idle threads' buffers. */
@@ -729,9 +950,11 @@ static void filters_free(mt_filters *f) {
 static int alloc_on; /* GIL */
 
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
-                   const mt_alloc_config *alloc) {
-    if (hooks_mode) {
-        PyErr_SetString(PyExc_RuntimeError, "memtrace is already recording");
+                   const mt_alloc_config *alloc, PyObject *hide_frame) {
+    if (hooks_mode || hooks_stopping) {
+        PyErr_SetString(PyExc_RuntimeError, hooks_stopping ? "memtrace is stopping"
+                                                           : "memtrace is already recording");
+        filters_free(filters);
         return -1;
     }
     cfg->flush_idle = flush_idle_with_gil;
@@ -745,6 +968,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         filters_free(filters);
         return -1;
     }
+    mt_hooks_set_hide_frame(hide_frame);
     hooks_filters = *filters;
     memset(filters, 0, sizeof *filters);
     hooks_mode = mode;
@@ -754,6 +978,8 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         PyObject *et, *ev, *etb;
         PyErr_Fetch(&et, &ev, &etb);
         mt_hooks_stop(MT_END_ERROR);
+        /* A start that failed leaves no file (the header was written). */
+        if (unlink(cfg->path) < 0) errno = 0;
         PyErr_Restore(et, ev, etb);
         return -1;
     }
@@ -761,13 +987,16 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
 }
 
 int mt_hooks_stop(int reason) {
-    if (!hooks_mode) return MT_ERR_STATE;
+    if (!hooks_mode || hooks_stopping) return MT_ERR_STATE;
+    hooks_stopping = 1;
     atomic_store(&mt_rec.active, 0);
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
+    /* Runs Python code (threading.setprofile), which may switch threads:
+     * hooks_stopping keeps starts out meanwhile. */
     if (install_all(0) < 0) PyErr_Clear();
-    PyErr_Restore(et, ev, etb);
     if (alloc_on) mt_alloc_stop();
+    PyErr_Restore(et, ev, etb);
     alloc_on = 0;
     hooks_mode = 0;
     Py_CLEAR(hooks_hide_frame);
@@ -778,12 +1007,14 @@ int mt_hooks_stop(int reason) {
     Py_BEGIN_ALLOW_THREADS
     rc = mt_rec_stop(reason);
     Py_END_ALLOW_THREADS
-    ftab_clear(1);
+    ftab_clear();
     filters_free(&hooks_filters);
+    hooks_stopping = 0;
     return rc;
 }
 
-int mt_hooks_mode(void) { return hooks_mode; }
+/* Not recording while stopping (is_recording() is False, stop() a no-op). */
+int mt_hooks_mode(void) { return hooks_stopping ? 0 : hooks_mode; }
 
 void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
@@ -798,7 +1029,9 @@ void mt_hooks_marker(const char *text, size_t len) {
 }
 
 void mt_hooks_after_fork_child(void) {
-    if (!hooks_mode) return;
+    /* A stop may have been under way in another thread (which is not in
+     * this process): its session is dropped all the same. */
+    if (!hooks_mode && !hooks_stopping) return;
     if (alloc_on) mt_alloc_after_fork_child();
     alloc_on = 0;
     mt_rec_forget_after_fork();
@@ -806,16 +1039,18 @@ void mt_hooks_after_fork_child(void) {
 #ifdef MT_FAST_MONITORING
         if (monitoring_install(0) < 0) PyErr_Clear();
 #else
-        _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), hooks_prev_eval);
+        eval_install(0);
 #endif
-    } else if (hooks_mode != MT_MODE_ALLOC && hooks_mode != MT_MODE_POLL) {
-        PyEval_SetProfile(NULL, NULL);
-        if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(NULL, NULL);
+    } else if (hooks_mode) {
+        /* Only this thread exists in the child; others' hooks went with
+         * them. */
+        if (install_all(0) < 0) PyErr_Clear();
     }
     hooks_mode = 0;
+    hooks_stopping = 0;
     Py_CLEAR(hooks_hide_frame);
     mt_hooks_nhide = 0;
-    ftab_clear(1);
+    ftab_clear();
     filters_free(&hooks_filters);
 }
 

@@ -31,17 +31,22 @@ typedef struct mt_filters {
  * with a Python exception set. */
 /* c_calls: also record C calls (always in profile mode; in trace mode it
  * adds the profile hook beside the trace hook; never in fast mode). */
-/* alloc: allocation tracking (NULL or python == native == 0: none). */
+/* alloc: allocation tracking (NULL or python == native == 0: none).
+ * hide_frame: see mt_hooks_set_hide_frame (NULL or None: none).
+ * Fails with RuntimeError while recording or while a stop runs in another
+ * thread ("memtrace is stopping"); a start that fails after the file was
+ * created removes it. */
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
-                   const struct mt_alloc_config *alloc);
-/* Stop: uninstall hooks everywhere, finish the file (releases the GIL while
+                   const struct mt_alloc_config *alloc, PyObject *hide_frame);
+/* Stop: uninstall hooks everywhere, put back what the start replaced (see
+ * "Installation" in mt_hooks.c), finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
-int mt_hooks_mode(void); /* 0 when not recording */
+int mt_hooks_mode(void); /* 0 when not recording (or stopping) */
 
 /* Leave frame (a frame object, or None) and its callers out of every stack
- * of the next recording: the launcher's own frames. Call before
- * mt_hooks_start; cleared by stop. mt_hooks_hide_iframes holds the
+ * of the recording: the launcher's own frames. Set by mt_hooks_start;
+ * cleared by stop. mt_hooks_hide_iframes holds the
  * interpreter frames of it and its callers, for walks over interpreter
  * frames. */
 void mt_hooks_set_hide_frame(PyObject *frame);
@@ -51,6 +56,9 @@ extern unsigned mt_hooks_nhide;
 /* The builtin installed with threading.setprofile: it swaps itself for the
  * C hooks in each new thread. */
 PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);
+/* The same through threading.settrace (trace mode without c_calls, which
+ * leaves threading's profile hook alone). */
+PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args);
 /* A marker in the calling thread's stream. */
 void mt_hooks_marker(const char *text, size_t len);
 /* Fork child: drop the parent's session (nothing is written). */
@@ -62,6 +70,9 @@ void mt_hooks_after_fork_child(void);
  * synced at allocations); a new try at naming a thread threading did not
  * know yet. */
 uint32_t mt_hooks_code_fid(PyCodeObject *co, PyObject *globals);
+/* +1 each time a code object that had a fid is deallocated (GIL): a frame
+ * of a new code object at the same address must not pass for the old. */
+extern uint64_t mt_hooks_code_epoch;
 mt_tstate *mt_hooks_thread_begin(int push_frames);
 void mt_hooks_retry_name(mt_tstate *t);
 

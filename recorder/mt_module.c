@@ -37,6 +37,13 @@ static int strv_from_seq(PyObject *seq, const char *what, char ***out, size_t *n
             return -1;
         }
         v[i] = strdup(c);
+        if (!v[i]) {
+            for (Py_ssize_t j = 0; j < i; j++) free(v[j]);
+            free(v);
+            Py_DECREF(fast);
+            PyErr_NoMemory();
+            return -1;
+        }
     }
     Py_DECREF(fast);
     *out = v;
@@ -72,8 +79,8 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
           : strcmp(mode, "alloc") == 0   ? MT_MODE_ALLOC
           : strcmp(mode, "poll") == 0    ? MT_MODE_POLL : 0;
     if (!m) return PyErr_Format(PyExc_ValueError,
-                                "mode must be 'profile', 'trace', 'fast', 'alloc' or 'poll', not %R",
-                                PyTuple_GET_ITEM(args, 1));
+                                "mode must be 'profile', 'trace', 'fast', 'alloc' or 'poll', not '%s'",
+                                mode);
     if (m == MT_MODE_POLL && (allocations || native || c_calls > 0 || rss_exact ||
                               rss_trigger || max_depth))
         return PyErr_Format(PyExc_ValueError, "mode 'poll' records no events: no allocations, "
@@ -97,6 +104,8 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
         strv_from_seq(argv, "argv", &av, &ac) < 0) {
         for (size_t i = 0; i < filters.ninclude; i++) free(filters.include[i]);
         free(filters.include);
+        for (size_t i = 0; i < filters.nexclude; i++) free(filters.exclude[i]);
+        free(filters.exclude);
         return NULL;
     }
     mt_rec_config cfg;
@@ -139,14 +148,10 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                             "mode 'alloc' takes no rss_trigger, max_depth, include or exclude");
     }
     mt_alloc_config acfg = {allocations, native, alloc_sample_bytes, m == MT_MODE_ALLOC};
-    mt_hooks_set_hide_frame(hide_frame);
-    int rc = mt_hooks_start(&cfg, m, c_calls, &filters, &acfg);
+    int rc = mt_hooks_start(&cfg, m, c_calls, &filters, &acfg, hide_frame);
     for (size_t i = 0; i < ac; i++) free(av[i]);
     free(av);
-    if (rc < 0) {
-        mt_hooks_set_hide_frame(NULL);
-        return NULL;
-    }
+    if (rc < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -298,11 +303,15 @@ static PyObject *mod_pw_start(PyObject *self, PyObject *args, PyObject *kw) {
         return PyErr_Format(PyExc_TypeError, "callback must be callable or None");
     mt_procwatch_config cfg = {(uint64_t)(interval * 1e9), (uint64_t)(rollup * 1e9), children,
                                cb == Py_None ? NULL : pw_on_round, NULL};
-    Py_XINCREF(cb == Py_None ? NULL : cb);
-    Py_XSETREF(pw_callback, cb == Py_None ? NULL : cb);
+    /* The callback is set only once this poller runs: a start refused
+     * because one runs already must not take the running one's. The new
+     * thread reads it with the GIL, which we hold until we return. */
     int rc = mt_procwatch_start(&cfg);
+    if (rc == 0) {
+        Py_XINCREF(cb == Py_None ? NULL : cb);
+        Py_XSETREF(pw_callback, cb == Py_None ? NULL : cb);
+    }
     if (rc < 0) {
-        Py_CLEAR(pw_callback);
         if (rc == MT_ERR_STATE)
             return PyErr_Format(PyExc_RuntimeError, mt_procwatch_running()
                                 ? "a process poller is already running"
@@ -355,6 +364,29 @@ static PyObject *mod_pw_stats(PyObject *self, PyObject *noargs) {
                          (unsigned long long)s.samples);
 }
 
+/* TEST ONLY (tests/python/test_lifecycle.py): see mt_rec_test_hold_lock. */
+static PyObject *mod_test_hold_lock(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *name;
+    double secs;
+    if (!PyArg_ParseTuple(args, "sd", &name, &secs)) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mt_rec_test_hold_lock(name, (uint64_t)(secs * 1e9));
+    Py_END_ALLOW_THREADS
+    if (rc < 0) return PyErr_Format(PyExc_ValueError, "no lock %s", name);
+    Py_RETURN_NONE;
+}
+
+/* TEST ONLY (tests/python/test_coexist.py): is the interpreter's frame
+ * evaluation function CPython's own? */
+static PyObject *mod_test_eval_frame_is_default(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(_PyInterpreterState_GetEvalFrameFunc(PyInterpreterState_Get()) ==
+                           _PyEval_EvalFrameDefault);
+}
+
 static PyMethodDef mod_methods[] = {
     {"_procwatch_start", (PyCFunction)(void (*)(void))mod_pw_start, METH_VARARGS | METH_KEYWORDS,
      "_procwatch_start(interval, rollup_interval=10, children=False, callback=None): "
@@ -374,11 +406,18 @@ static PyMethodDef mod_methods[] = {
     {"rss_peak", mod_rss_peak, METH_NOARGS, "Peak resident set size of the process, bytes."},
     {"_thread_bootstrap", mt_hooks_thread_bootstrap, METH_VARARGS,
      "Profile function for new threads; swaps itself for the C hooks."},
+    {"_thread_bootstrap_trace", mt_hooks_thread_bootstrap_trace, METH_VARARGS,
+     "Trace function for new threads (trace mode without c_calls); swaps itself "
+     "for the C hook."},
     {"_after_fork_child", mod_after_fork_child, METH_NOARGS,
      "In a fork child: forget the parent's recording."},
     {"_stats", mod_stats, METH_NOARGS, "Recorder statistics."},
     {"native_available", mod_native_available, METH_NOARGS,
      "True when libmemtrace-preload.so is loaded (native allocation tracking)."},
+    {"_test_hold_lock", mod_test_hold_lock, METH_VARARGS,
+     "TEST ONLY: _test_hold_lock(name, seconds): another thread holds a recorder lock."},
+    {"_test_eval_frame_is_default", mod_test_eval_frame_is_default, METH_NOARGS,
+     "TEST ONLY: True when no PEP 523 frame evaluation function is installed."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -427,6 +427,15 @@ static void *poller_main(void *arg) {
 
 /* ---- Control ------------------------------------------------------------ */
 
+static int cond_done; /* W.wake made (W.lock) */
+static void init_cond(void) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&W.wake, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 int mt_procwatch_start(const mt_procwatch_config *cfg) {
     if (!cfg || cfg->interval_ns < 1000000) return MT_ERR_ARG;
     if (!atomic_load(&mt_rec.active)) return MT_ERR_STATE;
@@ -437,13 +446,8 @@ int mt_procwatch_start(const mt_procwatch_config *cfg) {
     }
     int rc = 0;
     MT_GUARD_ENTER(MT_GUARD_CORE);
-    static int cond_done;
     if (!cond_done) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&W.wake, &ca);
-        pthread_condattr_destroy(&ca);
+        init_cond();
         cond_done = 1;
     }
     W.cfg = *cfg;
@@ -461,7 +465,7 @@ int mt_procwatch_start(const mt_procwatch_config *cfg) {
         rc = prc == -ENOMEM ? MT_ERR_NOMEM : MT_ERR_IO;
         goto out;
     }
-    if (pthread_create(&W.thread, NULL, poller_main, NULL) != 0) {
+    if (mt_thread_create(&W.thread, poller_main, NULL) != 0) {
         mt_procfs_close(&W.self);
         rc = MT_ERR_NOMEM;
         goto out;
@@ -571,6 +575,15 @@ void mt_procwatch_forget_after_fork(void) {
     W.label_lens = NULL;
     W.nlabels = 0;
     W.running = W.stopping = 0;
+}
+
+pthread_mutex_t *mt_procwatch_test_lock(void) { return &W.lock; }
+
+void mt_procwatch_fork_prepare(void) { pthread_mutex_lock(&W.lock); }
+void mt_procwatch_fork_parent(void) { pthread_mutex_unlock(&W.lock); }
+void mt_procwatch_fork_child(void) {
+    pthread_mutex_init(&W.lock, NULL);
+    if (cond_done) init_cond();
 }
 
 void mt_procwatch_stats_get(mt_procwatch_stats *out) {

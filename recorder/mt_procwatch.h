@@ -34,6 +34,7 @@
 #ifndef MT_PROCWATCH_H
 #define MT_PROCWATCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,5 +99,14 @@ typedef struct mt_procwatch_stats {
     uint64_t samples;      /* COUNTERS + PROC_SAMPLE records written */
 } mt_procwatch_stats;
 void mt_procwatch_stats_get(mt_procwatch_stats *out);
+
+/* fork (mt_recorder.c's pthread_atfork handlers): W.lock is taken before,
+ * let go in the parent, made anew (with its condition) in the child. */
+void mt_procwatch_fork_prepare(void);
+void mt_procwatch_fork_parent(void);
+void mt_procwatch_fork_child(void);
+
+/* TEST ONLY: the control lock (mt_rec_test_hold_lock). */
+pthread_mutex_t *mt_procwatch_test_lock(void);
 
 #endif /* MT_PROCWATCH_H */

@@ -5,11 +5,13 @@
  */
 #include "mt_recorder.h"
 #include "mt_procwatch.h"
+#include "mt_addrset.h"
 
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -847,6 +849,51 @@ static uint64_t calibrate_tsc(uint64_t *tsc0, uint64_t *mono0) {
 
 static uint64_t next_gen = 1;
 
+/* ---- fork --------------------------------------------------------------- */
+/*
+ * Registered at the first start, whatever the mode. The writer, sampler and
+ * poller threads (and threads recording without the GIL) take the
+ * recorder's locks all the time; a fork copies a lock held by one of them
+ * into a child where its holder does not exist, and the child's first use
+ * of it (Python's after-fork hooks run recorded code: new functions are
+ * defined under defs_lock) waits for ever. So: prepare takes every lock, in
+ * the lock order (nogil, sampler, reg, pool, defs, then the leaf locks of
+ * the sampled-block set and of the poller), so no thread is inside a
+ * recorder critical section at the fork; the parent lets them go; the
+ * child makes them anew and stops recording (active = 0) until memtrace's
+ * own after-fork code (mt_rec_forget_after_fork: a new session or none)
+ * runs. No Python code runs in these handlers.
+ */
+static void fork_prepare(void) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    pthread_mutex_lock(&R.nogil_lock);
+    pthread_mutex_lock(&R.sampler_lock);
+    pthread_mutex_lock(&R.reg_lock);
+    pthread_mutex_lock(&R.pool_lock);
+    pthread_mutex_lock(&R.defs_lock);
+    mt_addrset_fork_prepare();
+    mt_procwatch_fork_prepare();
+    MT_GUARD_LEAVE();
+}
+
+static void fork_parent(void) {
+    mt_procwatch_fork_parent();
+    mt_addrset_fork_parent();
+    pthread_mutex_unlock(&R.defs_lock);
+    pthread_mutex_unlock(&R.pool_lock);
+    pthread_mutex_unlock(&R.reg_lock);
+    pthread_mutex_unlock(&R.sampler_lock);
+    pthread_mutex_unlock(&R.nogil_lock);
+}
+
+static void fork_child(void) {
+    /* Only the forking thread exists; every lock is made anew. */
+    init_locks();
+    mt_addrset_fork_child();
+    mt_procwatch_fork_child();
+    atomic_store(&mt_rec.active, 0);
+}
+
 static int rec_start(const mt_rec_config *cfg);
 
 int mt_rec_start(const mt_rec_config *cfg) {
@@ -865,6 +912,7 @@ static int rec_start(const mt_rec_config *cfg) {
     if (!locks_done) {
         init_locks();
         locks_done = 1;
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
     R.cfg = *cfg;
     R.path = strdup(cfg->path);
@@ -941,16 +989,30 @@ static int rec_start(const mt_rec_config *cfg) {
     mt_tstate_name(&R.sampler, "[process]", 9);
     atomic_store(&mt_rec.active, 1);
 
-    R.writer_running = pthread_create(&R.writer_thread, NULL, writer_main, NULL) == 0;
+    R.writer_running = mt_thread_create(&R.writer_thread, writer_main, NULL) == 0;
     if (!R.writer_running) {
         atomic_store(&mt_rec.active, 0);
         mt_writer_discard(R.w);
         R.w = NULL;
         unlink(cfg->path);
+        tstate_free(&R.sampler); /* its buffer holds the THREAD definition */
+        memset(&R.sampler, 0, sizeof R.sampler);
+        pthread_mutex_lock(&R.pool_lock);
+        buf_free_list(R.free_list);
+        R.free_list = NULL;
+        R.nbufs = 0;
+        pthread_mutex_unlock(&R.pool_lock);
+        pthread_mutex_lock(&R.defs_lock);
+        defs_reset();
+        pthread_mutex_unlock(&R.defs_lock);
+        if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd);
+        mt_rec.statm_fd = -1;
+        free(R.path);
+        R.path = NULL;
         return MT_ERR_NOMEM;
     }
     R.sampler_running = cfg->rss_interval_ns &&
-        pthread_create(&R.sampler_thread, NULL, sampler_main, NULL) == 0;
+        mt_thread_create(&R.sampler_thread, sampler_main, NULL) == 0;
     return 0;
 }
 
@@ -1117,6 +1179,73 @@ mt_tstate *mt_rec_sampler_lock(void) {
 }
 
 void mt_rec_sampler_unlock(void) { pthread_mutex_unlock(&R.sampler_lock); }
+
+int mt_thread_create(pthread_t *th, void *(*fn)(void *), void *arg) {
+    /* Every signal blocked: a new thread inherits the creator's mask, and a
+     * process-directed signal goes to any thread that does not block it. A
+     * program that blocks SIGTERM and takes it with sigwait(), or that
+     * expects SIGINT in the main thread, must not have it delivered to a
+     * recorder thread (default action: the process dies). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(th, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* ---- Test hook ---------------------------------------------------------- */
+
+/* TEST ONLY (_memtrace._test_hold_lock, tests/python/test_lifecycle.py):
+ * a detached thread takes the named lock, holds it for hold_ns and lets it
+ * go; the call returns once the lock is held. Makes "a recorder thread holds
+ * a lock at the moment of fork" happen every time instead of by chance. */
+typedef struct {
+    pthread_mutex_t *m;
+    uint64_t ns;
+    pthread_mutex_t ready_lock;
+    pthread_cond_t ready;
+    int held;
+} hold_arg;
+
+static void *hold_main(void *p) {
+    hold_arg *a = p;
+    mt_tls_guard = MT_GUARD_CORE;
+    pthread_mutex_lock(a->m);
+    uint64_t ns = a->ns;
+    pthread_mutex_t *m = a->m;
+    pthread_mutex_lock(&a->ready_lock);
+    a->held = 1;
+    pthread_cond_signal(&a->ready);
+    pthread_mutex_unlock(&a->ready_lock); /* a is the caller's: gone after this */
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+    pthread_mutex_unlock(m);
+    return NULL;
+}
+
+int mt_rec_test_hold_lock(const char *name, uint64_t hold_ns) {
+    pthread_mutex_t *m = strcmp(name, "pool") == 0      ? &R.pool_lock
+                         : strcmp(name, "reg") == 0     ? &R.reg_lock
+                         : strcmp(name, "defs") == 0    ? &R.defs_lock
+                         : strcmp(name, "sampler") == 0 ? &R.sampler_lock
+                         : strcmp(name, "nogil") == 0   ? &R.nogil_lock
+                         : strcmp(name, "addrset") == 0 ? mt_addrset_test_lock()
+                         : strcmp(name, "procwatch") == 0 ? mt_procwatch_test_lock()
+                                                          : NULL;
+    if (!m) return MT_ERR_ARG;
+    hold_arg a = {m, hold_ns, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    pthread_t th;
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    int rc = mt_thread_create(&th, hold_main, &a);
+    MT_GUARD_LEAVE();
+    if (rc != 0) return MT_ERR_NOMEM;
+    pthread_detach(th);
+    pthread_mutex_lock(&a.ready_lock);
+    while (!a.held) pthread_cond_wait(&a.ready, &a.ready_lock);
+    pthread_mutex_unlock(&a.ready_lock);
+    return 0;
+}
 
 void mt_rec_stats_get(mt_rec_stats *out) {
     memset(out, 0, sizeof *out);

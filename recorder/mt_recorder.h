@@ -15,6 +15,12 @@
  *     makes the hot path lock-free.
  *   - rec.lock (pool + full queue + registry), rec.defs_lock (definition
  *     buffer) and rec.sampler_lock (the tid-0 sampler buffer) are leaf locks.
+ *   - fork: pthread_atfork handlers (registered at the first start) take
+ *     every recorder lock before the fork, so a child never inherits one
+ *     held by a thread it does not have; the child stops recording until
+ *     mt_rec_forget_after_fork (see "fork" in mt_recorder.c).
+ *   - The recorder's threads (writer, sampler, poller) block every signal
+ *     (mt_thread_create): signals are the program's.
  *
  * Memory bound: at most max_buffers buffers of buffer_bytes each (default
  * 256 x 64 KiB = 16 MiB) exist at once, whatever the event rate. When no
@@ -28,6 +34,7 @@
 
 #include "memtrace_format.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -68,6 +75,8 @@ typedef struct mt_tstate {
     uint8_t *flags;
     void **keys;         /* alloc mode: identity (frame address) and code of */
     void **codes;        /* each shadow frame, to find what changed (mt_alloc.c) */
+    uint64_t code_epoch; /* alloc mode: mt_hooks_code_epoch when keys/codes
+                            were last compared (mt_alloc.c) */
     uint32_t nunwritten; /* frames on the stack not written */
     uint32_t lazy_lo;    /* every eligible frame below it is written */
     uint64_t last_rss_written; /* rss_trigger: RSS at the last written event */
@@ -393,5 +402,13 @@ typedef struct mt_rec_stats {
     int error; /* writer's first error */
 } mt_rec_stats;
 void mt_rec_stats_get(mt_rec_stats *out);
+
+/* pthread_create for the recorder's own threads (writer, sampler, poller). */
+int mt_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
+
+/* TEST ONLY: another thread takes the named lock ("pool", "reg", "defs",
+ * "sampler", "nogil", "addrset", "procwatch") and holds it for hold_ns;
+ * returns 0 once it is held, MT_ERR_ARG for an unknown name. */
+int mt_rec_test_hold_lock(const char *name, uint64_t hold_ns);
 
 #endif /* MT_RECORDER_H */

@@ -34,7 +34,26 @@ with children=True, its descendants) from /proc in a C thread, with labels
 its own; see memtrace.process.
 
 Only one recording runs at a time: start() while recording, or entering a
-Profile/Trace inside another, raises RuntimeError.
+Profile/Trace inside another, raises RuntimeError, and so does start() while
+another thread's stop() is still finishing the file ("memtrace is stopping").
+
+Other users of the same interpreter hooks:
+  - profile mode replaces every thread's profile function while recording,
+    trace mode every thread's trace function (a debugger's or coverage's
+    tracer does not run while trace mode records); trace mode without
+    c_calls leaves profile functions alone; fast, alloc and poll modes touch
+    neither. stop() puts back threading.setprofile's/settrace's hook and the
+    profile and trace functions that the thread calling start() had, when
+    the same thread calls stop(); other threads' are cleared (CPython offers
+    no way to read another thread's hooks).
+  - fast mode calls a PEP 523 frame evaluation function installed before it
+    (3.9-3.12), and on 3.13 takes the first free sys.monitoring tool id of 3,
+    4 and 5 (never cProfile's); neither is torn down if another tool
+    replaced it meanwhile.
+  - allocation hooks are taken off at stop only where they are still the
+    current allocator (tracemalloc started before and stopped during a
+    recording keeps its choice; a RuntimeWarning says so).
+  - memtrace's threads block every signal, so signals go to the program's.
 """
 
 import atexit as _atexit
@@ -262,7 +281,8 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    "<path stem>.<child pid>.trace" ("child") or stops ("stop");
                    the parent's file is never touched by the child
 
-    Raises RuntimeError if already recording.
+    Raises RuntimeError if already recording, or while another thread's
+    stop() is finishing the file ("memtrace is stopping").
     """
     if _memtrace.is_recording():
         raise RuntimeError("memtrace is already recording to %r" % (
@@ -285,9 +305,13 @@ def stop():
     if not _memtrace.is_recording():
         _current = None
         return None
-    path = _current["path"] if _current else None
+    cur = _current
+    path = cur["path"] if cur else None
     _memtrace.stop()
-    _current = None
+    # Another thread may have started a new recording as soon as ours was
+    # finished (the GIL is released while the file is finished).
+    if _current is cur:
+        _current = None
     return path
 
 
