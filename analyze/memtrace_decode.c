@@ -257,18 +257,7 @@ int main(int argc, char **argv) {
                    MT_LIBRARY_VERSION, MT_FORMAT_MAJOR, MT_FORMAT_MINOR);
             return fflush(stdout) == 0 ? 0 : 1;
         default:
-            if (optopt > 0 && optopt < 256)
-                mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
-            if (optopt >= MT_SELECT_OPT_FROM) /* a selection option, no value */
-                mt_cli_usage_error(usage_text, "option '%s' needs a value",
-                                   argv[optind - 1]);
-            if (optopt >= 256) { /* a known long option given "=value" */
-                const char *a = argv[optind - 1], *eq = strchr(a, '=');
-                mt_cli_usage_error(usage_text, "option '%.*s' takes no value",
-                                   (int)(eq ? eq - a : (long)strlen(a)), a);
-            }
-            mt_cli_usage_error(usage_text, "unknown option '%s'",
-                               argv[optind - 1]);
+            mt_cli_bad_option(usage_text, argv, optind, optopt);
         }
     }
     if (json && csv)

@@ -1825,16 +1825,7 @@ int main(int argc, char **argv) {
         case ':':
             mt_cli_usage_error(usage_text, "option '%s' needs a value", argv[optind - 1]);
         default:
-            if (optopt > 0 && optopt < 256)
-                mt_cli_usage_error(usage_text, "unknown option '-%c'", optopt);
-            if (optopt >= 256) {
-                const char *a = argv[optind - 1], *eq = strchr(a, '=');
-                if (eq)
-                    mt_cli_usage_error(usage_text, "option '%.*s' takes no value",
-                                       (int)(eq - a), a);
-                mt_cli_usage_error(usage_text, "option '%s' needs a value", a);
-            }
-            mt_cli_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+            mt_cli_bad_option(usage_text, argv, optind, optopt);
         }
     }
     d.top = (uint32_t)top;

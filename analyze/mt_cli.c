@@ -569,3 +569,14 @@ int mt_cli_open_trace(mt_reader **r, const char *path) {
     }
     return rc;
 }
+
+void mt_cli_bad_option(const char *usage, char *const *argv, int optind, int optopt) {
+    const char *a = argv[optind - 1];
+    if (optopt > 0 && optopt < 256) mt_cli_usage_error(usage, "unknown option '-%c'", optopt);
+    if (optopt >= 256) { /* a long option getopt knows: its value is the problem */
+        const char *eq = strchr(a, '=');
+        if (eq) mt_cli_usage_error(usage, "option '%.*s' takes no value", (int)(eq - a), a);
+        mt_cli_usage_error(usage, "option '%s' needs a value", a);
+    }
+    mt_cli_usage_error(usage, "unknown option '%s'", a);
+}

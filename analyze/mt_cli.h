@@ -47,6 +47,12 @@ _Noreturn void mt_cli_die(int status, const char *fmt, ...)
 _Noreturn void mt_cli_usage_error(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* After getopt_long() returned '?': say what was wrong with the option at
+ * argv[optind - 1] - unknown, a long option that needs a value, or one
+ * given "=value" that takes none - then the usage text; exit 2. */
+_Noreturn void mt_cli_bad_option(const char *usage, char *const *argv, int optind,
+                                 int optopt);
+
 /* ---- Buffered output ---------------------------------------------------- */
 
 #define MT_OUT_BYTES (1u << 16)
