@@ -66,7 +66,7 @@ bench-components: bench-recorder
 # build/bench and deleted afterwards (BENCH_ARGS="-n 1e8": quick).
 BENCH_ANALYZE := $(BIN)/bench-analyze
 
-$(BENCH_ANALYZE): bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_analysis.h \
+$(BENCH_ANALYZE): bench/bench_analyze.c bench/bench_gen.h analyze/mt_analysis.c analyze/mt_analysis.h \
                   analyze/mt_heap.c analyze/mt_heap.h \
                   format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -133,7 +133,7 @@ bench-components: bench-poll
 # (BENCH_ARGS="-n 1e8": quick).
 BENCH_DIFF := $(BIN)/bench-diff
 
-$(BENCH_DIFF): bench/bench_diff.c format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
+$(BENCH_DIFF): bench/bench_diff.c bench/bench_gen.h format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD  $@")
 	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_diff.c \

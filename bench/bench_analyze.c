@@ -31,134 +31,9 @@
 #include <unistd.h>
 
 #include "memtrace_format.h"
+#include "bench_gen.h"
 #include "../analyze/mt_analysis.h"
 
-#define NFUNCS 2000
-#define BLOCK_RECORDS 4000
-#define DT 40                  /* ticks (ns) per event */
-#define SAMPLE_TICKS 10000000u /* 10 ms */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static inline uint32_t rnd(void) { /* xorshift64* */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (uint32_t)((rng * 0x2545F4914F6CDD1DULL) >> 32);
-}
-
-static void die(const char *what, int rc) {
-    fprintf(stderr, "bench-analyze: %s: %s\n", what, rc < 0 ? mt_strerror(rc) : strerror(errno));
-    exit(1);
-}
-
-typedef struct gthread {
-    uint32_t tid;
-    uint32_t stack[64], depth;
-    uint32_t line;
-} gthread;
-
-static uint64_t generate(const char *path, uint64_t nevents, uint32_t nthreads) {
-    mt_header h;
-    mt_header_init(&h);
-    h.content = MT_CONTENT_CALLS | MT_CONTENT_LINES | MT_CONTENT_RSS;
-    h.ticks_per_second = 1000000000u;
-    h.producer = "bench-analyze";
-    h.mode = "trace";
-    mt_writer *w;
-    int rc = mt_writer_open(&w, path, &h, NULL);
-    if (rc < 0) die(path, rc);
-
-    /* Definitions: 100 files, then one name per function. */
-    uint8_t *defs = malloc(NFUNCS * 200), *p = defs;
-    uint32_t ndefs = 0;
-    char name[64];
-    for (uint32_t f = 0; f < 100; f++, ndefs++) {
-        int n = snprintf(name, sizeof name, "/srv/app/pkg/module_%u.py", f);
-        p = mt_enc_string(p, 1 + f, name, (size_t)n);
-    }
-    for (uint32_t f = 1; f <= NFUNCS; f++, ndefs += 2) {
-        int n = snprintf(name, sizeof name, "Class%u.method_%u", f % 97, f);
-        p = mt_enc_string(p, 100 + f, name, (size_t)n);
-        p = mt_enc_function(p, f, MT_FUNC_PYTHON, 100 + f, 0, 1 + f % 100, 10 * f);
-    }
-    if ((rc = mt_writer_append_defs(w, defs, (size_t)(p - defs), ndefs)) < 0) die("defs", rc);
-    for (uint32_t t = 0; t <= nthreads; t++) {
-        uint8_t buf[128];
-        int n = snprintf(name, sizeof name, t ? "Thread-%u" : "[process]", t);
-        uint8_t *q = mt_enc_thread(buf, t, 1000 + t, name, (size_t)n);
-        if ((rc = mt_writer_append_defs(w, buf, (size_t)(q - buf), 1)) < 0) die("thread", rc);
-    }
-    free(defs);
-
-    gthread *th = calloc(nthreads, sizeof *th);
-    for (uint32_t t = 0; t < nthreads; t++) {
-        th[t].tid = t + 1;
-        th[t].stack[0] = 1;
-        th[t].depth = 1; /* <module>, entered before recording */
-    }
-    size_t cap = mt_enc_block_bound(64) + (size_t)BLOCK_RECORDS * MT_MAX_COMPACT_BYTES;
-    uint8_t *blk = malloc(cap);
-    uint64_t written = 0, t_now = 0, next_sample = 0, rss = 200u << 20;
-    uint32_t cur = 0;
-    while (written < nevents) {
-        /* The sampler's RSS records up to now: one block. */
-        if (t_now >= next_sample) {
-            uint64_t prev = 0, t_first = next_sample, t_s = next_sample;
-            uint8_t *q = mt_enc_block(blk, 0, t_first, NULL, 0);
-            uint32_t n = 1;
-            while (t_s <= t_now && n < BLOCK_RECORDS) {
-                rss += (rnd() % 1024) * 4096; /* up to 4 MiB more */
-                if (rss > (3ull << 30)) rss = 200u << 20; /* a big free */
-                q = mt_enc_rss(q, n == 1 ? 0 : SAMPLE_TICKS, rss, &prev);
-                n++;
-                t_s += SAMPLE_TICKS;
-            }
-            if ((rc = mt_writer_append_block(w, blk, (size_t)(q - blk), n, t_first,
-                                             t_s - SAMPLE_TICKS)) < 0)
-                die("append", rc);
-            written += n - 1;
-            next_sample = t_s;
-        }
-        /* One block of a Python thread. */
-        gthread *g = &th[cur];
-        cur = (cur + 1) % nthreads;
-        uint64_t t0 = t_now;
-        uint8_t *q = mt_enc_block(blk, g->tid, t0, g->stack, g->depth);
-        uint32_t prev_line = 0;
-        for (uint32_t i = 0; i < BLOCK_RECORDS; i++) {
-            uint32_t r = rnd() % 100;
-            uint64_t dt = i ? DT : 0;
-            if (r < 40) { /* line */
-                q = mt_enc_line(q, dt, g->line + (rnd() % 8), &prev_line);
-            } else if ((r < 70 && g->depth < 40) || g->depth <= 5) { /* call */
-                uint32_t fid = 1 + (rnd() % 64 == 0 ? rnd() % NFUNCS : rnd() % 100);
-                g->stack[g->depth++] = fid;
-                g->line = 10 * fid;
-                q = mt_enc_call(q, dt, fid);
-            } else { /* return */
-                g->depth--;
-                g->line = 10 * g->stack[g->depth - 1] + 1;
-                q = mt_enc_event(q, MT_REC_RETURN, dt);
-            }
-            t_now += dt;
-        }
-        if ((rc = mt_writer_append_block(w, blk, (size_t)(q - blk), BLOCK_RECORDS + 1, t0,
-                                         t_now)) < 0)
-            die("append", rc);
-        written += BLOCK_RECORDS;
-        t_now += DT;
-    }
-    if ((rc = mt_writer_close(w)) < 0) die("close", rc);
-    free(blk);
-    free(th);
-    return written;
-}
 
 /* Run fn in a child; return its CPU time (user + system: "per core", and
  * robust to other load on the machine), its wall time in *wall and its
@@ -211,6 +86,7 @@ static int run_analysis(const char *path) {
 }
 
 int main(int argc, char **argv) {
+    bench_prog = "bench-analyze";
     uint64_t nevents = 1000000000ull;
     uint32_t nthreads = 4;
     const char *dir = "build/bench";
@@ -235,7 +111,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/bench-analyze-%d.trace", dir, (int)getpid());
 
     double t0 = now_s();
-    uint64_t n = generate(path, nevents, nthreads);
+    uint64_t n = bench_generate(path, nevents, nthreads, 0, 0);
     double gen = now_s() - t0;
     struct stat st;
     stat(path, &st);
