@@ -939,6 +939,20 @@ static int flush_idle_with_gil(void) {
     return 1;
 }
 
+/* The file cannot be written (a full disk, the descriptor gone): the core
+ * stopped recording and said so; the hooks come off at the main thread's
+ * next check for pending calls, so that a failed recording costs nothing. */
+static int stop_pending(void *unused) {
+    (void)unused;
+    if (hooks_mode && !hooks_stopping && mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
+    return 0;
+}
+static void stop_after_failure(void) {
+    if (Py_AddPendingCall(stop_pending, NULL) < 0) {
+        /* The queue is full: the hooks stay on, recording nothing. */
+    }
+}
+
 static void filters_free(mt_filters *f) {
     for (size_t i = 0; i < f->ninclude; i++) free(f->include[i]);
     for (size_t i = 0; i < f->nexclude; i++) free(f->exclude[i]);
@@ -951,6 +965,9 @@ static int alloc_on; /* GIL */
 
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const mt_alloc_config *alloc, PyObject *hide_frame) {
+    /* A recording that stopped itself (full disk) and whose hooks are not
+     * off yet: finish taking it down. */
+    if (hooks_mode && !hooks_stopping && mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
     if (hooks_mode || hooks_stopping) {
         PyErr_SetString(PyExc_RuntimeError, hooks_stopping ? "memtrace is stopping"
                                                            : "memtrace is already recording");
@@ -958,6 +975,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         return -1;
     }
     cfg->flush_idle = flush_idle_with_gil;
+    cfg->on_failure = stop_after_failure;
     if (filters->ninclude || filters->nexclude) cfg->filtering = 1;
     int rc = mt_rec_start(cfg);
     if (rc < 0) {
@@ -1014,7 +1032,7 @@ int mt_hooks_stop(int reason) {
 }
 
 /* Not recording while stopping (is_recording() is False, stop() a no-op). */
-int mt_hooks_mode(void) { return hooks_stopping ? 0 : hooks_mode; }
+int mt_hooks_mode(void) { return hooks_stopping || mt_rec_failed() ? 0 : hooks_mode; }
 
 void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
