@@ -60,20 +60,26 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                              "allocations", "native", "alloc_sample_bytes", "hide_frame",
                              "procs", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
+    PyObject *path_bytes = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
     int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0, procs = 0;
     unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL, *hide_frame = NULL;
-    /* path: bytes (os.fsencode), so that any name open() takes works. */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ys|ddpKIOOIIpzzOpppKOp", kwlist, &path,
+    /* path: str, bytes or PathLike, converted as open() converts it. */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&s|ddpKIOOIIpzzOpppKOp", kwlist,
+                                     PyUnicode_FSConverter, &path_bytes,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
                                      &exe, &argv, &c_calls, &allocations, &native,
                                      &alloc_sample_bytes, &hide_frame, &procs))
         return NULL;
+    /* Kept until the next start (GIL): every return below may use path. */
+    static PyObject *path_holder;
+    Py_XSETREF(path_holder, path_bytes);
+    path = PyBytes_AS_STRING(path_bytes);
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
           : strcmp(mode, "fast") == 0    ? MT_MODE_FAST

@@ -315,7 +315,9 @@ static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
     size_t min_bytes = want * 2 > R.cfg.buffer_bytes ? want + R.cfg.buffer_bytes : 0;
     /* The sampler's stream does not wait (the writer takes sampler_lock);
      * nor does a thread holding nogil_lock (the writer takes it too). */
-    mt_buf *b = buf_get(min_bytes, t != &R.sampler && !mt_tls_holds_nogil);
+    /* Without membarrier the writer needs the GIL that a waiting thread
+     * may hold: no waiting then. */
+    mt_buf *b = buf_get(min_bytes, R.steal_ok && t != &R.sampler && !mt_tls_holds_nogil);
     if (!b) {
         note_lost(t, MT_MAX_COMPACT_BYTES);
         if (fids != t->fids && fids != small) free(fids);
