@@ -303,8 +303,9 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
     exclude        module names or file path prefixes not to record
     buffer_bytes, max_buffers
                    the recorder's memory bound: at most max_buffers buffers of
-                   buffer_bytes; when all are in use, events are dropped and
-                   counted in a LOST record (the program is never blocked)
+                   buffer_bytes; when all are in use, the recording thread
+                   waits for the writer to free one (dropping, counted in a
+                   LOST record and said at stop, only after 10 s)
     clock          "monotonic" (ns) or "tsc" (x86 time-stamp counter, calibrated
                    in 20 ms at start); default: tsc where the CPU
                    has an invariant TSC, else monotonic
