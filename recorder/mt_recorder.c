@@ -54,6 +54,8 @@ static struct {
     uint32_t nbufs_max_seen;
     uint64_t bytes_used, bytes_budget; /* buffer bytes allocated; bound */
     uint64_t waits;           /* refills that waited for the writer */
+    int want_buffers;         /* a thread waits: the writer should take
+                                 idle threads' partial buffers now */
     uint64_t lost_events;     /* total dropped, for SUMMARY */
     uint64_t events_queued;   /* records handed to the writer, for SUMMARY */
     int stopping;             /* writer: finish and exit */
@@ -213,6 +215,8 @@ static mt_buf *buf_get(size_t min_bytes, int may_wait) {
             have_deadline = 1;
             R.waits++;
         }
+        R.want_buffers = 1;
+        pthread_cond_signal(&R.wake);
         if (pthread_cond_timedwait(&R.freed, &R.pool_lock, &deadline) == ETIMEDOUT) break;
     }
     pthread_mutex_unlock(&R.pool_lock);
@@ -572,7 +576,7 @@ static void on_thread_exit(void *unused) {
     /* Not recorded: frees of the thread's state (native hooks). Taken before
      * reg_lock (lock order: nogil_lock, reg_lock, pool_lock). */
     mt_tls_guard = MT_GUARD_CORE;
-    pthread_mutex_lock(&R.nogil_lock);
+    mt_rec_nogil_lock(); /* (and so its THREAD_END does not wait for a buffer) */
     pthread_mutex_lock(&R.reg_lock);
     if (!R.reg_closed && mt_tls_gen == mt_rec.gen && t->gen == mt_rec.gen &&
         atomic_load(&mt_rec.active) && R.owner_pid == getpid()) {
@@ -596,7 +600,7 @@ static void on_thread_exit(void *unused) {
     mt_tls = NULL;
     mt_tls_gen = 0;
     pthread_mutex_unlock(&R.reg_lock);
-    pthread_mutex_unlock(&R.nogil_lock);
+    mt_rec_nogil_unlock();
 }
 
 void mt_rec_flush_idle(void) {
@@ -653,8 +657,22 @@ static int flush_idle_steal(void) {
     for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 1;
     ok = membarrier_all();
     if (ok)
-        for (mt_tstate *t = R.threads; t; t = t->next)
-            if (t->busy == 0 && t->buf && t->nrec > 1) tstate_queue(t);
+        for (mt_tstate *t = R.threads; t; t = t->next) {
+            if (t->busy != 0 || !t->buf) continue;
+            if (t->nrec > 1) {
+                tstate_queue(t);
+            } else {
+                /* Nothing but its BLOCK (the thread got it, then stopped,
+                 * e.g. waiting for the GIL that a thread waiting for a
+                 * buffer holds): back to the pool, unwritten. */
+                mt_buf *b = t->buf;
+                t->buf = NULL;
+                t->pos = t->end = NULL;
+                t->nrec = 0;
+                b->next = NULL;
+                buf_release(b);
+            }
+        }
     atomic_thread_fence(memory_order_release);
     for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 0;
     pthread_mutex_unlock(&R.reg_lock);
@@ -969,17 +987,22 @@ static void *writer_main(void *arg) {
         pthread_mutex_lock(&R.pool_lock);
         /* Wake for a flush deadline, for stop, or when a few buffers are
          * waiting (batching keeps zstd's input large). */
-        while (!R.stopping && !deadline_passed(&next_flush)) {
+        while (!R.stopping && !R.want_buffers && !deadline_passed(&next_flush)) {
             uint32_t nq = 0, wake_at = R.cfg.max_buffers / 4;
             wake_at = wake_at < 1 ? 1 : wake_at > 4 ? 4 : wake_at;
             for (mt_buf *b = R.q_head; b && nq < wake_at; b = b->next) nq++;
             if (nq >= wake_at) break;
             pthread_cond_timedwait(&R.wake, &R.pool_lock, &next_flush);
         }
-        int stopping = R.stopping;
+        int stopping = R.stopping, want = R.want_buffers;
+        R.want_buffers = 0;
         pthread_mutex_unlock(&R.pool_lock);
         atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
         int flush = stopping || deadline_passed(&next_flush);
+        /* A thread waits for a buffer while the others sit on partial ones
+         * (more threads than buffers, or threads waiting for the GIL that
+         * the waiting thread holds): take those now, not at the deadline. */
+        if (want && !flush && R.steal_ok && atomic_load(&mt_rec.active)) flush_idle_steal();
         if (flush && !stopping) {
             /* The sampler's stream first: it never waits for anything. */
             sampler_handoff();
@@ -1262,6 +1285,7 @@ static int rec_start(const mt_rec_config *cfg) {
     R.bytes_used = 0;
     R.bytes_budget = (uint64_t)cfg->max_buffers * cfg->buffer_bytes;
     R.waits = 0;
+    R.want_buffers = 0;
     R.lost_events = 0;
     R.events_queued = 0;
     R.stopping = 0;
