@@ -1131,6 +1131,7 @@ int main(int argc, char **argv) {
     const char *path = argv[optind];
     if (strcmp(path, "-") == 0)
         mt_cli_usage_error(usage_text, "FILE must be a file: the trace is read twice");
+    mt_cli_guard_output(NULL, argv + optind, 1);
 
     /* Open once here for the tools' uniform messages and the header that
      * '@' times need; the analysis reopens it. */

@@ -275,6 +275,7 @@ int main(int argc, char **argv) {
         mt_cli_usage_error(usage_text,
                            "one trace file at a time (--check takes several)");
 
+    mt_cli_guard_output(NULL, argv + optind, nfiles);
     int status = 0;
     if (check) {
         for (int i = optind; i < argc; i++) status |= check_file(argv[i]);

@@ -1840,6 +1840,7 @@ int main(int argc, char **argv) {
     /* One after the other: mt_analysis_sort, called inside run, keeps its
      * key in a static, so two analyses must not run in two threads. */
     int status = 1;
+    mt_cli_guard_output(NULL, argv + optind, 2);
     if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) goto out;
     if (compare_kinds(&d) < 0) goto out;
     if (d.cmp_funcs) match_functions(&d);

@@ -570,6 +570,26 @@ int mt_cli_open_trace(mt_reader **r, const char *path) {
     return rc;
 }
 
+void mt_cli_guard_output(const char *out, char *const *inputs, int ninputs) {
+    struct stat o, in;
+    int to_stdout = !out || strcmp(out, "-") == 0;
+    if (to_stdout) {
+        /* A terminal, a pipe or /dev/null cannot be a trace being read. */
+        if (fstat(1, &o) != 0 || !S_ISREG(o.st_mode)) return;
+    } else if (stat(out, &o) != 0) {
+        return; /* does not exist (yet): no existing input is behind it */
+    }
+    for (int i = 0; i < ninputs; i++) {
+        if (!inputs[i] || strcmp(inputs[i], "-") == 0) continue;
+        if (stat(inputs[i], &in) != 0) continue; /* reported when opened */
+        if (in.st_dev != o.st_dev || in.st_ino != o.st_ino) continue;
+        if (to_stdout)
+            mt_cli_die(1, "refusing to write standard output: it is the input '%s'",
+                       inputs[i]);
+        mt_cli_die(1, "refusing to write '%s': it is the input '%s'", out, inputs[i]);
+    }
+}
+
 void mt_cli_bad_option(const char *usage, char *const *argv, int optind, int optopt) {
     const char *a = argv[optind - 1];
     if (optopt > 0 && optopt < 256) mt_cli_usage_error(usage, "unknown option '-%c'", optopt);

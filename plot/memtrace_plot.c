@@ -638,6 +638,7 @@ int main(int argc, char **argv) {
     for (int i = optind; i < argc; i++)
         if (strcmp(argv[i], "-") == 0)
             mt_cli_usage_error(usage_text, "FILE must be a file: a trace is read three times");
+    mt_cli_guard_output(o.out, argv + optind, nfiles);
     const char *gp = NULL;
     if (o.render && !(gp = gnuplot_path()))
         mt_cli_die(1, "--%s renders through gnuplot, which is not installed (Debian: "

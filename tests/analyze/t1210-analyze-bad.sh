@@ -63,4 +63,14 @@ test_expect_success 'help and version: exit 0' '
     "$ANALYZE" -V | grep -q "^memtrace-analyze (memtrace) "
 '
 
+test_expect_success 'standard output is the input: refused, the input intact' '
+    cp good.trace in.trace && cp in.trace keep.trace &&
+    ln in.trace hard.trace &&
+    test_status 1 "$ANALYZE" hard.trace >>in.trace 2>err &&
+    grep -x "memtrace-analyze: refusing to write standard output: it is the input .hard.trace." err &&
+    test_status 1 "$ANALYZE" --json in.trace >>in.trace 2>err &&
+    cmp in.trace keep.trace &&
+    "$ANALYZE" in.trace >report.txt
+'
+
 test_done

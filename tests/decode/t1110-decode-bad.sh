@@ -145,4 +145,15 @@ test_expect_success 'an option that takes no value given one' '
     test_line first "memtrace-decode: option '"'"'--json'"'"' takes no value"
 '
 
+test_expect_success 'standard output is the input: refused, the input intact' '
+    cp good.trace in.trace && cp in.trace keep.trace &&
+    test_status 1 "$DECODE" in.trace >>in.trace 2>err &&
+    test_line err "memtrace-decode: refusing to write standard output: it is the input '"'"'in.trace'"'"'" &&
+    cmp in.trace keep.trace &&
+    ln -s in.trace link.trace &&
+    test_status 1 "$DECODE" --check link.trace >>in.trace 2>err &&
+    cmp in.trace keep.trace &&
+    "$DECODE" in.trace >other.txt
+'
+
 test_done

@@ -126,4 +126,11 @@ test_expect_success 'a trace cut short (A): diffed, exit 1' '
     expect cut.json a.closed=false a.damaged=true fn:step.calls.a=6 fn:step.calls.b=9
 '
 
+test_expect_success 'standard output is an input: refused, the inputs intact' '
+    cp b.trace keep.trace &&
+    test_status 1 "$DIFF" a.trace b.trace >>b.trace 2>err &&
+    grep -x "memtrace-diff: refusing to write standard output: it is the input .b.trace." err &&
+    cmp b.trace keep.trace
+'
+
 test_done

@@ -153,6 +153,19 @@ else
     expect 1 env PATH=/nonexistent "$PLOT_CMD" --png a.trace -o nope.png
     has err 'gnuplot, which is not installed'
 
+    echo "== memtrace-plot never overwrites its input"
+    cp a.trace keep.trace
+    ln -s a.trace sym.trace
+    expect 1 "$PLOT_CMD" a.trace -o a.trace
+    has err "memtrace-plot: refusing to write 'a.trace': it is the input 'a.trace'"
+    expect 1 "$PLOT_CMD" b.trace a.trace -o sym.trace
+    has err "refusing to write 'sym.trace': it is the input 'a.trace'"
+    expect 1 "$PLOT_CMD" --flame sym.trace -o a.trace
+    expect 1 "$PLOT_CMD" --gnuplot a.trace -o sym.trace
+    if "$PLOT_CMD" a.trace >>a.trace 2>err; then bad "plot to stdout appended to its input"; else ok; fi
+    has err "refusing to write standard output: it is the input 'a.trace'"
+    if cmp -s a.trace keep.trace; then ok; else bad "a.trace was changed"; fi
+
     echo "== memtrace-plot: bad input and usage"
     expect 2 "$PLOT_CMD"
     has err 'no trace file given'
