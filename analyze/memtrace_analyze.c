@@ -118,6 +118,8 @@ static const char usage_text[] =
 "          series: [[time_s, bytes]] (total RSS per round, changes only)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
+"  A trace that cannot be read at all (missing, not a trace, newer format)\n"
+"  gives {\"schema\", \"file\", \"error\": {\"message\": str}} and exit 1.\n"
 "\n"
 "PROCESSES\n"
 "  A trace with PROC_SAMPLE records lists every process (a pid from its first\n"
@@ -1057,6 +1059,22 @@ static void csv_report(mt_out *o, const report *rp, const mt_analysis *a) {
     }
 }
 
+/* --json when there is no report (the trace cannot be read): a document
+ * that says why, so that a consumer of stdout never gets nothing.
+ * Returns the exit status, 1. */
+static int json_mode;
+static int json_error(const char *path) {
+    if (!json_mode) return 1;
+    mt_out *o = &mt_stdout;
+    MT_OUT_LIT(o, "{\"schema\":\"memtrace-analyze/1\",");
+    mt_out_json_kstr(o, "file", path);
+    MT_OUT_LIT(o, ",\"error\":{");
+    mt_out_json_kstr(o, "message", mt_cli_last_error());
+    MT_OUT_LIT(o, "}}\n");
+    mt_out_finish(o);
+    return 1;
+}
+
 /* ---- Options ------------------------------------------------------------ */
 
 /* A --from/--to value: ns since the trace's anchor. "@UNIX" needs the
@@ -1126,6 +1144,7 @@ int main(int argc, char **argv) {
     }
     if (json && csv) mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
     mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
+    json_mode = json;
     if (argc - optind < 1) mt_cli_usage_error(usage_text, "no trace file given");
     if (argc - optind > 1) mt_cli_usage_error(usage_text, "one trace file at a time");
     const char *path = argv[optind];
@@ -1136,7 +1155,10 @@ int main(int argc, char **argv) {
     /* Open once here for the tools' uniform messages and the header that
      * '@' times need; the analysis reopens it. */
     mt_reader *r;
-    if (mt_cli_open_trace(&r, path) < 0) return 1;
+    if (mt_cli_open_trace(&r, path) < 0) {
+        free(threads);
+        return json_error(path);
+    }
     mt_analysis_options opt;
     mt_analysis_options_init(&opt);
     opt.target_rss = 1; /* poll traces: the watched process is the RSS */
@@ -1156,7 +1178,7 @@ int main(int argc, char **argv) {
         mt_cli_error("%s", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
         mt_analysis_free(a);
         free(threads);
-        return 1;
+        return json ? json_error(path) : 1;
     }
     mt_analysis_sort(a, sort);
     report rp = {a, mt_analysis_summary_get(a), 0, (uint32_t)top, sort, from || to};

@@ -177,6 +177,8 @@ static const char usage_text[] =
 "  functions and lines hold the --top greatest changes in --sort order\n"
 "  (unchanged entries are left out); appeared and vanished --top each;\n"
 "  the heap's site lists --top each, changed sites only.\n"
+"  A trace that cannot be read at all gives {\"schema\", \"file\" (that\n"
+"  trace), \"error\": {\"message\": str}} and exit 1.\n"
 "\n"
 "EXIT STATUS\n"
 "  0 no condition true; 1 error: a trace missing, not a trace, of a newer\n"
@@ -1841,7 +1843,19 @@ int main(int argc, char **argv) {
      * key in a static, so two analyses must not run in two threads. */
     int status = 1;
     mt_cli_guard_output(NULL, argv + optind, 2);
-    if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) goto out;
+    if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) {
+        /* --json: a document that says why there is no diff. */
+        if (json) {
+            mt_out *o = &mt_stdout;
+            MT_OUT_LIT(o, "{\"schema\":\"memtrace-diff/1\",");
+            mt_out_json_kstr(o, "file", d.r[SB].path ? d.r[SB].path : d.r[SA].path);
+            MT_OUT_LIT(o, ",\"error\":{");
+            mt_out_json_kstr(o, "message", mt_cli_last_error());
+            MT_OUT_LIT(o, "}}\n");
+            mt_out_finish(o);
+        }
+        goto out;
+    }
     if (compare_kinds(&d) < 0) goto out;
     if (d.cmp_funcs) match_functions(&d);
     match_lines(&d);

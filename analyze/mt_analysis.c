@@ -772,7 +772,7 @@ static int add_self_process(mt_analysis *a) {
  * sample, its RSS(t) plus the last sample of each process alive then. */
 static int procs_total(mt_analysis *a, int self_idx) {
     if (self_idx < 0) {
-        qsort(a->rounds, a->nrounds, sizeof *a->rounds, cmp_t);
+        if (a->nrounds) qsort(a->rounds, a->nrounds, sizeof *a->rounds, cmp_t);
         for (uint64_t i = 0; i < a->nrounds;) {
             uint64_t t = a->rounds[i].t, sum = 0;
             for (; i < a->nrounds && a->rounds[i].t == t; i++) sum += a->rounds[i].rss_bytes;
@@ -789,8 +789,9 @@ static int procs_total(mt_analysis *a, int self_idx) {
         free(cur);
         return -1;
     }
-    memcpy(ts, a->rounds, a->nrounds * sizeof *ts);
-    memcpy(ts + a->nrounds, a->series, a->nseries * sizeof *ts);
+    /* memcpy wants valid pointers even for 0 bytes, and empty arrays are NULL. */
+    if (a->nrounds) memcpy(ts, a->rounds, a->nrounds * sizeof *ts);
+    if (a->nseries) memcpy(ts + a->nrounds, a->series, a->nseries * sizeof *ts);
     qsort(ts, n, sizeof *ts, cmp_t);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t t = ts[i].t;

@@ -36,10 +36,15 @@ void mt_cli_init(const char *prog) {
 
 /* ---- Messages ----------------------------------------------------------- */
 
+/* The last message printed (main thread only): --json reports repeat it. */
+static char last_msg[4096];
+
+const char *mt_cli_last_error(void) { return last_msg; }
+
 void mt_cli_verror(const char *fmt, va_list ap) {
     mt_out_flush(&mt_stdout);
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = last_msg;
+    vsnprintf(msg, sizeof last_msg, fmt, ap);
     fprintf(stderr, "%s: %s\n", mt_cli_prog, msg);
     fflush(stderr);
 }

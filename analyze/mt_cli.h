@@ -39,6 +39,11 @@ extern const char *mt_cli_prog;
 void mt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mt_cli_verror(const char *fmt, va_list ap);
 
+/* The text of the last message printed by mt_cli_error (without the
+ * program name), "" if none: for a JSON document that must say why it has
+ * no report. */
+const char *mt_cli_last_error(void);
+
 /* Print the message and exit(status). */
 _Noreturn void mt_cli_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -649,12 +649,14 @@ int main(int argc, char **argv) {
      * the extent of the x-axis, which the plot wants before any point. */
     mt_analysis **an = calloc((size_t)nfiles, sizeof *an);
     if (!an) mt_cli_die(1, "out of memory");
+    mt_plot *plot = NULL;
+    mt_flame *flame = NULL;
     int status = 0;
     double end_s = 0;
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[optind + i];
         mt_reader *r;
-        if (mt_cli_open_trace(&r, path) < 0) return 1; /* uniform messages */
+        if (mt_cli_open_trace(&r, path) < 0) goto fail; /* uniform messages */
         mt_reader_close(r);
         mt_analysis_options aopt;
         mt_analysis_options_init(&aopt);
@@ -666,7 +668,7 @@ int main(int argc, char **argv) {
             const char *m = an[i] ? mt_analysis_errmsg(an[i]) : "";
             if (*m) mt_cli_error("%s", m);
             else mt_cli_error("%s: %s", path, mt_strerror(rc));
-            return 1;
+            goto fail;
         }
         const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
         if (s->damaged_chunks || s->nmessages_total) {
@@ -732,8 +734,6 @@ int main(int argc, char **argv) {
                      mt_plot_fmt_seconds(b2, mt_analysis_seconds(an[0], s->t_peak)));
     }
 
-    mt_plot *plot = NULL;
-    mt_flame *flame = NULL;
     int rc;
     if (o.flame) {
         if ((rc = mt_flame_new(&flame)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
@@ -792,7 +792,7 @@ int main(int argc, char **argv) {
             /* One lane per thread that made calls, in tid order. */
             uint32_t nt;
             const mt_analysis_thread *th = mt_analysis_threads(an[i], &nt);
-            if (mt_cli_open_trace(&R.r, path) < 0) return 1;
+            if (mt_cli_open_trace(&R.r, path) < 0) goto fail;
             for (uint32_t k = 0; k < nt; k++) {
                 if (!th[k].calls) continue;
                 thread_state *ts = thread_get(&R, th[k].tid);
@@ -810,7 +810,7 @@ int main(int argc, char **argv) {
             add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
             continue;
         } else if (mt_cli_open_trace(&R.r, path) < 0) {
-            return 1;
+            goto fail;
         }
         replay_run(&R);
         replay_free(&R);
@@ -838,6 +838,10 @@ int main(int argc, char **argv) {
         rc = mt_plot_write_gnuplot(plot, f, o.render, o.out);
         if (close_out(f, script, rc) != 0 || run_gnuplot(gp, script) != 0) status = 1;
         unlink(script);
+    }
+    if (0) {
+    fail: /* reported; nothing was written */
+        status = 1;
     }
     mt_plot_free(plot);
     mt_flame_free(flame);

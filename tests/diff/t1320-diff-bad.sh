@@ -133,4 +133,10 @@ test_expect_success 'standard output is an input: refused, the inputs intact' '
     cmp b.trace keep.trace
 '
 
+test_expect_success '--json with an unreadable trace: a JSON error object, exit 1' '
+    printf "PK\\003\\004 not a trace" >zip.trace &&
+    test_status 1 "$DIFF" --json a.trace zip.trace >zip.json 2>err &&
+    "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"schema\"]==\"memtrace-diff/1\" and d[\"file\"]==\"zip.trace\" and \"not a memtrace trace\" in d[\"error\"][\"message\"], d" zip.json
+'
+
 test_done
