@@ -1203,6 +1203,7 @@ int main(int argc, char **argv) {
     const mt_analysis_summary *s = rp.s;
     if (s->damaged_chunks || s->nmessages_total) {
         /* The notice on stderr too: --json and --csv users see it. */
+        for (uint32_t k = 0; k < s->nmessages; k++) mt_cli_error("%s", s->messages[k]);
         mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
                      "the report covers the intact part only",
                      path, (unsigned long long)s->damaged_chunks,

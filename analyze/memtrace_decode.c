@@ -145,8 +145,12 @@ static int print_header(const char *path, enum mode mode) {
         mt_recfmt_header_json(&mt_stdout, h);
     else
         mt_recfmt_header_text(&mt_stdout, h, display_name(path));
+    /* The header printed may be its copy: say so, and exit 1. */
+    mt_reader_stats st;
+    mt_reader_stats_get(r, &st);
+    if (st.header_damaged) report_damage(r, display_name(path));
     mt_reader_close(r);
-    return 0;
+    return st.header_damaged ? 1 : 0;
 }
 
 /* Append to a fixed buffer, truncating quietly. */

@@ -1869,6 +1869,7 @@ int main(int argc, char **argv) {
         const run *r = &d.r[sd];
         if (!r->damaged) continue;
         damaged = 1;
+        for (uint32_t k = 0; k < r->s->nmessages; k++) mt_cli_error("%s", r->s->messages[k]);
         mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
                      "the diff covers its intact part only",
                      r->path, (unsigned long long)r->s->damaged_chunks,

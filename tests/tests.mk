@@ -149,9 +149,10 @@ $(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o \
 	$(mt_asan_link)
 
 .PHONY: test-tools-asan
-test-tools-asan: $(ASAN_TOOLS) $(ANALYZE_TESTGEN) $(DIFF_TESTGEN) ## Run the tools under ASan+UBSan over a damage corpus
+test-tools-asan: $(ASAN_TOOLS) $(ANALYZE_TESTGEN) $(DIFF_TESTGEN) $(REC_STAMP) ## Run the tools under ASan+UBSan over a damage corpus and every header bit flip
 	$(Q)TOOLS=$(abspath $(ASAN_BIN)) MKTRACE=$(abspath $(ANALYZE_TESTGEN)) \
 	    DIFF_MKTRACE=$(abspath $(DIFF_TESTGEN)) PYTHON=$(PYTHON) \
+	    PYTHONPATH_MT=$(abspath $(B)/python) \
 	    $(ASAN_ENV) TRASH=$(abspath $(B)/tests/damage/trash) sh tests/damage/run.sh
 
 TEST_TARGETS += test-tools-asan

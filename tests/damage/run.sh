@@ -3,8 +3,9 @@
 # (make test-tools-asan).
 #
 # Environment (set by tests/tests.mk): TOOLS (build/asan/bin), MKTRACE
-# (analyze_mktrace), DIFF_MKTRACE (diff_mktrace), PYTHON, TRASH, and the
-# sanitizer options (ASAN_OPTIONS, UBSAN_OPTIONS).
+# (analyze_mktrace), DIFF_MKTRACE (diff_mktrace), PYTHON, PYTHONPATH_MT
+# (build/python, for a real recording), TRASH, and the sanitizer options
+# (ASAN_OPTIONS, UBSAN_OPTIONS). Then header_sweep.sh: every header bit.
 #
 # Every tool reads every damaged file. Each run must exit 0 or 1 (a damaged
 # or unreadable trace is 1, never a crash) and print no sanitizer report
@@ -52,5 +53,7 @@ for f in basic.trace heap.trace poll.trace lost.trace zombie.trace corpus/*.trac
     run "$f" "$TOOLS/memtrace-plot" "$f" -o plot.svg
     run "$f" "$TOOLS/memtrace-plot" --flame "$f" -o flame.svg
 done
+. "$here/header_sweep.sh"
+
 echo "test-tools-asan: $pass passed, $fail failed"
 [ "$fail" = 0 ]
