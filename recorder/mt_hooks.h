@@ -39,7 +39,8 @@ typedef struct mt_filters {
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const struct mt_alloc_config *alloc, PyObject *hide_frame);
 /* Stop: uninstall hooks everywhere, put back what the start replaced (see
- * "Installation" in mt_hooks.c), finish the file (releases the GIL while
+ * "Installation" in mt_hooks.c: on 3.9-3.11 also sys.settrace and
+ * sys.setprofile), finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
 int mt_hooks_mode(void); /* 0 when not recording (or stopping) */
@@ -53,11 +54,11 @@ void mt_hooks_set_hide_frame(PyObject *frame);
 #define MT_HIDE_MAX 64
 extern void *mt_hooks_hide_iframes[MT_HIDE_MAX];
 extern unsigned mt_hooks_nhide;
-/* The builtin installed with threading.setprofile: it swaps itself for the
- * C hooks in each new thread. */
+/* Former thread bootstraps, no longer installed: threading's hooks are the
+ * program's (new threads are caught by the hooks themselves, see
+ * "Installation" in mt_hooks.c). Called anyway, each clears the profile or
+ * trace function of the calling thread and returns None. */
 PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);
-/* The same through threading.settrace (trace mode without c_calls, which
- * leaves threading's profile hook alone). */
 PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args);
 /* A marker in the calling thread's stream. */
 void mt_hooks_marker(const char *text, size_t len);
