@@ -1330,9 +1330,17 @@ static int legacy_install(int on) {
         hooks_interp = interp;
         save_thread_hooks(me);
         if (wrap_install(1) < 0 || catch_install(1) < 0) return -1;
+        int others = 0; /* threads that keep a function of the program's */
+        if ((hooks_profile && me->c_profilefunc) || (trace_mode && me->c_tracefunc))
+            fprintf(stderr, "memtrace: recording replaces this thread's own %s function "
+                            "until stop() (Python < 3.12)\n",
+                    hooks_profile && me->c_profilefunc ? "profile" : "trace");
         for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
              ts = PyThreadState_Next(ts)) {
             int mine = ts == me;
+            if (!mine && ((hooks_profile && (ts->c_profilefunc || ts->c_profileobj)) ||
+                          (trace_mode && (ts->c_tracefunc || ts->c_traceobj))))
+                others++;
             if (hooks_profile && (mine || (!ts->c_profilefunc && !ts->c_profileobj)) &&
                 _PyEval_SetProfile(ts, profile_cb, NULL) < 0)
                 return -1;
@@ -1340,6 +1348,9 @@ static int legacy_install(int on) {
                 _PyEval_SetTrace(ts, trace_cb, NULL) < 0)
                 return -1;
         }
+        if (others)
+            fprintf(stderr, "memtrace: %d other thread(s) run a profile or trace function of "
+                            "the program's: each is recorded from when it clears it\n", others);
         hooks_catching = 1;
         return 0;
     }

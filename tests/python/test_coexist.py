@@ -462,3 +462,71 @@ print(r.failed, r.attempted)
         assert calls(recs, "after") == 4
         assert calls(recs, "double") == 5
     assert check(tmp / "t.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode", HOOK_MODES)
+def test_resumed_recording_has_the_right_stack(tmp, mode):
+    # Paused by the program's tracer at one depth, resumed at another: the
+    # frames that returned meanwhile get their return, the frames that
+    # began meanwhile their call, and the trace stays consistent.
+    run_py(START + """
+def tracer(frame, event, arg):
+    return tracer
+def f():
+    return 1
+def pauser():
+    sys.settrace(tracer)      # paused inside pauser, which returns meanwhile
+def inner():
+    sys.settrace(None)        # resumed two frames deeper than the pause
+    for _ in range(3):
+        f()
+def outer():
+    inner()
+pauser()
+outer()
+sys.settrace(tracer)
+sys.settrace(None)            # paused and resumed at the same place
+f()
+memtrace.stop()
+""", tmp, args=[mode])
+    recs = decode(tmp / "t.trace")
+    assert check(tmp / "t.trace")[0] == 0
+    assert calls(recs, "f") == 4
+    for name in ("pauser", "outer", "inner"):
+        assert calls(recs, name) == 1, name
+        assert count(recs, "return", name) == 1, name
+    # No return without its call, as a reader tracks the stack.
+    stacks = {}
+    for r in recs:
+        if r["type"] == "block":
+            stacks[r["tid"]] = len(r["stack"])
+        elif r["type"] in ("call", "ccall"):
+            stacks[r["tid"]] = stacks.get(r["tid"], 0) + 1
+        elif r["type"] in ("return", "creturn", "craise", "unwind"):
+            stacks[r["tid"]] = stacks.get(r["tid"], 0) - 1
+            assert stacks[r["tid"]] >= 0, r
+
+
+@pytest.mark.skipif(sys.version_info[:2] == (3, 11),
+                    reason="3.11 puts memtrace's function back at the next sys.settrace call only")
+@pytest.mark.parametrize("mode", ["profile", "trace"])
+def test_clearing_through_sys_own_function_does_not_end_recording(tmp, mode):
+    # A reference to sys's own settrace/setprofile, taken before recording
+    # began, bypasses memtrace's: on 3.9/3.10 the hook comes back at the
+    # thread's next Python call; 3.12+ records through sys.monitoring.
+    run_py("""
+import sys
+from sys import settrace, setprofile
+import memtrace
+def f():
+    return 1
+memtrace.start("t.trace", mode=sys.argv[1])
+settrace(None)
+setprofile(None)
+for _ in range(5):
+    f()
+memtrace.stop()
+""", tmp, args=[mode])
+    recs = decode(tmp / "t.trace")
+    assert calls(recs, "f") == 5
+    assert check(tmp / "t.trace")[0] == 0
