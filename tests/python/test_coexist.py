@@ -530,3 +530,24 @@ memtrace.stop()
     recs = decode(tmp / "t.trace")
     assert calls(recs, "f") == 5
     assert check(tmp / "t.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode", HOOK_MODES)
+def test_sys_settrace_looks_like_its_own_while_recording(tmp, mode):
+    # 3.9-3.11 put look-alikes of sys.settrace/sys.setprofile in place while
+    # recording (see README): the same name, module, self and documentation,
+    # and sys's own again after stop().
+    p = run_py("""
+import sys, memtrace
+mode, _, c = sys.argv[1].partition("+")
+def describe(fn):
+    return (repr(fn), fn.__name__, fn.__qualname__, fn.__module__, fn.__self__ is sys,
+            fn.__doc__, fn.__text_signature__)
+own = [sys.settrace, sys.setprofile]
+before = [describe(fn) for fn in own]
+memtrace.start("u.trace", mode=mode, c_calls=True if c else None)
+during = [describe(fn) for fn in (sys.settrace, sys.setprofile)]
+memtrace.stop()
+print(before == during, [sys.settrace, sys.setprofile] == own)
+""", tmp, args=[mode])
+    assert p.stdout.split() == ["True", "True"]
