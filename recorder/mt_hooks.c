@@ -504,8 +504,17 @@ static void resync_stack(mt_tstate *t, PyFrameObject *from) {
     size_t n = 0, cap = 0;
     if (from) Py_INCREF(from);
     for (PyFrameObject *f = from; f;) {
-        if (hidden_frame(f) || (n == cap && !(cap = cap ? 2 * cap : 64,
-                                              chain = realloc(chain, cap * sizeof *chain)))) {
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            PyFrameObject **nchain = realloc(chain, ncap * sizeof *chain);
+            if (!nchain) { /* the outermost frames are left out */
+                Py_DECREF(f);
+                break;
+            }
+            chain = nchain;
+            cap = ncap;
+        }
+        if (hidden_frame(f)) {
             Py_DECREF(f);
             break;
         }
@@ -608,10 +617,11 @@ static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *fra
     frame_where(from, where, sizeof where);
     t->reentry = 0;
     Py_XDECREF(from);
-    char text[600];
+    char text[700];
     snprintf(text, sizeof text,
              "memtrace: recording of this thread resumed at %s: its %s function had been cleared",
-             where, hooks_profile ? "profile" : "trace");
+             where, !hooks_profile ? "trace"
+                    : hooks_mode == MT_MODE_TRACE ? "profile or trace" : "profile");
     hooks_notice(t, 0, text);
 }
 
@@ -803,8 +813,9 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed) || hooks_stopping ||
         ts->interp != hooks_interp)
         return;
-    if (hooks_profile && !ts->c_profilefunc) ts->c_profilefunc = profile_cb;
-    if (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc) ts->c_tracefunc = trace_cb;
+    if (hooks_profile && !ts->c_profilefunc && !ts->c_profileobj) ts->c_profilefunc = profile_cb;
+    if (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc && !ts->c_traceobj)
+        ts->c_tracefunc = trace_cb;
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
     if (mt_tstate_get()) hooks_resync = 1;
@@ -919,7 +930,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
             t->reentry = 0;
             snprintf(text, sizeof text,
                      "memtrace: recording of this thread resumed at %s: sys.set%s(None) "
-                     "removed the program's %s function", where, slot, slot);
+                     "cleared its %s function", where, slot, slot);
             hooks_notice(t, 0, text);
         }
     } else if (was_ours && now != ours) {
