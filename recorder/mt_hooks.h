@@ -34,7 +34,8 @@ typedef struct mt_filters {
 /* alloc: allocation tracking (NULL or python == native == 0: none).
  * hide_frame: see mt_hooks_set_hide_frame (NULL or None: none).
  * Fails with RuntimeError while recording or while a stop runs in another
- * thread ("memtrace is stopping"); a start that fails after the file was
+ * thread ("memtrace is stopping"), or when sys.monitoring tool ids 3-5 are
+ * all taken (profile and trace modes on 3.12+, fast mode on 3.13+); a start that fails after the file was
  * created removes it. */
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const struct mt_alloc_config *alloc, PyObject *hide_frame);
