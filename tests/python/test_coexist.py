@@ -551,3 +551,41 @@ memtrace.stop()
 print(before == during, [sys.settrace, sys.setprofile] == own)
 """, tmp, args=[mode])
     assert p.stdout.split() == ["True", "True"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring from 3.12")
+@pytest.mark.parametrize("mode", ["profile", "trace"])
+def test_monitoring_tool_id_of_profile_and_trace_modes(tmp, mode):
+    # A free id of 3-5 (never cProfile's 2), given back at stop; none free:
+    # start() refuses and leaves the others' ids alone.
+    p = run_py("""
+        import cProfile, pstats, sys, memtrace
+        mon = sys.monitoring
+        def f():
+            return 1
+        prof = cProfile.Profile()
+        prof.enable()                    # PROFILER_ID, while memtrace records
+        memtrace.start("a.trace", mode=sys.argv[1])
+        mine = [i for i in range(6) if mon.get_tool(i) == "memtrace"]
+        for _ in range(6):
+            f()
+        memtrace.stop()
+        prof.disable()
+        st = pstats.Stats(prof)
+        print(mine, [i for i in range(6) if mon.get_tool(i) == "memtrace"],
+              [v[1] for k, v in st.stats.items() if k[2] == "f"])
+        for i in (3, 4, 5):
+            mon.use_tool_id(i, "other%d" % i)
+        try:
+            memtrace.start("b.trace", mode=sys.argv[1])
+            print("started")
+        except RuntimeError:
+            print("refused")
+        print([mon.get_tool(i) for i in (3, 4, 5)], memtrace.is_recording())
+    """, tmp, args=[mode])
+    lines = p.stdout.splitlines()
+    assert lines[0] == "[3] [] [6]"
+    assert lines[1] == "refused"
+    assert lines[2] == "['other3', 'other4', 'other5'] False"
+    assert count(decode(tmp / "a.trace"), "call", "f") == 6
+    assert not (tmp / "b.trace").exists()
