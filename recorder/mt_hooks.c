@@ -589,8 +589,14 @@ static void hooks_notice(mt_tstate *t, int say_stderr, const char *text) {
     }
 }
 
-/* The thread's hooks were put back by catch_thread: its next event
- * resynchronises the shadow stack first. Owning thread. */
+/* The thread's hooks were put back after a while without them: its next
+ * event resynchronises the shadow stack first, and writes a marker
+ * (HOOKS_RESYNC_SAY: catch_thread, which does not know where the thread
+ * was) or not (HOOKS_RESYNC_QUIET: wrap_set wrote it). Not at once: a
+ * debugger clears its function from inside it (bdb's set_continue), where
+ * the running frames above the traced one are the debugger's, which report
+ * no events. Owning thread. */
+enum { HOOKS_RESYNC_SAY = 1, HOOKS_RESYNC_QUIET = 2 };
 static MT_TLS int hooks_resync;
 
 /* The first event of a thread: CALL's frame is the one being entered, whose
@@ -607,6 +613,7 @@ static mt_tstate *thread_begin_at(PyFrameObject *frame, int what) {
 /* After catch_thread put a known thread's hooks back: the stack up to the
  * frame of this event (its caller for a CALL), and a marker. */
 static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *frame, int what) {
+    int say = hooks_resync == HOOKS_RESYNC_SAY;
     hooks_resync = 0;
     PyFrameObject *from = frame;
     if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
@@ -617,6 +624,7 @@ static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *fra
     frame_where(from, where, sizeof where);
     t->reentry = 0;
     Py_XDECREF(from);
+    if (!say) return;
     char text[700];
     snprintf(text, sizeof text,
              "memtrace: recording of this thread resumed at %s: its %s function had been cleared",
@@ -818,7 +826,7 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
         ts->c_tracefunc = trace_cb;
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
-    if (mt_tstate_get()) hooks_resync = 1;
+    if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
 }
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -921,13 +929,10 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
         mt_tstate *t = mt_tstate_get();
         if (!was_ours && t) {
             /* Displaced until now: the calls and returns meanwhile were the
-             * program's tracer's. */
-            PyFrameObject *f = PyEval_GetFrame(); /* borrowed: the caller */
-            t->reentry = 1;
-            resync_stack(t, f);
+             * program's tracer's. The stack at the next event. */
+            hooks_resync = HOOKS_RESYNC_QUIET;
             char where[512], text[700];
-            frame_where(f, where, sizeof where);
-            t->reentry = 0;
+            frame_where(PyEval_GetFrame(), where, sizeof where);
             snprintf(text, sizeof text,
                      "memtrace: recording of this thread resumed at %s: sys.set%s(None) "
                      "cleared its %s function", where, slot, slot);

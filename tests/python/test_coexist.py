@@ -424,6 +424,30 @@ print(out.getvalue().count("(Pdb)"), "-> return 2" in out.getvalue())
     recs = decode(tmp / "t.trace")
     assert calls(recs, "f") == 5
     assert check(tmp / "t.trace")[0] == 0
+    # pdb's own frames (which report no events while it runs as the tracer)
+    # are not left on the stack when recording resumes from inside it.
+    assert stacks_at_calls(recs, "f") == [["<module>", "f"]] * 5
+
+
+def stacks_at_calls(records, name):
+    """The stack (names, outermost first) at each call of name."""
+    names, stacks, out = {}, {}, []
+    for r in records:
+        t = r["type"]
+        if t == "function":
+            names[r["fid"]] = r["qualname"]
+        elif t == "block":
+            stacks[r["tid"]] = list(r["stack"])
+        elif t in ("call", "ccall"):
+            s = stacks.setdefault(r["tid"], [])
+            s.append(r["fid"])
+            if r.get("name") == name:
+                out.append([names.get(f, "?") for f in s])
+        elif t in ("return", "creturn", "craise", "unwind"):
+            s = stacks.setdefault(r["tid"], [])
+            if s:
+                s.pop()
+    return out
 
 
 DOCMOD = '''
