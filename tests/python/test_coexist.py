@@ -613,3 +613,29 @@ def test_monitoring_tool_id_of_profile_and_trace_modes(tmp, mode):
     assert lines[2] == "['other3', 'other4', 'other5'] False"
     assert count(decode(tmp / "a.trace"), "call", "f") == 6
     assert not (tmp / "b.trace").exists()
+
+
+@pytest.mark.parametrize("mode", ALL_MODES)
+def test_python_m_doctest_under_the_launcher(tmp, mode):
+    # As a user would: the same output and status as bare, and the calls
+    # made after doctest cleared and restored the trace function recorded.
+    import subprocess
+    (tmp / "docmod.py").write_text(DOCMOD + "\nif __name__ == '__main__':\n"
+                                   "    import doctest\n"
+                                   "    print(doctest.testmod())\n"
+                                   "    for i in range(3):\n"
+                                   "        double(i)\n")
+    m, _, c = mode.partition("+")
+    opts = ["--mode", m] + (["--c-calls"] if c else [])
+
+    def run(args):
+        return subprocess.run([sys.executable] + args, cwd=str(tmp), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    bare = run(["docmod.py"])
+    rec = run(["-m", "memtrace", "run", "-o", "t.trace"] + opts + ["docmod.py"])
+    assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
+    assert "failed=0, attempted=3" in bare.stdout
+    recs = decode(tmp / "t.trace")
+    if mode != "alloc":
+        assert calls(recs, "double") == 5 + 3
+    assert check(tmp / "t.trace")[0] == 0
