@@ -1087,9 +1087,11 @@ static PyObject *mon_enter(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* A thread's first event may be a return (of the frame that started
+ * recording, say): its state is made with the running frames, so that the
+ * return pops one of them, as with the profile and trace functions. */
 static PyObject *mon_leave(int type) {
-    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) Py_RETURN_NONE;
-    mt_tstate *t = mt_tstate_get();
+    mt_tstate *t = mon_tstate(0);
     if (t) mt_rec_leave(t, type);
     Py_RETURN_NONE;
 }
