@@ -598,6 +598,9 @@ static void hooks_notice(mt_tstate *t, int say_stderr, const char *text) {
  * no events. Owning thread. */
 enum { HOOKS_RESYNC_SAY = 1, HOOKS_RESYNC_QUIET = 2 };
 static MT_TLS int hooks_resync;
+/* mt_rec.gen while a program's function set through sys.settrace/setprofile
+ * holds the thread's slot (0: none). Owning thread. */
+static MT_TLS uint64_t hooks_paused_gen;
 
 /* The first event of a thread: CALL's frame is the one being entered, whose
  * call the caller records, so the stack to push starts at its parent. */
@@ -827,6 +830,7 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
     if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
+    hooks_paused_gen = 0;
 }
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -926,6 +930,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
         if (is_profile) ts->c_profilefunc = profile_cb;
         else ts->c_tracefunc = trace_cb;
         set_tracing_state(ts);
+        hooks_paused_gen = 0;
         mt_tstate *t = mt_tstate_get();
         if (!was_ours && t) {
             /* Displaced until now: the calls and returns meanwhile were the
@@ -952,6 +957,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
                  "program's own %s function in place of memtrace's (until it is cleared)",
                  (unsigned long long)PyThread_get_thread_native_id(), slot, where, slot);
         hooks_notice(t, 1, text);
+        hooks_paused_gen = mt_rec.gen;
     }
     return r;
 }
@@ -1374,6 +1380,17 @@ static int legacy_install(int on) {
     }
     hooks_catching = 0;
     int my_prof = me->c_profilefunc == profile_cb, my_trace = me->c_tracefunc == trace_cb;
+    /* Lost without a word: a tool set its function from C (cProfile,
+     * coverage's C tracer) in the thread that stops, and (3.11) may have
+     * cleared it since. Other threads cannot be told apart from those that
+     * kept a function of their own from the start. */
+    if (((hooks_profile && !my_prof) || (trace_mode && !my_trace)) &&
+        hooks_paused_gen != mt_rec.gen && saved_ident == PyThread_get_thread_ident())
+        fprintf(stderr, "memtrace: this thread's %s function was replaced during the "
+                        "recording without sys.set%s (cProfile? coverage's C tracer?): its "
+                        "events from then on may be missing\n",
+                hooks_profile && !my_prof ? "profile" : "trace",
+                hooks_profile && !my_prof ? "profile" : "trace");
     for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
          ts = PyThreadState_Next(ts)) {
         if (ts->c_profilefunc == profile_cb && _PyEval_SetProfile(ts, NULL, NULL) < 0)

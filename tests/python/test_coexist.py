@@ -639,3 +639,34 @@ def test_python_m_doctest_under_the_launcher(tmp, mode):
     if mode != "alloc":
         assert calls(recs, "double") == 5 + 3
     assert check(tmp / "t.trace")[0] == 0
+
+
+def test_cprofile_during_a_profile_recording(tmp):
+    # cProfile sets its profile function from C. It gets its events as it
+    # would bare; memtrace records throughout (3.12+: sys.monitoring),
+    # resumes after cProfile lets go (3.9/3.10), or says at stop that the
+    # thread's events were lost (3.11).
+    p = run_py("""
+import cProfile, pstats, memtrace
+def f():
+    return 1
+memtrace.start("t.trace", mode="profile")
+prof = cProfile.Profile()
+prof.enable()
+f()
+prof.disable()
+for _ in range(3):
+    f()
+memtrace.stop()
+print([v[1] for k, v in pstats.Stats(prof).stats.items() if k[2] == "f"])
+""", tmp)
+    assert p.stdout.split() == ["[1]"]
+    recs = decode(tmp / "t.trace")
+    assert check(tmp / "t.trace")[0] == 0
+    if sys.version_info >= (3, 12):
+        assert calls(recs, "f") == 4
+    elif sys.version_info < (3, 11):
+        assert calls(recs, "f") == 3
+        assert any("resumed" in m for m in markers(recs))
+    else:
+        assert "replaced during the recording without sys.setprofile" in p.stderr
