@@ -898,7 +898,10 @@ static int catch_install(int on) {
  * memtrace's functions are C functions without an object, so
  * sys.gettrace()/sys.getprofile() return None as they would bare.
  */
-static PyObject *orig_set[2];  /* sys's settrace, setprofile; strong, GIL */
+/* sys's own settrace and setprofile (strong, GIL; kept after stop: a
+ * program that took a reference to ours calls them through it), and ours
+ * while they are in sys (strong, GIL). */
+static PyObject *orig_set[2];
 static PyObject *wrapper_set[2];
 static PyObject *wrap_settrace(PyObject *self, PyObject *arg);
 static PyObject *wrap_setprofile(PyObject *self, PyObject *arg);
