@@ -37,15 +37,18 @@ Only one recording runs at a time: start() while recording, or entering a
 Profile/Trace inside another, raises RuntimeError, and so does start() while
 another thread's stop() is still finishing the file ("memtrace is stopping").
 
-Other users of the same interpreter hooks:
-  - profile mode replaces every thread's profile function while recording,
-    trace mode every thread's trace function (a debugger's or coverage's
-    tracer does not run while trace mode records); trace mode without
-    c_calls leaves profile functions alone; fast, alloc and poll modes touch
-    neither. stop() puts back threading.setprofile's/settrace's hook and the
-    profile and trace functions that the thread calling start() had, when
-    the same thread calls stop(); other threads' are cleared (CPython offers
-    no way to read another thread's hooks).
+Other users of the same interpreter hooks (README: "Living with other tools"):
+  - the program sees what it would see bare: sys.gettrace()/getprofile()
+    and threading's hooks return what it set, and every thread is recorded
+    however it was started.
+  - profile and trace modes record through a sys.monitoring tool of their
+    own on 3.12+ (first free id of 3-5), so sys.settrace/setprofile, pdb,
+    coverage and cProfile run beside them. On 3.9-3.11 they use the threads'
+    profile/trace functions; while recording, sys.settrace/sys.setprofile
+    are look-alikes of sys's own: clearing (doctest's and pdb's
+    save/clear/restore) puts memtrace's function back at once, and a
+    program's own function takes the thread's slot as bare while recording
+    of that thread pauses (a marker and one stderr line say where).
   - fast mode calls a PEP 523 frame evaluation function installed before it
     (3.9-3.12), and on 3.13 takes the first free sys.monitoring tool id of 3,
     4 and 5 (never cProfile's); neither is torn down if another tool
