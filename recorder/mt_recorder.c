@@ -54,6 +54,9 @@ static struct {
     uint32_t nbufs_max_seen;
     uint64_t bytes_used, bytes_budget; /* buffer bytes allocated; bound */
     uint64_t waits;           /* refills that waited for the writer */
+    uint64_t released;        /* buf_release calls: the writer's progress */
+    uint64_t stalled_at;      /* released when a wait last timed out, + 1
+                                 (0: none): no new wait until it moves */
     int want_buffers;         /* a thread waits: the writer should take
                                  idle threads' partial buffers now */
     uint64_t lost_events;     /* total dropped, for SUMMARY */
@@ -209,6 +212,9 @@ static mt_buf *buf_get(size_t min_bytes, int may_wait) {
         }
         if (!may_wait || atomic_load(&R.failed) || !atomic_load(&mt_rec.active) || R.stopping)
             break;
+        /* A wait already timed out and the writer has freed nothing since
+         * (a hung disk): drop at once, do not freeze the program again. */
+        if (R.stalled_at && R.stalled_at == R.released + 1) break;
         if (!have_deadline) {
             if (!wait_max_ns) break;
             deadline_after(&deadline, wait_max_ns);
@@ -217,7 +223,10 @@ static mt_buf *buf_get(size_t min_bytes, int may_wait) {
         }
         R.want_buffers = 1;
         pthread_cond_signal(&R.wake);
-        if (pthread_cond_timedwait(&R.freed, &R.pool_lock, &deadline) == ETIMEDOUT) break;
+        if (pthread_cond_timedwait(&R.freed, &R.pool_lock, &deadline) == ETIMEDOUT) {
+            R.stalled_at = R.released + 1;
+            break;
+        }
     }
     pthread_mutex_unlock(&R.pool_lock);
     if (b) {
@@ -246,6 +255,7 @@ static void buf_release(mt_buf *q) {
         }
         q = n;
     }
+    R.released++;
     pthread_cond_broadcast(&R.freed);
     pthread_mutex_unlock(&R.pool_lock);
 }
@@ -628,8 +638,7 @@ void mt_rec_nogil_unlock(void) {
 void mt_own_wait(mt_tstate *t) {
     /* The writer is taking buffers: it saw busy (ours is up) or took ours
      * before; either way it clears steal within microseconds. */
-    while (t->steal) sched_yield();
-    atomic_thread_fence(memory_order_acquire);
+    while (__atomic_load_n(&t->steal, __ATOMIC_ACQUIRE)) sched_yield();
 }
 
 #ifdef __linux__
@@ -654,11 +663,11 @@ static int flush_idle_steal(void) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     pthread_mutex_lock(&R.nogil_lock);
     pthread_mutex_lock(&R.reg_lock);
-    for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 1;
+    for (mt_tstate *t = R.threads; t; t = t->next) __atomic_store_n(&t->steal, 1, __ATOMIC_RELAXED);
     ok = membarrier_all();
     if (ok)
         for (mt_tstate *t = R.threads; t; t = t->next) {
-            if (t->busy != 0 || !t->buf) continue;
+            if (__atomic_load_n(&t->busy, __ATOMIC_ACQUIRE) != 0 || !t->buf) continue;
             if (t->nrec > 1) {
                 tstate_queue(t);
             } else {
@@ -673,8 +682,7 @@ static int flush_idle_steal(void) {
                 buf_release(b);
             }
         }
-    atomic_thread_fence(memory_order_release);
-    for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 0;
+    for (mt_tstate *t = R.threads; t; t = t->next) __atomic_store_n(&t->steal, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&R.reg_lock);
     pthread_mutex_unlock(&R.nogil_lock);
     MT_GUARD_LEAVE();
@@ -847,7 +855,10 @@ static int file_reopen(void) {
     return 0;
 }
 
-/* The writer's sink (writer thread, or start/stop): see R.file. */
+/* The writer's sink (writer thread, or start/stop): see R.file. One
+ * window remains: a program thread that closes the descriptor and gets the
+ * same number back between the fstat and the pwrite (microseconds, at a
+ * number >= 1024 where the limit allows) is not seen. */
 static long trace_sink(void *ctx, const void *buf, size_t n) {
     (void)ctx;
     if (R.file.lost) return -EBADF;
@@ -1209,7 +1220,16 @@ static int rec_start(const mt_rec_config *cfg) {
         pthread_atfork(fork_prepare, fork_parent, fork_child);
     }
     R.cfg = *cfg;
-    R.path = strdup(cfg->path);
+    /* Absolute: the file is opened again by this name if the program
+     * closes its descriptor, typically after chdir("/") (daemons). */
+    char cwd[4096];
+    if (cfg->path[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        size_t n = strlen(cwd) + 1 + strlen(cfg->path) + 1;
+        R.path = malloc(n);
+        if (R.path) snprintf(R.path, n, "%s/%s", cwd, cfg->path);
+    } else {
+        R.path = strdup(cfg->path);
+    }
     if (!R.path) return MT_ERR_NOMEM;
     mt_header h = cfg->header;
     h.alloc_sample_bytes = cfg->alloc_sample_bytes; /* 0: no allocation records */
@@ -1285,6 +1305,7 @@ static int rec_start(const mt_rec_config *cfg) {
     R.bytes_used = 0;
     R.bytes_budget = (uint64_t)cfg->max_buffers * cfg->buffer_bytes;
     R.waits = 0;
+    R.released = R.stalled_at = 0;
     R.want_buffers = 0;
     R.lost_events = 0;
     R.events_queued = 0;
@@ -1400,7 +1421,11 @@ static int rec_stop(int reason) {
         t->lost_events = t->lost_bytes = 0;
     }
     pthread_mutex_unlock(&R.reg_lock);
+    /* Under its lock: the writer may be in sampler_handoff (a periodic
+     * flush) until it sees stopping. */
+    pthread_mutex_lock(&R.sampler_lock);
     if (R.sampler.buf && R.sampler.nrec > 1) tstate_queue(&R.sampler);
+    pthread_mutex_unlock(&R.sampler_lock);
     lost_events += R.sampler.lost_events;
     lost_bytes += R.sampler.lost_bytes;
     R.sampler.lost_events = R.sampler.lost_bytes = 0;
@@ -1584,6 +1609,7 @@ void mt_rec_stats_get(mt_rec_stats *out) {
     out->alloc_records = R.alloc_records;
     out->buffers_max = R.nbufs_max_seen;
     out->waits = R.waits;
+    out->stalled = R.stalled_at != 0 && R.stalled_at == R.released + 1;
     out->fd_reopened = R.file.reopened;
     out->steal = R.steal_ok;
     pthread_mutex_unlock(&R.pool_lock);

@@ -88,8 +88,8 @@ typedef struct mt_tstate {
     /* Ownership of the buffer against the writer thread (see "Taking
      * buffers without the GIL" below): busy is the owning thread's count
      * of open critical sections, steal the writer's request. */
-    volatile uint32_t busy;
-    volatile uint32_t steal;
+    uint32_t busy;  /* __atomic: owner stores, writer loads */
+    uint32_t steal; /* __atomic: writer stores, owner loads */
     /* hot path (owning thread, inside mt_own/mt_unown) */
     uint8_t *pos, *end; /* write position; end = limit minus MT_BUF_RESERVE;
                            both NULL when the thread has no buffer */
@@ -229,13 +229,18 @@ void mt_tstate_name(mt_tstate *t, const char *name, size_t len);
  * buffers without the GIL" at the top). Nestable. */
 void mt_own_wait(mt_tstate *t);
 static inline void mt_own(mt_tstate *t) {
-    t->busy = t->busy + 1;
-    __asm__ __volatile__("" ::: "memory");
-    if (__builtin_expect(t->steal != 0, 0)) mt_own_wait(t);
+    __atomic_store_n(&t->busy, t->busy + 1, __ATOMIC_RELAXED);
+    /* The store before the load, as the compiler sees it; membarrier on
+     * the writer's side orders them in the processor. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /* Acquire: the buffer fields are read after steal (a weakly ordered
+     * processor must not read a pos the writer has since taken). */
+    if (__builtin_expect(__atomic_load_n(&t->steal, __ATOMIC_ACQUIRE) != 0, 0))
+        mt_own_wait(t);
 }
 static inline void mt_unown(mt_tstate *t) {
-    __asm__ __volatile__("" ::: "memory");
-    t->busy = t->busy - 1;
+    /* Release: the buffer's bytes before busy reads 0. */
+    __atomic_store_n(&t->busy, t->busy - 1, __ATOMIC_RELEASE);
 }
 
 static inline mt_tstate *mt_tstate_get(void) {
@@ -459,6 +464,8 @@ typedef struct mt_rec_stats {
     uint64_t alloc_records; /* attempted, last or current session */
     uint64_t events_lost, bytes_written, records_written, buffers_max;
     uint64_t waits;        /* refills that waited for a free buffer */
+    int stalled;           /* a wait timed out and the writer has freed
+                              nothing since (a hung disk) */
     uint32_t fd_reopened;  /* the trace's descriptor was lost and reopened */
     int steal;             /* the writer takes buffers without the GIL */
     int error; /* writer's first error */

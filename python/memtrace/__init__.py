@@ -236,7 +236,7 @@ def _tsc_usable():
 
 
 def _start(opts, hide_frame=None):
-    global _current
+    global _current, _hide
     wrapped = not _real_os
     _wrap_process_exits()  # before recording: not part of the program's trace
     try:
@@ -246,6 +246,7 @@ def _start(opts, hide_frame=None):
             _unwrap_process_exits()
         raise
     _current = opts
+    _hide = hide_frame
 
 
 def _start_core(opts, hide_frame):
@@ -347,7 +348,8 @@ def stop():
     cur = _current
     path = cur["path"] if cur else None
     _memtrace.stop()
-    _unwrap_process_exits()
+    if not _memtrace.is_recording():  # (another thread may have started anew)
+        _unwrap_process_exits()
     # Another thread may have started a new recording as soon as ours was
     # finished (the GIL is released while the file is finished).
     if _current is cur:
@@ -486,7 +488,12 @@ def _after_fork_child():
 _real_os = {}  # name -> os's own function, while a wrapper is installed (GIL)
 
 
+_exec_busy = False  # an exec wrapper is running: inner ones pass through (GIL)
+_hide = None        # the launcher's hide_frame of the running recording (GIL)
+
+
 def _next_path(path):
+    """<stem>.1.trace, <stem>.2.trace, ...: the first free one."""
     stem, ext = _os.path.splitext(path)
     for k in range(1, 10000):
         candidate = "%s.%d%s" % (stem, k, ext or ".trace")
@@ -498,7 +505,9 @@ def _next_path(path):
 def _make_exit_wrapper(real):
     @_functools.wraps(real)
     def _exit(status):
-        if _memtrace.is_recording():
+        # Not when the writer is stuck (a hung disk): finishing would hang
+        # the exit too.
+        if _memtrace.is_recording() and not _memtrace._stats().get("stalled"):
             try:
                 _memtrace.stop(1)  # MT_END_EXIT: finished, index and all
             except BaseException:  # never stand between the program and its exit
@@ -510,25 +519,35 @@ def _make_exit_wrapper(real):
 def _make_exec_wrapper(real):
     @_functools.wraps(real)
     def exec_(*args, **kwargs):
+        global _exec_busy
+        if _exec_busy:  # inside execvp's search of PATH: one stop for all
+            return real(*args, **kwargs)
         opts = _current if _memtrace.is_recording() else None
+        hide = _hide
         if opts is not None:
             stop()
+        _exec_busy = True
         try:
             return real(*args, **kwargs)
         except BaseException:
             if opts is not None and not _memtrace.is_recording():
+                base = opts.get("_base_path", opts["path"])
                 try:
-                    _start(dict(opts, path=_next_path(opts["path"])))
+                    _start(dict(opts, path=_next_path(base), _base_path=base), hide)
                 except Exception as exc:  # the program carries on unrecorded
                     _sys.stderr.write("memtrace: recording not resumed after a failed exec: %s\n"
                                       % (exc,))
             raise
+        finally:
+            _exec_busy = False
     return exec_
 
 
 def _wrap_process_exits():
+    # _execvpe: execvp, execvpe, execlp and execlpe search PATH through it,
+    # calling execv/execve once per directory.
     for name, make in (("_exit", _make_exit_wrapper), ("execv", _make_exec_wrapper),
-                       ("execve", _make_exec_wrapper)):
+                       ("execve", _make_exec_wrapper), ("_execvpe", _make_exec_wrapper)):
         real = getattr(_os, name, None)
         if real is None or name in _real_os:
             continue

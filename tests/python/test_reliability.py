@@ -370,3 +370,68 @@ def test_full_disk_during_recording_is_not_recording(tmp):
         print(memtrace.is_recording())
     """, tmp, timeout=120)
     assert p.stdout.split() == ["False", "None", "True"], (p.stdout, p.stderr)
+
+
+def test_daemon_chdir_then_closerange_keeps_recording(tmp):
+    # A relative trace path, then chdir("/") and every descriptor closed:
+    # the file is found again by its absolute name.
+    (tmp / "sub").mkdir()
+    p = run_py("""
+        import os, memtrace
+        def work():
+            return 1
+        memtrace.start("rel.trace", mode="profile", flush_interval=0.05)
+        os.chdir("/")
+        os.closerange(3, 4096)
+        for i in range(50):
+            work()
+        print(memtrace.is_recording())
+        memtrace.stop()
+    """, tmp / "sub")
+    assert p.stdout.split() == ["True"], p.stderr
+    assert "memtrace" not in p.stderr
+    rc, out = check(tmp / "sub" / "rel.trace")
+    assert rc == 0 and "not closed" not in out, out
+    assert count(decode(tmp / "sub" / "rel.trace"), "call", "work") == 50
+
+
+def test_execvp_searching_path_is_one_stop(tmp):
+    run_py("""
+        import os, memtrace
+        memtrace.start("run.trace", mode="profile")
+        os.environ["PATH"] = "/nonexistent1:/nonexistent2:" + os.environ.get("PATH", "/usr/bin:/bin")
+        os.execvp("true", ["true"])
+    """, tmp)
+    assert sorted(f for f in os.listdir(tmp) if f.endswith(".trace")) == ["run.trace"]
+    rc, out = check(tmp / "run.trace")
+    assert rc == 0 and "not closed" not in out, out
+
+
+def test_a_stuck_writer_costs_one_wait_not_one_per_event(tmp):
+    # The writer makes no progress for 3 s (blocked on a lock the test
+    # holds, as on a hung disk); a thread waits once, then drops and counts
+    # until the writer frees a buffer again.
+    p = run_py("""
+        import memtrace
+        from memtrace import _memtrace as M
+        def f():
+            pass
+        M._test_set_wait_max(0.2)
+        memtrace.start("stuck.trace", mode="profile", buffer_bytes=4096, max_buffers=4)
+        for i in range(1000):
+            f()
+        stats, out = M._stats, print
+        stats()  # every function used below is defined before the writer
+        out(end="")  # stops: defining one needs the lock held below
+        M._test_hold_lock("defs", 3.0)
+        for i in range(100000):
+            f()
+        s = stats()
+        out(s["waits"], s["stalled"])
+        memtrace.stop()
+        print(M._stats()["events_lost"])
+    """, tmp, timeout=120)
+    waits, stalled, lost = p.stdout.split()
+    assert int(waits) <= 3 and stalled == "True", p.stdout
+    assert int(lost) > 0
+    assert "%s events were lost" % lost in p.stderr
