@@ -56,6 +56,22 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
+/* The interpreter that started recording. (const) between mt_alloc_start
+ * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
+ * sub-interpreters, which from 3.12 may have a GIL of their own (running
+ * at the same time as this one) and whose frames and code objects must
+ * never reach the function table (mt_hooks.c: code objects are released
+ * by the interpreter that holds them). A thread whose current thread state
+ * belongs to another interpreter is treated as a thread without the GIL:
+ * its records go into its buffer under mt_rec_nogil_lock, no frame is
+ * walked, no Python API called. Its stack: in alloc mode the one frame
+ * other_fid ("<subinterpreter>", defined at start), which the next sync in
+ * this interpreter replaces; in the call-tracing modes the stack their hooks
+ * keep (the call that entered the other interpreter; nothing for that
+ * interpreter's own threads). */
+static PyInterpreterState *rec_interp;
+static uint32_t other_fid;
+#define OTHER_KEY ((void *)&other_fid) /* its shadow key: no frame has it */
 /* A stop found another allocator in a domain where ours had been (see
  * uninstall): our hooks may still be reachable through the newcomer, which
  * saved them as its "previous" allocator and calls them; they then call
@@ -80,7 +96,7 @@ static size_t scratch_cap;
 
 /* Before 3.12 the current thread state is the GIL holder's, whichever thread
  * that is; from 3.12 it is this thread's while attached. Either way, it is
- * ours and the GIL is ours when its thread id is ours. */
+ * ours and the GIL (of its interpreter) is ours when its thread id is ours. */
 static inline PyThreadState *gil_state(void) {
     PyThreadState *cur = _PyThreadState_UncheckedGet();
     return cur && cur->thread_id == PyThread_get_thread_ident() ? cur : NULL;
@@ -224,15 +240,43 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
     t->lazy_lo = t->depth;
 }
 
+/* Alloc mode, a thread running in another interpreter (see rec_interp),
+ * under nogil_lock: its stack becomes the one frame other_fid. */
+static void enter_other(mt_tstate *t) {
+    if (t->depth == 1 && t->keys[0] == OTHER_KEY) return;
+    if (t->cap == 0 && !mt_tstate_grow(t)) return;
+    uint64_t now = mt_alloc_now(t);
+    while (t->depth > 0) {
+        if (mt_room(t, now)) {
+            t->pos = mt_enc_event(t->pos, MT_REC_RETURN, mt_dt(t, now));
+            t->nrec++;
+        }
+        t->depth--;
+    }
+    t->fids[0] = other_fid;
+    t->keys[0] = OTHER_KEY;
+    t->codes[0] = NULL;
+    t->flags[0] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
+    t->depth = 1;
+    if (mt_room(t, now)) {
+        t->pos = mt_enc_call(t->pos, mt_dt(t, now), other_fid);
+        t->nrec++;
+    }
+    t->lazy_lo = t->depth;
+}
+
 /* ---- Recording --------------------------------------------------------- */
 
-/* One event. gil: 1 known held (mem, obj), 0 unknown (raw, native). The
- * guard is down on entry (or SYNC for a free). */
+/* One event. gil: 1 known held (mem, obj: some interpreter's GIL), 0
+ * unknown (raw, native). The guard is down on entry (or SYNC for a free). */
 static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, size_t size,
                    int gil) {
     mt_tstate *t = mt_tstate_get();
     PyThreadState *ts = gil ? _PyThreadState_UncheckedGet() : gil_state();
-    if (!gil) gil = ts != NULL;
+    /* Another interpreter's thread (or its GIL): the no-GIL path. */
+    int other = ts && ts->interp != rec_interp;
+    if (other) ts = NULL;
+    gil = ts != NULL;
     int outer = mt_tls_guard;
     mt_tls_guard = MT_GUARD_CORE;
     if (gil) {
@@ -263,6 +307,7 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
              * of a session that stopped (and another that started) since. */
             t = mt_tstate_get();
             if (!t) t = thread_begin_nogil();
+            if (t && other && lazy_stacks && type != MT_REC_FREE) enter_other(t);
             if (t) mt_rec_alloc_event(t, type, domain, old, addr, size);
         }
         mt_rec_nogil_unlock();
@@ -498,6 +543,12 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     }
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
+    rec_interp = PyInterpreterState_Get();
+    if (lazy_stacks) {
+        static const char q[] = "<subinterpreter>", m[] = "memtrace";
+        other_fid = mt_rec_function(MT_FUNC_C, mt_rec_string(q, sizeof q - 1),
+                                    mt_rec_string(m, sizeof m - 1), 0, 0);
+    }
     if (sample_bytes > 1 && mt_addrset_init() < 0) {
         PyErr_NoMemory();
         return -1;
