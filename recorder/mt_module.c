@@ -207,10 +207,11 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
     (void)noargs;
     mt_rec_stats s;
     mt_rec_stats_get(&s);
-    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K}", "events_lost", (unsigned long long)s.events_lost,
+    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K}", "events_lost", (unsigned long long)s.events_lost,
                          "buffers_max", (unsigned long long)s.buffers_max, "error", s.error,
                          "alloc_records", (unsigned long long)s.alloc_records,
-                         "sampled_live", (unsigned long long)mt_alloc_sampled_live());
+                         "sampled_live", (unsigned long long)mt_alloc_sampled_live(),
+                         "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
 }
 
 static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
