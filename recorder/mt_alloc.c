@@ -344,6 +344,31 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
      * frame at the same address, would compare equal. Then fids are
      * compared too (one lookup per frame, only after such a death). */
     int recheck = t->code_epoch != mt_hooks_code_epoch;
+    /* The common case first: the same stack as at the last record, compared
+     * in place down to a mark or the bottom; any difference falls through
+     * to the walk below. */
+    if (!recheck) {
+        uint32_t d = t->depth;
+        __typeof__(top) f = top;
+        while (f && !hidden((void *)f) && d) {
+            frames_walked++;
+#ifdef HAVE_MARKS
+            if (MARKED(t, d - 1)) {
+                if (mark_level(t, f) == (int64_t)d - 1) return;
+                break;
+            }
+#endif
+            if (t->keys[d - 1] != (void *)f || t->codes[d - 1] != (void *)FRAME_CODE(f)) break;
+            d--;
+            do f = FRAME_PREV(f);
+#if PY_VERSION_HEX >= 0x030C0000
+            while (f && FRAME_SKIP(f));
+#else
+            while (0);
+#endif
+        }
+        if ((!f || hidden((void *)f)) && !d) return;
+    }
     /* The frames above the first marked one, innermost first; base: the
      * level of the first of them (the one above the mark). */
     size_t n = 0;
