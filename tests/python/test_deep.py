@@ -138,7 +138,10 @@ def test_sync_work_is_linear_in_depth(tmp):
 MIX = r"""
 import json, sys, threading, memtrace
 sys.setrecursionlimit(10000)
-STACK = []       # the program's own view of its stack, outermost first
+class Local(threading.local):
+    def __init__(self):
+        self.stack = []  # the program's own view of its stack, outermost first
+LOCAL = Local()
 EXPECT = {}      # probe size -> expected names from "root" up
 lock = threading.Lock()
 counter = [200000]
@@ -148,11 +151,11 @@ def probe():
     with lock:
         counter[0] += 1
         size = counter[0]
-        EXPECT[size + 1] = list(STACK) + ["probe"]
+        EXPECT[size + 1] = list(LOCAL.stack) + ["probe"]
     keep.append(bytearray(size))    # size + 1 bytes
 
 def deep(n, tag):
-    STACK.append("deep")
+    LOCAL.stack.append("deep")
     try:
         keep.append(bytearray(32))
         if n:
@@ -162,36 +165,36 @@ def deep(n, tag):
         if n % 37 == 0:
             probe()
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 # Same code, same frame size, other callers: after a returns, b's deep()
 # calls can land at the same addresses as a's did.
 def via_a(n):
-    STACK.append("via_a")
+    LOCAL.stack.append("via_a")
     try:
         deep(n, "a")
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 def via_b(n):
-    STACK.append("via_b")
+    LOCAL.stack.append("via_b")
     try:
         deep(n, "b")
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 def gen(k):
     for i in range(k):
-        STACK.append("gen")
+        LOCAL.stack.append("gen")
         try:
             deep(40, "g")
             probe()
         finally:
-            STACK.pop()
+            LOCAL.stack.pop()
         yield i
 
 def resume_at(g, n):
-    STACK.append("resume_at")
+    LOCAL.stack.append("resume_at")
     try:
         if n:
             resume_at(g, n - 1)
@@ -199,10 +202,10 @@ def resume_at(g, n):
             next(g)
             probe()
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 def raiser(n):
-    STACK.append("raiser")
+    LOCAL.stack.append("raiser")
     try:
         keep.append(bytearray(32))
         if n:
@@ -210,10 +213,10 @@ def raiser(n):
         else:
             raise KeyError(n)
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 def catcher(n):
-    STACK.append("catcher")
+    LOCAL.stack.append("catcher")
     try:
         if n:
             catcher(n - 1)
@@ -224,11 +227,11 @@ def catcher(n):
                 pass
             probe()
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
 FRAMES = []
 def keeper(n):
-    STACK.append("keeper")
+    LOCAL.stack.append("keeper")
     try:
         FRAMES.append(sys._getframe())   # outlives the call
         keep.append(bytearray(32))
@@ -237,13 +240,10 @@ def keeper(n):
         else:
             probe()
     finally:
-        STACK.pop()
+        LOCAL.stack.pop()
 
-def root(in_thread):
-    global STACK
-    if in_thread:
-        STACK = []
-    STACK.append("root")
+def root():
+    LOCAL.stack.append("root")
     for i in range(6):
         (via_a if i % 2 else via_b)(120 + (i % 3))
         probe()
@@ -256,15 +256,15 @@ def root(in_thread):
     for n in (90, 90, 45):
         keeper(n)
         probe()
-    STACK.pop()
+    LOCAL.stack.pop()
 
 memtrace.start("m.trace", mode="alloc", allocations=True,
                buffer_bytes=int(sys.argv[1]), max_buffers=8192)
-root(False)
-# Threads one after the other (STACK is global; each has its own frames).
-for _ in range(2):
-    th = threading.Thread(target=root, args=(True,))
+root()
+threads = [threading.Thread(target=root) for _ in range(3)]
+for th in threads:
     th.start()
+for th in threads:
     th.join()
 memtrace.stop()
 with open("expect.json", "w") as f:
