@@ -155,3 +155,67 @@ def test_subinterpreter_then_stop_or_fork(tmp, kind, mode, allocs, after):
     # The main thread's allocations after the sub-interpreter have their
     # own stack again (the "<subinterpreter>" frame was popped).
     assert all("<subinterpreter>" not in s for _, s in main), main
+
+
+CONCURRENT = r"""
+import sys, threading, memtrace
+allocs = sys.argv[1]
+kw = dict(allocations=allocs)
+if allocs == "sampled":
+    kw["alloc_sample_bytes"] = 4096
+memtrace.start("c.trace", mode="alloc", **kw)
+CODE = '''
+def churn(n):
+    keep = []
+    for i in range(n):
+        keep.append(bytearray(100 + i % 50))
+        if len(keep) > 64:
+            keep.clear()
+churn(20000)
+'''
+
+def sub():
+    try:
+        import _interpreters as I
+        for _ in range(3):
+            i = I.create()
+            assert I.exec(i, CODE) is None
+            I.destroy(i)
+    except ImportError:
+        import _xxsubinterpreters as I
+        for _ in range(3):
+            i = I.create(isolated=True)
+            I.run_string(i, CODE)
+            I.destroy(i)
+
+def churn(n):
+    keep = []
+    for i in range(n):
+        keep.append([i, str(i)])
+        if len(keep) > 64:
+            keep.clear()
+
+threads = [threading.Thread(target=sub) for _ in range(2)]
+for th in threads:
+    th.start()
+while any(th.is_alive() for th in threads):
+    churn(2000)
+for th in threads:
+    th.join()
+memtrace.stop()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("allocs", ["exact", "sampled"])
+def test_own_gil_subinterpreters_alongside(tmp, allocs):
+    """Sub-interpreters with their own GIL allocate in other threads while
+    the main interpreter allocates: nothing crashes, the trace is whole."""
+    why = kind_available("isolated")
+    if why:
+        pytest.skip(why)
+    p = run_py(CONCURRENT, tmp, args=[allocs], timeout=300, check=False)
+    assert p.returncode == 0 and p.stdout.strip().endswith("ok"), \
+        "exit %d\nstderr:\n%s" % (p.returncode, p.stderr[-3000:])
+    rc, out = check(tmp / "c.trace")
+    assert rc == 0, out
