@@ -171,7 +171,11 @@ static inline int hidden(const void *f) {
  *     address is never taken for the old one). Sampled mode does not see
  *     every free: it has no marks and compares the whole stack (at sampled
  *     allocations only).
- *   - Popping level L removes it.
+ *     Native-only recording (no obj-domain hook) has no marks either.
+ *   - Popping level L removes it. (enter_other, which runs without the
+ *     GIL, pops levels and leaves their entries: mark_level ignores an
+ *     entry unless level L is below the depth and holds this mark, keys[L]
+ *     and codes[L] being rewritten at every push.)
  * Then, at a sync, a frame f with f->frame_obj == fo, an entry fo -> (t, L),
  * L < depth and keys[L] == f is the marked frame itself: a frame object is
  * attached to one interpreter frame for its life, and a new frame starts
@@ -201,7 +205,7 @@ typedef struct {
 } mark_ent;
 static mark_ent *marks;
 static size_t marks_cap, marks_n;
-static int marks_on;               /* exact alloc mode on 3.11+ (const) */
+static int marks_on; /* exact alloc mode, Python domains, 3.11+ (const) */
 /* Counters by hash of fo: zero means "not a mark", one byte load for each
  * free. Saturate at 255 (then stay). */
 static uint8_t mark_filter[4096];
@@ -779,7 +783,7 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     frames_walked = 0;
 #ifdef HAVE_MARKS
     marks_reset();
-    marks_on = lazy_stacks && sample_bytes == 1 &&
+    marks_on = lazy_stacks && sample_bytes == 1 && cfg->python &&
                !(PyFrame_Type.tp_flags & (Py_TPFLAGS_MANAGED_DICT
 #ifdef Py_TPFLAGS_MANAGED_WEAKREF
                                           | Py_TPFLAGS_MANAGED_WEAKREF
