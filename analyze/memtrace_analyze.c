@@ -68,9 +68,29 @@ static const char usage_text[] =
 "  temporaries and hotspots. Sampled traces (alloc_sample_bytes N): a block\n"
 "  of s bytes counts as s/(1-exp(-s/N)) bytes and 1/(1-exp(-s/N)) blocks.\n"
 "\n"
+"LOST EVENTS\n"
+"  When the recorder had to drop events (LOST records), nothing says which,\n"
+"  so some figures can be wrong: a lost free looks like a leak, a lost\n"
+"  allocation lowers the heap peak, a lost call or return moves RSS growth\n"
+"  between functions. The report then starts with a WARNING (the same on\n"
+"  stderr, in one line, whatever the output format): events and bytes lost,\n"
+"  per thread with the time(s) of the losses, and what can be wrong; every\n"
+"  such figure is marked * (the heap and its site tables; RSS peak and end\n"
+"  when the sampler's thread 0 lost events; functions, lines and stacks at\n"
+"  the peak when another thread did; the threads that lost events). The\n"
+"  exit status stays 0: the trace is intact, its recording incomplete.\n"
+"\n"
 "JSON (--json): one object, keys in this order (stable; new keys may be\n"
-"  added at the end of an object, none removed or renamed within schema 1):\n"
+"  added at the end of an object, none removed or renamed within schema 1;\n"
+"  \"warnings\" and \"lost\" come right after \"file\" so that they are read\n"
+"  first):\n"
 "  \"schema\": \"memtrace-analyze/1\", \"file\": str,\n"
+"  \"warnings\": [str] (one per problem that can make figures wrong; [] if\n"
+"          none),\n"
+"  \"lost\": {events, bytes, records, falsifies: [the top-level keys whose\n"
+"          figures the loss can falsify: rss, peak_stacks, functions, lines,\n"
+"          threads, heap], threads: [{tid, name, events, bytes, records,\n"
+"          first_s, last_s}] (the threads whose blocks hold LOST records)},\n"
 "  \"run\": {command: [str], pid, ppid, hostname, python, executable,\n"
 "          producer, mode, start_unix_ns, start_utc, duration_s,\n"
 "          ticks_per_second, records, records_by_type: {type: n},\n"
@@ -85,7 +105,7 @@ static const char usage_text[] =
 "          peak_rss_bytes}],\n"
 "  \"markers\": [{time_s, tid, text, rss_bytes}],\n"
 "  \"threads\": [{tid, native_id, name, events, calls, first_s, last_s,\n"
-"          growth_bytes}],\n"
+"          growth_bytes, lost_events}],\n"
 "  \"replay\": {calls, unmatched_returns, open_frames, resyncs},\n"
 "  \"damage\": {damaged: bool, chunks, damaged_chunks, bytes_skipped,\n"
 "          messages: [str]},\n"
@@ -98,7 +118,8 @@ static const char usage_text[] =
 "          max_live_blocks, stacks, sort (\"bytes\"|\"count\"), peak: [SITE],\n"
 "          leaks: [SITE], temporaries: [SITE], hotspots_by_bytes: [SITE],\n"
 "          hotspots_by_count: [SITE], sites_total: {peak, leaks,\n"
-"          temporaries, hotspots}}\n"
+"          temporaries, hotspots}, falsified_by_loss: bool (events were\n"
+"          lost: every figure of the heap can be wrong)}\n"
 "    DOMAIN: alloc_count, alloc_bytes, free_count, free_bytes, peak_bytes,\n"
 "          end_bytes\n"
 "    SITE: {function, file, line (innermost frame; line: its current line,\n"
@@ -118,6 +139,8 @@ static const char usage_text[] =
 "          series: [[time_s, bytes]] (total RSS per round, changes only)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
+"  A trace that cannot be read at all (missing, not a trace, newer format)\n"
+"  gives {\"schema\", \"file\", \"error\": {\"message\": str}} and exit 1.\n"
 "\n"
 "PROCESSES\n"
 "  A trace with PROC_SAMPLE records lists every process (a pid from its first\n"
@@ -144,7 +167,11 @@ typedef struct report {
     uint32_t top;
     int sort;
     int windowed; /* --from or --to given */
+    unsigned loss; /* MT_LOSS_* bits: what LOST records can falsify */
 } report;
+
+/* " *" after a figure that the trace's lost events can falsify. */
+static const char *lm(const report *rp, unsigned what) { return rp->loss & what ? " *" : ""; }
 
 /* ---- Helpers ------------------------------------------------------------ */
 
@@ -184,6 +211,74 @@ static void line(mt_out *o, const char *fmt, ...) {
     va_end(ap);
     mt_out_puts(o, buf);
     mt_out_putc(o, '\n');
+}
+
+/* ---- Loss: said first -------------------------------------------------- */
+
+/* "heap figures (peak, end, leaks, sites), calls, RSS growth and stacks of
+ * threads 1, 2": what the loss can falsify, for the warning. */
+static void loss_what(char *buf, size_t cap, const report *rp, const mt_analysis *a) {
+    size_t k = 0;
+    buf[0] = 0;
+    if (rp->loss & MT_LOSS_HEAP)
+        k += (size_t)snprintf(buf + k, cap - k, "the heap (peak, end, leaks, sites: a lost "
+                              "free looks like a leak, a lost allocation lowers the peak)");
+    if (rp->loss & MT_LOSS_CALLS && k < cap) {
+        k += (size_t)snprintf(buf + k, cap - k, "%sthe calls, RSS growth and stacks of "
+                              "functions (threads", k ? "; " : "");
+        uint32_t n;
+        const mt_analysis_thread *t = mt_analysis_threads(a, &n);
+        const char *sep = " ";
+        for (uint32_t i = 0; i < n && k < cap; i++) {
+            if (!t[i].lost_records || !t[i].tid) continue;
+            k += (size_t)snprintf(buf + k, cap - k, "%s%u", sep, (unsigned)t[i].tid);
+            sep = ", ";
+        }
+        if (k < cap) k += (size_t)snprintf(buf + k, cap - k, " lost events)");
+    }
+    if (rp->loss & MT_LOSS_RSS && k < cap)
+        snprintf(buf + k, cap - k, "%sthe RSS series (the sampler lost samples)", k ? "; " : "");
+    if (!buf[0]) snprintf(buf, cap, "nothing reported here");
+}
+
+/* The first lines of the text report when events were lost; the same, in
+ * one line, on stderr (the report may go to a file or a pipe). */
+static void text_loss(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_summary *s = rp->s;
+    if (!s->lost_records && !s->lost_events) return;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], what[1024];
+    loss_what(what, sizeof what, rp, a);
+    line(o, "WARNING: THIS TRACE LOST EVENTS: %llu events (%s) in %llu LOST records. The",
+         (unsigned long long)s->lost_events, mt_fmt_bytes(b1, s->lost_bytes),
+         (unsigned long long)s->lost_records);
+    line(o, "%s", "  recorder could not write them, and nothing says which they were.");
+    uint32_t n;
+    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        if (!t[i].lost_records) continue;
+        char range[2 * MT_FMT_BYTES + 16];
+        mt_fmt_ns(b2, ticks_ns(rp, t[i].t_lost_first));
+        mt_fmt_ns(b3, ticks_ns(rp, t[i].t_lost_last));
+        if (t[i].t_lost_first == t[i].t_lost_last)
+            snprintf(range, sizeof range, "at %s", b2);
+        else
+            snprintf(range, sizeof range, "between %s and %s", b2, b3);
+        line(o, "  T%u %s: %llu events (%s) lost, %s", (unsigned)t[i].tid,
+             t[i].name[0] ? t[i].name : "?", (unsigned long long)t[i].lost_events,
+             mt_fmt_bytes(b1, t[i].lost_bytes), range);
+    }
+    line(o, "  Figures marked * can be wrong: %s.", what);
+    line(o, "%s", "");
+}
+
+static void loss_stderr(const report *rp, const mt_analysis *a) {
+    const mt_analysis_summary *s = rp->s;
+    if (!s->lost_records && !s->lost_events) return;
+    char what[1024];
+    loss_what(what, sizeof what, rp, a);
+    mt_cli_error("%s: WARNING: %llu events LOST in %llu LOST records; these can be wrong: %s",
+                 s->path, (unsigned long long)s->lost_events,
+                 (unsigned long long)s->lost_records, what);
 }
 
 static void text_run(mt_out *o, const report *rp) {
@@ -249,17 +344,17 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
     }
     line(o, "  start       %-12s at %s", mt_fmt_bytes(b1, s->rss_start),
          mt_fmt_ns(b2, ticks_ns(rp, s->from)));
-    line(o, "  peak        %-12s at %s", mt_fmt_bytes(b1, s->rss_peak),
-         mt_fmt_ns(b2, ticks_ns(rp, s->t_peak)));
-    line(o, "  end         %-12s at %s", mt_fmt_bytes(b1, s->rss_end),
-         mt_fmt_ns(b2, ticks_ns(rp, s->to)));
+    line(o, "  peak        %-12s at %s%s", mt_fmt_bytes(b1, s->rss_peak),
+         mt_fmt_ns(b2, ticks_ns(rp, s->t_peak)), lm(rp, MT_LOSS_RSS));
+    line(o, "  end         %-12s at %s%s", mt_fmt_bytes(b1, s->rss_end),
+         mt_fmt_ns(b2, ticks_ns(rp, s->to)), lm(rp, MT_LOSS_RSS));
     line(o, "  samples     %llu", (unsigned long long)s->rss_samples);
 
     uint32_t n;
     const mt_analysis_stack *st = mt_analysis_peak_stacks(a, &n);
     if (!n) return;
     line(o, "%s", "");
-    line(o, "%s", "Stacks at the peak (innermost last)");
+    line(o, "Stacks at the peak (innermost last)%s", lm(rp, MT_LOSS_CALLS));
     for (uint32_t i = 0; i < n; i++) {
         line(o, "  T%u %s (native %llu)", (unsigned)st[i].tid,
              st[i].thread_name[0] ? st[i].thread_name : "?",
@@ -355,17 +450,21 @@ static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
     line(o, "%s", "");
     if (h->sample_bytes > 1)
         line(o, "Heap (allocations sampled every %s on average: counts and bytes are "
-                "estimates)", mt_fmt_bytes(b1, h->sample_bytes));
+                "estimates)%s", mt_fmt_bytes(b1, h->sample_bytes), lm(rp, MT_LOSS_HEAP));
+    else if (rp->loss & MT_LOSS_HEAP)
+        line(o, "Heap (allocations recorded, but %llu events were lost) *",
+             (unsigned long long)rp->s->lost_events);
     else
         line(o, "%s", "Heap (every allocation recorded)");
     line(o, "  allocated   %-12s in %llu blocks", mt_fmt_bytes(b1, h->total.alloc_bytes),
          (unsigned long long)h->total.alloc_count);
     line(o, "  freed       %-12s in %llu blocks", mt_fmt_bytes(b1, h->total.free_bytes),
          (unsigned long long)h->total.free_count);
-    line(o, "  peak        %-12s at %s (%llu blocks live)", mt_fmt_bytes(b1, h->peak_bytes),
-         mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), (unsigned long long)h->peak_blocks);
-    line(o, "  end         %-12s (%llu blocks live)", mt_fmt_bytes(b1, h->total.end_bytes),
-         (unsigned long long)h->end_blocks);
+    line(o, "  peak        %-12s at %s (%llu blocks live)%s", mt_fmt_bytes(b1, h->peak_bytes),
+         mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), (unsigned long long)h->peak_blocks,
+         lm(rp, MT_LOSS_HEAP));
+    line(o, "  end         %-12s (%llu blocks live)%s", mt_fmt_bytes(b1, h->total.end_bytes),
+         (unsigned long long)h->end_blocks, lm(rp, MT_LOSS_HEAP));
     line(o, "  records     alloc %llu, free %llu, realloc %llu; %llu frees of blocks "
             "allocated before recording (ignored)",
          (unsigned long long)h->alloc_records, (unsigned long long)h->free_records,
@@ -387,17 +486,19 @@ static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
              mt_fmt_bytes(b3, x->peak_bytes), mt_fmt_bytes(b4, x->end_bytes));
     }
     int order = heap_order(rp);
-    char title[128];
-    snprintf(title, sizeof title, "Heap at its peak (%s at %s)", mt_fmt_bytes(b1, h->peak_bytes),
-             mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)));
+    char title[160];
+    const char *m = lm(rp, MT_LOSS_HEAP);
+    snprintf(title, sizeof title, "Heap at its peak (%s at %s)%s", mt_fmt_bytes(b1, h->peak_bytes),
+             mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), m);
     text_sites(o, rp, a, MT_ANALYSIS_SITES_PEAK, order, title);
-    text_sites(o, rp, a, MT_ANALYSIS_SITES_LEAKS, order, "Leaks: still allocated at the end");
-    text_sites(o, rp, a, MT_ANALYSIS_SITES_TEMPS, order,
-               "Temporary allocations: freed within the allocating call");
-    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES,
-               "Allocation hotspots by bytes");
-    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_COUNT,
-               "Allocation hotspots by count");
+    snprintf(title, sizeof title, "Leaks: still allocated at the end%s", m);
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_LEAKS, order, title);
+    snprintf(title, sizeof title, "Temporary allocations: freed within the allocating call%s", m);
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_TEMPS, order, title);
+    snprintf(title, sizeof title, "Allocation hotspots by bytes%s", m);
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES, title);
+    snprintf(title, sizeof title, "Allocation hotspots by count%s", m);
+    text_sites(o, rp, a, MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_COUNT, title);
 }
 
 static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
@@ -405,12 +506,12 @@ static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_function *f = mt_analysis_functions(a, &n);
     uint32_t k = shown(n, rp->top);
     line(o, "%s", "");
-    line(o, "Functions by %s (%u of %u)", 
+    line(o, "Functions by %s (%u of %u)%s",
          rp->sort == MT_ANALYSIS_SORT_INCL ? "inclusive RSS growth"
          : rp->sort == MT_ANALYSIS_SORT_SELF ? "self RSS growth"
          : rp->sort == MT_ANALYSIS_SORT_CALLS ? "calls"
          : rp->sort == MT_ANALYSIS_SORT_TIME ? "inclusive time" : "peak RSS",
-         (unsigned)k, (unsigned)n);
+         (unsigned)k, (unsigned)n, lm(rp, MT_LOSS_CALLS | MT_LOSS_RSS));
     if (!n) return;
     line(o, "  %12s %12s %10s %12s %12s %12s  %s", "incl", "self", "calls", "incl time",
          "self time", "peak RSS", "function (file:line)");
@@ -432,7 +533,7 @@ static void text_lines(mt_out *o, const report *rp, const mt_analysis *a) {
     if (!n) return;
     uint32_t k = shown(n, rp->top);
     line(o, "%s", "");
-    line(o, "Lines (%u of %u)", (unsigned)k, (unsigned)n);
+    line(o, "Lines (%u of %u)%s", (unsigned)k, (unsigned)n, lm(rp, MT_LOSS_CALLS | MT_LOSS_RSS));
     line(o, "  %12s %12s %10s %12s  %s", "growth", "peak RSS", "count", "time",
          "line (function)");
     for (uint32_t i = 0; i < k; i++) {
@@ -472,11 +573,15 @@ static void text_threads(mt_out *o, const report *rp, const mt_analysis *a) {
          "calls", "first", "last", "growth");
     for (uint32_t i = 0; i < n; i++) {
         char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES + 1];
-        line(o, "  %5u %-20s %10llu %12llu %10llu %12s %12s %12s%s", (unsigned)t[i].tid,
+        char lost[64] = "";
+        if (t[i].lost_records)
+            snprintf(lost, sizeof lost, " *  (%llu events lost)",
+                     (unsigned long long)t[i].lost_events);
+        line(o, "  %5u %-20s %10llu %12llu %10llu %12s %12s %12s%s%s", (unsigned)t[i].tid,
              t[i].name[0] ? t[i].name : "?", (unsigned long long)t[i].native_id,
              (unsigned long long)t[i].events, (unsigned long long)t[i].calls,
              mt_fmt_ns(b1, ticks_ns(rp, t[i].t_first)), mt_fmt_ns(b2, ticks_ns(rp, t[i].t_last)),
-             fmt_signed(b3, t[i].growth_bytes), t[i].selected ? "" : "  (not selected)");
+             fmt_signed(b3, t[i].growth_bytes), lost, t[i].selected ? "" : "  (not selected)");
     }
 }
 
@@ -633,12 +738,71 @@ static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
         if (t) mt_out_putc(o, ',');
         mt_out_json_ku(o, keys[t], n);
     }
-    MT_OUT_LIT(o, "}}");
+    MT_OUT_LIT(o, "},");
+    mt_out_json_kbool(o, "falsified_by_loss", (rp->loss & MT_LOSS_HEAP) != 0);
+    mt_out_putc(o, '}');
 }
 
 /* ---- JSON --------------------------------------------------------------- */
 
 static void json_processes(mt_out *o, const report *rp, const mt_analysis *a);
+
+/* "warnings" and "lost", right after "file" so that they are read first. */
+static void json_loss(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_summary *s = rp->s;
+    int lost = s->lost_records || s->lost_events;
+    MT_OUT_LIT(o, ",\n\"warnings\":[");
+    if (lost) {
+        char what[1024], msg[1300];
+        loss_what(what, sizeof what, rp, a);
+        snprintf(msg, sizeof msg, "%llu events LOST in %llu LOST records; these can be wrong: %s",
+                 (unsigned long long)s->lost_events, (unsigned long long)s->lost_records, what);
+        mt_out_json_str(o, msg, strlen(msg));
+    }
+    MT_OUT_LIT(o, "],\n\"lost\":{");
+    mt_out_json_ku(o, "events", s->lost_events);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "bytes", s->lost_bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "records", s->lost_records);
+    MT_OUT_LIT(o, ",\"falsifies\":[");
+    static const struct { unsigned bit; const char *key; } keys[] = {
+        {MT_LOSS_RSS, "rss"}, {MT_LOSS_CALLS, "peak_stacks"},
+        {MT_LOSS_CALLS | MT_LOSS_RSS, "functions"}, {MT_LOSS_CALLS | MT_LOSS_RSS, "lines"},
+        {MT_LOSS_CALLS, "threads"}, {MT_LOSS_HEAP, "heap"},
+    };
+    int first = 1;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!(rp->loss & keys[i].bit)) continue;
+        if (!first) mt_out_putc(o, ',');
+        mt_out_json_str(o, keys[i].key, strlen(keys[i].key));
+        first = 0;
+    }
+    MT_OUT_LIT(o, "],\"threads\":[");
+    uint32_t n;
+    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
+    first = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!t[i].lost_records) continue;
+        mt_out_puts(o, first ? "{" : ",{");
+        first = 0;
+        mt_out_json_ku(o, "tid", t[i].tid);
+        mt_out_putc(o, ',');
+        mt_out_json_kstr(o, "name", t[i].name);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "events", t[i].lost_events);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "bytes", t[i].lost_bytes);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "records", t[i].lost_records);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "first_s", t[i].t_lost_first);
+        mt_out_putc(o, ',');
+        json_ks(o, rp, "last_s", t[i].t_lost_last);
+        mt_out_putc(o, '}');
+    }
+    MT_OUT_LIT(o, "]}");
+}
 
 static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_summary *s = rp->s;
@@ -648,6 +812,7 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
 
     MT_OUT_LIT(o, "{\"schema\":\"memtrace-analyze/1\",\n");
     mt_out_json_kstr(o, "file", s->path);
+    json_loss(o, rp, a);
     MT_OUT_LIT(o, ",\n\"run\":{\"command\":[");
     for (uint32_t i = 0; i < h->argc; i++) {
         if (i) mt_out_putc(o, ',');
@@ -831,6 +996,8 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
         json_ks(o, rp, "last_s", t[i].t_last);
         mt_out_putc(o, ',');
         mt_out_json_ki(o, "growth_bytes", t[i].growth_bytes);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "lost_events", t[i].lost_events);
         mt_out_putc(o, '}');
     }
 
@@ -1057,6 +1224,22 @@ static void csv_report(mt_out *o, const report *rp, const mt_analysis *a) {
     }
 }
 
+/* --json when there is no report (the trace cannot be read): a document
+ * that says why, so that a consumer of stdout never gets nothing.
+ * Returns the exit status, 1. */
+static int json_mode;
+static int json_error(const char *path) {
+    if (!json_mode) return 1;
+    mt_out *o = &mt_stdout;
+    MT_OUT_LIT(o, "{\"schema\":\"memtrace-analyze/1\",");
+    mt_out_json_kstr(o, "file", path);
+    MT_OUT_LIT(o, ",\"error\":{");
+    mt_out_json_kstr(o, "message", mt_cli_last_error());
+    MT_OUT_LIT(o, "}}\n");
+    mt_out_finish(o);
+    return 1;
+}
+
 /* ---- Options ------------------------------------------------------------ */
 
 /* A --from/--to value: ns since the trace's anchor. "@UNIX" needs the
@@ -1126,16 +1309,21 @@ int main(int argc, char **argv) {
     }
     if (json && csv) mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
     mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
+    json_mode = json;
     if (argc - optind < 1) mt_cli_usage_error(usage_text, "no trace file given");
     if (argc - optind > 1) mt_cli_usage_error(usage_text, "one trace file at a time");
     const char *path = argv[optind];
     if (strcmp(path, "-") == 0)
         mt_cli_usage_error(usage_text, "FILE must be a file: the trace is read twice");
+    mt_cli_guard_output(NULL, argv + optind, 1);
 
     /* Open once here for the tools' uniform messages and the header that
      * '@' times need; the analysis reopens it. */
     mt_reader *r;
-    if (mt_cli_open_trace(&r, path) < 0) return 1;
+    if (mt_cli_open_trace(&r, path) < 0) {
+        free(threads);
+        return json_error(path);
+    }
     mt_analysis_options opt;
     mt_analysis_options_init(&opt);
     opt.target_rss = 1; /* poll traces: the watched process is the RSS */
@@ -1155,16 +1343,19 @@ int main(int argc, char **argv) {
         mt_cli_error("%s", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
         mt_analysis_free(a);
         free(threads);
-        return 1;
+        return json ? json_error(path) : 1;
     }
     mt_analysis_sort(a, sort);
-    report rp = {a, mt_analysis_summary_get(a), 0, (uint32_t)top, sort, from || to};
+    report rp = {a, mt_analysis_summary_get(a), 0, (uint32_t)top, sort, from || to,
+                 mt_analysis_loss_falsifies(a)};
     rp.tps = rp.s->header->ticks_per_second;
+    loss_stderr(&rp, a); /* first, whatever the output */
     mt_out *o = &mt_stdout;
     switch (mode) {
     case MODE_JSON: json_report(o, &rp, a); break;
     case MODE_CSV: csv_report(o, &rp, a); break;
     case MODE_TEXT:
+        text_loss(o, &rp, a);
         text_run(o, &rp);
         text_rss(o, &rp, a);
         text_processes(o, &rp, a);
@@ -1180,6 +1371,7 @@ int main(int argc, char **argv) {
     const mt_analysis_summary *s = rp.s;
     if (s->damaged_chunks || s->nmessages_total) {
         /* The notice on stderr too: --json and --csv users see it. */
+        for (uint32_t k = 0; k < s->nmessages; k++) mt_cli_error("%s", s->messages[k]);
         mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
                      "the report covers the intact part only",
                      path, (unsigned long long)s->damaged_chunks,

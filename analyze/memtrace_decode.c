@@ -63,6 +63,9 @@ MT_SELECT_USAGE
 "    lost: events, bytes, reason   summary: reason, counters\n"
 "    unknown: raw_type, len, hex\n"
 "  Strings are escaped; bytes that are not UTF-8 become \\u00XX.\n"
+"  JSON Lines carry records only: a trace that cannot be read at all prints\n"
+"  nothing on stdout (its reason goes to stderr, exit 1), so that every\n"
+"  line a consumer reads is a record.\n"
 "\n"
 "  --csv columns: type,t,time_s,tid,fid,name,line,domain,addr,old_addr,\n"
 "  size,value,text. Every row fills type (and t,time_s,tid when it has a\n"
@@ -142,8 +145,12 @@ static int print_header(const char *path, enum mode mode) {
         mt_recfmt_header_json(&mt_stdout, h);
     else
         mt_recfmt_header_text(&mt_stdout, h, display_name(path));
+    /* The header printed may be its copy: say so, and exit 1. */
+    mt_reader_stats st;
+    mt_reader_stats_get(r, &st);
+    if (st.header_damaged) report_damage(r, display_name(path));
     mt_reader_close(r);
-    return 0;
+    return st.header_damaged ? 1 : 0;
 }
 
 /* Append to a fixed buffer, truncating quietly. */
@@ -275,6 +282,7 @@ int main(int argc, char **argv) {
         mt_cli_usage_error(usage_text,
                            "one trace file at a time (--check takes several)");
 
+    mt_cli_guard_output(NULL, argv + optind, nfiles);
     int status = 0;
     if (check) {
         for (int i = optind; i < argc; i++) status |= check_file(argv[i]);

@@ -129,6 +129,14 @@ static const char usage_text[] =
 "  appeared (new) or vanished (gone), by |change in bytes leaked|. With\n"
 "  sampled allocations every count and byte is the analyzer's estimate.\n"
 "\n"
+"LOST EVENTS\n"
+"  When A or B has LOST records (the recorder dropped events), the diff\n"
+"  says so first: a warning on stderr, the first lines of the text report\n"
+"  (events lost per thread, what can be wrong), the first of \"warnings\" in\n"
+"  JSON; figures the loss can falsify are marked * (heap rows and site\n"
+"  tables; calls and the function table when a thread lost events; RSS peak\n"
+"  when the sampler did). Gate on it with --fail-if 'B:lost>0'.\n"
+"\n"
 "DAMAGED TRACES\n"
 "  The intact chunks of a damaged trace are diffed, with a notice on\n"
 "  stderr and in the output; exit status 1 unless --allow-damaged.\n"
@@ -140,7 +148,8 @@ static const char usage_text[] =
 "  A is 0). Bytes and counts are integers, times seconds (9 decimals).\n"
 "  \"schema\": \"memtrace-diff/1\",\n"
 "  \"a\", \"b\": {file, mode, producer, python, command: [str], start_utc,\n"
-"          content: [str], closed: bool, damaged: bool},\n"
+"          content: [str], closed: bool, damaged: bool, lost_events,\n"
+"          lost_bytes, falsified_by_loss: bool (LOST records: see LOST EVENTS)},\n"
 "  \"compared\": {rss, functions, c_functions, lines} (bool),\n"
 "  \"warnings\": [str],\n"
 "  \"run\": {duration_s, rss_start_bytes, rss_peak_bytes, rss_peak_time_s,\n"
@@ -168,7 +177,7 @@ static const char usage_text[] =
 "          peak_bytes, end_bytes (each a D)}] (domains either run used),\n"
 "          hotspots_by_bytes, hotspots_by_count, leaks: [SITE],\n"
 "          sites_total, sites_changed, sites_new, sites_gone,\n"
-"          leaks_changed, leaks_new, leaks_gone}\n"
+"          leaks_changed, leaks_new, leaks_gone, falsified_by_loss: bool}\n"
 "  SITE := {function, module, file, line, status (\"changed\"|\"new\"|\n"
 "          \"gone\": allocated, or for leaks leaked, in B only / A only),\n"
 "          alloc_bytes, alloc_count, leak_bytes, leak_count (each a D),\n"
@@ -177,6 +186,8 @@ static const char usage_text[] =
 "  functions and lines hold the --top greatest changes in --sort order\n"
 "  (unchanged entries are left out); appeared and vanished --top each;\n"
 "  the heap's site lists --top each, changed sites only.\n"
+"  A trace that cannot be read at all gives {\"schema\", \"file\" (that\n"
+"  trace), \"error\": {\"message\": str}} and exit 1.\n"
 "\n"
 "EXIT STATUS\n"
 "  0 no condition true; 1 error: a trace missing, not a trace, of a newer\n"
@@ -195,6 +206,8 @@ typedef struct run {
     const mt_analysis_summary *s;
     uint64_t tps;
     int damaged;
+    unsigned loss;     /* MT_LOSS_*: what its LOST records can falsify */
+    char *loss_text;   /* the warning about them, or NULL */
 } run;
 
 /* A function of either run, keyed by (name, file). */
@@ -353,6 +366,42 @@ static void warn(diff *d, const char *fmt, ...) {
         mt_cli_die(1, "out of memory");
     d->nwarnings++;
     mt_cli_error("warning: %s", buf);
+}
+
+/* ---- Lost events ---------------------------------------------------------- */
+
+/* " *" after a figure that either run's lost events can falsify. */
+static unsigned diff_loss(const diff *d) { return d->r[SA].loss | d->r[SB].loss; }
+static const char *lm(const diff *d, unsigned what) { return diff_loss(d) & what ? " *" : ""; }
+
+/* A run whose recorder dropped events: one warning, said first (stderr
+ * now, then the first lines of the text report and "warnings" in JSON). */
+static void note_loss(diff *d, int sd) {
+    run *r = &d->r[sd];
+    const mt_analysis_summary *s = r->s;
+    r->loss = mt_analysis_loss_falsifies(r->an);
+    if (!s->lost_records && !s->lost_events) return;
+    char buf[900], thr[400] = "";
+    size_t k = 0;
+    uint32_t n;
+    const mt_analysis_thread *t = mt_analysis_threads(r->an, &n);
+    for (uint32_t i = 0; i < n && k < sizeof thr; i++) {
+        if (!t[i].lost_records) continue;
+        k += (size_t)snprintf(thr + k, sizeof thr - k, "%sT%u %s: %llu", k ? ", " : "",
+                              (unsigned)t[i].tid, t[i].name[0] ? t[i].name : "?",
+                              (unsigned long long)t[i].lost_events);
+    }
+    snprintf(buf, sizeof buf,
+             "%s (%s) LOST %llu events in %llu LOST records (%s); figures marked * can be "
+             "wrong:%s%s%s",
+             sd == SA ? "A" : "B", r->path, (unsigned long long)s->lost_events,
+             (unsigned long long)s->lost_records, thr,
+             r->loss & MT_LOSS_HEAP ? " the heap (peak, leaks, sites)" : "",
+             r->loss & MT_LOSS_CALLS ? " functions, lines and calls" : "",
+             r->loss & MT_LOSS_RSS ? " RSS" : "");
+    r->loss_text = strdup(buf);
+    if (!r->loss_text) mt_cli_die(1, "out of memory");
+    warn(d, "%s", buf);
 }
 
 /* ---- What the traces have ----------------------------------------------- */
@@ -1196,11 +1245,12 @@ static void text_heap(mt_out *o, const diff *d) {
     const run *A = &d->r[SA], *B = &d->r[SB];
     const mt_analysis_heap *ha = mt_analysis_heap_get(A->an), *hb = mt_analysis_heap_get(B->an);
     line(o, "%s", "");
-    line(o, "  %-14s %14s %14s %14s", "Heap", "A", "B", "change");
-    text_row(o, "peak", U_BYTES, (int64_t)ha->peak_bytes, (int64_t)hb->peak_bytes);
+    int hm = (diff_loss(d) & MT_LOSS_HEAP) != 0;
+    line(o, "  %-14s %14s %14s %14s", hm ? "Heap *" : "Heap", "A", "B", "change");
+    text_row(o, hm ? "peak *" : "peak", U_BYTES, (int64_t)ha->peak_bytes, (int64_t)hb->peak_bytes);
     text_row(o, "  peak at", U_NS, ticks_ns(A, ha->t_peak), ticks_ns(B, hb->t_peak));
     text_row(o, "  blocks", U_COUNT, (int64_t)ha->peak_blocks, (int64_t)hb->peak_blocks);
-    text_row(o, "leaked (end)", U_BYTES, (int64_t)ha->total.end_bytes,
+    text_row(o, hm ? "leaked (end) *" : "leaked (end)", U_BYTES, (int64_t)ha->total.end_bytes,
              (int64_t)hb->total.end_bytes);
     text_row(o, "  blocks", U_COUNT, (int64_t)ha->end_blocks, (int64_t)hb->end_blocks);
     text_row(o, "allocated", U_BYTES, (int64_t)ha->total.alloc_bytes,
@@ -1231,9 +1281,9 @@ static void text_heap(mt_out *o, const diff *d) {
     uint32_t k = shown(d->nhot, d->top);
     line(o, "%s", "");
     line(o, "Allocation sites by |change in bytes allocated| (%u shown of %u changed; %u new, "
-            "%u gone; %u in all)",
+            "%u gone; %u in all)%s",
          (unsigned)k, (unsigned)d->nhot, (unsigned)d->nhot_new, (unsigned)d->nhot_gone,
-         (unsigned)d->nsites);
+         (unsigned)d->nsites, lm(d, MT_LOSS_HEAP));
     if (k)
         line(o, "  %12s %12s %12s %12s  %s", "bytes A", "bytes B", "change", "blocks change",
              "site (innermost Python frame first)");
@@ -1244,8 +1294,8 @@ static void text_heap(mt_out *o, const diff *d) {
                       sdelta(e->count[SA], e->count[SB]));
     }
     line(o, "%s", "");
-    line(o, "Allocation sites by |change in blocks allocated| (%u shown of %u changed)",
-         (unsigned)k, (unsigned)d->nhot);
+    line(o, "Allocation sites by |change in blocks allocated| (%u shown of %u changed)%s",
+         (unsigned)k, (unsigned)d->nhot, lm(d, MT_LOSS_HEAP));
     if (k)
         line(o, "  %12s %12s %12s %12s  %s", "blocks A", "blocks B", "change", "bytes change",
              "site (innermost Python frame first)");
@@ -1258,8 +1308,9 @@ static void text_heap(mt_out *o, const diff *d) {
     k = shown(d->nleaks, d->top);
     line(o, "%s", "");
     line(o, "Leak sites: still allocated at the end, by |change in bytes| (%u shown of %u "
-            "changed; %u new, %u gone)",
-         (unsigned)k, (unsigned)d->nleaks, (unsigned)d->nleaks_new, (unsigned)d->nleaks_gone);
+            "changed; %u new, %u gone)%s",
+         (unsigned)k, (unsigned)d->nleaks, (unsigned)d->nleaks_new, (unsigned)d->nleaks_gone,
+         lm(d, MT_LOSS_HEAP));
     if (k)
         line(o, "  %12s %12s %12s %12s  %s", "leaked A", "leaked B", "change", "blocks change",
              "site (innermost Python frame first)");
@@ -1274,6 +1325,9 @@ static void text_heap(mt_out *o, const diff *d) {
 static void text_report(mt_out *o, const diff *d) {
     const run *A = &d->r[SA], *B = &d->r[SB];
     const mt_analysis_summary *sa = A->s, *sb = B->s;
+    for (int sd = 0; sd < 2; sd++)
+        if (d->r[sd].loss_text) line(o, "WARNING: %s", d->r[sd].loss_text);
+    if (d->r[SA].loss_text || d->r[SB].loss_text) line(o, "%s", "");
     line(o, "%s", "memtrace-diff: B - A");
     text_side(o, "A", A);
     text_side(o, "B", B);
@@ -1283,14 +1337,16 @@ static void text_report(mt_out *o, const diff *d) {
     text_row(o, "duration", U_NS, ticks_ns(A, sa->t_last), ticks_ns(B, sb->t_last));
     if (d->cmp_rss) {
         text_row(o, "RSS start", U_BYTES, (int64_t)sa->rss_start, (int64_t)sb->rss_start);
-        text_row(o, "RSS peak", U_BYTES, (int64_t)sa->rss_peak, (int64_t)sb->rss_peak);
+        text_row(o, diff_loss(d) & MT_LOSS_RSS ? "RSS peak *" : "RSS peak", U_BYTES,
+                 (int64_t)sa->rss_peak, (int64_t)sb->rss_peak);
         text_row(o, "  peak at", U_NS, ticks_ns(A, sa->t_peak), ticks_ns(B, sb->t_peak));
         text_row(o, "RSS end", U_BYTES, (int64_t)sa->rss_end, (int64_t)sb->rss_end);
     } else {
         line(o, "  %-14s %s", "RSS", "not compared");
     }
     text_row(o, "records", U_COUNT, (int64_t)sa->records, (int64_t)sb->records);
-    text_row(o, "calls", U_COUNT, (int64_t)sa->calls, (int64_t)sb->calls);
+    text_row(o, diff_loss(d) & MT_LOSS_CALLS ? "calls *" : "calls", U_COUNT,
+             (int64_t)sa->calls, (int64_t)sb->calls);
     text_row(o, "lost events", U_COUNT, (int64_t)sa->lost_events, (int64_t)sb->lost_events);
 
     line(o, "%s", "");
@@ -1298,9 +1354,9 @@ static void text_report(mt_out *o, const diff *d) {
         line(o, "%s", "Functions: not compared");
     } else {
         uint32_t k = shown(d->nchanged, d->top);
-        line(o, "Functions by |change in %s| (%u shown of %u changed; %u new, %u gone; %u in all)",
+        line(o, "Functions by |change in %s| (%u shown of %u changed; %u new, %u gone; %u in all)%s",
              sort_title(d->sort, 0), (unsigned)k, (unsigned)d->nchanged, (unsigned)d->nnew,
-             (unsigned)d->ngone, (unsigned)d->nfuncs);
+             (unsigned)d->ngone, (unsigned)d->nfuncs, lm(d, MT_LOSS_CALLS | MT_LOSS_RSS));
         if (k)
             line(o, "  %12s %12s %12s %12s %10s %12s  %s", "incl A", "incl B", "incl change",
                  "self change", "calls", "time change", "function (file:line)");
@@ -1472,6 +1528,12 @@ static void json_side(mt_out *o, const char *k, const run *r) {
     mt_out_json_kbool(o, "closed", r->s->closed);
     mt_out_putc(o, ',');
     mt_out_json_kbool(o, "damaged", r->damaged);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "lost_events", r->s->lost_events);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "lost_bytes", r->s->lost_bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_kbool(o, "falsified_by_loss", r->loss != 0);
     mt_out_putc(o, '}');
 }
 
@@ -1608,6 +1670,8 @@ static void json_heap(mt_out *o, const diff *d) {
     mt_out_json_ku(o, "leaks_new", d->nleaks_new);
     mt_out_putc(o, ',');
     mt_out_json_ku(o, "leaks_gone", d->nleaks_gone);
+    mt_out_putc(o, ',');
+    mt_out_json_kbool(o, "falsified_by_loss", (diff_loss(d) & MT_LOSS_HEAP) != 0);
     mt_out_putc(o, '}');
 }
 
@@ -1840,7 +1904,22 @@ int main(int argc, char **argv) {
     /* One after the other: mt_analysis_sort, called inside run, keeps its
      * key in a static, so two analyses must not run in two threads. */
     int status = 1;
-    if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) goto out;
+    mt_cli_guard_output(NULL, argv + optind, 2);
+    if (load(&d.r[SA], argv[optind]) < 0 || load(&d.r[SB], argv[optind + 1]) < 0) {
+        /* --json: a document that says why there is no diff. */
+        if (json) {
+            mt_out *o = &mt_stdout;
+            MT_OUT_LIT(o, "{\"schema\":\"memtrace-diff/1\",");
+            mt_out_json_kstr(o, "file", d.r[SB].path ? d.r[SB].path : d.r[SA].path);
+            MT_OUT_LIT(o, ",\"error\":{");
+            mt_out_json_kstr(o, "message", mt_cli_last_error());
+            MT_OUT_LIT(o, "}}\n");
+            mt_out_finish(o);
+        }
+        goto out;
+    }
+    note_loss(&d, SA); /* first: what follows may be wrong */
+    note_loss(&d, SB);
     if (compare_kinds(&d) < 0) goto out;
     if (d.cmp_funcs) match_functions(&d);
     match_lines(&d);
@@ -1854,6 +1933,7 @@ int main(int argc, char **argv) {
         const run *r = &d.r[sd];
         if (!r->damaged) continue;
         damaged = 1;
+        for (uint32_t k = 0; k < r->s->nmessages; k++) mt_cli_error("%s", r->s->messages[k]);
         mt_cli_error("%s: damaged trace: %llu chunks damaged, %llu bytes skipped; "
                      "the diff covers its intact part only",
                      r->path, (unsigned long long)r->s->damaged_chunks,
@@ -1874,7 +1954,10 @@ int main(int argc, char **argv) {
     status = damaged && !allow_damaged ? 1 : failed ? 3 : 0;
     if (mt_out_finish(o)) status = 1;
 out:
-    for (int sd = 0; sd < 2; sd++) mt_analysis_free(d.r[sd].an);
+    for (int sd = 0; sd < 2; sd++) {
+        mt_analysis_free(d.r[sd].an);
+        free(d.r[sd].loss_text);
+    }
     for (uint32_t i = 0; i < d.nconds; i++) free(d.conds[i].fname);
     free(d.conds);
     free(d.funcs);

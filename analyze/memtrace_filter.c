@@ -394,13 +394,6 @@ static int write_failed(filter *f, int rc) {
     return rc;
 }
 
-static int same_file(const char *in, const char *out) {
-    struct stat a, b;
-    if (strcmp(in, "-") == 0 || strcmp(out, "-") == 0) return 0;
-    if (stat(in, &a) != 0 || stat(out, &b) != 0) return 0;
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 int main(int argc, char **argv) {
     enum { OPT_LEVEL = 256, OPT_CHUNK };
     static const struct option longopts[] = {
@@ -463,8 +456,7 @@ int main(int argc, char **argv) {
     const char *in = argv[optind];
     const char *in_name = strcmp(in, "-") == 0 ? "<stdin>" : in;
     out_name = strcmp(out, "-") == 0 ? "<stdout>" : out;
-    if (same_file(in, out))
-        mt_cli_die(1, "'%s' is the input: refusing to overwrite it", out);
+    mt_cli_guard_output(out, argv + optind, 1);
     if (strcmp(out, "-") == 0 && isatty(1))
         mt_cli_die(2, "refusing to write a trace to a terminal");
 

@@ -167,6 +167,7 @@ typedef struct athread {
     const char *name; /* pooled, "" if none */
     int selected, synced, captured;
     uint64_t events, calls, t_first, t_last;
+    uint64_t lost_events, lost_bytes, lost_records, t_lost_first, t_lost_last;
     int64_t growth;
     frame *frames;
     uint64_t depth, cap;
@@ -772,7 +773,7 @@ static int add_self_process(mt_analysis *a) {
  * sample, its RSS(t) plus the last sample of each process alive then. */
 static int procs_total(mt_analysis *a, int self_idx) {
     if (self_idx < 0) {
-        qsort(a->rounds, a->nrounds, sizeof *a->rounds, cmp_t);
+        if (a->nrounds) qsort(a->rounds, a->nrounds, sizeof *a->rounds, cmp_t);
         for (uint64_t i = 0; i < a->nrounds;) {
             uint64_t t = a->rounds[i].t, sum = 0;
             for (; i < a->nrounds && a->rounds[i].t == t; i++) sum += a->rounds[i].rss_bytes;
@@ -789,8 +790,9 @@ static int procs_total(mt_analysis *a, int self_idx) {
         free(cur);
         return -1;
     }
-    memcpy(ts, a->rounds, a->nrounds * sizeof *ts);
-    memcpy(ts + a->nrounds, a->series, a->nseries * sizeof *ts);
+    /* memcpy wants valid pointers even for 0 bytes, and empty arrays are NULL. */
+    if (a->nrounds) memcpy(ts, a->rounds, a->nrounds * sizeof *ts);
+    if (a->nseries) memcpy(ts + a->nrounds, a->series, a->nseries * sizeof *ts);
     qsort(ts, n, sizeof *ts, cmp_t);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t t = ts[i].t;
@@ -1028,6 +1030,11 @@ static int pass1(mt_analysis *a, mt_reader *r) {
             a->s.lost_records++;
             a->s.lost_events += rec.u.lost.events;
             a->s.lost_bytes += rec.u.lost.bytes;
+            if (!th->lost_records || rec.t < th->t_lost_first) th->t_lost_first = rec.t;
+            if (rec.t > th->t_lost_last) th->t_lost_last = rec.t;
+            th->lost_records++;
+            th->lost_events += rec.u.lost.events;
+            th->lost_bytes += rec.u.lost.bytes;
             break;
         }
     }
@@ -1248,7 +1255,10 @@ static int finish_threads(mt_analysis *a, mt_reader *r) {
         a->threads[i] = (mt_analysis_thread){
             .tid = t->tid, .native_id = t->native_id, .name = t->name,
             .selected = t->selected, .events = t->events, .calls = t->calls,
-            .t_first = t->t_first, .t_last = t->t_last, .growth_bytes = t->growth};
+            .t_first = t->t_first, .t_last = t->t_last, .growth_bytes = t->growth,
+            .lost_events = t->lost_events, .lost_bytes = t->lost_bytes,
+            .lost_records = t->lost_records, .t_lost_first = t->t_lost_first,
+            .t_lost_last = t->t_lost_last};
         if (t->has_pk) {
             a->nstacks++;
             nframes += t->pk_depth;
@@ -1596,6 +1606,20 @@ void mt_analysis_free(mt_analysis *a) {
 const char *mt_analysis_errmsg(const mt_analysis *a) { return a ? a->errmsg : ""; }
 
 const mt_analysis_summary *mt_analysis_summary_get(const mt_analysis *a) { return &a->s; }
+
+unsigned mt_analysis_loss_falsifies(const mt_analysis *a) {
+    if (!a->s.lost_records && !a->s.lost_events) return 0;
+    unsigned f = 0;
+    if (mt_analysis_heap_get(a)->has_allocs || (a->h.content & MT_CONTENT_ALLOCS))
+        f |= MT_LOSS_HEAP;
+    for (uint64_t i = 0; i < a->nth; i++) {
+        const athread *t = &a->th[i];
+        if (!t->lost_records) continue;
+        if (t->tid == 0) f |= MT_LOSS_RSS; /* the sampler's thread */
+        else f |= MT_LOSS_CALLS;
+    }
+    return f;
+}
 
 double mt_analysis_seconds(const mt_analysis *a, uint64_t ticks) {
     return mt_ticks_to_seconds(&a->h, ticks);

@@ -93,6 +93,14 @@
  *   attributed, and only their stacks shown at the peak. RSS is the
  *   process's: the series, peak and markers are not filtered.
  *
+ * Loss: LOST records say the recorder dropped events (lost_* in the
+ *   summary, and per thread). Nothing tells which events, so with any loss
+ *   the heap figures (peak, leaks, sites, per domain) may be wrong either
+ *   way (a lost free makes a false leak, a lost allocation a low peak), and
+ *   the calls, RSS growth and stacks of the threads that lost events are
+ *   uncertain. The tools say so first and mark those figures; see
+ *   mt_analysis_loss_falsifies.
+ *
  * Grouping: fids are unique per code object; functions with the same
  * qualname, file and first line (e.g. the same code in two interpreters, or
  * redefined) are reported as one entry, lines likewise per (entry, line).
@@ -218,6 +226,17 @@ typedef struct mt_analysis_summary {
 } mt_analysis_summary;
 
 const mt_analysis_summary *mt_analysis_summary_get(const mt_analysis *a);
+
+/* What the trace's LOST records can falsify (see "Loss"): bits of
+ * MT_LOSS_*, 0 when nothing was lost. */
+enum {
+    MT_LOSS_HEAP = 1u << 0,    /* heap peak, end, leaks, sites, domains */
+    MT_LOSS_CALLS = 1u << 1,   /* functions, lines, peak stacks, threads
+                                  (the threads that lost events) */
+    MT_LOSS_RSS = 1u << 2,     /* the RSS series, peak and growth (tid 0,
+                                  the sampler's thread, lost events) */
+};
+unsigned mt_analysis_loss_falsifies(const mt_analysis *a);
 
 /* ticks since the anchor -> seconds since the anchor. */
 double mt_analysis_seconds(const mt_analysis *a, uint64_t ticks);
@@ -348,6 +367,11 @@ typedef struct mt_analysis_thread {
     uint64_t t_first, t_last; /* its first and last record (ticks; whole
                                  trace; 0, 0 if none) */
     int64_t growth_bytes; /* RSS growth of its outermost activations */
+    /* LOST records in this thread's blocks (whole trace): what the
+     * recorder dropped, and when it said so (ticks). Any loss makes this
+     * thread's figures, and every heap figure, uncertain (see "Loss"). */
+    uint64_t lost_events, lost_bytes, lost_records;
+    uint64_t t_lost_first, t_lost_last;
 } mt_analysis_thread;
 
 /* Every thread, by tid. */

@@ -36,10 +36,15 @@ void mt_cli_init(const char *prog) {
 
 /* ---- Messages ----------------------------------------------------------- */
 
+/* The last message printed (main thread only): --json reports repeat it. */
+static char last_msg[4096];
+
+const char *mt_cli_last_error(void) { return last_msg; }
+
 void mt_cli_verror(const char *fmt, va_list ap) {
     mt_out_flush(&mt_stdout);
-    char msg[4096];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    char *msg = last_msg;
+    vsnprintf(msg, sizeof last_msg, fmt, ap);
     fprintf(stderr, "%s: %s\n", mt_cli_prog, msg);
     fflush(stderr);
 }
@@ -568,6 +573,26 @@ int mt_cli_open_trace(mt_reader **r, const char *path) {
         mt_cli_error("%s: %s", name, mt_strerror(rc));
     }
     return rc;
+}
+
+void mt_cli_guard_output(const char *out, char *const *inputs, int ninputs) {
+    struct stat o, in;
+    int to_stdout = !out || strcmp(out, "-") == 0;
+    if (to_stdout) {
+        /* A terminal, a pipe or /dev/null cannot be a trace being read. */
+        if (fstat(1, &o) != 0 || !S_ISREG(o.st_mode)) return;
+    } else if (stat(out, &o) != 0) {
+        return; /* does not exist (yet): no existing input is behind it */
+    }
+    for (int i = 0; i < ninputs; i++) {
+        if (!inputs[i] || strcmp(inputs[i], "-") == 0) continue;
+        if (stat(inputs[i], &in) != 0) continue; /* reported when opened */
+        if (in.st_dev != o.st_dev || in.st_ino != o.st_ino) continue;
+        if (to_stdout)
+            mt_cli_die(1, "refusing to write standard output: it is the input '%s'",
+                       inputs[i]);
+        mt_cli_die(1, "refusing to write '%s': it is the input '%s'", out, inputs[i]);
+    }
 }
 
 void mt_cli_bad_option(const char *usage, char *const *argv, int optind, int optopt) {

@@ -39,6 +39,11 @@ extern const char *mt_cli_prog;
 void mt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mt_cli_verror(const char *fmt, va_list ap);
 
+/* The text of the last message printed by mt_cli_error (without the
+ * program name), "" if none: for a JSON document that must say why it has
+ * no report. */
+const char *mt_cli_last_error(void);
+
 /* Print the message and exit(status). */
 _Noreturn void mt_cli_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -200,5 +205,16 @@ int mt_cli_counter_unit(uint32_t id);
 int mt_cli_open_trace(mt_reader **r, const char *path);
 /* The reader's last message without the leading "<name>: " when present. */
 const char *mt_cli_reader_msg(const mt_reader *r, const char *name);
+
+/* ---- Never overwrite an input ------------------------------------------- */
+
+/* Before a tool writes anything: refuse when its output is one of its
+ * inputs. out is a path (checked when it exists: stat dev/ino, so symlinks
+ * and hard links are caught; a path that does not exist yet cannot be an
+ * existing input) or NULL / "-" for standard output (checked when that is a
+ * regular file, as `tool x.trace >> x.trace` would be). Inputs named "-"
+ * are skipped. On a clash print "refusing to write 'OUT': it is the input
+ * 'IN'" and exit 1 (nothing was written). */
+void mt_cli_guard_output(const char *out, char *const *inputs, int ninputs);
 
 #endif /* MT_CLI_H */

@@ -8,6 +8,8 @@
  * A trace is a sequence of frames that stock zstd tools accept:
  *
  *   header frame  (zstd skippable frame: who, when, which clock)
+ *   header copy   (skippable, 1.2: the same bytes, read if the first is
+ *                  damaged)
  *   chunk         (skippable chunk-header frame + one standard zstd frame)
  *   chunk ...
  *   index frame   (skippable; written by mt_writer_close)
@@ -79,7 +81,7 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------ */
 
 #define MT_FORMAT_MAJOR 1 /* a reader refuses files of a greater major */
-#define MT_FORMAT_MINOR 1 /* a greater minor only adds what v1 can skip */
+#define MT_FORMAT_MINOR 2 /* a greater minor only adds what v1 can skip */
 #define MT_LIBRARY_VERSION "0.1.0"
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -394,7 +396,12 @@ typedef long (*mt_read_fn)(void *ctx, void *buf, size_t n);
  * and, if *r is not NULL, mt_reader_errmsg(*r) says what and where; close it
  * with mt_reader_close. open_mem does not copy buf: keep it alive. open_fd
  * and open_stream read sequentially (pipes work); open and open_mem can
- * also use the index and seek. */
+ * also use the index and seek.
+ * A damaged header frame whose copy (format 1.2) is intact, or an intact
+ * header whose copy is damaged, does not fail open: the intact one is used,
+ * mt_reader_errmsg says what was damaged, mt_reader_stats.header_damaged is
+ * 1, and the first mt_reader_next returns MT_ERR_HEADER (not fatal) so that
+ * a reading loop reports it like any damage. */
 int mt_reader_open(mt_reader **r, const char *path);
 int mt_reader_open_fd(mt_reader **r, int fd, const char *name);
 int mt_reader_open_mem(mt_reader **r, const void *buf, size_t n,
@@ -407,7 +414,10 @@ const mt_header *mt_reader_header(const mt_reader *r);
 
 /* The next record in file order: returns 1 with *rec filled, 0 at the end,
  * or a negative code when the file is damaged. After a damaged chunk the
- * next call resumes at the next intact chunk, unless mt_reader_fatal(r). */
+ * next call resumes at the next intact chunk, unless mt_reader_fatal(r).
+ * Damage other than chunks is returned too, and reading goes on after it:
+ * MT_ERR_HEADER (see mt_reader_open), MT_ERR_INDEX (a damaged index or end
+ * frame, met after the chunks before it). */
 int mt_reader_next(mt_reader *r, mt_record *rec);
 
 /* The last problem met, with the file name, chunk and byte offset:
@@ -432,6 +442,8 @@ int mt_reader_chunk(const mt_reader *r, mt_chunk_info *out); /* 0 or ERR_STATE *
 typedef struct mt_reader_stats {
     uint64_t chunks, damaged_chunks, damaged_bytes, records;
     int closed; /* 1: index and end frame present and intact */
+    int header_damaged; /* 1: the header frame or its copy is damaged (the
+                           other one was read; see mt_reader_open) */
 } mt_reader_stats;
 void mt_reader_stats_get(const mt_reader *r, mt_reader_stats *out);
 

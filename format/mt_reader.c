@@ -108,6 +108,18 @@ struct mt_reader {
                                count chunks rather than trust seq */
     uint64_t chunks_met;
     uint64_t index_at; /* offset of an intact index frame, or 0 */
+    int index_damaged;  /* an index frame failed its checksum (reported) */
+    int seeked;         /* mt_reader_seek_time moved the reader */
+    int after_index;    /* the last frame was an intact index */
+    uint64_t first_frame_at; /* where the frame loop began: after the header
+                                (and its copy) */
+    uint64_t header_checksum; /* the header content's stored XXH64 */
+    uint32_t header_bytes;    /* its size */
+    int maybe_trace; /* the file starts with our magic or our signature */
+    /* A problem found by open that is not fatal (a damaged header read from
+     * its copy, a damaged copy): the first mt_reader_next returns it. */
+    int pending;
+    char pending_msg[512];
     int fatal, done;
     int last_error;
     char errmsg[512];
@@ -382,6 +394,9 @@ const char *mt_reader_errmsg(const mt_reader *r) {
 }
 int mt_reader_fatal(const mt_reader *r) { return r ? r->fatal : 1; }
 
+static int parse_header_content(mt_reader *r, const uint8_t *c, uint32_t size,
+                                uint64_t c_off);
+
 static int parse_header(mt_reader *r) {
     int rc = need(r, 20); /* through major and minor */
     if (rc < 0) return report(r, rc, 0, "cannot read: %s", strerror(errno));
@@ -393,6 +408,10 @@ static int parse_header(mt_reader *r) {
     mt_le32_put(expect, MT_SKIP_MAGIC);
     memcpy(expect + 8, mt_signature, 8);
     size_t cmp = have < 16 ? have : 16;
+    /* Either half intact: a trace whose other half is damaged, worth a
+     * search for the header copy (a file of other bytes matches neither). */
+    r->maybe_trace = (have >= 4 && mt_le32_get(p) == MT_SKIP_MAGIC) ||
+                     (have >= 16 && !memcmp(p + 8, mt_signature, 8));
     for (size_t i = 0; i < cmp; i++) {
         if (i >= 4 && i < 8) continue; /* the frame size */
         if (p[i] != expect[i]) {
@@ -410,10 +429,20 @@ static int parse_header(mt_reader *r) {
                       "truncated: the file ends inside the header (%zu bytes)", have);
     uint32_t size = mt_le32_get(p + 4);
     uint16_t major = mt_le16_get(p + 16), minor = mt_le16_get(p + 18);
-    if (major > MT_FORMAT_MAJOR)
+    if (major > MT_FORMAT_MAJOR) {
+        /* A newer file, surely, when the checksum holds where 1.x has it;
+         * when it fails, maybe a 1.x header with a damaged major: then its
+         * copy may be searched (spec 7.1). */
+        if (size >= MT_HEADER_FIXED_BYTES + 8 && size <= MT_MAX_FRAME_BYTES &&
+            need(r, MT_FRAME_HEAD_BYTES + (size_t)size) == 1) {
+            const uint8_t *c = cursor(r) + MT_FRAME_HEAD_BYTES;
+            if (mt_le64_get(c + size - 8) == mt_xxh64_2(c, size - 8, NULL, 0))
+                r->maybe_trace = 0;
+        }
         return report(r, MT_ERR_VERSION, 16,
                       "format version %u.%u is newer than this reader's %d.x", major,
                       minor, MT_FORMAT_MAJOR);
+    }
     if (major == 0)
         return report(r, MT_ERR_HEADER, 16, "damaged header: major version 0");
     if (size < MT_HEADER_FIXED_BYTES + 8 || size > MT_MAX_FRAME_BYTES)
@@ -425,16 +454,46 @@ static int parse_header(mt_reader *r) {
                       "truncated: the file ends inside the header (%zu of %" PRIu32
                       " bytes)", avail(r), size + MT_FRAME_HEAD_BYTES);
     p = cursor(r);
-    const uint8_t *c = p + MT_FRAME_HEAD_BYTES;
+    rc = parse_header_content(r, p + MT_FRAME_HEAD_BYTES, size, MT_FRAME_HEAD_BYTES);
+    if (rc) return rc;
+    r->win_off += MT_FRAME_HEAD_BYTES + size;
+    return 0;
+}
+
+/* The header content c[0, size) at file offset c_off: the header frame's
+ * content, or a header copy's after its tag (spec 3.1). Checks it as spec
+ * 7.1 says and fills r->h. 0 or a reported error. */
+static int parse_header_content(mt_reader *r, const uint8_t *c, uint32_t size,
+                                uint64_t c_off) {
+    if (memcmp(c, mt_signature, 8))
+        return report(r, MT_ERR_HEADER, c_off, "damaged header: bad signature");
+    uint16_t major = mt_le16_get(c + 8), minor = mt_le16_get(c + 10);
+    if (major > MT_FORMAT_MAJOR)
+        return report(r, MT_ERR_VERSION, c_off + 8,
+                      "format version %u.%u is newer than this reader's %d.x", major,
+                      minor, MT_FORMAT_MAJOR);
+    if (major == 0)
+        return report(r, MT_ERR_HEADER, c_off + 8, "damaged header: major version 0");
+    if (size < MT_HEADER_FIXED_BYTES + 8)
+        return report(r, MT_ERR_HEADER, c_off - 4, "damaged header: frame size %" PRIu32,
+                      size);
     uint64_t stored = mt_le64_get(c + size - 8);
     uint64_t actual = mt_xxh64_2(c, size - 8, NULL, 0);
     if (stored != actual)
-        return report(r, MT_ERR_HEADER, 8 + size - 8,
+        return report(r, MT_ERR_HEADER, c_off + size - 8,
                       "damaged header: checksum mismatch (stored %016" PRIx64
                       ", computed %016" PRIx64 ")", stored, actual);
     if (mt_le32_get(c + 12) != size)
-        return report(r, MT_ERR_HEADER, 20, "damaged header: header_bytes %" PRIu32
+        return report(r, MT_ERR_HEADER, c_off + 12, "damaged header: header_bytes %" PRIu32
                       " but frame size %" PRIu32, mt_le32_get(c + 12), size);
+    const uint8_t *p = c - c_off; /* offsets below are file offsets */
+    free(r->hstrings);
+    free(r->argv);
+    r->hstrings = NULL;
+    r->argv = NULL;
+    memset(&r->h, 0, sizeof r->h);
+    r->header_checksum = stored;
+    r->header_bytes = size;
     mt_header *h = &r->h;
     h->major = major;
     h->minor = minor;
@@ -448,10 +507,10 @@ static int parse_header(mt_reader *r) {
     h->pid = mt_le32_get(c + 56);
     h->ppid = mt_le32_get(c + 60);
     if (h->ticks_per_second == 0)
-        return report(r, MT_ERR_HEADER, 40, "damaged header: ticks_per_second is 0");
+        return report(r, MT_ERR_HEADER, c_off + 32, "damaged header: ticks_per_second is 0");
     uint16_t foff = mt_le16_get(c + 64), nfields = mt_le16_get(c + 66);
     if (foff < MT_HEADER_FIXED_BYTES || foff > size - 8)
-        return report(r, MT_ERR_HEADER, 72, "damaged header: fields_offset %u", foff);
+        return report(r, MT_ERR_HEADER, c_off + 64, "damaged header: fields_offset %u", foff);
     /* Fixed fields a minor version added sit before fields_offset. */
     if (foff >= MT_HEADER_FIXED_BYTES_1_1) h->alloc_sample_bytes = mt_le64_get(c + 68);
 
@@ -507,7 +566,91 @@ static int parse_header(mt_reader *r) {
         *slot = out;
         out += len + 1;
     }
-    r->win_off += MT_FRAME_HEAD_BYTES + size;
+    return 0;
+}
+
+/* A problem open found that does not stop reading: kept for the first
+ * mt_reader_next, which returns it. */
+static void set_pending(mt_reader *r, int code) {
+    r->pending = code;
+    memcpy(r->pending_msg, r->errmsg, sizeof r->pending_msg);
+}
+
+static int resync(mt_reader *r, uint64_t from);
+static int looks_like_frame(const uint8_t *p, size_t n);
+
+/* The header frame is damaged: search for its copy (spec 3.1, 7.1) from
+ * byte 0 (the header itself may be gone) up to the first chunk, index or end frame, and at most as far as
+ * a header frame can reach. 1 with r->h filled and the cursor after the
+ * copy, 0 when there is none, or a negative code on a read error. */
+static int find_copy(mt_reader *r, uint64_t *copy_at) {
+    const uint64_t limit = MT_FRAME_HEAD_BYTES + (uint64_t)MT_MAX_FRAME_BYTES + 16;
+    if (seek_to(r, 0) < 0) return 0;
+    for (size_t i = 0; i < limit; i++) {
+        if (avail(r) < i + 12) {
+            int rc = need(r, avail(r) + 65536);
+            if (rc < 0) return rc;
+            if (avail(r) < i + 12) return 0;
+        }
+        const uint8_t *p = cursor(r) + i;
+        if (p[0] != 0x5E || mt_le32_get(p) != MT_SKIP_MAGIC) continue;
+        if (looks_like_frame(p, 12)) return 0; /* the chunks begin: no copy */
+        if (memcmp(p + 8, "MTHC", 4)) continue;
+        uint32_t size = mt_le32_get(p + 4);
+        if (size < 4 + MT_HEADER_FIXED_BYTES + 8 || size > MT_MAX_FRAME_BYTES) continue;
+        int rc = need(r, i + MT_FRAME_HEAD_BYTES + size);
+        if (rc < 0) return rc;
+        if (rc == 0) continue;
+        p = cursor(r) + i;
+        if (parse_header_content(r, p + 12, size - 4, r->win_pos + i + 12) == 0) {
+            *copy_at = r->win_pos + i;
+            r->win_off = i + MT_FRAME_HEAD_BYTES + size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Format 1.2 and later: the frame right after an intact header must be its
+ * copy, byte for byte. If it is not, report that (pending), and go on at
+ * the next frame of ours. */
+static int check_copy(mt_reader *r) {
+    uint64_t at = cur_pos(r);
+    uint32_t want = 4 + r->header_bytes;
+    int rc = need(r, MT_FRAME_HEAD_BYTES + (size_t)want);
+    if (rc < 0) return report(r, rc, at, "cannot read: %s", strerror(errno));
+    const uint8_t *p = cursor(r), *c = p + 12;
+    const char *what = NULL;
+    int code = MT_ERR_HEADER;
+    if (rc == 0) {
+        code = MT_ERR_TRUNCATED; /* written with the header: a cut file */
+        what = avail(r) == 0 ? "missing: truncated, the file ends after the header"
+                             : "cut short: truncated, the file ends inside it";
+    } else if (mt_le32_get(p) != MT_SKIP_MAGIC || memcmp(p + 8, "MTHC", 4)) {
+        what = "missing or damaged (no MTHC frame after the header)";
+    } else if (mt_le32_get(p + 4) != want) {
+        what = "damaged (its frame size differs from the header's)";
+    } else if (memcmp(c, mt_signature, 8) || mt_le32_get(c + 12) != r->header_bytes ||
+               mt_le64_get(c + r->header_bytes - 8) != r->header_checksum ||
+               mt_xxh64_2(c, r->header_bytes - 8, NULL, 0) != r->header_checksum) {
+        what = "damaged (its bytes differ from the header's)";
+    }
+    if (!what) {
+        r->win_off += MT_FRAME_HEAD_BYTES + want;
+        return 0;
+    }
+    r->msg_chunk = 0;
+    report(r, code, at, "the header copy is %s; the header itself is intact", what);
+    r->stats.header_damaged = 1;
+    /* A chunk right here (a copy that is missing) is read as usual; other
+     * bytes are passed over to the next frame of ours. */
+    if (avail(r) && !(avail(r) >= 12 && looks_like_frame(p, avail(r)))) {
+        uint64_t before = cur_pos(r);
+        rc = resync(r, at);
+        if (rc < 0) return report(r, rc, at, "cannot read: %s", strerror(errno));
+        r->stats.damaged_bytes += cur_pos(r) - before;
+    }
+    set_pending(r, code);
     return 0;
 }
 
@@ -516,8 +659,39 @@ static int open_common(mt_reader **rp, mt_reader *r) {
     r->dctx = ZSTD_createDCtx();
     if (!r->dctx) return report(r, MT_ERR_NOMEM, 0, "out of memory");
     int rc = parse_header(r);
-    if (rc) r->fatal = 1;
-    return rc;
+    if (rc == 0) {
+        if (r->h.minor >= 2 && (rc = check_copy(r)) < 0) r->fatal = 1;
+        r->first_frame_at = cur_pos(r);
+        return rc;
+    }
+    if (rc == MT_ERR_IO || rc == MT_ERR_NOMEM || rc == MT_ERR_EMPTY || !r->maybe_trace) {
+        r->fatal = 1;
+        return rc;
+    }
+    /* A damaged header: read its copy, if the writer made one. */
+    char msg[sizeof r->errmsg];
+    memcpy(msg, r->errmsg, sizeof msg);
+    uint64_t copy_at = 0;
+    int found = find_copy(r, &copy_at);
+    if (found <= 0) {
+        memcpy(r->errmsg, msg, sizeof msg);
+        r->last_error = rc;
+        memset(&r->h, 0, sizeof r->h);
+        r->fatal = 1;
+        return found < 0 ? found : rc;
+    }
+    /* msg is "NAME: at byte N: what"; say first that it is the header. */
+    size_t nl = strlen(r->name);
+    const char *detail = strncmp(msg, r->name, nl) == 0 && msg[nl] == ':' ? msg + nl + 2 : msg;
+    snprintf(r->errmsg, sizeof r->errmsg,
+             "%s: the header frame is damaged (%.300s); read the header copy at byte %" PRIu64
+             " instead", r->name, detail, copy_at);
+    r->last_error = MT_ERR_HEADER;
+    r->stats.header_damaged = 1;
+    r->stats.damaged_bytes += copy_at;
+    set_pending(r, MT_ERR_HEADER);
+    r->first_frame_at = cur_pos(r);
+    return 0;
 }
 
 static mt_reader *new_reader(const char *name) {
@@ -719,14 +893,41 @@ static int past_end(mt_reader *r, uint64_t at, size_t have, size_t total,
                   "truncated: the file ends inside %s (%zu of %zu bytes)", what, have, total);
 }
 
+/* An end frame at `at`: 1 when it closes the file (intact, last, pointing at
+ * the intact index before it), 0 when it is intact but not last (a file
+ * appended to after close), or MT_ERR_INDEX, reported, when it is damaged
+ * or contradicts the file. */
 static int check_end_frame(mt_reader *r, const uint8_t *c, uint32_t size, uint64_t at) {
-    if (size < MT_END_BYTES) return 0;
-    if (mt_le64_get(c + 16) != mt_xxh64_2(c, 16, NULL, 0)) return 0;
-    uint64_t end = at + MT_FRAME_HEAD_BYTES + size;
-    /* Closed: the end frame is the last thing and points at an index. */
-    if (r->file_bytes != UINT64_MAX && end != r->file_bytes) return 0;
+    if (size != MT_END_BYTES)
+        return report(r, MT_ERR_INDEX, at, "damaged end frame: %" PRIu32 " bytes, need %d",
+                      size, MT_END_BYTES);
+    uint64_t stored = mt_le64_get(c + 16), actual = mt_xxh64_2(c, 16, NULL, 0);
+    if (stored != actual)
+        return report(r, MT_ERR_INDEX, at,
+                      "damaged end frame: checksum mismatch (stored %016" PRIx64
+                      ", computed %016" PRIx64 ")", stored, actual);
     uint64_t ix = mt_le64_get(c + 8);
-    return ix < at && ix == r->index_at;
+    uint32_t nchunks = mt_le32_get(c + 4);
+    /* After a seek, or past damage, the chunks met are not the file's. */
+    int whole = !r->seeked && !r->stats.damaged_chunks && !r->stats.damaged_bytes;
+    if (whole && ix != r->index_at && !r->index_damaged) {
+        if (r->index_at)
+            return report(r, MT_ERR_INDEX, at,
+                          "damaged end frame: index_offset %" PRIu64
+                          " but the index frame is at byte %" PRIu64, ix, r->index_at);
+        return report(r, MT_ERR_INDEX, at,
+                      "damaged end frame: index_offset %" PRIu64 " but no index frame "
+                      "precedes it", ix);
+    }
+    if (r->index_damaged) return 0; /* reported with the index */
+    if (whole && (uint64_t)nchunks != r->chunks_met)
+        return report(r, MT_ERR_INDEX, at,
+                      "end frame says %" PRIu32 " chunks, the file has %" PRIu64, nchunks,
+                      r->chunks_met);
+    /* Closed: the end frame is the last thing and points at an index. */
+    uint64_t end = at + MT_FRAME_HEAD_BYTES + size;
+    return (r->file_bytes == UINT64_MAX || end == r->file_bytes) && ix < at &&
+           ix == r->index_at;
 }
 
 /* Load the next chunk into raw. Returns 1 when a chunk is ready, 0 at the
@@ -751,6 +952,23 @@ static int next_chunk(mt_reader *r) {
         }
         const uint8_t *p = cursor(r);
         uint32_t magic = mt_le32_get(p), size = mt_le32_get(p + 4);
+        if (r->after_index) {
+            /* An index is followed by the end frame or by the end of the
+             * file (a writer killed between the two): anything else is a
+             * damaged end frame. This frame is then read as usual. */
+            r->after_index = 0;
+            rc = need(r, 12);
+            if (rc < 0) {
+                r->fatal = 1;
+                return report(r, rc, at, "cannot read: %s", strerror(errno));
+            }
+            p = cursor(r);
+            if (!(rc == 1 && magic == MT_SKIP_MAGIC && !memcmp(p + 8, "MTEN", 4)))
+                return report(r, MT_ERR_INDEX, at,
+                              "damaged end frame: the index at byte %" PRIu64
+                              " is followed by something else",
+                              r->index_at);
+        }
         if (magic == MT_ZSTD_MAGIC) {
             report(r, MT_ERR_FRAME, at, "a zstd frame without a chunk header");
             return damaged(r, MT_ERR_FRAME, at);
@@ -782,15 +1000,38 @@ static int next_chunk(mt_reader *r) {
         p = cursor(r);
         const uint8_t *c = p + MT_FRAME_HEAD_BYTES;
         if (magic != MT_SKIP_MAGIC || size < 4 || memcmp(c, "MTCK", 4) != 0) {
-            /* Index, end frame, or a frame we do not know: skip it. */
+            /* Index, end frame, or a frame we do not know: skip it. A
+             * damaged index or end frame is reported (spec 7.6), and the
+             * frame loop goes on after it. */
             r->stats.closed = 0; /* only an end frame may come last */
-            if (magic == MT_SKIP_MAGIC && size >= 4 && !memcmp(c, "MTEN", 4))
-                r->stats.closed = check_end_frame(r, c, size, at);
-            if (magic == MT_SKIP_MAGIC && size >= MT_INDEX_HEAD_BYTES &&
-                !memcmp(c, "MTIX", 4) &&
-                mt_le64_get(c + 4) == mt_xxh64_2(c + 12, size - 12, NULL, 0))
-                r->index_at = at;
             r->win_off += MT_FRAME_HEAD_BYTES + size;
+            int is_ix = magic == MT_SKIP_MAGIC && size >= 4 && !memcmp(c, "MTIX", 4);
+            int is_end = magic == MT_SKIP_MAGIC && size >= 4 && !memcmp(c, "MTEN", 4);
+            if (is_ix) {
+                int bad = size < MT_INDEX_HEAD_BYTES;
+                uint64_t stored = bad ? 0 : mt_le64_get(c + 4);
+                uint64_t actual = bad ? 0 : mt_xxh64_2(c + 12, size - 12, NULL, 0);
+                if (!bad && stored == actual) {
+                    r->index_at = at;
+                    r->index_damaged = 0;
+                    r->after_index = 1;
+                    continue;
+                }
+                r->index_damaged = 1;
+                if (bad)
+                    return report(r, MT_ERR_INDEX, at,
+                                  "damaged index frame: %" PRIu32 " bytes, need %d", size,
+                                  MT_INDEX_HEAD_BYTES);
+                return report(r, MT_ERR_INDEX, at,
+                              "damaged index frame: checksum mismatch (stored %016" PRIx64
+                              ", computed %016" PRIx64 "); the chunks are read without it",
+                              stored, actual);
+            }
+            if (is_end) {
+                int rc2 = check_end_frame(r, c, size, at);
+                if (rc2 < 0) return rc2;
+                r->stats.closed = rc2;
+            }
             continue;
         }
 
@@ -1225,6 +1466,13 @@ static inline int decode_fast(mt_reader *r, mt_record *rec) {
 
 int mt_reader_next(mt_reader *r, mt_record *rec) {
     if (!r || !rec) return MT_ERR_ARG;
+    if (r->pending) { /* found by open (a damaged header or copy) */
+        int code = r->pending;
+        r->pending = 0;
+        memcpy(r->errmsg, r->pending_msg, sizeof r->errmsg);
+        r->last_error = code;
+        return code;
+    }
     if (r->fatal || r->done) return 0;
     for (;;) {
         if (r->in_chunk) {
@@ -1368,15 +1616,13 @@ int mt_reader_seek_time(mt_reader *r, uint64_t t) {
     if (!r) return MT_ERR_ARG;
     if (r->src == SRC_STREAM) return MT_ERR_STATE;
     if (r->fatal && !r->h.major) return MT_ERR_STATE;
+    r->seeked = 1;
     chunkref *refs = NULL;
     uint32_t n = 0;
     int rc = read_index(r, &refs, &n);
     if (rc == MT_ERR_NOMEM) return rc;
     if (rc) {
-        /* The header frame's size: re-read the first 8 bytes. */
-        if (seek_to(r, 0) || need(r, 8) != 1) return MT_ERR_IO;
-        uint64_t hdr_end = MT_FRAME_HEAD_BYTES + (uint64_t)mt_le32_get(cursor(r) + 4);
-        if ((rc = scan_chunks(r, hdr_end, &refs, &n))) return rc;
+        if ((rc = scan_chunks(r, r->first_frame_at, &refs, &n))) return rc;
     }
     uint32_t target = n;
     for (uint32_t i = 0; i < n; i++) {

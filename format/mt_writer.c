@@ -1,5 +1,5 @@
 /*
- * mt_writer.c - writes traces: header frame, definition and data chunks
+ * mt_writer.c - writes traces: header frame and its copy, definition and data chunks
  * (a checksummed chunk-header frame + one zstd frame each), index and end
  * frames at close.
  *
@@ -98,6 +98,22 @@ static int sink(mt_writer *w, const void *buf, size_t n) {
     return 0;
 }
 
+/* After the header frame in out: its copy (spec 3.1), a skippable frame
+ * tagged MTHC holding the header content byte for byte, so that a reader
+ * whose header frame is damaged still has the header. */
+static int append_header_copy(mt_buf *out) {
+    uint32_t content = mt_le32_get(out->data + 4);
+    size_t frame = MT_FRAME_HEAD_BYTES + (size_t)content;
+    if (mt_buf_reserve(out, MT_FRAME_HEAD_BYTES + 4 + content)) return MT_ERR_NOMEM;
+    uint8_t *p = out->data + frame;
+    mt_le32_put(p, MT_SKIP_MAGIC);
+    mt_le32_put(p + 4, 4 + content);
+    memcpy(p + 8, "MTHC", 4);
+    memcpy(p + 12, out->data + MT_FRAME_HEAD_BYTES, content);
+    out->len = frame + MT_FRAME_HEAD_BYTES + 4 + content;
+    return 0;
+}
+
 static int open_common(mt_writer **wp, mt_write_fn fn, void *ctx, int fd,
                        int own_fd, const mt_header *h,
                        const mt_writer_options *opt) {
@@ -122,7 +138,8 @@ static int open_common(mt_writer **wp, mt_write_fn fn, void *ctx, int fd,
     w->cctx = ZSTD_createCCtx();
     int rc = w->cctx ? 0 : MT_ERR_NOMEM;
     if (!rc) rc = mt_header_encode(h, &w->out);
-    if (!rc) rc = sink(w, w->out.data, w->out.len);
+    if (!rc) rc = append_header_copy(&w->out);
+    if (!rc) rc = sink(w, w->out.data, w->out.len); /* both in one write */
     if (rc) {
         int saved = errno;
         mt_writer_discard(w);

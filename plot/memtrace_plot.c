@@ -70,6 +70,13 @@ static const char usage_text[] =
 "memtrace-analyze reports it) and one series per process, \"NAME (PID)\",\n"
 "largest peak first, as many as fit (32 series in all); labels are markers.\n"
 "\n"
+"Lost events (LOST records: the recorder dropped events): a red banner\n"
+"across the top of the picture says so first (events lost per trace and\n"
+"thread), stderr gets a warning, and what the loss can falsify is marked *:\n"
+"the heap series, the lanes of threads that lost events, flame graphs.\n"
+"\n"
+"The output is never one of the input traces (by any name: refused).\n"
+"\n"
 "Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
 "picture then covers its intact chunks); 2 bad usage.\n";
 
@@ -434,7 +441,9 @@ static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const c
     const mt_analysis_heap_point *s = mt_analysis_heap_series(a, -1, &n);
     if (!n) return;
     char name[512];
-    snprintf(name, sizeof name, "%s%sheap in use", label ? label : "", label ? ": " : "");
+    /* "*": events were lost, so the heap can be wrong (the banner says why). */
+    snprintf(name, sizeof name, "%s%sheap in use%s", label ? label : "", label ? ": " : "",
+             mt_analysis_loss_falsifies(a) & MT_LOSS_HEAP ? " *" : "");
     int se = mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
     if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
     const mt_analysis_summary *sum = mt_analysis_summary_get(a);
@@ -638,6 +647,7 @@ int main(int argc, char **argv) {
     for (int i = optind; i < argc; i++)
         if (strcmp(argv[i], "-") == 0)
             mt_cli_usage_error(usage_text, "FILE must be a file: a trace is read three times");
+    mt_cli_guard_output(o.out, argv + optind, nfiles);
     const char *gp = NULL;
     if (o.render && !(gp = gnuplot_path()))
         mt_cli_die(1, "--%s renders through gnuplot, which is not installed (Debian: "
@@ -648,12 +658,14 @@ int main(int argc, char **argv) {
      * the extent of the x-axis, which the plot wants before any point. */
     mt_analysis **an = calloc((size_t)nfiles, sizeof *an);
     if (!an) mt_cli_die(1, "out of memory");
+    mt_plot *plot = NULL;
+    mt_flame *flame = NULL;
     int status = 0;
     double end_s = 0;
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[optind + i];
         mt_reader *r;
-        if (mt_cli_open_trace(&r, path) < 0) return 1; /* uniform messages */
+        if (mt_cli_open_trace(&r, path) < 0) goto fail; /* uniform messages */
         mt_reader_close(r);
         mt_analysis_options aopt;
         mt_analysis_options_init(&aopt);
@@ -665,7 +677,7 @@ int main(int argc, char **argv) {
             const char *m = an[i] ? mt_analysis_errmsg(an[i]) : "";
             if (*m) mt_cli_error("%s", m);
             else mt_cli_error("%s: %s", path, mt_strerror(rc));
-            return 1;
+            goto fail;
         }
         const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
         if (s->damaged_chunks || s->nmessages_total) {
@@ -679,6 +691,38 @@ int main(int argc, char **argv) {
         double e = mt_analysis_seconds(an[i], s->t_last);
         if (e > end_s) end_s = e;
     }
+    /* LOST events: a banner first in the picture, a warning on stderr, and
+     * a * on what they can falsify (the heap series, heap flame graphs). */
+    char banner[1024] = "";
+    unsigned loss = 0;
+    for (int i = 0, k = 0; i < nfiles; i++) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        if (!s->lost_records && !s->lost_events) continue;
+        unsigned f = mt_analysis_loss_falsifies(an[i]);
+        loss |= f;
+        char thr[256] = "";
+        size_t n = 0;
+        uint32_t nt;
+        const mt_analysis_thread *t = mt_analysis_threads(an[i], &nt);
+        for (uint32_t j = 0; j < nt && n < sizeof thr; j++)
+            if (t[j].lost_records)
+                n += (size_t)snprintf(thr + n, sizeof thr - n, "%sT%u: %llu", n ? ", " : "",
+                                      (unsigned)t[j].tid, (unsigned long long)t[j].lost_events);
+        mt_cli_error("%s: WARNING: %llu events LOST in %llu LOST records (%s); the %s can be "
+                     "wrong", argv[optind + i], (unsigned long long)s->lost_events,
+                     (unsigned long long)s->lost_records, thr,
+                     f & MT_LOSS_HEAP ? "heap and the stacks" : "stacks");
+        if ((size_t)k < sizeof banner)
+            k += snprintf(banner + k, sizeof banner - (size_t)k, "%s%s LOST %llu events (%s)",
+                          k ? "; " : "WARNING: ", base_name(argv[optind + i]),
+                          (unsigned long long)s->lost_events, thr);
+    }
+    if (banner[0]) {
+        size_t k = strlen(banner);
+        snprintf(banner + k, sizeof banner - k, ": %s marked * can be wrong",
+                 loss & MT_LOSS_HEAP ? "heap figures and stacks" : "stacks");
+    }
+
     /* What the flame graph weighs: allocations when every trace has them. */
     int all_allocs = 1;
     for (int i = 0; i < nfiles; i++)
@@ -694,6 +738,11 @@ int main(int argc, char **argv) {
                              : o.weight == W_PEAK ? "Heap at its peak by stack: "
                              : o.weight == W_LEAK ? "Leaked bytes by stack: "
                                                   : "RSS growth by stack: ";
+    if (loss && o.flame)
+        flame_what = o.weight == W_ALLOC  ? "Allocated bytes by stack *: "
+                     : o.weight == W_PEAK ? "Heap at its peak by stack *: "
+                     : o.weight == W_LEAK ? "Leaked bytes by stack *: "
+                                          : "RSS growth by stack *: ";
     double from_s = o.from_ns / 1e9;
     double to_s = o.has_to && o.to_ns / 1e9 < end_s ? o.to_ns / 1e9 : end_s;
     if (to_s <= from_s) to_s = from_s + 1e-3;
@@ -731,8 +780,6 @@ int main(int argc, char **argv) {
                      mt_plot_fmt_seconds(b2, mt_analysis_seconds(an[0], s->t_peak)));
     }
 
-    mt_plot *plot = NULL;
-    mt_flame *flame = NULL;
     int rc;
     if (o.flame) {
         if ((rc = mt_flame_new(&flame)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
@@ -742,6 +789,7 @@ int main(int argc, char **argv) {
         po.width_px = o.width;
         po.height_px = o.height;
         po.title = title;
+        po.banner = banner[0] ? banner : NULL;
         po.subtitle = sub[0] ? sub : NULL;
         po.from_s = from_s;
         po.to_s = to_s;
@@ -791,17 +839,18 @@ int main(int argc, char **argv) {
             /* One lane per thread that made calls, in tid order. */
             uint32_t nt;
             const mt_analysis_thread *th = mt_analysis_threads(an[i], &nt);
-            if (mt_cli_open_trace(&R.r, path) < 0) return 1;
+            if (mt_cli_open_trace(&R.r, path) < 0) goto fail;
             for (uint32_t k = 0; k < nt; k++) {
                 if (!th[k].calls) continue;
                 thread_state *ts = thread_get(&R, th[k].tid);
                 if (!ts) continue;
                 char lname[512];
                 const char *tn = th[k].name[0] ? th[k].name : "thread";
+                const char *lm = th[k].lost_records ? " *" : ""; /* lost events */
                 if (R.multi)
-                    snprintf(lname, sizeof lname, "%s: %s (tid %u)", R.label, tn, th[k].tid);
+                    snprintf(lname, sizeof lname, "%s: %s (tid %u)%s", R.label, tn, th[k].tid, lm);
                 else
-                    snprintf(lname, sizeof lname, "%s (tid %u)", tn, th[k].tid);
+                    snprintf(lname, sizeof lname, "%s (tid %u)%s", tn, th[k].tid, lm);
                 ts->lane = mt_plot_lane_add(plot, lname);
             }
         } else if (!R.rss_flame) {
@@ -809,7 +858,7 @@ int main(int argc, char **argv) {
             add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
             continue;
         } else if (mt_cli_open_trace(&R.r, path) < 0) {
-            return 1;
+            goto fail;
         }
         replay_run(&R);
         replay_free(&R);
@@ -820,6 +869,7 @@ int main(int argc, char **argv) {
         mt_flame_options fo = {0};
         fo.width_px = o.width;
         fo.title = title;
+        fo.banner = banner[0] ? banner : NULL;
         f = open_out(o.out);
         rc = mt_flame_write_svg(flame, f, &fo);
         status |= close_out(f, o.out, rc);
@@ -837,6 +887,10 @@ int main(int argc, char **argv) {
         rc = mt_plot_write_gnuplot(plot, f, o.render, o.out);
         if (close_out(f, script, rc) != 0 || run_gnuplot(gp, script) != 0) status = 1;
         unlink(script);
+    }
+    if (0) {
+    fail: /* reported; nothing was written */
+        status = 1;
     }
     mt_plot_free(plot);
     mt_flame_free(flame);

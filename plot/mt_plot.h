@@ -115,6 +115,9 @@ typedef struct mt_plot_options {
     unsigned width_px, height_px; /* whole picture; >= 200 x 150 */
     const char *title;            /* NULL: none; copied */
     const char *subtitle;         /* NULL: none; a second, smaller line */
+    const char *banner;           /* NULL: none; a warning drawn above all
+                                     else, in a red box (SVG), or the first
+                                     label (gnuplot); copied */
     /* The x-range in seconds. from_s defaults to 0; points and spans before
      * it are cut. to_s <= from_s (the default) means "up to the last time
      * seen": the buckets then grow as later times arrive. */
@@ -233,6 +236,7 @@ typedef struct mt_flame_options {
     unsigned width_px;   /* 0: 1200 */
     unsigned frame_px;   /* height of a frame; 0: 17 */
     const char *title;   /* NULL: "Flame graph" */
+    const char *banner;  /* NULL: none; a warning in a red box at the top */
     const char *unit;    /* NULL or "bytes": byte units; else plain numbers
                             followed by this word ("samples") */
     int icicle;          /* 1: root at the top; 0: root at the bottom */

@@ -428,14 +428,15 @@ int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt) {
     d.x0 = margin;
     uint32_t depth = total > 0 ? drawn_depth(&d, 0) : 0;
     double H = head + (depth + 1) * d.frame_h + foot;
+    double H_all = H + (o.banner ? 28 : 0); /* the banner pushes the rest down */
     d.y_root = o.icicle ? head : H - foot - d.frame_h;
 
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                  "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
                  "width=\"%u\" height=\"", o.width_px);
-    mt_pl_coord(out, H);
+    mt_pl_coord(out, H_all);
     fprintf(out, "\" viewBox=\"0 0 %u ", o.width_px);
-    mt_pl_coord(out, H);
+    mt_pl_coord(out, H_all);
     fputs("\" font-family=\"Verdana, DejaVu Sans, Helvetica, sans-serif\">\n"
           "<style>\n"
           "text{font-size:11px;font-family:DejaVu Sans Mono,Menlo,monospace;"
@@ -443,6 +444,9 @@ int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt) {
           ".title{font-size:17px;font-family:Verdana,DejaVu Sans,sans-serif;"
           "font-weight:bold}\n"
           ".sub{font-size:12px;font-family:Verdana,DejaVu Sans,sans-serif;fill:#555}\n"
+          ".banner rect{fill:#fde8e6;stroke:#c62828;stroke-width:1.5}\n"
+          ".banner text{font-size:13px;font-family:Verdana,DejaVu Sans,sans-serif;"
+          "font-weight:bold;fill:#b71c1c}\n"
           "rect{stroke:#fff;stroke-width:.5}\n"
           "g:hover>rect{stroke:#000;stroke-width:1}\n"
           "</style>\n"
@@ -451,6 +455,13 @@ int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt) {
           "<stop stop-color=\"#eeeeb0\" offset=\"95%\"/></linearGradient></defs>\n"
           "<rect x=\"0\" y=\"0\" width=\"100%\" height=\"100%\" fill=\"url(#bg)\" "
           "style=\"stroke:none\"/>\n", out);
+    if (o.banner) { /* first: what follows may be wrong */
+        fprintf(out, "<g class=\"banner\" id=\"mt-banner\"><rect x=\"4\" y=\"4\" "
+                     "width=\"%u\" height=\"22\" rx=\"3\"/><text x=\"%u\" y=\"20\" "
+                     "text-anchor=\"middle\">", o.width_px - 8, o.width_px / 2);
+        mt_pl_xml(out, o.banner, o.width_px / 8);
+        fputs("</text></g>\n<g transform=\"translate(0,28)\">\n", out);
+    }
     fprintf(out, "<text x=\"%u\" y=\"24\" class=\"title\" text-anchor=\"middle\">",
             o.width_px / 2);
     mt_pl_xml(out, o.title, 120);
@@ -468,6 +479,7 @@ int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt) {
         fprintf(out, "<text x=\"%u\" y=\"80\" class=\"sub\" "
                      "text-anchor=\"middle\">no data</text>\n", o.width_px / 2);
     }
+    if (o.banner) fputs("</g>\n", out);
     fputs("</svg>\n", out);
     free(d.first);
     free(d.kids);

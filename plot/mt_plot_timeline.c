@@ -23,6 +23,7 @@
 #define MARGIN_RIGHT 32
 #define TITLE_H 30
 #define SUBTITLE_H 16
+#define BANNER_H 28
 #define LEGEND_H 20
 #define XAXIS_H 38
 #define LANE_HEAD_H 15
@@ -77,7 +78,7 @@ typedef struct marker {
 
 struct mt_plot {
     mt_plot_options o;
-    char *title, *subtitle;
+    char *title, *subtitle, *banner;
     unsigned plot_w; /* pixels of the plot area */
     uint32_t nb;
     double t0, bw, t_end; /* t_end: fixed end, or +inf when growing */
@@ -125,9 +126,12 @@ int mt_plot_new(mt_plot **pp, const mt_plot_options *opt) {
     if (!(p->o.min_span_px > 0)) p->o.min_span_px = 1.0;
     p->title = mt_pl_strdup(opt->title);
     p->subtitle = mt_pl_strdup(opt->subtitle);
+    p->banner = mt_pl_strdup(opt->banner);
     p->o.title = p->title;
     p->o.subtitle = p->subtitle;
-    if ((opt->title && !p->title) || (opt->subtitle && !p->subtitle)) {
+    p->o.banner = p->banner;
+    if ((opt->title && !p->title) || (opt->subtitle && !p->subtitle) ||
+        (opt->banner && !p->banner)) {
         mt_plot_free(p);
         return MT_PLOT_ERR_NOMEM;
     }
@@ -174,6 +178,7 @@ void mt_plot_free(mt_plot *p) {
     free(p->markers);
     free(p->title);
     free(p->subtitle);
+    free(p->banner);
     free(p);
 }
 
@@ -635,7 +640,8 @@ static void compute_layout(const mt_plot *p, layout *L, uint32_t total_rows) {
     L->H = p->o.height_px;
     L->x0 = MARGIN_LEFT;
     L->x1 = MARGIN_LEFT + p->plot_w;
-    double top = 8 + (p->title ? TITLE_H : 0) + (p->subtitle ? SUBTITLE_H : 0) +
+    double top = 8 + (p->banner ? BANNER_H : 0) + (p->title ? TITLE_H : 0) +
+                 (p->subtitle ? SUBTITLE_H : 0) +
                  (p->nseries ? LEGEND_H : 0) + 12;
     double avail = L->H - top - XAXIS_H;
     double stack_need = 0;
@@ -713,6 +719,8 @@ static void svg_head(FILE *f, const layout *L) {
           "text{fill:#222}\n"
           ".title{font-size:17px;font-weight:bold}\n"
           ".sub{font-size:12px;fill:#555}\n"
+          ".banner rect{fill:#fde8e6;stroke:#c62828;stroke-width:1.5}\n"
+          ".banner text{font-size:13px;font-weight:bold;fill:#b71c1c}\n"
           ".tick{font-size:11px;fill:#444}\n"
           ".grid{stroke:#e4e4e4;stroke-width:1}\n"
           ".axis{stroke:#666;stroke-width:1}\n"
@@ -1038,6 +1046,14 @@ int mt_plot_write_svg(mt_plot *p, FILE *f) {
 
     svg_head(f, &L);
     double y = 8;
+    if (p->banner) { /* first: what follows may be wrong */
+        fputs("<g class=\"banner\" id=\"mt-banner\"><rect x=\"4\" y=\"4\" width=\"", f);
+        mt_pl_coord(f, L.W - 8);
+        fputs("\" height=\"22\" rx=\"3\"/>", f);
+        svg_text(f, L.W / 2, 20, "warn", "middle", p->banner, (size_t)(L.W / 8));
+        fputs("</g>\n", f);
+        y += BANNER_H;
+    }
     if (p->title) {
         y += 20;
         svg_text(f, L.W / 2, y, "title", "middle", p->title, 120);
@@ -1144,6 +1160,11 @@ int mt_plot_write_gnuplot(mt_plot *p, FILE *f, const char *term,
             fprintf(f, "%s %s\n", mt_pl_fmt_num(a, pts[i][j].t / L.tu.div, 10),
                     mt_pl_fmt_num(b, pts[i][j].v / L.vu.div, 10));
         fputs("EOD\n", f);
+    }
+    if (p->banner) {
+        fputs("set label 1000 ", f);
+        gp_str(f, p->banner);
+        fputs(" at screen 0.5, screen 0.985 center front textcolor rgb '#b71c1c'\n", f);
     }
     if (p->title) {
         fputs("set title ", f);

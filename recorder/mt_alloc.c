@@ -523,6 +523,9 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
             t = mt_hooks_thread_begin(!lazy_stacks);
             if (!t) goto out;
         }
+        /* The stack records and the allocation record are written as one
+         * piece: the writer does not take the buffer in between. */
+        mt_own(t);
         if (type != MT_REC_FREE && !outer) {
             if (lazy_stacks && ts) {
                 mt_tls_guard = MT_GUARD_SYNC;
@@ -534,6 +537,7 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
             }
         }
         mt_rec_alloc_event(t, type, domain, old, addr, size);
+        mt_unown(t);
     } else {
         mt_rec_nogil_lock();
         /* Checked under the lock: mt_rec_stop takes it after clearing

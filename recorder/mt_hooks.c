@@ -1,15 +1,20 @@
 /*
  * mt_hooks.c - CPython hooks feeding the recorder core.
  *
- * profile: PyEval_SetProfile with a C function on every thread: Python and C
- *          call/return/exception.
- * trace:   PyEval_SetTrace alone: Python call/return, line and exception
- *          events, which is what a trace function sees (and what
- *          cPyMemTrace.Trace records). With c_calls, the profile function
- *          is installed as well, records the calls and returns (Python and
- *          C), and the trace function then keeps to lines and exceptions.
- *          A second hook costs ~8% on call-heavy code (bench-recorder:
- *          floor-both vs floor-trace, 3.11), so it is not the default.
+ * profile: Python and C call/return/exception, what a profile function sees.
+ * trace:   Python call/return, line and exception events, which is what a
+ *          trace function sees (and what cPyMemTrace.Trace records). With
+ *          c_calls, C calls and returns too. On 3.9-3.11 the profile
+ *          function, installed beside the trace function, records the calls
+ *          and returns; a second hook costs ~8% on call-heavy code
+ *          (bench-recorder: floor-both vs floor-trace, 3.11), so it is not
+ *          the default.
+ *          Both: 3.9-3.11: PyEval_SetProfile/PyEval_SetTrace with C
+ *          functions on every thread, which sys.settrace/sys.setprofile (and
+ *          so doctest's and pdb's save/clear/restore) cannot silently take
+ *          away; 3.12+: a sys.monitoring tool of memtrace's, which leaves
+ *          sys.settrace/sys.setprofile to the program (see "sys.monitoring"
+ *          and "Installation" below).
  * fast:    a PEP 523 frame-evaluation function around
  *          _PyEval_EvalFrameDefault (or around the evaluation function that
  *          was installed before it, which it calls): Python frames only. CPython inlines
@@ -17,6 +22,7 @@
  *          (3.11: CALL checks interp->eval_frame; 3.12/3.13: the
  *          specialised calls DEOPT_IF(tstate->interp->eval_frame)), so every
  *          frame passes through the hook; the tests check exact call counts.
+ *          3.13+: sys.monitoring, as profile mode without C calls.
  *
  * Everything here runs with the GIL held; that is the lock that serialises
  * the hot path with the writer's periodic hand-over (mt_rec_flush_idle).
@@ -347,6 +353,10 @@ static fent *cfunc_fent(PyObject *callable) {
         PyMethodDescrObject *d = (PyMethodDescrObject *)callable;
         const char *tn = PyDescr_TYPE(d)->tp_name, *dot = strrchr(tn, '.');
         snprintf(qual, sizeof qual, "%s.%s", dot ? dot + 1 : tn, d->d_method->ml_name);
+        /* As the bound method of the same PyMethodDef is named above (3.12+
+         * monitoring reports the descriptor, older profile hooks the bound
+         * method). */
+        if (dot) module = PyUnicode_FromStringAndSize(tn, dot - tn);
     } else {
         snprintf(qual, sizeof qual, "%s", Py_TYPE(callable)->tp_name);
     }
@@ -499,7 +509,122 @@ typedef PyFrameObject mt_iframe;
 #define IFRAME_CODE(f) ((f)->f_code)
 #endif
 
-/* ---- profile and trace -------------------------------------------------- */
+#if PY_VERSION_HEX < 0x030C0000
+/* ---- profile and trace on 3.9-3.11: PyEval_SetProfile/SetTrace ---------- */
+
+/* Shadow-stack resynchronisation: the thread's hooks were off for a while (a
+ * program's own tracer had displaced them, or they were cleared), so calls
+ * and returns went unseen. Shadow frames are matched against the running
+ * Python frames from the outermost, by function (C frames of the shadow
+ * stack are passed over: they have no Python frame); the first mismatch and
+ * everything above it get a RETURN now, and the running frames above the
+ * matched ones a CALL now. A frame that returned and was called again at the
+ * same depth while the hooks were off passes for the same activation. from
+ * is the innermost running frame to keep (NULL: none). GIL. */
+static void resync_stack(mt_tstate *t, PyFrameObject *from) {
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
+    SAVE_ERR;
+    PyFrameObject **chain = NULL;
+    size_t n = 0, cap = 0;
+    if (from) Py_INCREF(from);
+    for (PyFrameObject *f = from; f;) {
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            PyFrameObject **nchain = realloc(chain, ncap * sizeof *chain);
+            if (!nchain) { /* the outermost frames are left out */
+                Py_DECREF(f);
+                break;
+            }
+            chain = nchain;
+            cap = ncap;
+        }
+        if (hidden_frame(f)) {
+            Py_DECREF(f);
+            break;
+        }
+        chain[n++] = f;
+        f = PyFrame_GetBack(f); /* new reference */
+    }
+    uint32_t *fids = n ? malloc(n * sizeof *fids) : NULL;
+    uint8_t *fl = n ? malloc(n) : NULL;
+    size_t m = 0; /* frames with a fid, outermost first */
+    for (size_t k = n; k-- > 0;) {
+        PyCodeObject *co = PyFrame_GetCode(chain[k]);
+#if PY_VERSION_HEX >= 0x030B0000
+        PyObject *g = PyFrame_GetGlobals(chain[k]);
+#else
+        PyObject *g = chain[k]->f_globals;
+        Py_XINCREF(g);
+#endif
+        fent *e = fids && fl ? code_fent(co, g) : NULL;
+        if (e) {
+            fids[m] = e->id;
+            fl[m++] = (uint8_t)e->flags;
+        }
+        Py_XDECREF(g);
+        Py_DECREF(co);
+        Py_DECREF(chain[k]);
+    }
+    free(chain);
+    uint32_t keep = 0, i = 0;
+    size_t j = 0;
+    for (; i < t->depth && j < m; i++) {
+        if (t->flags[i] & MT_FR_C) continue;
+        if (t->fids[i] != fids[j]) break;
+        keep = i + 1;
+        j++;
+    }
+    while (t->depth > keep)
+        mt_rec_leave(t, (t->flags[t->depth - 1] & MT_FR_C) ? MT_REC_CRETURN : MT_REC_RETURN);
+    for (; j < m; j++) mt_rec_enter(t, fids[j], fl[j]);
+    free(fids);
+    free(fl);
+    PyErr_Clear();
+    RESTORE_ERR;
+    MT_GUARD_LEAVE();
+}
+
+/* "file:line" of frame f (the program's code that called a hook function),
+ * into buf. */
+static void frame_where(PyFrameObject *f, char *buf, size_t cap) {
+    SAVE_ERR;
+    const char *file = "?";
+    int line = 0;
+    PyCodeObject *co = f ? PyFrame_GetCode(f) : NULL;
+    if (co) {
+        const char *s = PyUnicode_Check(co->co_filename) ? PyUnicode_AsUTF8(co->co_filename) : NULL;
+        if (s) file = s;
+        line = PyFrame_GetLineNumber(f);
+    }
+    snprintf(buf, cap, "%s:%d", file, line);
+    Py_XDECREF(co);
+    PyErr_Clear();
+    RESTORE_ERR;
+}
+
+/* A marker in t's stream about the hooks of its thread, and (say_stderr)
+ * the same once per session on stderr. */
+static uint64_t hooks_warned_gen; /* GIL */
+static void hooks_notice(mt_tstate *t, int say_stderr, const char *text) {
+    if (t) mt_rec_marker(t, text, strlen(text));
+    if (say_stderr && hooks_warned_gen != mt_rec.gen) {
+        hooks_warned_gen = mt_rec.gen;
+        fprintf(stderr, "%s\n", text);
+    }
+}
+
+/* The thread's hooks were put back after a while without them: its next
+ * event resynchronises the shadow stack first, and writes a marker
+ * (HOOKS_RESYNC_SAY: catch_thread, which does not know where the thread
+ * was) or not (HOOKS_RESYNC_QUIET: wrap_set wrote it). Not at once: a
+ * debugger clears its function from inside it (bdb's set_continue), where
+ * the running frames above the traced one are the debugger's, which report
+ * no events. Owning thread. */
+enum { HOOKS_RESYNC_SAY = 1, HOOKS_RESYNC_QUIET = 2 };
+static MT_TLS int hooks_resync;
+/* mt_rec.gen while a program's function set through sys.settrace/setprofile
+ * holds the thread's slot (0: none). Owning thread. */
+static MT_TLS uint64_t hooks_paused_gen;
 
 /* The first event of a thread: CALL's frame is the one being entered, whose
  * call the caller records, so the stack to push starts at its parent. */
@@ -510,6 +635,29 @@ static mt_tstate *thread_begin_at(PyFrameObject *frame, int what) {
     mt_tstate *t = thread_begin(from);
     Py_XDECREF(from);
     return t;
+}
+
+/* After catch_thread put a known thread's hooks back: the stack up to the
+ * frame of this event (its caller for a CALL), and a marker. */
+static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *frame, int what) {
+    int say = hooks_resync == HOOKS_RESYNC_SAY;
+    hooks_resync = 0;
+    PyFrameObject *from = frame;
+    if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
+    else Py_XINCREF(from);
+    t->reentry = 1;
+    resync_stack(t, from);
+    char where[512];
+    frame_where(from, where, sizeof where);
+    t->reentry = 0;
+    Py_XDECREF(from);
+    if (!say) return;
+    char text[700];
+    snprintf(text, sizeof text,
+             "memtrace: recording of this thread resumed at %s: its %s function had been cleared",
+             where, !hooks_profile ? "trace"
+                    : hooks_mode == MT_MODE_TRACE ? "profile or trace" : "profile");
+    hooks_notice(t, 0, text);
 }
 
 static inline void on_py_call(mt_tstate *t, PyFrameObject *frame) {
@@ -536,6 +684,7 @@ static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *a
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
     mt_tstate *t = mt_tstate_get();
     if (__builtin_expect(t == NULL, 0) && !(t = thread_begin_at(frame, what))) return 0;
+    if (__builtin_expect(hooks_resync, 0)) resync_at(t, frame, what);
     fent *e;
     switch (what) {
     case PyTrace_CALL: on_py_call(t, frame); break;
@@ -566,6 +715,7 @@ static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     } else if (__builtin_expect(t == NULL, 0) && !(t = thread_begin_at(frame, what))) {
         return 0;
     }
+    if (__builtin_expect(hooks_resync, 0)) resync_at(t, frame, what);
     switch (what) {
     case PyTrace_CALL: on_py_call(t, frame); break;
     case PyTrace_RETURN:
@@ -582,6 +732,7 @@ static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg
     }
     return 0;
 }
+#endif /* < 3.12 */
 
 /* ---- fast: PEP 523 frame evaluation ------------------------------------- */
 
@@ -627,7 +778,9 @@ static PyObject *eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
     return r;
 }
 
-static int eval_install(int on) {
+/* Install fn as the evaluation function (on), or put back the one found
+ * (off) if fn is still the current one. */
+static int eval_install(int on, _PyFrameEvalFunction fn) {
     PyInterpreterState *interp = PyInterpreterState_Get();
     _PyFrameEvalFunction cur = _PyInterpreterState_GetEvalFrameFunc(interp);
     if (on) {
@@ -639,8 +792,8 @@ static int eval_install(int on) {
             return -1;
         }
         hooks_prev_eval = cur == _PyEval_EvalFrameDefault ? NULL : cur;
-        _PyInterpreterState_SetEvalFrameFunc(interp, (_PyFrameEvalFunction)eval_cb);
-    } else if (cur == (_PyFrameEvalFunction)eval_cb) {
+        _PyInterpreterState_SetEvalFrameFunc(interp, fn);
+    } else if (cur == fn) {
         _PyInterpreterState_SetEvalFrameFunc(
             interp, hooks_prev_eval ? hooks_prev_eval : _PyEval_EvalFrameDefault);
     } else {
@@ -650,35 +803,311 @@ static int eval_install(int on) {
     return 0;
 }
 
-/* ---- fast on 3.13+: sys.monitoring ------------------------------------- */
+#if PY_VERSION_HEX < 0x030C0000
+/* ---- 3.9-3.11: catching threads without memtrace's hooks ---------------- */
 /*
- * 3.13.0 inlines __init__ calls (CALL_ALLOC_AND_ENTER_INIT) without checking
- * for a PEP 523 eval function, so the frame hook misses them and call counts
- * are wrong; sys.monitoring sees every frame. PY_START/PY_RESUME/PY_THROW
- * enter a frame, PY_RETURN/PY_YIELD/PY_UNWIND leave it (generators: one
- * entry per resumption, as in profile mode). Used for fast mode on 3.13+;
- * 3.9-3.12 keep the PEP 523 hook (see MT_FAST_MONITORING).
+ * A thread gets the profile/trace function of the mode when its first
+ * Python frame starts, whoever made the thread (threading,
+ * _thread.start_new_thread, C code through PyGILState_Ensure), and a
+ * recorded thread whose function was cleared by a path that bypasses
+ * memtrace's sys.settrace/sys.setprofile (a reference to sys's own taken
+ * before recording, C code) gets it back:
+ *   3.9/3.10: a PEP 523 evaluation function, seen by every frame (there is
+ *     no inlining of Python calls to lose; one test per frame);
+ *   3.11: the object arena allocator, which a thread state calls for its
+ *     first data-stack chunk, on its first frame push (a PEP 523 function
+ *     would stop 3.11 inlining Python calls: slower, and deep recursion
+ *     would use the C stack). A cleared thread gets its hook back at its
+ *     next sys.settrace/sys.setprofile call or new chunk.
+ * Only empty slots are filled: a thread that runs a program's own tracer
+ * keeps it. Fields are set directly (no audit event, no allocation, no
+ * Python code: the arena hook runs inside a frame push).
  */
+static PyInterpreterState *hooks_interp; /* the recorded one (GIL) */
+static int hooks_catching;               /* profile/trace recording (GIL) */
+
+static inline int catch_needed(PyThreadState *ts) {
+    return hooks_catching &&
+           ((hooks_profile && !ts->c_profilefunc && !ts->c_profileobj) ||
+            (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc && !ts->c_traceobj));
+}
+
+static void set_tracing_state(PyThreadState *ts) {
+#if PY_VERSION_HEX >= 0x030B0000
+    ts->cframe->use_tracing =
+        (ts->tracing == 0 && (ts->c_tracefunc || ts->c_profilefunc)) ? 255 : 0;
+#elif PY_VERSION_HEX >= 0x030A0000
+    ts->cframe->use_tracing = ts->c_tracefunc || ts->c_profilefunc;
+#else
+    ts->use_tracing = ts->c_tracefunc || ts->c_profilefunc;
+#endif
+}
+
+/* ts is the calling thread's, with the GIL. */
+static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed) || hooks_stopping ||
+        ts->interp != hooks_interp)
+        return;
+    if (hooks_profile && !ts->c_profilefunc && !ts->c_profileobj) ts->c_profilefunc = profile_cb;
+    if (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc && !ts->c_traceobj)
+        ts->c_tracefunc = trace_cb;
+    set_tracing_state(ts);
+    /* A thread recorded before: its stack moved on meanwhile. */
+    if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
+    hooks_paused_gen = 0;
+}
+
+#if PY_VERSION_HEX < 0x030B0000
+static PyObject *catch_eval_cb(PyThreadState *ts, mt_iframe *f, int throwflag) {
+    if (__builtin_expect(catch_needed(ts), 0)) catch_thread(ts);
+    return eval_next(ts, f, throwflag);
+}
+
+static int catch_install(int on) {
+    if (on && eval_stranded) return 0; /* new threads are not caught (README) */
+    return eval_install(on, (_PyFrameEvalFunction)catch_eval_cb);
+}
+#else
+/* As found at install; never cleared (a chunk allocated through ours may be
+ * freed after stop). GIL. */
+static PyObjectArenaAllocator arena_prev;
+static int arena_stranded;
+
+static void *arena_alloc(void *ctx, size_t size_bytes) {
+    (void)ctx;
+    void *p = arena_prev.alloc(arena_prev.ctx, size_bytes);
+    /* Called with the GIL: pymalloc arenas and data-stack chunks. */
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (__builtin_expect(hooks_catching, 0) && ts &&
+        ts->thread_id == PyThread_get_thread_ident() && catch_needed(ts))
+        catch_thread(ts);
+    return p;
+}
+
+static void arena_free(void *ctx, void *p, size_t size_bytes) {
+    (void)ctx;
+    arena_prev.free(arena_prev.ctx, p, size_bytes);
+}
+
+static int catch_install(int on) {
+    PyObjectArenaAllocator cur;
+    PyObject_GetArenaAllocator(&cur);
+    if (on) {
+        if (arena_stranded) return 0;
+        if (cur.alloc == arena_alloc) return 0;
+        arena_prev = cur;
+        PyObjectArenaAllocator mine = {NULL, arena_alloc, arena_free};
+        PyObject_SetArenaAllocator(&mine);
+    } else if (cur.alloc == arena_alloc) {
+        PyObject_SetArenaAllocator(&arena_prev);
+    } else {
+        arena_stranded = 1; /* replaced meanwhile: it stays */
+    }
+    return 0;
+}
+#endif
+
+/* ---- 3.9-3.11: sys.settrace and sys.setprofile -------------------------- */
+/*
+ * While profile or trace mode records, sys.settrace and sys.setprofile are
+ * builtins of memtrace's with the same names, module and documentation that
+ * call sys's own, then look at the calling thread's slot:
+ *   - cleared (sys.settrace(None), the save/clear/restore idiom of doctest
+ *     and pdb): memtrace's function goes back in at once;
+ *   - the program's own function replaced memtrace's: the program keeps it,
+ *     as it would bare; a marker (and stderr, once) says that recording of
+ *     the thread pauses, and from where; when the program clears it again,
+ *     memtrace's goes back, the shadow stack is resynchronised and a marker
+ *     says so.
+ * memtrace's functions are C functions without an object, so
+ * sys.gettrace()/sys.getprofile() return None as they would bare.
+ */
+/* sys's own settrace and setprofile (strong, GIL; kept after stop: a
+ * program that took a reference to ours calls them through it), and ours
+ * while they are in sys (strong, GIL). */
+static PyObject *orig_set[2];
+static PyObject *wrapper_set[2];
+static PyObject *wrap_settrace(PyObject *self, PyObject *arg);
+static PyObject *wrap_setprofile(PyObject *self, PyObject *arg);
+static PyMethodDef wrap_defs[2] = {
+    {"settrace", wrap_settrace, METH_O, NULL},
+    {"setprofile", wrap_setprofile, METH_O, NULL},
+};
+
+static PyObject *wrap_set(int is_profile, PyObject *arg) {
+    PyThreadState *ts = PyThreadState_Get();
+    Py_tracefunc ours = is_profile ? profile_cb : trace_cb;
+    int used = is_profile ? hooks_profile : hooks_mode == MT_MODE_TRACE;
+    int was_ours = (is_profile ? ts->c_profilefunc : ts->c_tracefunc) == ours;
+    PyObject *orig = orig_set[is_profile];
+    if (!orig) { /* cannot happen: the wrapper is installed with it */
+        PyErr_SetString(PyExc_RuntimeError, "memtrace: sys function missing");
+        return NULL;
+    }
+    Py_INCREF(orig);
+    PyObject *r = PyObject_CallOneArg(orig, arg);
+    Py_DECREF(orig);
+    if (!r || !used || !hooks_catching || hooks_stopping || ts->interp != hooks_interp ||
+        !atomic_load_explicit(&mt_rec.active, memory_order_relaxed))
+        return r;
+    Py_tracefunc now = is_profile ? ts->c_profilefunc : ts->c_tracefunc;
+    PyObject *now_obj = is_profile ? ts->c_profileobj : ts->c_traceobj;
+    const char *slot = is_profile ? "profile" : "trace";
+    if (!now && !now_obj) {
+        if (is_profile) ts->c_profilefunc = profile_cb;
+        else ts->c_tracefunc = trace_cb;
+        set_tracing_state(ts);
+        hooks_paused_gen = 0;
+        mt_tstate *t = mt_tstate_get();
+        if (!was_ours && t) {
+            /* Displaced until now: the calls and returns meanwhile were the
+             * program's tracer's. The stack at the next event. */
+            hooks_resync = HOOKS_RESYNC_QUIET;
+            char where[512], text[700];
+            frame_where(PyEval_GetFrame(), where, sizeof where);
+            snprintf(text, sizeof text,
+                     "memtrace: recording of this thread resumed at %s: sys.set%s(None) "
+                     "cleared its %s function", where, slot, slot);
+            hooks_notice(t, 0, text);
+        }
+    } else if (was_ours && now != ours) {
+        mt_tstate *t = mt_tstate_get();
+        /* The C call of this function (profile mode) gets no return: close
+         * it, so that what the thread does meanwhile (allocations) is not
+         * charged to it. */
+        if (t && is_profile && t->depth && (t->flags[t->depth - 1] & MT_FR_C))
+            mt_rec_leave(t, MT_REC_CRETURN);
+        char where[512], text[900];
+        frame_where(PyEval_GetFrame(), where, sizeof where);
+        snprintf(text, sizeof text,
+                 "memtrace: recording of thread %llu paused: sys.set%s() at %s installed the "
+                 "program's own %s function in place of memtrace's (until it is cleared)",
+                 (unsigned long long)PyThread_get_thread_native_id(), slot, where, slot);
+        hooks_notice(t, 1, text);
+        hooks_paused_gen = mt_rec.gen;
+    }
+    return r;
+}
+
+static PyObject *wrap_settrace(PyObject *self, PyObject *arg) {
+    (void)self;
+    return wrap_set(0, arg);
+}
+
+static PyObject *wrap_setprofile(PyObject *self, PyObject *arg) {
+    (void)self;
+    return wrap_set(1, arg);
+}
+
+/* Put memtrace's builtins in sys (on), or sys's own back where ours still
+ * are (off). */
+static int wrap_install(int on) {
+    static const char *names[2] = {"settrace", "setprofile"};
+    PyObject *sys = PyImport_ImportModule("sys");
+    if (!sys) return -1;
+    int rc = -1;
+    for (int i = 0; i < 2; i++) {
+        if (on) {
+            PyObject *orig = PyObject_GetAttrString(sys, names[i]);
+            if (!orig) goto out;
+            if (PyCFunction_Check(orig) && ((PyCFunctionObject *)orig)->m_ml == &wrap_defs[i]) {
+                /* Ours, left in place by another tool: sys's own is known. */
+                Py_DECREF(orig);
+                orig = orig_set[i];
+                Py_INCREF(orig);
+            }
+            if (!wrap_defs[i].ml_doc) { /* once per process, kept */
+                PyObject *doc = PyObject_GetAttrString(orig, "__doc__");
+                const char *d = doc && PyUnicode_Check(doc) ? PyUnicode_AsUTF8(doc) : NULL;
+                if (d) wrap_defs[i].ml_doc = strdup(d);
+                Py_XDECREF(doc);
+                PyErr_Clear();
+            }
+            PyObject *modname = PyUnicode_FromString("sys");
+            PyObject *w = modname ? PyCFunction_NewEx(&wrap_defs[i], sys, modname) : NULL;
+            Py_XDECREF(modname);
+            if (!w || PyObject_SetAttrString(sys, names[i], w) < 0) {
+                Py_XDECREF(w);
+                Py_DECREF(orig);
+                goto out;
+            }
+            Py_XSETREF(orig_set[i], orig);
+            Py_XSETREF(wrapper_set[i], w);
+        } else if (wrapper_set[i]) {
+            PyObject *cur = PyObject_GetAttrString(sys, names[i]);
+            if (!cur) PyErr_Clear();
+            if (cur == wrapper_set[i] && PyObject_SetAttrString(sys, names[i], orig_set[i]) < 0)
+                PyErr_Clear();
+            Py_XDECREF(cur);
+            /* A program that kept a reference to ours calls sys's own
+             * through it: orig_set stays. */
+            Py_CLEAR(wrapper_set[i]);
+        }
+    }
+    rc = 0;
+out:
+    Py_DECREF(sys);
+    return rc;
+}
+#endif /* < 3.12 */
+
+/* ---- 3.12+: sys.monitoring ---------------------------------------------- */
+/*
+ * Profile and trace modes on 3.12+, and fast mode on 3.13+, record through a
+ * sys.monitoring tool of their own, the events CPython's own profile and
+ * trace functions are built from (Python/legacy_tracing.c), so the recording
+ * is what they would see:
+ *   PY_START, PY_RESUME, PY_THROW   a frame is entered (generators: once per
+ *                                   resumption)
+ *   PY_RETURN, PY_YIELD, PY_UNWIND  it is left
+ *   CALL + C_RETURN, C_RAISE        a C function (builtin function or method
+ *                                   descriptor, as the profile function sees
+ *                                   them) is called and returns (c_calls)
+ *   LINE, JUMP                      a new line; a backward jump within one
+ *                                   line counts as one too (trace mode)
+ *   RAISE, STOP_ITERATION           an exception (trace mode)
+ * Monitoring is interpreter-wide: every thread is seen however it was made,
+ * sys.settrace/sys.setprofile, threading's hooks, pdb and coverage are the
+ * program's alone, and sys.gettrace()/getprofile() return what they would
+ * bare. 3.13.0 inlines __init__ calls without checking for a PEP 523
+ * function, so fast mode uses this too from 3.13 on.
+ */
+#if PY_VERSION_HEX >= 0x030C0000
+#define MT_MONITORING 1
 #if PY_VERSION_HEX >= 0x030D0000
 #define MT_FAST_MONITORING 1
+#endif
 /* The tool id we hold (-1: none), GIL. Taken among 3, 4 and 5, the first
  * free one: 0, 1 and 2 are DEBUGGER_ID, COVERAGE_ID and PROFILER_ID, which
  * pdb, coverage and cProfile claim (cProfile.enable() fails if 2 is in
  * use). Only what we hold is torn down at stop. */
 static int mon_tool = -1;
+/* sys.monitoring.MISSING and DISABLE; strong, kept (GIL). */
+static PyObject *mon_missing, *mon_disable;
+
+/* The calling thread's state, made at its first event: the frames already
+ * running are pushed, the current one too unless it is being entered. */
+static __attribute__((noinline)) mt_tstate *mon_thread_begin(int entering) {
+    PyFrameObject *cur = PyEval_GetFrame(); /* borrowed */
+    PyFrameObject *from = cur;
+    if (entering && cur) from = PyFrame_GetBack(cur);
+    else Py_XINCREF(from);
+    mt_tstate *t = thread_begin(from);
+    Py_XDECREF(from);
+    return t;
+}
+
+static inline mt_tstate *mon_tstate(int entering) {
+    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return NULL;
+    mt_tstate *t = mt_tstate_get();
+    if (__builtin_expect(t == NULL, 0)) t = mon_thread_begin(entering);
+    return t;
+}
 
 static PyObject *mon_enter(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs < 1 || !atomic_load_explicit(&mt_rec.active, memory_order_relaxed))
-        Py_RETURN_NONE;
-    mt_tstate *t = mt_tstate_get();
-    if (__builtin_expect(t == NULL, 0)) {
-        PyFrameObject *cur = PyEval_GetFrame(); /* the frame being entered */
-        PyFrameObject *back = cur ? PyFrame_GetBack(cur) : NULL;
-        t = thread_begin(back);
-        Py_XDECREF(back);
-        if (!t) Py_RETURN_NONE;
-    }
+    mt_tstate *t;
+    if (nargs < 1 || !(t = mon_tstate(1))) Py_RETURN_NONE;
     PyObject *co = args[0];
     fent *e = ftab_find(co);
     if (__builtin_expect(e == NULL, 0)) {
@@ -691,9 +1120,11 @@ static PyObject *mon_enter(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_RETURN_NONE;
 }
 
+/* A thread's first event may be a return (of the frame that started
+ * recording, say): its state is made with the running frames, so that the
+ * return pops one of them, as with the profile and trace functions. */
 static PyObject *mon_leave(int type) {
-    if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) Py_RETURN_NONE;
-    mt_tstate *t = mt_tstate_get();
+    mt_tstate *t = mon_tstate(0);
     if (t) mt_rec_leave(t, type);
     Py_RETURN_NONE;
 }
@@ -706,18 +1137,115 @@ static PyObject *mon_unwind(PyObject *self, PyObject *const *args, Py_ssize_t na
     return mon_leave(MT_REC_UNWIND);
 }
 
-static PyMethodDef mon_defs[] = {
-    {"_mon_enter", (PyCFunction)(void (*)(void))mon_enter, METH_FASTCALL, NULL},
-    {"_mon_return", (PyCFunction)(void (*)(void))mon_return, METH_FASTCALL, NULL},
-    {"_mon_unwind", (PyCFunction)(void (*)(void))mon_unwind, METH_FASTCALL, NULL},
+/* Is this CALL a C call, as the profile function sees them? A builtin
+ * function, or a method descriptor called with its self (CPython's
+ * sys_profile_call_or_return); C_RETURN and C_RAISE ask the same, so calls
+ * and returns pair up. */
+static inline int mon_is_c(PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 4) return 0;
+    PyObject *c = args[2];
+    return PyCFunction_Check(c) || (Py_IS_TYPE(c, &PyMethodDescr_Type) && args[3] != mon_missing);
+}
+
+static PyObject *mon_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    mt_tstate *t;
+    if (!mon_is_c(args, nargs) || !(t = mon_tstate(0))) Py_RETURN_NONE;
+    fent *e = cfunc_fent(args[2]);
+    if (e) mt_rec_enter(t, e->id, e->flags | MT_FR_C);
+    Py_RETURN_NONE;
+}
+static PyObject *mon_creturn(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (!mon_is_c(args, nargs)) Py_RETURN_NONE;
+    return mon_leave(MT_REC_CRETURN);
+}
+static PyObject *mon_craise(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (!mon_is_c(args, nargs)) Py_RETURN_NONE;
+    return mon_leave(MT_REC_CRAISE);
+}
+
+static PyObject *mon_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    mt_tstate *t;
+    if (nargs < 2 || !(t = mon_tstate(0))) Py_RETURN_NONE;
+    long line = PyLong_AsLong(args[1]);
+    if (line < 0) PyErr_Clear();
+    else mt_rec_line(t, (uint32_t)line);
+    Py_RETURN_NONE;
+}
+
+/* A backward jump to the same line is a new line for a trace function
+ * (CPython's sys_trace_jump_func); any other jump is disabled for good
+ * where it is (the target's LINE event reports it). */
+static PyObject *mon_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs < 3 || !PyCode_Check(args[0])) Py_RETURN_NONE;
+    long from = PyLong_AsLong(args[1]), to = PyLong_AsLong(args[2]);
+    if (from < 0 || to < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    PyCodeObject *co = (PyCodeObject *)args[0];
+    int to_line;
+    if (to > from || (to_line = PyCode_Addr2Line(co, (int)to)) != PyCode_Addr2Line(co, (int)from)) {
+        Py_INCREF(mon_disable);
+        return mon_disable;
+    }
+    mt_tstate *t = mon_tstate(0);
+    if (t && to_line >= 0) mt_rec_line(t, (uint32_t)to_line);
+    Py_RETURN_NONE;
+}
+
+static PyObject *mon_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    mt_tstate *t;
+    if (nargs < 3 || !(t = mon_tstate(0))) Py_RETURN_NONE;
+    mt_rec_raise(t, exc_sid((PyObject *)Py_TYPE(args[2])));
+    Py_RETURN_NONE;
+}
+
+#define MON_FN(f) (PyCFunction)(void (*)(void))(f)
+enum { MON_ENTER, MON_RETURN, MON_UNWIND, MON_CALL, MON_CRETURN, MON_CRAISE, MON_LINE,
+       MON_JUMP, MON_RAISE, MON_NCB };
+static PyMethodDef mon_defs[MON_NCB] = {
+    {"_mon_enter", MON_FN(mon_enter), METH_FASTCALL, NULL},
+    {"_mon_return", MON_FN(mon_return), METH_FASTCALL, NULL},
+    {"_mon_unwind", MON_FN(mon_unwind), METH_FASTCALL, NULL},
+    {"_mon_call", MON_FN(mon_call), METH_FASTCALL, NULL},
+    {"_mon_creturn", MON_FN(mon_creturn), METH_FASTCALL, NULL},
+    {"_mon_craise", MON_FN(mon_craise), METH_FASTCALL, NULL},
+    {"_mon_line", MON_FN(mon_line), METH_FASTCALL, NULL},
+    {"_mon_jump", MON_FN(mon_jump), METH_FASTCALL, NULL},
+    {"_mon_raise", MON_FN(mon_raise), METH_FASTCALL, NULL},
 };
 
-static int monitoring_install(int on) {
+/* Which events each kind of recording takes. C_RETURN and C_RAISE come with
+ * CALL and are not in set_events' mask (MON_ANCILLARY). */
+enum { MON_FRAMES = 1, MON_CCALLS = 2, MON_LINES = 4, MON_ANCILLARY = 8 };
+static const struct {
+    const char *event;
+    int cb;
+    int need;
+} mon_events[] = {
+    {"PY_START", MON_ENTER, MON_FRAMES},     {"PY_RESUME", MON_ENTER, MON_FRAMES},
+    {"PY_THROW", MON_ENTER, MON_FRAMES},     {"PY_RETURN", MON_RETURN, MON_FRAMES},
+    {"PY_YIELD", MON_RETURN, MON_FRAMES},    {"PY_UNWIND", MON_UNWIND, MON_FRAMES},
+    {"CALL", MON_CALL, MON_CCALLS},          {"C_RETURN", MON_CRETURN, MON_CCALLS | MON_ANCILLARY},
+    {"C_RAISE", MON_CRAISE, MON_CCALLS | MON_ANCILLARY},
+    {"LINE", MON_LINE, MON_LINES},           {"JUMP", MON_JUMP, MON_LINES},
+    {"RAISE", MON_RAISE, MON_LINES},         {"STOP_ITERATION", MON_RAISE, MON_LINES},
+};
+#define MON_NEVENTS (sizeof mon_events / sizeof mon_events[0])
+
+/* Take a tool id and register the events of need (on), or give back what
+ * we hold (off). */
+static int monitoring_install(int on, int need) {
     PyObject *mon = NULL, *events = NULL, *r = NULL;
+    PyObject *fns[MON_NCB] = {NULL};
     int rc = -1;
     if (!on && mon_tool < 0) return 0;
-    static const char *enter_ev[] = {"PY_START", "PY_RESUME", "PY_THROW"};
-    static const char *ret_ev[] = {"PY_RETURN", "PY_YIELD"};
     PyObject *sys = PyImport_ImportModule("sys");
     if (!sys) return -1;
     mon = PyObject_GetAttrString(sys, "monitoring");
@@ -726,6 +1254,8 @@ static int monitoring_install(int on) {
     events = PyObject_GetAttrString(mon, "events");
     if (!events) goto out;
     if (on) {
+        if (!mon_missing && !(mon_missing = PyObject_GetAttrString(mon, "MISSING"))) goto out;
+        if (!mon_disable && !(mon_disable = PyObject_GetAttrString(mon, "DISABLE"))) goto out;
         for (int id = 3; id <= 5 && mon_tool < 0; id++) {
             r = PyObject_CallMethod(mon, "get_tool", "i", id);
             if (!r) goto out;
@@ -739,10 +1269,12 @@ static int monitoring_install(int on) {
         }
         if (mon_tool < 0) {
             PyErr_SetString(PyExc_RuntimeError,
-                            "memtrace: fast mode needs a free sys.monitoring tool id "
+                            "memtrace: recording needs a free sys.monitoring tool id "
                             "(3, 4 and 5 are in use)");
             goto out;
         }
+        for (int k = 0; k < MON_NCB; k++)
+            if (!(fns[k] = PyCFunction_New(&mon_defs[k], NULL))) goto out;
     } else {
         /* Still ours? (Another tool may have freed and taken it.) */
         r = PyObject_CallMethod(mon, "get_tool", "i", mon_tool);
@@ -756,31 +1288,16 @@ static int monitoring_install(int on) {
         }
     }
     long mask = 0;
-    for (int k = 0; k < 3; k++) {
-        const char *const *names = k == 0 ? enter_ev : k == 1 ? ret_ev : (const char *[]){"PY_UNWIND"};
-        int n = k == 0 ? 3 : k == 1 ? 2 : 1;
-        PyObject *fn = NULL;
-        if (on) {
-            fn = PyCFunction_New(&mon_defs[k], NULL);
-            if (!fn) goto out;
-        }
-        for (int i = 0; i < n; i++) {
-            PyObject *ev = PyObject_GetAttrString(events, names[i]);
-            if (!ev) {
-                Py_XDECREF(fn);
-                goto out;
-            }
-            mask |= PyLong_AsLong(ev);
-            r = PyObject_CallMethod(mon, "register_callback", "iOO", mon_tool, ev,
-                                    fn ? fn : Py_None);
-            Py_DECREF(ev);
-            if (!r) {
-                Py_XDECREF(fn);
-                goto out;
-            }
-            Py_CLEAR(r);
-        }
-        Py_XDECREF(fn);
+    for (size_t i = 0; i < MON_NEVENTS; i++) {
+        if (on && !(mon_events[i].need & need)) continue;
+        PyObject *ev = PyObject_GetAttrString(events, mon_events[i].event);
+        if (!ev) goto out;
+        if (!(mon_events[i].need & MON_ANCILLARY)) mask |= PyLong_AsLong(ev);
+        r = PyObject_CallMethod(mon, "register_callback", "iOO", mon_tool, ev,
+                                on ? fns[mon_events[i].cb] : Py_None);
+        Py_DECREF(ev);
+        if (!r) goto out;
+        Py_CLEAR(r);
     }
     r = PyObject_CallMethod(mon, "set_events", "il", mon_tool, on ? mask : 0L);
     if (!r) goto out;
@@ -793,57 +1310,49 @@ static int monitoring_install(int on) {
     }
     rc = 0;
 out:
+    if (rc < 0 && on && mon_tool >= 0) {
+        /* Give back the id taken above. */
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyObject *x = PyObject_CallMethod(mon, "set_events", "ii", mon_tool, 0);
+        Py_XDECREF(x);
+        x = PyObject_CallMethod(mon, "free_tool_id", "i", mon_tool);
+        Py_XDECREF(x);
+        PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+        mon_tool = -1;
+    }
+    for (int k = 0; k < MON_NCB; k++) Py_XDECREF(fns[k]);
     Py_XDECREF(r);
     Py_XDECREF(events);
     Py_XDECREF(mon);
     return rc;
 }
-#endif
+#endif /* >= 3.12 */
 
 /* ---- Installation ------------------------------------------------------- */
 /*
- * What others had installed is put back at stop (GIL):
- *   - threading's hook for new threads that we replace with the bootstrap
- *     (threading.setprofile's in profile mode and with c_calls,
- *     threading.settrace's in trace mode without them);
- *   - the profile and trace functions of the thread that called start
- *     (Python functions of sys.setprofile/sys.settrace or C functions, as
- *     they were), when the same thread calls stop.
- * Other threads' profile functions (profile mode) or trace functions (trace
- * mode) are replaced while recording and cleared at stop: CPython offers no
- * way to read another thread's hooks. Trace mode replaces a debugger's or
- * coverage's tracer while it records; trace mode without c_calls leaves the
- * profile functions alone, and fast, alloc and poll modes touch neither.
+ * 3.12+: profile and trace modes hold a sys.monitoring tool and touch
+ * nothing else (above). 3.9-3.11 (PyEval_SetProfile/SetTrace):
+ *   - the thread that calls start gets memtrace's function in place of its
+ *     own (Python functions of sys.setprofile/sys.settrace or C functions,
+ *     as they were), which is put back at stop when the same thread stops
+ *     and memtrace's is still there;
+ *   - other threads, and threads that start later (catch_thread), get it
+ *     only where their slot is empty: a thread running a debugger's or
+ *     coverage's tracer keeps it and is not recorded until it clears it;
+ *   - sys.settrace and sys.setprofile are memtrace's while recording (see
+ *     wrap_set) and sys's own again at stop;
+ *   - stop clears memtrace's function wherever it still is.
+ * Trace mode without c_calls leaves the profile functions alone; fast,
+ * alloc and poll modes touch neither. threading's hooks are never touched.
  */
-static PyObject *saved_thr_hook;    /* threading's, replaced by the bootstrap */
-static int saved_thr_is_trace;      /* it was threading._trace_hook */
+#ifndef MT_MONITORING
 static unsigned long saved_ident;   /* the thread that started */
 static Py_tracefunc saved_prof_fn, saved_trace_fn;
 static PyObject *saved_prof_obj, *saved_trace_obj;
 
-static PyObject *threading_call(const char *fn, PyObject *arg) {
-    PyObject *mod = PyImport_ImportModule("threading");
-    if (!mod) return NULL;
-    PyObject *r = PyObject_CallMethod(mod, fn, "O", arg);
-    Py_DECREF(mod);
-    return r;
-}
-
-static PyObject *threading_hook(const char *name) {
-    PyObject *mod = PyImport_ImportModule("threading");
-    if (!mod) return NULL;
-    PyObject *h = PyObject_GetAttrString(mod, name);
-    Py_DECREF(mod);
-    if (!h) {
-        PyErr_Clear();
-        Py_INCREF(Py_None);
-        h = Py_None;
-    }
-    return h;
-}
-
-static void save_thread_hooks(void) {
-    PyThreadState *ts = PyThreadState_Get();
+static void save_thread_hooks(PyThreadState *ts) {
     saved_ident = PyThread_get_thread_ident();
     saved_prof_fn = ts->c_profilefunc;
     saved_trace_fn = ts->c_tracefunc;
@@ -853,6 +1362,7 @@ static void save_thread_hooks(void) {
     Py_XSETREF(saved_trace_obj, ts->c_traceobj);
 }
 
+/* prof, trace: the calling thread's slot held memtrace's function. */
 static void restore_thread_hooks(int prof, int trace) {
     if (PyThread_get_thread_ident() == saved_ident) {
         if (prof && saved_prof_fn != profile_cb) PyEval_SetProfile(saved_prof_fn, saved_prof_obj);
@@ -863,93 +1373,95 @@ static void restore_thread_hooks(int prof, int trace) {
     Py_CLEAR(saved_trace_obj);
 }
 
+static int legacy_install(int on) {
+    int trace_mode = hooks_mode == MT_MODE_TRACE;
+    PyThreadState *me = PyThreadState_Get();
+    PyInterpreterState *interp = me->interp;
+    if (on) {
+        hooks_interp = interp;
+        save_thread_hooks(me);
+        if (wrap_install(1) < 0 || catch_install(1) < 0) return -1;
+        int others = 0; /* threads that keep a function of the program's */
+        if ((hooks_profile && me->c_profilefunc) || (trace_mode && me->c_tracefunc))
+            fprintf(stderr, "memtrace: recording replaces this thread's own %s function "
+                            "until stop() (Python < 3.12)\n",
+                    hooks_profile && me->c_profilefunc ? "profile" : "trace");
+        for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
+             ts = PyThreadState_Next(ts)) {
+            int mine = ts == me;
+            if (!mine && ((hooks_profile && (ts->c_profilefunc || ts->c_profileobj)) ||
+                          (trace_mode && (ts->c_tracefunc || ts->c_traceobj))))
+                others++;
+            if (hooks_profile && (mine || (!ts->c_profilefunc && !ts->c_profileobj)) &&
+                _PyEval_SetProfile(ts, profile_cb, NULL) < 0)
+                return -1;
+            if (trace_mode && (mine || (!ts->c_tracefunc && !ts->c_traceobj)) &&
+                _PyEval_SetTrace(ts, trace_cb, NULL) < 0)
+                return -1;
+        }
+        if (others)
+            fprintf(stderr, "memtrace: %d other thread(s) run a profile or trace function of "
+                            "the program's: each is recorded from when it clears it\n", others);
+        hooks_catching = 1;
+        return 0;
+    }
+    hooks_catching = 0;
+    int my_prof = me->c_profilefunc == profile_cb, my_trace = me->c_tracefunc == trace_cb;
+    /* Lost without a word: a tool set its function from C (cProfile,
+     * coverage's C tracer) in the thread that stops, and (3.11) may have
+     * cleared it since. Other threads cannot be told apart from those that
+     * kept a function of their own from the start. */
+    if (((hooks_profile && !my_prof) || (trace_mode && !my_trace)) &&
+        hooks_paused_gen != mt_rec.gen && saved_ident == PyThread_get_thread_ident())
+        fprintf(stderr, "memtrace: this thread's %s function was replaced during the "
+                        "recording without sys.set%s (cProfile? coverage's C tracer?): its "
+                        "events from then on may be missing\n",
+                hooks_profile && !my_prof ? "profile" : "trace",
+                hooks_profile && !my_prof ? "profile" : "trace");
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
+         ts = PyThreadState_Next(ts)) {
+        if (ts->c_profilefunc == profile_cb && _PyEval_SetProfile(ts, NULL, NULL) < 0)
+            PyErr_Clear();
+        if (ts->c_tracefunc == trace_cb && _PyEval_SetTrace(ts, NULL, NULL) < 0)
+            PyErr_Clear();
+    }
+    restore_thread_hooks(my_prof, my_trace);
+    if (wrap_install(0) < 0) PyErr_Clear();
+    catch_install(0);
+    return 0;
+}
+#endif
+
 /* Install (or remove, when on == 0) the hooks of the mode. */
 static int install_all(int on) {
     if (hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL) return 0;
     if (hooks_mode == MT_MODE_FAST) {
 #ifdef MT_FAST_MONITORING
-        return monitoring_install(on);
+        return monitoring_install(on, MON_FRAMES);
 #endif
-        return eval_install(on);
+        return eval_install(on, (_PyFrameEvalFunction)eval_cb);
     }
-    int trace_mode = hooks_mode == MT_MODE_TRACE;
-    /* New threads: threading calls sys.setprofile (or sys.settrace) with the
-     * bootstrap in each; it swaps itself for the C hooks at its first event.
-     * The profile hook carries it when we install one; else the trace hook,
-     * so that threading's profile hook is left alone. */
-    int via_trace = !hooks_profile;
-    const char *hook_name = via_trace ? "_trace_hook" : "_profile_hook";
-    const char *set_fn = via_trace ? "settrace" : "setprofile";
-    PyObject *arg;
-    if (on) {
-        PyObject *mod = PyImport_AddModule("memtrace._memtrace"); /* borrowed */
-        arg = mod ? PyObject_GetAttrString(mod, via_trace ? "_thread_bootstrap_trace"
-                                                          : "_thread_bootstrap")
-                  : NULL;
-        if (!arg) return -1;
-        PyObject *old = threading_hook(hook_name);
-        if (!old) {
-            Py_DECREF(arg);
-            return -1;
-        }
-        Py_XSETREF(saved_thr_hook, old);
-        saved_thr_is_trace = via_trace;
-        save_thread_hooks();
-    } else {
-        arg = saved_thr_hook ? saved_thr_hook : Py_None;
-        Py_INCREF(arg);
-        Py_CLEAR(saved_thr_hook);
-    }
-    PyObject *r = threading_call(set_fn, arg);
-    Py_DECREF(arg);
-    if (!r) return -1;
-    Py_DECREF(r);
-    Py_tracefunc prof = on ? profile_cb : NULL;
-    Py_tracefunc trace = on ? trace_cb : NULL;
-#if PY_VERSION_HEX >= 0x030C0000
-    if (hooks_profile) PyEval_SetProfileAllThreads(prof, NULL);
-    if (trace_mode) PyEval_SetTraceAllThreads(trace, NULL);
+#ifdef MT_MONITORING
+    return monitoring_install(on, MON_FRAMES | (hooks_profile ? MON_CCALLS : 0) |
+                                      (hooks_mode == MT_MODE_TRACE ? MON_LINES : 0));
 #else
-    PyInterpreterState *interp = PyInterpreterState_Get();
-    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts;
-         ts = PyThreadState_Next(ts)) {
-        if (hooks_profile && _PyEval_SetProfile(ts, prof, NULL) < 0) return -1;
-        if (trace_mode && _PyEval_SetTrace(ts, trace, NULL) < 0) return -1;
-    }
+    return legacy_install(on);
 #endif
-    if (!on) restore_thread_hooks(hooks_profile, trace_mode);
-    return 0;
 }
 
-/* The first event of a new thread, through the hook that carried the
- * bootstrap (is_trace: threading.settrace's). */
-static PyObject *thread_bootstrap(PyObject *args, int is_trace) {
-    PyObject *frame, *event, *arg;
-    if (!PyArg_ParseTuple(args, "OOO", &frame, &event, &arg)) return NULL;
-    if (!hooks_mode || hooks_stopping || hooks_mode == MT_MODE_FAST ||
-        hooks_mode == MT_MODE_ALLOC || hooks_mode == MT_MODE_POLL) {
-        if (is_trace) PyEval_SetTrace(NULL, NULL);
-        else PyEval_SetProfile(NULL, NULL);
-        Py_RETURN_NONE;
-    }
-    if (hooks_profile) PyEval_SetProfile(profile_cb, NULL);
-    if (hooks_mode == MT_MODE_TRACE) PyEval_SetTrace(trace_cb, NULL);
-    /* This event itself (the thread's first): a call of frame. */
-    const char *ev = PyUnicode_Check(event) ? PyUnicode_AsUTF8(event) : NULL;
-    if (ev && strcmp(ev, "call") == 0 && PyFrame_Check(frame))
-        (hooks_profile ? profile_cb : trace_cb)(NULL, (PyFrameObject *)frame,
-                                               PyTrace_CALL, Py_None);
+/* threading's hooks are no longer used to catch new threads (see
+ * catch_thread and sys.monitoring above); kept for mt_module.c's table. A
+ * bootstrap left in a hook removes itself. */
+PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
+    (void)self, (void)args;
+    PyEval_SetProfile(NULL, NULL);
     Py_RETURN_NONE;
 }
 
-PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args) {
-    (void)self;
-    return thread_bootstrap(args, 0);
-}
-
 PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args) {
-    (void)self;
-    return thread_bootstrap(args, 1);
+    (void)self, (void)args;
+    PyEval_SetTrace(NULL, NULL);
+    Py_RETURN_NONE;
 }
 
 /* The writer thread's periodic hand-over of idle threads' buffers. */
@@ -961,6 +1473,20 @@ static int flush_idle_with_gil(void) {
     mt_rec_flush_idle();
     PyGILState_Release(s);
     return 1;
+}
+
+/* The file cannot be written (a full disk, the descriptor gone): the core
+ * stopped recording and said so; the hooks come off at the main thread's
+ * next check for pending calls, so that a failed recording costs nothing. */
+static int stop_pending(void *unused) {
+    (void)unused;
+    if (hooks_mode && !hooks_stopping && mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
+    return 0;
+}
+static void stop_after_failure(void) {
+    if (Py_AddPendingCall(stop_pending, NULL) < 0) {
+        /* The queue is full: the hooks stay on, recording nothing. */
+    }
 }
 
 static void filters_free(mt_filters *f) {
@@ -975,6 +1501,9 @@ static int alloc_on; /* GIL */
 
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const mt_alloc_config *alloc, PyObject *hide_frame) {
+    /* A recording that stopped itself (full disk) and whose hooks are not
+     * off yet: finish taking it down. */
+    if (hooks_mode && !hooks_stopping && mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
     if (hooks_mode || hooks_stopping) {
         PyErr_SetString(PyExc_RuntimeError, hooks_stopping ? "memtrace is stopping"
                                                            : "memtrace is already recording");
@@ -982,6 +1511,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         return -1;
     }
     cfg->flush_idle = flush_idle_with_gil;
+    cfg->on_failure = stop_after_failure;
     ftab_interp = PyInterpreterState_Get(); /* see "Interpreters" (function ids) */
     if (filters->ninclude || filters->nexclude) cfg->filtering = 1;
     int rc = mt_rec_start(cfg);
@@ -1039,7 +1569,7 @@ int mt_hooks_stop(int reason) {
 }
 
 /* Not recording while stopping (is_recording() is False, stop() a no-op). */
-int mt_hooks_mode(void) { return hooks_stopping ? 0 : hooks_mode; }
+int mt_hooks_mode(void) { return hooks_stopping || mt_rec_failed() ? 0 : hooks_mode; }
 
 void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
@@ -1060,17 +1590,8 @@ void mt_hooks_after_fork_child(void) {
     if (alloc_on) mt_alloc_after_fork_child();
     alloc_on = 0;
     mt_rec_forget_after_fork();
-    if (hooks_mode == MT_MODE_FAST) {
-#ifdef MT_FAST_MONITORING
-        if (monitoring_install(0) < 0) PyErr_Clear();
-#else
-        eval_install(0);
-#endif
-    } else if (hooks_mode) {
-        /* Only this thread exists in the child; others' hooks went with
-         * them. */
-        if (install_all(0) < 0) PyErr_Clear();
-    }
+    /* Only this thread exists in the child; others' hooks went with them. */
+    if (hooks_mode && install_all(0) < 0) PyErr_Clear();
     hooks_mode = 0;
     hooks_stopping = 0;
     Py_CLEAR(hooks_hide_frame);

@@ -34,12 +34,14 @@ typedef struct mt_filters {
 /* alloc: allocation tracking (NULL or python == native == 0: none).
  * hide_frame: see mt_hooks_set_hide_frame (NULL or None: none).
  * Fails with RuntimeError while recording or while a stop runs in another
- * thread ("memtrace is stopping"); a start that fails after the file was
+ * thread ("memtrace is stopping"), or when sys.monitoring tool ids 3-5 are
+ * all taken (profile and trace modes on 3.12+, fast mode on 3.13+); a start that fails after the file was
  * created removes it. */
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const struct mt_alloc_config *alloc, PyObject *hide_frame);
 /* Stop: uninstall hooks everywhere, put back what the start replaced (see
- * "Installation" in mt_hooks.c), finish the file (releases the GIL while
+ * "Installation" in mt_hooks.c: on 3.9-3.11 also sys.settrace and
+ * sys.setprofile), finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
 int mt_hooks_mode(void); /* 0 when not recording (or stopping) */
@@ -53,11 +55,11 @@ void mt_hooks_set_hide_frame(PyObject *frame);
 #define MT_HIDE_MAX 64
 extern void *mt_hooks_hide_iframes[MT_HIDE_MAX];
 extern unsigned mt_hooks_nhide;
-/* The builtin installed with threading.setprofile: it swaps itself for the
- * C hooks in each new thread. */
+/* Former thread bootstraps, no longer installed: threading's hooks are the
+ * program's (new threads are caught by the hooks themselves, see
+ * "Installation" in mt_hooks.c). Called anyway, each clears the profile or
+ * trace function of the calling thread and returns None. */
 PyObject *mt_hooks_thread_bootstrap(PyObject *self, PyObject *args);
-/* The same through threading.settrace (trace mode without c_calls, which
- * leaves threading's profile hook alone). */
 PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args);
 /* A marker in the calling thread's stream. */
 void mt_hooks_marker(const char *text, size_t len);

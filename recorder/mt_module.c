@@ -60,19 +60,26 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                              "allocations", "native", "alloc_sample_bytes", "hide_frame",
                              "procs", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
+    PyObject *path_bytes = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
     int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0, procs = 0;
     unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL, *hide_frame = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|ddpKIOOIIpzzOpppKOp", kwlist, &path,
+    /* path: str, bytes or PathLike, converted as open() converts it. */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&s|ddpKIOOIIpzzOpppKOp", kwlist,
+                                     PyUnicode_FSConverter, &path_bytes,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
                                      &exe, &argv, &c_calls, &allocations, &native,
                                      &alloc_sample_bytes, &hide_frame, &procs))
         return NULL;
+    /* Kept until the next start (GIL): every return below may use path. */
+    static PyObject *path_holder;
+    Py_XSETREF(path_holder, path_bytes);
+    path = PyBytes_AS_STRING(path_bytes);
     int m = strcmp(mode, "profile") == 0 ? MT_MODE_PROFILE
           : strcmp(mode, "trace") == 0   ? MT_MODE_TRACE
           : strcmp(mode, "fast") == 0    ? MT_MODE_FAST
@@ -94,8 +101,14 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     if ((c_calls && (m == MT_MODE_FAST || m == MT_MODE_ALLOC || m == MT_MODE_POLL)) ||
         (!c_calls && m == MT_MODE_PROFILE))
         return PyErr_Format(PyExc_ValueError, "c_calls does not fit mode %s", mode);
-    if (rss_interval < 0 || flush_interval <= 0)
-        return PyErr_Format(PyExc_ValueError, "intervals must be positive");
+    /* (memtrace.start checks these with friendly messages; NaN and
+     * infinities fail here too.) */
+    if (!(rss_interval >= 0 && rss_interval <= 3600) ||
+        !(flush_interval > 0 && flush_interval <= 3600))
+        return PyErr_Format(PyExc_ValueError,
+                            "rss_interval must be in [0, 3600] and flush_interval in (0, 3600] seconds");
+    if (alloc_sample_bytes > (1ull << 62) || rss_trigger > (1ull << 62))
+        return PyErr_Format(PyExc_ValueError, "alloc_sample_bytes and rss_trigger must be at most 2**62");
     mt_filters filters = {0};
     char **av = NULL;
     size_t ac = 0;
@@ -159,7 +172,11 @@ static PyObject *mod_stop(PyObject *self, PyObject *args) {
     (void)self;
     int reason = MT_END_STOP;
     if (!PyArg_ParseTuple(args, "|i", &reason)) return NULL;
-    if (!mt_hooks_mode()) Py_RETURN_NONE;
+    if (!mt_hooks_mode()) {
+        /* Stopped by itself (disk full) with its hooks still on: off now. */
+        if (mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
+        Py_RETURN_NONE;
+    }
     int rc = mt_hooks_stop(reason);
     return PyLong_FromLong(rc);
 }
@@ -170,16 +187,38 @@ static PyObject *mod_is_recording(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(mt_hooks_mode() != 0);
 }
 
+/* The UTF-8 of a label (marker text, poller label). A str that UTF-8
+ * cannot encode (lone surrogates, as os.fsdecode makes of undecodable file
+ * names) is written with them escaped ("\\udc80"): a label never fails.
+ * Returns a new reference to the owner of *s (the str or a bytes), or NULL
+ * with TypeError for a non-str. */
+static PyObject *label_utf8(PyObject *arg, const char *what, const char **s, Py_ssize_t *n) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    *s = PyUnicode_AsUTF8AndSize(arg, n);
+    if (*s) {
+        Py_INCREF(arg);
+        return arg;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+    PyErr_Clear();
+    PyObject *b = PyUnicode_AsEncodedString(arg, "utf-8", "backslashreplace");
+    if (!b) return NULL;
+    *s = PyBytes_AS_STRING(b);
+    *n = PyBytes_GET_SIZE(b);
+    return b;
+}
+
 static PyObject *mod_marker(PyObject *self, PyObject *arg) {
     (void)self;
     Py_ssize_t n;
-    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
-    if (!s) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_TypeError, "marker text must be str, not %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
+    const char *s;
+    PyObject *owner = label_utf8(arg, "marker text", &s, &n);
+    if (!owner) return NULL;
     mt_hooks_marker(s, (size_t)n);
+    Py_DECREF(owner);
     Py_RETURN_NONE;
 }
 
@@ -207,10 +246,13 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
     (void)noargs;
     mt_rec_stats s;
     mt_rec_stats_get(&s);
-    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K}", "events_lost", (unsigned long long)s.events_lost,
+    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K,s:I,s:i,s:K}", "events_lost",
+                         (unsigned long long)s.events_lost,
                          "buffers_max", (unsigned long long)s.buffers_max, "error", s.error,
                          "alloc_records", (unsigned long long)s.alloc_records,
                          "sampled_live", (unsigned long long)mt_alloc_sampled_live(),
+                         "waits", (unsigned long long)s.waits,
+                         "fd_reopened", (unsigned)s.fd_reopened, "steal", s.steal,
                          "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
 }
 
@@ -337,13 +379,11 @@ static PyObject *mod_pw_stop(PyObject *self, PyObject *noargs) {
 static PyObject *mod_pw_label(PyObject *self, PyObject *arg) {
     (void)self;
     Py_ssize_t n;
-    const char *s = PyUnicode_Check(arg) ? PyUnicode_AsUTF8AndSize(arg, &n) : NULL;
-    if (!s) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_TypeError, "label must be str, not %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
+    const char *s;
+    PyObject *owner = label_utf8(arg, "label", &s, &n);
+    if (!owner) return NULL;
     int rc = mt_procwatch_label(s, (size_t)n);
+    Py_DECREF(owner);
     if (rc < 0) return PyErr_NoMemory();
     return PyBool_FromLong(rc);
 }
@@ -376,6 +416,17 @@ static PyObject *mod_test_hold_lock(PyObject *self, PyObject *args) {
     rc = mt_rec_test_hold_lock(name, (uint64_t)(secs * 1e9));
     Py_END_ALLOW_THREADS
     if (rc < 0) return PyErr_Format(PyExc_ValueError, "no lock %s", name);
+    Py_RETURN_NONE;
+}
+
+/* TEST ONLY (tests/python/test_reliability.py): see
+ * mt_rec_test_set_wait_max_ns. */
+static PyObject *mod_test_set_wait_max(PyObject *self, PyObject *arg) {
+    (void)self;
+    double secs = PyFloat_AsDouble(arg);
+    if (secs == -1 && PyErr_Occurred()) return NULL;
+    if (!(secs >= 0 && secs <= 3600)) return PyErr_Format(PyExc_ValueError, "bad seconds");
+    mt_rec_test_set_wait_max_ns((uint64_t)(secs * 1e9));
     Py_RETURN_NONE;
 }
 
@@ -417,6 +468,8 @@ static PyMethodDef mod_methods[] = {
      "True when libmemtrace-preload.so is loaded (native allocation tracking)."},
     {"_test_hold_lock", mod_test_hold_lock, METH_VARARGS,
      "TEST ONLY: _test_hold_lock(name, seconds): another thread holds a recorder lock."},
+    {"_test_set_wait_max", mod_test_set_wait_max, METH_O,
+     "TEST ONLY: _test_set_wait_max(seconds): how long a thread waits for a free buffer."},
     {"_test_eval_frame_is_default", mod_test_eval_frame_is_default, METH_NOARGS,
      "TEST ONLY: True when no PEP 523 frame evaluation function is installed."},
     {NULL, NULL, 0, NULL},

@@ -15,9 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/membarrier.h>
+#endif
 
 mt_recorder mt_rec = {.statm_fd = -1};
 MT_TLS mt_tstate *mt_tls;
@@ -26,6 +31,9 @@ MT_TLS int mt_tls_guard;
 MT_TLS int64_t mt_tls_sample_left;
 MT_TLS uint64_t mt_tls_rng;
 MT_TLS int mt_tls_exited;
+/* The thread holds nogil_lock: it must not wait for a buffer (the writer
+ * takes that lock before it frees any). */
+static MT_TLS int mt_tls_holds_nogil;
 
 /* Everything below belongs to the session. Locks: pool_lock (free list,
  * queue, counts), reg_lock (thread registry; taken before pool_lock),
@@ -39,10 +47,15 @@ static struct {
 
     pthread_mutex_t pool_lock;
     pthread_cond_t wake;      /* writer: queue grew or stopping */
+    pthread_cond_t freed;     /* threads waiting for a buffer */
     mt_buf *free_list;
     mt_buf *q_head, *q_tail;  /* full buffers for the writer */
     uint32_t nbufs;           /* buffers allocated */
     uint32_t nbufs_max_seen;
+    uint64_t bytes_used, bytes_budget; /* buffer bytes allocated; bound */
+    uint64_t waits;           /* refills that waited for the writer */
+    int want_buffers;         /* a thread waits: the writer should take
+                                 idle threads' partial buffers now */
     uint64_t lost_events;     /* total dropped, for SUMMARY */
     uint64_t events_queued;   /* records handed to the writer, for SUMMARY */
     int stopping;             /* writer: finish and exit */
@@ -68,6 +81,24 @@ static struct {
     pthread_t sampler_thread, writer_thread;
 
     _Atomic int failed; /* the writer met an error: warned once */
+    int steal_ok; /* (const) membarrier registered: the writer takes buffers
+                     without the GIL */
+
+    /* The trace file, written by the writer thread alone through
+     * trace_sink (writer thread; set up and torn down by start/stop). The
+     * program may close or reuse the descriptor (daemons close every fd):
+     * before each write the descriptor is checked to still be this file
+     * (dev, ino); if not, the path is opened again, and if that is another
+     * file or gone, recording stops with one warning. Never a write through
+     * a descriptor that is not ours. */
+    struct {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        uint64_t offset;    /* bytes written: every write is a pwrite here */
+        int lost;           /* the file could not be found again: errno */
+        uint32_t reopened;  /* times the descriptor had to be reopened */
+    } file;
 
     /* Threads without the GIL writing their own buffer (raw-domain and
      * native allocations) hold it; so does mt_rec_flush_idle. */
@@ -82,6 +113,7 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void on_thread_exit(void *unused);
+static int fd_move_high(int fd);
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 /* ---- RSS ---------------------------------------------------------------- */
@@ -119,24 +151,73 @@ uint64_t mt_rss_peak_process(void) {
 
 /* ---- Pool and queue ----------------------------------------------------- */
 
-static mt_buf *buf_get(void) {
+/* Most a thread waits for a buffer before it drops its event: long enough
+ * for any burst a healthy writer can absorb, short enough that a stuck disk
+ * does not hang the program. */
+#define MT_WAIT_MAX_NS (10ull * 1000000000ull)
+static uint64_t wait_max_ns = MT_WAIT_MAX_NS; /* tests may shorten it */
+void mt_rec_test_set_wait_max_ns(uint64_t ns) { wait_max_ns = ns; }
+
+static void deadline_after(struct timespec *ts, uint64_t ns);
+
+/* A buffer of at least min_bytes (0: the pool's size), from the free list or
+ * new within the byte budget; NULL if none. may_wait: wait for the writer to
+ * free one (backpressure) while recording goes on. */
+static mt_buf *buf_get(size_t min_bytes, int may_wait) {
     mt_buf *b = NULL;
+    size_t size = R.cfg.buffer_bytes;
+    int oversize = 0;
+    if (min_bytes > size) {
+        size = (min_bytes + 4095) & ~(size_t)4095;
+        oversize = 1;
+    }
+    struct timespec deadline;
+    int have_deadline = 0;
     pthread_mutex_lock(&R.pool_lock);
-    if (R.free_list) {
-        b = R.free_list;
-        R.free_list = b->next;
-    } else if (R.nbufs < R.cfg.max_buffers) {
-        b = malloc(sizeof *b);
-        if (b) b->data = malloc(R.cfg.buffer_bytes);
-        if (b && !b->data) {
-            free(b);
-            b = NULL;
+    for (;;) {
+        if (!oversize && R.free_list) {
+            b = R.free_list;
+            R.free_list = b->next;
+            break;
         }
-        if (b) {
-            b->cap_bytes = R.cfg.buffer_bytes;
-            R.nbufs++;
-            if (R.nbufs > R.nbufs_max_seen) R.nbufs_max_seen = R.nbufs;
+        /* Room for a new one: pooled buffers nobody uses are given back
+         * first when a buffer made to measure is needed. */
+        while (oversize && R.free_list && R.bytes_used + size > R.bytes_budget) {
+            mt_buf *f = R.free_list;
+            R.free_list = f->next;
+            R.bytes_used -= f->cap_bytes;
+            R.nbufs--;
+            free(f->data);
+            free(f);
         }
+        if (R.bytes_used + size <= R.bytes_budget ||
+            (oversize && size > R.bytes_budget && R.bytes_used == 0)) {
+            b = malloc(sizeof *b);
+            if (b) b->data = malloc(size);
+            if (b && !b->data) {
+                free(b);
+                b = NULL;
+            }
+            if (b) {
+                b->cap_bytes = size;
+                b->oversize = oversize;
+                R.nbufs++;
+                R.bytes_used += size;
+                if (R.nbufs > R.nbufs_max_seen) R.nbufs_max_seen = R.nbufs;
+            }
+            break;
+        }
+        if (!may_wait || atomic_load(&R.failed) || !atomic_load(&mt_rec.active) || R.stopping)
+            break;
+        if (!have_deadline) {
+            if (!wait_max_ns) break;
+            deadline_after(&deadline, wait_max_ns);
+            have_deadline = 1;
+            R.waits++;
+        }
+        R.want_buffers = 1;
+        pthread_cond_signal(&R.wake);
+        if (pthread_cond_timedwait(&R.freed, &R.pool_lock, &deadline) == ETIMEDOUT) break;
     }
     pthread_mutex_unlock(&R.pool_lock);
     if (b) {
@@ -145,6 +226,28 @@ static mt_buf *buf_get(void) {
         b->nrecords = 0;
     }
     return b;
+}
+
+/* Give buffers back (writer): pooled ones to the free list, those made to
+ * measure to the allocator; wake threads waiting for one. */
+static void buf_release(mt_buf *q) {
+    if (!q) return;
+    pthread_mutex_lock(&R.pool_lock);
+    while (q) {
+        mt_buf *n = q->next;
+        if (q->oversize) {
+            R.bytes_used -= q->cap_bytes;
+            R.nbufs--;
+            free(q->data);
+            free(q);
+        } else {
+            q->next = R.free_list;
+            R.free_list = q;
+        }
+        q = n;
+    }
+    pthread_cond_broadcast(&R.freed);
+    pthread_mutex_unlock(&R.pool_lock);
 }
 
 static void buf_free_list(mt_buf *b) {
@@ -209,9 +312,16 @@ static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
         for (uint32_t i = 0; i < t->depth; i++)
             if (t->flags[i] & MT_FR_WRITTEN) fids[n++] = t->fids[i];
     }
-    size_t head = mt_enc_block_bound(n) + 48 /* LOST */;
-    mt_buf *b = NULL;
-    if (head + need_bytes + MT_BUF_RESERVE <= R.cfg.buffer_bytes) b = buf_get();
+    size_t want = mt_enc_block_bound(n) + 48 /* LOST */ + need_bytes + MT_BUF_RESERVE;
+    /* A BLOCK that would take more than half a pooled buffer (a stack some
+     * ten thousand frames deep): a buffer made to measure, with a pooled
+     * buffer's room for events after the BLOCK. */
+    size_t min_bytes = want * 2 > R.cfg.buffer_bytes ? want + R.cfg.buffer_bytes : 0;
+    /* The sampler's stream does not wait (the writer takes sampler_lock);
+     * nor does a thread holding nogil_lock (the writer takes it too). */
+    /* Without membarrier the writer needs the GIL that a waiting thread
+     * may hold: no waiting then. */
+    mt_buf *b = buf_get(min_bytes, R.steal_ok && t != &R.sampler && !mt_tls_holds_nogil);
     if (!b) {
         note_lost(t, MT_MAX_COMPACT_BYTES);
         if (fids != t->fids && fids != small) free(fids);
@@ -305,7 +415,11 @@ static void flush_lazy(mt_tstate *t, uint64_t now) {
     t->lazy_lo = t->depth;
 }
 
-void mt_rec_flush_lazy(mt_tstate *t) { flush_lazy(t, mt_clock_raw()); }
+void mt_rec_flush_lazy(mt_tstate *t) {
+    mt_own(t);
+    flush_lazy(t, mt_clock_raw());
+    mt_unown(t);
+}
 
 void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags) {
     uint32_t d = t->depth;
@@ -351,32 +465,40 @@ void mt_rec_raise(mt_tstate *t, uint32_t sid) {
         if (t->depth && !(t->flags[t->depth - 1] & MT_FR_ELIGIBLE)) return;
         if (!mt_rec_should_write(t, 0)) return;
     }
+    mt_own(t);
     uint64_t now = mt_clock_raw();
     if (mt_rec.filtering) flush_lazy(t, now);
     if (mt_room(t, now)) {
         t->pos = mt_enc_raise(t->pos, mt_dt(t, now), sid);
         t->nrec++;
     }
+    mt_unown(t);
 }
 
 #define MT_MARKER_MAX_BYTES 8192 /* longer markers are truncated */
 
 void mt_rec_marker(mt_tstate *t, const char *text, size_t len) {
     if (len > MT_MARKER_MAX_BYTES) len = MT_MARKER_MAX_BYTES;
+    mt_own(t);
     uint64_t now = mt_clock_raw();
     size_t need = mt_enc_text_bound(len);
-    if (!t->pos || (size_t)(t->end + MT_BUF_RESERVE - t->pos) < need + MT_BUF_RESERVE) {
-        if (!mt_tstate_refill(t, now, need)) return;
+    if (t->pos && (size_t)(t->end + MT_BUF_RESERVE - t->pos) >= need + MT_BUF_RESERVE) {
+        t->pos = mt_enc_marker(t->pos, mt_dt(t, now), text, len);
+        t->nrec++;
+    } else if (mt_tstate_refill(t, now, need)) {
+        t->pos = mt_enc_marker(t->pos, mt_dt(t, now), text, len);
+        t->nrec++;
     }
-    t->pos = mt_enc_marker(t->pos, mt_dt(t, now), text, len);
-    t->nrec++;
+    mt_unown(t);
 }
 
 void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags) {
     if (t->depth == t->cap && !mt_tstate_grow(t)) return;
     /* Not yet in any BLOCK: close the current buffer so the next BLOCK
      * carries the frame. Only done at thread start, before any event. */
+    mt_own(t);
     if (t->buf) tstate_queue(t);
+    mt_unown(t);
     t->fids[t->depth] = fid;
     t->flags[t->depth] = (uint8_t)((frflags & MT_FR_C) | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
     t->keys[t->depth] = t->codes[t->depth] = NULL;
@@ -411,11 +533,13 @@ mt_tstate *mt_tstate_new(uint64_t native_id) {
 }
 
 void mt_tstate_begin(mt_tstate *t) {
+    mt_own(t);
     uint64_t now = mt_clock_raw();
     if (mt_tstate_refill(t, now, 32)) {
         t->pos = mt_enc_thread_event(t->pos, MT_REC_THREAD_START, mt_dt(t, now), t->tid);
         t->nrec++;
     }
+    mt_unown(t);
 }
 
 void mt_tstate_name(mt_tstate *t, const char *name, size_t len) {
@@ -452,7 +576,7 @@ static void on_thread_exit(void *unused) {
     /* Not recorded: frees of the thread's state (native hooks). Taken before
      * reg_lock (lock order: nogil_lock, reg_lock, pool_lock). */
     mt_tls_guard = MT_GUARD_CORE;
-    pthread_mutex_lock(&R.nogil_lock);
+    mt_rec_nogil_lock(); /* (and so its THREAD_END does not wait for a buffer) */
     pthread_mutex_lock(&R.reg_lock);
     if (!R.reg_closed && mt_tls_gen == mt_rec.gen && t->gen == mt_rec.gen &&
         atomic_load(&mt_rec.active) && R.owner_pid == getpid()) {
@@ -476,7 +600,7 @@ static void on_thread_exit(void *unused) {
     mt_tls = NULL;
     mt_tls_gen = 0;
     pthread_mutex_unlock(&R.reg_lock);
-    pthread_mutex_unlock(&R.nogil_lock);
+    mt_rec_nogil_unlock();
 }
 
 void mt_rec_flush_idle(void) {
@@ -492,8 +616,70 @@ void mt_rec_flush_idle(void) {
     MT_GUARD_LEAVE();
 }
 
-void mt_rec_nogil_lock(void) { pthread_mutex_lock(&R.nogil_lock); }
-void mt_rec_nogil_unlock(void) { pthread_mutex_unlock(&R.nogil_lock); }
+void mt_rec_nogil_lock(void) {
+    pthread_mutex_lock(&R.nogil_lock);
+    mt_tls_holds_nogil = 1;
+}
+void mt_rec_nogil_unlock(void) {
+    mt_tls_holds_nogil = 0;
+    pthread_mutex_unlock(&R.nogil_lock);
+}
+
+void mt_own_wait(mt_tstate *t) {
+    /* The writer is taking buffers: it saw busy (ours is up) or took ours
+     * before; either way it clears steal within microseconds. */
+    while (t->steal) sched_yield();
+    atomic_thread_fence(memory_order_acquire);
+}
+
+#ifdef __linux__
+static int membarrier_register(void) {
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (cmds < 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return 0;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+static int membarrier_all(void) {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+#else
+static int membarrier_register(void) { return 0; }
+static int membarrier_all(void) { return 0; }
+#endif
+
+/* The writer's hand-over without the GIL (see mt_recorder.h): every
+ * thread's partial buffer whose owner is not inside mt_own is queued.
+ * Returns 0 if membarrier failed (nothing was taken). */
+static int flush_idle_steal(void) {
+    int ok;
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    pthread_mutex_lock(&R.nogil_lock);
+    pthread_mutex_lock(&R.reg_lock);
+    for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 1;
+    ok = membarrier_all();
+    if (ok)
+        for (mt_tstate *t = R.threads; t; t = t->next) {
+            if (t->busy != 0 || !t->buf) continue;
+            if (t->nrec > 1) {
+                tstate_queue(t);
+            } else {
+                /* Nothing but its BLOCK (the thread got it, then stopped,
+                 * e.g. waiting for the GIL that a thread waiting for a
+                 * buffer holds): back to the pool, unwritten. */
+                mt_buf *b = t->buf;
+                t->buf = NULL;
+                t->pos = t->end = NULL;
+                t->nrec = 0;
+                b->next = NULL;
+                buf_release(b);
+            }
+        }
+    atomic_thread_fence(memory_order_release);
+    for (mt_tstate *t = R.threads; t; t = t->next) t->steal = 0;
+    pthread_mutex_unlock(&R.reg_lock);
+    pthread_mutex_unlock(&R.nogil_lock);
+    MT_GUARD_LEAVE();
+    return ok;
+}
 
 int64_t mt_sample_draw(uint64_t mean_bytes) {
     /* xorshift64*: per thread, seeded from the thread's state address and
@@ -624,16 +810,118 @@ static void defs_reset(void) {
     R.next_sid = R.next_fid = 0;
 }
 
+/* ---- The trace file and /proc/self/statm: descriptors the program may
+ * close ----------------------------------------------------------------- */
+
+/* Move fd high, out of the way of programs that dup2 onto small numbers or
+ * count on the lowest free one; close-on-exec. Returns the descriptor to
+ * use (fd itself if it cannot be moved). */
+static int fd_move_high(int fd) {
+    struct rlimit rl;
+    int lo = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        lo = rl.rlim_cur > 2048 ? 1024 : (int)(rl.rlim_cur / 2);
+    if (lo <= fd) return fd;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, lo);
+    if (hi < 0) return fd;
+    close(fd);
+    return hi;
+}
+
+static int fd_is(int fd, dev_t dev, ino_t ino) {
+    struct stat st;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* Our trace file again, by its path, if it is still the same file. */
+static int file_reopen(void) {
+    int fd = open(R.path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (!fd_is(fd, R.file.dev, R.file.ino)) {
+        close(fd);
+        errno = ENOENT; /* the path names another file now */
+        return -1;
+    }
+    R.file.fd = fd_move_high(fd);
+    R.file.reopened++;
+    return 0;
+}
+
+/* The writer's sink (writer thread, or start/stop): see R.file. */
+static long trace_sink(void *ctx, const void *buf, size_t n) {
+    (void)ctx;
+    if (R.file.lost) return -EBADF;
+    if (!fd_is(R.file.fd, R.file.dev, R.file.ino)) {
+        /* Closed or reused by the program: never written to, never closed
+         * by us again. */
+        R.file.fd = -1;
+        if (file_reopen() < 0) {
+            R.file.lost = errno ? errno : EBADF;
+            return -(long)R.file.lost;
+        }
+    }
+    for (;;) {
+        ssize_t k = pwrite(R.file.fd, buf, n, (off_t)R.file.offset);
+        if (k >= 0) {
+            R.file.offset += (uint64_t)k;
+            return (long)k;
+        }
+        if (errno != EINTR) return -errno;
+    }
+}
+
+static void file_close(void) {
+    if (fd_is(R.file.fd, R.file.dev, R.file.ino)) close(R.file.fd);
+    R.file.fd = -1;
+}
+
+static dev_t statm_dev;
+static ino_t statm_ino; /* of mt_rec.statm_fd (start, sampler thread) */
+
+static void statm_open(void) {
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        statm_dev = st.st_dev;
+        statm_ino = st.st_ino;
+        fd = fd_move_high(fd);
+    } else if (fd >= 0) {
+        close(fd);
+        fd = -1;
+    }
+    mt_rec.statm_fd = fd;
+}
+
+/* Sampler thread, each round: is the statm descriptor still ours? (A
+ * reused one would be read, never written; the hot path's reads of a
+ * stale one last at most one sampling interval.) */
+static void statm_check(void) {
+    if (mt_rec.statm_fd >= 0 && !fd_is(mt_rec.statm_fd, statm_dev, statm_ino)) statm_open();
+}
+
+static void statm_close(void) {
+    if (fd_is(mt_rec.statm_fd, statm_dev, statm_ino)) close(mt_rec.statm_fd);
+    mt_rec.statm_fd = -1;
+}
+
 /* ---- Writer thread ------------------------------------------------------ */
 
 static void report_failure(int rc) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&R.failed, &expected, 1)) return;
     atomic_store(&mt_rec.active, 0); /* hooks stop recording */
-    fprintf(stderr,
-            "memtrace: recording stopped: cannot write '%s': %s "
-            "(the program continues)\n",
-            R.path, mt_strerror(rc));
+    if (R.file.lost)
+        fprintf(stderr,
+                "memtrace: recording stopped: the program closed or reused the trace's "
+                "file descriptor and '%s' could not be opened again: %s "
+                "(the program continues)\n",
+                R.path, strerror(R.file.lost));
+    else
+        fprintf(stderr,
+                "memtrace: recording stopped: cannot write '%s': %s "
+                "(the program continues)\n",
+                R.path, mt_strerror(rc));
+    if (R.cfg.on_failure) R.cfg.on_failure();
 }
 
 /* Write the definition buffer then the queued blocks; return buffers to the
@@ -665,14 +953,10 @@ static void writer_cycle(int flush) {
                                    b->t_first, b->t_last);
         last = b;
     }
+    (void)last;
     if (flush && !failed) mt_writer_flush(R.w);
     if (!failed && mt_writer_error(R.w) < 0) report_failure(mt_writer_error(R.w));
-    if (last) {
-        pthread_mutex_lock(&R.pool_lock);
-        last->next = R.free_list;
-        R.free_list = q;
-        pthread_mutex_unlock(&R.pool_lock);
-    }
+    buf_release(q);
 }
 
 static void deadline_after(struct timespec *ts, uint64_t ns) {
@@ -703,20 +987,28 @@ static void *writer_main(void *arg) {
         pthread_mutex_lock(&R.pool_lock);
         /* Wake for a flush deadline, for stop, or when a few buffers are
          * waiting (batching keeps zstd's input large). */
-        while (!R.stopping && !deadline_passed(&next_flush)) {
+        while (!R.stopping && !R.want_buffers && !deadline_passed(&next_flush)) {
             uint32_t nq = 0, wake_at = R.cfg.max_buffers / 4;
             wake_at = wake_at < 1 ? 1 : wake_at > 4 ? 4 : wake_at;
             for (mt_buf *b = R.q_head; b && nq < wake_at; b = b->next) nq++;
             if (nq >= wake_at) break;
             pthread_cond_timedwait(&R.wake, &R.pool_lock, &next_flush);
         }
-        int stopping = R.stopping;
+        int stopping = R.stopping, want = R.want_buffers;
+        R.want_buffers = 0;
         pthread_mutex_unlock(&R.pool_lock);
         atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
         int flush = stopping || deadline_passed(&next_flush);
+        /* A thread waits for a buffer while the others sit on partial ones
+         * (more threads than buffers, or threads waiting for the GIL that
+         * the waiting thread holds): take those now, not at the deadline. */
+        if (want && !flush && R.steal_ok && atomic_load(&mt_rec.active)) flush_idle_steal();
         if (flush && !stopping) {
-            if (R.cfg.flush_idle && atomic_load(&mt_rec.active)) R.cfg.flush_idle();
+            /* The sampler's stream first: it never waits for anything. */
             sampler_handoff();
+            if (atomic_load(&mt_rec.active) &&
+                !(R.steal_ok && flush_idle_steal()) && R.cfg.flush_idle)
+                R.cfg.flush_idle(); /* no membarrier: with the GIL */
             deadline_after(&next_flush, R.cfg.flush_interval_ns);
         }
         writer_cycle(flush);
@@ -775,6 +1067,7 @@ static void *sampler_main(void *arg) {
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
         atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
+        statm_check();
         uint64_t rss = mt_rss_read();
         uint64_t now = mt_clock_raw();
         pthread_mutex_lock(&R.sampler_lock);
@@ -811,6 +1104,7 @@ static void init_locks(void) {
     pthread_mutex_init(&R.sampler_lock, NULL);
     pthread_mutex_init(&R.nogil_lock, NULL);
     pthread_cond_init(&R.wake, &ca);
+    pthread_cond_init(&R.freed, &ca);
     pthread_cond_init(&R.sampler_wake, &ca);
     pthread_condattr_destroy(&ca);
 }
@@ -957,18 +1251,41 @@ static int rec_start(const mt_rec_config *cfg) {
     mt_rec.filtering = cfg->filtering;
     atomic_store(&mt_rec.rss_peak, 0);
     mt_writer_options opt = {0, 0};
-    int rc = mt_writer_open(&R.w, cfg->path, &h, &opt);
-    if (rc < 0) {
+    memset(&R.file, 0, sizeof R.file);
+    R.file.fd = open(cfg->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct stat st;
+    if (R.file.fd < 0 || fstat(R.file.fd, &st) != 0) {
         int saved = errno;
+        if (R.file.fd >= 0) close(R.file.fd);
+        free(R.path);
+        R.path = NULL;
+        errno = saved;
+        return MT_ERR_IO;
+    }
+    R.file.dev = st.st_dev;
+    R.file.ino = st.st_ino;
+    R.file.fd = fd_move_high(R.file.fd);
+    int rc = mt_writer_open_sink(&R.w, trace_sink, NULL, &h, &opt);
+    if (rc < 0) {
+        /* A full disk or a write error before anything was recorded: no
+         * empty or half-written file is left behind. */
+        int saved = errno;
+        file_close();
+        unlink(cfg->path);
         free(R.path);
         R.path = NULL;
         errno = saved;
         return rc;
     }
-    mt_rec.statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    statm_open();
+    R.steal_ok = membarrier_register();
     R.owner_pid = getpid();
     R.free_list = R.q_head = R.q_tail = NULL;
     R.nbufs = R.nbufs_max_seen = 0;
+    R.bytes_used = 0;
+    R.bytes_budget = (uint64_t)cfg->max_buffers * cfg->buffer_bytes;
+    R.waits = 0;
+    R.want_buffers = 0;
     R.lost_events = 0;
     R.events_queued = 0;
     R.stopping = 0;
@@ -994,6 +1311,7 @@ static int rec_start(const mt_rec_config *cfg) {
         atomic_store(&mt_rec.active, 0);
         mt_writer_discard(R.w);
         R.w = NULL;
+        file_close();
         unlink(cfg->path);
         tstate_free(&R.sampler); /* its buffer holds the THREAD definition */
         memset(&R.sampler, 0, sizeof R.sampler);
@@ -1001,12 +1319,12 @@ static int rec_start(const mt_rec_config *cfg) {
         buf_free_list(R.free_list);
         R.free_list = NULL;
         R.nbufs = 0;
+        R.bytes_used = 0;
         pthread_mutex_unlock(&R.pool_lock);
         pthread_mutex_lock(&R.defs_lock);
         defs_reset();
         pthread_mutex_unlock(&R.defs_lock);
-        if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd);
-        mt_rec.statm_fd = -1;
+        statm_close();
         free(R.path);
         R.path = NULL;
         return MT_ERR_NOMEM;
@@ -1117,6 +1435,15 @@ static int rec_stop(int reason) {
     if (!rc) rc = rc2;
     if (rc2 < 0 && !atomic_load(&R.failed)) report_failure(rc2);
     R.w = NULL;
+    file_close();
+    if (R.lost_events && !atomic_load(&R.failed))
+        /* Said once, at the end: the file's LOST records say where, and the
+         * tools put it first and mark what it can falsify. */
+        fprintf(stderr,
+                "memtrace: warning: %llu events were lost (the recorder's buffers were "
+                "full); '%s' marks where in LOST records, and heap peaks, leaks and "
+                "per-function figures near them may be wrong\n",
+                (unsigned long long)R.lost_events, R.path);
 
     pthread_mutex_lock(&R.reg_lock);
     while (R.threads) {
@@ -1132,12 +1459,12 @@ static int rec_stop(int reason) {
     buf_free_list(R.q_head);
     R.free_list = R.q_head = R.q_tail = NULL;
     R.nbufs = 0;
+    R.bytes_used = 0;
     pthread_mutex_unlock(&R.pool_lock);
     pthread_mutex_lock(&R.defs_lock);
     defs_reset();
     pthread_mutex_unlock(&R.defs_lock);
-    if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd);
-    mt_rec.statm_fd = -1;
+    statm_close();
     free(R.path);
     R.path = NULL;
     return rc;
@@ -1150,8 +1477,9 @@ void mt_rec_forget_after_fork(void) {
     atomic_store(&mt_rec.active, 0);
     mt_procwatch_forget_after_fork();
     if (!R.writer_running && !R.w) return;
-    mt_writer_discard(R.w); /* closes our fd, writes nothing */
+    mt_writer_discard(R.w); /* writes nothing */
     R.w = NULL;
+    file_close(); /* the parent's file: our descriptor only if still ours */
     R.writer_running = R.sampler_running = 0;
     while (R.threads) {
         mt_tstate *t = R.threads;
@@ -1164,9 +1492,9 @@ void mt_rec_forget_after_fork(void) {
     buf_free_list(R.q_head);
     R.free_list = R.q_head = R.q_tail = NULL;
     R.nbufs = 0;
+    R.bytes_used = 0;
     defs_reset();
-    if (mt_rec.statm_fd >= 0) close(mt_rec.statm_fd); /* the parent's /proc entry */
-    mt_rec.statm_fd = -1;
+    statm_close(); /* the parent's /proc entry (statm_fd names the parent's) */
     free(R.path);
     R.path = NULL;
     mt_rec.gen = next_gen++; /* stale thread-local pointers are ignored */
@@ -1247,12 +1575,17 @@ int mt_rec_test_hold_lock(const char *name, uint64_t hold_ns) {
     return 0;
 }
 
+int mt_rec_failed(void) { return atomic_load(&R.failed); }
+
 void mt_rec_stats_get(mt_rec_stats *out) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&R.pool_lock);
     out->events_lost = R.lost_events;
     out->alloc_records = R.alloc_records;
     out->buffers_max = R.nbufs_max_seen;
+    out->waits = R.waits;
+    out->fd_reopened = R.file.reopened;
+    out->steal = R.steal_ok;
     pthread_mutex_unlock(&R.pool_lock);
     out->error = R.failed;
 }

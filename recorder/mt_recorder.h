@@ -22,12 +22,33 @@
  *   - The recorder's threads (writer, sampler, poller) block every signal
  *     (mt_thread_create): signals are the program's.
  *
- * Memory bound: at most max_buffers buffers of buffer_bytes each (default
- * 256 x 64 KiB = 16 MiB) exist at once, whatever the event rate. When no
- * buffer is free, events are dropped and counted; the next buffer the thread
- * gets starts with a LOST record (reason MT_LOST_BUFFER_FULL). The program is
- * never blocked by the recorder. Definitions are not bounded by the pool
- * (one FUNCTION + up to three STRINGs per distinct function).
+ * Memory bound: at most max_buffers x buffer_bytes bytes of buffers
+ * (default 256 x 64 KiB = 16 MiB) exist at once, whatever the event rate. A
+ * thread whose stack is so deep that the BLOCK opening a buffer would not
+ * leave room for events gets a buffer made to measure (counted in the same
+ * byte budget). When the budget is spent, a recording thread WAITS for the
+ * writer to free a buffer (backpressure: a moment's wait is better than a
+ * trace that silently lacks a burst of allocations and then shows a wrong
+ * heap peak). It gives up, drops and counts the event (a LOST record starts
+ * its next buffer, reason MT_LOST_BUFFER_FULL) only if no buffer came back
+ * within MT_WAIT_MAX_NS, if it holds a lock the writer may need (the no-GIL
+ * allocation path), or for the RSS sampler. Definitions are not bounded by
+ * the pool (one FUNCTION + up to three STRINGs per distinct function).
+ *
+ * Taking buffers without the GIL: every flush interval the writer takes
+ * each thread's partial buffer, so that a thread that stopped producing
+ * events (a long C call holding the GIL, a sleep, a deadlock) has its
+ * events on disk within the interval. The hot path does not lock: the
+ * owner raises t->busy around every access to its buffer (mt_own/mt_unown,
+ * a plain store and a compiler barrier) and then looks at t->steal; the
+ * writer sets every thread's steal, runs membarrier(2) (PRIVATE_EXPEDITED:
+ * a full memory barrier on every running thread of the process, which
+ * orders the owners' busy stores before their steal loads as seen by the
+ * writer), takes the buffers of the threads whose busy is 0 and clears
+ * steal; an owner that saw steal set waits for it to clear. This is the
+ * asymmetric fence of userspace RCU: the cost sits on the writer's side
+ * once a second, not on every event. Where membarrier is missing the
+ * writer falls back to taking the buffers with the GIL (flush_idle).
  */
 #ifndef MT_RECORDER_H
 #define MT_RECORDER_H
@@ -49,6 +70,8 @@ typedef struct mt_buf {
     struct mt_buf *next; /* queue / free list link (rec.lock) */
     uint8_t *data;
     size_t cap_bytes, len_bytes;
+    int oversize; /* made for a BLOCK bigger than buffer_bytes (a deep
+                     stack): freed by the writer, never pooled */
     uint32_t nrecords;
     uint64_t t_first, t_last; /* ticks since the anchor */
 } mt_buf;
@@ -62,7 +85,12 @@ typedef struct mt_buf {
 #define MT_FN_EXCLUDED 1u
 
 typedef struct mt_tstate {
-    /* hot path (owning thread, GIL) */
+    /* Ownership of the buffer against the writer thread (see "Taking
+     * buffers without the GIL" below): busy is the owning thread's count
+     * of open critical sections, steal the writer's request. */
+    volatile uint32_t busy;
+    volatile uint32_t steal;
+    /* hot path (owning thread, inside mt_own/mt_unown) */
     uint8_t *pos, *end; /* write position; end = limit minus MT_BUF_RESERVE;
                            both NULL when the thread has no buffer */
     uint64_t last_ticks; /* raw clock reading of the last record */
@@ -115,6 +143,10 @@ typedef struct mt_rec_config {
      * distance in bytes (1 = every allocation). Written into the trace as a
      * MARKER (see mt_rec_start) until the format carries it. */
     uint64_t alloc_sample_bytes;
+    /* Called once (on the writer thread, no lock held, no GIL) when
+     * recording stops by itself because the file cannot be written, so that
+     * the hooks can be taken off. May be NULL. */
+    void (*on_failure)(void);
 } mt_rec_config;
 
 /* Global recorder state. Fields marked (const) are set by mt_rec_start before
@@ -193,6 +225,19 @@ void mt_tstate_begin(mt_tstate *t);
 /* Set the calling thread's name (THREAD definition). */
 void mt_tstate_name(mt_tstate *t, const char *name, size_t len);
 
+/* The owner's critical section around any use of t's buffer (see "Taking
+ * buffers without the GIL" at the top). Nestable. */
+void mt_own_wait(mt_tstate *t);
+static inline void mt_own(mt_tstate *t) {
+    t->busy = t->busy + 1;
+    __asm__ __volatile__("" ::: "memory");
+    if (__builtin_expect(t->steal != 0, 0)) mt_own_wait(t);
+}
+static inline void mt_unown(mt_tstate *t) {
+    __asm__ __volatile__("" ::: "memory");
+    t->busy = t->busy - 1;
+}
+
 static inline mt_tstate *mt_tstate_get(void) {
     if (__builtin_expect(mt_tls_gen == mt_rec.gen && mt_tls != NULL, 1))
         return mt_tls;
@@ -267,7 +312,7 @@ static inline int mt_room(mt_tstate *t, uint64_t now) {
 
 /* A frame is entered: fid, kind (MT_FR_C or 0) and whether it passes the
  * function filters (include/exclude). */
-static inline void mt_rec_enter(mt_tstate *t, uint32_t fid, unsigned frflags) {
+static inline void mt_rec_enter_owned(mt_tstate *t, uint32_t fid, unsigned frflags) {
     if (__builtin_expect(t->depth == t->cap, 0) && !mt_tstate_grow(t)) return;
     if (mt_rec.filtering) {
         mt_rec_enter_filtered(t, fid, frflags);
@@ -289,12 +334,17 @@ static inline void mt_rec_enter(mt_tstate *t, uint32_t fid, unsigned frflags) {
     t->depth = d + 1;
     t->lazy_lo = t->depth;
 }
+static inline void mt_rec_enter(mt_tstate *t, uint32_t fid, unsigned frflags) {
+    mt_own(t);
+    mt_rec_enter_owned(t, fid, frflags);
+    mt_unown(t);
+}
 
 /* The top frame is left: type is MT_REC_RETURN, MT_REC_UNWIND, MT_REC_CRETURN
  * or MT_REC_CRAISE. Frames of the other kind on top are popped first (a C
  * return whose call we never saw is ignored). */
 void mt_rec_leave_slow(mt_tstate *t, int type);
-static inline void mt_rec_leave(mt_tstate *t, int type) {
+static inline void mt_rec_leave_owned(mt_tstate *t, int type) {
     uint32_t d = t->depth;
     int want_c = (type == MT_REC_CRETURN || type == MT_REC_CRAISE);
     if (__builtin_expect(d == 0 || ((t->flags[d - 1] & MT_FR_C) != 0) != want_c, 0)) {
@@ -315,20 +365,27 @@ static inline void mt_rec_leave(mt_tstate *t, int type) {
     t->depth = d - 1;
     if (t->lazy_lo > t->depth) t->lazy_lo = t->depth;
 }
+static inline void mt_rec_leave(mt_tstate *t, int type) {
+    mt_own(t);
+    mt_rec_leave_owned(t, type);
+    mt_unown(t);
+}
 
 /* A new line starts in the top frame. */
 void mt_rec_line_filtered(mt_tstate *t, uint32_t line);
 static inline void mt_rec_line(mt_tstate *t, uint32_t line) {
+    mt_own(t);
     if (mt_rec.filtering) {
         mt_rec_line_filtered(t, line);
-        return;
+    } else {
+        uint64_t now = mt_clock_raw();
+        if (mt_room(t, now)) {
+            t->pos = mt_enc_line(t->pos, mt_dt(t, now), line, &t->prev_line);
+            t->nrec++;
+            if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
+        }
     }
-    uint64_t now = mt_clock_raw();
-    if (mt_room(t, now)) {
-        t->pos = mt_enc_line(t->pos, mt_dt(t, now), line, &t->prev_line);
-        t->nrec++;
-        if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
-    }
+    mt_unown(t);
 }
 
 /* An exception was raised in the top frame; sid names its type. */
@@ -341,7 +398,8 @@ void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags);
 
 /* An ALLOC, FREE or REALLOC record (old_addr 0: ALLOC; size unused for
  * FREE): type is MT_REC_ALLOC, MT_REC_FREE or MT_REC_REALLOC. The caller owns
- * t's buffer (GIL, or mt_rec_nogil_lock) and has the guard up. */
+ * t's buffer (mt_own with the GIL, or mt_rec_nogil_lock) and has the guard
+ * up. */
 /* The time of an allocation record. Reading the clock (~10 ns for rdtsc
  * here) would cost as much as the rest of the record, so it is read for one
  * allocation record in MT_ALLOC_CLOCK_EVERY, or when the sampler or writer
@@ -368,6 +426,7 @@ static inline void mt_rec_alloc_event(mt_tstate *t, int type, unsigned domain,
     t->alloc_records++;
     if (!mt_room(t, now)) return;
     uint64_t dt = mt_dt(t, now);
+    /* (The caller is inside mt_own: it may have synced the stack.) */
     if (type == MT_REC_ALLOC)
         t->pos = mt_enc_alloc(t->pos, domain, dt, addr, size, &t->prev_addr);
     else if (type == MT_REC_FREE)
@@ -399,9 +458,14 @@ void mt_rec_sampler_unlock(void);
 typedef struct mt_rec_stats {
     uint64_t alloc_records; /* attempted, last or current session */
     uint64_t events_lost, bytes_written, records_written, buffers_max;
+    uint64_t waits;        /* refills that waited for a free buffer */
+    uint32_t fd_reopened;  /* the trace's descriptor was lost and reopened */
+    int steal;             /* the writer takes buffers without the GIL */
     int error; /* writer's first error */
 } mt_rec_stats;
 void mt_rec_stats_get(mt_rec_stats *out);
+/* The recording stopped by itself (the file cannot be written). */
+int mt_rec_failed(void);
 
 /* pthread_create for the recorder's own threads (writer, sampler, poller). */
 int mt_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
@@ -410,5 +474,8 @@ int mt_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);
  * "sampler", "nogil", "addrset", "procwatch") and holds it for hold_ns;
  * returns 0 once it is held, MT_ERR_ARG for an unknown name. */
 int mt_rec_test_hold_lock(const char *name, uint64_t hold_ns);
+/* TEST ONLY: how long a thread waits for a free buffer (0: never, as
+ * before backpressure); for every later session of the process. */
+void mt_rec_test_set_wait_max_ns(uint64_t ns);
 
 #endif /* MT_RECORDER_H */

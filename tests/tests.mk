@@ -112,3 +112,47 @@ fuzz: $(FUZZ_BIN) $(FUZZ_SEEDS)/.stamp ## Fuzz the reader for FUZZ_SECONDS (defa
     $(OBJ)/tests/fuzz/fuzz_seeds.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz_reader.o
 TEST_TARGETS += test-format test-format-asan test-fuzz-bounded
 -include $(shell find $(ASAN_DIR)/obj $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
+
+# ---- the tools under ASan + UBSan over a damage corpus ---------------------
+# decode, analyze, filter, diff and plot rebuilt with gcc ASan+UBSan into
+# build/asan/bin/ and run over damaged traces (tests/damage/run.sh makes
+# them deterministically: truncations, bit flips, garbage, bad headers, an
+# empty file). Any sanitizer report, or an exit status other than 0 or 1,
+# fails the run.
+ASAN_BIN := $(ASAN_DIR)/bin
+ASAN_TOOLS := $(addprefix $(ASAN_BIN)/memtrace-,decode analyze filter diff plot)
+ASAN_CLI_OBJS := $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_recfmt.o
+ASAN_ANALYSIS_OBJS := $(ASAN_DIR)/obj/analyze/mt_analysis.o $(ASAN_DIR)/obj/analyze/mt_heap.o
+ASAN_PLOT_OBJS := $(PLOT_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
+$(ASAN_DIR)/obj/plot/memtrace_plot.o: MT_CFLAGS += -Iplot -Ianalyze
+
+define mt_asan_link
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(ASAN_CC) $(ASAN_FLAGS) -o $@ $(filter %.o,$^) $(ASAN_LIB) $(MT_LDLIBS) -lm
+endef
+
+$(ASAN_BIN)/memtrace-decode: $(ASAN_DIR)/obj/analyze/memtrace_decode.o \
+    $(ASAN_DIR)/obj/analyze/mt_select.o $(ASAN_CLI_OBJS) $(ASAN_LIB)
+	$(mt_asan_link)
+$(ASAN_BIN)/memtrace-filter: $(ASAN_DIR)/obj/analyze/memtrace_filter.o \
+    $(ASAN_DIR)/obj/analyze/mt_select.o $(ASAN_CLI_OBJS) $(ASAN_LIB)
+	$(mt_asan_link)
+$(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o \
+    $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
+	$(mt_asan_link)
+$(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o \
+    $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
+	$(mt_asan_link)
+$(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o \
+    $(ASAN_ANALYSIS_OBJS) $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_PLOT_OBJS) $(ASAN_LIB)
+	$(mt_asan_link)
+
+.PHONY: test-tools-asan
+test-tools-asan: $(ASAN_TOOLS) $(ANALYZE_TESTGEN) $(DIFF_TESTGEN) $(REC_STAMP) ## Run the tools under ASan+UBSan over a damage corpus and every header bit flip
+	$(Q)TOOLS=$(abspath $(ASAN_BIN)) MKTRACE=$(abspath $(ANALYZE_TESTGEN)) \
+	    DIFF_MKTRACE=$(abspath $(DIFF_TESTGEN)) PYTHON=$(PYTHON) \
+	    PYTHONPATH_MT=$(abspath $(B)/python) \
+	    $(ASAN_ENV) TRASH=$(abspath $(B)/tests/damage/trash) sh tests/damage/run.sh
+
+TEST_TARGETS += test-tools-asan

@@ -58,6 +58,8 @@ Other users of the same interpreter hooks:
 
 import atexit as _atexit
 import datetime as _datetime
+import functools as _functools
+import math as _math
 import os as _os
 import platform as _platform
 import sys as _sys
@@ -91,14 +93,24 @@ def default_path(mode="profile", directory=None):
     return _os.path.join(directory, name) if directory else name
 
 
-def _check_number(name, value, minimum=0, integer=False, allow_zero=True):
+def _check_number(name, value, minimum=0, integer=False, allow_zero=True, maximum=None):
     if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
         raise TypeError("%s must be %s, not %s" % (
             name, "an int" if integer else "a number", type(value).__name__))
+    if isinstance(value, float) and not _math.isfinite(value):
+        raise ValueError("%s must be a finite number, got %r" % (name, value))
     if value < minimum or (not allow_zero and value == 0):
         raise ValueError("%s must be %s, got %r" % (
             name, "positive" if not allow_zero else ">= %s" % minimum, value))
+    if maximum is not None and value > maximum:
+        raise ValueError("%s must be at most %s, got %r" % (name, maximum, value))
     return value
+
+
+# Upper bounds: what the recorder's C types hold, and intervals beyond which
+# a recording would neither flush nor sample in any useful way.
+_MAX_BYTES = 2**62
+_MAX_SECONDS = 3600
 
 
 def _check_prefixes(name, value):
@@ -128,7 +140,8 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                          % (allocations,))
     if not isinstance(native, bool):
         raise TypeError("native must be a bool, not %s" % type(native).__name__)
-    _check_number("alloc_sample_bytes", alloc_sample_bytes, minimum=1, integer=True)
+    _check_number("alloc_sample_bytes", alloc_sample_bytes, minimum=1, integer=True,
+                  maximum=_MAX_BYTES)
     if mode == "alloc":
         if allocations is None and not native:
             allocations = "exact"
@@ -159,15 +172,22 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
     if path is None:
         path = default_path(mode)
     elif not isinstance(path, (str, bytes, _os.PathLike)):
-        raise TypeError("path must be a str or os.PathLike, not %s" % type(path).__name__)
-    path = _os.fsdecode(_os.fspath(path))
+        raise TypeError("path must be a str, bytes or os.PathLike, not %s" % type(path).__name__)
+    try:
+        # As open() takes it: undecodable bytes survive (surrogateescape),
+        # and the recorder gets the path back as bytes (os.fsencode).
+        path = _os.fsdecode(_os.fspath(path))
+    except TypeError as exc:
+        raise TypeError("path: %s" % exc) from None
     if not path:
         raise ValueError("path must not be empty")
-    _check_number("rss_interval", rss_interval)
-    _check_number("flush_interval", flush_interval, allow_zero=False)
+    if "\0" in path:
+        raise ValueError("path must not contain a NUL character")
+    _check_number("rss_interval", rss_interval, maximum=_MAX_SECONDS)
+    _check_number("flush_interval", flush_interval, allow_zero=False, maximum=_MAX_SECONDS)
     if rss not in ("sampled", "exact"):
         raise ValueError("rss must be 'sampled' or 'exact', got %r" % (rss,))
-    _check_number("rss_trigger", rss_trigger, integer=True)
+    _check_number("rss_trigger", rss_trigger, integer=True, maximum=_MAX_BYTES)
     _check_number("max_depth", max_depth, integer=True)
     if max_depth > 2**31:
         raise ValueError("max_depth is too large: %r" % (max_depth,))
@@ -214,8 +234,20 @@ def _tsc_usable():
 
 def _start(opts, hide_frame=None):
     global _current
+    wrapped = not _real_os
+    _wrap_process_exits()  # before recording: not part of the program's trace
+    try:
+        _start_core(opts, hide_frame)
+    except BaseException:
+        if wrapped:
+            _unwrap_process_exits()
+        raise
+    _current = opts
+
+
+def _start_core(opts, hide_frame):
     _memtrace.start(
-        opts["path"], opts["mode"], rss_interval=opts["rss_interval"],
+        _os.fsencode(opts["path"]), opts["mode"], rss_interval=opts["rss_interval"],
         flush_interval=opts["flush_interval"], rss_exact=opts["rss"] == "exact",
         rss_trigger=opts["rss_trigger"], max_depth=opts["max_depth"],
         include=opts["include"], exclude=opts["exclude"],
@@ -225,7 +257,6 @@ def _start(opts, hide_frame=None):
         allocations=opts["allocations"] is not None, native=opts["native"],
         alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
         hide_frame=hide_frame, procs=opts.get("procs", False))
-    _current = opts
 
 
 def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
@@ -272,8 +303,9 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
     exclude        module names or file path prefixes not to record
     buffer_bytes, max_buffers
                    the recorder's memory bound: at most max_buffers buffers of
-                   buffer_bytes; when all are in use, events are dropped and
-                   counted in a LOST record (the program is never blocked)
+                   buffer_bytes; when all are in use, the recording thread
+                   waits for the writer to free one (dropping, counted in a
+                   LOST record and said at stop, only after 10 s)
     clock          "monotonic" (ns) or "tsc" (x86 time-stamp counter, calibrated
                    in 20 ms at start); default: tsc where the CPU
                    has an invariant TSC, else monotonic
@@ -303,11 +335,16 @@ def stop():
     they happened; the path is returned all the same."""
     global _current
     if not _memtrace.is_recording():
+        # Stopped by itself (the disk filled): its hooks come off here if
+        # they have not yet.
+        _memtrace.stop()
+        _unwrap_process_exits()
         _current = None
         return None
     cur = _current
     path = cur["path"] if cur else None
     _memtrace.stop()
+    _unwrap_process_exits()
     # Another thread may have started a new recording as soon as ours was
     # finished (the GIL is released while the file is finished).
     if _current is cur:
@@ -322,7 +359,10 @@ def is_recording():
 
 def marker(text):
     """Write a label into the trace at this moment, in the calling thread's
-    stream. Does nothing when not recording (markers can stay in code)."""
+    stream. Does nothing when not recording (markers can stay in code).
+    text must be a str; characters UTF-8 cannot hold (lone surrogates, as
+    os.fsdecode makes of undecodable file names) are written escaped
+    ("\\udc80")."""
     _memtrace.marker(text)
 
 
@@ -427,6 +467,79 @@ def _after_fork_child():
             _start(opts)
         except Exception as exc:  # the child carries on unrecorded
             _sys.stderr.write("memtrace: child %d not recorded: %s\n" % (_os.getpid(), exc))
+
+
+# ---- The process ends or becomes another program -------------------------
+#
+# os._exit() ends the process without atexit handlers (every multiprocessing
+# and concurrent.futures fork worker leaves that way), and os.exec*()
+# replaces it: either would lose what the recorder holds in memory (up to a
+# flush interval, the whole run of a short-lived worker). While recording,
+# os._exit, os.execv and os.execve are wrapped so that the trace is finished
+# first (os.execl, execlp, execvp, ... call the last two). A failed exec
+# raises as before, and recording goes on into a new file (<stem>.1.trace,
+# ...). The wrappers are taken off at stop() where they are still os's.
+
+_real_os = {}  # name -> os's own function, while a wrapper is installed (GIL)
+
+
+def _next_path(path):
+    stem, ext = _os.path.splitext(path)
+    for k in range(1, 10000):
+        candidate = "%s.%d%s" % (stem, k, ext or ".trace")
+        if not _os.path.exists(candidate):
+            return candidate
+    return path
+
+
+def _make_exit_wrapper(real):
+    @_functools.wraps(real)
+    def _exit(status):
+        if _memtrace.is_recording():
+            try:
+                _memtrace.stop(1)  # MT_END_EXIT: finished, index and all
+            except BaseException:  # never stand between the program and its exit
+                pass
+        real(status)
+    return _exit
+
+
+def _make_exec_wrapper(real):
+    @_functools.wraps(real)
+    def exec_(*args, **kwargs):
+        opts = _current if _memtrace.is_recording() else None
+        if opts is not None:
+            stop()
+        try:
+            return real(*args, **kwargs)
+        except BaseException:
+            if opts is not None and not _memtrace.is_recording():
+                try:
+                    _start(dict(opts, path=_next_path(opts["path"])))
+                except Exception as exc:  # the program carries on unrecorded
+                    _sys.stderr.write("memtrace: recording not resumed after a failed exec: %s\n"
+                                      % (exc,))
+            raise
+    return exec_
+
+
+def _wrap_process_exits():
+    for name, make in (("_exit", _make_exit_wrapper), ("execv", _make_exec_wrapper),
+                       ("execve", _make_exec_wrapper)):
+        real = getattr(_os, name, None)
+        if real is None or name in _real_os:
+            continue
+        wrapper = make(real)
+        wrapper._memtrace_wrapper = True
+        _real_os[name] = real
+        setattr(_os, name, wrapper)
+
+
+def _unwrap_process_exits():
+    for name, real in list(_real_os.items()):
+        if getattr(getattr(_os, name, None), "_memtrace_wrapper", False):
+            setattr(_os, name, real)
+        del _real_os[name]  # replaced by the program meanwhile: its choice stays
 
 
 def _at_exit():

@@ -32,6 +32,10 @@ import sys
 # num: integer or float; str; bool; [x]: list of x; dict: object of ints.
 SCHEMA = {
     "schema": "str", "file": "str",
+    "warnings": ["str"],
+    "lost": {"events": "int", "bytes": "int", "records": "int", "falsifies": ["str"],
+             "threads": [{"tid": "int", "name": "str", "events": "int", "bytes": "int",
+                          "records": "int", "first_s": "num", "last_s": "num"}]},
     "run": {"command": ["str"], "pid": "int", "ppid": "int", "hostname": "str",
             "python": "str", "executable": "str", "producer": "str", "mode": "str",
             "start_unix_ns": "int", "start_utc": "str", "duration_s": "num",
@@ -53,7 +57,7 @@ SCHEMA = {
     "markers": [{"time_s": "num", "tid": "int", "text": "str", "rss_bytes": "int"}],
     "threads": [{"tid": "int", "native_id": "int", "name": "str", "events": "int",
                  "calls": "int", "first_s": "num", "last_s": "num",
-                 "growth_bytes": "int"}],
+                 "growth_bytes": "int", "lost_events": "int"}],
     "replay": {"calls": "int", "unmatched_returns": "int", "open_frames": "int",
                "resyncs": "int"},
     "damage": {"damaged": "bool", "chunks": "int", "damaged_chunks": "int",
@@ -78,7 +82,8 @@ HEAP = {"sample_bytes": "int", "estimated": "bool",
         "max_live_blocks": "int", "stacks": "int", "sort": "str", "peak": SITE, "leaks": SITE,
         "temporaries": SITE, "hotspots_by_bytes": SITE, "hotspots_by_count": SITE,
         "sites_total": {"peak": "int", "leaks": "int", "temporaries": "int",
-                        "hotspots": "int"}}
+                        "hotspots": "int"},
+        "falsified_by_loss": "bool"}
 
 
 def check_type(v, t, where, errors):

@@ -19,6 +19,10 @@
  *                                   heap model (mk_heap says the answers)
  *   analyze_mktrace sampled OUT     two allocations in a trace sampled
  *                                   with N = 1000 bytes
+ *   analyze_mktrace lost OUT        allocations with LOST records on two
+ *                                   threads (mk_lost says the answers)
+ *   analyze_mktrace zombie OUT      COUNTERS and a process sample without
+ *                                   RSS (processes, but no RSS round)
  *   analyze_mktrace flip FILE OFFSET   xor one byte with 0x01
  *   analyze_mktrace major2 FILE     set the header's major to 2, redo its
  *                                   checksum (an intact newer-major header)
@@ -447,8 +451,69 @@ static void mk_sampled(const char *path) {
     close_writer();
 }
 
+static void lost(uint32_t tid, uint64_t ms, uint64_t events, uint64_t bytes) {
+    mt_record r = {.type = MT_REC_LOST, .tid = tid, .t = ms * MS};
+    r.u.lost.events = events;
+    r.u.lost.bytes = bytes;
+    r.u.lost.reason = MT_LOST_BUFFER_FULL;
+    put(&r);
+}
+
+/* Exact allocations with events lost: T1 (MainThread) allocates 3 x 1 MiB
+ * in load() and frees 1; T2 (worker) allocates 64 KiB in work(); LOST
+ * records: 1000 events / 48000 bytes on T2 at 5 ms, 20 events / 960 bytes
+ * on T1 at 8 ms. The analyzer cannot know what the lost events were, so
+ * every heap figure, leak and site is a guess: the tools must say so. */
+static void mk_lost(const char *path) {
+    alloc_sample_bytes = 1;
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    thread(2, 101, "worker");
+    func(1, "main", "lost.py", 1);
+    func(2, "load", "lost.py", 10);
+    func(3, "work", "lost.py", 20);
+    counters(0, 0, 10);
+    call(1, 1, 1);
+    call(1, 2, 2);
+    alloc(1, 3, MT_DOMAIN_MEM, 0x100000, MIB);
+    alloc(1, 4, MT_DOMAIN_MEM, 0x200000, MIB);
+    call(2, 4, 3);
+    alloc(2, 5, MT_DOMAIN_OBJ, 0x900000, 65536);
+    lost(2, 5, 1000, 48000);
+    ret(2, 6);
+    alloc(1, 7, MT_DOMAIN_MEM, 0x300000, MIB);
+    dealloc(1, 8, MT_DOMAIN_MEM, 0x100000);
+    lost(1, 8, 20, 960);
+    ret(1, 9);
+    counters(0, 9, 14);
+    ret(1, 10);
+    close_writer();
+}
+
+/* The recorder's own COUNTERS and one child process whose only sample has
+ * no RSS (a zombie): processes exist but no round does. */
+static void mk_zombie(const char *path) {
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    counters(0, 1, 10);
+    uint32_t name = str("python3"), cmd = str("python3 child.py");
+    mt_counter c = {MT_CTR_MINOR_FAULTS, 5};
+    mt_record r = {.type = MT_REC_PROC_SAMPLE, .tid = 0, .t = 2 * MS};
+    r.u.proc.pid = 4343;
+    r.u.proc.ppid = 4242;
+    r.u.proc.name_sid = name;
+    r.u.proc.cmdline_sid = cmd;
+    r.u.proc.n = 1;
+    r.u.proc.v = &c;
+    put(&r);
+    counters(0, 3, 12);
+    close_writer();
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "basic")) mk_basic(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "lost")) mk_lost(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "zombie")) mk_zombie(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "exact")) mk_exact(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "norss")) mk_norss(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
@@ -457,7 +522,7 @@ int main(int argc, char **argv) {
     else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);
     else {
-        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled OUT | chunks OUT N"
+        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled|lost|zombie OUT | chunks OUT N"
                         " | flip FILE OFFSET | major2 FILE\n");
         return 2;
     }

@@ -63,4 +63,24 @@ test_expect_success 'help and version: exit 0' '
     "$ANALYZE" -V | grep -q "^memtrace-analyze (memtrace) "
 '
 
+test_expect_success 'standard output is the input: refused, the input intact' '
+    cp good.trace in.trace && cp in.trace keep.trace &&
+    ln in.trace hard.trace &&
+    test_status 1 "$ANALYZE" hard.trace >>in.trace 2>err &&
+    grep -x "memtrace-analyze: refusing to write standard output: it is the input .hard.trace." err &&
+    test_status 1 "$ANALYZE" --json in.trace >>in.trace 2>err &&
+    cmp in.trace keep.trace &&
+    "$ANALYZE" in.trace >report.txt
+'
+
+test_expect_success '--json on an unreadable trace: a JSON error object, exit 1' '
+    printf "PK\\003\\004 not a trace" >zip.trace &&
+    test_status 1 "$ANALYZE" --json zip.trace >zip.json 2>err &&
+    "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"schema\"]==\"memtrace-analyze/1\" and d[\"file\"]==\"zip.trace\" and \"not a memtrace trace\" in d[\"error\"][\"message\"], d" zip.json &&
+    grep "^memtrace-analyze: zip.trace: .*not a memtrace trace" err &&
+    test_status 1 "$ANALYZE" --json missing.trace >miss.json 2>err &&
+    "$PYTHON" -c "import json,sys; d=json.load(open(sys.argv[1])); assert \"No such file\" in d[\"error\"][\"message\"], d" miss.json &&
+    test_status 1 "$ANALYZE" missing.trace >miss.txt 2>err && test ! -s miss.txt
+'
+
 test_done

@@ -52,7 +52,7 @@ test_expect_success 'a missing path' '
 
 test_expect_success 'a newer major version' '
     "$MKTRACE" major2 good.trace major2.trace &&
-    expect_fail major2.trace "^memtrace-decode: major2\\.trace: at byte 16: format version 2\\.1 is newer than this reader.s 1\\.x$"
+    expect_fail major2.trace "^memtrace-decode: major2\\.trace: at byte 16: format version 2\\.[0-9]+ is newer than this reader.s 1\\.x$"
 '
 
 test_expect_success 'truncated inside the header' '
@@ -65,16 +65,60 @@ test_expect_success 'truncated in the first bytes' '
     expect_fail ten.trace "^memtrace-decode: ten\\.trace: at byte 10: truncated"
 '
 
-test_expect_success 'a flipped bit in the header' '
+# Format 1.2: the header is written twice; a damaged one is read from the
+# other copy, every record is printed, and the damage is reported (exit 1).
+expect_recovered() {
+    "$DECODE" good.trace >good.txt &&
+    test_status 1 "$DECODE" "$1" >out 2>err &&
+    test_cmp good.txt out &&
+    test $(wc -l <err) = 1 &&
+    grep -E "$2" err
+}
+
+test_expect_success 'a flipped bit in the header: read from its copy, exit 1' '
     cp good.trace hflip.trace &&
     "$MKTRACE" flip hflip.trace 40 0x10 &&
-    expect_fail hflip.trace "^memtrace-decode: hflip\\.trace: at byte [0-9]+: damaged header: checksum mismatch"
+    expect_recovered hflip.trace "^memtrace-decode: hflip\\.trace: the header frame is damaged \\(at byte [0-9]+: damaged header: checksum mismatch .*\\); read the header copy at byte [0-9]+ instead$" &&
+    test_status 1 "$DECODE" --header hflip.trace >hdr 2>err &&
+    grep "^pid: *4242" hdr && grep "the header frame is damaged" err &&
+    test_status 1 "$DECODE" --check hflip.trace >chk &&
+    grep "^hflip.trace: damaged: the header frame is damaged .*; all [0-9]* chunks intact" chk
 '
 
-test_expect_success 'a flipped bit in the signature' '
+test_expect_success 'a flipped bit in the signature: read from the copy' '
     cp good.trace sig.trace &&
     "$MKTRACE" flip sig.trace 9 0x01 &&
-    expect_fail sig.trace "^memtrace-decode: sig\\.trace: at byte 0: not a memtrace trace"
+    expect_recovered sig.trace "^memtrace-decode: sig\\.trace: the header frame is damaged \\(at byte 0: not a memtrace trace"
+'
+
+test_expect_success 'a flipped bit in the header copy: the header is intact, exit 1' '
+    cp good.trace cflip.trace &&
+    hb=$(od -An -tu4 -j4 -N4 good.trace | tr -d " ") &&
+    "$MKTRACE" flip cflip.trace $((8 + hb + 8 + 40)) 0x10 &&
+    expect_recovered cflip.trace "^memtrace-decode: cflip\\.trace: at byte $((8 + hb)): the header copy is damaged"
+'
+
+test_expect_success 'both the header and its copy damaged: unreadable' '
+    cp good.trace both.trace &&
+    hb=$(od -An -tu4 -j4 -N4 good.trace | tr -d " ") &&
+    "$MKTRACE" flip both.trace 40 0x10 &&
+    "$MKTRACE" flip both.trace $((8 + hb + 8 + 40)) 0x10 &&
+    expect_fail both.trace "^memtrace-decode: both\\.trace: at byte [0-9]+: damaged header: checksum mismatch"
+'
+
+test_expect_success 'a damaged index or end frame: every record, then exit 1' '
+    size=$(wc -c <good.trace) &&
+    cp good.trace end.trace && "$MKTRACE" flip end.trace $((size - 20)) 0x01 &&
+    "$DECODE" good.trace >good.txt &&
+    test_status 1 "$DECODE" end.trace >out 2>err &&
+    test_cmp good.txt out &&
+    grep -E "^memtrace-decode: end\\.trace: at byte $((size - 32)): damaged end frame: checksum mismatch" err &&
+    test_status 1 "$DECODE" --check end.trace >chk &&
+    grep "damaged end frame.*all [0-9]* chunks intact.*not closed" chk &&
+    cp good.trace ix.trace && "$MKTRACE" flip ix.trace $((size - 40)) 0x01 &&
+    test_status 1 "$DECODE" ix.trace >out 2>err &&
+    test_cmp good.txt out &&
+    grep "damaged index frame: checksum mismatch" err
 '
 
 test_expect_success 'truncated inside a chunk: records before it, then the message' '
@@ -143,6 +187,17 @@ test_expect_success 'an option that takes no value given one' '
     expect_usage --json=yes good.trace &&
     head -n 1 err >first &&
     test_line first "memtrace-decode: option '"'"'--json'"'"' takes no value"
+'
+
+test_expect_success 'standard output is the input: refused, the input intact' '
+    cp good.trace in.trace && cp in.trace keep.trace &&
+    test_status 1 "$DECODE" in.trace >>in.trace 2>err &&
+    test_line err "memtrace-decode: refusing to write standard output: it is the input '"'"'in.trace'"'"'" &&
+    cmp in.trace keep.trace &&
+    ln -s in.trace link.trace &&
+    test_status 1 "$DECODE" --check link.trace >>in.trace 2>err &&
+    cmp in.trace keep.trace &&
+    "$DECODE" in.trace >other.txt
 '
 
 test_done

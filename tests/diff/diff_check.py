@@ -31,7 +31,8 @@ import sys
 D = {"a": "num", "b": "num", "delta": "num", "pct": "num?"}
 SIDE = {"file": "str", "mode": "str", "producer": "str", "python": "str",
         "command": ["str"], "start_utc": "str", "content": ["str"],
-        "closed": "bool", "damaged": "bool"}
+        "closed": "bool", "damaged": "bool", "lost_events": "int", "lost_bytes": "int",
+        "falsified_by_loss": "bool"}
 DAMAGE = {"damaged": "bool", "damaged_chunks": "int", "bytes_skipped": "int",
           "messages": ["str"]}
 PRESENCE = {"function": "str", "module": "str", "file": "str", "first_line": "int",
@@ -72,7 +73,7 @@ HEAP = {"estimated": "bool", "sample_bytes": D, "peak_bytes": D, "peak_time_s": 
         "hotspots_by_bytes": [SITE], "hotspots_by_count": [SITE], "leaks": [SITE],
         "sites_total": "int", "sites_changed": "int", "sites_new": "int",
         "sites_gone": "int", "leaks_changed": "int", "leaks_new": "int",
-        "leaks_gone": "int"}
+        "leaks_gone": "int", "falsified_by_loss": "bool"}
 # Keys whose values in a D are integers (bytes, counts), not seconds.
 INT_D = ("_bytes", "events", "calls", "lost_events", "count", "_blocks")
 

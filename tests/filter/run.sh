@@ -217,9 +217,21 @@ test_expect_success 'files that cannot be read exit 1' '
     echo "not a trace" >plain.txt &&
     test_status 1 "$FILTER" plain.txt -o x.trace 2>e2 && grep -q plain.txt e2 &&
     test_status 1 "$FILTER" s.trace -o s.trace 2>e3 &&
-    grep -q "is the input" e3 && "$DECODE" --check s.trace >/dev/null &&
+    grep -q "refusing to write .s.trace.: it is the input .s.trace." e3 && "$DECODE" --check s.trace >/dev/null &&
     test_status 1 "$FILTER" s.trace -o /nonexistent/dir/x.trace 2>e4 &&
     grep -q "cannot create ./nonexistent/dir/x.trace." e4
+'
+
+test_expect_success 'an output that is the input by another name is refused' '
+    cp s.trace keep.trace &&
+    ln -s s.trace sym.trace && ln s.trace hard.trace &&
+    test_status 1 "$FILTER" s.trace -o sym.trace 2>e1 &&
+    grep -x "memtrace-filter: refusing to write .sym.trace.: it is the input .s.trace." e1 &&
+    test_status 1 "$FILTER" hard.trace -o ./s.trace 2>e2 &&
+    grep -x "memtrace-filter: refusing to write .\./s.trace.: it is the input .hard.trace." e2 &&
+    test_status 1 "$FILTER" s.trace -o - >>s.trace 2>e3 &&
+    grep -x "memtrace-filter: refusing to write standard output: it is the input .s.trace." e3 &&
+    cmp s.trace keep.trace
 '
 
 test_expect_success 'a damaged input: exit 1, messages, a valid output' '

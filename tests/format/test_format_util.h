@@ -454,7 +454,8 @@ static inline void tu_put_chunk(tu_buf *out, const void *raw, size_t raw_n,
     free(z);
 }
 
-/* The header frame of a trace written with h (no chunks). */
+/* The header frame and its copy (format 1.2) of a trace written with h (no
+ * chunks). */
 static inline void tu_put_header(tu_buf *out, const mt_header *h) {
     tu_buf t = {0};
     mt_writer *w = NULL;
@@ -463,7 +464,8 @@ static inline void tu_put_header(tu_buf *out, const mt_header *h) {
         fprintf(stderr, "cannot write an empty trace\n");
         exit(1);
     }
-    tu_buf_put(out, t.p, 8 + tu_rd32(t.p + 4));
+    size_t hb = tu_rd32(t.p + 4);
+    tu_buf_put(out, t.p, 8 + hb + 8 + 4 + hb);
     tu_buf_free(&t);
 }
 
@@ -480,9 +482,10 @@ static inline mt_header tu_header(void) {
     return h;
 }
 
-/* Patch a header frame at the start of b: set minor, insert `extra` zero
- * bytes before the text fields (a newer fixed part), add an unknown text
- * field, and re-checksum. */
+/* Patch a header frame at the start of b: set major and minor, insert
+ * `extra` zero bytes before the text fields (a newer fixed part), add an
+ * unknown text field, and re-checksum; the header copy follows suit (minor
+ * 2 and later, or another major: a copy of the new header; else none). */
 static inline void tu_patch_header(tu_buf *b, uint16_t major, uint16_t minor, size_t extra,
                          int add_field) {
     uint8_t *c = b->p + 8;
@@ -507,10 +510,24 @@ static inline void tu_patch_header(tu_buf *b, uint16_t major, uint16_t minor, si
     nc[66] = (uint8_t)nf; nc[67] = (uint8_t)(nf >> 8);
     tu_wr32(n.p + 4, nhb);
     tu_wr64(nc + nhb - 8, XXH64(nc, nhb - 8, 0));
-    /* Replace the old header frame by the new one. */
+    /* Replace the old header frame by the new one, and its copy (format
+     * 1.2, right after it) by a copy of the new one; a file of minor 0 or 1
+     * has no copy. */
+    size_t after = 8 + hb;
+    if (b->n >= after + 12 && tu_rd32(b->p + after) == TU_SKIP_MAGIC &&
+        memcmp(b->p + after + 8, "MTHC", 4) == 0)
+        after += 8 + tu_rd32(b->p + after + 4);
     tu_buf rest = {0};
     tu_buf_put(&rest, n.p, n.n);
-    tu_buf_put(&rest, b->p + 8 + hb, b->n - 8 - hb);
+    if (minor >= 2 || major != 1) {
+        uint8_t head[12];
+        tu_wr32(head, TU_SKIP_MAGIC);
+        tu_wr32(head + 4, 4 + nhb);
+        memcpy(head + 8, "MTHC", 4);
+        tu_buf_put(&rest, head, sizeof head);
+        tu_buf_put(&rest, nc, nhb);
+    }
+    tu_buf_put(&rest, b->p + after, b->n - after);
     tu_buf_free(b);
     *b = rest;
     tu_buf_free(&n);

@@ -153,6 +153,45 @@ else
     expect 1 env PATH=/nonexistent "$PLOT_CMD" --png a.trace -o nope.png
     has err 'gnuplot, which is not installed'
 
+    echo "== memtrace-plot: LOST events: a banner first, marks, a warning on stderr"
+    if [ -n "${ANALYZE_MKTRACE:-}" ] && "$ANALYZE_MKTRACE" lost lost.trace; then
+        expect 0 "$PLOT_CMD" lost.trace -o lost.svg
+        wellformed lost.svg
+        has err "memtrace-plot: lost.trace: WARNING: 1020 events LOST in 2 LOST records (T1: 20, T2: 1000)"
+        # the banner is the first thing drawn: before the title
+        first=$(grep -n -m1 'class="banner"' lost.svg | cut -d: -f1)
+        title=$(grep -n -m1 'class="title"' lost.svg | cut -d: -f1)
+        if [ -n "$first" ] && [ -n "$title" ] && [ "$first" -lt "$title" ]; then ok
+        else bad "lost.svg: no banner before the title ($first, $title)"; fi
+        has lost.svg '>WARNING: lost.trace LOST 1020 events (T1: 20, T2: 1000): heap figures and stacks marked * can be wrong</text>'
+        has lost.svg 'data-name="heap in use *"'
+        has lost.svg 'MainThread (tid 1) *'
+        expect 0 "$PLOT_CMD" --flame --flame-weight leak lost.trace -o lostf.svg
+        wellformed lostf.svg
+        has lostf.svg '<g class="banner" id="mt-banner">'
+        has lostf.svg 'Leaked bytes by stack *: lost.trace'
+        expect 0 "$PLOT_CMD" --gnuplot lost.trace -o lost.gp
+        has lost.gp "set label 1000 'WARNING: lost.trace LOST 1020 events"
+        # and a trace without loss has neither
+        expect 0 "$PLOT_CMD" a.trace -o nolost.svg
+        if grep -q 'class="banner"\| \*"' nolost.svg; then bad "a.svg has a loss mark"; else ok; fi
+    else
+        bad "analyze_mktrace lost failed (ANALYZE_MKTRACE=${ANALYZE_MKTRACE:-unset})"
+    fi
+
+    echo "== memtrace-plot never overwrites its input"
+    cp a.trace keep.trace
+    ln -s a.trace sym.trace
+    expect 1 "$PLOT_CMD" a.trace -o a.trace
+    has err "memtrace-plot: refusing to write 'a.trace': it is the input 'a.trace'"
+    expect 1 "$PLOT_CMD" b.trace a.trace -o sym.trace
+    has err "refusing to write 'sym.trace': it is the input 'a.trace'"
+    expect 1 "$PLOT_CMD" --flame sym.trace -o a.trace
+    expect 1 "$PLOT_CMD" --gnuplot a.trace -o sym.trace
+    if "$PLOT_CMD" a.trace >>a.trace 2>err; then bad "plot to stdout appended to its input"; else ok; fi
+    has err "refusing to write standard output: it is the input 'a.trace'"
+    if cmp -s a.trace keep.trace; then ok; else bad "a.trace was changed"; fi
+
     echo "== memtrace-plot: bad input and usage"
     expect 2 "$PLOT_CMD"
     has err 'no trace file given'

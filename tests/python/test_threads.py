@@ -1,5 +1,6 @@
 """Every thread is recorded, told apart, with its name: threads started
-before and after recording began."""
+before and after recording began, by threading, by _thread.start_new_thread
+(which runs no threading hook) and by C code."""
 
 import pytest
 
@@ -51,3 +52,106 @@ def test_threads_told_apart(tmp, mode):
         tid = by_name[n]
         assert count(recs, "thread_start", tid=tid) == 1
         assert count(recs, "thread_end", tid=tid) == 1
+
+
+# "trace+c" is trace mode with c_calls=True.
+@pytest.mark.parametrize("mode", ["profile", "trace", "trace+c", "fast", "alloc"])
+def test_start_new_thread_is_recorded(tmp, mode):
+    # A thread of _thread.start_new_thread: threading never sees it (no
+    # threading hooks run in it), yet its calls are recorded in every mode.
+    run_py("""
+        import sys, _thread, threading, time, memtrace
+        mode, _, c = sys.argv[1].partition("+")
+        def work():
+            return bytearray(3000)     # an allocation: alloc mode sees stacks there
+        def body(n, done):
+            keep = [work() for _ in range(n)]
+            done.set()
+        memtrace.start("t.trace", mode=mode, c_calls=True if c else None)
+        done = threading.Event()
+        _thread.start_new_thread(body, (9, done))
+        done.wait()
+        time.sleep(0.1)
+        memtrace.stop()
+    """, tmp, args=[mode])
+    recs = decode(tmp / "t.trace")
+    names = thread_names(recs)
+    main = [tid for tid, n in names.items() if n == "MainThread"]
+    tids = {r["tid"] for r in recs if r["type"] == "call" and r.get("name") == "work"}
+    assert tids and not set(main) & tids, (names, tids)
+    if mode == "alloc":
+        # Stacks are written at allocations, as differences from the last
+        # one: consecutive calls of work in the same frame slot may merge.
+        assert count(recs, "call", "work") >= 1
+    else:
+        assert count(recs, "call", "work") == 9
+        assert count(recs, "call", "body") == 1
+
+
+C_THREAD = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+static void *run(void *fn) {
+    PyGILState_STATE s = PyGILState_Ensure();
+    PyObject *r = PyObject_CallNoArgs((PyObject *)fn);
+    Py_XDECREF(r);
+    if (!r) PyErr_Print();
+    PyGILState_Release(s);
+    return NULL;
+}
+static PyObject *call_in_thread(PyObject *self, PyObject *fn) {
+    (void)self;
+    pthread_t th;
+    Py_INCREF(fn);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_create(&th, NULL, run, fn);
+    pthread_join(th, NULL);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(fn);
+    Py_RETURN_NONE;
+}
+static PyMethodDef m[] = {{"call_in_thread", call_in_thread, METH_O, NULL},
+                          {NULL, NULL, 0, NULL}};
+static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "cthread", NULL, -1, m,
+                               NULL, NULL, NULL, NULL};
+PyMODINIT_FUNC PyInit_cthread(void) { return PyModule_Create(&d); }
+"""
+
+
+@pytest.mark.parametrize("mode", ["profile", "trace", "fast"])
+def test_thread_made_in_c_is_recorded(tmp, mode):
+    # A thread Python did not start (a C library's callback thread):
+    # PyGILState_Ensure makes its thread state, then it calls Python code.
+    import os
+    import shutil
+    import subprocess
+    import sysconfig
+    cc = os.environ.get("CC", "cc")
+    if not shutil.which(cc):
+        pytest.skip("no C compiler")
+    (tmp / "cthread.c").write_text(C_THREAD)
+    out = tmp / ("cthread" + sysconfig.get_config_var("EXT_SUFFIX"))
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-pthread", "-I",
+                    sysconfig.get_paths()["include"], str(tmp / "cthread.c"), "-o", str(out)],
+                   check=True)
+    run_py("""
+        import sys, cthread, memtrace
+        def leaf():
+            return 1
+        def callback():
+            for _ in range(6):
+                leaf()
+        memtrace.start("t.trace", mode=sys.argv[1])
+        cthread.call_in_thread(callback)
+        cthread.call_in_thread(callback)
+        memtrace.stop()
+    """, tmp, args=[mode], env={"PYTHONPATH": os.pathsep.join(
+        [str(tmp), os.environ.get("PYTHONPATH", "")])})
+    recs = decode(tmp / "t.trace")
+    names = thread_names(recs)
+    main = [tid for tid, n in names.items() if n == "MainThread"]
+    tids = {r["tid"] for r in recs if r["type"] == "call" and r.get("name") == "leaf"}
+    assert tids and not set(main) & tids, (names, tids)
+    assert count(recs, "call", "leaf") == 12
+    assert count(recs, "call", "callback") == 2

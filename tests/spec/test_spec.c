@@ -13,7 +13,10 @@
  *     equal its `json expect=NAME` block;
  *   - the complete file of Appendix A (`file=small at=N` blocks): offsets,
  *     decoding, header, `zstd -t`;
- *   - every bad file of Appendix B: the first error, message and records;
+ *   - the 1.2 file of A.7 (`file=copy` blocks: a header and its copy, then
+ *     the small file's two chunks): decoding, no damage;
+ *   - every bad file of Appendix B: the first error, message and records
+ *     (rows named `copy-*` change the A.7 file, the others the small one);
  *   - the error table of section 8 against the enum of memtrace_format.h.
  *
  * Prints one line per failure and "N passed, N failed"; exits 0 when
@@ -470,6 +473,8 @@ static void test_records(void) {
 /* ---- Appendix A: the complete file -------------------------------------- */
 
 static buf small_file;
+static buf copy_file; /* A.7: a 1.2 trace, the header and its copy, then
+                         the chunks of A.2 and A.3 (an open trace) */
 
 static void build_small_file(void) {
     for (size_t i = 0; i < nexamples; i++) {
@@ -480,6 +485,20 @@ static void build_small_file(void) {
               small_file.n);
         buf_add(&small_file, e->bytes.p, e->bytes.n);
     }
+}
+
+/* The `file=copy` blocks (header 1.2 and its copy), then the bytes of the
+ * two chunks of the small file, [118, 315). */
+static void build_copy_file(void) {
+    for (size_t i = 0; i < nexamples; i++) {
+        example *e = &examples[i];
+        if (strcmp(e->file, "copy")) continue;
+        check(e->at == (long)copy_file.n,
+              "%s: at=%ld but the blocks before it end at %zu", e->name, e->at,
+              copy_file.n);
+        buf_add(&copy_file, e->bytes.p, e->bytes.n);
+    }
+    if (small_file.n >= 315) buf_add(&copy_file, small_file.p + 118, 315 - 118);
 }
 
 static int compare_lines(const char *what, strs *got, expect *x) {
@@ -549,6 +568,45 @@ static void test_small_file(void) {
         check(system(cmd) == 0, "file: zstd -t rejects the example file");
     } else {
         printf("skip: zstd not installed\n");
+    }
+}
+
+static void test_copy_file(void) {
+    if (copy_file.n <= 197) {
+        fail("copy file: no `hex example=... file=copy` blocks");
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/copy.trace", tmpdir);
+    if (write_file(path, copy_file.p, copy_file.n) < 0) {
+        fail("copy file: cannot write '%s'", path);
+        return;
+    }
+    /* The same records as the small file: the copy changes nothing. */
+    expect *x = find_expect("file");
+    strs got = {0};
+    int rc = decode_json(path, 0, &got);
+    check(x && rc == 0 && compare_lines("copy", &got, x),
+          "copy file: `memtrace-decode --json` differs from `json expect=file` (status %d)", rc);
+    strs_free(&got);
+    mt_reader *r = NULL;
+    mt_record rec;
+    mt_reader_stats st;
+    int n = 0;
+    rc = mt_reader_open_mem(&r, copy_file.p, copy_file.n, "copy");
+    const mt_header *h = r ? mt_reader_header(r) : NULL;
+    check(rc == 0 && h && h->major == 1 && h->minor == 2, "copy file: header 1.2: rc %d", rc);
+    while (rc >= 0 && (rc = mt_reader_next(r, &rec)) > 0) n++;
+    mt_reader_stats_get(r, &st);
+    check(rc == 0 && n == 9 && st.closed == 0 && st.damaged_chunks == 0 &&
+              st.header_damaged == 0,
+          "copy file: reader: rc %d (%s), %d records, closed %d, header damaged %d", rc,
+          r ? mt_reader_errmsg(r) : "", n, st.closed, st.header_damaged);
+    mt_reader_close(r);
+    if (system("command -v zstd >/dev/null 2>&1") == 0) {
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "zstd -q -t '%s' 2>/dev/null", path);
+        check(system(cmd) == 0, "copy file: zstd -t rejects it");
     }
 }
 
@@ -662,6 +720,12 @@ static int apply_change(buf *f, char *op) {
             unsigned char c = (unsigned char)s;
             buf_add(f, &c, 1);
         }
+    } else if (!strcmp(w, "rehash-copy")) {
+        /* The header content inside the copy frame at n1 (after its tag). */
+        if (n1 + 12 > f->n) return -1;
+        uint32_t size = get_le32(f->p + n1 + 4);
+        if (size < 12 || n1 + 8 + (size_t)size > f->n) return -1;
+        put_le64(f->p + n1 + 8 + size - 8, XXH64(f->p + n1 + 12, size - 12, 0));
     } else if (!strcmp(w, "rehash-chunk")) {
         /* Content [12, size) then the payload, as section 4 says. */
         if (n1 + 8 + 48 > f->n) return -1;
@@ -693,7 +757,8 @@ static void test_bad_files(void) {
         long want_records = atol(cells[4]);
         int want_closed = !strcmp(cells[5], "yes");
         buf f = {0};
-        buf_add(&f, small_file.p, small_file.n);
+        if (!strncmp(name, "copy-", 5)) buf_add(&f, copy_file.p, copy_file.n);
+        else buf_add(&f, small_file.p, small_file.n);
         char ops[128], *save = NULL;
         snprintf(ops, sizeof ops, "%s", cells[1]);
         int bad_op = 0;
@@ -797,12 +862,15 @@ int main(int argc, char **argv) {
     printf("%s: %zu hex examples, %zu expectations, %zu bad files\n", spec,
            nexamples, nexpects, bad_rows.n);
     for (size_t i = 0; i < nexamples; i++)
-        if (!find_expect(examples[i].name) && strcmp(examples[i].file, "small"))
+        if (!find_expect(examples[i].name) && strcmp(examples[i].file, "small") &&
+            strcmp(examples[i].file, "copy"))
             fail("%s: no json expect=%s block", examples[i].name, examples[i].name);
     test_error_table();
     test_records();
     build_small_file();
     test_small_file();
+    build_copy_file();
+    test_copy_file();
     test_bad_files();
     if (!keep) rm_tmpdir();
     printf("%d passed, %d failed\n", npassed, nfailed);
