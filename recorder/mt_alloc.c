@@ -56,6 +56,22 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
+/* The interpreter that started recording. (const) between mt_alloc_start
+ * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
+ * sub-interpreters, which from 3.12 may have a GIL of their own (running
+ * at the same time as this one) and whose frames and code objects must
+ * never reach the function table (mt_hooks.c: code objects are released
+ * by the interpreter that holds them). A thread whose current thread state
+ * belongs to another interpreter is treated as a thread without the GIL:
+ * its records go into its buffer under mt_rec_nogil_lock, no frame is
+ * walked, no Python API called. Its stack: in alloc mode the one frame
+ * other_fid ("<subinterpreter>", defined at start), which the next sync in
+ * this interpreter replaces; in the call-tracing modes the stack their hooks
+ * keep (the call that entered the other interpreter; nothing for that
+ * interpreter's own threads). */
+static PyInterpreterState *rec_interp;
+static uint32_t other_fid;
+#define OTHER_KEY ((void *)&other_fid) /* its shadow key: no frame has it */
 /* A stop found another allocator in a domain where ours had been (see
  * uninstall): our hooks may still be reachable through the newcomer, which
  * saved them as its "previous" allocator and calls them; they then call
@@ -80,7 +96,7 @@ static size_t scratch_cap;
 
 /* Before 3.12 the current thread state is the GIL holder's, whichever thread
  * that is; from 3.12 it is this thread's while attached. Either way, it is
- * ours and the GIL is ours when its thread id is ours. */
+ * ours and the GIL (of its interpreter) is ours when its thread id is ours. */
 static inline PyThreadState *gil_state(void) {
     PyThreadState *cur = _PyThreadState_UncheckedGet();
     return cur && cur->thread_id == PyThread_get_thread_ident() ? cur : NULL;
@@ -131,18 +147,200 @@ static inline int hidden(const void *f) {
     return 0;
 }
 
+/* ---- Marks: proof that the bottom of a stack is unchanged ---------------
+ *
+ * At each recorded allocation the shadow stack must become the thread's
+ * Python stack. Comparing every frame would cost the depth at every
+ * allocation (quadratic for a deep recursion that allocates at each level),
+ * so the walk from the top stops at the first frame proven unchanged
+ * together with everything below it. Address and code cannot prove that:
+ * a new call can reuse the address of a returned frame, with the same code,
+ * under other callers, and a generator frame keeps its address but changes
+ * callers when resumed elsewhere.
+ *
+ * A mark is a frame object (3.11+: an interpreter frame gets one lazily, and
+ * keeps the same one until it ends) of a thread-owned frame at shadow level
+ * L, with (L + 1) % MARK_EVERY == 0, recorded as fo -> (thread, L) in the
+ * table below, and as codes[L] = fo | 1 in the shadow (the tag says "level
+ * L was pushed with this mark").
+ *
+ * Invariant: an entry fo -> (t, L) is in the table only while fo is alive,
+ * and t's shadow level L was pushed for the frame that fo belongs to.
+ *   - fo's free removes it (record() sees every obj-domain free in exact
+ *     mode, before the memory can be reused: a new frame object at the same
+ *     address is never taken for the old one). Sampled mode does not see
+ *     every free: it has no marks and compares the whole stack (at sampled
+ *     allocations only).
+ *     Native-only recording (no obj-domain hook) has no marks either.
+ *   - Popping level L removes it. (enter_other, which runs without the
+ *     GIL, pops levels and leaves their entries: mark_level ignores an
+ *     entry unless level L is below the depth and holds this mark, keys[L]
+ *     and codes[L] being rewritten at every push.)
+ * Then, at a sync, a frame f with f->frame_obj == fo, an entry fo -> (t, L),
+ * L < depth and keys[L] == f is the marked frame itself: a frame object is
+ * attached to one interpreter frame for its life, and a new frame starts
+ * without one. A thread-owned frame (not a generator's) stays on the stack
+ * from its call to its return, and while it does, the frames below it can
+ * neither return nor yield: shadow levels 0..L are still the thread's frames
+ * 0..L. The frames above f are compared with the shadow from f upward by
+ * address and code (and function id after a code object died): whether they
+ * are new calls or not, equal at every level means the same functions,
+ * which is all the trace records. So a sync walks what changed plus at most
+ * MARK_EVERY frames (more where generator frames, which get no mark, fill
+ * the gap); the frame objects cost about one per MARK_EVERY levels of
+ * stacks deeper than that, and none for shallower ones.
+ *
+ * 3.9 and 3.10 have no marks: their frames are heap objects, reused for the
+ * next call of the same code without a free (zombie frames), so nothing
+ * tells a new call from the old one; the whole stack is compared.
+ *
+ * The table belongs to the recording interpreter's GIL. */
+#define MARK_EVERY 32
+#if PY_VERSION_HEX >= 0x030B0000
+#define HAVE_MARKS 1
+typedef struct {
+    void *fo;       /* frame object; NULL: empty slot */
+    mt_tstate *t;   /* thread and shadow level it marks */
+    uint32_t level;
+} mark_ent;
+static mark_ent *marks;
+static size_t marks_cap, marks_n;
+static int marks_on; /* exact alloc mode, Python domains, 3.11+ (const) */
+/* Counters by hash of fo: zero means "not a mark", one byte load for each
+ * free. Saturate at 255 (then stay). */
+static uint8_t mark_filter[4096];
+/* A GC object's memory starts with its PyGC_Head (two words in 3.11-3.13;
+ * internal/pycore_gc.h cannot be included beside Python.h): that address is
+ * freed. A frame object has no other pre-header (checked at start). */
+#define MARK_FREED_OFFSET (2 * sizeof(uintptr_t))
+
+static inline size_t mark_hash(const void *fo) {
+    return (size_t)(((uint64_t)(uintptr_t)fo * 0x9E3779B97F4A7C15ull) >> 20);
+}
+static inline uint8_t *mark_fslot(const void *fo) {
+    return &mark_filter[mark_hash(fo) & (sizeof mark_filter - 1)];
+}
+
+static mark_ent *mark_find(const void *fo) {
+    if (!marks_n) return NULL;
+    size_t m = marks_cap - 1;
+    for (size_t i = mark_hash(fo) & m;; i = (i + 1) & m) {
+        if (marks[i].fo == fo) return &marks[i];
+        if (!marks[i].fo) return NULL;
+    }
+}
+
+static void mark_remove(const void *fo) {
+    mark_ent *e = mark_find(fo);
+    if (!e) return;
+    uint8_t *c = mark_fslot(fo);
+    if (*c != 255) (*c)--;
+    marks_n--;
+    /* Backward-shift deletion, as mt_hooks.c's ftab. */
+    size_t m = marks_cap - 1, hole = (size_t)(e - marks);
+    for (size_t i = (hole + 1) & m; marks[i].fo; i = (i + 1) & m) {
+        size_t home = mark_hash(marks[i].fo) & m;
+        int stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+        if (stays) continue;
+        marks[hole] = marks[i];
+        hole = i;
+    }
+    marks[hole] = (mark_ent){NULL, NULL, 0};
+}
+
+static int mark_insert(void *fo, mt_tstate *t, uint32_t level) {
+    mark_ent *e = mark_find(fo);
+    if (e) {
+        e->t = t;
+        e->level = level;
+        return 1;
+    }
+    if ((marks_n + 1) * 2 > marks_cap) {
+        size_t cap = marks_cap ? marks_cap * 2 : 256;
+        mark_ent *nt = calloc(cap, sizeof *nt);
+        if (!nt) return 0;
+        for (size_t i = 0; i < marks_cap; i++) {
+            if (!marks[i].fo) continue;
+            size_t j = mark_hash(marks[i].fo) & (cap - 1);
+            while (nt[j].fo) j = (j + 1) & (cap - 1);
+            nt[j] = marks[i];
+        }
+        free(marks);
+        marks = nt;
+        marks_cap = cap;
+    }
+    size_t j = mark_hash(fo) & (marks_cap - 1);
+    while (marks[j].fo) j = (j + 1) & (marks_cap - 1);
+    marks[j] = (mark_ent){fo, t, level};
+    marks_n++;
+    uint8_t *c = mark_fslot(fo);
+    if (*c != 255) (*c)++;
+    return 1;
+}
+
+static void marks_reset(void) {
+    free(marks);
+    marks = NULL;
+    marks_cap = marks_n = 0;
+    memset(mark_filter, 0, sizeof mark_filter);
+}
+
+/* record(), for every free with the GIL (exact mode): addr may be a mark's
+ * memory. */
+static inline void mark_freed(uintptr_t addr) {
+    void *fo = (void *)(addr + MARK_FREED_OFFSET);
+    if (__builtin_expect(marks_n != 0, 0) && *mark_fslot(fo)) mark_remove(fo);
+}
+
+/* The frame object of f, made if it has none (_PyFrame_GetFrameObject is not
+ * exported: PyFrame_GetBack of a stand-in frame object whose frame's
+ * previous is f makes it). GC is off meanwhile: on 3.11 allocating a GC
+ * object can collect at once, and finalizers must not run inside an
+ * allocator hook. Borrowed (f owns it); NULL on failure. */
+static PyFrameObject *frame_object(_PyInterpreterFrame *f) {
+    if (f->frame_obj) return f->frame_obj;
+    static PyFrameObject stand_in;
+    static _PyInterpreterFrame stand_in_frame;
+    stand_in.f_back = NULL;
+    stand_in.f_frame = &stand_in_frame;
+    stand_in_frame.previous = f;
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    int gc = PyGC_Disable();
+    PyFrameObject *fo = PyFrame_GetBack(&stand_in);
+    if (gc) PyGC_Enable();
+    stand_in_frame.previous = NULL;
+    if (fo) Py_DECREF(fo);
+    PyErr_Clear();
+    PyErr_Restore(et, ev, etb);
+    return fo && f->frame_obj == fo ? fo : NULL;
+}
+
+#define MARKED(t, L) (((uintptr_t)(t)->codes[L] & 1u) != 0)
+/* Is f the frame marked at a level of t's shadow? Its level, or -1. */
+static inline int64_t mark_level(mt_tstate *t, _PyInterpreterFrame *f) {
+    if (!f->frame_obj || !*mark_fslot(f->frame_obj)) return -1;
+    mark_ent *e = mark_find(f->frame_obj);
+    if (!e || e->t != t || e->level >= t->depth || t->keys[e->level] != (void *)f ||
+        t->codes[e->level] != (void *)((uintptr_t)f->frame_obj | 1u))
+        return -1;
+    return e->level;
+}
+#endif
+
+/* Test-only counter (_memtrace._stats): frames visited by sync_stack. GIL. */
+static uint64_t frames_walked;
+uint64_t mt_alloc_frames_walked(void) { return frames_walked; }
+
 /* Make the shadow stack the thread's Python stack: RETURN for the shadow
- * frames that are gone, CALL for the new ones (by frame address and code).
- * Frames that ended by an exception are written as RETURN too. */
+ * frames that are gone, CALL for the new ones (see "Marks" for what is
+ * compared). Frames that ended by an exception are written as RETURN too. */
 static void sync_stack(mt_tstate *t, PyThreadState *ts) {
     __typeof__(TOP_FRAME(ts)) top = TOP_FRAME(ts);
     /* Incomplete frames (pushed, prologue not run) are only found on top:
      * nothing is called from a prologue. (3.12+: C-stack entry frames can
      * be anywhere and are skipped everywhere.) */
     while (top && FRAME_SKIP(top)) top = FRAME_PREV(top);
-    /* The common case first: the same stack as at the last record. Compared
-     * innermost first, without copying; any difference falls through to
-     * the full walk below. */
     /* The launcher's frames (and their callers) are not part of the stack:
      * the walk ends at the first of them. */
     /* A code object of the shadow stack was deallocated since the last
@@ -150,11 +348,21 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
      * frame at the same address, would compare equal. Then fids are
      * compared too (one lookup per frame, only after such a death). */
     int recheck = t->code_epoch != mt_hooks_code_epoch;
+    /* The common case first: the same stack as at the last record, compared
+     * in place down to a mark or the bottom; any difference falls through
+     * to the walk below. */
     if (!recheck) {
         uint32_t d = t->depth;
         __typeof__(top) f = top;
-        while (f && !hidden((void *)f) && d && t->keys[d - 1] == (void *)f &&
-               t->codes[d - 1] == (void *)FRAME_CODE(f)) {
+        while (f && !hidden((void *)f) && d) {
+            frames_walked++;
+#ifdef HAVE_MARKS
+            if (MARKED(t, d - 1)) {
+                if (mark_level(t, f) == (int64_t)d - 1) return;
+                break;
+            }
+#endif
+            if (t->keys[d - 1] != (void *)f || t->codes[d - 1] != (void *)FRAME_CODE(f)) break;
             d--;
             do f = FRAME_PREV(f);
 #if PY_VERSION_HEX >= 0x030C0000
@@ -165,10 +373,23 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
         }
         if ((!f || hidden((void *)f)) && !d) return;
     }
+    /* The frames above the first marked one, innermost first; base: the
+     * level of the first of them (the one above the mark). */
     size_t n = 0;
+    uint32_t base = 0;
     for (__typeof__(top) f = top; f && !hidden((void *)f); f = FRAME_PREV(f)) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (FRAME_SKIP(f)) continue;
+#endif
+        frames_walked++;
+#ifdef HAVE_MARKS
+        if (marks_n && f->owner == FRAME_OWNED_BY_THREAD) {
+            int64_t level = mark_level(t, f);
+            if (level >= 0) {
+                base = (uint32_t)level + 1;
+                break;
+            }
+        }
 #endif
         PyCodeObject *co = FRAME_CODE(f);
         if (!co || !PyCode_Check((PyObject *)co)) continue;
@@ -186,56 +407,115 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             scratch[i].fid = mt_hooks_code_fid(scratch[i].co, scratch[i].globals);
         t->code_epoch = mt_hooks_code_epoch;
     }
-    uint32_t common = 0, depth = t->depth;
-    while (common < depth && common < n && t->keys[common] == scratch[n - 1 - common].key &&
-           t->codes[common] == (void *)scratch[n - 1 - common].co &&
-           (!recheck || t->fids[common] == scratch[n - 1 - common].fid))
+    /* Levels base.. of the shadow against the frames found, from the
+     * bottom up. A marked level compares unequal (its mark was not found:
+     * its frame is gone). */
+    uint32_t common = base, depth = t->depth;
+    while (common < depth && common - base < n) {
+        frame_ref *r = &scratch[n - 1 - (common - base)];
+        if (t->keys[common] != r->key || t->codes[common] != (void *)r->co ||
+            (recheck && t->fids[common] != r->fid))
+            break;
         common++;
-    if (common == depth && common == n) return;
-    while (t->cap < n)
+    }
+    if (common == depth && common == base + n) return;
+    while (t->cap < base + n)
         if (!mt_tstate_grow(t)) return;
     /* Function ids first: defining one calls the Python API, whose frees
      * may write records; the stack records are then written in one go. */
-    for (size_t i = common; i < n && !recheck; i++) {
+    for (size_t i = common - base; i < n && !recheck; i++) {
         frame_ref *r = &scratch[n - 1 - i];
         r->fid = mt_hooks_code_fid(r->co, r->globals);
     }
     uint64_t now = mt_alloc_now(t);
     while (t->depth > common) {
+#ifdef HAVE_MARKS
+        if (MARKED(t, t->depth - 1))
+            mark_remove((void *)((uintptr_t)t->codes[t->depth - 1] & ~(uintptr_t)1));
+#endif
         if (mt_room(t, now)) {
             t->pos = mt_enc_event(t->pos, MT_REC_RETURN, mt_dt(t, now));
             t->nrec++;
         }
         t->depth--;
     }
-    for (size_t i = common; i < n; i++) {
-        frame_ref *r = &scratch[n - 1 - i];
+    for (uint32_t L = common; L < base + n; L++) {
+        frame_ref *r = &scratch[n - 1 - (L - base)];
         uint32_t fid = r->fid;
-        t->fids[i] = fid;
-        t->keys[i] = r->key;
-        t->codes[i] = r->co;
-        t->flags[i] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
-        t->depth = (uint32_t)i + 1; /* a dropped CALL: the next BLOCK has it */
-        if (mt_room(t, now)) {
+        t->fids[L] = fid;
+        t->keys[L] = r->key;
+        t->codes[L] = r->co;
+        t->flags[L] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
+        /* Room first, then the frame: a new buffer's BLOCK must not carry
+         * the frame whose CALL follows it; a dropped CALL's frame is in
+         * the next BLOCK. */
+        int room = mt_room(t, now);
+        t->depth = L + 1;
+        if (room) {
             t->pos = mt_enc_call(t->pos, mt_dt(t, now), fid);
             t->nrec++;
         }
+    }
+#ifdef HAVE_MARKS
+    /* After the records: making a frame object allocates (not recorded, the
+     * guard is SYNC), and its free is a program free like any other. */
+    if (marks_on) {
+        for (uint32_t L = common; L < base + n; L++) {
+            _PyInterpreterFrame *f = (_PyInterpreterFrame *)t->keys[L];
+            if ((L + 1) % MARK_EVERY || f->owner != FRAME_OWNED_BY_THREAD) continue;
+            PyFrameObject *fo = frame_object(f);
+            if (fo && mark_insert(fo, t, L)) t->codes[L] = (void *)((uintptr_t)fo | 1u);
+        }
+    }
+#endif
+    t->lazy_lo = t->depth;
+}
+
+/* Alloc mode, a thread running in another interpreter (see rec_interp),
+ * under nogil_lock: its stack becomes the one frame other_fid. */
+static void enter_other(mt_tstate *t) {
+    if (t->depth == 1 && t->keys[0] == OTHER_KEY) return;
+    if (t->cap == 0 && !mt_tstate_grow(t)) return;
+    uint64_t now = mt_alloc_now(t);
+    while (t->depth > 0) {
+        if (mt_room(t, now)) {
+            t->pos = mt_enc_event(t->pos, MT_REC_RETURN, mt_dt(t, now));
+            t->nrec++;
+        }
+        t->depth--;
+    }
+    t->fids[0] = other_fid;
+    t->keys[0] = OTHER_KEY;
+    t->codes[0] = NULL;
+    t->flags[0] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
+    int room = mt_room(t, now); /* before the frame: as in sync_stack */
+    t->depth = 1;
+    if (room) {
+        t->pos = mt_enc_call(t->pos, mt_dt(t, now), other_fid);
+        t->nrec++;
     }
     t->lazy_lo = t->depth;
 }
 
 /* ---- Recording --------------------------------------------------------- */
 
-/* One event. gil: 1 known held (mem, obj), 0 unknown (raw, native). The
- * guard is down on entry (or SYNC for a free). */
+/* One event. gil: 1 known held (mem, obj: some interpreter's GIL), 0
+ * unknown (raw, native). The guard is down on entry (or SYNC for a free). */
 static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, size_t size,
                    int gil) {
     mt_tstate *t = mt_tstate_get();
     PyThreadState *ts = gil ? _PyThreadState_UncheckedGet() : gil_state();
-    if (!gil) gil = ts != NULL;
+    /* Another interpreter's thread (or its GIL): the no-GIL path. */
+    int other = ts && ts->interp != rec_interp;
+    if (other) ts = NULL;
+    gil = ts != NULL;
     int outer = mt_tls_guard;
     mt_tls_guard = MT_GUARD_CORE;
     if (gil) {
+#ifdef HAVE_MARKS
+        /* Before anything else: whichever thread frees a mark. */
+        if (type == MT_REC_FREE) mark_freed(addr);
+#endif
         if (!t) {
             /* Not while naming a thread or a function: the state that is
              * being made is not ready. */
@@ -267,6 +547,7 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
              * of a session that stopped (and another that started) since. */
             t = mt_tstate_get();
             if (!t) t = thread_begin_nogil();
+            if (t && other && lazy_stacks && type != MT_REC_FREE) enter_other(t);
             if (t) mt_rec_alloc_event(t, type, domain, old, addr, size);
         }
         mt_rec_nogil_unlock();
@@ -502,6 +783,22 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     }
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
+    rec_interp = PyInterpreterState_Get();
+    frames_walked = 0;
+#ifdef HAVE_MARKS
+    marks_reset();
+    marks_on = lazy_stacks && sample_bytes == 1 && cfg->python &&
+               !(PyFrame_Type.tp_flags & (Py_TPFLAGS_MANAGED_DICT
+#ifdef Py_TPFLAGS_MANAGED_WEAKREF
+                                          | Py_TPFLAGS_MANAGED_WEAKREF
+#endif
+                                          ));
+#endif
+    if (lazy_stacks) {
+        static const char q[] = "<subinterpreter>", m[] = "memtrace";
+        other_fid = mt_rec_function(MT_FUNC_C, mt_rec_string(q, sizeof q - 1),
+                                    mt_rec_string(m, sizeof m - 1), 0, 0);
+    }
     if (sample_bytes > 1 && mt_addrset_init() < 0) {
         PyErr_NoMemory();
         return -1;

@@ -7,10 +7,11 @@
  * Stacks: in call-tracing modes (profile, trace, fast) the shadow stack the
  * call hooks keep is the allocation's stack. In alloc mode no call hook is
  * installed: at each recorded allocation the thread's Python frames are
- * walked and compared with the shadow stack by frame identity, and RETURN /
- * CALL records are written for the difference only (as memray does), so the
- * trace stays an ordinary call/return stream whose stack at each ALLOC is the
- * Python stack of that allocation.
+ * walked from the innermost down to the first one proven unchanged (see
+ * "Marks" in mt_alloc.c) and compared with the shadow stack, and RETURN /
+ * CALL records are written for the difference only, so the trace stays an
+ * ordinary call/return stream whose stack at each ALLOC is the Python stack
+ * of that allocation.
  */
 #ifndef MT_ALLOC_H
 #define MT_ALLOC_H
@@ -41,5 +42,8 @@ void mt_alloc_after_fork_child(void);
 int mt_alloc_native_available(void);
 /* Live sampled blocks being tracked (sampled mode). */
 uint64_t mt_alloc_sampled_live(void);
+/* TEST ONLY: frames the alloc-mode stack sync has visited since start (a
+ * count of its work: linear in the stack changes, not in the depth). */
+uint64_t mt_alloc_frames_walked(void);
 
 #endif /* MT_ALLOC_H */

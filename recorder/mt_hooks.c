@@ -96,7 +96,17 @@ static int hooks_stopping;
  * (code_freed, run by CPython when the code object is deallocated, with the
  * GIL) removes its entry. Its fid stays valid in the trace; a new code object
  * at the same address is defined again with a new fid. Only if the slot
- * cannot be had is a strong reference held instead (FENT_STRONG). */
+ * cannot be had is a strong reference held instead (FENT_STRONG).
+ *
+ * Interpreters: only code objects of the interpreter that started recording
+ * (ftab_interp) enter the table. Sub-interpreters' code must not: a code
+ * object belongs to its interpreter (its memory to that interpreter's
+ * allocator from 3.12, its co_extra slots to that interpreter's index
+ * space), and a strong reference released at stop by another interpreter,
+ * perhaps after its own was destroyed, frees it with the wrong allocator.
+ * The co_extra index is requested once per process and is valid in the
+ * interpreter that asked for it (code_extra_interp) only; elsewhere the
+ * table holds a reference, released by ftab_clear in that same interpreter. */
 typedef struct {
     void *key;
     uint32_t id;    /* fid, or sid for exception types */
@@ -108,6 +118,10 @@ static fent *ftab;
 static size_t ftab_cap, ftab_n;
 static unsigned ftab_shift;
 static Py_ssize_t code_extra_index = -1; /* once per process; -1: none */
+static int64_t code_extra_interp = -1;   /* ID of the interpreter it is valid in */
+/* The interpreter whose code objects the table holds: the one that started
+ * recording (set by mt_hooks_start; GIL). */
+static PyInterpreterState *ftab_interp;
 #if PY_VERSION_HEX >= 0x030C0000 /* the same functions, renamed */
 #define MT_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
 #define MT_GET_EXTRA PyUnstable_Code_GetExtra
@@ -190,7 +204,12 @@ static void ftab_clear(void) {
     size_t cap = ftab_cap;
     ftab = NULL;
     ftab_cap = ftab_n = 0;
-    for (size_t i = 0; i < cap; i++)
+    /* References are released by the interpreter they belong to; a stop
+     * called from another one (a legacy sub-interpreter that imported
+     * memtrace) leaks them rather than free another interpreter's code. */
+    int mine = _PyThreadState_UncheckedGet() &&
+               _PyThreadState_UncheckedGet()->interp == ftab_interp;
+    for (size_t i = 0; mine && i < cap; i++)
         if (tab[i].key && (tab[i].flags & FENT_STRONG)) Py_DECREF((PyObject *)tab[i].key);
     free(tab);
 }
@@ -199,11 +218,13 @@ static void ftab_clear(void) {
  * 0, or -1 when there is no slot (the caller then keeps a reference). */
 static int code_watch(PyCodeObject *co) {
     static int asked;
+    int64_t here = PyInterpreterState_GetID(PyInterpreterState_Get());
     if (!asked) {
         asked = 1;
         code_extra_index = MT_REQUEST_EXTRA(code_freed);
+        code_extra_interp = here;
     }
-    if (code_extra_index < 0) return -1;
+    if (code_extra_index < 0 || here != code_extra_interp) return -1;
     void *x = NULL;
     if (MT_GET_EXTRA((PyObject *)co, code_extra_index, &x) < 0) return -1;
     if (x == co) return 0; /* a former session's: still right */
@@ -252,6 +273,9 @@ static uint32_t filter_flags(PyObject *module, PyObject *file) {
 #define RESTORE_ERR PyErr_Restore(et_, ev_, etb_)
 
 static fent *code_define(PyCodeObject *co, PyObject *globals) {
+    /* Another interpreter's code (see "Interpreters" above): no fid. */
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (!ts || ts->interp != ftab_interp) return NULL;
     /* The allocations of naming a function are the recorder's. */
     MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     SAVE_ERR;
@@ -1488,6 +1512,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
     }
     cfg->flush_idle = flush_idle_with_gil;
     cfg->on_failure = stop_after_failure;
+    ftab_interp = PyInterpreterState_Get(); /* see "Interpreters" (function ids) */
     if (filters->ninclude || filters->nexclude) cfg->filtering = 1;
     int rc = mt_rec_start(cfg);
     if (rc < 0) {

@@ -246,14 +246,15 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
     (void)noargs;
     mt_rec_stats s;
     mt_rec_stats_get(&s);
-    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K,s:I,s:i,s:O}", "events_lost",
+    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K,s:I,s:i,s:O,s:K}", "events_lost",
                          (unsigned long long)s.events_lost,
                          "buffers_max", (unsigned long long)s.buffers_max, "error", s.error,
                          "alloc_records", (unsigned long long)s.alloc_records,
                          "sampled_live", (unsigned long long)mt_alloc_sampled_live(),
                          "waits", (unsigned long long)s.waits,
                          "fd_reopened", (unsigned)s.fd_reopened, "steal", s.steal,
-                         "stalled", s.stalled ? Py_True : Py_False);
+                         "stalled", s.stalled ? Py_True : Py_False,
+                         "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
 }
 
 static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
