@@ -237,8 +237,11 @@ def one_line(text, limit=160):
     lines = [s.strip() for s in (text or "").strip().splitlines() if s.strip()]
     # the exception line: the last that looks like "NameError: message" (a
     # child's stderr quoted in the message comes after the AssertionError)
-    for s in reversed(lines):
+    for i in range(len(lines) - 1, -1, -1):
+        s = lines[i]
         if re.match(r"^(Fatal Python error|[\w.]*(Error|Exception|Failure|Exit|Interrupt|Warning)\b)", s):
+            if s.endswith(":") and i + 1 < len(lines):
+                s += " " + lines[i + 1]  # "Items in the first set but not the second:"
             return s[:limit]
     return (lines[-1] if lines else "")[:limit]
 
@@ -282,15 +285,23 @@ def check_traces(decode, tdir):
     damaged, unclosed = [], 0
     for i in range(0, len(files), 200):
         p = subprocess.run(["nice", "-n", "19", decode, "--check"] + files[i:i + 200],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True)
+        why = {}  # file -> first diagnostic on stderr
+        for line in p.stderr.splitlines():
+            for f in files[i:i + 200]:
+                if f in line:
+                    why.setdefault(f, line.split(f, 1)[1].lstrip(": "))
         for line in p.stdout.splitlines():
             name, _, verdict = line.partition(": ")
             if verdict.startswith("ok"):
                 if "not closed" in verdict:
                     unclosed += 1
             elif verdict:
-                damaged.append((os.path.basename(name), line.strip()))
+                text = "%s: %s" % (os.path.basename(name), verdict)
+                if name in why:
+                    text += " (%s)" % why[name]
+                damaged.append((os.path.basename(name), text))
     return len(files), damaged, unclosed, nbytes
 
 
@@ -327,7 +338,8 @@ def run_cell(vpy, ver, mode, tests, args, decode, log_dir):
     r = {"rc": rc, "wall": wall, "outcomes": parse_summary(out, tests),
          "notes": progress_notes(out), "failures": parse_junit(junit),
          "signs": {s: out.count(s) for s in CRASH_SIGNS if s in out},
-         "warnings": sorted(set(re.sub(r"MEMTRACE=\S*", "MEMTRACE=...", line.strip())
+         "warnings": sorted(set(re.sub(r"\b(child|pid|process) \d+", r"\1 N",
+                                       re.sub(r"MEMTRACE=\S*", "MEMTRACE=...", line.strip()))
                                 for line in out.splitlines()
                                 if line.startswith("memtrace:")))[:5]}
     if MODE_SPEC[mode]:
@@ -501,6 +513,61 @@ def report(results, versions, modes, tests_by_ver, skipped, args, started, load0
         and compare(results[v]["bare"], results[v][m]) for v in vers for m in modes)
 
 
+def merge_reports(paths):
+    """One report from several of this script's reports (runs of other
+    versions, e.g. run side by side): tables joined by version column,
+    notes and details concatenated. Returns (text, any cell differs)."""
+    intro, runs, notes, tables, details = None, [], [], {}, []
+    order, vers = [], []
+    for path in paths:
+        with open(path) as f:
+            lines = f.read().splitlines()
+        section, header = None, None
+        for line in lines:
+            if line.startswith("## "):
+                section, header = line[3:], None
+                if section not in order:
+                    order.append(section)
+                continue
+            if section is None:
+                if line.startswith("`make regrtest`") and intro is None:
+                    intro = line
+                elif line.startswith("Started "):
+                    runs.append("- %s: %s" % (os.path.basename(path), line))
+                elif line.startswith("- "):
+                    notes.append(line)
+            elif line.startswith("| mode |"):
+                header = [c.strip() for c in line.strip("|").split("|")][1:]
+                vers.extend(v for v in header if v not in vers)
+            elif line.startswith("|") and header and not line.startswith("|---"):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                row = tables.setdefault(section, {}).setdefault(cells[0], {})
+                row.update(zip(header, cells[1:]))
+            elif line.startswith("- ") and section.startswith("Differences"):
+                details.append(line)
+    vers.sort(key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+    out = ["# CPython's regression tests under memtrace", "", intro or "", "",
+           "Merged from:", ""] + runs + [""] + notes + [""]
+    differs = False
+    for section in order:
+        out += ["## " + section, ""]
+        if section.startswith("Differences"):
+            out += sorted(details, key=lambda d: vers.index(d[2:].split(" ")[0])
+                          if d[2:].split(" ")[0] in vers else 0) or ["None."]
+            out.append("")
+            continue
+        rows = tables.get(section, {})
+        align = "---|" if section.startswith("Outcome") else "---:|"
+        out += ["| mode | " + " | ".join(vers) + " |", "|---|" + align * len(vers)]
+        for mode, row in rows.items():
+            cells = [row.get(v, "-") for v in vers]
+            if section.startswith("Outcome") and mode != "bare":
+                differs = differs or any(c not in ("same", "-", "not run") for c in cells)
+            out.append("| %s | %s |" % (mode, " | ".join(cells)))
+        out.append("")
+    return "\n".join(out), differs
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="CPython's regression tests bare and under each memtrace mode.",
@@ -521,7 +588,18 @@ def main():
                     help="where runs write traces (default: $TMPDIR)")
     ap.add_argument("--out", help="the report (default: BUILD_DIR/RESULTS.md)")
     ap.add_argument("--decode", default=os.path.join(TOP, "build", "bin", "memtrace-decode"))
+    ap.add_argument("--merge", nargs="+", metavar="REPORT",
+                    help="run nothing: join reports of this script (e.g. of versions run "
+                    "side by side) into --out")
     args = ap.parse_args()
+    if args.merge:
+        text, differs = merge_reports(args.merge)
+        out = args.out or os.path.join(args.build_dir, "RESULTS.md")
+        with open(out, "w") as f:
+            f.write(text)
+        print(text)
+        log("regrtest: wrote %s" % out)
+        return 1 if differs else 0
     modes = [m for m in args.modes.split(",") if m]
     bad = [m for m in modes if m not in MODE_SPEC]
     if bad:
