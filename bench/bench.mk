@@ -144,3 +144,16 @@ bench-diff: $(BENCH_DIFF) $(DIFF) ## memtrace-diff speed (events/s, one core) an
 	$(BENCH_DIFF) $(BENCH_ARGS) $(DIFF)
 
 bench-components: bench-diff
+
+# regrtest: CPython's own regression tests (python -m test: json, re,
+# threading, pickle, pdb, sys_settrace, subprocess, multiprocessing_fork, ...)
+# bare and with memtrace recording every process from start-up in each mode,
+# on every CPython 3.9+ under ~/.pyenv (bench/regrtest.py). A check, not a
+# timing, but too slow for make test: several minutes per version and mode.
+# Writes build/regrtest/RESULTS.md; exit 1 if a mode differs from bare.
+.PHONY: regrtest regrtest-quick
+regrtest: $(DECODE) ## CPython's regression tests bare vs every memtrace mode, every Python 3.9+ (slow; build/regrtest/RESULTS.md)
+	$(PYTHON) bench/regrtest.py $(REGRTEST_ARGS)
+
+regrtest-quick: $(DECODE) ## The same on a shorter test list (REGRTEST_ARGS="--versions 3.12": fewer)
+	$(PYTHON) bench/regrtest.py --quick $(REGRTEST_ARGS)

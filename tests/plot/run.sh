@@ -308,16 +308,22 @@ poll="$(dirname "${PLOT_CMD:-/nonexistent}")/memtrace-poll"
 if [ -z "${PLOT_CMD:-}" ] || ! [ -x "$poll" ]; then
     skip "memtrace-plot or memtrace-poll is not built"
 else
-    # A child with 200 MiB and a grandchild with 100 MiB (tests/poll).
-    "$poll" --tree -i 50ms -o tree.trace -- python3 "$top/tests/poll/poll_workload.py" root 0 2>err
+    # A child with 200 MiB and a grandchild with 100 MiB (tests/poll). The
+    # real interpreter, not a pyenv shim: a shim's bash and its subshells
+    # carry the script's name in their command lines too.
+    py=$(python3 -c 'import sys; print(sys.executable)')
+    "$poll" --tree -i 50ms -o tree.trace -- "$py" "$top/tests/poll/poll_workload.py" root 0 2>err
     if [ $? != 0 ]; then bad "memtrace-poll --tree failed"; cat err; else
         expect 0 "$PLOT_CMD" tree.trace -o tree.svg
         wellformed tree.svg
         has tree.svg '<polyline class="series" data-name="total RSS"'
-        # one series per python3 process of the tree: root, child, grandchild
+        # one series per python3 process of the tree: root, child, grandchild,
+        # known by their command line "INTERPRETER .../poll_workload.py ROLE"
+        # (any other process in the tree, e.g. a wrapper, is not counted)
         pids=$("$top/build/bin/memtrace-decode" --json tree.trace 2>/dev/null |
-               grep '"type":"proc_sample"' | grep 'poll_workload.py' |
-               sed 's/.*"pid":\([0-9]*\),.*/\1/' | sort -u)
+               grep '"type":"proc_sample"' |
+               sed -n 's/.*"pid":\([0-9]*\),.*"cmdline":"[^" ]* [^" ]*\/poll_workload\.py .*/\1/p' |
+               sort -u)
         n=0
         for p in $pids; do n=$((n + 1)); has tree.svg "data-name=\"python3 ($p)\""; done
         if [ "$n" = 3 ]; then ok; else bad "want 3 workload processes, got $n"; fi
