@@ -7,6 +7,7 @@
 #include "mt_procwatch.h"
 #include "mt_addrset.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
@@ -88,12 +89,14 @@ static struct {
                      without the GIL */
 
     /* The trace file, written by the writer thread alone through
-     * trace_sink (writer thread; set up and torn down by start/stop). The
-     * program may close or reuse the descriptor (daemons close every fd):
-     * before each write the descriptor is checked to still be this file
-     * (dev, ino); if not, the path is opened again, and if that is another
-     * file or gone, recording stops with one warning. Never a write through
-     * a descriptor that is not ours. */
+     * trace_sink (writer thread; set up and torn down by start/stop). It
+     * is open only while the writer writes (a writer cycle, start, stop):
+     * the program never finds a descriptor of ours among its own (CPython's
+     * tests list a child's descriptors) and cannot close or reuse one for
+     * long. Each opening checks that the path still names this file (dev,
+     * ino), and each write that the descriptor still is it; if the file is
+     * gone or replaced, recording stops with one warning. Never a write
+     * through a descriptor that is not ours. */
     struct {
         int fd;
         dev_t dev;
@@ -116,24 +119,35 @@ static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
 static void on_thread_exit(void *unused);
+static void on_thread_exit_record(void);
 static int fd_move_high(int fd);
 static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
 
 /* ---- RSS ---------------------------------------------------------------- */
 
-uint64_t mt_rss_read(void) {
-    char b[128];
+/* /proc/self/statm into b: through the kept descriptor (rss="exact",
+ * read at every event) or opened for this read (~2 us more, every sampling
+ * interval): a descriptor kept open for the whole run would be one the
+ * program can see, count and close (CPython's own tests list a child's
+ * descriptors). Returns the length, or <= 0. */
+static ssize_t statm_read(char *b, size_t cap) {
     int fd = mt_rec.statm_fd;
     int own = 0;
     if (fd < 0) {
         fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return 0;
+        if (fd < 0) return -1;
         own = 1;
     }
-    ssize_t n = pread(fd, b, sizeof b - 1, 0);
+    ssize_t n = pread(fd, b, cap - 1, 0);
     if (own) close(fd);
+    if (n > 0) b[n] = 0;
+    return n;
+}
+
+uint64_t mt_rss_read(void) {
+    char b[128];
+    ssize_t n = statm_read(b, sizeof b);
     if (n <= 0) return 0;
-    b[n] = 0;
     unsigned long long vms = 0, res = 0;
     if (sscanf(b, "%llu %llu", &vms, &res) != 2) return 0;
     uint64_t ps = mt_rec.page_size ? mt_rec.page_size : (uint64_t)sysconf(_SC_PAGESIZE);
@@ -576,10 +590,40 @@ static void tstate_free(mt_tstate *t) {
     if (t != &R.sampler) free(t);
 }
 
+/* Threads of the process (/proc/self/task), or -1. */
+static int count_tasks(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* The thread group's leader is leaving by pthread_exit (a process forked
+ * from a thread other than the main one, whose thread function returns in
+ * the child): bare, the process would end with it. If the recorder's own
+ * threads are all that would be left, they would keep it alive as a zombie
+ * for ever: recording stops here, so that the process ends as it would. */
+static void leader_exit(void) {
+    if ((pid_t)syscall(SYS_gettid) != getpid() || !R.writer_running) return;
+    int ours = 1 /* this one */ + R.writer_running + R.sampler_running +
+               mt_procwatch_running();
+    if (count_tasks() > ours) return; /* other threads of the program run on */
+    atomic_store(&mt_rec.active, 0);
+    mt_rec_stop(MT_END_EXIT);
+}
+
 /* pthread key destructor: the thread is exiting (no Python code runs in it
  * any more). Writes THREAD_END and hands its last buffer to the writer. */
 static void on_thread_exit(void *unused) {
     (void)unused;
+    on_thread_exit_record();
+    leader_exit();
+}
+
+static void on_thread_exit_record(void) {
     mt_tstate *t = mt_tls;
     mt_tls_exited = 1; /* later allocations of this thread: not recorded */
     if (!t) return;
@@ -851,7 +895,6 @@ static int file_reopen(void) {
         return -1;
     }
     R.file.fd = fd_move_high(fd);
-    R.file.reopened++;
     return 0;
 }
 
@@ -863,8 +906,10 @@ static long trace_sink(void *ctx, const void *buf, size_t n) {
     (void)ctx;
     if (R.file.lost) return -EBADF;
     if (!fd_is(R.file.fd, R.file.dev, R.file.ino)) {
-        /* Closed or reused by the program: never written to, never closed
-         * by us again. */
+        /* Not open (between writer cycles), or closed or reused by the
+         * program in the middle of one: never written to, never closed by
+         * us again. */
+        if (R.file.fd >= 0) R.file.reopened++;
         R.file.fd = -1;
         if (file_reopen() < 0) {
             R.file.lost = errno ? errno : EBADF;
@@ -967,6 +1012,7 @@ static void writer_cycle(int flush) {
     (void)last;
     if (flush && !failed) mt_writer_flush(R.w);
     if (!failed && mt_writer_error(R.w) < 0) report_failure(mt_writer_error(R.w));
+    file_close(); /* until the next cycle */
     buf_release(q);
 }
 
@@ -1035,10 +1081,9 @@ static void sample_counters(mt_tstate *t, uint64_t now) {
     uint32_t n = 0;
     char b[256];
     unsigned long long v[3] = {0, 0, 0};
-    if (mt_rec.statm_fd >= 0) {
-        ssize_t k = pread(mt_rec.statm_fd, b, sizeof b - 1, 0);
+    {
+        ssize_t k = statm_read(b, sizeof b);
         if (k > 0) {
-            b[k] = 0;
             if (sscanf(b, "%llu %llu %llu", &v[0], &v[1], &v[2]) == 3) {
                 c[n++] = (mt_counter){MT_CTR_VMS_BYTES, v[0] * mt_rec.page_size};
                 c[n++] = (mt_counter){MT_CTR_RSS_BYTES, v[1] * mt_rec.page_size};
@@ -1297,7 +1342,8 @@ static int rec_start(const mt_rec_config *cfg) {
         errno = saved;
         return rc;
     }
-    statm_open();
+    file_close(); /* the header is written: open again at the first cycle */
+    if (cfg->rss_exact) statm_open();
     R.steal_ok = membarrier_register();
     R.owner_pid = getpid();
     R.free_list = R.q_head = R.q_tail = NULL;

@@ -59,12 +59,14 @@ Other users of the same interpreter hooks (README: "Living with other tools"):
   - memtrace's threads block every signal, so signals go to the program's.
 """
 
+# Only modules that are built in or already loaded at start-up: with
+# MEMTRACE set, this package is imported by every Python process before the
+# program, which must find sys.modules as it would bare (CPython's own tests
+# check that threading is not imported behind their back). The rest
+# (datetime, memtrace.process and what it needs) is imported when used.
 import atexit as _atexit
-import datetime as _datetime
-import functools as _functools
 import math as _math
 import os as _os
-import platform as _platform
 import sys as _sys
 
 from . import _memtrace
@@ -91,8 +93,9 @@ _current = None
 def default_path(mode="profile", directory=None):
     """memtrace_<UTC yyyymmddThhmmss>_<pid>_<mode>.trace in directory (default:
     the current directory)."""
-    now = _datetime.datetime.now(_datetime.timezone.utc)
-    name = "memtrace_%s_%d_%s.trace" % (now.strftime("%Y%m%dT%H%M%S"), _os.getpid(), mode)
+    import time
+    now = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    name = "memtrace_%s_%d_%s.trace" % (now, _os.getpid(), mode)
     return _os.path.join(directory, name) if directory else name
 
 
@@ -220,16 +223,26 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                 native=native)
 
 
+def _python_version():
+    """platform.python_version(), without importing platform."""
+    v = _sys.version_info
+    s = "%d.%d.%d" % v[:3]
+    if v.releaselevel != "final":
+        s += {"alpha": "a", "beta": "b", "candidate": "rc"}.get(v.releaselevel, "") + str(v.serial)
+    return s
+
+
 def _tsc_usable():
     """x86-64 with an invariant TSC (constant_tsc and nonstop_tsc)."""
-    if _platform.machine() not in ("x86_64", "AMD64"):
+    if _os.uname().machine not in ("x86_64", "AMD64"):
         return False
     try:
-        with open("/proc/cpuinfo") as f:
+        # Bytes: no codec to import, no EncodingWarning (-X warn_default_encoding).
+        with open("/proc/cpuinfo", "rb") as f:
             for line in f:
-                if line.startswith("flags"):
+                if line.startswith(b"flags"):
                     flags = line.split()
-                    return "constant_tsc" in flags and "nonstop_tsc" in flags
+                    return b"constant_tsc" in flags and b"nonstop_tsc" in flags
     except OSError:
         pass
     return False
@@ -256,7 +269,7 @@ def _start_core(opts, hide_frame):
         rss_trigger=opts["rss_trigger"], max_depth=opts["max_depth"],
         include=opts["include"], exclude=opts["exclude"],
         buffer_bytes=opts["buffer_bytes"], max_buffers=opts["max_buffers"],
-        use_tsc=opts["clock"] == "tsc", c_calls=opts["c_calls"], python_version=_platform.python_version(),
+        use_tsc=opts["clock"] == "tsc", c_calls=opts["c_calls"], python_version=_python_version(),
         executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])],
         allocations=opts["allocations"] is not None, native=opts["native"],
         alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
@@ -502,8 +515,18 @@ def _next_path(path):
     return path
 
 
+def _wraps(real, wrapper):
+    """functools.update_wrapper, without importing functools."""
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(wrapper, name, getattr(real, name))
+        except AttributeError:
+            pass
+    wrapper.__wrapped__ = real
+    return wrapper
+
+
 def _make_exit_wrapper(real):
-    @_functools.wraps(real)
     def _exit(status):
         # Not when the writer is stuck (a hung disk): finishing would hang
         # the exit too.
@@ -513,11 +536,10 @@ def _make_exit_wrapper(real):
             except BaseException:  # never stand between the program and its exit
                 pass
         real(status)
-    return _exit
+    return _wraps(real, _exit)
 
 
 def _make_exec_wrapper(real):
-    @_functools.wraps(real)
     def exec_(*args, **kwargs):
         global _exec_busy
         if _exec_busy:  # inside execvp's search of PATH: one stop for all
@@ -540,7 +562,7 @@ def _make_exec_wrapper(real):
             raise
         finally:
             _exec_busy = False
-    return exec_
+    return _wraps(real, exec_)
 
 
 def _wrap_process_exits():
@@ -569,7 +591,13 @@ def _at_exit():
         _memtrace.stop(1)  # MT_END_EXIT
 
 
-from . import process  # noqa: E402  (needs the names above)
+def __getattr__(name):
+    # memtrace.process on first use (it imports threading, json, logging).
+    if name == "process":
+        from . import process
+        return process
+    raise AttributeError("module 'memtrace' has no attribute %r" % (name,))
+
 
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(after_in_child=_after_fork_child)
