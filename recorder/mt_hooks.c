@@ -1571,6 +1571,13 @@ int mt_hooks_stop(int reason) {
 /* Not recording while stopping (is_recording() is False, stop() a no-op). */
 int mt_hooks_mode(void) { return hooks_stopping || mt_rec_failed() ? 0 : hooks_mode; }
 
+/* Recording, and the calling thread is in another interpreter than the
+ * recorded one (a sub-interpreter that imported memtrace, e.g. through the
+ * autostart .pth): it must neither stop nor restart the recording. */
+int mt_hooks_other_interp(void) {
+    return hooks_mode && ftab_interp && PyInterpreterState_Get() != ftab_interp;
+}
+
 void mt_hooks_marker(const char *text, size_t len) {
     if (!atomic_load(&mt_rec.active)) return;
     mt_tstate *t = mt_tstate_get();

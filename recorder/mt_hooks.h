@@ -44,7 +44,8 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
  * sys.setprofile), finish the file (releases the GIL while
  * joining). Returns the recorder's status (0 or MT_ERR_*). */
 int mt_hooks_stop(int reason);
-int mt_hooks_mode(void); /* 0 when not recording (or stopping) */
+int mt_hooks_mode(void);
+int mt_hooks_other_interp(void); /* 0 when not recording (or stopping) */
 
 /* Leave frame (a frame object, or None) and its callers out of every stack
  * of the recording: the launcher's own frames. Set by mt_hooks_start;

@@ -172,6 +172,7 @@ static PyObject *mod_stop(PyObject *self, PyObject *args) {
     (void)self;
     int reason = MT_END_STOP;
     if (!PyArg_ParseTuple(args, "|i", &reason)) return NULL;
+    if (mt_hooks_other_interp()) Py_RETURN_NONE; /* not this interpreter's */
     if (!mt_hooks_mode()) {
         /* Stopped by itself (disk full) with its hooks still on: off now. */
         if (mt_rec_failed()) mt_hooks_stop(MT_END_ERROR);
@@ -182,6 +183,13 @@ static PyObject *mod_stop(PyObject *self, PyObject *args) {
 }
 
 static PyObject *mod_is_recording(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    /* In a sub-interpreter: this interpreter is not being recorded. */
+    return PyBool_FromLong(mt_hooks_mode() != 0 && !mt_hooks_other_interp());
+}
+
+static PyObject *mod_recording_any(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
     return PyBool_FromLong(mt_hooks_mode() != 0);
@@ -217,7 +225,7 @@ static PyObject *mod_marker(PyObject *self, PyObject *arg) {
     const char *s;
     PyObject *owner = label_utf8(arg, "marker text", &s, &n);
     if (!owner) return NULL;
-    mt_hooks_marker(s, (size_t)n);
+    if (!mt_hooks_other_interp()) mt_hooks_marker(s, (size_t)n);
     Py_DECREF(owner);
     Py_RETURN_NONE;
 }
@@ -453,7 +461,10 @@ static PyMethodDef mod_methods[] = {
     {"start", (PyCFunction)(void (*)(void))mod_start, METH_VARARGS | METH_KEYWORDS,
      "start(path, mode, ...): start recording (use memtrace.start)."},
     {"stop", mod_stop, METH_VARARGS, "stop([reason]) -> status or None if not recording."},
-    {"is_recording", mod_is_recording, METH_NOARGS, "True while recording."},
+    {"is_recording", mod_is_recording, METH_NOARGS,
+     "True while recording this interpreter."},
+    {"_recording_any", mod_recording_any, METH_NOARGS,
+     "True while recording, whichever interpreter is recorded."},
     {"marker", mod_marker, METH_O, "marker(text): write a label now."},
     {"rss", mod_rss, METH_NOARGS, "Current resident set size, bytes."},
     {"rss_peak", mod_rss_peak, METH_NOARGS, "Peak resident set size of the process, bytes."},

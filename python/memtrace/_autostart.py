@@ -68,7 +68,9 @@ def main():
         return
     try:
         import memtrace
-        if not memtrace.is_recording():
+        # (A sub-interpreter reads the .pth too: the recording of the
+        # interpreter that started it is left alone.)
+        if not memtrace._memtrace._recording_any():
             memtrace.start(**parse(spec))
     except Exception as e:  # never break the program
         sys.stderr.write("memtrace: MEMTRACE=%s ignored: %s\n" % (spec, e))

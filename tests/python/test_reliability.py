@@ -497,3 +497,23 @@ def test_fork_from_a_thread_whose_function_returns(tmp):
     assert len(children) == 1
     rc, out = check(tmp / children[0])
     assert rc == 0 and "not closed" not in out, out
+
+
+def test_a_subinterpreter_importing_memtrace_leaves_the_recording_alone(tmp):
+    # The autostart .pth runs in every interpreter: a sub-interpreter that
+    # imports memtrace (and exits, running its atexit) must neither stop nor
+    # restart the main interpreter's recording.
+    pytest.importorskip("_testcapi")
+    p = run_py("""
+        import _testcapi, memtrace
+        def work():
+            return 1
+        memtrace.start("si.trace", mode="fast")
+        _testcapi.run_in_subinterp(
+            "import memtrace; print('sub', memtrace.is_recording()); memtrace.stop()")
+        work()
+        print("main", memtrace.is_recording())
+        memtrace.stop()
+    """, tmp)
+    assert p.stdout.split() == ["sub", "False", "main", "True"], p.stdout
+    assert count(decode(tmp / "si.trace"), "call", "work") == 1
