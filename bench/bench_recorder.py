@@ -22,7 +22,7 @@ Configurations:
   floor-both       both: what memtrace's trace mode installs with c_calls=True
   floor-eval       a PEP 523 eval function calling _PyEval_EvalFrameDefault
   floor-monitoring (3.12+) do-nothing C callbacks for the sys.monitoring
-                   events memtrace's fast mode uses on 3.13+
+                   events memtrace's fast mode uses on 3.12+
   profile, trace, fast
                    memtrace.start(path, mode=...) / memtrace.stop()
 
@@ -67,7 +67,7 @@ TARGET_BPE = 1.5        # bytes per call/return event (fib)
 
 def _monitoring(on):
     """Register (or remove) _mt_floor.noop for the events memtrace's fast mode
-    watches on 3.13+ (recorder/mt_hooks.c, monitoring_install)."""
+    watches on 3.12+ (recorder/mt_hooks.c, monitoring_install)."""
     import _mt_floor
     mon = sys.monitoring
     tool = 3  # not PROFILER_ID (2), which memtrace uses
@@ -245,8 +245,8 @@ def cpu_model():
 
 def fast_floor(minor):
     """The floor of memtrace's fast mode: its mechanism per version
-    (recorder/mt_hooks.c: sys.monitoring on 3.13+, PEP 523 before)."""
-    return "floor-monitoring" if minor >= 13 else "floor-eval"
+    (recorder/mt_hooks.c: sys.monitoring on 3.12+, PEP 523 before)."""
+    return "floor-monitoring" if minor >= 12 else "floor-eval"
 
 
 def report(res, configs, names, sizes, ver, minor, runs, args, events, tsizes):

@@ -22,7 +22,8 @@
  *          (3.11: CALL checks interp->eval_frame; 3.12/3.13: the
  *          specialised calls DEOPT_IF(tstate->interp->eval_frame)), so every
  *          frame passes through the hook; the tests check exact call counts.
- *          3.13+: sys.monitoring, as profile mode without C calls.
+ *          3.12+: sys.monitoring, as profile mode without C calls (see
+ *          MT_FAST_MONITORING).
  *
  * Everything here runs with the GIL held; that is the lock that serialises
  * the hot path with the writer's periodic hand-over (mt_rec_flush_idle).
@@ -1053,7 +1054,7 @@ out:
 
 /* ---- 3.12+: sys.monitoring ---------------------------------------------- */
 /*
- * Profile and trace modes on 3.12+, and fast mode on 3.13+, record through a
+ * Profile, trace and fast modes on 3.12+ record through a
  * sys.monitoring tool of their own, the events CPython's own profile and
  * trace functions are built from (Python/legacy_tracing.c), so the recording
  * is what they would see:
@@ -1070,13 +1071,16 @@ out:
  * sys.settrace/sys.setprofile, threading's hooks, pdb and coverage are the
  * program's alone, and sys.gettrace()/getprofile() return what they would
  * bare. 3.13.0 inlines __init__ calls without checking for a PEP 523
- * function, so fast mode uses this too from 3.13 on.
+ * function, and 3.12 raises RecursionError under one (see
+ * MT_FAST_MONITORING): fast mode uses this too from 3.12 on.
  */
 #if PY_VERSION_HEX >= 0x030C0000
 #define MT_MONITORING 1
-#if PY_VERSION_HEX >= 0x030D0000
+/* Fast mode too from 3.12: a PEP 523 function makes CPython 3.12 call
+ * every Python frame through the C stack (calls are no longer inlined), so
+ * a deep recursion that runs bare raises RecursionError (3.12) or
+ * overflows the C stack (3.11) under it; monitoring keeps calls inlined. */
 #define MT_FAST_MONITORING 1
-#endif
 /* The tool id we hold (-1: none), GIL. Taken among 3, 4 and 5, the first
  * free one: 0, 1 and 2 are DEBUGGER_ID, COVERAGE_ID and PROFILER_ID, which
  * pdb, coverage and cProfile claim (cProfile.enable() fails if 2 is in

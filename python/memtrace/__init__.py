@@ -50,7 +50,7 @@ Other users of the same interpreter hooks (README: "Living with other tools"):
     program's own function takes the thread's slot as bare while recording
     of that thread pauses (a marker and one stderr line say where).
   - fast mode calls a PEP 523 frame evaluation function installed before it
-    (3.9-3.12), and on 3.13 takes the first free sys.monitoring tool id of 3,
+    (3.9-3.11), and on 3.12+ takes the first free sys.monitoring tool id of 3,
     4 and 5 (never cProfile's); neither is torn down if another tool
     replaced it meanwhile.
   - allocation hooks are taken off at stop only where they are still the

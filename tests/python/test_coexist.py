@@ -79,7 +79,7 @@ def test_fast_mode_leaves_cprofile_alone(tmp):
     assert check(tmp / "f.trace")[0] == 0
 
 
-@pytest.mark.skipif(sys.version_info < (3, 13), reason="fast mode uses sys.monitoring from 3.13")
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="fast mode uses sys.monitoring from 3.12")
 def test_fast_mode_monitoring_tool_ids(tmp):
     p = run_py("""
         import sys, memtrace
@@ -110,7 +110,7 @@ def test_fast_mode_monitoring_tool_ids(tmp):
     assert not (tmp / "b.trace").exists()  # a failed start leaves no file
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 13), reason="fast mode uses sys.monitoring from 3.13")
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="fast mode uses sys.monitoring from 3.12")
 def test_fast_mode_restores_eval_frame(tmp):
     p = run_py("""
         import memtrace
@@ -214,7 +214,7 @@ def build_evalcount(tmp):
                     str(src), "-o", str(out)], check=True)
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 13), reason="fast mode uses sys.monitoring from 3.13")
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="fast mode uses sys.monitoring from 3.12")
 def test_fast_mode_chains_to_an_installed_eval_frame(tmp):
     build_evalcount(tmp)
     p = run_py("""

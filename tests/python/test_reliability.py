@@ -517,3 +517,22 @@ def test_a_subinterpreter_importing_memtrace_leaves_the_recording_alone(tmp):
     """, tmp)
     assert p.stdout.split() == ["sub", "False", "main", "True"], p.stdout
     assert count(decode(tmp / "si.trace"), "call", "work") == 1
+
+
+@pytest.mark.parametrize("mode", ["profile", "trace", "fast", "alloc"])
+def test_a_recursion_that_runs_bare_runs_recorded(tmp, mode):
+    # 3,000 frames with a raised recursion limit, in the main thread: fine
+    # bare on every version. Under a PEP 523 function CPython 3.12 runs each
+    # call on the C stack and raised RecursionError some 800 frames deep.
+    p = run_py("""
+        import sys, memtrace
+        sys.setrecursionlimit(10000)
+        def down(n):
+            return down(n - 1) + 1 if n else 0
+        memtrace.start("r.trace", mode=sys.argv[1])
+        print(down(3000))
+        memtrace.stop()
+    """, tmp, args=[mode])
+    assert p.stdout.strip() == "3000"
+    if mode != "alloc":
+        assert count(decode(tmp / "r.trace"), "call", "down") == 3001
