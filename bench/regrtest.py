@@ -546,8 +546,9 @@ def merge_reports(paths):
             elif line.startswith("- ") and section.startswith("Differences"):
                 details.append(line)
     vers.sort(key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+    notes = [n for i, n in enumerate(notes) if n not in notes[:i]]
     out = ["# CPython's regression tests under memtrace", "", intro or "", "",
-           "Merged from:", ""] + runs + [""] + notes + [""]
+           "Merged from (a later report's cell replaces an earlier one's):", ""] + runs + [""] + notes + [""]
     differs = False
     for section in order:
         out += ["## " + section, ""]
