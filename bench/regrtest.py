@@ -381,7 +381,8 @@ def compare(bare, r):
         diffs.append(("exit %s" % r["rc"], "exit status %s (bare: %s)" % (r["rc"], bare["rc"])))
     for sign, n in sorted(r["signs"].items()):
         if sign not in bare["signs"]:
-            diffs.append(("output: %s" % sign, "output has %r (%d times)" % (sign, n)))
+            short = {"crashed (Exit code": "a worker crashed or hung"}.get(sign, sign)
+            diffs.append((short, "output has %r (%d times)" % (sign, n)))
     for w in r["warnings"]:
         diffs.append(("memtrace warning", "warning: %s" % w))
     if "traces" in r:
@@ -523,6 +524,7 @@ def merge_reports(paths):
         with open(path) as f:
             lines = f.read().splitlines()
         section, header = None, None
+        cmd = re.search(r"`(python -m test[^`]*)`", "\n".join(lines))
         for line in lines:
             if line.startswith("## "):
                 section, header = line[3:], None
@@ -533,7 +535,8 @@ def merge_reports(paths):
                 if line.startswith("`make regrtest`") and intro is None:
                     intro = line
                 elif line.startswith("Started "):
-                    runs.append("- %s: %s" % (os.path.basename(path), line))
+                    runs.append("- %s (`%s`): %s" % (os.path.basename(path),
+                                                    cmd.group(1) if cmd else "?", line))
                 elif line.startswith("- "):
                     notes.append(line)
             elif line.startswith("| mode |"):
