@@ -75,7 +75,8 @@ QUICK = ("test_json test_re test_textwrap test_collections test_dataclasses "
          "test_csv test_sys_settrace test_threading").split()
 
 CRASH_SIGNS = ("Fatal Python error", "Segmentation fault", "crashed (Exit code",
-               "Aborted (core dumped)", "timed out")
+               "worker non-zero exit code", "Aborted (core dumped)", "timed out",
+               "Timeout (", "Error processing line")  # the last: a .pth failed
 
 
 def log(msg):
@@ -228,7 +229,7 @@ def progress_notes(out):
     notes = {}
     for line in out.splitlines():
         m = PROGRESS_RE.search(line)
-        if m and ("crashed" in m.group(2) or "timed out" in m.group(2)):
+        if m and any(w in m.group(2) for w in ("crashed", "timed out", "non-zero exit")):
             notes[m.group(1)] = m.group(2)
     return notes
 
@@ -381,7 +382,10 @@ def compare(bare, r):
         diffs.append(("exit %s" % r["rc"], "exit status %s (bare: %s)" % (r["rc"], bare["rc"])))
     for sign, n in sorted(r["signs"].items()):
         if sign not in bare["signs"]:
-            short = {"crashed (Exit code": "a worker crashed or hung"}.get(sign, sign)
+            short = {"crashed (Exit code": "a worker crashed or hung",
+                     "worker non-zero exit code": "a worker crashed or hung",
+                     "Timeout (": "a test hung (regrtest timeout)",
+                     "Error processing line": "a .pth error on stderr"}.get(sign, sign)
             diffs.append((short, "output has %r (%d times)" % (sign, n)))
     for w in r["warnings"]:
         diffs.append(("memtrace warning", "warning: %s" % w))
