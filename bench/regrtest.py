@@ -75,7 +75,8 @@ QUICK = ("test_json test_re test_textwrap test_collections test_dataclasses "
          "test_csv test_sys_settrace test_threading").split()
 
 CRASH_SIGNS = ("Fatal Python error", "Segmentation fault", "crashed (Exit code",
-               "Aborted (core dumped)", "timed out")
+               "worker non-zero exit code", "Aborted (core dumped)", "timed out",
+               "Timeout (", "Error processing line")  # the last: a .pth failed
 
 
 def log(msg):
@@ -228,7 +229,7 @@ def progress_notes(out):
     notes = {}
     for line in out.splitlines():
         m = PROGRESS_RE.search(line)
-        if m and ("crashed" in m.group(2) or "timed out" in m.group(2)):
+        if m and any(w in m.group(2) for w in ("crashed", "timed out", "non-zero exit")):
             notes[m.group(1)] = m.group(2)
     return notes
 
@@ -381,7 +382,11 @@ def compare(bare, r):
         diffs.append(("exit %s" % r["rc"], "exit status %s (bare: %s)" % (r["rc"], bare["rc"])))
     for sign, n in sorted(r["signs"].items()):
         if sign not in bare["signs"]:
-            diffs.append(("output: %s" % sign, "output has %r (%d times)" % (sign, n)))
+            short = {"crashed (Exit code": "a worker crashed or hung",
+                     "worker non-zero exit code": "a worker crashed or hung",
+                     "Timeout (": "a test hung (regrtest timeout)",
+                     "Error processing line": "a .pth error on stderr"}.get(sign, sign)
+            diffs.append((short, "output has %r (%d times)" % (sign, n)))
     # memtrace's own notices on stderr (a program's tracer displaced
     # recording, ...) are listed apart: they are what issue 11 asks the
     # recorder to say, not a different result (a test comparing a child's
@@ -531,6 +536,7 @@ def merge_reports(paths):
         with open(path) as f:
             lines = f.read().splitlines()
         section, header = None, None
+        cmd = re.search(r"`(python -m test[^`]*)`", "\n".join(lines))
         for line in lines:
             if line.startswith("## "):
                 section, header = line[3:], None
@@ -541,7 +547,8 @@ def merge_reports(paths):
                 if line.startswith("`make regrtest`") and intro is None:
                     intro = line
                 elif line.startswith("Started "):
-                    runs.append("- %s: %s" % (os.path.basename(path), line))
+                    runs.append("- %s (`%s`): %s" % (os.path.basename(path),
+                                                    cmd.group(1) if cmd else "?", line))
                 elif line.startswith("- "):
                     notes.append(line)
             elif line.startswith("| mode |"):
@@ -554,8 +561,9 @@ def merge_reports(paths):
             elif line.startswith("- ") and section.startswith("Differences"):
                 details.append(line)
     vers.sort(key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+    notes = [n for i, n in enumerate(notes) if n not in notes[:i]]
     out = ["# CPython's regression tests under memtrace", "", intro or "", "",
-           "Merged from:", ""] + runs + [""] + notes + [""]
+           "Merged from (a later report's cell replaces an earlier one's):", ""] + runs + [""] + notes + [""]
     differs = False
     for section in order:
         out += ["## " + section, ""]
