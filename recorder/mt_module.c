@@ -265,6 +265,23 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
                          "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
 }
 
+static PyObject *mod_pause_threads(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    if (mt_hooks_other_interp()) Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS
+    mt_rec_pause_threads();
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_resume_threads(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    mt_rec_resume_threads();
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
@@ -473,6 +490,10 @@ static PyMethodDef mod_methods[] = {
     {"_thread_bootstrap_trace", mt_hooks_thread_bootstrap_trace, METH_VARARGS,
      "Trace function for new threads (trace mode without c_calls); swaps itself "
      "for the C hook."},
+    {"_pause_threads", mod_pause_threads, METH_NOARGS,
+     "Before os.fork(): stop the recorder's threads (the recording goes on)."},
+    {"_resume_threads", mod_resume_threads, METH_NOARGS,
+     "After os.fork(), in the parent: start them again."},
     {"_after_fork_child", mod_after_fork_child, METH_NOARGS,
      "In a fork child: forget the parent's recording."},
     {"_stats", mod_stats, METH_NOARGS, "Recorder statistics."},

@@ -63,6 +63,10 @@ static struct {
     uint64_t lost_events;     /* total dropped, for SUMMARY */
     uint64_t events_queued;   /* records handed to the writer, for SUMMARY */
     int stopping;             /* writer: finish and exit */
+    int pausing;              /* writer: exit, the session goes on (fork) */
+    int paused_sampler;       /* the sampler ran before mt_rec_pause_threads */
+    int paused;               /* writer and sampler stopped around a fork */
+    int writer_gone;          /* the writer could not be started again */
 
     pthread_mutex_t reg_lock;
     mt_tstate *threads;       /* registry */
@@ -224,7 +228,8 @@ static mt_buf *buf_get(size_t min_bytes, int may_wait) {
             }
             break;
         }
-        if (!may_wait || atomic_load(&R.failed) || !atomic_load(&mt_rec.active) || R.stopping)
+        if (!may_wait || atomic_load(&R.failed) || !atomic_load(&mt_rec.active) || R.stopping ||
+            R.pausing || R.paused) /* (no writer around a fork: drop, counted) */
             break;
         /* A wait already timed out and the writer has freed nothing since
          * (a hung disk): drop at once, do not freeze the program again. */
@@ -1044,14 +1049,14 @@ static void *writer_main(void *arg) {
         pthread_mutex_lock(&R.pool_lock);
         /* Wake for a flush deadline, for stop, or when a few buffers are
          * waiting (batching keeps zstd's input large). */
-        while (!R.stopping && !R.want_buffers && !deadline_passed(&next_flush)) {
+        while (!R.stopping && !R.pausing && !R.want_buffers && !deadline_passed(&next_flush)) {
             uint32_t nq = 0, wake_at = R.cfg.max_buffers / 4;
             wake_at = wake_at < 1 ? 1 : wake_at > 4 ? 4 : wake_at;
             for (mt_buf *b = R.q_head; b && nq < wake_at; b = b->next) nq++;
             if (nq >= wake_at) break;
             pthread_cond_timedwait(&R.wake, &R.pool_lock, &next_flush);
         }
-        int stopping = R.stopping, want = R.want_buffers;
+        int stopping = R.stopping, want = R.want_buffers, pausing = R.pausing;
         R.want_buffers = 0;
         pthread_mutex_unlock(&R.pool_lock);
         atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
@@ -1069,7 +1074,7 @@ static void *writer_main(void *arg) {
             deadline_after(&next_flush, R.cfg.flush_interval_ns);
         }
         writer_cycle(flush);
-        if (stopping) break;
+        if (stopping || pausing) break;
     }
     return NULL;
 }
@@ -1351,6 +1356,7 @@ static int rec_start(const mt_rec_config *cfg) {
     R.bytes_used = 0;
     R.bytes_budget = (uint64_t)cfg->max_buffers * cfg->buffer_bytes;
     R.waits = 0;
+    R.paused = R.pausing = R.writer_gone = 0;
     R.released = R.stalled_at = 0;
     R.want_buffers = 0;
     R.lost_events = 0;
@@ -1479,8 +1485,9 @@ static int rec_stop(int reason) {
     R.stopping = 1;
     pthread_cond_signal(&R.wake);
     pthread_mutex_unlock(&R.pool_lock);
-    pthread_join(R.writer_thread, NULL);
+    if (!R.writer_gone) pthread_join(R.writer_thread, NULL);
     R.writer_running = 0;
+    R.writer_gone = 0;
 
     /* The writer drained the queue, so the pool has buffers again: the last
      * block (tid 0) carries unreported drops, counters and the SUMMARY, and
@@ -1552,6 +1559,7 @@ void mt_rec_forget_after_fork(void) {
     R.w = NULL;
     file_close(); /* the parent's file: our descriptor only if still ours */
     R.writer_running = R.sampler_running = 0;
+    R.paused = R.pausing = R.writer_gone = 0;
     while (R.threads) {
         mt_tstate *t = R.threads;
         R.threads = t->next;
@@ -1647,6 +1655,61 @@ int mt_rec_test_hold_lock(const char *name, uint64_t hold_ns) {
 }
 
 int mt_rec_failed(void) { return atomic_load(&R.failed); }
+
+/* ---- Around os.fork() (3.12+) ---------------------------------------------
+ * CPython 3.12+ warns (DeprecationWarning) in the parent of a fork when the
+ * process has other threads, counting them from /proc just after fork():
+ * the recorder's writer and sampler would make every program that forks
+ * get a warning it does not get bare (with -W error, an exception). So the
+ * package's before-fork hook stops them (the writer writes what is queued
+ * first) and its after-fork hook in the parent starts them again; the
+ * recording itself goes on (threads keep their buffers; a thread that needs
+ * one meanwhile finds the pool or drops and counts). Caller: the GIL
+ * released (the writer's GIL fallback may need it). */
+void mt_rec_pause_threads(void) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    if (R.writer_running && !R.paused) {
+        R.paused_sampler = R.sampler_running;
+        if (R.sampler_running) {
+            pthread_mutex_lock(&R.sampler_lock);
+            R.sampler_stop = 1;
+            pthread_cond_signal(&R.sampler_wake);
+            pthread_mutex_unlock(&R.sampler_lock);
+            pthread_join(R.sampler_thread, NULL);
+            R.sampler_running = 0;
+        }
+        pthread_mutex_lock(&R.pool_lock);
+        R.pausing = 1;
+        pthread_cond_signal(&R.wake);
+        pthread_cond_broadcast(&R.freed); /* waiting threads: drop instead */
+        pthread_mutex_unlock(&R.pool_lock);
+        pthread_join(R.writer_thread, NULL);
+        pthread_mutex_lock(&R.pool_lock);
+        R.paused = 1;
+        R.pausing = 0;
+        pthread_mutex_unlock(&R.pool_lock);
+    }
+    MT_GUARD_LEAVE();
+}
+
+void mt_rec_resume_threads(void) {
+    MT_GUARD_ENTER(MT_GUARD_CORE);
+    if (R.paused) {
+        pthread_mutex_lock(&R.pool_lock);
+        R.paused = 0;
+        pthread_mutex_unlock(&R.pool_lock);
+        if (mt_thread_create(&R.writer_thread, writer_main, NULL) != 0) {
+            /* No writer: nothing more reaches the disk, said once; stop()
+             * finishes the file without joining it. */
+            R.writer_gone = 1;
+            report_failure(MT_ERR_NOMEM);
+        }
+        R.sampler_stop = 0;
+        R.sampler_running = R.paused_sampler &&
+            mt_thread_create(&R.sampler_thread, sampler_main, NULL) == 0;
+    }
+    MT_GUARD_LEAVE();
+}
 
 void mt_rec_stats_get(mt_rec_stats *out) {
     memset(out, 0, sizeof *out);

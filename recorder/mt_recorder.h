@@ -473,6 +473,11 @@ typedef struct mt_rec_stats {
 void mt_rec_stats_get(mt_rec_stats *out);
 /* The recording stopped by itself (the file cannot be written). */
 int mt_rec_failed(void);
+/* Around os.fork() on 3.12+ (see mt_recorder.c): stop the recorder's
+ * threads before, start them again after, in the parent; the recording goes
+ * on. Call without the GIL. No-ops when not recording. */
+void mt_rec_pause_threads(void);
+void mt_rec_resume_threads(void);
 
 /* pthread_create for the recorder's own threads (writer, sampler, poller). */
 int mt_thread_create(pthread_t *th, void *(*fn)(void *), void *arg);

@@ -600,5 +600,14 @@ def __getattr__(name):
 
 
 if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(after_in_child=_after_fork_child)
+    if _sys.version_info >= (3, 12):
+        # 3.12+ warns in the parent of a fork when the process has other
+        # threads: the recorder's writer and sampler are stopped around it
+        # (mt_rec_pause_threads), so a program that forks gets no warning
+        # it would not get bare.
+        _os.register_at_fork(before=_memtrace._pause_threads,
+                             after_in_parent=_memtrace._resume_threads,
+                             after_in_child=_after_fork_child)
+    else:
+        _os.register_at_fork(after_in_child=_after_fork_child)
 _atexit.register(_at_exit)

@@ -536,3 +536,35 @@ def test_a_recursion_that_runs_bare_runs_recorded(tmp, mode):
     assert p.stdout.strip() == "3000"
     if mode != "alloc":
         assert count(decode(tmp / "r.trace"), "call", "down") == 3001
+
+
+@pytest.mark.parametrize("mode", ["profile", "alloc"])
+def test_fork_warns_as_bare(tmp, mode):
+    # 3.12+ warns in the parent of a fork when other threads run: the
+    # recorder's own threads must not make it warn (-W error: an exception).
+    p = run_py("""
+        import os, sys, warnings, memtrace
+        warnings.simplefilter("error")
+        memtrace.start("w.trace", mode=sys.argv[1], allocations=True)
+        def work():
+            return [0] * 10
+        for i in range(3):
+            work()
+            pid = os.fork()
+            if pid == 0:
+                work()
+                os._exit(0)
+            os.waitpid(pid, 0)
+        work()
+        memtrace.stop()
+        print("ok")
+    """, tmp, args=[mode])
+    assert p.stdout.strip() == "ok" and "Warning" not in p.stderr, p.stderr
+    rc, out = check(tmp / "w.trace")
+    assert rc == 0 and "not closed" not in out, out
+    assert count(decode(tmp / "w.trace"), "call", "work") == (4 if mode == "profile" else 0) or \
+        mode == "alloc"
+    kids = [f for f in os.listdir(tmp) if f.startswith("w.") and f != "w.trace"]
+    assert len(kids) == 3
+    for k in kids:
+        assert check(tmp / k)[0] == 0
