@@ -275,10 +275,20 @@ static PyObject *mod_pause_threads(PyObject *self, PyObject *noargs) {
     Py_RETURN_NONE;
 }
 
+static int resume_pending(void *unused) {
+    (void)unused;
+    mt_rec_resume_threads();
+    return 0;
+}
+
 static PyObject *mod_resume_threads(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    mt_rec_resume_threads();
+    /* Not now: 3.13 counts the threads after this hook, and would warn.
+     * At the main thread's next check for pending calls, or when a thread
+     * needs a buffer, whichever comes first. */
+    mt_rec_fork_done();
+    if (Py_AddPendingCall(resume_pending, NULL) < 0) mt_rec_resume_threads();
     Py_RETURN_NONE;
 }
 

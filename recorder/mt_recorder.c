@@ -325,6 +325,8 @@ int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
 }
 
 static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
+    /* The writer was stopped around a fork and not started yet. */
+    if (__builtin_expect(R.paused, 0) && t != &R.sampler) mt_rec_resume_threads();
     if (t->buf) tstate_queue(t);
     if (R.failed) return 0;
     /* The BLOCK carries the frames whose CALL the reader has seen. */
@@ -1441,6 +1443,10 @@ int mt_rec_stop(int reason) {
 
 static int rec_stop(int reason) {
     if (!R.writer_running) return MT_ERR_STATE;
+    if (R.paused) { /* stopped right after a fork: the threads first */
+        mt_rec_fork_done();
+        mt_rec_resume_threads();
+    }
     /* The poller writes into the sampler's stream: its last round goes in
      * before the stream is closed. */
     mt_procwatch_stop();
@@ -1666,6 +1672,13 @@ int mt_rec_failed(void) { return atomic_load(&R.failed); }
  * recording itself goes on (threads keep their buffers; a thread that needs
  * one meanwhile finds the pool or drops and counts). Caller: the GIL
  * released (the writer's GIL fallback may need it). */
+/* Between the before-fork hook and the parent's after-fork hook: nothing
+ * starts the threads again (3.13 counts threads after the hooks have run:
+ * they are started later, by a pending call or by the first thread that
+ * needs a buffer). */
+static _Atomic int in_fork;
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER; /* resume */
+
 void mt_rec_pause_threads(void) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     if (R.writer_running && !R.paused) {
@@ -1685,6 +1698,7 @@ void mt_rec_pause_threads(void) {
         pthread_mutex_unlock(&R.pool_lock);
         pthread_join(R.writer_thread, NULL);
         pthread_mutex_lock(&R.pool_lock);
+        atomic_store(&in_fork, 1);
         R.paused = 1;
         R.pausing = 0;
         pthread_mutex_unlock(&R.pool_lock);
@@ -1692,8 +1706,12 @@ void mt_rec_pause_threads(void) {
     MT_GUARD_LEAVE();
 }
 
+void mt_rec_fork_done(void) { atomic_store(&in_fork, 0); }
+
 void mt_rec_resume_threads(void) {
+    if (!R.paused || atomic_load(&in_fork)) return;
     MT_GUARD_ENTER(MT_GUARD_CORE);
+    pthread_mutex_lock(&pause_lock);
     if (R.paused) {
         pthread_mutex_lock(&R.pool_lock);
         R.paused = 0;
@@ -1708,6 +1726,7 @@ void mt_rec_resume_threads(void) {
         R.sampler_running = R.paused_sampler &&
             mt_thread_create(&R.sampler_thread, sampler_main, NULL) == 0;
     }
+    pthread_mutex_unlock(&pause_lock);
     MT_GUARD_LEAVE();
 }
 

@@ -477,6 +477,9 @@ int mt_rec_failed(void);
  * threads before, start them again after, in the parent; the recording goes
  * on. Call without the GIL. No-ops when not recording. */
 void mt_rec_pause_threads(void);
+/* The parent's after-fork hook ran: mt_rec_resume_threads may start them
+ * (a pending call does; so does the first thread that needs a buffer). */
+void mt_rec_fork_done(void);
 void mt_rec_resume_threads(void);
 
 /* pthread_create for the recorder's own threads (writer, sampler, poller). */
