@@ -617,7 +617,15 @@ static void leader_exit(void) {
     if ((pid_t)syscall(SYS_gettid) != getpid() || !R.writer_running) return;
     int ours = 1 /* this one */ + R.writer_running + R.sampler_running +
                mt_procwatch_running();
-    if (count_tasks() > ours) return; /* other threads of the program run on */
+    /* A thread the program has just joined may still be leaving (Python's
+     * join returns before the OS thread is gone): give them a moment. */
+    int n = count_tasks();
+    for (int i = 0; i < 2000 && n > ours; i++) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        n = count_tasks();
+    }
+    if (n > ours) return; /* other threads of the program run on */
     atomic_store(&mt_rec.active, 0);
     mt_rec_stop(MT_END_EXIT);
 }
