@@ -66,6 +66,30 @@ def count(records, type_, name=None, tid=None):
                and (tid is None or r.get("tid") == tid))
 
 
+def replay_stacks(records, types=("alloc", "free", "realloc")):
+    """Yield (record, frames, thread name) for each record whose type is in
+    types: frames are the FUNCTION records of the thread's stack, outermost
+    first, as a reader tracks it from BLOCK, call and return records."""
+    funcs, threads, stacks = {}, {}, {}
+    for r in records:
+        t = r["type"]
+        if t == "function":
+            funcs[r["fid"]] = r
+        elif t == "thread":
+            threads[r["tid"]] = r["name"]
+        elif t == "block":
+            stacks[r["tid"]] = list(r["stack"])
+        elif t in ("call", "ccall"):
+            stacks.setdefault(r["tid"], []).append(r["fid"])
+        elif t in ("return", "creturn", "craise", "unwind"):
+            s = stacks.setdefault(r["tid"], [])
+            if s:
+                s.pop()
+        if t in types:
+            yield (r, [funcs.get(f, {"qualname": "?", "kind": "?"}) for f in stacks.get(r["tid"], [])],
+                   threads.get(r["tid"]))
+
+
 def thread_names(records):
     names = {}
     for r in records:

@@ -10,33 +10,16 @@ import sys
 
 import pytest
 
-from conftest import check, decode, header, run_py
+from conftest import check, decode, header, replay_stacks, run_py
 
 SIZE = 7777  # bytearray(SIZE) allocates SIZE + 1 bytes for its buffer
 
 
 def replay(records):
     """Yield (record, stack) for alloc/free/realloc records: stack is the
-    list of (name, kind) of the thread's frames, outermost first, as a reader
-    tracks it from BLOCK, call and return records."""
-    kinds = {}
-    names = {}
-    stacks = {}
-    for r in records:
-        t = r["type"]
-        if t == "function":
-            kinds[r["fid"]] = r["kind"]
-            names[r["fid"]] = r["qualname"]
-        elif t == "block":
-            stacks[r["tid"]] = list(r["stack"])
-        elif t in ("call", "ccall"):
-            stacks.setdefault(r["tid"], []).append(r["fid"])
-        elif t in ("return", "creturn", "craise", "unwind"):
-            s = stacks.setdefault(r["tid"], [])
-            if s:
-                s.pop()
-        elif t in ("alloc", "free", "realloc"):
-            yield r, [(names.get(f, "?"), kinds.get(f, "?")) for f in stacks.get(r["tid"], [])]
+    list of (name, kind) of the thread's frames, outermost first."""
+    for r, frames, _ in replay_stacks(records):
+        yield r, [(f["qualname"], f["kind"]) for f in frames]
 
 
 def innermost_python(stack):

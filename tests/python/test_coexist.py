@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import check, count, decode, run_py
+from conftest import check, count, decode, replay_stacks, run_py
 
 
 def test_allocator_replaced_during_recording_is_left_alone(tmp):
@@ -319,21 +319,8 @@ def test_save_clear_restore_idiom_keeps_recording(tmp, mode):
 def replay(records):
     """Yield (record, stack) for each alloc record: the names of the
     thread's frames, outermost first, as a reader tracks them."""
-    names, stacks = {}, {}
-    for r in records:
-        t = r["type"]
-        if t == "function":
-            names[r["fid"]] = r["qualname"]
-        elif t == "block":
-            stacks[r["tid"]] = list(r["stack"])
-        elif t in ("call", "ccall"):
-            stacks.setdefault(r["tid"], []).append(r["fid"])
-        elif t in ("return", "creturn", "craise", "unwind"):
-            s = stacks.setdefault(r["tid"], [])
-            if s:
-                s.pop()
-        elif t == "alloc":
-            yield r, [names.get(f, "?") for f in stacks.get(r["tid"], [])]
+    for r, frames, _ in replay_stacks(records, ("alloc",)):
+        yield r, [f["qualname"] for f in frames]
 
 
 @pytest.mark.parametrize("mode", HOOK_MODES)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import check, decode, run_py
+from conftest import check, decode, replay_stacks, run_py
 
 ALLOC = 2345  # bytearray(ALLOC) allocates ALLOC + 1 bytes
 
@@ -97,25 +97,8 @@ def kind_available(kind):
 def stacks_at_allocs(records, size):
     """[(thread name, tuple of function names)] of every ALLOC of size,
     with the stack a reader tracks from BLOCK, CALL and RETURN."""
-    names, threads, stacks, out = {}, {}, {}, []
-    for r in records:
-        t = r["type"]
-        if t == "function":
-            names[r["fid"]] = r["qualname"]
-        elif t == "thread":
-            threads[r["tid"]] = r["name"]
-        elif t == "block":
-            stacks[r["tid"]] = list(r["stack"])
-        elif t in ("call", "ccall"):
-            stacks.setdefault(r["tid"], []).append(r["fid"])
-        elif t in ("return", "creturn", "craise", "unwind"):
-            s = stacks.setdefault(r["tid"], [])
-            if s:
-                s.pop()
-        elif t == "alloc" and r["size"] == size:
-            out.append((threads.get(r["tid"]),
-                        tuple(names.get(f, "?") for f in stacks.get(r["tid"], []))))
-    return out
+    return [(thread, tuple(f["qualname"] for f in frames))
+            for r, frames, thread in replay_stacks(records, ("alloc",)) if r["size"] == size]
 
 
 CASES = [("alloc", "exact"), ("alloc", "sampled"), ("profile", "exact"), ("fast", "exact"),
