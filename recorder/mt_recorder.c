@@ -1017,14 +1017,10 @@ static void writer_cycle(int flush) {
     int failed = atomic_load(&R.failed);
     if (defs_len && !failed) mt_writer_append_defs(R.w, defs, defs_len, defs_nrec);
     free(defs);
-    mt_buf *last = NULL;
-    for (mt_buf *b = q; b; b = b->next) {
+    for (mt_buf *b = q; b; b = b->next)
         if (!failed && b->nrecords)
             mt_writer_append_block(R.w, b->data, b->len_bytes, b->nrecords,
                                    b->t_first, b->t_last);
-        last = b;
-    }
-    (void)last;
     if (flush && !failed) mt_writer_flush(R.w);
     if (!failed && mt_writer_error(R.w) < 0) report_failure(mt_writer_error(R.w));
     file_close(); /* until the next cycle */
