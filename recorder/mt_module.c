@@ -265,13 +265,16 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
                          "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
 }
 
+static void *gil_release(void) { return PyEval_SaveThread(); }
+static void gil_take(void *ts) { PyEval_RestoreThread((PyThreadState *)ts); }
+
 static PyObject *mod_pause_threads(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
     if (mt_hooks_other_interp()) Py_RETURN_NONE;
-    Py_BEGIN_ALLOW_THREADS
-    mt_rec_pause_threads();
-    Py_END_ALLOW_THREADS
+    /* With the GIL (see mt_rec_pause_threads): no other thread runs
+     * between os.fork()'s checks and fork(). */
+    mt_rec_pause_threads(gil_release, gil_take);
     Py_RETURN_NONE;
 }
 

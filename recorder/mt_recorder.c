@@ -86,6 +86,7 @@ static struct {
     int sampler_stop;
     mt_tstate sampler; /* tid 0 */
     int sampler_running, writer_running;
+    int writer_done;          /* writer_main returned (pool_lock) */
     pthread_t sampler_thread, writer_thread;
 
     _Atomic int failed; /* the writer met an error: warned once */
@@ -1046,6 +1047,10 @@ static void sampler_handoff(void) {
     pthread_mutex_unlock(&R.sampler_lock);
 }
 
+/* The writer is in its GIL fallback (flush_idle): it may be waiting for
+ * the GIL that a thread pausing it holds. */
+static _Atomic int writer_wants_gil;
+
 static void *writer_main(void *arg) {
     (void)arg;
     mt_tls_guard = MT_GUARD_CORE; /* its allocations are the recorder's */
@@ -1075,13 +1080,20 @@ static void *writer_main(void *arg) {
             /* The sampler's stream first: it never waits for anything. */
             sampler_handoff();
             if (atomic_load(&mt_rec.active) &&
-                !(R.steal_ok && flush_idle_steal()) && R.cfg.flush_idle)
+                !(R.steal_ok && flush_idle_steal()) && R.cfg.flush_idle) {
+                atomic_store(&writer_wants_gil, 1); /* see mt_rec_pause_threads */
                 R.cfg.flush_idle(); /* no membarrier: with the GIL */
+                atomic_store(&writer_wants_gil, 0);
+            }
             deadline_after(&next_flush, R.cfg.flush_interval_ns);
         }
         writer_cycle(flush);
         if (stopping || pausing) break;
     }
+    pthread_mutex_lock(&R.pool_lock);
+    R.writer_done = 1;
+    pthread_cond_broadcast(&R.freed);
+    pthread_mutex_unlock(&R.pool_lock);
     return NULL;
 }
 
@@ -1385,6 +1397,12 @@ static int rec_start(const mt_rec_config *cfg) {
     mt_tstate_name(&R.sampler, "[process]", 9);
     atomic_store(&mt_rec.active, 1);
 
+    /* The starting thread's exit is seen even if it never records (a child
+     * forked from a thread, in sampled allocation mode): if it is the
+     * leader and leaves by pthread_exit, leader_exit ends the recording. */
+    pthread_once(&exit_key_once, make_exit_key);
+    pthread_setspecific(exit_key, (void *)1);
+
     R.writer_running = mt_thread_create(&R.writer_thread, writer_main, NULL) == 0;
     if (!R.writer_running) {
         atomic_store(&mt_rec.active, 0);
@@ -1674,8 +1692,14 @@ int mt_rec_failed(void) { return atomic_load(&R.failed); }
  * package's before-fork hook stops them (the writer writes what is queued
  * first) and its after-fork hook in the parent starts them again; the
  * recording itself goes on (threads keep their buffers; a thread that needs
- * one meanwhile finds the pool or drops and counts). Caller: the GIL
- * released (the writer's GIL fallback may need it). */
+ * one meanwhile finds the pool or drops and counts).
+ *
+ * The caller holds the GIL and keeps it: releasing it here would let other
+ * threads run between os.fork()'s checks and fork() itself, e.g. the main
+ * thread entering finalization, so that the child would be born finalizing
+ * and refuse to start threads (CPython's test_threading
+ * test_3_join_in_forked_from_thread). Only when the writer is in its GIL
+ * fallback (no membarrier) is the GIL released, through release/take. */
 /* Between the before-fork hook and the parent's after-fork hook: nothing
  * starts the threads again (3.13 counts threads after the hooks have run:
  * they are started later, by a pending call or by the first thread that
@@ -1683,11 +1707,11 @@ int mt_rec_failed(void) { return atomic_load(&R.failed); }
 static _Atomic int in_fork;
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER; /* resume */
 
-void mt_rec_pause_threads(void) {
+void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     if (R.writer_running && !R.paused) {
         R.paused_sampler = R.sampler_running;
-        if (R.sampler_running) {
+        if (R.sampler_running) { /* never waits for the GIL */
             pthread_mutex_lock(&R.sampler_lock);
             R.sampler_stop = 1;
             pthread_cond_signal(&R.sampler_wake);
@@ -1695,12 +1719,28 @@ void mt_rec_pause_threads(void) {
             pthread_join(R.sampler_thread, NULL);
             R.sampler_running = 0;
         }
+        void *gil = NULL;
+        int released = 0;
         pthread_mutex_lock(&R.pool_lock);
         R.pausing = 1;
+        R.writer_done = 0;
         pthread_cond_signal(&R.wake);
         pthread_cond_broadcast(&R.freed); /* waiting threads: drop instead */
+        while (!R.writer_done) {
+            if (!released && release && atomic_load(&writer_wants_gil)) {
+                pthread_mutex_unlock(&R.pool_lock);
+                gil = release();
+                released = 1;
+                pthread_mutex_lock(&R.pool_lock);
+                continue;
+            }
+            struct timespec ts;
+            deadline_after(&ts, 1000000); /* 1 ms: look at writer_wants_gil */
+            pthread_cond_timedwait(&R.freed, &R.pool_lock, &ts);
+        }
         pthread_mutex_unlock(&R.pool_lock);
         pthread_join(R.writer_thread, NULL);
+        if (released && take) take(gil);
         pthread_mutex_lock(&R.pool_lock);
         atomic_store(&in_fork, 1);
         R.paused = 1;

@@ -475,8 +475,10 @@ void mt_rec_stats_get(mt_rec_stats *out);
 int mt_rec_failed(void);
 /* Around os.fork() on 3.12+ (see mt_recorder.c): stop the recorder's
  * threads before, start them again after, in the parent; the recording goes
- * on. Call without the GIL. No-ops when not recording. */
-void mt_rec_pause_threads(void);
+ * on. Call with the GIL: it is kept unless the writer waits for it, then
+ * released by release() (returning what take() needs to take it back).
+ * No-ops when not recording. */
+void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *));
 /* The parent's after-fork hook ran: mt_rec_resume_threads may start them
  * (a pending call does; so does the first thread that needs a buffer). */
 void mt_rec_fork_done(void);

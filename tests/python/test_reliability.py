@@ -568,3 +568,52 @@ def test_fork_warns_as_bare(tmp, mode):
     assert len(kids) == 3
     for k in kids:
         assert check(tmp / k)[0] == 0
+
+
+@pytest.mark.parametrize("mode,alloc", [("profile", False), ("fast", False),
+                                        ("alloc", "sampled"), ("alloc", "exact")])
+def test_fork_from_a_thread_as_the_main_thread_ends(tmp, mode, alloc):
+    # CPython's test_threading test_3_join_in_forked_from_thread: the main
+    # thread ends right after starting a thread that forks; the child starts
+    # a thread and the forking thread's function returns. Bare, the fork
+    # happens before the main thread starts finalizing (the forking thread
+    # keeps the GIL), and the child ends when its last thread does. Recorded:
+    # (a) 3.12+ pausing the recorder's threads released the GIL, the main
+    # thread began finalizing and the child could not start a thread;
+    # (b) sampled mode: the child's thread never recorded anything, so its
+    # exit was not seen and the recorder's threads kept the child alive.
+    p = run_py("""
+        import os, sys, time, threading, memtrace
+        memtrace.start("j.trace", mode=sys.argv[1],
+                       allocations=(sys.argv[2] if sys.argv[2] != "False" else False))
+        def joiningfunc(mainthread):
+            mainthread.join()
+            print("end of thread")
+            sys.stdout.flush()
+        main_thread = threading.current_thread()
+        def worker():
+            childpid = os.fork()
+            if childpid != 0:
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    pid, status = os.waitpid(childpid, os.WNOHANG)
+                    if pid:
+                        print("child status", status)
+                        break
+                    time.sleep(0.01)
+                else:
+                    os.kill(childpid, 9)
+                    os.waitpid(childpid, 0)
+                    print("child hung")
+                sys.stdout.flush()
+                return
+            t = threading.Thread(target=joiningfunc, args=(main_thread,))
+            print("end of main")
+            t.start()
+            t.join()
+        w = threading.Thread(target=worker)
+        w.start()
+    """, tmp, args=[mode, str(alloc)], timeout=90)
+    lines = p.stdout.splitlines()
+    assert sorted(lines) == ["child status 0", "end of main", "end of thread"], (p.stdout, p.stderr)
+    assert check(tmp / "j.trace")[0] == 0
