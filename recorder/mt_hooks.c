@@ -603,15 +603,9 @@ static void frame_where(PyFrameObject *f, char *buf, size_t cap) {
     RESTORE_ERR;
 }
 
-/* A marker in t's stream about the hooks of its thread, and (say_stderr)
- * the same once per session on stderr. */
-static uint64_t hooks_warned_gen; /* GIL */
-static void hooks_notice(mt_tstate *t, int say_stderr, const char *text) {
+/* A marker in t's stream about the hooks of its thread. */
+static void hooks_notice(mt_tstate *t, const char *text) {
     if (t) mt_rec_marker(t, text, strlen(text));
-    if (say_stderr && hooks_warned_gen != mt_rec.gen) {
-        hooks_warned_gen = mt_rec.gen;
-        fprintf(stderr, "%s\n", text);
-    }
 }
 
 /* The thread's hooks were put back after a while without them: its next
@@ -626,6 +620,20 @@ static MT_TLS int hooks_resync;
 /* mt_rec.gen while a program's function set through sys.settrace/setprofile
  * holds the thread's slot (0: none). Owning thread. */
 static MT_TLS uint64_t hooks_paused_gen;
+/* Threads paused now, and the first pause's notice (GIL). A pause is said
+ * in the trace (a marker) and, only if it lasts until stop, on stderr: a
+ * debugger (pdb, doctest) installs its function and clears it again, and
+ * the program's stderr is the program's (test_pdb reads it). */
+static int hooks_paused_now;
+static char hooks_paused_first[900];
+
+static void paused_set(int on) {
+    if (on && hooks_paused_gen != mt_rec.gen) {
+        hooks_paused_now++;
+    } else if (!on && hooks_paused_gen == mt_rec.gen && hooks_paused_gen) {
+        if (hooks_paused_now > 0) hooks_paused_now--;
+    }
+}
 
 /* The first event of a thread: CALL's frame is the one being entered, whose
  * call the caller records, so the stack to push starts at its parent. */
@@ -658,7 +666,7 @@ static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *fra
              "memtrace: recording of this thread resumed at %s: its %s function had been cleared",
              where, !hooks_profile ? "trace"
                     : hooks_mode == MT_MODE_TRACE ? "profile or trace" : "profile");
-    hooks_notice(t, 0, text);
+    hooks_notice(t, text);
 }
 
 static inline void on_py_call(mt_tstate *t, PyFrameObject *frame) {
@@ -855,6 +863,7 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
     if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
+    paused_set(0);
     hooks_paused_gen = 0;
 }
 
@@ -958,6 +967,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
         if (is_profile) ts->c_profilefunc = profile_cb;
         else ts->c_tracefunc = trace_cb;
         set_tracing_state(ts);
+        paused_set(0);
         hooks_paused_gen = 0;
         mt_tstate *t = mt_tstate_get();
         if (!was_ours && t) {
@@ -969,7 +979,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
             snprintf(text, sizeof text,
                      "memtrace: recording of this thread resumed at %s: sys.set%s(None) "
                      "cleared its %s function", where, slot, slot);
-            hooks_notice(t, 0, text);
+            hooks_notice(t, text);
         }
     } else if (was_ours && now != ours) {
         mt_tstate *t = mt_tstate_get();
@@ -984,7 +994,10 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
                  "memtrace: recording of thread %llu paused: sys.set%s() at %s installed the "
                  "program's own %s function in place of memtrace's (until it is cleared)",
                  (unsigned long long)PyThread_get_thread_native_id(), slot, where, slot);
-        hooks_notice(t, 1, text);
+        hooks_notice(t, text);
+        if (hooks_paused_gen != mt_rec.gen && !hooks_paused_now)
+            snprintf(hooks_paused_first, sizeof hooks_paused_first, "%s", text);
+        paused_set(1);
         hooks_paused_gen = mt_rec.gen;
     }
     return r;
@@ -1243,6 +1256,73 @@ static const struct {
 };
 #define MON_NEVENTS (sizeof mon_events / sizeof mon_events[0])
 
+#if PY_VERSION_HEX >= 0x030D0000
+/* 3.13+ (CPython's instrumentation, gh-157900 and its kin): when a code
+ * object that runs goes from one monitoring tool per event to several (here:
+ * the program's sys.settrace() joining memtrace's tool on PY_START), its
+ * per-instruction table starts empty, so INSTRUCTION events enabled just
+ * before for one frame are lost: pdb.set_trace() and doctest's debugger
+ * stop a line late (frame.f_trace_opcodes, then sys.settrace). Code objects
+ * that have several tools from their first instrumentation are right. So a
+ * second, silent tool listens to PY_START too; its callback returns DISABLE,
+ * so each code object calls it once. Without a free id: no companion. */
+static int mon_tool2 = -1;
+static PyObject *mon_companion(PyObject *self, PyObject *const *args, Py_ssize_t n) {
+    (void)self, (void)args, (void)n;
+    Py_INCREF(mon_disable);
+    return mon_disable;
+}
+static PyMethodDef mon_companion_def = {"_mon_companion", (PyCFunction)(void (*)(void))mon_companion,
+                                        METH_FASTCALL, NULL};
+
+static int companion_install(PyObject *mon, PyObject *events, int on) {
+    PyObject *r = NULL, *fn = NULL, *ev = NULL;
+    int rc = -1;
+    if (!on) {
+        if (mon_tool2 < 0) return 0;
+        r = PyObject_CallMethod(mon, "get_tool", "i", mon_tool2);
+        if (!r) return -1;
+        int ours = PyUnicode_Check(r) && PyUnicode_CompareWithASCIIString(r, "memtrace") == 0;
+        Py_CLEAR(r);
+        if (ours) {
+            if (!(r = PyObject_CallMethod(mon, "set_events", "ii", mon_tool2, 0))) return -1;
+            Py_CLEAR(r);
+            if (!(r = PyObject_CallMethod(mon, "register_callback", "iiO", mon_tool2,
+                                          1 /* PY_START */, Py_None)))
+                return -1;
+            Py_CLEAR(r);
+            if (!(r = PyObject_CallMethod(mon, "free_tool_id", "i", mon_tool2))) return -1;
+            Py_CLEAR(r);
+        }
+        mon_tool2 = -1;
+        return 0;
+    }
+    for (int id = 3; id <= 5 && mon_tool2 < 0; id++) {
+        if (id == mon_tool) continue;
+        r = PyObject_CallMethod(mon, "get_tool", "i", id);
+        if (!r) return -1;
+        int is_free = r == Py_None;
+        Py_CLEAR(r);
+        if (!is_free) continue;
+        if (!(r = PyObject_CallMethod(mon, "use_tool_id", "is", id, "memtrace"))) return -1;
+        Py_CLEAR(r);
+        mon_tool2 = id;
+    }
+    if (mon_tool2 < 0) return 0; /* none free: a program's pdb may stop a line late */
+    if (!(ev = PyObject_GetAttrString(events, "PY_START"))) goto out;
+    if (!(fn = PyCFunction_New(&mon_companion_def, NULL))) goto out;
+    if (!(r = PyObject_CallMethod(mon, "register_callback", "iOO", mon_tool2, ev, fn))) goto out;
+    Py_CLEAR(r);
+    if (!(r = PyObject_CallMethod(mon, "set_events", "iO", mon_tool2, ev))) goto out;
+    rc = 0;
+out:
+    Py_XDECREF(r);
+    Py_XDECREF(fn);
+    Py_XDECREF(ev);
+    return rc;
+}
+#endif
+
 /* Take a tool id and register the events of need (on), or give back what
  * we hold (off). */
 static int monitoring_install(int on, int need) {
@@ -1303,6 +1383,11 @@ static int monitoring_install(int on, int need) {
         if (!r) goto out;
         Py_CLEAR(r);
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Before our own events, so that no code object is instrumented with
+     * one tool and then two. */
+    if (companion_install(mon, events, on) < 0) goto out;
+#endif
     r = PyObject_CallMethod(mon, "set_events", "il", mon_tool, on ? mask : 0L);
     if (!r) goto out;
     Py_CLEAR(r);
@@ -1323,6 +1408,9 @@ out:
         x = PyObject_CallMethod(mon, "free_tool_id", "i", mon_tool);
         Py_XDECREF(x);
         PyErr_Clear();
+#if PY_VERSION_HEX >= 0x030D0000
+        if (companion_install(mon, events, 0) < 0) PyErr_Clear();
+#endif
         PyErr_Restore(et, ev, etb);
         mon_tool = -1;
     }
@@ -1549,6 +1637,13 @@ int mt_hooks_stop(int reason) {
     if (!hooks_mode || hooks_stopping) return MT_ERR_STATE;
     hooks_stopping = 1;
     atomic_store(&mt_rec.active, 0);
+#if PY_VERSION_HEX < 0x030C0000
+    if (hooks_paused_now > 0 && hooks_paused_first[0])
+        fprintf(stderr, "%s; %d thread(s) still paused when the recording stopped\n",
+                hooks_paused_first, hooks_paused_now);
+    hooks_paused_now = 0;
+    hooks_paused_first[0] = 0;
+#endif
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
     /* Runs Python code (threading.setprofile), which may switch threads:

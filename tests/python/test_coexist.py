@@ -103,7 +103,9 @@ def test_fast_mode_monitoring_tool_ids(tmp):
         print([mon.get_tool(i) for i in (2, 3, 4, 5)], memtrace.is_recording())
     """, tmp)
     lines = p.stdout.splitlines()
-    assert lines[0] == "[3] []"  # not PROFILER_ID (2), which cProfile wants
+    # Not PROFILER_ID (2), which cProfile wants; 3.13+: and a companion id
+    # (see mt_hooks.c: pdb's opcode stepping under two tools).
+    assert lines[0] == ("[3, 4] []" if sys.version_info >= (3, 13) else "[3] []")
     assert lines[1] == "refused"
     assert lines[2] == "['other2', 'other3', 'other4', 'other5'] False"
     assert count(decode(tmp / "a.trace"), "call", "f") == 2
@@ -387,7 +389,27 @@ print(" ".join(seen))
             assert len([m for m in notes if "paused" in m]) == n, notes
             assert len([m for m in notes if "resumed" in m]) == n, notes
             assert all("prog.py:" in m for m in notes), notes
-            assert p.stderr.count("memtrace: recording of thread") == 1, p.stderr
+            # Resumed before stop: nothing on the program's stderr (pdb's
+            # tests read it); the markers say it.
+            assert "memtrace" not in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+: sys.monitoring, no pause")
+def test_a_pause_lasting_until_stop_is_said_on_stderr(tmp):
+    p = run_py(START + """
+def tracer(frame, event, arg):
+    return tracer
+def f():
+    return 1
+f()
+sys.settrace(tracer)
+f()
+memtrace.stop()
+sys.settrace(None)
+""", tmp, args=["trace"])
+    assert p.stderr.count("memtrace: recording of thread") == 1, p.stderr
+    assert "still paused when the recording stopped" in p.stderr, p.stderr
+    assert "prog.py:" in p.stderr
 
 
 @pytest.mark.parametrize("mode", HOOK_MODES)
@@ -405,7 +427,7 @@ g()
 for _ in range(5):
     f()
 memtrace.stop()
-print(out.getvalue().count("(Pdb)"), "-> return 2" in out.getvalue())
+print(out.getvalue().count("(Pdb)"), "--Call--" in out.getvalue())
 """, tmp, args=[mode])
     assert p.stdout.split() == ["3", "True"]  # pdb stepped into g
     recs = decode(tmp / "t.trace")
@@ -595,7 +617,7 @@ def test_monitoring_tool_id_of_profile_and_trace_modes(tmp, mode):
         print([mon.get_tool(i) for i in (3, 4, 5)], memtrace.is_recording())
     """, tmp, args=[mode])
     lines = p.stdout.splitlines()
-    assert lines[0] == "[3] [] [6]"
+    assert lines[0] == ("[3, 4] [] [6]" if sys.version_info >= (3, 13) else "[3] [] [6]")
     assert lines[1] == "refused"
     assert lines[2] == "['other3', 'other4', 'other5'] False"
     assert count(decode(tmp / "a.trace"), "call", "f") == 6
@@ -657,3 +679,33 @@ print([v[1] for k, v in pstats.Stats(prof).stats.items() if k[2] == "f"])
         assert any("resumed" in m for m in markers(recs))
     else:
         assert "replaced during the recording without sys.setprofile" in p.stderr
+
+
+@pytest.mark.parametrize("mode", HOOK_MODES + ["fast"])
+def test_pdb_transcript_is_the_bare_one(tmp, mode):
+    # pdb.set_trace() inside a function, stepping: the transcript is the
+    # bare run's. 3.13 under any sys.monitoring tool stopped a line late
+    # (CPython lost the INSTRUCTION events that bdb enables for the frame
+    # when the code went from one tool to two: see mt_hooks.c).
+    code = """
+import io, pdb, sys
+if sys.argv[1] != "bare":
+    import memtrace
+    mode, _, c = sys.argv[1].partition("+")
+    memtrace.start("t.trace", mode=mode, c_calls=True if c else None)
+def g():
+    return 2
+def f():
+    x = 1
+    pdb.Pdb(stdin=io.StringIO("p x\\nnext\\nstep\\nstep\\ncontinue\\n"), stdout=out,
+            nosigint=True, readrc=False).set_trace()
+    y = g()
+    return x + y
+out = io.StringIO()
+print(f())
+print(out.getvalue())
+"""
+    bare = run_py(code, tmp, args=["bare"])
+    p = run_py(code, tmp, args=[mode])
+    assert p.stdout == bare.stdout
+    assert "memtrace" not in p.stderr, p.stderr
