@@ -6,6 +6,7 @@
 #include "mt_recorder.h"
 #include "mt_procwatch.h"
 #include "mt_addrset.h"
+#include "mt_fdtable.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -983,14 +984,12 @@ static void report_failure(int rc) {
     if (!atomic_compare_exchange_strong(&R.failed, &expected, 1)) return;
     atomic_store(&mt_rec.active, 0); /* hooks stop recording */
     if (R.file.lost)
-        fprintf(stderr,
-                "memtrace: recording stopped: the program closed or reused the trace's "
+        mt_say("memtrace: recording stopped: the program closed or reused the trace's "
                 "file descriptor and '%s' could not be opened again: %s "
                 "(the program continues)\n",
                 R.path, strerror(R.file.lost));
     else
-        fprintf(stderr,
-                "memtrace: recording stopped: cannot write '%s': %s "
+        mt_say("memtrace: recording stopped: cannot write '%s': %s "
                 "(the program continues)\n",
                 R.path, mt_strerror(rc));
     if (R.cfg.on_failure) R.cfg.on_failure();
@@ -1054,6 +1053,7 @@ static _Atomic int writer_wants_gil;
 static void *writer_main(void *arg) {
     (void)arg;
     mt_tls_guard = MT_GUARD_CORE; /* its allocations are the recorder's */
+    mt_fdtable_private(); /* the trace file: opened where the program never sees it */
     struct timespec next_flush;
     deadline_after(&next_flush, R.cfg.flush_interval_ns);
     for (;;) {
@@ -1139,6 +1139,10 @@ static void sample_counters(mt_tstate *t, uint64_t now) {
 static void *sampler_main(void *arg) {
     (void)arg;
     mt_tls_guard = MT_GUARD_CORE;
+    /* /proc/self/statm likewise, opened for each sample; not with
+     * rss="exact", whose kept descriptor every thread reads (in the
+     * process's table) and this thread checks (statm_check). */
+    if (mt_rec.statm_fd < 0) mt_fdtable_private();
     mt_tstate *t = &R.sampler;
     uint64_t ticks = 0, per_counters = R.cfg.flush_interval_ns / R.cfg.rss_interval_ns;
     if (per_counters == 0) per_counters = 1;
@@ -1545,8 +1549,7 @@ static int rec_stop(int reason) {
     if (R.lost_events && !atomic_load(&R.failed))
         /* Said once, at the end: the file's LOST records say where, and the
          * tools put it first and mark what it can falsify. */
-        fprintf(stderr,
-                "memtrace: warning: %llu events were lost (the recorder's buffers were "
+        mt_say("memtrace: warning: %llu events were lost (the recorder's buffers were "
                 "full); '%s' marks where in LOST records, and heap peaks, leaks and "
                 "per-function figures near them may be wrong\n",
                 (unsigned long long)R.lost_events, R.path);

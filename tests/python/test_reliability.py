@@ -617,3 +617,30 @@ def test_fork_from_a_thread_as_the_main_thread_ends(tmp, mode, alloc):
     lines = p.stdout.splitlines()
     assert sorted(lines) == ["child status 0", "end of main", "end of thread"], (p.stdout, p.stderr)
     assert check(tmp / "j.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode", ["profile", "alloc"])
+def test_no_descriptor_of_ours_even_for_a_moment(tmp, mode):
+    # The sampler opens /proc/self/statm for each sample and the writer the
+    # trace file for each cycle: in threads with a descriptor table of their
+    # own (none of the program's descriptors in it), so that a program
+    # scanning its descriptors (CPython's fd_status.py, test_subprocess
+    # test_pass_fds) never sees one of ours, even for a moment.
+    p = run_py("""
+        import os, sys, time, memtrace
+        memtrace.start("s.trace", mode=sys.argv[1], rss_interval=0.001, flush_interval=0.01)
+        [0] * 1000
+        time.sleep(0.1)
+        me = str(os.getpid())
+        own = 0
+        for tid in os.listdir("/proc/self/task"):
+            if tid == me:
+                continue
+            fds = os.listdir("/proc/self/task/%s/fd" % tid)
+            own += "0" not in fds  # the program's stdin is not in its table
+        memtrace.stop()
+        print(own)
+    """, tmp, args=[mode])
+    assert p.stdout.split() == ["2"], p.stdout  # the writer and the sampler
+    assert "memtrace" not in p.stderr, p.stderr
+    assert check(tmp / "s.trace")[0] == 0
