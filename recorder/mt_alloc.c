@@ -190,14 +190,26 @@ static inline int hidden(const void *f) {
  * the gap); the frame objects cost about one per MARK_EVERY levels of
  * stacks deeper than that, and none for shallower ones.
  *
- * 3.9 and 3.10 have no marks: their frames are heap objects, reused for the
- * next call of the same code without a free (zombie frames), so nothing
- * tells a new call from the old one; the whole stack is compared.
+ * 3.9 and 3.10: the frame object is the frame, and a frame that ends is
+ * not always freed (the code object keeps it as its zombie frame for the
+ * next call, or the frame free list does): so a mark leaves the table in
+ * the frame type's dealloc, which every ending frame object goes through
+ * (memtrace puts a function of its own there while marks are on; fenced to
+ * 3.9/3.10, where PyFrame_Type is a static type of the one GIL). A
+ * generator's frame (f_gen) gets no mark, as on 3.11+.
  *
  * The table belongs to the recording interpreter's GIL. */
 #define MARK_EVERY 32
-#if PY_VERSION_HEX >= 0x030B0000
 #define HAVE_MARKS 1
+#if PY_VERSION_HEX >= 0x030B0000
+typedef _PyInterpreterFrame mark_frame;
+#define MARK_FO(f) ((f)->frame_obj)
+#define MARK_OWNED(f) ((f)->owner == FRAME_OWNED_BY_THREAD)
+#else
+typedef PyFrameObject mark_frame;
+#define MARK_FO(f) (f)
+#define MARK_OWNED(f) ((f)->f_gen == NULL)
+#endif
 typedef struct {
     void *fo;       /* frame object; NULL: empty slot */
     mt_tstate *t;   /* thread and shadow level it marks */
@@ -205,7 +217,7 @@ typedef struct {
 } mark_ent;
 static mark_ent *marks;
 static size_t marks_cap, marks_n;
-static int marks_on; /* exact alloc mode, Python domains, 3.11+ (const) */
+static int marks_on; /* exact alloc mode, Python domains (const) */
 /* Counters by hash of fo: zero means "not a mark", one byte load for each
  * free. Saturate at 255 (then stay). */
 static uint8_t mark_filter[4096];
@@ -285,18 +297,21 @@ static void marks_reset(void) {
     memset(mark_filter, 0, sizeof mark_filter);
 }
 
+#if PY_VERSION_HEX >= 0x030B0000
 /* record(), for every free with the GIL (exact mode): addr may be a mark's
  * memory. */
 static inline void mark_freed(uintptr_t addr) {
     void *fo = (void *)(addr + MARK_FREED_OFFSET);
     if (__builtin_expect(marks_n != 0, 0) && *mark_fslot(fo)) mark_remove(fo);
 }
+#endif
 
 /* The frame object of f, made if it has none (_PyFrame_GetFrameObject is not
  * exported: PyFrame_GetBack of a stand-in frame object whose frame's
  * previous is f makes it). GC is off meanwhile: on 3.11 allocating a GC
  * object can collect at once, and finalizers must not run inside an
  * allocator hook. Borrowed (f owns it); NULL on failure. */
+#if PY_VERSION_HEX >= 0x030B0000
 static PyFrameObject *frame_object(_PyInterpreterFrame *f) {
     if (f->frame_obj) return f->frame_obj;
     static PyFrameObject stand_in;
@@ -315,18 +330,29 @@ static PyFrameObject *frame_object(_PyInterpreterFrame *f) {
     PyErr_Restore(et, ev, etb);
     return fo && f->frame_obj == fo ? fo : NULL;
 }
+#else
+static PyFrameObject *frame_object(PyFrameObject *f) { return f; }
+
+/* 3.9/3.10: see "Marks". Installed by mt_alloc_start while marks are on,
+ * taken off at stop if it is still the type's. */
+static destructor frame_dealloc_prev;
+static void frame_dealloc_unmark(PyObject *op) {
+    if (__builtin_expect(marks_n != 0, 0) && *mark_fslot(op)) mark_remove(op);
+    frame_dealloc_prev(op);
+}
+#endif
 
 #define MARKED(t, L) (((uintptr_t)(t)->codes[L] & 1u) != 0)
 /* Is f the frame marked at a level of t's shadow? Its level, or -1. */
-static inline int64_t mark_level(mt_tstate *t, _PyInterpreterFrame *f) {
-    if (!f->frame_obj || !*mark_fslot(f->frame_obj)) return -1;
-    mark_ent *e = mark_find(f->frame_obj);
+static inline int64_t mark_level(mt_tstate *t, mark_frame *f) {
+    void *fo = (void *)MARK_FO(f);
+    if (!fo || !*mark_fslot(fo)) return -1;
+    mark_ent *e = mark_find(fo);
     if (!e || e->t != t || e->level >= t->depth || t->keys[e->level] != (void *)f ||
-        t->codes[e->level] != (void *)((uintptr_t)f->frame_obj | 1u))
+        t->codes[e->level] != (void *)((uintptr_t)fo | 1u))
         return -1;
     return e->level;
 }
-#endif
 
 /* Test-only counter (_memtrace._stats): frames visited by sync_stack. GIL. */
 static uint64_t frames_walked;
@@ -383,7 +409,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
 #endif
         frames_walked++;
 #ifdef HAVE_MARKS
-        if (marks_n && f->owner == FRAME_OWNED_BY_THREAD) {
+        if (marks_n && MARK_OWNED(f)) {
             int64_t level = mark_level(t, f);
             if (level >= 0) {
                 base = (uint32_t)level + 1;
@@ -461,8 +487,8 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
      * guard is SYNC), and its free is a program free like any other. */
     if (marks_on) {
         for (uint32_t L = common; L < base + n; L++) {
-            _PyInterpreterFrame *f = (_PyInterpreterFrame *)t->keys[L];
-            if ((L + 1) % MARK_EVERY || f->owner != FRAME_OWNED_BY_THREAD) continue;
+            mark_frame *f = (mark_frame *)t->keys[L];
+            if ((L + 1) % MARK_EVERY || !MARK_OWNED(f)) continue;
             PyFrameObject *fo = frame_object(f);
             if (fo && mark_insert(fo, t, L)) t->codes[L] = (void *)((uintptr_t)fo | 1u);
         }
@@ -514,7 +540,9 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
     if (gil) {
 #ifdef HAVE_MARKS
         /* Before anything else: whichever thread frees a mark. */
+#if PY_VERSION_HEX >= 0x030B0000
         if (type == MT_REC_FREE) mark_freed(addr);
+#endif
 #endif
         if (!t) {
             /* Not while naming a thread or a function: the state that is
@@ -787,12 +815,21 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     frames_walked = 0;
 #ifdef HAVE_MARKS
     marks_reset();
+#if PY_VERSION_HEX >= 0x030B0000
     marks_on = lazy_stacks && sample_bytes == 1 && cfg->python &&
                !(PyFrame_Type.tp_flags & (Py_TPFLAGS_MANAGED_DICT
 #ifdef Py_TPFLAGS_MANAGED_WEAKREF
                                           | Py_TPFLAGS_MANAGED_WEAKREF
 #endif
                                           ));
+#else
+    /* 3.9/3.10: marks leave at the frame's dealloc (see "Marks"). */
+    marks_on = lazy_stacks && sample_bytes == 1 && cfg->python;
+    if (marks_on && PyFrame_Type.tp_dealloc != frame_dealloc_unmark) {
+        frame_dealloc_prev = PyFrame_Type.tp_dealloc;
+        PyFrame_Type.tp_dealloc = frame_dealloc_unmark;
+    }
+#endif
 #endif
     if (lazy_stacks) {
         static const char q[] = "<subinterpreter>", m[] = "memtrace";
@@ -858,6 +895,18 @@ static int uninstall(void) {
     return left;
 }
 
+/* No marks any more (stop, or the child of a fork). 3.9/3.10: the frame
+ * type's dealloc is its own again, unless another module has put one of
+ * its own there since (then ours stays, passing through: marks_n is 0). */
+static void marks_off(void) {
+    marks_on = 0;
+    marks_reset();
+#if PY_VERSION_HEX < 0x030B0000
+    if (PyFrame_Type.tp_dealloc == frame_dealloc_unmark && frame_dealloc_prev)
+        PyFrame_Type.tp_dealloc = frame_dealloc_prev;
+#endif
+}
+
 void mt_alloc_stop(void) {
     if (uninstall() > 0) {
         /* Once per process: the state does not change after the first. */
@@ -879,11 +928,13 @@ void mt_alloc_stop(void) {
      * stopped: hooks still running in other threads see active == 0 before
      * they look at it (mt_rec_stop waits for the no-GIL ones). */
     python_on = native_on = 0;
+    marks_off();
 }
 
 void mt_alloc_after_fork_child(void) {
     uninstall();
     python_on = native_on = 0;
+    marks_off();
 }
 
 uint64_t mt_alloc_sampled_live(void) {

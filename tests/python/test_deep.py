@@ -77,9 +77,6 @@ def rec_depths(records, sizes):
 
 @pytest.mark.parametrize("depth", [20000, 100000])
 def test_deep_recursion_finishes_with_right_stacks(tmp, depth):
-    if depth > 20000 and sys.version_info < (3, 11):
-        pytest.skip("3.9/3.10 compare the whole stack at each allocation (no "
-                    "per-call frame marks: zombie frames); see recorder/ALLOC.md")
     run_py(DEEP, tmp, args=[str(depth)], timeout=600)
     rc, out = check(tmp / "d.trace")
     assert rc == 0, out
@@ -118,9 +115,6 @@ print(walked)
 
 
 def test_sync_work_is_linear_in_depth(tmp):
-    if sys.version_info < (3, 11):
-        pytest.skip("3.9/3.10 compare the whole stack at each allocation (no "
-                    "per-call frame marks: zombie frames); see recorder/ALLOC.md")
     walked = {}
     for depth in (2000, 8000):
         p = run_py(WORK, tmp, args=[str(depth)], timeout=600)
