@@ -644,3 +644,50 @@ def test_no_descriptor_of_ours_even_for_a_moment(tmp, mode):
     assert p.stdout.split() == ["2"], p.stdout  # the writer and the sampler
     assert "memtrace" not in p.stderr, p.stderr
     assert check(tmp / "s.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode,alloc", [("alloc", "exact"), ("alloc", "sampled"),
+                                        ("profile", False), ("fast", False)])
+def test_naming_a_thread_runs_no_importlib_code(tmp, mode, alloc):
+    # A thread's name is read from threading._active. Looked up with
+    # PyImport_GetModule, a threading still being imported is "ensured
+    # initialized" by importlib._bootstrap._lock_unlock_module: Python code
+    # run from inside a hook (an allocation, a call), between any two
+    # bytecodes of the program. In 3.10's _ModuleLock.acquire that nested
+    # acquire deleted the outer one's _blocking_on entry: a KeyError in an
+    # import that runs bare (a multiprocessing resource tracker starting
+    # under MEMTRACE, CPython's test_multiprocessing_fork). Here threading
+    # looks half-imported, and a thread threading does not know (so its
+    # name is looked up again and again) allocates and calls.
+    p = run_py("""
+        import sys, types, _thread, time, memtrace
+        import _frozen_importlib as bootstrap
+        memtrace.start("n.trace", mode=%r, allocations=%r)
+        real = bootstrap._lock_unlock_module
+        calls = []
+        def spy(name):
+            calls.append(name)
+        saved = sys.modules.pop("threading", None)
+        half = types.ModuleType("threading")
+        half.__spec__ = types.SimpleNamespace(_initializing=True)
+        sys.modules["threading"] = half
+        bootstrap._lock_unlock_module = spy
+        done = []
+        def work():
+            def f(i):
+                return str(i) * 3
+            done.append([f(i) for i in range(50000)])
+        _thread.start_new_thread(work, ())
+        while not done:
+            time.sleep(0.01)
+        bootstrap._lock_unlock_module = real
+        if saved is not None:
+            sys.modules["threading"] = saved
+        else:
+            del sys.modules["threading"]
+        memtrace.stop()
+        print("importlib calls", len(calls))
+    """ % (mode, alloc), tmp)
+    assert "importlib calls 0" in p.stdout, p.stdout + p.stderr
+    code, out = check(str(tmp / "n.trace"))
+    assert code == 0, out
