@@ -295,6 +295,38 @@ def test_failed_exec_goes_on_recording(tmp):
     assert count(decode(tmp / "f.1.trace"), "call", "work") == 1
 
 
+def test_child_traces_go_beside_the_parents_after_chdir(tmp):
+    # A relative path is resolved when recording starts. A child forked
+    # after the program changed directory, or the file after a failed
+    # exec, went into the new directory: a temporary one the program later
+    # deletes took the child's trace with it ("could not be opened again").
+    os.mkdir(str(tmp / "elsewhere"))
+    p = run_py("""
+        import os, memtrace
+        def work():
+            return 1
+        memtrace.start("c.trace", mode="profile")
+        os.chdir("elsewhere")
+        pid = os.fork()
+        if pid == 0:
+            work()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        try:
+            os.execv("/nonexistent/program", ["x"])
+        except OSError:
+            pass
+        work()
+        print(memtrace.stop())
+        print(pid)
+    """, tmp)
+    after_exec, pid = p.stdout.split()
+    assert sorted(os.listdir(str(tmp / "elsewhere"))) == [], os.listdir(str(tmp / "elsewhere"))
+    assert after_exec == str(tmp / "c.1.trace")
+    assert count(decode(tmp / ("c.%s.trace" % pid)), "call", "work") == 1
+    assert count(decode(tmp / "c.1.trace"), "call", "work") == 1
+
+
 # ---- 11. API values are checked ---------------------------------------------
 
 @pytest.mark.parametrize("kw,exc,word", [
