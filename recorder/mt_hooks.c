@@ -389,23 +389,33 @@ static uint32_t exc_sid(PyObject *type) {
 
 /* ---- Threads ------------------------------------------------------------ */
 
-/* threading's name for the calling thread, from threading._active: plain
- * dict and attribute reads, no Python code runs. */
+/* threading's name for the calling thread, from threading._active. This
+ * runs inside hooks (an allocation, a call), between any two bytecodes of
+ * the program, so it reads dicts and nothing else: no Python code may run.
+ * Not PyImport_GetModule: for a module still being imported (threading
+ * while its own imports run) it calls importlib's _lock_unlock_module, and
+ * 3.10's _ModuleLock.acquire, interrupted there, lost its _blocking_on
+ * entry to the nested one (a KeyError in the program's import). Not
+ * PyObject_GetAttr either: a module __getattr__, a Thread subclass's
+ * __getattr__ or a descriptor named _name would be called. */
 static void name_thread(mt_tstate *t, int first) {
     MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
     SAVE_ERR;
     PyObject *name = NULL;
-    PyObject *modname = PyUnicode_FromString("threading");
-    PyObject *mod = modname ? PyImport_GetModule(modname) : NULL;
-    Py_XDECREF(modname);
-    if (mod) {
-        PyObject *active = PyObject_GetAttrString(mod, "_active");
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed, as the rest */
+    PyObject *mod = modules && PyDict_Check(modules) ? PyDict_GetItemString(modules, "threading")
+                                                     : NULL;
+    PyObject *mdict = mod && PyModule_Check(mod) ? PyModule_GetDict(mod) : NULL;
+    PyObject *active = mdict ? PyDict_GetItemString(mdict, "_active") : NULL;
+    if (active && PyDict_Check(active)) {
         PyObject *ident = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
-        PyObject *th = active && ident && PyDict_Check(active) ? PyDict_GetItem(active, ident) : NULL;
-        if (th) name = PyObject_GetAttrString(th, "_name");
+        PyObject *th = ident ? PyDict_GetItem(active, ident) : NULL;
+        PyObject *key = th ? PyUnicode_FromString("_name") : NULL;
+        /* No class attribute of that name: the generic lookup reads the
+         * instance's dict (or inline values) and runs nothing. */
+        if (key && !_PyType_Lookup(Py_TYPE(th), key)) name = PyObject_GenericGetAttr(th, key);
+        Py_XDECREF(key);
         Py_XDECREF(ident);
-        Py_XDECREF(active);
-        Py_DECREF(mod);
     }
     Py_ssize_t n = 0;
     const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &n) : NULL;

@@ -253,6 +253,13 @@ def _start(opts, hide_frame=None):
     wrapped = not _real_os
     _wrap_process_exits()  # before recording: not part of the program's trace
     try:
+        # The directory the file is in, as the recorder resolves it now: a
+        # forked child's file (or the next one after a failed exec) goes
+        # beside it even if the program has changed directory since.
+        opts = dict(opts, _abs_path=_os.path.abspath(opts["path"]))
+    except OSError:  # no current directory: the recorder keeps it relative too
+        pass
+    try:
         _start_core(opts, hide_frame)
     except BaseException:
         if wrapped:
@@ -480,7 +487,7 @@ def _after_fork_child():
     _memtrace._after_fork_child()
     _current = None
     if opts and opts["fork"] == "child":
-        opts = dict(opts, path=_child_path(opts["path"], _os.getpid()))
+        opts = dict(opts, path=_child_path(opts.get("_abs_path", opts["path"]), _os.getpid()))
         try:
             _start(opts)
         except Exception as exc:  # the child carries on unrecorded
@@ -553,7 +560,7 @@ def _make_exec_wrapper(real):
             return real(*args, **kwargs)
         except BaseException:
             if opts is not None and not _memtrace.is_recording():
-                base = opts.get("_base_path", opts["path"])
+                base = opts.get("_base_path", opts.get("_abs_path", opts["path"]))
                 try:
                     _start(dict(opts, path=_next_path(base), _base_path=base), hide)
                 except Exception as exc:  # the program carries on unrecorded

@@ -295,6 +295,38 @@ def test_failed_exec_goes_on_recording(tmp):
     assert count(decode(tmp / "f.1.trace"), "call", "work") == 1
 
 
+def test_child_traces_go_beside_the_parents_after_chdir(tmp):
+    # A relative path is resolved when recording starts. A child forked
+    # after the program changed directory, or the file after a failed
+    # exec, went into the new directory: a temporary one the program later
+    # deletes took the child's trace with it ("could not be opened again").
+    os.mkdir(str(tmp / "elsewhere"))
+    p = run_py("""
+        import os, memtrace
+        def work():
+            return 1
+        memtrace.start("c.trace", mode="profile")
+        os.chdir("elsewhere")
+        pid = os.fork()
+        if pid == 0:
+            work()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        try:
+            os.execv("/nonexistent/program", ["x"])
+        except OSError:
+            pass
+        work()
+        print(memtrace.stop())
+        print(pid)
+    """, tmp)
+    after_exec, pid = p.stdout.split()
+    assert sorted(os.listdir(str(tmp / "elsewhere"))) == [], os.listdir(str(tmp / "elsewhere"))
+    assert after_exec == str(tmp / "c.1.trace")
+    assert count(decode(tmp / ("c.%s.trace" % pid)), "call", "work") == 1
+    assert count(decode(tmp / "c.1.trace"), "call", "work") == 1
+
+
 # ---- 11. API values are checked ---------------------------------------------
 
 @pytest.mark.parametrize("kw,exc,word", [
@@ -644,3 +676,50 @@ def test_no_descriptor_of_ours_even_for_a_moment(tmp, mode):
     assert p.stdout.split() == ["2"], p.stdout  # the writer and the sampler
     assert "memtrace" not in p.stderr, p.stderr
     assert check(tmp / "s.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode,alloc", [("alloc", "exact"), ("alloc", "sampled"),
+                                        ("profile", False), ("fast", False)])
+def test_naming_a_thread_runs_no_importlib_code(tmp, mode, alloc):
+    # A thread's name is read from threading._active. Looked up with
+    # PyImport_GetModule, a threading still being imported is "ensured
+    # initialized" by importlib._bootstrap._lock_unlock_module: Python code
+    # run from inside a hook (an allocation, a call), between any two
+    # bytecodes of the program. In 3.10's _ModuleLock.acquire that nested
+    # acquire deleted the outer one's _blocking_on entry: a KeyError in an
+    # import that runs bare (a multiprocessing resource tracker starting
+    # under MEMTRACE, CPython's test_multiprocessing_fork). Here threading
+    # looks half-imported, and a thread threading does not know (so its
+    # name is looked up again and again) allocates and calls.
+    p = run_py("""
+        import sys, types, _thread, time, memtrace
+        import _frozen_importlib as bootstrap
+        memtrace.start("n.trace", mode=%r, allocations=%r)
+        real = bootstrap._lock_unlock_module
+        calls = []
+        def spy(name):
+            calls.append(name)
+        saved = sys.modules.pop("threading", None)
+        half = types.ModuleType("threading")
+        half.__spec__ = types.SimpleNamespace(_initializing=True)
+        sys.modules["threading"] = half
+        bootstrap._lock_unlock_module = spy
+        done = []
+        def work():
+            def f(i):
+                return str(i) * 3
+            done.append([f(i) for i in range(50000)])
+        _thread.start_new_thread(work, ())
+        while not done:
+            time.sleep(0.01)
+        bootstrap._lock_unlock_module = real
+        if saved is not None:
+            sys.modules["threading"] = saved
+        else:
+            del sys.modules["threading"]
+        memtrace.stop()
+        print("importlib calls", len(calls))
+    """ % (mode, alloc), tmp)
+    assert "importlib calls 0" in p.stdout, p.stdout + p.stderr
+    code, out = check(str(tmp / "n.trace"))
+    assert code == 0, out
