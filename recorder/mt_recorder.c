@@ -3,7 +3,7 @@
  * thread, RSS sampler thread, definitions. See mt_recorder.h for the
  * threading model and the memory bound.
  */
-#define _GNU_SOURCE /* O_TMPFILE (file_create) */
+#define _GNU_SOURCE /* O_TMPFILE (file_create_unnamed) */
 #include "mt_recorder.h"
 #include "mt_procwatch.h"
 #include "mt_addrset.h"
@@ -950,9 +950,11 @@ static void file_close(void) {
 }
 
 /* A trace file, once it has a name, is one memtrace-decode reads: a process
- * killed at any moment (a fork child the parent kills as it starts, as
- * multiprocessing's and subprocess's tests do) must not leave an empty file
- * that open(O_CREAT) made before the header was in it. So the file is made
+ * killed at any moment must not leave an empty file that open(O_CREAT) made
+ * before the header was in it: a fork child that the parent kills as it
+ * starts (test_multiprocessing_fork's test_resource_warning: Pool(1), then
+ * terminate() at once) is in that window ~1 time in 1000 (some hundred
+ * microseconds of copy-on-write faults between the two). So the file is made
  * without a name (O_TMPFILE, in the directory of path), the header written,
  * and then it is given its name (file_name); killed before, it is gone with
  * the process. Where that cannot be done (no O_TMPFILE in the file system,
