@@ -37,6 +37,16 @@
 #define Py_BUILD_CORE 1
 #include <internal/pycore_frame.h>
 #undef Py_BUILD_CORE
+#elif PY_VERSION_HEX < 0x030A0000
+/* 3.9 only: the interpreter's count of threads with a trace function
+ * (interp->ceval.tracing_possible), which memtrace's direct writes of a
+ * thread's trace slot must keep (see trace_slot_fill). Its header redefines
+ * a GC macro of the public cpython/objimpl.h (same meaning): the public one
+ * goes first. */
+#define Py_BUILD_CORE 1
+#undef _PyGC_FINALIZED
+#include <internal/pycore_interp.h>
+#undef Py_BUILD_CORE
 #endif
 
 #include "mt_hooks.h"
@@ -862,6 +872,25 @@ static void set_tracing_state(PyThreadState *ts) {
 #endif
 }
 
+/* Put trace_cb into ts's empty trace slot, directly (no audit event, no
+ * Python code: see above). On 3.9 the evaluation loop looks for line events
+ * only while interp->ceval.tracing_possible, the number of threads with a
+ * trace function, is not 0; _PyEval_SetTrace keeps it (+1 for a function
+ * where the slot was empty, -1 for an empty slot where there was one), and
+ * so must this: otherwise a program's sys.settrace(None) that clears
+ * memtrace's function counts it out, memtrace's goes back uncounted, and
+ * once the count is 0 no thread gets a line event any more, not memtrace's
+ * and not the program's next tracer (a debugger that sets frame.f_lineno
+ * from a line event never gets to jump: test_sys_settrace's
+ * test_jump_across_async_with). 3.10 dropped the count for
+ * cframe->use_tracing (set_tracing_state). GIL. */
+static void trace_slot_fill(PyThreadState *ts) {
+    ts->c_tracefunc = trace_cb;
+#if PY_VERSION_HEX < 0x030A0000
+    ts->interp->ceval.tracing_possible++;
+#endif
+}
+
 /* ts is the calling thread's, with the GIL. */
 static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     if (!atomic_load_explicit(&mt_rec.active, memory_order_relaxed) || hooks_stopping ||
@@ -869,7 +898,7 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
         return;
     if (hooks_profile && !ts->c_profilefunc && !ts->c_profileobj) ts->c_profilefunc = profile_cb;
     if (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc && !ts->c_traceobj)
-        ts->c_tracefunc = trace_cb;
+        trace_slot_fill(ts);
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
     if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
@@ -975,7 +1004,7 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
     const char *slot = is_profile ? "profile" : "trace";
     if (!now && !now_obj) {
         if (is_profile) ts->c_profilefunc = profile_cb;
-        else ts->c_tracefunc = trace_cb;
+        else trace_slot_fill(ts);
         set_tracing_state(ts);
         paused_set(0);
         hooks_paused_gen = 0;

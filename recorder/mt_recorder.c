@@ -3,6 +3,7 @@
  * thread, RSS sampler thread, definitions. See mt_recorder.h for the
  * threading model and the memory bound.
  */
+#define _GNU_SOURCE /* O_TMPFILE (file_create_unnamed) */
 #include "mt_recorder.h"
 #include "mt_procwatch.h"
 #include "mt_addrset.h"
@@ -948,6 +949,51 @@ static void file_close(void) {
     R.file.fd = -1;
 }
 
+/* A trace file, once it has a name, is one memtrace-decode reads: a process
+ * killed at any moment must not leave an empty file that open(O_CREAT) made
+ * before the header was in it: a fork child that the parent kills as it
+ * starts (test_multiprocessing_fork's test_resource_warning: Pool(1), then
+ * terminate() at once) is in that window ~1 time in 1000 (some hundred
+ * microseconds of copy-on-write faults between the two). So the file is made
+ * without a name (O_TMPFILE, in the directory of path), the header written,
+ * and then it is given its name (file_name); killed before, it is gone with
+ * the process. Where that cannot be done (no O_TMPFILE in the file system,
+ * no /proc, a symlink or a device at path that open would write through),
+ * the file is made by open(O_CREAT | O_TRUNC) as before. */
+static int file_create_unnamed(const char *path) {
+#ifdef O_TMPFILE
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return -1;
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    free(dir);
+    return fd;
+#else
+    (void)path;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Give the unnamed file fd the name path, in place of a regular file of
+ * that name (as O_TRUNC would have emptied it; meanwhile the name is
+ * free, never an empty file). 0, or -1 (the caller makes it by name). */
+static int file_name(int fd, const char *path) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int tries = 0; tries < 4; tries++) {
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+        if (errno != EEXIST) return -1;
+        struct stat st;
+        if (lstat(path, &st) != 0) {
+            if (errno == ENOENT) continue; /* gone meanwhile */
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode) || unlink(path) != 0) return -1;
+    }
+    return -1;
+}
+
 static dev_t statm_dev;
 static ino_t statm_ino; /* of mt_rec.statm_fd (start, sampler thread) */
 
@@ -1343,31 +1389,44 @@ static int rec_start(const mt_rec_config *cfg) {
     mt_rec.filtering = cfg->filtering;
     atomic_store(&mt_rec.rss_peak, 0);
     mt_writer_options opt = {0, 0};
-    memset(&R.file, 0, sizeof R.file);
-    R.file.fd = open(cfg->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    struct stat st;
-    if (R.file.fd < 0 || fstat(R.file.fd, &st) != 0) {
-        int saved = errno;
-        if (R.file.fd >= 0) close(R.file.fd);
-        free(R.path);
-        R.path = NULL;
-        errno = saved;
-        return MT_ERR_IO;
-    }
-    R.file.dev = st.st_dev;
-    R.file.ino = st.st_ino;
-    R.file.fd = fd_move_high(R.file.fd);
-    int rc = mt_writer_open_sink(&R.w, trace_sink, NULL, &h, &opt);
-    if (rc < 0) {
-        /* A full disk or a write error before anything was recorded: no
-         * empty or half-written file is left behind. */
-        int saved = errno;
-        file_close();
-        unlink(cfg->path);
-        free(R.path);
-        R.path = NULL;
-        errno = saved;
-        return rc;
+    /* Unnamed until the header is in it (see file_create_unnamed), else by
+     * name. */
+    for (int unnamed = 1;; unnamed = 0) {
+        memset(&R.file, 0, sizeof R.file);
+        R.file.fd = unnamed ? file_create_unnamed(cfg->path)
+                            : open(cfg->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (R.file.fd < 0 && unnamed) continue;
+        struct stat st;
+        if (R.file.fd < 0 || fstat(R.file.fd, &st) != 0) {
+            int saved = errno;
+            if (R.file.fd >= 0) close(R.file.fd);
+            free(R.path);
+            R.path = NULL;
+            errno = saved;
+            return MT_ERR_IO;
+        }
+        R.file.dev = st.st_dev;
+        R.file.ino = st.st_ino;
+        R.file.fd = fd_move_high(R.file.fd);
+        int rc = mt_writer_open_sink(&R.w, trace_sink, NULL, &h, &opt);
+        if (rc < 0) {
+            /* A full disk or a write error before anything was recorded: no
+             * empty or half-written file is left behind. */
+            int saved = errno;
+            file_close();
+            if (!unnamed) unlink(cfg->path);
+            free(R.path);
+            R.path = NULL;
+            errno = saved;
+            return rc;
+        }
+        if (unnamed && file_name(R.file.fd, cfg->path) < 0) {
+            mt_writer_discard(R.w);
+            R.w = NULL;
+            file_close();
+            continue;
+        }
+        break;
     }
     file_close(); /* the header is written: open again at the first cycle */
     if (cfg->rss_exact) statm_open();

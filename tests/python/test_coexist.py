@@ -413,6 +413,60 @@ sys.settrace(None)
 
 
 @pytest.mark.parametrize("mode", HOOK_MODES)
+def test_line_events_after_the_program_clears_the_trace_function(tmp, mode):
+    # The program clears the trace function (memtrace's, on 3.9-3.11), then
+    # installs a tracer that jumps (frame.f_lineno from a line event, as a
+    # debugger's "jump" does, test_sys_settrace's JumpTestCase), and clears
+    # it again. Its tracer gets the line events and jumps as bare, and the
+    # recording gets the line events after it. 3.9 counts the threads with
+    # a trace function and looks for line events only while the count is
+    # not 0: memtrace's function put back uncounted made it 0, and no line
+    # event came any more.
+    code = """
+import sys
+if sys.argv[1] != "bare":
+    import memtrace
+    mode, _, c = sys.argv[1].partition("+")
+    memtrace.start("t.trace", mode=mode, c_calls=True if c else None)
+def func(out):
+    out.append(1)
+    out.append(2)
+    out.append(3)
+first = func.__code__.co_firstlineno
+seen = []
+def tracer(frame, event, arg):
+    if frame.f_code is func.__code__:
+        seen.append((event, frame.f_lineno - first))
+        if event == "line" and frame.f_lineno == first + 1:
+            frame.f_lineno = first + 3
+    return tracer
+def after():
+    x = 1
+    y = 2
+    return x + y
+sys.settrace(None)
+sys.settrace(tracer)
+out = []
+func(out)
+sys.settrace(None)
+print(out, seen)
+after()
+"""
+    bare = run_py(code, tmp, args=["bare"])
+    assert bare.stdout.startswith("[3] ")
+    p = run_py(code, tmp, args=[mode])
+    assert p.stdout == bare.stdout
+    assert "memtrace" not in p.stderr, p.stderr
+    if mode != "profile":
+        recs = decode(tmp / "t.trace")
+        assert calls(recs, "after") == 1
+        i = next(i for i, r in enumerate(recs) if r["type"] == "call" and r.get("name") == "after")
+        j = next(j for j in range(i, len(recs)) if recs[j]["type"] == "return")
+        assert count(recs[i:j], "line") == 3, recs[i:j]
+    assert check(tmp / "t.trace")[0] == 0
+
+
+@pytest.mark.parametrize("mode", HOOK_MODES)
 def test_pdb_works_and_recording_goes_on(tmp, mode):
     p = run_py(START + """
 import io, pdb

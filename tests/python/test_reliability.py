@@ -386,6 +386,59 @@ def test_full_disk_at_start_leaves_no_empty_file(tmp):
     assert p.stdout.split() == ["OSError", "True", "False", "False"]
 
 
+def test_a_child_killed_as_it_starts_leaves_no_empty_file(tmp):
+    # A fork child records into a file of its own from its first moment,
+    # and a parent may kill it at once (multiprocessing's terminate(), the
+    # regression tests' fork children). Killed as soon as its file appears
+    # (inotify), it must have left a file that decodes, never an empty one:
+    # the file got its name before the header was in it.
+    p = run_py("""
+        import ctypes, os, select, signal, time, memtrace
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.mkdir("kids")
+        memtrace.start("kids/p.trace", mode="profile")
+        watch = libc.inotify_init1(os.O_NONBLOCK)
+        assert watch >= 0 and libc.inotify_add_watch(watch, b"kids", 0x100) >= 0  # IN_CREATE
+        for i in range(20):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(10)
+                os._exit(0)
+            select.select([watch], [], [], 10)   # its file appeared (or 10 s passed)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            try:
+                os.read(watch, 65536)
+            except BlockingIOError:
+                pass
+        memtrace.stop()
+        print(" ".join(n for n in os.listdir("kids") if n != "p.trace"))
+    """, tmp)
+    names = p.stdout.split()
+    assert len(names) >= 15, names
+    for name in names:
+        assert os.path.getsize(str(tmp / "kids" / name)) > 0, name
+        rc, out = check(tmp / "kids" / name)
+        assert rc == 0, (name, out)
+
+
+def test_start_replaces_a_file_and_writes_through_a_symlink(tmp):
+    # As open(O_CREAT | O_TRUNC) would: a file of that name is replaced, a
+    # symlink's target written.
+    (tmp / "old.trace").write_text("not a trace")
+    (tmp / "target.trace").write_text("")
+    os.symlink("target.trace", str(tmp / "link.trace"))
+    run_py("""
+        import memtrace
+        for name in ("old.trace", "link.trace"):
+            memtrace.start(name, mode="profile")
+            memtrace.stop()
+    """, tmp)
+    assert check(tmp / "old.trace")[0] == 0
+    assert os.path.islink(str(tmp / "link.trace"))
+    assert check(tmp / "target.trace")[0] == 0
+
+
 def test_full_disk_during_recording_is_not_recording(tmp):
     p = run_py("""
         import resource, signal, time, memtrace
