@@ -50,7 +50,7 @@ static inline int mt_addrset_remove(uint64_t key) {
 /* Keys in the set now. */
 uint64_t mt_addrset_count(void);
 
-/* fork (mt_recorder.c's pthread_atfork handlers): take the lock before,
+/* fork (mt_session.c's pthread_atfork handlers): take the lock before,
  * let it go in the parent, make it anew in the child. */
 void mt_addrset_fork_prepare(void);
 void mt_addrset_fork_parent(void);

@@ -100,7 +100,7 @@ typedef struct mt_procwatch_stats {
 } mt_procwatch_stats;
 void mt_procwatch_stats_get(mt_procwatch_stats *out);
 
-/* fork (mt_recorder.c's pthread_atfork handlers): W.lock is taken before,
+/* fork (mt_session.c's pthread_atfork handlers): W.lock is taken before,
  * let go in the parent, made anew (with its condition) in the child. */
 void mt_procwatch_fork_prepare(void);
 void mt_procwatch_fork_parent(void);

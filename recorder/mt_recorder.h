@@ -18,7 +18,7 @@
  *   - fork: pthread_atfork handlers (registered at the first start) take
  *     every recorder lock before the fork, so a child never inherits one
  *     held by a thread it does not have; the child stops recording until
- *     mt_rec_forget_after_fork (see "fork" in mt_recorder.c).
+ *     mt_rec_forget_after_fork (see "fork" in mt_session.c).
  *   - The recorder's threads (writer, sampler, poller) block every signal
  *     (mt_thread_create): signals are the program's.
  *
@@ -473,7 +473,7 @@ typedef struct mt_rec_stats {
 void mt_rec_stats_get(mt_rec_stats *out);
 /* The recording stopped by itself (the file cannot be written). */
 int mt_rec_failed(void);
-/* Around os.fork() on 3.12+ (see mt_recorder.c): stop the recorder's
+/* Around os.fork() on 3.12+ (see mt_session.c): stop the recorder's
  * threads before, start them again after, in the parent; the recording goes
  * on. Call with the GIL: it is kept unless the writer waits for it, then
  * released by release() (returning what take() needs to take it back).

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import check, count, decode, run_py
 
-# Locks the test hook _memtrace._test_hold_lock can hold (mt_recorder.c).
+# Locks the test hook _memtrace._test_hold_lock can hold (mt_session.c).
 LOCKS = ("pool", "reg", "defs", "sampler", "nogil", "addrset", "procwatch")
 
 
