@@ -56,6 +56,8 @@ static const char usage_text[] =
 "  allocations=True or \"sampled\", or --alloc/--native). Blocks live are\n"
 "  tracked by address and domain (raw, mem, obj, malloc, mmap) and\n"
 "  attributed to the allocating thread's whole Python stack (its site).\n"
+"  Sites aggregate by location: functions with the same name, file and def\n"
+"  line are one (a code object made again by exec or a reload).\n"
 "  Frees of addresses never seen allocated are ignored. Records are taken in\n"
 "  file order, which across threads can differ from time order by up to a\n"
 "  flush interval; frees that reach the file before their allocation and\n"

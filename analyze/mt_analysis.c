@@ -208,6 +208,7 @@ struct mt_analysis {
     uint32_t *fid2slot; /* dense for small fids */
     uint64_t capfid;
     u64map bigfids;
+    u64map canon; /* hash of a function's place -> its first fid (heap_alias) */
 
     lslot *ls;
     uint64_t nls, capls;
@@ -543,6 +544,7 @@ static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
 }
 
 static int open_reader(mt_analysis *a, mt_reader **r);
+static int heap_alias(mt_analysis *a, mt_reader *r, uint32_t fid);
 
 static int pass2(mt_analysis *a, mt_reader *r) {
     mt_record rec;
@@ -556,6 +558,8 @@ static int pass2(mt_analysis *a, mt_reader *r) {
             if (mt_reader_fatal(r)) break;
             continue;
         }
+        if (a->heap && rec.type == MT_REC_FUNCTION && heap_alias(a, r, rec.u.function.fid) < 0)
+            return MT_ERR_NOMEM;
         if (a->heap && mt_heap_feed(a->heap, &rec) < 0) return MT_ERR_NOMEM;
         switch (rec.type) {
         case MT_REC_CALL:
@@ -1391,6 +1395,26 @@ static int has_allocs(const mt_analysis *a) {
            a->s.by_type[MT_REC_REALLOC];
 }
 
+/* A FUNCTION record read: if an earlier id names the same place in the
+ * source (qualified name, file, def line, kind), the heap counts this one's
+ * frames as that one's, so that its sites aggregate by location (one row for
+ * a function whose code object was made five times, as by exec). */
+static int heap_alias(mt_analysis *a, mt_reader *r, uint32_t fid) {
+    const mt_function *fn = mt_reader_function(r, fid);
+    if (!fn) return 0;
+    uint64_t key = hash_str(hash_str(0xcbf29ce484222325ULL, fn->qualname), fn->file) ^
+                   mix64((uint64_t)fn->first_line << 1 | (fn->kind == MT_FUNC_C));
+    if (key == UINT64_MAX) key = 0;
+    uint32_t first = u64map_get(&a->canon, key);
+    if (first == NONE) return u64map_put(&a->canon, key, fid) ? MT_ERR_NOMEM : 0;
+    if (first == fid) return 0;
+    const mt_function *g = mt_reader_function(r, first);
+    if (!g || g->first_line != fn->first_line || g->kind != fn->kind ||
+        strcmp(g->qualname, fn->qualname) != 0 || strcmp(g->file, fn->file) != 0)
+        return 0; /* another place whose hash is the same: kept apart */
+    return mt_heap_alias(a->heap, fid, first);
+}
+
 static int heap_start(mt_analysis *a) {
     mt_heap_config c = {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
@@ -1412,6 +1436,7 @@ static int heap_peak_pass(mt_analysis *a) {
             if (mt_reader_fatal(r)) break;
             continue;
         }
+        if (rec.type == MT_REC_FUNCTION && (rc = heap_alias(a, r, rec.u.function.fid)) < 0) break;
         if ((rc = mt_heap_feed(a->heap, &rec)) != 0) break;
     }
     mt_reader_close(r);
@@ -1579,6 +1604,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->fs);
     free(a->fid2slot);
     u64map_free(&a->bigfids);
+    u64map_free(&a->canon);
     free(a->ls);
     u64map_free(&a->linemap);
     free(a->series);

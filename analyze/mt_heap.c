@@ -143,6 +143,8 @@ struct mt_heap {
     double dom_alloc_n[MT_DOMAIN_COUNT + 1], dom_free_n[MT_DOMAIN_COUNT + 1];
 
     /* stacks */
+    uint32_t *canon;  /* fid -> canonical fid + 1 (0: itself); see mt_heap_alias */
+    uint64_t ncanon;
     hnode *nodes;
     hacc *acc;
     uint64_t nnodes, capnodes, capacc;
@@ -287,11 +289,31 @@ static void pop(hthread *t) {
     if (t->dirty > t->depth) t->dirty = t->depth;
 }
 
-/* The site of the thread's stack now: intern the frames changed since. */
+static inline uint32_t canonical(const mt_heap *h, uint32_t fid) {
+    return fid < h->ncanon && h->canon[fid] ? h->canon[fid] - 1 : fid;
+}
+
+int mt_heap_alias(mt_heap *h, uint32_t fid, uint32_t canonical_fid) {
+    if (fid == canonical_fid) return 0;
+    if (fid >= h->ncanon) {
+        uint64_t n = h->ncanon ? h->ncanon : 256;
+        while (n <= fid) n *= 2;
+        uint32_t *c = realloc(h->canon, n * sizeof *c);
+        if (!c) return MT_ERR_NOMEM;
+        memset(c + h->ncanon, 0, (n - h->ncanon) * sizeof *c);
+        h->canon = c;
+        h->ncanon = n;
+    }
+    h->canon[fid] = canonical(h, canonical_fid) + 1;
+    return 0;
+}
+
+/* The site of the thread's stack now: intern the frames changed since
+ * (functions by location: see mt_heap_alias). */
 static uint32_t site_of(mt_heap *h, hthread *t) {
     for (uint64_t i = t->dirty; i < t->depth; i++) {
         uint32_t parent = i ? t->fr[i - 1].node : 0;
-        uint32_t n = intern(h, parent, t->fr[i].fid, t->fr[i].line);
+        uint32_t n = intern(h, parent, canonical(h, t->fr[i].fid), t->fr[i].line);
         if (n == NONE) return NONE;
         t->fr[i].node = n;
     }
@@ -717,6 +739,7 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
 
 void mt_heap_free(mt_heap *h) {
     if (!h) return;
+    free(h->canon);
     free(h->nodes);
     free(h->acc);
     free(h->ntab);

@@ -40,6 +40,13 @@ typedef struct mt_heap_config {
 int mt_heap_new(mt_heap **h, const mt_heap_config *c);
 void mt_heap_free(mt_heap *h); /* accepts NULL */
 
+/* fid names the same place in the source as canonical (the same qualified
+ * name, file, def line and kind: a code object made again by exec, a
+ * reloaded module, a class body run twice): its frames count as canonical's,
+ * so that sites aggregate by location. Call it when the FUNCTION record of
+ * fid is read (before fid is used). 0 or MT_ERR_NOMEM. */
+int mt_heap_alias(mt_heap *h, uint32_t fid, uint32_t canonical);
+
 /* One record, in file order. Returns 0, 1 (replay only: the peak was
  * reached and grouped; stop) or MT_ERR_NOMEM. */
 int mt_heap_feed(mt_heap *h, const mt_record *rec);

@@ -60,4 +60,22 @@ test_expect_success 'sampled 1 GB: the estimate is within 10% of the exact total
         sys.exit(0 if x >= 10**9 and abs(s - x) <= 0.10 * x else 1)" "$x" "$s"
 '
 
+test_expect_success 'sites aggregate by location: one code made five times is one row' '
+    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" "$(dirname "$W")/remade_workload.py" remade.trace &&
+    "$ANALYZE" --json --top 0 remade.trace >remade.json &&
+    schema remade.json &&
+    "$PYTHON" - remade.json <<-\PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	for table in ("peak", "leaks"):
+	    # (3.9-3.11: the blocks are made in remade.<locals>.<listcomp>)
+	    rows = [[z["count"] for z in s["sizes"] if z["size_bytes"] == 4322]  # bytearray: + NUL
+	            for s in d["heap"][table]]
+	    rows = [r for r in rows if r]
+	    print(table, rows)
+	    if rows != [[500]]:
+	        sys.exit(1)
+	PY
+'
+
 test_done
