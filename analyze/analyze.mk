@@ -84,7 +84,7 @@ ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_heap.o
 $(BIN)/memtrace-plot: $(OBJ)/analyze/mt_heap.o
 ANALYZE := $(BIN)/memtrace-analyze
 
-$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_tree.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS)

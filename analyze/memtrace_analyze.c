@@ -14,6 +14,7 @@
 
 #include "memtrace_format.h"
 #include "mt_analysis.h"
+#include "mt_tree.h"
 #include "mt_cli.h"
 
 static const char usage_text[] =
@@ -37,6 +38,13 @@ static const char usage_text[] =
 "                   with '@' (\"@1795000000.25\"); activations are clipped to it\n"
 "  --thread X       attribute only thread X: a tid or a thread name\n"
 "                   (repeatable); RSS itself stays the process's\n"
+"  --tree[=all]     instead of the report: the heap at its peak as a tree of\n"
+"                   call paths, biggest first (--top children at most per\n"
+"                   node, paths under 0.5% of the peak summed); runs of\n"
+"                   import-system frames fold into \"<import system>\" unless\n"
+"                   =all; with --json, {file, peak_bytes, peak_time_s, tree:\n"
+"                   NODE}, NODE: {function, file, line, first_line, bytes,\n"
+"                   count, children: [NODE], more: {nodes, bytes, count}}\n"
 "  -h, --help       print this text and exit\n"
 "  -V, --version    print the version and exit\n"
 "\n"
@@ -1242,6 +1250,53 @@ static int json_error(const char *path) {
     return 1;
 }
 
+/* ---- --tree ------------------------------------------------------------- */
+
+/* The heap at its peak as a tree of call paths (mt_tree.h). 0, or the exit
+ * status of an error said here. */
+static int tree_report(mt_out *o, const report *rp, const mt_analysis *a, const char *path,
+                       int fold) {
+    const mt_analysis_heap *h = mt_analysis_heap_get(a);
+    if (!h->has_allocs) {
+        mt_cli_error("%s: --tree: the trace has no allocation records (record them with "
+                     "allocations=True, or run --alloc)", path);
+        return 1;
+    }
+    uint32_t n;
+    const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
+                                                   MT_ANALYSIS_BY_BYTES, &n);
+    mt_tree *t;
+    if (mt_tree_build(&t, st, n, fold) < 0) {
+        mt_cli_error("%s: out of memory", path);
+        return 1;
+    }
+    const double min_share = 0.005;
+    if (json_mode) {
+        MT_OUT_LIT(o, "{");
+        mt_out_json_kstr(o, "file", path);
+        MT_OUT_LIT(o, ",");
+        mt_out_json_key(o, "peak_bytes");
+        mt_out_u64(o, h->peak_bytes);
+        MT_OUT_LIT(o, ",");
+        json_ks(o, rp, "peak_time_s", h->t_peak);
+        MT_OUT_LIT(o, ",\n");
+        mt_out_json_key(o, "tree");
+        mt_tree_json(o, t, rp->top, min_share);
+        MT_OUT_LIT(o, "}\n");
+    } else {
+        char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+        text_loss(o, rp, a);
+        line(o, "Heap at its peak by call path: %s at %s%s%s", mt_fmt_bytes(b1, h->peak_bytes),
+             mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), lm(rp, MT_LOSS_HEAP),
+             h->sample_bytes > 1 ? " (sampled: estimates)" : "");
+        line(o, "(%s; biggest first; at most %u children per node, paths under 0.5%% summed%s)",
+             path, (unsigned)rp->top, fold ? "; import-system frames folded" : "");
+        mt_tree_text(o, t, rp->top, min_share);
+    }
+    mt_tree_free(t);
+    return 0;
+}
+
 /* ---- Options ------------------------------------------------------------ */
 
 /* A --from/--to value: ns since the trace's anchor. "@UNIX" needs the
@@ -1257,7 +1312,7 @@ static int parse_when(const char *s, const mt_header *h, uint64_t *ns) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD };
+    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD, OPT_TREE };
     static const struct option longopts[] = {
         {"top", required_argument, NULL, OPT_TOP},
         {"sort", required_argument, NULL, OPT_SORT},
@@ -1266,13 +1321,14 @@ int main(int argc, char **argv) {
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
         {"thread", required_argument, NULL, OPT_THREAD},
+        {"tree", optional_argument, NULL, OPT_TREE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     mt_cli_init("memtrace-analyze");
     enum mode mode = MODE_TEXT;
-    int json = 0, csv = 0, sort = MT_ANALYSIS_SORT_INCL, c;
+    int json = 0, csv = 0, sort = MT_ANALYSIS_SORT_INCL, c, tree = 0; /* 2: all frames */
     uint64_t top = 20;
     const char *from = NULL, *to = NULL;
     const char **threads = calloc((size_t)argc + 1, sizeof *threads);
@@ -1296,6 +1352,12 @@ int main(int argc, char **argv) {
         case OPT_FROM: from = optarg; break;
         case OPT_TO: to = optarg; break;
         case OPT_THREAD: threads[nthreads++] = optarg; break;
+        case OPT_TREE:
+            if (optarg && strcmp(optarg, "all") != 0)
+                mt_cli_usage_error(usage_text, "--tree: unknown value '%s' (--tree or --tree=all)",
+                                   optarg);
+            tree = optarg ? 2 : 1;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return fflush(stdout) == 0 ? 0 : 1;
@@ -1310,6 +1372,7 @@ int main(int argc, char **argv) {
         }
     }
     if (json && csv) mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
+    if (tree && csv) mt_cli_usage_error(usage_text, "--tree and --csv exclude each other");
     mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
     json_mode = json;
     if (argc - optind < 1) mt_cli_usage_error(usage_text, "no trace file given");
@@ -1353,9 +1416,20 @@ int main(int argc, char **argv) {
     rp.tps = rp.s->header->ticks_per_second;
     loss_stderr(&rp, a); /* first, whatever the output */
     mt_out *o = &mt_stdout;
+    if (tree) {
+        int trc = tree_report(o, &rp, a, path, tree == 1);
+        if (trc) {
+            mt_analysis_free(a);
+            free(threads);
+            return trc;
+        }
+        mode = -1; /* nothing else */
+    }
     switch (mode) {
     case MODE_JSON: json_report(o, &rp, a); break;
     case MODE_CSV: csv_report(o, &rp, a); break;
+    default:
+        break;
     case MODE_TEXT:
         text_loss(o, &rp, a);
         text_run(o, &rp);

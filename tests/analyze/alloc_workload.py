@@ -69,6 +69,9 @@ if mode.startswith("gb-"):
     memtrace.start(out, mode="alloc",
                    allocations="sampled" if mode == "gb-sampled" else True)
     gigabyte()
+elif mode == "profile-plain":  # no allocation records
+    memtrace.start(out, mode="profile")
+    outer()
 else:
     memtrace.start(out, mode="alloc" if mode == "sampled" else mode,
                    allocations="sampled" if mode == "sampled" else True)

@@ -78,4 +78,40 @@ test_expect_success 'sites aggregate by location: one code made five times is on
 	PY
 '
 
+test_expect_success '--tree: the peak as call paths, biggest first, import system folded' '
+    "$ANALYZE" --tree --json --top 0 alloc.trace >tree.json &&
+    "$ANALYZE" --tree alloc.trace >tree.txt &&
+    "$ANALYZE" --tree=all --top 3 alloc.trace >tree-all.txt &&
+    "$PYTHON" - alloc.json tree.json <<-\PY &&
+	import json, sys
+	full, tree = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+	root = tree["tree"]
+	assert tree["peak_bytes"] == full["heap"]["peak_bytes"], tree["peak_bytes"]
+	assert root["bytes"] == sum(s["bytes"] for s in full["heap"]["peak"]), root["bytes"]
+	def walk(n, path):
+	    kids = n["children"]
+	    assert [k["bytes"] for k in kids] == sorted((k["bytes"] for k in kids), reverse=True)
+	    assert sum(k["bytes"] for k in kids) + n["more"]["bytes"] <= n["bytes"]
+	    yield path + [n["function"]], n
+	    for k in kids:
+	        yield from walk(k, path + [n["function"]])
+	nodes = list(walk(root, []))
+	# the 30 live 1000001-byte blocks of peak(), under outer()
+	hit = [n for p, n in nodes if p[-2:] == ["outer", "peak"]]
+	assert hit and hit[0]["bytes"] >= 30 * 1000001, hit
+	assert not any("importlib" in n["file"] for p, n in nodes), "import frames not folded"
+	PY
+    grep -E "^ +[0-9.]+% +[0-9.]+ MiB +[0-9]+ .*[├└]─ peak \(" tree.txt &&
+    grep "import-system frames folded" tree.txt &&
+    ! grep "import-system frames folded" tree-all.txt
+'
+
+test_expect_success '--tree on a trace without allocations: a clear error' '
+    rec plain.trace profile-plain &&
+    test_status 1 "$ANALYZE" --tree plain.trace 2>err &&
+    grep "plain.trace: --tree: the trace has no allocation records" err &&
+    test_status 2 "$ANALYZE" --tree=folded alloc.trace 2>err2 &&
+    grep "unknown value" err2
+'
+
 test_done
