@@ -139,7 +139,7 @@ $(ASAN_BIN)/memtrace-filter: $(ASAN_DIR)/obj/analyze/memtrace_filter.o \
     $(ASAN_DIR)/obj/analyze/mt_select.o $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o \
-    $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
+    $(ASAN_DIR)/obj/analyze/mt_tree.o $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o \
     $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)

@@ -48,6 +48,7 @@ for f in basic.trace heap.trace poll.trace lost.trace zombie.trace corpus/*.trac
     run "$f" "$TOOLS/memtrace-decode" --header --json "$f"
     run "$f" "$TOOLS/memtrace-analyze" "$f"
     run "$f" "$TOOLS/memtrace-analyze" --json "$f"
+    run "$f" "$TOOLS/memtrace-analyze" --tree "$f"
     run "$f" "$TOOLS/memtrace-filter" "$f" -o filtered.trace
     run "$f" "$TOOLS/memtrace-diff" --json basic.trace "$f"
     run "$f" "$TOOLS/memtrace-plot" "$f" -o plot.svg
