@@ -147,6 +147,9 @@ static const char usage_text[] =
 "          bool (the recorder's own process, from its COUNTERS)}],\n"
 "  \"process_total\" (with \"processes\"): {rounds, peak_bytes, peak_time_s,\n"
 "          series: [[time_s, bytes]] (total RSS per round, changes only)}\n"
+"  \"notes\": [str] (last; what the figures cannot say: without allocation\n"
+"          records RSS growth is attributed approximately; RSS grew far\n"
+"          beyond the tracked heap, so native memory went unseen; [] if none)\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
 "  A trace that cannot be read at all (missing, not a trace, newer format)\n"
@@ -618,6 +621,57 @@ static void text_notes(mt_out *o, const report *rp) {
     }
 }
 
+/* ---- Notes: what the figures can and cannot say ------------------------ */
+
+#define MAX_NOTES 2
+#define NOTE_LEN 700
+
+/* Notes for a reader of this trace's figures (text: above the tables;
+ * JSON: "notes"): a trace without allocation records attributes RSS
+ * growth, approximately; a trace whose RSS grew far beyond the Python heap
+ * it tracked missed native memory. Returns how many. */
+static int notes(const report *rp, const mt_analysis *a, char out[MAX_NOTES][NOTE_LEN]) {
+    const mt_analysis_summary *s = rp->s;
+    const mt_analysis_heap *h = mt_analysis_heap_get(a);
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES];
+    int k = 0;
+    uint32_t nf;
+    mt_analysis_functions(a, &nf);
+    if (!h->has_allocs && nf > 0)
+        snprintf(out[k++], NOTE_LEN,
+                 "no allocation records: functions and lines are charged with the RSS growth "
+                 "seen while they ran (RSS sampled %s), an approximation: growth made by "
+                 "another thread can be charged to one that waited, and memory freed before "
+                 "a return is not seen. For exact figures record allocations: "
+                 "memtrace.start(allocations=True) or python -m memtrace run --alloc",
+                 s->rss_samples > 1 ? "at intervals" : "rarely");
+    const uint32_t native = (1u << MT_DOMAIN_MALLOC) | (1u << MT_DOMAIN_MMAP);
+    if (h->has_allocs && s->has_rss && !(h->domain_mask & native) && s->rss_peak > s->rss_start) {
+        uint64_t grew = s->rss_peak - s->rss_start;
+        /* Far beyond: more than twice the heap's peak and 32 MiB more. */
+        if (grew > 2 * h->peak_bytes && grew - h->peak_bytes > (32u << 20))
+            snprintf(out[k++], NOTE_LEN,
+                     "RSS grew by %s (from %s to %s) while the Python heap memtrace tracked "
+                     "peaked at %s: about %s of it was memory not allocated through Python's "
+                     "allocators (C extensions' malloc and mmap: numpy, pandas, ...), not in "
+                     "the heap tables. Record with native=True (python -m memtrace run "
+                     "--native) to see it",
+                     mt_fmt_bytes(b1, grew), mt_fmt_bytes(b2, s->rss_start),
+                     mt_fmt_bytes(b3, s->rss_peak), mt_fmt_bytes(b4, h->peak_bytes),
+                     mt_fmt_bytes(b1, grew - h->peak_bytes));
+    }
+    return k;
+}
+
+static void text_advice(mt_out *o, const report *rp, const mt_analysis *a) {
+    char n[MAX_NOTES][NOTE_LEN];
+    int k = notes(rp, a, n);
+    for (int i = 0; i < k; i++) {
+        line(o, "%s", "");
+        line(o, "NOTE: %s.", n[i]);
+    }
+}
+
 /* ---- JSON: allocations -------------------------------------------------- */
 
 static void json_domain(mt_out *o, const mt_analysis_heap_domain *x) {
@@ -1045,7 +1099,15 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     mt_out_putc(o, '}');
     if (mt_analysis_heap_get(a)->has_allocs) json_heap(o, rp, a);
     json_processes(o, rp, a);
-    MT_OUT_LIT(o, "}\n");
+    /* Last: added in schema 1 after the others (new keys go at the end). */
+    MT_OUT_LIT(o, ",\n\"notes\":[");
+    char nt[MAX_NOTES][NOTE_LEN];
+    int k = notes(rp, a, nt);
+    for (int i = 0; i < k; i++) {
+        if (i) mt_out_putc(o, ',');
+        mt_out_json_str(o, nt[i], strlen(nt[i]));
+    }
+    MT_OUT_LIT(o, "]}\n");
 }
 
 /* ---- Processes (PROC_SAMPLE traces) -------------------------------------- */
@@ -1435,6 +1497,7 @@ int main(int argc, char **argv) {
         text_run(o, &rp);
         text_rss(o, &rp, a);
         text_processes(o, &rp, a);
+        text_advice(o, &rp, a);
         text_heap(o, &rp, a);
         text_functions(o, &rp, a);
         text_lines(o, &rp, a);

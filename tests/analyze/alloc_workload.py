@@ -69,6 +69,16 @@ if mode.startswith("gb-"):
     memtrace.start(out, mode="alloc",
                    allocations="sampled" if mode == "gb-sampled" else True)
     gigabyte()
+elif mode == "native-unseen":  # 96 MiB of RSS outside Python's allocators
+    import mmap, time
+    memtrace.start(out, mode="alloc", allocations=True)
+    m = mmap.mmap(-1, 96 << 20)
+    for i in range(0, 96 << 20, 4096):
+        m[i] = 1
+    time.sleep(0.05)
+    memtrace.stop()
+    m.close()
+    sys.exit(0)
 elif mode == "profile-plain":  # no allocation records
     memtrace.start(out, mode="profile")
     outer()

@@ -122,7 +122,8 @@ def check_type(v, t, where, errors):
 
 def schema(doc):
     errors = []
-    want = dict(SCHEMA, heap=HEAP) if isinstance(doc, dict) and "heap" in doc else SCHEMA
+    want = dict(SCHEMA, heap=HEAP) if isinstance(doc, dict) and "heap" in doc else dict(SCHEMA)
+    want["notes"] = ["str"]  # last (schema 1 adds keys at the end)
     check_type(doc, want, "$", errors)
     if not errors and doc["schema"] != "memtrace-analyze/1":
         errors.append(f"$.schema: {doc['schema']!r}")

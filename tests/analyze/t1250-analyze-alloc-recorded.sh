@@ -114,4 +114,16 @@ test_expect_success '--tree on a trace without allocations: a clear error' '
     grep "unknown value" err2
 '
 
+test_expect_success 'notes: RSS attribution without allocations; native memory unseen' '
+    "$ANALYZE" plain.trace >plain.txt &&
+    grep "^NOTE: no allocation records: functions and lines are charged" plain.txt &&
+    "$ANALYZE" --json plain.trace >plain.json && schema plain.json &&
+    "$PYTHON" "$CHECK" get plain.json notes.0 | grep "python -m memtrace run --alloc" &&
+    "$PYTHON" "$CHECK" get alloc.json notes | grep -x "\[\]" &&
+    rec unseen.trace native-unseen &&
+    "$ANALYZE" unseen.trace >unseen.txt &&
+    grep -E "^NOTE: RSS grew by [0-9.]+ MiB .* Record with native=True" unseen.txt &&
+    ! grep "no allocation records" unseen.txt
+'
+
 test_done
