@@ -334,11 +334,23 @@ static PyFrameObject *frame_object(_PyInterpreterFrame *f) {
 static PyFrameObject *frame_object(PyFrameObject *f) { return f; }
 
 /* 3.9/3.10: see "Marks". Installed by mt_alloc_start while marks are on,
- * taken off at stop if it is still the type's. */
+ * taken off at stop if it is still the type's; if another module has put
+ * its own function there since (calling ours), ours stays in that chain,
+ * passing through, and is not installed again (chained). */
 static destructor frame_dealloc_prev;
+static int frame_dealloc_chained;
 static void frame_dealloc_unmark(PyObject *op) {
+    /* The type's own dealloc uses the trashcan only while it is the type's
+     * tp_dealloc: with ours there, freeing a deep chain of frames (f_back)
+     * would recurse on the C stack. So the trashcan is here, with the
+     * frame untracked first as the type's dealloc does (the trashcan
+     * defers untracked objects); deferred frames come back through
+     * tp_dealloc, that is here. */
+    PyObject_GC_UnTrack(op);
+    Py_TRASHCAN_BEGIN(op, frame_dealloc_unmark)
     if (__builtin_expect(marks_n != 0, 0) && *mark_fslot(op)) mark_remove(op);
     frame_dealloc_prev(op);
+    Py_TRASHCAN_END
 }
 #endif
 
@@ -825,9 +837,10 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
 #else
     /* 3.9/3.10: marks leave at the frame's dealloc (see "Marks"). */
     marks_on = lazy_stacks && sample_bytes == 1 && cfg->python;
-    if (marks_on && PyFrame_Type.tp_dealloc != frame_dealloc_unmark) {
+    if (marks_on && !frame_dealloc_chained) {
         frame_dealloc_prev = PyFrame_Type.tp_dealloc;
         PyFrame_Type.tp_dealloc = frame_dealloc_unmark;
+        frame_dealloc_chained = 1;
     }
 #endif
 #endif
@@ -902,8 +915,10 @@ static void marks_off(void) {
     marks_on = 0;
     marks_reset();
 #if PY_VERSION_HEX < 0x030B0000
-    if (PyFrame_Type.tp_dealloc == frame_dealloc_unmark && frame_dealloc_prev)
+    if (frame_dealloc_chained && PyFrame_Type.tp_dealloc == frame_dealloc_unmark) {
         PyFrame_Type.tp_dealloc = frame_dealloc_prev;
+        frame_dealloc_chained = 0;
+    }
 #endif
 }
 

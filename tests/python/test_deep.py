@@ -297,3 +297,63 @@ def test_stacks_right_when_address_and_code_mislead(tmp, buffer_bytes):
     assert sorted(seen) == sorted(expect)
     bad = [(s, seen[s], expect[s]) for s in expect if seen[s] != expect[s]]
     assert not bad, bad[:3]
+
+
+def test_freeing_a_deep_chain_of_frames_keeps_the_trashcan(tmp):
+    # 3.9/3.10 put memtrace's function in the frame type's dealloc: the
+    # type's own trashcan test failed with it there, and a chain of 20,000
+    # frames (kept by sys._getframe) freed by a thread with a small stack
+    # recursed on the C stack (SIGSEGV). Bare it is fine on every version.
+    p = run_py("""
+        import sys, threading, memtrace
+        sys.setrecursionlimit(100000)
+        threading.stack_size(256 << 20)
+        box = []
+        def rec(n):
+            return sys._getframe() if n == 0 else rec(n - 1)
+        t = threading.Thread(target=lambda: box.append(rec(20000)))
+        t.start(); t.join()
+        memtrace.start("c.trace", mode="alloc", allocations=True)
+        threading.stack_size(256 << 10)
+        t = threading.Thread(target=box.clear)
+        t.start(); t.join()
+        memtrace.stop()
+        print("ok")
+    """, tmp, check=False, timeout=120)
+    assert p.returncode == 0 and p.stdout.split() == ["ok"], (p.returncode, p.stderr[-2000:])
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 11), reason="3.9/3.10 wrap the frame type's dealloc")
+def test_another_frame_dealloc_wrapper_then_a_second_recording(tmp):
+    # Another module wraps the frame dealloc over memtrace's; memtrace's
+    # stays in that chain at stop and must not capture the other as its own
+    # predecessor at the next start (each would call the other for ever).
+    import subprocess
+    import sysconfig
+    src = tmp / "otherwrap.c"
+    src.write_text("#include <Python.h>\n#include <frameobject.h>\n"
+                   "static destructor prev;\n"
+                   "static void mine(PyObject *op) { prev(op); }\n"
+                   "void install(void) { prev = PyFrame_Type.tp_dealloc; "
+                   "PyFrame_Type.tp_dealloc = mine; }\n")
+    so = tmp / "otherwrap.so"
+    cc = subprocess.run(["cc", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"],
+                         str(src), "-o", str(so)], stderr=subprocess.PIPE,
+                        universal_newlines=True)
+    if cc.returncode != 0:
+        pytest.skip("cannot build a test extension: " + cc.stderr[-300:])
+    p = run_py("""
+        import ctypes, sys, memtrace
+        lib = ctypes.PyDLL(sys.argv[1])
+        def f():
+            return [bytearray(10) for _ in range(3)]
+        memtrace.start("c1.trace", mode="alloc", allocations=True)
+        lib.install()
+        f()
+        memtrace.stop()
+        memtrace.start("c2.trace", mode="alloc", allocations=True)
+        f()
+        memtrace.stop()
+        print("survived")
+    """, tmp, args=[str(so)], check=False, timeout=30)
+    assert p.stdout.split() == ["survived"], (p.returncode, p.stderr[-2000:])
