@@ -640,20 +640,12 @@ static MT_TLS int hooks_resync;
 /* mt_rec.gen while a program's function set through sys.settrace/setprofile
  * holds the thread's slot (0: none). Owning thread. */
 static MT_TLS uint64_t hooks_paused_gen;
-/* Threads paused now, and the first pause's notice (GIL). A pause is said
- * in the trace (a marker) and, only if it lasts until stop, on stderr: a
- * debugger (pdb, doctest) installs its function and clears it again, and
- * the program's stderr is the program's (test_pdb reads it). */
-static int hooks_paused_now;
+/* The recording's first pause notice (GIL; "" if none). A pause is said in
+ * the trace (a marker) and on stderr only if threads still run a function
+ * of the program's when the recording stops (paused_at_stop): a debugger
+ * (pdb, doctest) installs its function and clears it again, and the
+ * program's stderr is the program's (test_pdb reads it). */
 static char hooks_paused_first[900];
-
-static void paused_set(int on) {
-    if (on && hooks_paused_gen != mt_rec.gen) {
-        hooks_paused_now++;
-    } else if (!on && hooks_paused_gen == mt_rec.gen && hooks_paused_gen) {
-        if (hooks_paused_now > 0) hooks_paused_now--;
-    }
-}
 
 /* The first event of a thread: CALL's frame is the one being entered, whose
  * call the caller records, so the stack to push starts at its parent. */
@@ -902,7 +894,6 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     set_tracing_state(ts);
     /* A thread recorded before: its stack moved on meanwhile. */
     if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
-    paused_set(0);
     hooks_paused_gen = 0;
 }
 
@@ -1006,7 +997,6 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
         if (is_profile) ts->c_profilefunc = profile_cb;
         else trace_slot_fill(ts);
         set_tracing_state(ts);
-        paused_set(0);
         hooks_paused_gen = 0;
         mt_tstate *t = mt_tstate_get();
         if (!was_ours && t) {
@@ -1034,9 +1024,8 @@ static PyObject *wrap_set(int is_profile, PyObject *arg) {
                  "program's own %s function in place of memtrace's (until it is cleared)",
                  (unsigned long long)PyThread_get_thread_native_id(), slot, where, slot);
         hooks_notice(t, text);
-        if (hooks_paused_gen != mt_rec.gen && !hooks_paused_now)
+        if (!hooks_paused_first[0])
             snprintf(hooks_paused_first, sizeof hooks_paused_first, "%s", text);
-        paused_set(1);
         hooks_paused_gen = mt_rec.gen;
     }
     return r;
@@ -1405,6 +1394,9 @@ static int monitoring_install(int on, int need) {
         int ours = PyUnicode_Check(r) && PyUnicode_CompareWithASCIIString(r, "memtrace") == 0;
         Py_CLEAR(r);
         if (!ours) {
+#if PY_VERSION_HEX >= 0x030D0000
+            if (companion_install(mon, events, 0) < 0) goto out;
+#endif
             mon_tool = -1;
             rc = 0;
             goto out;
@@ -1424,7 +1416,8 @@ static int monitoring_install(int on, int need) {
     }
 #if PY_VERSION_HEX >= 0x030D0000
     /* Before our own events, so that no code object is instrumented with
-     * one tool and then two. */
+     * one tool and then two. Every mode: fast mode too must leave pdb as
+     * it is bare. */
     if (companion_install(mon, events, on) < 0) goto out;
 #endif
     r = PyObject_CallMethod(mon, "set_events", "il", mon_tool, on ? mask : 0L);
@@ -1672,15 +1665,35 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
     return 0;
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+/* Threads of the recorded interpreter whose slot holds a function of the
+ * program's where memtrace's would be (GIL): those paused until now (and
+ * threads that kept their own from the start). Threads that ended are
+ * gone from the list. */
+static int paused_at_stop(void) {
+    int n = 0;
+    if (!hooks_interp) return 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(hooks_interp); ts;
+         ts = PyThreadState_Next(ts)) {
+        int trace_foreign = hooks_mode == MT_MODE_TRACE && (ts->c_tracefunc || ts->c_traceobj) &&
+                            ts->c_tracefunc != trace_cb;
+        int prof_foreign = hooks_profile && (ts->c_profilefunc || ts->c_profileobj) &&
+                           ts->c_profilefunc != profile_cb;
+        n += trace_foreign || prof_foreign;
+    }
+    return n;
+}
+#endif
+
 int mt_hooks_stop(int reason) {
     if (!hooks_mode || hooks_stopping) return MT_ERR_STATE;
     hooks_stopping = 1;
     atomic_store(&mt_rec.active, 0);
 #if PY_VERSION_HEX < 0x030C0000
-    if (hooks_paused_now > 0 && hooks_paused_first[0])
+    int still = hooks_paused_first[0] ? paused_at_stop() : 0;
+    if (still)
         fprintf(stderr, "%s; %d thread(s) still paused when the recording stopped\n",
-                hooks_paused_first, hooks_paused_now);
-    hooks_paused_now = 0;
+                hooks_paused_first, still);
     hooks_paused_first[0] = 0;
 #endif
     PyObject *et, *ev, *etb;
@@ -1743,6 +1756,9 @@ void mt_hooks_after_fork_child(void) {
     mt_hooks_nhide = 0;
     ftab_clear();
     filters_free(&hooks_filters);
+#if PY_VERSION_HEX < 0x030C0000
+    hooks_paused_first[0] = 0; /* the parent's */
+#endif
 }
 
 void mt_hooks_set_hide_frame(PyObject *frame) {

@@ -915,7 +915,11 @@ static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER; /* resume */
 
 void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
-    if (R.writer_running && !R.paused) {
+    /* Not when the writer could not be started again after a fork (no
+     * thread would say it is done), nor while another thread pauses (it
+     * let the GIL go for the writer; the recorder's locks are safe across
+     * fork all the same: see "fork"). */
+    if (R.writer_running && !R.writer_gone && !R.paused && !R.pausing) {
         R.paused_sampler = R.sampler_running;
         if (R.sampler_running) { /* never waits for the GIL */
             pthread_mutex_lock(&R.sampler_lock);

@@ -763,3 +763,23 @@ print(out.getvalue())
     p = run_py(code, tmp, args=[mode])
     assert p.stdout == bare.stdout
     assert "memtrace" not in p.stderr, p.stderr
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+: sys.monitoring, no pause")
+def test_a_paused_thread_that_ended_is_not_said_at_stop(tmp):
+    # A worker installs its own trace function (recording of it pauses) and
+    # ends: nothing is still paused at stop, so nothing on stderr.
+    p = run_py(START + """
+import threading
+def tracer(frame, event, arg):
+    return tracer
+def work():
+    sys.settrace(tracer)
+    sum(range(10))
+t = threading.Thread(target=work)
+t.start(); t.join()
+memtrace.stop()
+print("done")
+""", tmp, args=["trace"])
+    assert p.stdout.split() == ["done"]
+    assert "memtrace" not in p.stderr, p.stderr
