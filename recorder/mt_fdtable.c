@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,21 @@
 #include <unistd.h>
 
 static __thread int own_table;
+/* Messages mt_say could not write from a private table (see there). */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static char pending[4096];
+static size_t pending_len;
+
+void mt_say_flush(void) {
+    if (own_table || !pending_len) return;
+    pthread_mutex_lock(&pending_lock);
+    if (pending_len) {
+        fwrite(pending, 1, pending_len, stderr);
+        fflush(stderr);
+        pending_len = 0;
+    }
+    pthread_mutex_unlock(&pending_lock);
+}
 
 /* Close every descriptor of the calling thread's (private) table. */
 static void close_all(void) {
@@ -71,7 +87,19 @@ void mt_say(const char *fmt, ...) {
         return;
     }
     int fd = open("/proc/self/fd/2", O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0) return; /* no stderr the program has (closed, or a socket) */
+    if (fd < 0) {
+        /* A socket (journald), or a file this process may no longer open:
+         * kept for mt_say_flush, which a thread of the process's table
+         * runs (stop). */
+        pthread_mutex_lock(&pending_lock);
+        size_t room = sizeof pending - 1 - pending_len;
+        size_t k = len < room ? len : room;
+        memcpy(pending + pending_len, buf, k);
+        pending_len += k;
+        pending[pending_len] = 0;
+        pthread_mutex_unlock(&pending_lock);
+        return;
+    }
     for (size_t off = 0; off < len;) {
         ssize_t k = write(fd, buf + off, len - off);
         if (k <= 0) break;

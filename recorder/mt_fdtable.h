@@ -29,4 +29,9 @@ int mt_fdtable_is_private(void);
  * of its own, through stderr otherwise. */
 void mt_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* What mt_say could not write from a private table (stderr a socket, or a
+ * file this process may no longer open), written now to stderr; no-op in a
+ * thread with a private table. The recording's stop calls it. */
+void mt_say_flush(void);
+
 #endif

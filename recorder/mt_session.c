@@ -666,6 +666,7 @@ static int rec_stop(int reason);
 int mt_rec_stop(int reason) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     int rc = rec_stop(reason);
+    mt_say_flush(); /* the writer's messages it could not write itself */
     MT_GUARD_LEAVE();
     return rc;
 }

@@ -776,3 +776,35 @@ def test_naming_a_thread_runs_no_importlib_code(tmp, mode, alloc):
     assert "importlib calls 0" in p.stdout, p.stdout + p.stderr
     code, out = check(str(tmp / "n.trace"))
     assert code == 0, out
+
+
+def test_the_writers_warning_reaches_a_socket_stderr(tmp):
+    # The writer has a descriptor table of its own and reaches stderr
+    # through /proc/self/fd/2, which cannot open a socket (journald gives
+    # services one): its warning is then written by the stopping thread.
+    import socket
+    (tmp / "gone").mkdir()
+    code = (tmp / "prog.py")
+    code.write_text(
+        "import memtrace, shutil, time\n"
+        "memtrace.start('gone/x.trace', mode='profile', flush_interval=0.01)\n"
+        "shutil.rmtree('gone')\n"
+        "def f(): return 1\n"
+        "for i in range(20000): f()\n"
+        "time.sleep(0.2)\n"
+        "for i in range(20000): f()\n"
+        "memtrace.stop()\n")
+    a, b = socket.socketpair()
+    p = subprocess.Popen([sys.executable, str(code)], cwd=str(tmp), stderr=b.fileno())
+    b.close()
+    assert p.wait(timeout=60) == 0
+    a.settimeout(5)
+    data = b""
+    while True:
+        d = a.recv(65536)
+        if not d:
+            break
+        data += d
+    text = data.decode()
+    assert text.count("memtrace: recording stopped") == 1, text
+    assert "could not be opened again" in text, text
