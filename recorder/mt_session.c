@@ -103,15 +103,40 @@ static void file_close(void) {
  * without a name (O_TMPFILE, in the directory of path), the header written,
  * and then it is given its name (file_name); killed before, it is gone with
  * the process. Where that cannot be done (no O_TMPFILE in the file system,
- * no /proc, a symlink or a device at path that open would write through),
- * the file is made by open(O_CREAT | O_TRUNC) as before. */
+ * no /proc) or should not (a file, symlink or device already at path: it is
+ * truncated by name, as open would, keeping what it is), the file is made
+ * by open(O_CREAT | O_TRUNC) as before. */
 static int file_create_unnamed(const char *path) {
 #ifdef O_TMPFILE
+    /* Only for a new file: an existing one is truncated by name as before,
+     * keeping its inode, mode, owner and links (and failing where the
+     * program could not write it). */
+    struct stat st;
+    if (lstat(path, &st) == 0 || errno != ENOENT) {
+        errno = EEXIST;
+        return -1;
+    }
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
     if (!dir) return -1;
     int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
     free(dir);
+    /* Kernels before 6.0 may skip the umask for O_TMPFILE: applied here
+     * (read from /proc: umask() itself would change it for a moment, for
+     * every thread). */
+    if (fd >= 0) {
+        FILE *f = fopen("/proc/self/status", "re");
+        char line[128];
+        unsigned um = 022;
+        int found = 0;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "Umask: %o", &um) == 1) {
+                found = 1;
+                break;
+            }
+        if (f) fclose(f);
+        if (found) (void)fchmod(fd, 0644 & ~(mode_t)um);
+    }
     return fd;
 #else
     (void)path;
@@ -120,23 +145,13 @@ static int file_create_unnamed(const char *path) {
 #endif
 }
 
-/* Give the unnamed file fd the name path, in place of a regular file of
- * that name (as O_TRUNC would have emptied it; meanwhile the name is
- * free, never an empty file). 0, or -1 (the caller makes it by name). */
+/* Give the unnamed file fd the name path (which did not exist a moment
+ * ago). 0, or -1 (someone made it meanwhile: the caller makes it by name,
+ * as before). */
 static int file_name(int fd, const char *path) {
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    for (int tries = 0; tries < 4; tries++) {
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
-        if (errno != EEXIST) return -1;
-        struct stat st;
-        if (lstat(path, &st) != 0) {
-            if (errno == ENOENT) continue; /* gone meanwhile */
-            return -1;
-        }
-        if (!S_ISREG(st.st_mode) || unlink(path) != 0) return -1;
-    }
-    return -1;
+    return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ? 0 : -1;
 }
 
 static dev_t statm_dev;

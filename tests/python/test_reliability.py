@@ -423,20 +423,38 @@ def test_a_child_killed_as_it_starts_leaves_no_empty_file(tmp):
 
 
 def test_start_replaces_a_file_and_writes_through_a_symlink(tmp):
-    # As open(O_CREAT | O_TRUNC) would: a file of that name is replaced, a
-    # symlink's target written.
+    # As open(O_CREAT | O_TRUNC) would: a file of that name is truncated in
+    # place (same inode, mode and links), a symlink's target written, a file
+    # the program may not write refused; a new file gets the umask.
     (tmp / "old.trace").write_text("not a trace")
+    os.chmod(str(tmp / "old.trace"), 0o640)
+    os.link(str(tmp / "old.trace"), str(tmp / "hard.trace"))
+    ino = os.stat(str(tmp / "old.trace")).st_ino
     (tmp / "target.trace").write_text("")
     os.symlink("target.trace", str(tmp / "link.trace"))
-    run_py("""
-        import memtrace
-        for name in ("old.trace", "link.trace"):
+    (tmp / "ro.trace").write_text("keep")
+    os.chmod(str(tmp / "ro.trace"), 0o444)
+    p = run_py("""
+        import os, memtrace
+        os.umask(0o077)
+        for name in ("old.trace", "link.trace", "new.trace"):
             memtrace.start(name, mode="profile")
             memtrace.stop()
+        try:
+            memtrace.start("ro.trace", mode="profile")
+            print("started")
+        except OSError as e:
+            print("refused", e.errno)
     """, tmp)
-    assert check(tmp / "old.trace")[0] == 0
+    st = os.stat(str(tmp / "old.trace"))
+    assert (st.st_ino, st.st_mode & 0o777, st.st_nlink) == (ino, 0o640, 2)
+    assert check(tmp / "hard.trace")[0] == 0
     assert os.path.islink(str(tmp / "link.trace"))
     assert check(tmp / "target.trace")[0] == 0
+    assert os.stat(str(tmp / "new.trace")).st_mode & 0o777 == 0o600
+    if os.geteuid() != 0:  # root may write anything
+        assert p.stdout.split()[0] == "refused", p.stdout
+        assert (tmp / "ro.trace").read_text() == "keep"
 
 
 def test_full_disk_during_recording_is_not_recording(tmp):
