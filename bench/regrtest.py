@@ -49,6 +49,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -608,6 +609,14 @@ def main():
                     help="run nothing: join reports of this script (e.g. of versions run "
                     "side by side) into --out")
     args = ap.parse_args()
+    # Started in the background by a shell without job control, this
+    # process ignores SIGINT, and so would every test run (an ignored
+    # signal stays ignored across exec): CPython's tests of
+    # KeyboardInterrupt would fail bare and recorded alike, and
+    # test_threading's test_print_exception_gh_102056, which waits for
+    # _thread.interrupt_main(), would spin for ever. A handler here is reset
+    # to the default in each child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.merge:
         text, differs = merge_reports(args.merge)
         out = args.out or os.path.join(args.build_dir, "RESULTS.md")
