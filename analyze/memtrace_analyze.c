@@ -129,7 +129,9 @@ static const char usage_text[] =
 "          leaks: [SITE], temporaries: [SITE], hotspots_by_bytes: [SITE],\n"
 "          hotspots_by_count: [SITE], sites_total: {peak, leaks,\n"
 "          temporaries, hotspots}, falsified_by_loss: bool (events were\n"
-"          lost: every figure of the heap can be wrong)}\n"
+"          lost: every figure of the heap can be wrong), peak_by_location:\n"
+"          [{function, file, line, first_line, bytes, count, stacks}] (the\n"
+"          peak's sites summed by allocating frame, most bytes first)}\n"
 "    DOMAIN: alloc_count, alloc_bytes, free_count, free_bytes, peak_bytes,\n"
 "          end_bytes\n"
 "    SITE: {function, file, line (innermost frame; line: its current line,\n"
@@ -425,6 +427,32 @@ static void site_text(mt_out *o, const mt_analysis_site *st) {
     if (st->depth > 3) MT_OUT_LIT(o, " <- ...");
 }
 
+/* The peak's sites summed by allocating location (innermost frame). */
+static void text_by_location(mt_out *o, const report *rp, const mt_analysis *a) {
+    uint32_t n, nloc;
+    const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
+                                                   MT_ANALYSIS_BY_BYTES, &n);
+    mt_tree_loc *loc;
+    if (!n || mt_tree_by_location(st, n, &loc, &nloc) < 0) return;
+    uint32_t k = shown(nloc, rp->top);
+    char b[MT_FMT_BYTES], where[1024];
+    line(o, "%s", "");
+    line(o, "Heap at its peak by location, the allocating frame (%u of %u)%s", (unsigned)k,
+         (unsigned)nloc, lm(rp, MT_LOSS_HEAP));
+    line(o, "  %12s %10s %7s  %s", "bytes", "blocks", "stacks", "location");
+    for (uint32_t i = 0; i < k; i++) {
+        if (loc[i].line)
+            snprintf(where, sizeof where, "%s (%s:%u)", loc[i].qualname, loc[i].file,
+                     (unsigned)loc[i].line);
+        else
+            snprintf(where, sizeof where, "%s (%s, def line %u)", loc[i].qualname, loc[i].file,
+                     (unsigned)loc[i].first_line);
+        line(o, "  %12s %10llu %7u  %s", mt_fmt_bytes(b, loc[i].bytes),
+             (unsigned long long)loc[i].count, (unsigned)loc[i].stacks, where);
+    }
+    free(loc);
+}
+
 static void text_sites(mt_out *o, const report *rp, const mt_analysis *a, int table, int order,
                        const char *title) {
     uint32_t n;
@@ -504,6 +532,7 @@ static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
     snprintf(title, sizeof title, "Heap at its peak (%s at %s)%s", mt_fmt_bytes(b1, h->peak_bytes),
              mt_fmt_ns(b2, ticks_ns(rp, h->t_peak)), m);
     text_sites(o, rp, a, MT_ANALYSIS_SITES_PEAK, order, title);
+    text_by_location(o, rp, a);
     snprintf(title, sizeof title, "Leaks: still allocated at the end%s", m);
     text_sites(o, rp, a, MT_ANALYSIS_SITES_LEAKS, order, title);
     snprintf(title, sizeof title, "Temporary allocations: freed within the allocating call%s", m);
@@ -804,7 +833,34 @@ static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
     }
     MT_OUT_LIT(o, "},");
     mt_out_json_kbool(o, "falsified_by_loss", (rp->loss & MT_LOSS_HEAP) != 0);
-    mt_out_putc(o, '}');
+    /* Added in schema 1 after the others (new keys go at the end). */
+    MT_OUT_LIT(o, ",\n \"peak_by_location\":[");
+    mt_tree_loc *loc;
+    uint32_t nloc, nsites;
+    const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
+                                                   MT_ANALYSIS_BY_BYTES, &nsites);
+    if (mt_tree_by_location(st, nsites, &loc, &nloc) == 0) {
+        uint32_t k = shown(nloc, rp->top);
+        for (uint32_t i = 0; i < k; i++) {
+            mt_out_puts(o, i ? ",\n  {" : "\n  {");
+            mt_out_json_kstr(o, "function", loc[i].qualname);
+            mt_out_putc(o, ',');
+            mt_out_json_kstr(o, "file", loc[i].file);
+            mt_out_putc(o, ',');
+            mt_out_json_ku(o, "line", loc[i].line);
+            mt_out_putc(o, ',');
+            mt_out_json_ku(o, "first_line", loc[i].first_line);
+            mt_out_putc(o, ',');
+            mt_out_json_ku(o, "bytes", loc[i].bytes);
+            mt_out_putc(o, ',');
+            mt_out_json_ku(o, "count", loc[i].count);
+            mt_out_putc(o, ',');
+            mt_out_json_ku(o, "stacks", loc[i].stacks);
+            mt_out_putc(o, '}');
+        }
+        free(loc);
+    }
+    MT_OUT_LIT(o, "]}");
 }
 
 /* ---- JSON --------------------------------------------------------------- */

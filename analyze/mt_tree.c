@@ -287,3 +287,51 @@ static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, do
 void mt_tree_json(mt_out *o, const mt_tree *t, uint32_t top, double min_share) {
     json_node(o, t, 0, top, min_share);
 }
+
+/* ---- By location ---------------------------------------------------------- */
+
+static int cmp_loc_key(const void *x, const void *y) {
+    const mt_tree_loc *p = x, *q = y;
+    int c = strcmp(p->file, q->file);
+    if (c) return c;
+    if ((c = strcmp(p->qualname, q->qualname))) return c;
+    if (p->first_line != q->first_line) return p->first_line < q->first_line ? -1 : 1;
+    return (p->line > q->line) - (p->line < q->line);
+}
+
+static int cmp_loc_bytes(const void *x, const void *y) {
+    const mt_tree_loc *p = x, *q = y;
+    if (p->bytes != q->bytes) return p->bytes > q->bytes ? -1 : 1;
+    if (p->count != q->count) return p->count > q->count ? -1 : 1;
+    return cmp_loc_key(x, y);
+}
+
+int mt_tree_by_location(const mt_analysis_site *sites, uint32_t n, mt_tree_loc **out,
+                        uint32_t *nout) {
+    *out = NULL;
+    *nout = 0;
+    mt_tree_loc *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return MT_ERR_NOMEM;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const mt_analysis_site *s = &sites[i];
+        if (!s->depth) continue; /* no Python frame: not a location */
+        const mt_analysis_frame *f = &s->frames[s->depth - 1];
+        v[k++] = (mt_tree_loc){f->qualname, f->file, f->line, f->first_line, s->bytes, s->count, 1};
+    }
+    qsort(v, k, sizeof *v, cmp_loc_key);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (m && cmp_loc_key(&v[m - 1], &v[i]) == 0) {
+            v[m - 1].bytes += v[i].bytes;
+            v[m - 1].count += v[i].count;
+            v[m - 1].stacks++;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    qsort(v, m, sizeof *v, cmp_loc_bytes);
+    *out = v;
+    *nout = m;
+    return 0;
+}

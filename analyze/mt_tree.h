@@ -44,4 +44,18 @@ void mt_tree_text(mt_out *o, const mt_tree *t, uint32_t top, double min_share);
  * root is {"function": "<all>", ...}. */
 void mt_tree_json(mt_out *o, const mt_tree *t, uint32_t top, double min_share);
 
+/* The sites by location: one row per innermost frame (function, file,
+ * line, def line), bytes and blocks summed over every stack that allocated
+ * there, most bytes first (memray's summary, by allocating location). *out
+ * is malloc'd (free it); strings are borrowed from the sites. 0 or
+ * MT_ERR_NOMEM. */
+typedef struct mt_tree_loc {
+    const char *qualname, *file;
+    uint32_t line, first_line; /* line 0: unknown (def line only) */
+    uint64_t bytes, count;
+    uint32_t stacks; /* distinct stacks merged */
+} mt_tree_loc;
+int mt_tree_by_location(const mt_analysis_site *sites, uint32_t n, mt_tree_loc **out,
+                        uint32_t *nout);
+
 #endif

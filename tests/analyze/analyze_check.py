@@ -83,7 +83,10 @@ HEAP = {"sample_bytes": "int", "estimated": "bool",
         "temporaries": SITE, "hotspots_by_bytes": SITE, "hotspots_by_count": SITE,
         "sites_total": {"peak": "int", "leaks": "int", "temporaries": "int",
                         "hotspots": "int"},
-        "falsified_by_loss": "bool"}
+        "falsified_by_loss": "bool",
+        "peak_by_location": [{"function": "str", "file": "str", "line": "int",
+                              "first_line": "int", "bytes": "int", "count": "int",
+                              "stacks": "int"}]}
 
 
 def check_type(v, t, where, errors):

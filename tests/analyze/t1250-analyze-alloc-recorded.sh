@@ -78,6 +78,19 @@ test_expect_success 'sites aggregate by location: one code made five times is on
 	PY
 '
 
+test_expect_success 'the peak by location: stacks summed at their allocating frame' '
+    "$PYTHON" - alloc.json <<-\PY &&
+	import json, sys
+	h = json.load(open(sys.argv[1]))["heap"]
+	loc, sites = h["peak_by_location"], h["peak"]
+	assert [l["bytes"] for l in loc] == sorted((l["bytes"] for l in loc), reverse=True)
+	assert sum(l["bytes"] for l in loc) == sum(s["bytes"] for s in sites if s["frames"])
+	peak = [l for l in loc if l["function"] == "peak"]
+	assert len(peak) == 1 and peak[0]["bytes"] >= 30 * 1000001, peak
+	PY
+    "$ANALYZE" --top 5 alloc.trace | grep -A3 "^Heap at its peak by location" | grep -E " peak \("
+'
+
 test_expect_success '--tree: the peak as call paths, biggest first, import system folded' '
     "$ANALYZE" --tree --json --top 0 alloc.trace >tree.json &&
     "$ANALYZE" --tree alloc.trace >tree.txt &&
