@@ -411,16 +411,20 @@ static void site_text(mt_out *o, const mt_analysis_site *st) {
     }
     for (uint32_t k = 0; k < st->depth && k < 3; k++) {
         const mt_analysis_frame *f = &st->frames[st->depth - 1 - k];
-        char nm[32], ln[32];
-        unsigned l = f->line ? f->line : f->first_line;
+        char nm[32], ln[48];
         if (k) MT_OUT_LIT(o, " <- ");
         mt_out_puts(o, frame_name(f, nm, sizeof nm));
+        /* The current line where the trace has it (trace mode); else the
+         * def line, said as such, never as if it were the allocating one. */
         if (!k) {
             mt_out_puts(o, " (");
             mt_out_puts(o, f->file[0] ? f->file : "?");
-            snprintf(ln, sizeof ln, ":%u)", l);
+            if (f->line) snprintf(ln, sizeof ln, ":%u)", (unsigned)f->line);
+            else snprintf(ln, sizeof ln, ", def line %u)", (unsigned)f->first_line);
+        } else if (f->line) {
+            snprintf(ln, sizeof ln, ":%u", (unsigned)f->line);
         } else {
-            snprintf(ln, sizeof ln, ":%u", l);
+            ln[0] = 0;
         }
         mt_out_puts(o, ln);
     }
@@ -556,7 +560,7 @@ static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
          (unsigned)k, (unsigned)n, lm(rp, MT_LOSS_CALLS | MT_LOSS_RSS));
     if (!n) return;
     line(o, "  %12s %12s %10s %12s %12s %12s  %s", "incl", "self", "calls", "incl time",
-         "self time", "peak RSS", "function (file:line)");
+         "self time", "peak RSS", "function (file:def line)");
     for (uint32_t i = 0; i < k; i++) {
         char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES],
             b4[MT_FMT_BYTES], b5[MT_FMT_BYTES], nm[32];

@@ -89,7 +89,7 @@ test_expect_success 'a thread filter selects the allocating thread' '
 test_expect_success 'the text report' '
     "$ANALYZE" heap.trace >heap.txt &&
     grep -E "^  peak +977\.1 KiB +at 13\.000 ms \(6 blocks live\)$" heap.txt &&
-    grep -E "^ +192 B +3  leak \(heap\.py:10\) <- main:1$" heap.txt &&
+    grep -E "^ +192 B +3  leak \(heap\.py, def line 10\) <- main$" heap.txt &&
     grep -E "^ +sizes: 3 x 64 B$" heap.txt &&
     grep -E "^Allocation hotspots by count \(5 of 5 sites\)$" heap.txt &&
     grep -E "; 2 frees of blocks allocated before recording \(ignored\)$" heap.txt

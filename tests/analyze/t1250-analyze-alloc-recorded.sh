@@ -45,7 +45,7 @@ test_expect_success 'mode profile (call hooks keep the stack)' '
 
 test_expect_success 'the text report shows the leak with its sizes' '
     "$ANALYZE" --top 3 alloc.trace >alloc.txt &&
-    grep -A1 -E "^ +[0-9.]+ KiB +[0-9]+  leaky \(.*alloc_workload\.py:[0-9]+\) <- outer" alloc.txt |
+    grep -A1 -E "^ +[0-9.]+ KiB +[0-9]+  leaky \(.*alloc_workload\.py, def line [0-9]+\) <- outer" alloc.txt |
         grep -E "sizes: 37 x 7778 B"
 '
 
