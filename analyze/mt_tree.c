@@ -8,6 +8,9 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+/* Levels shown below the root: a deep recursion's path (100,000 frames)
+ * would be as many lines, and as many C stack frames here. */
+#define MAX_LEVELS 200
 
 typedef struct tnode {
     const char *qualname, *file; /* borrowed from the analysis */
@@ -193,7 +196,8 @@ static void label(char *buf, size_t cap, const tnode *x) {
 
 /* prefix: the branches drawn so far ("│  " or "   " per level). */
 static void text_node(mt_out *o, const mt_tree *t, uint32_t id, char *prefix, size_t plen,
-                      size_t pcap, int last, int root, uint32_t top, double min_share) {
+                      size_t pcap, int last, int root, uint32_t top, double min_share,
+                      uint32_t level) {
     const tnode *x = &t->n[id];
     char b[MT_FMT_BYTES], lab[1024], line[1400];
     double pct = t->n[0].bytes ? 100.0 * (double)x->bytes / (double)t->n[0].bytes : 0.0;
@@ -202,6 +206,12 @@ static void text_node(mt_out *o, const mt_tree *t, uint32_t id, char *prefix, si
              (unsigned long long)x->count, prefix, root ? "" : last ? "└─ " : "├─ ", lab);
     mt_out_puts(o, line);
     uint32_t len;
+    if (level >= MAX_LEVELS && x->nchildren) {
+        snprintf(line, sizeof line, "%6s %11s %9s  %s%s└─ (deeper: %u levels shown at most)\n", "",
+                 "", "", prefix, last ? "   " : "│  ", (unsigned)MAX_LEVELS);
+        mt_out_puts(o, line);
+        return;
+    }
     uint32_t *v = children(t, id, &len);
     if (!v) return;
     uint32_t k = shown(t, v, len, top, min_share);
@@ -210,7 +220,7 @@ static void text_node(mt_out *o, const mt_tree *t, uint32_t id, char *prefix, si
         if (!root) memcpy(prefix + plen, last ? "   " : "│  ", add + 1);
         for (uint32_t i = 0; i < k; i++)
             text_node(o, t, v[i], prefix, plen + add, pcap, i + 1 == len || (i + 1 == k && k == len),
-                      0, top, min_share);
+                      0, top, min_share, level + 1);
         if (k < len) {
             uint64_t bytes = 0, count = 0;
             for (uint32_t i = k; i < len; i++) {
@@ -229,12 +239,13 @@ static void text_node(mt_out *o, const mt_tree *t, uint32_t id, char *prefix, si
 }
 
 void mt_tree_text(mt_out *o, const mt_tree *t, uint32_t top, double min_share) {
-    char prefix[4096] = "";
+    char prefix[MAX_LEVELS * 6 + 16] = ""; /* "│  " is 5 bytes a level */
     mt_out_puts(o, "  share       bytes    blocks  call path (outermost first)\n");
-    text_node(o, t, 0, prefix, 0, sizeof prefix, 1, 1, top, min_share);
+    text_node(o, t, 0, prefix, 0, sizeof prefix, 1, 1, top, min_share, 0);
 }
 
-static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, double min_share) {
+static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, double min_share,
+                      uint32_t level) {
     const tnode *x = &t->n[id];
     mt_out_puts(o, "{");
     mt_out_json_key(o, "function");
@@ -257,18 +268,28 @@ static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, do
     mt_out_puts(o, ",");
     mt_out_json_key(o, "children");
     mt_out_puts(o, "[");
-    uint32_t len;
-    uint32_t *v = children(t, id, &len);
+    uint32_t len = 0;
+    uint32_t *v = level < MAX_LEVELS ? children(t, id, &len) : NULL;
     uint32_t k = v ? shown(t, v, len, top, min_share) : 0;
     for (uint32_t i = 0; i < k; i++) {
         if (i) mt_out_puts(o, ",");
-        json_node(o, t, v[i], top, min_share);
+        json_node(o, t, v[i], top, min_share, level + 1);
+    }
+    if (!v && level >= MAX_LEVELS) { /* all of them in "more" */
+        for (uint32_t c = x->first_child; c != NONE; c = t->n[c].next_sibling) len++;
     }
     mt_out_puts(o, "],");
     uint64_t bytes = 0, count = 0;
-    for (uint32_t i = k; i < len; i++) {
-        bytes += t->n[v[i]].bytes;
-        count += t->n[v[i]].count;
+    if (v) {
+        for (uint32_t i = k; i < len; i++) {
+            bytes += t->n[v[i]].bytes;
+            count += t->n[v[i]].count;
+        }
+    } else {
+        for (uint32_t c = x->first_child; c != NONE; c = t->n[c].next_sibling) {
+            bytes += t->n[c].bytes;
+            count += t->n[c].count;
+        }
     }
     mt_out_json_key(o, "more");
     mt_out_puts(o, "{");
@@ -285,7 +306,7 @@ static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, do
 }
 
 void mt_tree_json(mt_out *o, const mt_tree *t, uint32_t top, double min_share) {
-    json_node(o, t, 0, top, min_share);
+    json_node(o, t, 0, top, min_share, 0);
 }
 
 /* ---- By location ---------------------------------------------------------- */
