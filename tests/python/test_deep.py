@@ -299,6 +299,9 @@ def test_stacks_right_when_address_and_code_mislead(tmp, buffer_bytes):
     assert not bad, bad[:3]
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 11),
+                    reason="3.9/3.10 wrap the frame type's dealloc (and bare 3.13.0 itself "
+                           "overflows the C stack freeing such a chain)")
 def test_freeing_a_deep_chain_of_frames_keeps_the_trashcan(tmp):
     # 3.9/3.10 put memtrace's function in the frame type's dealloc: the
     # type's own trashcan test failed with it there, and a chain of 20,000
