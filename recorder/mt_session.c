@@ -931,6 +931,12 @@ static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER; /* resume */
 
 void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
+    /* Still paused from the last fork (restarted lazily): nothing may start
+     * them again until this fork's parent hook, or a writer would run
+     * during fork() and the child inherit it mid-work. */
+    pthread_mutex_lock(&pause_lock);
+    if (R.paused) atomic_store(&in_fork, 1);
+    pthread_mutex_unlock(&pause_lock);
     /* Not when the writer could not be started again after a fork (no
      * thread would say it is done), nor while another thread pauses (it
      * let the GIL go for the writer; the recorder's locks are safe across
@@ -979,10 +985,12 @@ void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
 void mt_rec_fork_done(void) { atomic_store(&in_fork, 0); }
 
 void mt_rec_resume_threads(void) {
-    if (!R.paused || atomic_load(&in_fork)) return;
+    /* Never in a child that inherited the session before its after-fork
+     * hook forgot it: its threads would write into the parent's file. */
+    if (!R.paused || atomic_load(&in_fork) || R.owner_pid != getpid()) return;
     MT_GUARD_ENTER(MT_GUARD_CORE);
     pthread_mutex_lock(&pause_lock);
-    if (R.paused) {
+    if (R.paused && !atomic_load(&in_fork)) {
         pthread_mutex_lock(&R.pool_lock);
         R.paused = 0;
         pthread_mutex_unlock(&R.pool_lock);
