@@ -247,27 +247,19 @@ void mt_tree_text(mt_out *o, const mt_tree *t, uint32_t top, double min_share) {
 static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, double min_share,
                       uint32_t level) {
     const tnode *x = &t->n[id];
-    mt_out_puts(o, "{");
-    mt_out_json_key(o, "function");
-    mt_out_json_str(o, x->qualname, strlen(x->qualname));
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "file");
-    mt_out_json_str(o, x->file, strlen(x->file));
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "line");
-    mt_out_u64(o, x->line);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "first_line");
-    mt_out_u64(o, x->first_line);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "bytes");
-    mt_out_u64(o, x->bytes);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "count");
-    mt_out_u64(o, x->count);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "children");
-    mt_out_puts(o, "[");
+    mt_out_putc(o, '{');
+    mt_out_json_kstr(o, "function", x->qualname);
+    mt_out_putc(o, ',');
+    mt_out_json_kstr(o, "file", x->file);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "line", x->line);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "first_line", x->first_line);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "bytes", x->bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "count", x->count);
+    mt_out_puts(o, ",\"children\":[");
     uint32_t len = 0;
     uint32_t *v = level < MAX_LEVELS ? children(t, id, &len) : NULL;
     uint32_t k = v ? shown(t, v, len, top, min_share) : 0;
@@ -291,16 +283,12 @@ static void json_node(mt_out *o, const mt_tree *t, uint32_t id, uint32_t top, do
             count += t->n[c].count;
         }
     }
-    mt_out_json_key(o, "more");
-    mt_out_puts(o, "{");
-    mt_out_json_key(o, "nodes");
-    mt_out_u64(o, len - k);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "bytes");
-    mt_out_u64(o, bytes);
-    mt_out_puts(o, ",");
-    mt_out_json_key(o, "count");
-    mt_out_u64(o, count);
+    mt_out_puts(o, "\"more\":{");
+    mt_out_json_ku(o, "nodes", len - k);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "bytes", bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "count", count);
     mt_out_puts(o, "}}");
     free(v);
 }
