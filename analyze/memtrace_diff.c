@@ -235,6 +235,7 @@ typedef struct dline {
 typedef struct dsite {
     const char *name, *module, *file; /* "" when no Python frame */
     uint32_t line;
+    uint8_t def_line; /* line is the function's def line (see site_lines) */
     const mt_analysis_site *rep[2]; /* the stack with the most bytes */
     uint64_t count[2], bytes[2];    /* allocated */
     uint64_t lcount[2], lbytes[2];  /* still live at the end */
@@ -264,6 +265,10 @@ typedef struct cond {
 typedef struct diff {
     run r[2];
     int cmp_rss, cmp_funcs, cmp_cfuncs, cmp_lines;
+    int site_lines; /* both runs name allocating lines: sites match by them;
+                       else by function (def line), so that a trace without
+                       lines (format < 1.3, not alloc mode) compares with one
+                       with them */
     dfunc *funcs;
     uint32_t nfuncs, nchanged, nnew, ngone;
     dline *lines;
@@ -685,7 +690,8 @@ static dsite *side_sites(diff *d, int side, uint32_t *n) {
             e->name = f ? frame_name(f) : "";
             e->module = fn ? fn->module : "";
             e->file = f ? f->file : "";
-            e->line = f ? (f->line ? f->line : f->first_line) : 0;
+            e->def_line = f && (!f->line || !d->site_lines);
+            e->line = f ? (e->def_line ? f->first_line : f->line) : 0;
             if (t) {
                 e->lcount[side] = st[i].count;
                 e->lbytes[side] = st[i].bytes;
@@ -715,8 +721,24 @@ static dsite *side_sites(diff *d, int side, uint32_t *n) {
     return v;
 }
 
+/* Does a run name the allocating line of its sites (any site's frame)? */
+static int run_site_lines(const run *r) {
+    for (int t = 0; t < 2; t++) {
+        uint32_t n;
+        const mt_analysis_site *st =
+            mt_analysis_sites(r->an, t ? MT_ANALYSIS_SITES_LEAKS : MT_ANALYSIS_SITES_ALLOCS,
+                              MT_ANALYSIS_BY_BYTES, &n);
+        for (uint32_t i = 0; i < n; i++) {
+            const mt_analysis_frame *f = site_frame(r, &st[i]);
+            if (f && f->line) return 1;
+        }
+    }
+    return 0;
+}
+
 static void match_sites(diff *d) {
     if (!d->cmp_heap) return;
+    d->site_lines = run_site_lines(&d->r[SA]) && run_site_lines(&d->r[SB]);
     uint32_t na, nb;
     dsite *a = side_sites(d, SA, &na), *b = side_sites(d, SB, &nb);
     d->sites = xcalloc((size_t)na + nb, sizeof *d->sites);
@@ -1210,7 +1232,7 @@ static void site_text(mt_out *o, const diff *d, const dsite *e) {
     mt_out_puts(o, e->name);
     mt_out_puts(o, " (");
     mt_out_puts(o, e->file[0] ? e->file : "?");
-    snprintf(ln, sizeof ln, ":%u)", (unsigned)e->line);
+    snprintf(ln, sizeof ln, e->def_line ? ", def line %u)" : ":%u)", (unsigned)e->line);
     mt_out_puts(o, ln);
     int sd = e->rep[SB] ? SB : SA;
     const mt_analysis_site *st = e->rep[sd];
@@ -1222,8 +1244,10 @@ static void site_text(mt_out *o, const diff *d, const dsite *e) {
         const mt_analysis_frame *g = &st->frames[at - k];
         mt_out_puts(o, " <- ");
         mt_out_puts(o, frame_name(g));
-        snprintf(ln, sizeof ln, ":%u", (unsigned)(g->line ? g->line : g->first_line));
-        mt_out_puts(o, ln);
+        if (g->line && d->site_lines) { /* a def line is not a call site */
+            snprintf(ln, sizeof ln, ":%u", (unsigned)g->line);
+            mt_out_puts(o, ln);
+        }
     }
     if (at > 2) MT_OUT_LIT(o, " <- ...");
 }

@@ -13,6 +13,13 @@
  *   strings), so the output defines exactly what it uses. A definition the
  *   input replaces is written again before its next use.
  *
+ *   Positions (format 1.3). Each frame's instruction offset (its current
+ *   line) is state like the stack: BLOCK carries it, POS updates it. The
+ *   input's POS records are not copied; before each kept record, the
+ *   offsets the input's reader has for its thread are compared with those
+ *   of the output, and one POS record writes the levels that differ. A
+ *   function's LINES table is written with its FUNCTION definition.
+ *
  *   Stacks. A reader names the frame a RETURN leaves, and the function a
  *   LINE or an ALLOC runs in, from the thread's stack, which BLOCK records
  *   set and CALL/RETURN update. Once calls are dropped the input's blocks no
@@ -82,6 +89,8 @@ typedef struct defent {
     uint64_t native_id;                                            /* tids */
     char *name;
     uint32_t name_len;
+    uint32_t nlines, *offsets, *lines; /* fids: the LINES table, if any */
+    uint8_t lines_written;
 } defent;
 
 /* Open addressing, linear probing; ids are few (functions, strings,
@@ -120,7 +129,11 @@ static defent *defmap_get(defmap *m, uint32_t id, int add) {
 }
 
 static void defmap_free(defmap *m) {
-    for (uint32_t i = 0; i < m->cap; i++) free(m->v[i].name);
+    for (uint32_t i = 0; i < m->cap; i++) {
+        free(m->v[i].name);
+        free(m->v[i].offsets);
+        free(m->v[i].lines);
+    }
     free(m->v);
 }
 
@@ -141,8 +154,10 @@ typedef struct filter {
     uint32_t nrec;
     uint8_t *buf;
     size_t len, cap, block_cap;
-    uint32_t *stack;
+    uint32_t *stack, *pos; /* pos: offset + 1 per level, 0 unknown */
     uint32_t depth, stack_cap;
+    uint64_t pos_epoch, pos_synced; /* POS records read; read at last sync */
+    uint32_t *plevels, *poffsets, scratch_cap; /* the POS being built */
 
     uint64_t kept, unknown_dropped;
 } filter;
@@ -163,7 +178,8 @@ static void stack_reserve(filter *f, uint32_t n) {
     uint32_t cap = f->stack_cap ? f->stack_cap : 64;
     while (cap < n) cap *= 2;
     f->stack = realloc(f->stack, cap * sizeof *f->stack);
-    if (!f->stack) mt_cli_die(1, "out of memory");
+    f->pos = realloc(f->pos, cap * sizeof *f->pos);
+    if (!f->stack || !f->pos) mt_cli_die(1, "out of memory");
     f->stack_cap = cap;
 }
 
@@ -183,6 +199,18 @@ static int need_sid(filter *f, uint32_t sid) {
     return append_def(f, &d);
 }
 
+/* A function's LINES table, after its FUNCTION definition. */
+static int need_lines(filter *f, defent *e) {
+    if (!e->nlines || e->lines_written) return 0;
+    e->lines_written = 1;
+    mt_record d = {.type = MT_REC_LINES};
+    d.u.lines.fid = e->id;
+    d.u.lines.n = e->nlines;
+    d.u.lines.offsets = e->offsets;
+    d.u.lines.lines = e->lines;
+    return append_def(f, &d);
+}
+
 static int need_fid(filter *f, uint32_t fid) {
     defent *e = fid ? defmap_get(&f->functions, fid, 0) : NULL;
     if (!e || e->written) return 0;
@@ -198,7 +226,8 @@ static int need_fid(filter *f, uint32_t fid) {
     d.u.function.module_sid = e->module_sid;
     d.u.function.file_sid = e->file_sid;
     d.u.function.first_line = e->first_line;
-    return append_def(f, &d);
+    if ((rc = append_def(f, &d))) return rc;
+    return need_lines(f, e);
 }
 
 static int need_tid(filter *f, uint32_t tid) {
@@ -229,7 +258,33 @@ static int note_def(filter *f, const mt_record *rec) {
         e->module_sid = rec->u.function.module_sid;
         e->file_sid = rec->u.function.file_sid;
         e->first_line = rec->u.function.first_line;
+        /* Another function: its table, if any, follows. */
+        free(e->offsets);
+        free(e->lines);
+        e->offsets = e->lines = NULL;
+        e->nlines = 0;
+        e->lines_written = 0;
         break;
+    case MT_REC_LINES: {
+        e = defmap_get(&f->functions, rec->u.lines.fid, 1);
+        uint32_t n = rec->u.lines.n;
+        free(e->offsets);
+        free(e->lines);
+        e->offsets = malloc(((size_t)n + 1) * sizeof *e->offsets);
+        e->lines = malloc(((size_t)n + 1) * sizeof *e->lines);
+        if (!e->offsets || !e->lines) mt_cli_die(1, "out of memory");
+        if (n) {
+            memcpy(e->offsets, rec->u.lines.offsets, n * sizeof *e->offsets);
+            memcpy(e->lines, rec->u.lines.lines, n * sizeof *e->lines);
+        }
+        e->nlines = n;
+        if (!e->written) return 0; /* written with the function */
+        if (!e->lines_written) /* the function is out: the table follows */
+            return need_lines(f, e) < 0 ? -1 : 0;
+        e->lines_written = 0; /* a new table: as a redefinition, below */
+        if (finish_block(f) || mt_writer_flush(f->w) < 0) return -1;
+        return need_lines(f, e) < 0 ? -1 : 0;
+    }
     default: /* MT_REC_THREAD */
         e = defmap_get(&f->threads, rec->tid, 1);
         e->native_id = rec->u.thread.native_id;
@@ -315,11 +370,16 @@ static int start_block(filter *f, uint32_t tid, uint64_t t, const prestack *ps) 
     stack_reserve(f, f->depth);
     if (ps->depth) memcpy(f->stack, ps->fids, ps->depth * sizeof *f->stack);
     if (ps->has_extra) f->stack[ps->depth] = ps->extra;
+    uint32_t pdepth = 0;
+    const uint32_t *pos = mt_reader_stack_pos(f->r, tid, &pdepth);
+    for (uint32_t i = 0; i < f->depth; i++)
+        f->pos[i] = i < ps->depth && pos && i < pdepth ? pos[i] : 0;
+    f->pos_synced = f->pos_epoch;
     if ((rc = need_tid(f, tid))) return rc;
     for (uint32_t i = 0; i < f->depth; i++)
         if ((rc = need_fid(f, f->stack[i]))) return rc;
-    reserve(f, mt_enc_block_bound(f->depth));
-    uint8_t *e = mt_enc_block(f->buf + f->len, tid, t, f->stack, f->depth);
+    reserve(f, mt_enc_block_pos_bound(f->depth));
+    uint8_t *e = mt_enc_block_pos(f->buf + f->len, tid, t, f->stack, f->pos, f->depth);
     f->len = (size_t)(e - f->buf);
     f->in_block = 1;
     f->dirty = 0;
@@ -350,6 +410,42 @@ static int keep(filter *f, const mt_record *rec) {
         }
         f->dirty = 0;
     }
+    /* Positions the input moved since (POS records met): one POS record
+     * with the levels of this thread's stack that now differ. */
+    if (f->pos_synced != f->pos_epoch) {
+        f->pos_synced = f->pos_epoch;
+        prestack ps;
+        input_prestack(f, rec, &ps);
+        uint32_t pdepth = 0;
+        const uint32_t *pos = mt_reader_stack_pos(f->r, rec->tid, &pdepth);
+        uint32_t n = ps.depth < f->depth ? ps.depth : f->depth, k = 0;
+        if (n > pdepth) n = pdepth;
+        for (uint32_t i = 0; pos && i < n; i++) {
+            if (!pos[i] || pos[i] == f->pos[i]) continue;
+            if (k == f->scratch_cap) {
+                f->scratch_cap = f->scratch_cap ? f->scratch_cap * 2 : 64;
+                f->plevels = realloc(f->plevels, f->scratch_cap * sizeof *f->plevels);
+                f->poffsets = realloc(f->poffsets, f->scratch_cap * sizeof *f->poffsets);
+                if (!f->plevels || !f->poffsets) mt_cli_die(1, "out of memory");
+            }
+            f->plevels[k] = f->depth - 1 - i;
+            f->poffsets[k] = pos[i] - 1;
+            f->pos[i] = pos[i];
+            k++;
+        }
+        if (k) {
+            mt_record pr = {.type = MT_REC_POS, .tid = rec->tid, .t = f->t_cur};
+            pr.u.pos.n = k;
+            pr.u.pos.levels = f->plevels;
+            pr.u.pos.offsets = f->poffsets;
+            reserve(f, mt_enc_record_bound(&pr));
+            uint8_t *e = mt_enc_record(f->buf + f->len, &pr, 0, &f->enc);
+            if (e) {
+                f->len = (size_t)(e - f->buf);
+                f->nrec++;
+            }
+        }
+    }
     /* Ids the record names. Frames of the stack are defined already: by the
      * BLOCK that carried them or by the kept call that pushed them. */
     switch (rec->type) {
@@ -375,6 +471,7 @@ static int keep(filter *f, const mt_record *rec) {
     f->kept++;
     if (is_call(rec->type)) {
         stack_reserve(f, f->depth + 1);
+        f->pos[f->depth] = 0;
         f->stack[f->depth++] = rec->u.call.fid;
     } else if (is_return(rec->type) && f->depth) {
         f->depth--;
@@ -499,9 +596,11 @@ int main(int argc, char **argv) {
         case MT_REC_BLOCK:
             if (f.in_block && rec.tid == f.tid) f.dirty = 1;
             continue;
+        case MT_REC_POS: f.pos_epoch++; continue; /* see "Positions" */
         case MT_REC_STRING:
         case MT_REC_FUNCTION:
         case MT_REC_THREAD:
+        case MT_REC_LINES:
             if (note_def(&f, &rec) == 0) continue;
             status = 1;
             goto done; /* a write error, reported */
@@ -539,6 +638,9 @@ done:
     defmap_free(&f.threads);
     free(f.buf);
     free(f.stack);
+    free(f.pos);
+    free(f.plevels);
+    free(f.poffsets);
     mt_select_free(sel);
     return status;
 }

@@ -332,7 +332,27 @@ static int sync_block(hthread *t, const mt_record *rec) {
     if (t->dirty > k) t->dirty = k;
     for (uint64_t i = k; i < d; i++)
         if (push(t, fids[i])) return -1;
+    /* 1.3: the lines of the frames' positions (a BLOCK without positions
+     * leaves the lines that LINE records set). */
+    const uint32_t *lines = rec->u.block.lines;
+    for (uint64_t i = 0; lines && i < d; i++) {
+        if (!lines[i] || t->fr[i].line == lines[i]) continue;
+        t->fr[i].line = lines[i];
+        if (t->dirty > i) t->dirty = i;
+    }
     return 0;
+}
+
+/* POS (1.3): frames moved to other lines. */
+static void set_pos(hthread *t, const mt_record *rec) {
+    for (uint32_t j = 0; j < rec->u.pos.n; j++) {
+        uint32_t lv = rec->u.pos.levels[j];
+        if (lv >= t->depth) continue;
+        uint64_t i = t->depth - 1 - lv;
+        if (t->fr[i].line == rec->u.pos.lines[j]) continue;
+        t->fr[i].line = rec->u.pos.lines[j];
+        if (t->dirty > i) t->dirty = i;
+    }
 }
 
 /* ---- Tables: live blocks, orphans, sizes -------------------------------- */
@@ -648,6 +668,10 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
         return 0;
     case MT_REC_BLOCK:
         if (!(th = thread_get(h, rec->tid)) || sync_block(th, rec)) return MT_ERR_NOMEM;
+        return 0;
+    case MT_REC_POS:
+        if (!(th = thread_get(h, rec->tid))) return MT_ERR_NOMEM;
+        set_pos(th, rec);
         return 0;
     case MT_REC_ALLOC:
     case MT_REC_FREE:

@@ -18,6 +18,7 @@ static int rec_has_time(const mt_reader *r, const mt_record *rec) {
     case MT_REC_STRING:
     case MT_REC_FUNCTION:
     case MT_REC_THREAD:
+    case MT_REC_LINES:
         return 0;
     case MT_REC_UNKNOWN: {
         mt_chunk_info ci;
@@ -99,6 +100,19 @@ static uint32_t current_fid(const mt_reader *r, uint32_t tid) {
     uint32_t depth = 0;
     const uint32_t *st = mt_reader_stack(r, tid, &depth);
     return st && depth ? st[depth - 1] : 0;
+}
+
+/* The function at a POS entry's level (counted from the innermost). */
+static uint32_t level_fid(const mt_reader *r, uint32_t tid, uint32_t level) {
+    uint32_t depth = 0;
+    const uint32_t *st = mt_reader_stack(r, tid, &depth);
+    return st && level < depth ? st[depth - 1 - level] : 0;
+}
+
+static int block_has_pos(const mt_record *rec) {
+    for (uint32_t i = 0; rec->u.block.pos && i < rec->u.block.depth; i++)
+        if (rec->u.block.pos[i]) return 1;
+    return 0;
 }
 
 static void out_counter_name(mt_out *o, uint32_t id) {
@@ -276,6 +290,42 @@ void mt_recfmt_text(mt_out *o, mt_reader *r, const mt_record *rec) {
             mt_out_puts(o, i ? " > " : " ");
             out_fn_name(o, fid_fn(r, rec->u.block.fids[i]),
                         rec->u.block.fids[i]);
+            if (rec->u.block.lines && rec->u.block.lines[i]) {
+                mt_out_putc(o, ':');
+                mt_out_u64(o, rec->u.block.lines[i]);
+            }
+        }
+        break;
+    case MT_REC_POS: /* where each frame named is now: name file:line @offset */
+        for (uint32_t i = 0; i < rec->u.pos.n; i++) {
+            uint32_t fid = level_fid(r, rec->tid, rec->u.pos.levels[i]);
+            const mt_function *f = fid_fn(r, fid);
+            mt_out_puts(o, i ? ", " : " ");
+            out_fn_name(o, f, fid);
+            mt_out_putc(o, ' ');
+            if (f && f->file && f->file[0]) {
+                mt_out_puts(o, f->file);
+                mt_out_putc(o, ':');
+            }
+            if (rec->u.pos.lines[i]) {
+                mt_out_u64(o, rec->u.pos.lines[i]);
+            } else {
+                MT_OUT_LIT(o, "?"); /* no LINES table, or no line there */
+            }
+            MT_OUT_LIT(o, " @");
+            mt_out_u64(o, rec->u.pos.offsets[i]);
+        }
+        break;
+    case MT_REC_LINES:
+        MT_OUT_LIT(o, " fid=");
+        mt_out_u64(o, rec->u.lines.fid);
+        mt_out_putc(o, ' ');
+        out_fn_name(o, fid_fn(r, rec->u.lines.fid), rec->u.lines.fid);
+        for (uint32_t i = 0; i < rec->u.lines.n; i++) {
+            mt_out_putc(o, ' ');
+            mt_out_u64(o, rec->u.lines.offsets[i]);
+            mt_out_putc(o, ':');
+            mt_out_u64(o, rec->u.lines.lines[i]);
         }
         break;
     case MT_REC_STRING:
@@ -475,6 +525,60 @@ void mt_recfmt_json(mt_out *o, mt_reader *r, const mt_record *rec) {
         for (uint32_t i = 0; i < rec->u.block.depth; i++) {
             if (i) mt_out_putc(o, ',');
             mt_out_u64(o, rec->u.block.fids[i]);
+        }
+        mt_out_putc(o, ']');
+        if (block_has_pos(rec)) { /* 1.3: offsets (null unknown), lines */
+            JKEY(o, "offsets");
+            mt_out_putc(o, '[');
+            for (uint32_t i = 0; i < rec->u.block.depth; i++) {
+                if (i) mt_out_putc(o, ',');
+                if (rec->u.block.pos[i])
+                    mt_out_u64(o, rec->u.block.pos[i] - 1);
+                else
+                    MT_OUT_LIT(o, "null");
+            }
+            mt_out_putc(o, ']');
+            JKEY(o, "lines");
+            mt_out_putc(o, '[');
+            for (uint32_t i = 0; i < rec->u.block.depth; i++) {
+                if (i) mt_out_putc(o, ',');
+                mt_out_u64(o, rec->u.block.lines ? rec->u.block.lines[i] : 0);
+            }
+            mt_out_putc(o, ']');
+        }
+        break;
+    case MT_REC_POS:
+        JKEY(o, "frames");
+        mt_out_putc(o, '[');
+        for (uint32_t i = 0; i < rec->u.pos.n; i++) {
+            uint32_t fid = level_fid(r, rec->tid, rec->u.pos.levels[i]);
+            if (i) mt_out_putc(o, ',');
+            MT_OUT_LIT(o, "{\"level\":");
+            mt_out_u64(o, rec->u.pos.levels[i]);
+            JKEY(o, "offset");
+            mt_out_u64(o, rec->u.pos.offsets[i]);
+            JKEY(o, "line");
+            mt_out_u64(o, rec->u.pos.lines[i]);
+            JKEY(o, "fid");
+            mt_out_u64(o, fid);
+            JKEY(o, "name");
+            out_json_fn_name(o, fid_fn(r, fid), fid);
+            mt_out_putc(o, '}');
+        }
+        mt_out_putc(o, ']');
+        break;
+    case MT_REC_LINES:
+        JKEY(o, "fid");
+        mt_out_u64(o, rec->u.lines.fid);
+        JKEY(o, "table");
+        mt_out_putc(o, '[');
+        for (uint32_t i = 0; i < rec->u.lines.n; i++) {
+            if (i) mt_out_putc(o, ',');
+            mt_out_putc(o, '[');
+            mt_out_u64(o, rec->u.lines.offsets[i]);
+            mt_out_putc(o, ',');
+            mt_out_u64(o, rec->u.lines.lines[i]);
+            mt_out_putc(o, ']');
         }
         mt_out_putc(o, ']');
         break;
@@ -735,6 +839,42 @@ void mt_recfmt_csv(mt_out *o, mt_reader *r, const mt_record *rec) {
         for (uint32_t i = 0; i < rec->u.block.depth; i++) {
             if (i) mt_out_putc(o, ' ');
             mt_out_u64(o, rec->u.block.fids[i]);
+        }
+        break;
+    case MT_REC_POS: /* the innermost entry in fid/name/line; all in text */
+        if (rec->u.pos.n) {
+            uint32_t fid = level_fid(r, rec->tid, rec->u.pos.levels[0]);
+            if (fid) {
+                const mt_function *f = fid_fn(r, fid);
+                csv_u64(&w, COL_FID, fid);
+                csv_to(&w, COL_NAME);
+                if (f && f->qualname && f->qualname[0])
+                    mt_out_csv_str(o, f->qualname, strlen(f->qualname));
+                else
+                    out_fn_name(o, f, fid);
+            }
+            csv_u64(&w, COL_LINE, rec->u.pos.lines[0]);
+        }
+        csv_u64(&w, COL_VALUE, rec->u.pos.n);
+        csv_to(&w, COL_TEXT);
+        for (uint32_t i = 0; i < rec->u.pos.n; i++) {
+            if (i) mt_out_putc(o, ' ');
+            mt_out_u64(o, rec->u.pos.levels[i]);
+            mt_out_putc(o, ':');
+            mt_out_u64(o, rec->u.pos.offsets[i]);
+            mt_out_putc(o, ':');
+            mt_out_u64(o, rec->u.pos.lines[i]);
+        }
+        break;
+    case MT_REC_LINES:
+        csv_u64(&w, COL_FID, rec->u.lines.fid);
+        csv_u64(&w, COL_VALUE, rec->u.lines.n);
+        csv_to(&w, COL_TEXT);
+        for (uint32_t i = 0; i < rec->u.lines.n; i++) {
+            if (i) mt_out_putc(o, ' ');
+            mt_out_u64(o, rec->u.lines.offsets[i]);
+            mt_out_putc(o, ':');
+            mt_out_u64(o, rec->u.lines.lines[i]);
         }
         break;
     case MT_REC_STRING:

@@ -40,7 +40,8 @@ static enum rec_class class_of(int type) {
     case MT_REC_LOST: case MT_REC_SUMMARY:
         return C_NOTE;
     case MT_REC_BLOCK: case MT_REC_STRING: case MT_REC_FUNCTION:
-    case MT_REC_THREAD: case MT_REC_UNKNOWN:
+    case MT_REC_THREAD: case MT_REC_UNKNOWN: case MT_REC_LINES:
+    case MT_REC_POS:
         return C_STRUCT;
     default: return C_NONE;
     }
@@ -53,7 +54,8 @@ static const int all_types[] = {
     MT_REC_RSS, MT_REC_ALLOC, MT_REC_FREE, MT_REC_REALLOC, MT_REC_BLOCK,
     MT_REC_STRING, MT_REC_FUNCTION, MT_REC_THREAD, MT_REC_THREAD_START,
     MT_REC_THREAD_END, MT_REC_MARKER, MT_REC_COUNTERS, MT_REC_PROC_SAMPLE,
-    MT_REC_PROC_EXIT, MT_REC_LOST, MT_REC_SUMMARY, MT_REC_UNKNOWN,
+    MT_REC_PROC_EXIT, MT_REC_LOST, MT_REC_SUMMARY, MT_REC_LINES, MT_REC_POS,
+    MT_REC_UNKNOWN,
 };
 #define NTYPES (sizeof all_types / sizeof all_types[0])
 

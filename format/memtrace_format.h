@@ -81,7 +81,7 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------ */
 
 #define MT_FORMAT_MAJOR 1 /* a reader refuses files of a greater major */
-#define MT_FORMAT_MINOR 2 /* a greater minor only adds what v1 can skip */
+#define MT_FORMAT_MINOR 3 /* a greater minor only adds what v1 can skip */
 #define MT_LIBRARY_VERSION "0.1.0"
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -203,6 +203,10 @@ enum {
     MT_REC_PROC_EXIT = 0x49,   /* another process ended */
     MT_REC_LOST = 0x4A,        /* events the writer had to drop */
     MT_REC_SUMMARY = 0x4B,     /* end of stream */
+    MT_REC_LINES = 0x4C,       /* (1.3) definition: a function's table from
+                                  instruction offsets to source lines */
+    MT_REC_POS = 0x4D,         /* (1.3) where frames of the stack are now:
+                                  instruction offsets (no time of its own) */
     MT_REC_UNKNOWN = 0xFF0,    /* (reader only) a sized type it does not know;
                                   not a type byte: see raw_type */
 };
@@ -281,7 +285,27 @@ typedef struct mt_record {
         struct { uint64_t old_addr, addr, size; } realloc;
         struct { uint64_t addr; uint32_t type_sid; } obj;
         struct { uint64_t bytes; } rss;
-        struct { uint32_t depth; const uint32_t *fids; } block; /* outer first */
+        struct {
+            uint32_t depth;
+            const uint32_t *fids; /* outermost first */
+            const uint32_t *pos;  /* (1.3) per level: instruction offset + 1,
+                                     0 unknown; writers: NULL for none.
+                                     Reader: never NULL when depth > 0 */
+            const uint32_t *lines; /* reader only: pos resolved through the
+                                      LINES tables, 0 unknown */
+        } block;
+        struct {
+            uint32_t fid, n;           /* n entries, offsets ascending: the */
+            const uint32_t *offsets;   /* instructions from offsets[i] to */
+            const uint32_t *lines;     /* offsets[i+1] are on lines[i] (0: */
+        } lines;                       /* none) */
+        struct {
+            uint32_t n;                /* entries */
+            const uint32_t *levels;    /* counted from the innermost frame
+                                          of the thread's stack: 0 is it */
+            const uint32_t *offsets;   /* that frame's instruction offset */
+            const uint32_t *lines;     /* reader only: resolved, 0 unknown */
+        } pos;
         struct { uint32_t sid; uint32_t len; const char *bytes; } string;
         struct {
             uint32_t fid, kind, qualname_sid, module_sid, file_sid, first_line;
@@ -365,7 +389,7 @@ int mt_writer_append_block(mt_writer *w, const void *bytes, size_t n,
                            uint64_t t_last);
 
 /* Append encoded definition records: bytes must hold exactly nrecords
- * whole STRING, FUNCTION and THREAD records, else MT_ERR_ARG. */
+ * whole STRING, FUNCTION, THREAD and LINES records, else MT_ERR_ARG. */
 int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
                           uint32_t nrecords);
 
@@ -467,6 +491,13 @@ uint64_t mt_reader_thread_native_id(const mt_reader *r, uint32_t tid);
  * from BLOCK, call and return records. */
 const uint32_t *mt_reader_stack(const mt_reader *r, uint32_t tid,
                                 uint32_t *depth);
+/* (1.3) Each level's instruction offset + 1 (0 unknown), from BLOCK and POS
+ * records, parallel to mt_reader_stack. NULL when the thread is unknown. */
+const uint32_t *mt_reader_stack_pos(const mt_reader *r, uint32_t tid,
+                                    uint32_t *depth);
+/* (1.3) The source line of instruction offset `offset` of function fid,
+ * from the LINES records read so far; 0 when unknown. */
+uint32_t mt_reader_line(const mt_reader *r, uint32_t fid, uint32_t offset);
 
 /* ---- Block encoders (for recorders) ------------------------------------- */
 /*
@@ -590,6 +621,76 @@ static inline uint8_t *mt_enc_block(uint8_t *p, uint32_t tid, uint64_t t,
     p = mt_enc_varint(p, t);
     p = mt_enc_varint(p, depth);
     for (uint32_t i = 0; i < depth; i++) p = mt_enc_varint(p, fids[i]);
+    return p;
+}
+/* (1.3) BLOCK with each level's instruction offset + 1 (0 unknown) after
+ * the fids; pos NULL, or all zero, writes a plain BLOCK. */
+static inline uint8_t *mt_enc_block_pos(uint8_t *p, uint32_t tid, uint64_t t,
+                                        const uint32_t *fids,
+                                        const uint32_t *pos, uint32_t depth) {
+    uint32_t any = 0;
+    for (uint32_t i = 0; pos && i < depth && !any; i++) any = pos[i];
+    if (!any) return mt_enc_block(p, tid, t, fids, depth);
+    size_t n = mt_varint_len(tid) + mt_varint_len(t) + mt_varint_len(depth);
+    for (uint32_t i = 0; i < depth; i++)
+        n += mt_varint_len(fids[i]) + mt_varint_len(pos[i]);
+    p = mt_enc_sized_head(p, MT_REC_BLOCK, n);
+    p = mt_enc_varint(p, tid);
+    p = mt_enc_varint(p, t);
+    p = mt_enc_varint(p, depth);
+    for (uint32_t i = 0; i < depth; i++) p = mt_enc_varint(p, fids[i]);
+    for (uint32_t i = 0; i < depth; i++) p = mt_enc_varint(p, pos[i]);
+    return p;
+}
+static inline size_t mt_enc_block_pos_bound(uint32_t depth) {
+    return mt_enc_block_bound(depth) + (size_t)depth * 5;
+}
+/* (1.3) LINES definition: function fid's instructions from offsets[i] (in
+ * bytes, ascending) up to offsets[i+1] are on source line lines[i] (0: no
+ * line). Stored as deltas: varint offset step, zigzag line step. */
+static inline size_t mt_enc_lines_bound(uint32_t n) {
+    return 1 + 10 + 5 + 5 + (size_t)n * 15;
+}
+static inline uint8_t *mt_enc_lines(uint8_t *p, uint32_t fid, uint32_t n,
+                                    const uint32_t *offsets,
+                                    const uint32_t *lines) {
+    size_t len = mt_varint_len(fid) + mt_varint_len(n);
+    uint32_t po = 0, pl = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        len += mt_varint_len(offsets[i] - po) +
+               mt_varint_len(mt_zigzag((int64_t)lines[i] - (int64_t)pl));
+        po = offsets[i];
+        pl = lines[i];
+    }
+    p = mt_enc_sized_head(p, MT_REC_LINES, len);
+    p = mt_enc_varint(p, fid);
+    p = mt_enc_varint(p, n);
+    po = pl = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        p = mt_enc_varint(p, offsets[i] - po);
+        p = mt_enc_varint(p, mt_zigzag((int64_t)lines[i] - (int64_t)pl));
+        po = offsets[i];
+        pl = lines[i];
+    }
+    return p;
+}
+/* (1.3) POS: n × (level counted from the innermost frame, its instruction
+ * offset in bytes). No dt: it applies from the next record on. */
+static inline size_t mt_enc_pos_bound(uint32_t n) {
+    return 1 + 10 + 5 + (size_t)n * 10;
+}
+static inline uint8_t *mt_enc_pos(uint8_t *p, uint32_t n,
+                                  const uint32_t *levels,
+                                  const uint32_t *offsets) {
+    size_t len = mt_varint_len(n);
+    for (uint32_t i = 0; i < n; i++)
+        len += mt_varint_len(levels[i]) + mt_varint_len(offsets[i]);
+    p = mt_enc_sized_head(p, MT_REC_POS, len);
+    p = mt_enc_varint(p, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p = mt_enc_varint(p, levels[i]);
+        p = mt_enc_varint(p, offsets[i]);
+    }
     return p;
 }
 static inline size_t mt_enc_text_bound(size_t len) { return 1 + 10 + 10 + 10 + len; }

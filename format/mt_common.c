@@ -65,6 +65,8 @@ const char *mt_record_type_name(int type) {
     case MT_REC_PROC_EXIT: return "proc_exit";
     case MT_REC_LOST: return "lost";
     case MT_REC_SUMMARY: return "summary";
+    case MT_REC_LINES: return "lines";
+    case MT_REC_POS: return "pos";
     default: return "unknown";
     }
 }

@@ -95,9 +95,10 @@ int mt_buf_reserve(mt_buf *b, size_t more); /* 0 or MT_ERR_NOMEM */
 void mt_buf_free(mt_buf *b);
 
 /* A growable stack of function ids (the writer's and the reader's view of a
- * thread's calls). Push returns 0 or MT_ERR_NOMEM. */
+ * thread's calls), with each level's instruction offset + 1 (0 unknown;
+ * format 1.3). Push returns 0 or MT_ERR_NOMEM. */
 typedef struct mt_fidstack {
-    uint32_t *fids;
+    uint32_t *fids, *pos;
     uint32_t depth, cap;
 } mt_fidstack;
 static inline int mt_fidstack_push(mt_fidstack *s, uint32_t fid) {
@@ -106,10 +107,20 @@ static inline int mt_fidstack_push(mt_fidstack *s, uint32_t fid) {
         uint32_t *f = realloc(s->fids, cap * sizeof *f);
         if (!f) return MT_ERR_NOMEM;
         s->fids = f;
+        uint32_t *q = realloc(s->pos, cap * sizeof *q);
+        if (!q) return MT_ERR_NOMEM;
+        s->pos = q;
         s->cap = cap;
     }
+    s->pos[s->depth] = 0;
     s->fids[s->depth++] = fid;
     return 0;
+}
+static inline void mt_fidstack_free(mt_fidstack *s) {
+    free(s->fids);
+    free(s->pos);
+    s->fids = s->pos = NULL;
+    s->depth = s->cap = 0;
 }
 
 /* XXH64, seed 0, of a || b. */

@@ -44,6 +44,11 @@ typedef struct rfunc {
     mt_function view; /* filled on lookup */
 } rfunc;
 
+typedef struct rlines { /* a LINES table (1.3) */
+    uint32_t n;
+    uint32_t *off, *line;
+} rlines;
+
 typedef struct rthread {
     uint64_t native_id;
     char *name;
@@ -91,7 +96,11 @@ struct mt_reader {
     uint64_t prev_addr, prev_rss;
     rthread *th;
 
-    idmap smap, fmap, tmap;
+    idmap smap, fmap, tmap, lmap;
+    rlines *ltabs;
+    uint32_t nltabs, cap_ltabs;
+    uint32_t *posbuf; /* POS and BLOCK: levels, offsets, lines (3 x cap) */
+    uint32_t posbuf_cap;
     rstring *strings;
     rfunc *funcs;
     rthread *threads;
@@ -374,6 +383,42 @@ const char *mt_reader_thread_name(const mt_reader *r, uint32_t tid) {
 uint64_t mt_reader_thread_native_id(const mt_reader *r, uint32_t tid) {
     uint32_t slot = r ? idmap_get(&r->tmap, tid) : UINT32_MAX;
     return slot == UINT32_MAX ? 0 : r->threads[slot].native_id;
+}
+
+const uint32_t *mt_reader_stack_pos(const mt_reader *r, uint32_t tid, uint32_t *depth) {
+    uint32_t slot = r ? idmap_get(&r->tmap, tid) : UINT32_MAX;
+    if (slot == UINT32_MAX) {
+        *depth = 0;
+        return NULL;
+    }
+    *depth = r->threads[slot].stack.depth;
+    return r->threads[slot].stack.pos;
+}
+
+uint32_t mt_reader_line(const mt_reader *r, uint32_t fid, uint32_t offset) {
+    uint32_t slot = r ? idmap_get(&r->lmap, fid) : UINT32_MAX;
+    if (slot == UINT32_MAX) return 0;
+    const rlines *l = &r->ltabs[slot];
+    /* The last entry starting at or before offset. */
+    uint32_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (l->off[mid] <= offset) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo ? l->line[lo - 1] : 0;
+}
+
+/* Room for n entries of POS / BLOCK positions in posbuf. */
+static int posbuf_room(mt_reader *r, uint32_t n) {
+    if (n <= r->posbuf_cap) return 0;
+    uint32_t cap = r->posbuf_cap ? r->posbuf_cap : 64;
+    while (cap < n) cap *= 2;
+    uint32_t *b = realloc(r->posbuf, (size_t)cap * 3 * sizeof *b);
+    if (!b) return MT_ERR_NOMEM;
+    r->posbuf = b;
+    r->posbuf_cap = cap;
+    return 0;
 }
 
 const uint32_t *mt_reader_stack(const mt_reader *r, uint32_t tid, uint32_t *depth) {
@@ -801,8 +846,15 @@ void mt_reader_close(mt_reader *r) {
     for (uint32_t i = 0; i < r->nstrings; i++) free(r->strings[i].s);
     for (uint32_t i = 0; i < r->nthreads; i++) {
         free(r->threads[i].name);
-        free(r->threads[i].stack.fids);
+        mt_fidstack_free(&r->threads[i].stack);
     }
+    for (uint32_t i = 0; i < r->nltabs; i++) {
+        free(r->ltabs[i].off);
+        free(r->ltabs[i].line);
+    }
+    free(r->ltabs);
+    free(r->posbuf);
+    idmap_free(&r->lmap);
     free(r->strings);
     free(r->funcs);
     free(r->threads);
@@ -1240,6 +1292,15 @@ static int decode(mt_reader *r, mt_record *rec) {
             GET32(fid);
             if (mt_fidstack_push(&th->stack, fid)) goto nomem;
         }
+        /* 1.3: each level's instruction offset + 1, when present. */
+        if (p < end && depth > 0) {
+            for (uint32_t i = 0; i < depth; i++) GET32(th->stack.pos[i]);
+        }
+        if (posbuf_room(r, depth)) goto nomem;
+        for (uint32_t i = 0; i < depth; i++)
+            r->posbuf[i] = th->stack.pos[i]
+                               ? mt_reader_line(r, th->stack.fids[i], th->stack.pos[i] - 1)
+                               : 0;
         r->in_block = 1;
         r->tid = tid;
         r->th = th;
@@ -1249,6 +1310,8 @@ static int decode(mt_reader *r, mt_record *rec) {
         rec->tid = tid;
         rec->u.block.depth = depth;
         rec->u.block.fids = th->stack.fids;
+        rec->u.block.pos = th->stack.pos;
+        rec->u.block.lines = r->posbuf;
         break;
     }
     case MT_REC_STRING: {
@@ -1289,6 +1352,86 @@ static int decode(mt_reader *r, mt_record *rec) {
         rec->u.function.module_sid = f.module_sid;
         rec->u.function.file_sid = f.file_sid;
         rec->u.function.first_line = f.first_line;
+        break;
+    }
+    case MT_REC_LINES: {
+        uint32_t fid, n;
+        GET32(fid);
+        if (fid == 0) goto zeroid;
+        GET32(n);
+        if (n > (uint64_t)(end - p) / 2) goto overrun; /* >= 2 bytes each */
+        rlines l = {n, malloc(((size_t)n + 1) * sizeof *l.off),
+                    malloc(((size_t)n + 1) * sizeof *l.line)};
+        if (!l.off || !l.line) {
+            free(l.off);
+            free(l.line);
+            goto nomem;
+        }
+        uint64_t o = 0;
+        int64_t ln = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t d, z;
+            if (mt_varint_get(&p, end, &d) || mt_varint_get(&p, end, &z)) {
+                free(l.off);
+                free(l.line);
+                goto overrun;
+            }
+            o += d;
+            ln += mt_unzigzag(z);
+            if (o > UINT32_MAX || ln < 0 || ln > UINT32_MAX) {
+                free(l.off);
+                free(l.line);
+                goto toobig;
+            }
+            l.off[i] = (uint32_t)o;
+            l.line[i] = (uint32_t)ln;
+        }
+        uint32_t slot = idmap_get(&r->lmap, fid);
+        if (slot == UINT32_MAX) {
+            if (grow((void **)&r->ltabs, &r->cap_ltabs, r->nltabs, sizeof *r->ltabs) ||
+                idmap_put(&r->lmap, fid, r->nltabs)) {
+                free(l.off);
+                free(l.line);
+                goto nomem;
+            }
+            slot = r->nltabs++;
+        } else {
+            free(r->ltabs[slot].off);
+            free(r->ltabs[slot].line);
+        }
+        r->ltabs[slot] = l;
+        rec->t = 0;
+        rec->tid = 0;
+        rec->u.lines.fid = fid;
+        rec->u.lines.n = n;
+        rec->u.lines.offsets = l.off;
+        rec->u.lines.lines = l.line;
+        break;
+    }
+    case MT_REC_POS: {
+        if (!r->in_block) goto noblock;
+        uint32_t n;
+        GET32(n);
+        if (n > (uint64_t)(end - p) / 2) goto overrun; /* >= 2 bytes each */
+        if (posbuf_room(r, n)) goto nomem;
+        uint32_t *lv = r->posbuf, *of = lv + r->posbuf_cap, *ln = of + r->posbuf_cap;
+        mt_fidstack *st = &r->th->stack;
+        for (uint32_t i = 0; i < n; i++) {
+            GET32(lv[i]);
+            GET32(of[i]);
+            ln[i] = 0;
+            if (lv[i] < st->depth) {
+                uint32_t L = st->depth - 1 - lv[i];
+                st->pos[L] = of[i] == UINT32_MAX ? 0 : of[i] + 1;
+                ln[i] = mt_reader_line(r, st->fids[L], of[i]);
+            }
+        }
+        rec->t = r->t; /* no time of its own: the block's current time */
+        rec->tid = r->tid;
+        rec->u.pos.n = n;
+        rec->u.pos.levels = lv;
+        rec->u.pos.offsets = of;
+        rec->u.pos.lines = ln;
         break;
     }
     case MT_REC_THREAD: {
@@ -1443,6 +1586,7 @@ static inline int decode_fast(mt_reader *r, mt_record *rec) {
     case MT_REC_CALL:
     case MT_REC_CCALL:
         if (short_varint(&p, &v) || st->depth == st->cap) return 0;
+        st->pos[st->depth] = 0;
         st->fids[st->depth++] = (uint32_t)v;
         rec->u.call.fid = (uint32_t)v;
         break;

@@ -286,15 +286,16 @@ int mt_writer_append_defs(mt_writer *w, const void *bytes, size_t n,
     if (w->err) return w->err;
     if (n == 0) return 0;
     if (!bytes) return fail(w, MT_ERR_ARG);
-    /* Only whole STRING, FUNCTION and THREAD records: a definition chunk
-     * holds nothing else (definitions are rare, so checking is cheap). */
+    /* Only whole STRING, FUNCTION, THREAD and LINES records: a definition
+     * chunk holds nothing else (definitions are rare, so checking is cheap). */
     const uint8_t *p = bytes, *end = p + n;
     uint32_t count = 0;
     while (p < end) {
         uint8_t type = *p++;
         uint64_t len, id;
         const uint8_t *q;
-        if ((type != MT_REC_STRING && type != MT_REC_FUNCTION && type != MT_REC_THREAD) ||
+        if ((type != MT_REC_STRING && type != MT_REC_FUNCTION && type != MT_REC_THREAD &&
+             type != MT_REC_LINES) ||
             mt_varint_get(&p, end, &len) || len > (uint64_t)(end - p) ||
             (q = p, mt_varint_get(&q, p + len, &id)) || id > UINT32_MAX)
             return fail(w, MT_ERR_ARG);
@@ -376,6 +377,8 @@ size_t mt_enc_record_bound(const mt_record *r) {
     case MT_REC_COUNTERS: return mt_enc_counters_bound(r->u.counters.n);
     case MT_REC_PROC_SAMPLE: return mt_enc_counters_bound(r->u.proc.n) + 20;
     case MT_REC_SUMMARY: return mt_enc_counters_bound(r->u.summary.n) + 5;
+    case MT_REC_LINES: return mt_enc_lines_bound(r->u.lines.n);
+    case MT_REC_POS: return mt_enc_pos_bound(r->u.pos.n);
     default: return 64;
     }
 }
@@ -425,6 +428,9 @@ uint8_t *mt_enc_record(uint8_t *p, const mt_record *r, uint64_t dt,
         return mt_enc_proc_exit(p, dt, r->u.proc_exit.pid, r->u.proc_exit.status);
     case MT_REC_SUMMARY:
         return mt_enc_summary(p, dt, r->u.summary.reason, r->u.summary.v, r->u.summary.n);
+    case MT_REC_POS: /* no dt: its time is the next record's */
+        if (r->u.pos.n && (!r->u.pos.levels || !r->u.pos.offsets)) return NULL;
+        return mt_enc_pos(p, r->u.pos.n, r->u.pos.levels, r->u.pos.offsets);
     default: return NULL;
     }
 }
@@ -432,6 +438,7 @@ uint8_t *mt_enc_record(uint8_t *p, const mt_record *r, uint64_t dt,
 static int append_def(mt_writer *w, const mt_record *r) {
     uint32_t id = r->type == MT_REC_STRING     ? r->u.string.sid
                   : r->type == MT_REC_FUNCTION ? r->u.function.fid
+                  : r->type == MT_REC_LINES    ? r->u.lines.fid
                                                : r->tid;
     int rc = note_definition(w, r->type, id);
     if (rc) return rc;
@@ -453,6 +460,13 @@ static int append_def(mt_writer *w, const mt_record *r) {
                             r->u.function.qualname_sid, r->u.function.module_sid,
                             r->u.function.file_sid, r->u.function.first_line);
         break;
+    case MT_REC_LINES:
+        if (r->u.lines.fid == 0 || (r->u.lines.n && (!r->u.lines.offsets || !r->u.lines.lines)))
+            return fail(w, MT_ERR_ARG);
+        for (uint32_t i = 1; i < r->u.lines.n; i++)
+            if (r->u.lines.offsets[i] < r->u.lines.offsets[i - 1]) return fail(w, MT_ERR_ARG);
+        e = mt_enc_lines(p, r->u.lines.fid, r->u.lines.n, r->u.lines.offsets, r->u.lines.lines);
+        break;
     default: /* MT_REC_THREAD */
         if (r->u.thread.len && !r->u.thread.name) return fail(w, MT_ERR_ARG);
         e = mt_enc_thread(p, r->tid, r->u.thread.native_id, r->u.thread.name,
@@ -473,7 +487,8 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     switch (r->type) {
     case MT_REC_STRING:
     case MT_REC_FUNCTION:
-    case MT_REC_THREAD: return append_def(w, r);
+    case MT_REC_THREAD:
+    case MT_REC_LINES: return append_def(w, r);
     case MT_REC_BLOCK:
     case MT_REC_UNKNOWN: return fail(w, MT_ERR_ARG); /* the writer makes blocks */
     default: break;
@@ -489,16 +504,19 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     uint32_t tid = r->tid;
     wthread *th = get_thread(w, tid);
     if (!th) return fail(w, MT_ERR_NOMEM);
-    size_t need = mt_enc_record_bound(r) + mt_enc_block_bound(th->stack.depth);
+    size_t need = mt_enc_record_bound(r) + mt_enc_block_pos_bound(th->stack.depth);
     if (need > MT_MAX_CHUNK_RAW_BYTES) return fail(w, MT_ERR_LIMIT);
     if (w->data.len && w->data.len + need > w->chunk_raw_bytes &&
         (rc = emit_pending(w)))
         return rc;
     if (mt_buf_reserve(&w->data, need)) return fail(w, MT_ERR_NOMEM);
 
-    if (!w->in_block || w->cur_tid != tid || r->t < w->cur_t) {
+    /* POS has no time of its own (1.3): it goes in the current block. */
+    int timeless = r->type == MT_REC_POS;
+    if (!w->in_block || w->cur_tid != tid || (r->t < w->cur_t && !timeless)) {
         uint8_t *p = w->data.data + w->data.len;
-        uint8_t *e = mt_enc_block(p, tid, r->t, th->stack.fids, th->stack.depth);
+        uint8_t *e = mt_enc_block_pos(p, tid, r->t, th->stack.fids, th->stack.pos,
+                                      th->stack.depth);
         w->data.len += (size_t)(e - p);
         note_times(w, r->t, r->t);
         w->data_nrec++;
@@ -509,11 +527,13 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
         w->enc = (mt_enc_state){0, 0, 0};
     }
     uint8_t *p = w->data.data + w->data.len;
-    uint8_t *e = mt_enc_record(p, r, r->t - w->cur_t, &w->enc);
+    uint8_t *e = mt_enc_record(p, r, timeless ? 0 : r->t - w->cur_t, &w->enc);
     if (!e) return fail(w, MT_ERR_ARG);
     w->data.len += (size_t)(e - p);
-    w->cur_t = r->t;
-    note_times(w, r->t, r->t);
+    if (!timeless) {
+        w->cur_t = r->t;
+        note_times(w, r->t, r->t);
+    }
     w->data_nrec++;
     w->records++;
 
@@ -527,6 +547,12 @@ int mt_writer_append(mt_writer *w, const mt_record *r) {
     case MT_REC_CRAISE:
     case MT_REC_UNWIND:
         if (th->stack.depth) th->stack.depth--;
+        break;
+    case MT_REC_POS:
+        for (uint32_t i = 0; i < r->u.pos.n; i++)
+            if (r->u.pos.levels[i] < th->stack.depth)
+                th->stack.pos[th->stack.depth - 1 - r->u.pos.levels[i]] =
+                    r->u.pos.offsets[i] == UINT32_MAX ? 0 : r->u.pos.offsets[i] + 1;
         break;
     default: break;
     }
@@ -584,7 +610,7 @@ void mt_writer_discard(mt_writer *w) {
     mt_buf_free(&w->data);
     mt_buf_free(&w->out);
     mt_buf_free(&w->index);
-    for (uint32_t i = 0; i < w->nthreads; i++) free(w->threads[i].stack.fids);
+    for (uint32_t i = 0; i < w->nthreads; i++) mt_fidstack_free(&w->threads[i].stack);
     free(w->threads);
     free(w->defset);
     free(w);

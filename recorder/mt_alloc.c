@@ -88,6 +88,7 @@ typedef struct {
     PyCodeObject *co;
     PyObject *globals;
     uint32_t fid;
+    uint32_t off1; /* FRAME_OFF1 */
 } frame_ref;
 static frame_ref *scratch;
 static size_t scratch_cap;
@@ -140,6 +141,21 @@ static mt_tstate *thread_begin_nogil(void) {
 #else
 #define FRAME_PREV(f) ((f)->f_back)
 #endif
+/* The frame's current instruction offset in bytes + 1 (0: not started), as
+ * POS records and BLOCK positions carry it (format 1.3). 3.12+: the public
+ * (unstable) API; 3.11 has none, so the internal macro its header gives
+ * (fenced by version: the field changed in 3.12 and 3.13); 3.9 keeps
+ * f_lasti in bytes, 3.10 in code units. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define FRAME_OFF1(f) frame_off1(PyUnstable_InterpreterFrame_GetLasti(f))
+#elif PY_VERSION_HEX >= 0x030B0000
+#define FRAME_OFF1(f) frame_off1(_PyInterpreterFrame_LASTI(f) * (int)sizeof(_Py_CODEUNIT))
+#elif PY_VERSION_HEX >= 0x030A0000
+#define FRAME_OFF1(f) frame_off1((f)->f_lasti * 2)
+#else
+#define FRAME_OFF1(f) frame_off1((f)->f_lasti)
+#endif
+static inline uint32_t frame_off1(int lasti) { return lasti < 0 ? 0 : (uint32_t)lasti + 1; }
 
 static inline int hidden(const void *f) {
     for (unsigned i = 0; i < mt_hooks_nhide; i++)
@@ -370,10 +386,60 @@ static inline int64_t mark_level(mt_tstate *t, mark_frame *f) {
 static uint64_t frames_walked;
 uint64_t mt_alloc_frames_walked(void) { return frames_walked; }
 
+/* Positions (format 1.3, mt_rec.positions): the levels (from the bottom)
+ * whose instruction offset changed since it was last written, found by
+ * sync_stack, written by pos_write. GIL, like scratch. */
+static uint32_t *pos_lv, *pos_off1;
+static size_t pos_n, pos_cap;
+
+static inline void pos_note(uint32_t level, uint32_t off1) {
+    if (pos_n == pos_cap) {
+        size_t cap = pos_cap ? pos_cap * 2 : 256;
+        uint32_t *a = realloc(pos_lv, cap * sizeof *a);
+        if (!a) return;
+        pos_lv = a;
+        a = realloc(pos_off1, cap * sizeof *a);
+        if (!a) return;
+        pos_off1 = a;
+        pos_cap = cap;
+    }
+    pos_lv[pos_n] = level;
+    pos_off1[pos_n++] = off1;
+}
+
+/* The shadow takes the noted positions first (a BLOCK that a new buffer
+ * opens carries them), then POS records say them, at most 6 levels each so
+ * that one fits the room mt_room promises. An offset that became unknown is
+ * written as 0xFFFFFFFF. A POS that finds no room is dropped: the next
+ * BLOCK carries the positions. */
+#define POS_PER_RECORD 6
+static void pos_write(mt_tstate *t) {
+    if (!pos_n) return;
+    for (size_t i = 0; i < pos_n; i++) t->offs[pos_lv[i]] = pos_off1[i];
+    uint64_t now = mt_alloc_now(t);
+    for (size_t i = 0; i < pos_n; i += POS_PER_RECORD) {
+        uint32_t lv[POS_PER_RECORD], of[POS_PER_RECORD], m = 0;
+        for (size_t j = i; j < pos_n && j < i + POS_PER_RECORD; j++) {
+            lv[m] = t->depth - 1 - pos_lv[j];
+            of[m++] = pos_off1[j] ? pos_off1[j] - 1 : UINT32_MAX;
+        }
+        if (!mt_room(t, now)) break;
+        t->pos = mt_enc_pos(t->pos, m, lv, of);
+        t->nrec++;
+    }
+    pos_n = 0;
+}
+
 /* Make the shadow stack the thread's Python stack: RETURN for the shadow
  * frames that are gone, CALL for the new ones (see "Marks" for what is
- * compared). Frames that ended by an exception are written as RETURN too. */
+ * compared). Frames that ended by an exception are written as RETURN too.
+ * With positions on, each frame's instruction offset too: the allocating
+ * instruction of the innermost, the call of the others. Frames below a
+ * marked frame that is still there cannot have moved (they are all waiting
+ * in a call that leads to it), so the walk still ends at the mark. */
 static void sync_stack(mt_tstate *t, PyThreadState *ts) {
+    const int pos_on = mt_rec.positions;
+    pos_n = 0;
     __typeof__(TOP_FRAME(ts)) top = TOP_FRAME(ts);
     /* Incomplete frames (pushed, prologue not run) are only found on top:
      * nothing is called from a prologue. (3.12+: C-stack entry frames can
@@ -396,11 +462,18 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             frames_walked++;
 #ifdef HAVE_MARKS
             if (MARKED(t, d - 1)) {
-                if (mark_level(t, f) == (int64_t)d - 1) return;
+                if (mark_level(t, f) == (int64_t)d - 1) {
+                    uint32_t o;
+                    if (pos_on && (o = FRAME_OFF1(f)) != t->offs[d - 1]) pos_note(d - 1, o);
+                    pos_write(t);
+                    return;
+                }
                 break;
             }
 #endif
             if (t->keys[d - 1] != (void *)f || t->codes[d - 1] != (void *)FRAME_CODE(f)) break;
+            uint32_t o;
+            if (pos_on && (o = FRAME_OFF1(f)) != t->offs[d - 1]) pos_note(d - 1, o);
             d--;
             do f = FRAME_PREV(f);
 #if PY_VERSION_HEX >= 0x030C0000
@@ -409,12 +482,16 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             while (0);
 #endif
         }
-        if ((!f || hidden((void *)f)) && !d) return;
+        if ((!f || hidden((void *)f)) && !d) {
+            pos_write(t);
+            return;
+        }
+        pos_n = 0; /* found again below */
     }
     /* The frames above the first marked one, innermost first; base: the
      * level of the first of them (the one above the mark). */
     size_t n = 0;
-    uint32_t base = 0;
+    uint32_t base = 0, mark_off1 = 0;
     for (__typeof__(top) f = top; f && !hidden((void *)f); f = FRAME_PREV(f)) {
 #if PY_VERSION_HEX >= 0x030C0000
         if (FRAME_SKIP(f)) continue;
@@ -425,6 +502,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             int64_t level = mark_level(t, f);
             if (level >= 0) {
                 base = (uint32_t)level + 1;
+                if (pos_on) mark_off1 = FRAME_OFF1(f);
                 break;
             }
         }
@@ -438,7 +516,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             scratch = s;
             scratch_cap = cap;
         }
-        scratch[n++] = (frame_ref){(void *)f, co, f->f_globals, 0};
+        scratch[n++] = (frame_ref){(void *)f, co, f->f_globals, 0, pos_on ? FRAME_OFF1(f) : 0};
     }
     if (recheck) {
         for (size_t i = 0; i < n; i++)
@@ -456,7 +534,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
             break;
         common++;
     }
-    if (common == depth && common == base + n) return;
+    if (common == depth && common == base + n) goto positions;
     while (t->cap < base + n)
         if (!mt_tstate_grow(t)) return;
     /* Function ids first: defining one calls the Python API, whose frees
@@ -483,6 +561,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
         t->fids[L] = fid;
         t->keys[L] = r->key;
         t->codes[L] = r->co;
+        t->offs[L] = 0; /* a new frame: the reader's is unknown too */
         t->flags[L] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
         /* Room first, then the frame: a new buffer's BLOCK must not carry
          * the frame whose CALL follows it; a dropped CALL's frame is in
@@ -507,6 +586,15 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
     }
 #endif
     t->lazy_lo = t->depth;
+positions:
+    if (!pos_on) return;
+    if (base > 0 && base - 1 < t->depth && mark_off1 != t->offs[base - 1])
+        pos_note(base - 1, mark_off1);
+    for (uint32_t L = base; L < base + n && L < t->depth; L++) {
+        frame_ref *r = &scratch[n - 1 - (L - base)];
+        if (r->off1 != t->offs[L]) pos_note(L, r->off1);
+    }
+    pos_write(t);
 }
 
 /* Alloc mode, a thread running in another interpreter (see rec_interp),
@@ -525,6 +613,7 @@ static void enter_other(mt_tstate *t) {
     t->fids[0] = other_fid;
     t->keys[0] = OTHER_KEY;
     t->codes[0] = NULL;
+    t->offs[0] = 0;
     t->flags[0] = MT_FR_WRITTEN | MT_FR_ELIGIBLE;
     int room = mt_room(t, now); /* before the frame: as in sync_stack */
     t->depth = 1;

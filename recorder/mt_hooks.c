@@ -283,6 +283,87 @@ static uint32_t filter_flags(PyObject *module, PyObject *file) {
 #define SAVE_ERR PyObject *et_, *ev_, *etb_; PyErr_Fetch(&et_, &ev_, &etb_)
 #define RESTORE_ERR PyErr_Restore(et_, ev_, etb_)
 
+/* Positions on (alloc mode): the LINES table of a code object, from its
+ * line-number table through public APIs (co_lines() from 3.10; co_lnotab,
+ * whose format 3.9 documents, before). Runs once per code object, under
+ * code_define's guard; errors are cleared (the table is then missing and
+ * the trace names the def line, as without positions). */
+static void code_lines(PyCodeObject *co, uint32_t fid) {
+    uint32_t *off = NULL, *line = NULL;
+    size_t n = 0, cap = 0;
+#define LT_PUT(o_, l_)                                                          \
+    do {                                                                        \
+        if (n && line[n - 1] == (l_)) break; /* the same line goes on */        \
+        if (n && off[n - 1] == (o_)) { line[n - 1] = (l_); break; } /* empty */ \
+        if (n == cap) {                                                         \
+            size_t c_ = cap ? cap * 2 : 64;                                     \
+            uint32_t *a_ = realloc(off, c_ * sizeof *a_);                       \
+            if (!a_) goto out;                                                  \
+            off = a_;                                                           \
+            a_ = realloc(line, c_ * sizeof *a_);                                \
+            if (!a_) goto out;                                                  \
+            line = a_;                                                          \
+            cap = c_;                                                           \
+        }                                                                       \
+        off[n] = (o_);                                                          \
+        line[n++] = (l_);                                                       \
+    } while (0)
+#if PY_VERSION_HEX >= 0x030A0000
+    PyObject *it = PyObject_CallMethod((PyObject *)co, "co_lines", NULL);
+    PyObject *iter = it ? PyObject_GetIter(it) : NULL;
+    Py_XDECREF(it);
+    if (!iter) goto out;
+    PyObject *item;
+    while ((item = PyIter_Next(iter)) != NULL) {
+        long start = -1, ln = 0;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 3) {
+            start = PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
+            PyObject *l = PyTuple_GET_ITEM(item, 2);
+            ln = l == Py_None ? 0 : PyLong_AsLong(l);
+        }
+        Py_DECREF(item);
+        if (start < 0 || ln < 0 || start > (long)UINT32_MAX || ln > (long)UINT32_MAX) {
+            Py_DECREF(iter);
+            goto out;
+        }
+        LT_PUT((uint32_t)start, (uint32_t)ln);
+    }
+    Py_DECREF(iter);
+    if (PyErr_Occurred()) goto out;
+#else
+    /* co_lnotab: (address step, signed line step) byte pairs; a line starts
+     * where the address moves (what dis.findlinestarts does). */
+    PyObject *tab = co->co_lnotab;
+    if (!tab || !PyBytes_Check(tab)) goto out;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(tab);
+    Py_ssize_t len = PyBytes_GET_SIZE(tab);
+    uint32_t addr = 0;
+    int64_t ln = co->co_firstlineno;
+    for (Py_ssize_t i = 0; i + 1 < len; i += 2) {
+        if (b[i]) {
+            LT_PUT(addr, (uint32_t)ln);
+            addr += b[i];
+        }
+        ln += b[i + 1] >= 0x80 ? (int)b[i + 1] - 0x100 : b[i + 1];
+        if (ln < 0) goto out;
+    }
+    LT_PUT(addr, (uint32_t)ln);
+#endif
+#undef LT_PUT
+    if (n && n < UINT32_MAX) {
+        uint8_t *enc = malloc(mt_enc_lines_bound((uint32_t)n));
+        if (enc) {
+            uint8_t *e = mt_enc_lines(enc, fid, (uint32_t)n, off, line);
+            mt_rec_defs_append(enc, (size_t)(e - enc), 1);
+            free(enc);
+        }
+    }
+out:
+    PyErr_Clear();
+    free(off);
+    free(line);
+}
+
 static fent *code_define(PyCodeObject *co, PyObject *globals) {
     /* Another interpreter's code (see "Interpreters" above): no fid. */
     PyThreadState *ts = _PyThreadState_UncheckedGet();
@@ -300,6 +381,7 @@ static fent *code_define(PyCodeObject *co, PyObject *globals) {
                            ? PyDict_GetItemString(globals, "__name__") : NULL;
     uint32_t q = sid_of(qual), m = sid_of(module), f = sid_of(co->co_filename);
     uint32_t fid = mt_rec_function(MT_FUNC_PYTHON, q, m, f, (uint32_t)co->co_firstlineno);
+    if (fid && mt_rec.positions) code_lines(co, fid);
     if (fid) {
         uint32_t fl = filter_flags(module, co->co_filename);
         if (code_watch(co) < 0) {

@@ -150,6 +150,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.rss_trigger_bytes = rss_trigger;
     cfg.max_depth = max_depth;
     cfg.filtering = rss_trigger > 0 || max_depth > 0;
+    cfg.positions = m == MT_MODE_ALLOC; /* its stacks are walked: lines too */
     if (m == MT_MODE_ALLOC && (cfg.filtering || filters.ninclude || filters.nexclude)) {
         for (size_t i = 0; i < filters.ninclude; i++) free(filters.include[i]);
         for (size_t i = 0; i < filters.nexclude; i++) free(filters.exclude[i]);

@@ -266,7 +266,9 @@ static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
         for (uint32_t i = 0; i < t->depth; i++)
             if (t->flags[i] & MT_FR_WRITTEN) fids[n++] = t->fids[i];
     }
-    size_t want = mt_enc_block_bound(n) + 48 /* LOST */ + need_bytes + MT_BUF_RESERVE;
+    /* Positions (alloc mode, where every frame is written). */
+    const uint32_t *offs = mt_rec.positions && t->nunwritten == 0 ? t->offs : NULL;
+    size_t want = mt_enc_block_pos_bound(n) + 48 /* LOST */ + need_bytes + MT_BUF_RESERVE;
     /* A BLOCK that would take more than half a pooled buffer (a stack some
      * ten thousand frames deep): a buffer made to measure, with a pooled
      * buffer's room for events after the BLOCK. */
@@ -283,7 +285,7 @@ static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes) {
     }
     uint64_t t_abs = now - mt_rec.anchor_ticks;
     if (now < mt_rec.anchor_ticks) t_abs = 0;
-    uint8_t *p = mt_enc_block(b->data, t->tid, t_abs, fids, n);
+    uint8_t *p = mt_enc_block_pos(b->data, t->tid, t_abs, fids, offs, n);
     if (fids != t->fids && fids != small) free(fids);
     t->nrec = 1;
     if (t->lost_events) {
@@ -321,6 +323,9 @@ int mt_tstate_grow(mt_tstate *t) {
     k = realloc(t->codes, sizeof *k * cap);
     if (!k) goto out;
     t->codes = k;
+    f = realloc(t->offs, sizeof *f * cap);
+    if (!f) goto out;
+    t->offs = f;
     t->cap = cap;
     ok = 1;
 out:
@@ -456,6 +461,7 @@ void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags) {
     t->fids[t->depth] = fid;
     t->flags[t->depth] = (uint8_t)((frflags & MT_FR_C) | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
     t->keys[t->depth] = t->codes[t->depth] = NULL;
+    t->offs[t->depth] = 0;
     t->depth++;
     t->lazy_lo = t->depth;
 }
@@ -516,6 +522,7 @@ void tstate_free(mt_tstate *t) {
     free(t->flags);
     free(t->keys);
     free(t->codes);
+    free(t->offs);
     if (t != &R.sampler) free(t);
 }
 

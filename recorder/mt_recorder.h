@@ -103,6 +103,8 @@ typedef struct mt_tstate {
     uint8_t *flags;
     void **keys;         /* alloc mode: identity (frame address) and code of */
     void **codes;        /* each shadow frame, to find what changed (mt_alloc.c) */
+    uint32_t *offs;      /* positions on (alloc mode): each frame's instruction
+                            offset + 1 as last written, 0 unknown */
     uint64_t code_epoch; /* alloc mode: mt_hooks_code_epoch when keys/codes
                             were last compared (mt_alloc.c) */
     uint32_t nunwritten; /* frames on the stack not written */
@@ -135,6 +137,7 @@ typedef struct mt_rec_config {
     uint64_t rss_trigger_bytes; /* 0: write every event */
     uint32_t max_depth;         /* 0: unlimited */
     int filtering;              /* any of rss_trigger, max_depth, include/exclude */
+    int positions;              /* LINES tables and POS records (alloc mode) */
     /* Called by the writer thread every flush interval to hand over the
      * partial buffers of idle threads (mt_rec_flush_idle) under whatever lock
      * makes that safe (the GIL). May be NULL. Returns 0 when it could not. */
@@ -162,6 +165,7 @@ typedef struct mt_recorder {
     int statm_fd;           /* (const) /proc/self/statm, or -1 */
     uint64_t page_size;     /* (const) */
     int filtering;          /* (const) */
+    int positions;          /* (const) LINES and POS records (1.3) */
     uint64_t rss_trigger;   /* (const) */
     uint32_t max_depth;     /* (const) */
     _Atomic uint64_t rss_now;  /* last RSS read by anyone, bytes */

@@ -547,6 +547,7 @@ static int rec_start(const mt_rec_config *cfg) {
     mt_rec.rss_trigger = cfg->rss_trigger_bytes;
     mt_rec.max_depth = cfg->max_depth;
     mt_rec.filtering = cfg->filtering;
+    mt_rec.positions = cfg->positions;
     atomic_store(&mt_rec.rss_peak, 0);
     mt_writer_options opt = {0, 0};
     /* Unnamed until the header is in it (see file_create_unnamed), else by

@@ -142,8 +142,15 @@ static void write_good(void) {
     def_function(3, MT_FUNC_C, 7, 8, 0, 0);
     def_thread(1, 1001, "MainThread");
     def_thread(2, 1002, "worker, \"2\"");
+    /* 1.3: work's offsets 0-5 are on line 10, 6-19 on 12, 20- on none. */
+    static const uint32_t lt_off[] = {0, 6, 20}, lt_line[] = {10, 12, 0};
+    mt_record r = {.type = MT_REC_LINES};
+    r.u.lines.fid = 2;
+    r.u.lines.n = 3;
+    r.u.lines.offsets = lt_off;
+    r.u.lines.lines = lt_line;
+    put(&r);
 
-    mt_record r;
     put_ev(MT_REC_THREAD_START, 1, 1000);
     put_call(MT_REC_CALL, 1, 2000, 1);
     r = ev(MT_REC_LINE, 1, 2100);
@@ -152,6 +159,13 @@ static void write_good(void) {
     put_call(MT_REC_CALL, 1, 2500, 2);
     r = ev(MT_REC_LINE, 1, 2600);
     r.u.line.line = 11;
+    put(&r);
+    /* 1.3: work at offset 8 (line 12), <module> at 4 (no table: line 0). */
+    static const uint32_t pos_lv[] = {0, 1}, pos_off[] = {8, 4};
+    r = ev(MT_REC_POS, 1, 2600);
+    r.u.pos.n = 2;
+    r.u.pos.levels = pos_lv;
+    r.u.pos.offsets = pos_off;
     put(&r);
     put_alloc(MT_REC_ALLOC, MT_DOMAIN_OBJ, 1, 3000, 0x7f0000001000, 1536);
     r = ev(MT_REC_REALLOC, 1, 3100);
@@ -226,12 +240,12 @@ static void write_good(void) {
     r.u.marker.len = sizeof bad_utf8 - 1;
     put(&r);
 
-    /* A sized record of a type this version does not know (0x4C), in a block
+    /* A sized record of a type this version does not know (0x7C), in a block
      * of its own: a newer minor version's record that readers must skip. */
     uint8_t blk[64], *p = blk;
     uint32_t stack[1] = {1};
     p = mt_enc_block(p, 1, 6200, stack, 1);
-    p = mt_enc_sized_head(p, 0x4C, 3);
+    p = mt_enc_sized_head(p, 0x7C, 3);
     *p++ = 0xab;
     *p++ = 0xcd;
     *p++ = 0xef;

@@ -60,10 +60,12 @@ test_expect_success 'every record type appears' '
 	free
 	function
 	line
+	lines
 	lost
 	marker
 	obj_del
 	obj_new
+	pos
 	proc_exit
 	proc_sample
 	raise
@@ -124,7 +126,7 @@ test_expect_success '--help prints the usage on stdout and exits 0' '
 
 test_expect_success '--version' '
     "$DECODE" --version >out &&
-    grep -q "^memtrace-decode (memtrace) .*trace format 1\\.2" out
+    grep -q "^memtrace-decode (memtrace) .*trace format 1\\.3" out
 '
 
 test_done

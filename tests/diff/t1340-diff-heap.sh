@@ -96,11 +96,11 @@ test_expect_success 'the text report' '
     grep -E "^  leaked \(end\) +660 B +2\.2 KiB +\+1\.6 KiB +\+246\.7%$" h.txt &&
     grep -E "^  obj alloc +1\.2 KiB +4\.3 KiB " h.txt &&
     grep -E "^Allocation sites by \|change in bytes allocated\| \(4 shown of 4 changed; 1 new, 1 gone; 5 in all\)$" h.txt &&
-    grep -E "^ +1000 B +3\.9 KiB +\+2\.9 KiB +\+1  make \(h\.py:20\) <- keep:10 <- main:1$" h.txt &&
-    grep -E "^ +- +2\.0 KiB +\+2\.0 KiB +\+1  new \(h\.py:40\) <- main:1  new$" h.txt &&
-    grep -E "^ +3 +5 +\+2 +\+128 B  keep \(h\.py:10\) <- main:1$" h.txt &&
+    grep -E "^ +1000 B +3\.9 KiB +\+2\.9 KiB +\+1  make \(h\.py, def line 20\) <- keep <- main$" h.txt &&
+    grep -E "^ +- +2\.0 KiB +\+2\.0 KiB +\+1  new \(h\.py, def line 40\) <- main  new$" h.txt &&
+    grep -E "^ +3 +5 +\+2 +\+128 B  keep \(h\.py, def line 10\) <- main$" h.txt &&
     grep -E "^Leak sites: still allocated at the end, by \|change in bytes\| \(3 shown of 3 changed; 1 new, 1 gone\)$" h.txt &&
-    grep -E "^ +500 B +- +-500 B +-1  old \(h\.py:30\) <- main:1  gone$" h.txt
+    grep -E "^ +500 B +- +-500 B +-1  old \(h\.py, def line 30\) <- main  gone$" h.txt
 '
 
 test_expect_success 'conditions: heap_peak, leaked, alloc:NAME, leak:NAME' '

@@ -781,6 +781,71 @@ static void roundtrip_stream(gen *g, size_t nrec, int level, int big) {
 }
 
 /* Also, the last definition of an id wins in the name lookups. */
+/* 1.3 positions through mt_writer_append: LINES, POS, and the positions a
+ * BLOCK carries when the writer opens one (another thread, a chunk). */
+static void test_positions(void) {
+    tu_buf b = {0};
+    mt_writer *w = NULL;
+    mt_reader *r = NULL;
+    mt_header h = tu_header();
+    mt_record rec;
+    tu_case = "positions";
+    mt_writer_options opt = {4096, 1};
+    mt_writer_open_sink(&w, tu_sink_all, &b, &h, &opt);
+    static const uint32_t off[] = {0, 4, 10}, line[] = {20, 21, 0};
+    static const uint32_t lv2[] = {0, 1}, of2[] = {6, 2}, lv1[] = {0}, ofu[] = {UINT32_MAX};
+#define APP(...) do { rec = (mt_record){__VA_ARGS__}; CHECK(mt_writer_append(w, &rec) == 0, "append"); } while (0)
+    APP(.type = MT_REC_FUNCTION, .u.function = {1, MT_FUNC_PYTHON, 0, 0, 0, 19});
+    APP(.type = MT_REC_FUNCTION, .u.function = {2, MT_FUNC_PYTHON, 0, 0, 0, 40});
+    APP(.type = MT_REC_LINES, .u.lines = {1, 3, off, line});
+    APP(.type = MT_REC_CALL, .tid = 1, .t = 10, .u.call.fid = 2);
+    APP(.type = MT_REC_CALL, .tid = 1, .t = 11, .u.call.fid = 1);
+    APP(.type = MT_REC_POS, .tid = 1, .t = 0, .u.pos = {2, lv2, of2, NULL});
+    APP(.type = MT_REC_ALLOC, .tid = 1, .t = 12, .u.alloc = {0x1000, 64});
+    APP(.type = MT_REC_ALLOC, .tid = 2, .t = 13, .u.alloc = {0x2000, 64});
+    APP(.type = MT_REC_ALLOC, .tid = 1, .t = 14, .u.alloc = {0x3000, 64}); /* new BLOCK */
+    APP(.type = MT_REC_POS, .tid = 1, .t = 0, .u.pos = {1, lv1, ofu, NULL});
+    APP(.type = MT_REC_ALLOC, .tid = 1, .t = 15, .u.alloc = {0x4000, 64});
+#undef APP
+    static const uint32_t bad_off[] = {4, 2};
+    mt_record bad = {.type = MT_REC_LINES, .u.lines = {1, 2, bad_off, line}};
+    CHECK(mt_writer_append(w, &bad) == MT_ERR_ARG, "descending LINES offsets accepted");
+    mt_writer_close(w);
+    CHECK(mt_reader_open_mem(&r, b.p, b.n, "positions") == 0, "open");
+    int blocks = 0, allocs = 0, pos = 0;
+    while (mt_reader_next(r, &rec) > 0) {
+        uint32_t depth = 0;
+        const uint32_t *ps = mt_reader_stack_pos(r, rec.tid, &depth);
+        if (rec.type == MT_REC_LINES) {
+            CHECK(rec.u.lines.fid == 1 && rec.u.lines.n == 3 && rec.u.lines.offsets[2] == 10 &&
+                  rec.u.lines.lines[1] == 21, "LINES read back");
+        } else if (rec.type == MT_REC_POS) {
+            pos++;
+            CHECK(rec.t == 11 || rec.t == 14, "POS time %llu", (unsigned long long)rec.t);
+            if (pos == 1)
+                CHECK(rec.u.pos.n == 2 && rec.u.pos.lines[0] == 21 && rec.u.pos.lines[1] == 0,
+                      "POS lines %u %u", rec.u.pos.lines[0], rec.u.pos.lines[1]);
+        } else if (rec.type == MT_REC_BLOCK && rec.tid == 1 && rec.u.block.depth == 2) {
+            blocks++;
+            CHECK(rec.u.block.pos[0] == 3 && rec.u.block.pos[1] == 7 &&
+                  rec.u.block.lines[1] == 21, "BLOCK positions %u %u line %u",
+                  rec.u.block.pos[0], rec.u.block.pos[1], rec.u.block.lines[1]);
+        } else if (rec.type == MT_REC_ALLOC && rec.tid == 1) {
+            allocs++;
+            CHECK(ps && depth == 2, "stack");
+            if (ps && depth == 2)
+                CHECK(ps[1] == (allocs < 3 ? 7u : 0u) && ps[0] == 3, "alloc %d positions %u %u",
+                      allocs, ps[0], ps[1]);
+        }
+    }
+    CHECK(blocks == 1 && allocs == 3 && pos == 2, "blocks %d allocs %d pos %d", blocks, allocs, pos);
+    CHECK(mt_reader_line(r, 1, 0) == 20 && mt_reader_line(r, 1, 9) == 21 &&
+          mt_reader_line(r, 1, 1000) == 0 && mt_reader_line(r, 2, 0) == 0,
+          "mt_reader_line");
+    mt_reader_close(r);
+    free(b.p);
+}
+
 static void test_lookups(void) {
     tu_buf b = {0};
     mt_writer *w = NULL;
@@ -1396,6 +1461,7 @@ int main(int argc, char **argv) {
     test_ticks();
     test_header();
     test_lookups();
+    test_positions();
     test_compat();
     test_redefinition_order();
 

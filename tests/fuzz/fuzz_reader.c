@@ -97,7 +97,22 @@ static unsigned visit(mt_reader *r, const mt_record *rec) {
         break;
     case MT_REC_BLOCK:
         s += touch(rec->u.block.fids, rec->u.block.depth * sizeof(uint32_t));
+        s += touch(rec->u.block.pos, rec->u.block.depth * sizeof(uint32_t));
+        s += touch(rec->u.block.lines, rec->u.block.depth * sizeof(uint32_t));
         break;
+    case MT_REC_LINES:
+        s += touch(rec->u.lines.offsets, rec->u.lines.n * sizeof(uint32_t));
+        s += touch(rec->u.lines.lines, rec->u.lines.n * sizeof(uint32_t));
+        s += mt_reader_line(r, rec->u.lines.fid, rec->u.lines.n ? rec->u.lines.offsets[0] : 7);
+        break;
+    case MT_REC_POS: {
+        s += touch(rec->u.pos.levels, rec->u.pos.n * sizeof(uint32_t));
+        s += touch(rec->u.pos.offsets, rec->u.pos.n * sizeof(uint32_t));
+        s += touch(rec->u.pos.lines, rec->u.pos.n * sizeof(uint32_t));
+        const uint32_t *ps = mt_reader_stack_pos(r, rec->tid, &depth);
+        if (depth) s += touch(ps, depth * sizeof *ps);
+        break;
+    }
     case MT_REC_STRING:
         s += touch(rec->u.string.bytes, rec->u.string.len);
         break;

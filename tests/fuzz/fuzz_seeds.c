@@ -43,6 +43,8 @@ static int write_all_types(buf *o, uint32_t chunk_raw_bytes, int variant) {
     int rc = mt_writer_open_sink(&w, sink, o, &h, &opt);
     if (rc < 0) return rc;
     mt_counter c[3] = {{MT_CTR_RSS_BYTES, 1u << 20}, {MT_CTR_THREADS, 2}, {77, 5}};
+    static const uint32_t lt_off[] = {0, 4, 30}, lt_line[] = {1, 3, 0}; /* 1.3 */
+    static const uint32_t pos_lv[] = {0, 1}, pos_off[] = {6, UINT32_MAX};
     uint64_t t = 10;
     uint32_t v = (uint32_t)variant;
     for (int rep = 0; rep < 1 + variant; rep++) {
@@ -56,6 +58,8 @@ static int write_all_types(buf *o, uint32_t chunk_raw_bytes, int variant) {
             {.type = MT_REC_THREAD_START, .tid = 2, .t = t++},
             {.type = MT_REC_CALL, .tid = 1, .t = t++, .u.call.fid = 1},
             {.type = MT_REC_LINE, .tid = 1, .t = t++, .u.line.line = 3 + v},
+            {.type = MT_REC_LINES, .u.lines = {1, 3, lt_off, lt_line}},
+            {.type = MT_REC_POS, .tid = 1, .t = t, .u.pos = {2, pos_lv, pos_off, NULL}},
             {.type = MT_REC_CCALL, .tid = 1, .t = t++, .u.call.fid = 2},
             {.type = MT_REC_ALLOC, .domain = MT_DOMAIN_OBJ, .tid = 1, .t = t++,
              .u.alloc = {0x7f0000001000u + v, 64}},
