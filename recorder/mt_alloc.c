@@ -47,6 +47,7 @@
 #include "mt_addrset.h"
 #include "mt_hooks.h"
 #include "preload/mt_preload.h"
+#include "mt_got.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -437,7 +438,7 @@ static void pos_write(mt_tstate *t) {
  * instruction of the innermost, the call of the others. Frames below a
  * marked frame that is still there cannot have moved (they are all waiting
  * in a call that leads to it), so the walk still ends at the mark. */
-static void sync_stack(mt_tstate *t, PyThreadState *ts) {
+static void sync_stack(mt_tstate *t, PyThreadState *ts, int api_ok) {
     const int pos_on = mt_rec.positions;
     pos_n = 0;
     __typeof__(TOP_FRAME(ts)) top = TOP_FRAME(ts);
@@ -519,8 +520,11 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
         scratch[n++] = (frame_ref){(void *)f, co, f->f_globals, 0, pos_on ? FRAME_OFF1(f) : 0};
     }
     if (recheck) {
-        for (size_t i = 0; i < n; i++)
-            scratch[i].fid = mt_hooks_code_fid(scratch[i].co, scratch[i].globals);
+        for (size_t i = 0; i < n; i++) {
+            scratch[i].fid = api_ok ? mt_hooks_code_fid(scratch[i].co, scratch[i].globals)
+                                    : mt_hooks_code_fid_known(scratch[i].co);
+            if (!api_ok && !scratch[i].fid) return; /* see "Python API in hooks" */
+        }
         t->code_epoch = mt_hooks_code_epoch;
     }
     /* Levels base.. of the shadow against the frames found, from the
@@ -541,7 +545,8 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
      * may write records; the stack records are then written in one go. */
     for (size_t i = common - base; i < n && !recheck; i++) {
         frame_ref *r = &scratch[n - 1 - i];
-        r->fid = mt_hooks_code_fid(r->co, r->globals);
+        r->fid = api_ok ? mt_hooks_code_fid(r->co, r->globals) : mt_hooks_code_fid_known(r->co);
+        if (!api_ok && !r->fid) return; /* see "Python API in hooks" (record) */
     }
     uint64_t now = mt_alloc_now(t);
     while (t->depth > common) {
@@ -576,7 +581,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts) {
 #ifdef HAVE_MARKS
     /* After the records: making a frame object allocates (not recorded, the
      * guard is SYNC), and its free is a program free like any other. */
-    if (marks_on) {
+    if (marks_on && api_ok) {
         for (uint32_t L = common; L < base + n; L++) {
             mark_frame *f = (mark_frame *)t->keys[L];
             if ((L + 1) % MARK_EVERY || !MARK_OWNED(f)) continue;
@@ -635,6 +640,15 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
     /* Another interpreter's thread (or its GIL): the no-GIL path. */
     int other = ts && ts->interp != rec_interp;
     if (other) ts = NULL;
+    /* Python API in hooks: a raw-domain call may come from inside another
+     * allocator hook's critical section (tracemalloc calls the raw domain
+     * holding its tables lock, and takes that lock again for every new
+     * object) or from CPython's own locked sections, so it must not make a
+     * Python object: no naming, no function definitions (a frame whose
+     * code is not yet defined leaves the stack as it was), no marks. A
+     * thread first met there takes the no-GIL path. */
+    const int api_ok = domain != MT_DOMAIN_RAW;
+    if (!api_ok && !t) ts = NULL;
     gil = ts != NULL;
     int outer = mt_tls_guard;
     mt_tls_guard = MT_GUARD_CORE;
@@ -658,8 +672,8 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
         if (type != MT_REC_FREE && !outer) {
             if (lazy_stacks && ts) {
                 mt_tls_guard = MT_GUARD_SYNC;
-                mt_hooks_retry_name(t);
-                sync_stack(t, ts);
+                if (api_ok) mt_hooks_retry_name(t);
+                sync_stack(t, ts, api_ok);
                 mt_tls_guard = MT_GUARD_CORE;
             } else if (mt_rec.filtering) {
                 mt_rec_flush_lazy(t);
@@ -895,19 +909,30 @@ static void native_hook(int event, unsigned domain, uintptr_t old, uintptr_t add
     }
 }
 
+/* 1: libmemtrace-preload.so is loaded (the launcher's --native: it sees
+ * every call from the process's start); 2: in-process GOT patching
+ * (mt_got.h: memtrace.start(native=True) in a running program); 0: neither
+ * (another platform). */
 int mt_alloc_native_available(void) {
     if (!preload_register)
         preload_register = (mt_preload_register_fn)dlsym(RTLD_DEFAULT, MT_PRELOAD_REGISTER);
-    return preload_register != NULL;
+    if (preload_register) return 1;
+#if (defined(__x86_64__) || defined(__aarch64__)) && defined(__GLIBC__)
+    return 2;
+#else
+    return 0;
+#endif
 }
 
 /* ---- Install ----------------------------------------------------------- */
 
+static int uninstall(void);
+
 int mt_alloc_start(const mt_alloc_config *cfg) {
     if (cfg->native && !mt_alloc_native_available()) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "native=True needs libmemtrace-preload.so in LD_PRELOAD "
-                        "(use: python -m memtrace run --native ...)");
+                        "native=True: this platform has neither GOT patching (Linux, glibc, "
+                        "x86-64 or AArch64) nor libmemtrace-preload.so");
         return -1;
     }
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
@@ -968,8 +993,17 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
         python_on = 1;
     }
     if (cfg->native) {
-        preload_register(native_hook);
-        native_on = 1;
+        if (preload_register) {
+            preload_register(native_hook);
+            native_on = 1;
+        } else if (mt_got_install(native_hook) == 0) {
+            native_on = 2;
+        } else {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "native=True: patching the loaded libraries' GOT failed");
+            uninstall();
+            return -1;
+        }
     }
     return 0;
 }
@@ -984,7 +1018,8 @@ static int uninstall(void) {
     static const PyMemAllocatorDomain doms[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
                                                  PYMEM_DOMAIN_OBJ};
     int left = 0;
-    if (native_on) preload_register(NULL);
+    if (native_on == 1) preload_register(NULL);
+    if (native_on == 2) mt_got_uninstall();
     if (python_on) {
         for (int i = 0; i < 3; i++) {
             PyMemAllocatorEx cur;
@@ -1036,6 +1071,7 @@ void mt_alloc_stop(void) {
 }
 
 void mt_alloc_after_fork_child(void) {
+    if (native_on == 2) mt_got_after_fork_child();
     uninstall();
     python_on = native_on = 0;
     marks_off();

@@ -309,6 +309,9 @@ static void code_lines(PyCodeObject *co, uint32_t fid) {
         line[n++] = (l_);                                                       \
     } while (0)
 #if PY_VERSION_HEX >= 0x030A0000
+    /* The iterator and its tuples are GC objects: no collection (no
+     * finalizer) may run inside an allocator hook. */
+    int gc = PyGC_Disable();
     PyObject *it = PyObject_CallMethod((PyObject *)co, "co_lines", NULL);
     PyObject *iter = it ? PyObject_GetIter(it) : NULL;
     Py_XDECREF(it);
@@ -359,6 +362,9 @@ static void code_lines(PyCodeObject *co, uint32_t fid) {
         }
     }
 out:
+#if PY_VERSION_HEX >= 0x030A0000
+    if (gc) PyGC_Enable();
+#endif
     PyErr_Clear();
     free(off);
     free(line);
@@ -400,6 +406,10 @@ static fent *code_define(PyCodeObject *co, PyObject *globals) {
 static inline fent *code_fent(PyCodeObject *co, PyObject *globals) {
     fent *e = ftab_find(co);
     return e ? e : code_define(co, globals);
+}
+uint32_t mt_hooks_code_fid_known(PyCodeObject *co) {
+    fent *e = ftab_find(co);
+    return e ? e->id : 0;
 }
 uint32_t mt_hooks_code_fid(PyCodeObject *co, PyObject *globals) {
     fent *e = code_fent(co, globals);

@@ -73,6 +73,9 @@ void mt_hooks_after_fork_child(void);
  * synced at allocations); a new try at naming a thread threading did not
  * know yet. */
 uint32_t mt_hooks_code_fid(PyCodeObject *co, PyObject *globals);
+/* The fid of a code object already defined, else 0: defines nothing, calls
+ * no Python API (for hooks that must not make Python objects). */
+uint32_t mt_hooks_code_fid_known(PyCodeObject *co);
 /* +1 each time a code object that had a fid is deallocated (GIL): a frame
  * of a new code object at the same address must not pass for the old. */
 extern uint64_t mt_hooks_code_epoch;

@@ -8,6 +8,7 @@
 
 #include "mt_hooks.h"
 #include "mt_alloc.h"
+#include "mt_got.h"
 #include "mt_procwatch.h"
 
 #include <stdlib.h>
@@ -255,7 +256,7 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
     (void)noargs;
     mt_rec_stats s;
     mt_rec_stats_get(&s);
-    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K,s:I,s:i,s:O,s:K}", "events_lost",
+    return Py_BuildValue("{s:K,s:K,s:i,s:K,s:K,s:K,s:I,s:i,s:O,s:K,s:k}", "events_lost",
                          (unsigned long long)s.events_lost,
                          "buffers_max", (unsigned long long)s.buffers_max, "error", s.error,
                          "alloc_records", (unsigned long long)s.alloc_records,
@@ -263,7 +264,8 @@ static PyObject *mod_stats(PyObject *self, PyObject *noargs) {
                          "waits", (unsigned long long)s.waits,
                          "fd_reopened", (unsigned)s.fd_reopened, "steal", s.steal,
                          "stalled", s.stalled ? Py_True : Py_False,
-                         "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked());
+                         "alloc_frames_walked", (unsigned long long)mt_alloc_frames_walked(),
+                         "got_patched", mt_got_patched());
 }
 
 static void *gil_release(void) { return PyEval_SaveThread(); }
@@ -299,7 +301,8 @@ static PyObject *mod_resume_threads(PyObject *self, PyObject *noargs) {
 static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return PyBool_FromLong(mt_alloc_native_available());
+    /* 0 none, 1 libmemtrace-preload.so, 2 GOT patching (mt_alloc.h) */
+    return PyLong_FromLong(mt_alloc_native_available());
 }
 
 /* ---- The in-process poller (mt_procwatch.h) ------------------------------ */

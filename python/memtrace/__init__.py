@@ -24,8 +24,9 @@ PyMem_Malloc and PyObject_Malloc family call is recorded with its address,
 size and stack ("exact"), or a sample of them by bytes ("sampled": mean one
 sample per alloc_sample_bytes bytes allocated; a sampled allocation of s bytes
 stands for s / (1 - exp(-s / alloc_sample_bytes)) bytes). native=True also
-records malloc/mmap made by C code (needs libmemtrace-preload.so preloaded:
-python -m memtrace run --native). The recommended always-on production
+records malloc/mmap made by C code (numpy's arrays, say), from inside the
+running program (GOT patching) or, with python -m memtrace run --native,
+from the process's start (LD_PRELOAD). The recommended always-on production
 setting: memtrace.start(mode="alloc", allocations="sampled").
 
 memtrace.process.log_process(interval, path) samples this process (and,
@@ -163,8 +164,8 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                              "c_calls, rss='exact', rss_trigger, max_depth, include or exclude")
         c_calls = False
     if native and not _memtrace.native_available():
-        raise RuntimeError("native=True needs libmemtrace-preload.so preloaded "
-                           "(use: python -m memtrace run --native ...)")
+        raise RuntimeError("native=True is not available on this platform (it needs Linux "
+                           "with glibc on x86-64 or AArch64, or libmemtrace-preload.so)")
     if c_calls is None:
         c_calls = mode == "profile"
     elif not isinstance(c_calls, bool):
@@ -310,8 +311,10 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    (default DEFAULT_ALLOC_SAMPLE_BYTES); the trace says it in
                    a marker "memtrace:alloc_sample_bytes=N"
     native         also record malloc/calloc/realloc/free/memalign family and
-                   anonymous mmap/munmap of C code (domains malloc, mmap); needs
-                   libmemtrace-preload.so in LD_PRELOAD
+                   anonymous mmap/munmap of C code (domains malloc, mmap): in a
+                   running program by patching the loaded libraries' GOT
+                   entries (and those dlopen loads later), or through
+                   libmemtrace-preload.so when the launcher preloaded it
     c_calls        trace mode: also record C calls (installs the profile hook
                    beside the trace hook: ~10% more cost); default: True in
                    profile mode, False otherwise
@@ -397,9 +400,12 @@ def rss():
 
 
 def native_available():
-    """True when libmemtrace-preload.so is loaded in this process (needed by
-    native=True; python -m memtrace run --native sets it up)."""
-    return _memtrace.native_available()
+    """True when native=True can record the C allocator here: in a running
+    program by patching the loaded libraries' GOT entries (Linux, glibc,
+    x86-64/AArch64), or through libmemtrace-preload.so when python -m
+    memtrace run --native preloaded it (which also sees what libraries
+    allocated before memtrace started)."""
+    return bool(_memtrace.native_available())
 
 
 def rss_peak():

@@ -227,7 +227,10 @@ def run(args):
         _usage_error(str(e))
     if opts.get("native"):
         opts.setdefault("allocations", "exact")
-        if not memtrace.native_available():
+        # The preload library, not GOT patching: loaded before anything
+        # allocates, it also sees calls through saved function pointers
+        # (ctypes' dlsym'ed malloc, say). 1: it is active in this process.
+        if memtrace._memtrace.native_available() != 1:
             _reexec_with_preload(args)
     _unset_preload()
     if kind == "script":

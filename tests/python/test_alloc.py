@@ -323,6 +323,43 @@ def test_allocators_restored(tmp):
         assert check(tmp / ("r%d.trace" % i))[0] == 0
 
 
+@pytest.mark.parametrize("alloc", ["exact", "sampled"])
+def test_tracemalloc_on_top_during_recording(tmp, alloc):
+    # tracemalloc installed over memtrace's hooks calls the raw domain (ours)
+    # holding its tables lock, and takes that lock for every new object:
+    # memtrace's hook must make no Python object there (it deadlocked naming
+    # a thread, defining a function, marking a deep frame).
+    p = run_py("""
+        import lzma, sys, threading, tracemalloc, warnings
+        import memtrace
+        memtrace.start("t.trace", mode="alloc",
+                       allocations=True if sys.argv[1] == "exact" else "sampled",
+                       alloc_sample_bytes=64)
+        tracemalloc.start(5)
+        def fresh(n):
+            if n:
+                return fresh(n - 1)
+            return [lzma.compress(bytes(range(256)) * 40) for _ in range(3)]
+        def work():
+            keep = fresh(80)
+            exec("def g%d(): return [bytearray(300) for _ in range(5)]" % id(keep), globals())
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        work()
+        cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            memtrace.stop()
+        print(peak > 0)
+    """, tmp, args=[alloc], timeout=60)
+    assert p.stdout.split() == ["True"]
+    assert check(tmp / "t.trace")[0] == 0
+
+
 def test_fork_child_records_its_own(tmp):
     run_py("""
         import os, memtrace

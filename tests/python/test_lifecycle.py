@@ -227,11 +227,20 @@ def test_reused_code_address_gets_a_new_fid(tmp):
 
 
 def test_failed_start_leaves_no_file(tmp):
+    # A start refused late (in the allocator hooks' install, after the file
+    # was made): another hook (tracemalloc) replaced memtrace's during an
+    # earlier recording, so allocation tracking cannot start again.
     p = run_py("""
+        import tracemalloc, warnings
         import memtrace
         from memtrace import _memtrace
+        memtrace.start("first.trace", mode="alloc", allocations=True)
+        tracemalloc.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            memtrace.stop()
         try:
-            _memtrace.start("n.trace", "alloc", native=True)
+            _memtrace.start("n.trace", "alloc", allocations=True)
         except RuntimeError as e:
             print("refused")
         try:
