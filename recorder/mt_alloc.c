@@ -387,6 +387,21 @@ static inline int64_t mark_level(mt_tstate *t, mark_frame *f) {
 static uint64_t frames_walked;
 uint64_t mt_alloc_frames_walked(void) { return frames_walked; }
 
+/* May this hook call the Python API (make Python objects)? See "Python API
+ * in hooks" in record(): *ok is 1 or 0, or -1 for a raw-domain event not
+ * looked at yet: then yes when memtrace's raw hook is the outermost one (no
+ * other hook, such as tracemalloc, called it from inside its own critical
+ * section). Asked only where an object would be made (a new function, a
+ * thread to name, a mark): rare. */
+static int api_check(int *ok) {
+    if (*ok < 0) {
+        PyMemAllocatorEx cur;
+        PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &cur);
+        *ok = cur.ctx == &prev[PYMEM_DOMAIN_RAW];
+    }
+    return *ok;
+}
+
 /* Positions (format 1.3, mt_rec.positions): the levels (from the bottom)
  * whose instruction offset changed since it was last written, found by
  * sync_stack, written by pos_write. GIL, like scratch. */
@@ -438,7 +453,7 @@ static void pos_write(mt_tstate *t) {
  * instruction of the innermost, the call of the others. Frames below a
  * marked frame that is still there cannot have moved (they are all waiting
  * in a call that leads to it), so the walk still ends at the mark. */
-static void sync_stack(mt_tstate *t, PyThreadState *ts, int api_ok) {
+static void sync_stack(mt_tstate *t, PyThreadState *ts, int *api_ok) {
     const int pos_on = mt_rec.positions;
     pos_n = 0;
     __typeof__(TOP_FRAME(ts)) top = TOP_FRAME(ts);
@@ -521,9 +536,11 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int api_ok) {
     }
     if (recheck) {
         for (size_t i = 0; i < n; i++) {
-            scratch[i].fid = api_ok ? mt_hooks_code_fid(scratch[i].co, scratch[i].globals)
-                                    : mt_hooks_code_fid_known(scratch[i].co);
-            if (!api_ok && !scratch[i].fid) return; /* see "Python API in hooks" */
+            scratch[i].fid = mt_hooks_code_fid_known(scratch[i].co);
+            if (!scratch[i].fid) {
+                if (!api_check(api_ok)) return; /* see "Python API in hooks" */
+                scratch[i].fid = mt_hooks_code_fid(scratch[i].co, scratch[i].globals);
+            }
         }
         t->code_epoch = mt_hooks_code_epoch;
     }
@@ -545,8 +562,11 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int api_ok) {
      * may write records; the stack records are then written in one go. */
     for (size_t i = common - base; i < n && !recheck; i++) {
         frame_ref *r = &scratch[n - 1 - i];
-        r->fid = api_ok ? mt_hooks_code_fid(r->co, r->globals) : mt_hooks_code_fid_known(r->co);
-        if (!api_ok && !r->fid) return; /* see "Python API in hooks" (record) */
+        r->fid = mt_hooks_code_fid_known(r->co);
+        if (!r->fid) {
+            if (!api_check(api_ok)) return; /* see "Python API in hooks" (record) */
+            r->fid = mt_hooks_code_fid(r->co, r->globals);
+        }
     }
     uint64_t now = mt_alloc_now(t);
     while (t->depth > common) {
@@ -581,7 +601,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int api_ok) {
 #ifdef HAVE_MARKS
     /* After the records: making a frame object allocates (not recorded, the
      * guard is SYNC), and its free is a program free like any other. */
-    if (marks_on && api_ok) {
+    if (marks_on && api_check(api_ok)) {
         for (uint32_t L = common; L < base + n; L++) {
             mark_frame *f = (mark_frame *)t->keys[L];
             if ((L + 1) % MARK_EVERY || !MARK_OWNED(f)) continue;
@@ -643,12 +663,12 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
     /* Python API in hooks: a raw-domain call may come from inside another
      * allocator hook's critical section (tracemalloc calls the raw domain
      * holding its tables lock, and takes that lock again for every new
-     * object) or from CPython's own locked sections, so it must not make a
-     * Python object: no naming, no function definitions (a frame whose
-     * code is not yet defined leaves the stack as it was), no marks. A
-     * thread first met there takes the no-GIL path. */
-    const int api_ok = domain != MT_DOMAIN_RAW;
-    if (!api_ok && !t) ts = NULL;
+     * object): when another hook is over memtrace's raw one (api_check),
+     * no naming, no function definitions (a frame whose code is not yet
+     * defined leaves the stack as it was), no marks; a thread first met
+     * there takes the no-GIL path. */
+    int api_ok = domain != MT_DOMAIN_RAW ? 1 : -1;
+    if (!t && ts && !api_check(&api_ok)) ts = NULL;
     gil = ts != NULL;
     int outer = mt_tls_guard;
     mt_tls_guard = MT_GUARD_CORE;
@@ -672,8 +692,8 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
         if (type != MT_REC_FREE && !outer) {
             if (lazy_stacks && ts) {
                 mt_tls_guard = MT_GUARD_SYNC;
-                if (api_ok) mt_hooks_retry_name(t);
-                sync_stack(t, ts, api_ok);
+                if (t->unnamed && api_check(&api_ok)) mt_hooks_retry_name(t);
+                sync_stack(t, ts, &api_ok);
                 mt_tls_guard = MT_GUARD_CORE;
             } else if (mt_rec.filtering) {
                 mt_rec_flush_lazy(t);
