@@ -416,7 +416,9 @@ static void site_text(mt_out *o, const mt_analysis_site *st) {
         mt_out_puts(o, frame_name(f, nm, sizeof nm));
         /* The current line where the trace has it (trace mode); else the
          * def line, said as such, never as if it were the allocating one. */
-        if (!k) {
+        if (!k && !f->file[0] && !f->line && !f->first_line) {
+            snprintf(ln, sizeof ln, " (C)"); /* a C function: no file, no line */
+        } else if (!k) {
             mt_out_puts(o, " (");
             mt_out_puts(o, f->file[0] ? f->file : "?");
             if (f->line) snprintf(ln, sizeof ln, ":%u)", (unsigned)f->line);
@@ -445,7 +447,9 @@ static void text_by_location(mt_out *o, const report *rp, const mt_analysis *a) 
          (unsigned)nloc, lm(rp, MT_LOSS_HEAP));
     line(o, "  %12s %10s %7s  %s", "bytes", "blocks", "stacks", "location");
     for (uint32_t i = 0; i < k; i++) {
-        if (loc[i].line)
+        if (!loc[i].file[0] && !loc[i].line && !loc[i].first_line)
+            snprintf(where, sizeof where, "%s (C)", loc[i].qualname);
+        else if (loc[i].line)
             snprintf(where, sizeof where, "%s (%s:%u)", loc[i].qualname, loc[i].file,
                      (unsigned)loc[i].line);
         else

@@ -312,8 +312,12 @@ void mt_recfmt_text(mt_out *o, mt_reader *r, const mt_record *rec) {
             } else {
                 MT_OUT_LIT(o, "?"); /* no LINES table, or no line there */
             }
-            MT_OUT_LIT(o, " @");
-            mt_out_u64(o, rec->u.pos.offsets[i]);
+            if (rec->u.pos.offsets[i] == UINT32_MAX) { /* unknown again */
+                MT_OUT_LIT(o, " @?");
+            } else {
+                MT_OUT_LIT(o, " @");
+                mt_out_u64(o, rec->u.pos.offsets[i]);
+            }
         }
         break;
     case MT_REC_LINES:

@@ -79,6 +79,9 @@ CONFIGS = (
     ("mt-fast", "memtrace", "api", "memtrace mode=fast (Python frames, PEP 523 on 3.11)"),
     ("mt-alloc", "memtrace", "api", "memtrace mode=alloc, allocations=exact"),
     ("mt-alloc-sampled", "memtrace", "api", "memtrace mode=alloc, allocations=sampled (512 KiB)"),
+    ("mt-native", "memtrace", "api",
+     "memtrace mode=alloc, allocations=sampled, native=True (C allocator by GOT patching, "
+     "through the API: the recommended always-on setting)"),
     ("pmt-profile", "pymemtrace", "api", "cPyMemTrace.Profile() (d_rss_trigger=-1: a page of RSS)"),
     ("pmt-profile-all", "pymemtrace", "api", "cPyMemTrace.Profile(0): every event"),
     ("pmt-trace", "pymemtrace", "api", "cPyMemTrace.Trace() (d_rss_trigger=-1)"),
@@ -98,7 +101,8 @@ CONFIG_NAMES = tuple(c[0] for c in CONFIGS)
 CONFIG = {c[0]: c for c in CONFIGS}
 MT_MODES = {"mt-profile": dict(mode="profile"), "mt-trace": dict(mode="trace"),
             "mt-fast": dict(mode="fast"), "mt-alloc": dict(mode="alloc", allocations=True),
-            "mt-alloc-sampled": dict(mode="alloc", allocations="sampled")}
+            "mt-alloc-sampled": dict(mode="alloc", allocations="sampled"),
+            "mt-native": dict(mode="alloc", allocations="sampled", native=True)}
 
 # Workload sizes for this comparison: bare ~0.04 s (full) and ~0.01 s
 # (quick) on the reference machine, much smaller than bench_recorder's so

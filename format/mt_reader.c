@@ -1423,7 +1423,7 @@ static int decode(mt_reader *r, mt_record *rec) {
             if (lv[i] < st->depth) {
                 uint32_t L = st->depth - 1 - lv[i];
                 st->pos[L] = of[i] == UINT32_MAX ? 0 : of[i] + 1;
-                ln[i] = mt_reader_line(r, st->fids[L], of[i]);
+                ln[i] = of[i] == UINT32_MAX ? 0 : mt_reader_line(r, st->fids[L], of[i]);
             }
         }
         rec->t = r->t; /* no time of its own: the block's current time */

@@ -622,6 +622,33 @@ positions:
     pos_write(t);
 }
 
+/* Profile and fast modes with allocations (positions on, no filters): the
+ * innermost Python frame's position, the allocating line. The call hooks
+ * keep the stack; the frames' call sites are not known in these modes, so
+ * at most one level has a position, t->pos_level: the last frame that
+ * allocated, made unknown again (0xFFFFFFFF) when another one does, so that
+ * a caller never shows the line of an earlier allocation as its call site.
+ * The shadow's innermost Python level must be that frame (same function),
+ * else nothing is written. */
+static void innermost_pos(mt_tstate *t, PyThreadState *ts) {
+    __typeof__(TOP_FRAME(ts)) f = TOP_FRAME(ts);
+    while (f && FRAME_SKIP(f)) f = FRAME_PREV(f);
+    if (!f || hidden((void *)f)) return;
+    uint32_t L = t->depth;
+    while (L && (t->flags[L - 1] & MT_FR_C)) L--;
+    if (!L--) return;
+    uint32_t o = FRAME_OFF1(f);
+    if (o == t->offs[L]) return;
+    PyCodeObject *co = FRAME_CODE(f);
+    if (!co || !PyCode_Check((PyObject *)co) || mt_hooks_code_fid_known(co) != t->fids[L]) return;
+    pos_n = 0;
+    uint32_t P = t->pos_level;
+    if (P != L && P < L && t->offs[P]) pos_note(P, 0);
+    pos_note(L, o);
+    t->pos_level = L;
+    pos_write(t);
+}
+
 /* Alloc mode, a thread running in another interpreter (see rec_interp),
  * under nogil_lock: its stack becomes the one frame other_fid. */
 static void enter_other(mt_tstate *t) {
@@ -697,6 +724,8 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
                 mt_tls_guard = MT_GUARD_CORE;
             } else if (mt_rec.filtering) {
                 mt_rec_flush_lazy(t);
+            } else if (mt_rec.positions && ts) {
+                innermost_pos(t, ts);
             }
         }
         mt_rec_alloc_event(t, type, domain, old, addr, size);

@@ -151,7 +151,10 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     cfg.rss_trigger_bytes = rss_trigger;
     cfg.max_depth = max_depth;
     cfg.filtering = rss_trigger > 0 || max_depth > 0;
-    cfg.positions = m == MT_MODE_ALLOC; /* its stacks are walked: lines too */
+    /* Alloc mode walks its stacks: every frame's line. Profile and fast
+     * modes with allocations: the allocating line (the innermost frame's);
+     * trace mode has LINE records. */
+    cfg.positions = m == MT_MODE_ALLOC || ((allocations || native) && m != MT_MODE_TRACE);
     if (m == MT_MODE_ALLOC && (cfg.filtering || filters.ninclude || filters.nexclude)) {
         for (size_t i = 0; i < filters.ninclude; i++) free(filters.include[i]);
         for (size_t i = 0; i < filters.nexclude; i++) free(filters.exclude[i]);

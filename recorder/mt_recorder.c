@@ -385,6 +385,7 @@ void mt_rec_enter_filtered(mt_tstate *t, uint32_t fid, unsigned frflags) {
     int eligible = (frflags & MT_FR_ELIGIBLE) &&
                    (mt_rec.max_depth == 0 || d < mt_rec.max_depth);
     t->fids[d] = fid;
+    t->offs[d] = 0;
     t->flags[d] = (uint8_t)((frflags & MT_FR_C) | (eligible ? MT_FR_ELIGIBLE : 0));
     t->depth = d + 1;
     t->nunwritten++;

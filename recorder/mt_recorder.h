@@ -103,8 +103,9 @@ typedef struct mt_tstate {
     uint8_t *flags;
     void **keys;         /* alloc mode: identity (frame address) and code of */
     void **codes;        /* each shadow frame, to find what changed (mt_alloc.c) */
-    uint32_t *offs;      /* positions on (alloc mode): each frame's instruction
-                            offset + 1 as last written, 0 unknown */
+    uint32_t *offs;      /* positions on: each frame's instruction offset + 1
+                            as last written, 0 unknown (reset at each push) */
+    uint32_t pos_level;  /* profile/fast modes: the level with a position */
     uint64_t code_epoch; /* alloc mode: mt_hooks_code_epoch when keys/codes
                             were last compared (mt_alloc.c) */
     uint32_t nunwritten; /* frames on the stack not written */
@@ -330,6 +331,7 @@ static inline void mt_rec_enter_owned(mt_tstate *t, uint32_t fid, unsigned frfla
     uint64_t now = mt_clock_raw();
     uint32_t d = t->depth;
     t->fids[d] = fid;
+    t->offs[d] = 0; /* as the reader's: no position until a POS */
     t->flags[d] = (uint8_t)(frflags | MT_FR_WRITTEN | MT_FR_ELIGIBLE);
     if (mt_room(t, now)) {
         t->pos = (frflags & MT_FR_C) ? mt_enc_ccall(t->pos, mt_dt(t, now), fid)

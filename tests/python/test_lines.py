@@ -42,7 +42,7 @@ def gen():
 def in_thread():
     keep.append(bytearray(100007))      # 23 THREAD
 kw = {"alloc_sample_bytes": 1000} if sys.argv[2] == "sampled" else {}
-memtrace.start(sys.argv[1], mode="alloc",
+memtrace.start(sys.argv[1], mode=sys.argv[3] if len(sys.argv) > 3 else "alloc",
                allocations=True if sys.argv[2] == "exact" else "sampled", **kw)
 mid()                                   # 27 TOP_MID
 rec(300)                                # 28 TOP_REC
@@ -158,3 +158,31 @@ def test_allocating_lines(tmp_path, mode):
             assert want in lines, (want, sorted(lines))
         site = next(x for x in leaks if (x["function"], x["line"]) == ("rec", 13))
         assert [f["line"] for f in site["frames"] if f["function"] == "rec"][:-1] == [15] * 300
+
+
+@pytest.mark.parametrize("mode", ["profile", "fast"])
+def test_allocating_line_in_call_modes(tmp_path, mode):
+    """Profile and fast modes with allocations: the call hooks keep the
+    stack, and each allocation names its allocating line (the innermost
+    frame's position); callers' call sites are not known there."""
+    trace = tmp_path / "lines.trace"
+    run_py(PROG.replace("# 27 TOP_MID", "# 27"), tmp_path, args=[str(trace), "exact", mode],
+           timeout=120)
+    allocs = replay(decode(trace))
+    by_size = {}
+    for size, stack, tid in allocs:
+        by_size.setdefault(size, []).append(stack)
+    py = lambda st: [f for f in st if f[0] not in ("bytearray", "list.append", "?")]
+    assert py(by_size[100002][0])[-1] == ("leaf", 5)
+    # Callers have no position in these modes: never the line of an
+    # earlier allocation of theirs (<module> allocated on lines 24-26).
+    for stack in (by_size[100002][0], by_size[100004][0], by_size[200131][0]):
+        for fn, line in py(stack)[:-1]:
+            assert line == 0, (fn, line, py(stack)[-4:])
+    assert py(by_size[100002][1])[-1] == ("leaf", 6)
+    assert py(by_size[100004][0])[-1] == ("rec", 13)
+    for n in (130, 150, 169):
+        assert py(by_size[200001 + n][0])[-1] == ("rec", 17), n
+    assert py(by_size[100006][0])[-1] == ("gen", 20)
+    assert py(by_size[100007][0])[-1] == ("gen", 21)
+    assert py(by_size[100008][0])[-1] == ("in_thread", 23)
