@@ -674,11 +674,12 @@ NOTES = (
     " call: CPython 3.11 creates frame objects lazily, and memray's own profile hook (which it "
     "installs to know the Python stack) materialises one at every call, so memray records alloc"
     "ations the bare program never makes (fib: one per call). memtrace's alloc mode installs no call hook and sees only the program's own allocations.",
-    "Accuracy, memtrace: profile and fast modes record calls without line numbers, and "
-    "alloc mode writes each allocation's stack of functions without the current line, so "
-    "they name the right function with its def line (\"function only\"); trace mode "
-    "names the line. The RSS peak comes from the 10 ms sampler (record with rss=\"exact\" "
-    "for per-event RSS), the heap peak is exact.",
+    "Accuracy, memtrace: alloc modes (mt-alloc, mt-alloc-sampled, mt-native) write each "
+    "frame's position (format 1.3) and name the allocating line; trace mode names the line "
+    "from its line events; profile and fast modes without allocations record calls only "
+    "and name the function with its def line (\"function only\"), from RSS. The RSS peak "
+    "comes from the 10 ms sampler (record with rss=\"exact\" for per-event RSS), the heap "
+    "peak is exact.",
 )
 
 SINGULAR = {"events": "event", "lines": "line", "allocations": "alloc", "samples": "sample",
