@@ -1120,7 +1120,6 @@ void mt_alloc_stop(void) {
 }
 
 void mt_alloc_after_fork_child(void) {
-    if (native_on == 2) mt_got_after_fork_child();
     uninstall();
     python_on = native_on = 0;
     marks_off();

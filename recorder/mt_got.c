@@ -364,9 +364,8 @@ void mt_got_uninstall(void) {
     pthread_mutex_unlock(&lock);
 }
 
-void mt_got_after_fork_child(void) {
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    memcpy(&lock, &fresh, sizeof lock);
-}
+void mt_got_fork_prepare(void) { pthread_mutex_lock(&lock); }
+void mt_got_fork_parent(void) { pthread_mutex_unlock(&lock); }
+void mt_got_fork_child(void) { pthread_mutex_init(&lock, NULL); }
 
 unsigned long mt_got_patched(void) { return npatched_total; }

@@ -37,9 +37,12 @@ int mt_got_install(mt_preload_hook hook);
 /* Put every patched entry back and stop calling the hook. */
 void mt_got_uninstall(void);
 
-/* The child of a fork: the lock may have been held by a thread that the
- * child does not have. Call before mt_got_uninstall there. */
-void mt_got_after_fork_child(void);
+/* Fork handlers (pthread_atfork, beside the recorder's): the patching lock
+ * is taken before the fork, so no thread is patching at that instant, and
+ * made anew in the child. */
+void mt_got_fork_prepare(void);
+void mt_got_fork_parent(void);
+void mt_got_fork_child(void);
 
 /* GOT entries patched by the last install (tests). */
 unsigned long mt_got_patched(void);

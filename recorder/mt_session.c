@@ -9,6 +9,7 @@
 #include "mt_procwatch.h"
 #include "mt_addrset.h"
 #include "mt_fdtable.h"
+#include "mt_got.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -456,10 +457,12 @@ static void fork_prepare(void) {
     pthread_mutex_lock(&R.defs_lock);
     mt_addrset_fork_prepare();
     mt_procwatch_fork_prepare();
+    mt_got_fork_prepare();
     MT_GUARD_LEAVE();
 }
 
 static void fork_parent(void) {
+    mt_got_fork_parent();
     mt_procwatch_fork_parent();
     mt_addrset_fork_parent();
     pthread_mutex_unlock(&R.defs_lock);
@@ -474,6 +477,7 @@ static void fork_child(void) {
     init_locks();
     mt_addrset_fork_child();
     mt_procwatch_fork_child();
+    mt_got_fork_child();
     atomic_store(&mt_rec.active, 0);
 }
 
