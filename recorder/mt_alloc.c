@@ -432,7 +432,9 @@ static inline void pos_note(uint32_t level, uint32_t off1) {
 static void pos_write(mt_tstate *t) {
     if (!pos_n) return;
     for (size_t i = 0; i < pos_n; i++) t->offs[pos_lv[i]] = pos_off1[i];
-    uint64_t now = mt_alloc_now(t);
+    /* POS has no time: the last one read serves a new buffer's BLOCK (no
+     * clock read, no credit of mt_alloc_now spent). */
+    uint64_t now = t->last_ticks;
     for (size_t i = 0; i < pos_n; i += POS_PER_RECORD) {
         uint32_t lv[POS_PER_RECORD], of[POS_PER_RECORD], m = 0;
         for (size_t j = i; j < pos_n && j < i + POS_PER_RECORD; j++) {
