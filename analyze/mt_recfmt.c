@@ -109,6 +109,17 @@ static uint32_t level_fid(const mt_reader *r, uint32_t tid, uint32_t level) {
     return st && level < depth ? st[depth - 1 - level] : 0;
 }
 
+/* A LINES table as "offset:line" pairs, each after a space (text) or
+ * between spaces (CSV). */
+static void out_line_table(mt_out *o, const mt_record *rec, int lead) {
+    for (uint32_t i = 0; i < rec->u.lines.n; i++) {
+        if (lead || i) mt_out_putc(o, ' ');
+        mt_out_u64(o, rec->u.lines.offsets[i]);
+        mt_out_putc(o, ':');
+        mt_out_u64(o, rec->u.lines.lines[i]);
+    }
+}
+
 static int block_has_pos(const mt_record *rec) {
     for (uint32_t i = 0; rec->u.block.pos && i < rec->u.block.depth; i++)
         if (rec->u.block.pos[i]) return 1;
@@ -325,12 +336,7 @@ void mt_recfmt_text(mt_out *o, mt_reader *r, const mt_record *rec) {
         mt_out_u64(o, rec->u.lines.fid);
         mt_out_putc(o, ' ');
         out_fn_name(o, fid_fn(r, rec->u.lines.fid), rec->u.lines.fid);
-        for (uint32_t i = 0; i < rec->u.lines.n; i++) {
-            mt_out_putc(o, ' ');
-            mt_out_u64(o, rec->u.lines.offsets[i]);
-            mt_out_putc(o, ':');
-            mt_out_u64(o, rec->u.lines.lines[i]);
-        }
+        out_line_table(o, rec, 1);
         break;
     case MT_REC_STRING:
         MT_OUT_LIT(o, " sid=");
@@ -874,12 +880,7 @@ void mt_recfmt_csv(mt_out *o, mt_reader *r, const mt_record *rec) {
         csv_u64(&w, COL_FID, rec->u.lines.fid);
         csv_u64(&w, COL_VALUE, rec->u.lines.n);
         csv_to(&w, COL_TEXT);
-        for (uint32_t i = 0; i < rec->u.lines.n; i++) {
-            if (i) mt_out_putc(o, ' ');
-            mt_out_u64(o, rec->u.lines.offsets[i]);
-            mt_out_putc(o, ':');
-            mt_out_u64(o, rec->u.lines.lines[i]);
-        }
+        out_line_table(o, rec, 0);
         break;
     case MT_REC_STRING:
         csv_u64(&w, COL_VALUE, rec->u.string.sid);

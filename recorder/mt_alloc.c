@@ -402,6 +402,17 @@ static int api_check(int *ok) {
     return *ok;
 }
 
+/* r->fid, defining the function if it is new and the hook may make Python
+ * objects (api_check). 0: it is new and may not be defined here. */
+static int frame_fid(frame_ref *r, int *api_ok) {
+    r->fid = mt_hooks_code_fid_known(r->co);
+    if (!r->fid) {
+        if (!api_check(api_ok)) return 0;
+        r->fid = mt_hooks_code_fid(r->co, r->globals);
+    }
+    return 1;
+}
+
 /* Positions (format 1.3, mt_rec.positions): the levels (from the bottom)
  * whose instruction offset changed since it was last written, found by
  * sync_stack, written by pos_write. GIL, like scratch. */
@@ -537,13 +548,8 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int *api_ok) {
         scratch[n++] = (frame_ref){(void *)f, co, f->f_globals, 0, pos_on ? FRAME_OFF1(f) : 0};
     }
     if (recheck) {
-        for (size_t i = 0; i < n; i++) {
-            scratch[i].fid = mt_hooks_code_fid_known(scratch[i].co);
-            if (!scratch[i].fid) {
-                if (!api_check(api_ok)) return; /* see "Python API in hooks" */
-                scratch[i].fid = mt_hooks_code_fid(scratch[i].co, scratch[i].globals);
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            if (!frame_fid(&scratch[i], api_ok)) return; /* see "Python API in hooks" */
         t->code_epoch = mt_hooks_code_epoch;
     }
     /* Levels base.. of the shadow against the frames found, from the
@@ -564,11 +570,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int *api_ok) {
      * may write records; the stack records are then written in one go. */
     for (size_t i = common - base; i < n && !recheck; i++) {
         frame_ref *r = &scratch[n - 1 - i];
-        r->fid = mt_hooks_code_fid_known(r->co);
-        if (!r->fid) {
-            if (!api_check(api_ok)) return; /* see "Python API in hooks" (record) */
-            r->fid = mt_hooks_code_fid(r->co, r->globals);
-        }
+        if (!frame_fid(r, api_ok)) return; /* see "Python API in hooks" (record) */
     }
     uint64_t now = mt_alloc_now(t);
     while (t->depth > common) {

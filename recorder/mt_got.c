@@ -133,13 +133,6 @@ static void *w_mmap(void *a, size_t n, int prot, int flags, int fd, off_t off) {
     return p;
 }
 
-static void *w_mmap64(void *a, size_t n, int prot, int flags, int fd, off_t off) {
-    void *p = REAL(F_MMAP64, mmap_fn)(a, n, prot, flags, fd, off);
-    if (p != MAP_FAILED && (flags & MAP_ANONYMOUS))
-        tell(MT_PRELOAD_ALLOC, MT_DOMAIN_MMAP, NULL, p, n);
-    return p;
-}
-
 static int w_munmap(void *a, size_t n) {
     tell(MT_PRELOAD_FREE, MT_DOMAIN_MMAP, NULL, a, 0);
     return REAL(F_MUNMAP, int (*)(void *, size_t))(a, n);
@@ -167,7 +160,7 @@ static const struct target {
     [F_VALLOC] = {"valloc", (void *)w_valloc},
     [F_PVALLOC] = {"pvalloc", (void *)w_pvalloc},
     [F_MMAP] = {"mmap", (void *)w_mmap},
-    [F_MMAP64] = {"mmap64", (void *)w_mmap64},
+    [F_MMAP64] = {"mmap64", (void *)w_mmap}, /* the same function on 64-bit glibc */
     [F_MUNMAP] = {"munmap", (void *)w_munmap},
     [F_DLOPEN] = {"dlopen", (void *)w_dlopen},
 };

@@ -90,6 +90,32 @@ def replay_stacks(records, types=("alloc", "free", "realloc")):
                    threads.get(r["tid"]))
 
 
+def replay_lines(records, types=("alloc", "free", "realloc")):
+    """Yield (record, [(qualname, line), ...] outermost first) for each record
+    whose type is in types: the thread's stack with each frame's line as a
+    reader tracks it from BLOCK (and its 1.3 positions), calls, returns and
+    POS records (memtrace-decode resolves offsets to lines; 0: unknown)."""
+    funcs, stacks = {}, {}
+    for r in records:
+        t = r["type"]
+        if t == "function":
+            funcs[r["fid"]] = r["qualname"]
+        elif t == "block":
+            stacks[r["tid"]] = [[f, ln] for f, ln in zip(r["stack"], r.get("lines") or [0] * r["depth"])]
+        elif t in ("call", "ccall"):
+            stacks.setdefault(r["tid"], []).append([r["fid"], 0])
+        elif t in ("return", "creturn", "craise", "unwind"):
+            if stacks.get(r["tid"]):
+                stacks[r["tid"]].pop()
+        elif t == "pos":
+            st = stacks.get(r["tid"], [])
+            for f in r["frames"]:
+                if f["level"] < len(st):
+                    st[len(st) - 1 - f["level"]][1] = f["line"]
+        if t in types:
+            yield r, [(funcs.get(fid, "?"), ln) for fid, ln in stacks.get(r["tid"], [])]
+
+
 def thread_names(records):
     names = {}
     for r in records:

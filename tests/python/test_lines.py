@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import DECODE, decode, run_py
+from conftest import DECODE, decode, replay_lines, run_py
 
 ANALYZE = os.path.join(os.path.dirname(DECODE), "memtrace-analyze")
 
@@ -56,28 +56,7 @@ memtrace.stop()
 
 def replay(records):
     """(size, [(function, line), ...] outermost first, thread) per alloc."""
-    funcs, stacks, out = {}, {}, []
-    for r in records:
-        t = r["type"]
-        if t == "function":
-            funcs[r["fid"]] = r["qualname"]
-        elif t == "block":
-            lines = r.get("lines") or [0] * r["depth"]
-            stacks[r["tid"]] = [[fid, ln] for fid, ln in zip(r["stack"], lines)]
-        elif t in ("call", "ccall"):
-            stacks.setdefault(r["tid"], []).append([r["fid"], 0])
-        elif t in ("return", "creturn", "craise", "unwind"):
-            if stacks.get(r["tid"]):
-                stacks[r["tid"]].pop()
-        elif t == "pos":
-            st = stacks.get(r["tid"], [])
-            for f in r["frames"]:
-                if f["level"] < len(st):
-                    st[len(st) - 1 - f["level"]][1] = f["line"]
-        elif t == "alloc":
-            st = stacks.get(r["tid"], [])
-            out.append((r["size"], [(funcs.get(fid, "?"), ln) for fid, ln in st], r["tid"]))
-    return out
+    return [(r["size"], st, r["tid"]) for r, st in replay_lines(records, ("alloc",))]
 
 
 def tail(stack, n):

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import decode, run_py
+from conftest import decode, replay_lines, run_py
 
 LIB = r"""
 #include <stdlib.h>
@@ -80,28 +80,7 @@ def build_lib(tmp, name, flags):
 def replay(records):
     """(record, innermost Python function, its line) for every alloc, free
     and realloc (format 1.3 positions give the line)."""
-    funcs, stacks, out = {}, {}, []
-    for r in records:
-        t = r["type"]
-        if t == "function":
-            funcs[r["fid"]] = r["qualname"]
-        elif t == "block":
-            stacks[r["tid"]] = [[f, ln] for f, ln in zip(r["stack"], r.get("lines") or [0] * r["depth"])]
-        elif t in ("call", "ccall"):
-            stacks.setdefault(r["tid"], []).append([r["fid"], 0])
-        elif t in ("return", "creturn", "craise", "unwind"):
-            if stacks.get(r["tid"]):
-                stacks[r["tid"]].pop()
-        elif t == "pos":
-            st = stacks.get(r["tid"], [])
-            for f in r["frames"]:
-                if f["level"] < len(st):
-                    st[len(st) - 1 - f["level"]][1] = f["line"]
-        elif t in ("alloc", "free", "realloc"):
-            st = stacks.get(r["tid"], [])
-            top = st[-1] if st else [0, 0]
-            out.append((r, funcs.get(top[0], "?"), top[1]))
-    return out
+    return [(r, st[-1][0] if st else "?", st[-1][1] if st else 0) for r, st in replay_lines(records)]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="GOT patching is Linux-only")
