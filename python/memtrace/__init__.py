@@ -136,6 +136,23 @@ def _check_prefixes(name, value):
 def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_depth,
              include, exclude, buffer_bytes, max_buffers, clock, fork, c_calls,
              allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES, native=False):
+    native_auto = False
+    if mode is None:
+        # The default: sampled Python allocations plus native ones where
+        # available (bench/RESULTS.md: ~1.05x bare, names the peak's line).
+        if (allocations is False and native is not True) or c_calls or rss_trigger \
+                or max_depth or include or exclude:
+            # What only a call hook does: the profile mode of old.
+            mode = "profile"
+        else:
+            mode = "alloc"
+            if allocations is None:
+                allocations = "sampled"
+            if native is None:
+                native_auto = bool(_memtrace.native_available())
+                native = native_auto
+    if native is None:
+        native = False
     if mode not in MODES:
         raise ValueError("mode must be one of %s, got %r" % (", ".join(MODES), mode))
     if allocations is True:
@@ -221,7 +238,7 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                 max_depth=max_depth, include=include, exclude=exclude,
                 buffer_bytes=buffer_bytes, max_buffers=max_buffers, clock=clock, fork=fork,
                 c_calls=c_calls, allocations=allocations, alloc_sample_bytes=alloc_sample_bytes,
-                native=native)
+                native=native, _native_auto=native_auto)
 
 
 def _python_version():
@@ -261,7 +278,15 @@ def _start(opts, hide_frame=None):
     except OSError:  # no current directory: the recorder keeps it relative too
         pass
     try:
-        _start_core(opts, hide_frame)
+        try:
+            _start_core(opts, hide_frame)
+        except RuntimeError:
+            # native by default only: if patching fails here, record the
+            # Python allocators alone rather than not at all.
+            if not opts.get("_native_auto") or _memtrace.is_recording():
+                raise
+            opts = dict(opts, native=False, _native_auto=False)
+            _start_core(opts, hide_frame)
     except BaseException:
         if wrapped:
             _unwrap_process_exits()
@@ -284,16 +309,26 @@ def _start_core(opts, hide_frame):
         hide_frame=hide_frame, procs=opts.get("procs", False))
 
 
-def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
+def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
           rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
           buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child",
-          c_calls=None, allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
-          native=False, *, _hide_frame=None):
+          c_calls=None, allocations=None, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
+          native=None, *, _hide_frame=None):
     """Start recording every thread into path; return the path.
+
+    The default (no mode, allocations or native given) answers "where did
+    my memory go" at about 1.05x the bare run's time: mode "alloc" with a
+    sample of the Python allocators' allocations (allocations="sampled"),
+    the C allocator of every loaded library where native tracking is
+    available (native=None: on where native_available()), each with its
+    Python stack and line, plus the RSS sampler.
 
     path           trace file (default: default_path(mode)); an unwritable path
                    raises OSError here
-    mode           "profile": Python calls and returns plus C calls, returns and
+    mode           None (the default above; "profile" when allocations=False
+                   and native is not True, or with c_calls, rss_trigger,
+                   max_depth, include or exclude, which need a call hook);
+                   "profile": Python calls and returns plus C calls, returns and
                    exceptions (a profile hook, as cPyMemTrace.Profile);
                    "trace": Python calls, returns, lines and exceptions (a
                    trace hook alone, as cPyMemTrace.Trace); "fast": Python
@@ -304,8 +339,9 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    memtrace.process.log_process records on its own)
     allocations    False; True or "exact": record every allocation of the
                    raw, mem and obj domains (free and realloc too); "sampled":
-                   a Poisson sample by bytes (see alloc_sample_bytes); default
-                   "exact" in mode "alloc"
+                   a Poisson sample by bytes (see alloc_sample_bytes); None
+                   (default): "sampled" when mode is None, "exact" in mode
+                   "alloc", False in the other modes
     alloc_sample_bytes
                    sampled mode: mean bytes allocated between two samples
                    (default DEFAULT_ALLOC_SAMPLE_BYTES); the trace says it in
@@ -314,7 +350,10 @@ def start(path=None, mode="profile", rss_interval=0.01, flush_interval=1.0,
                    anonymous mmap/munmap of C code (domains malloc, mmap): in a
                    running program by patching the loaded libraries' GOT
                    entries (and those dlopen loads later), or through
-                   libmemtrace-preload.so when the launcher preloaded it
+                   libmemtrace-preload.so when the launcher preloaded it.
+                   None (default): on when mode is None and
+                   native_available(), else off; True where it is not
+                   available raises RuntimeError
     c_calls        trace mode: also record C calls (installs the profile hook
                    beside the trace hook: ~10% more cost); default: True in
                    profile mode, False otherwise

@@ -21,8 +21,11 @@ Record a Python program into a memtrace trace file.
 
 options:
   -o, --output FILE        trace file (default: memtrace_<UTC>_<pid>_<mode>.trace)
-  --mode MODE              profile (default; alloc with --alloc or --native),
-                           trace, fast or alloc (allocations only, no call hook)
+  --mode MODE              profile, trace, fast or alloc (allocations only, no
+                           call hook). Default, with no --mode, --alloc or
+                           --native: alloc with a sample of Python's and C's
+                           allocations (--alloc=sampled plus native tracking
+                           in-process where available) and the RSS sampler
   --alloc[=exact|sampled]  record allocations (raw, mem, obj domains) with their
                            Python stacks: every one (exact, the default) or a
                            sample by bytes (sampled: the production setting)
@@ -267,7 +270,9 @@ def run(args):
             sys.excepthook(type(e), e.with_traceback(None), None)
             sys.exit(1)
         main_globals = _main_module(os.path.abspath(target)).__dict__
-    mode = opts.pop("mode", "alloc" if opts.get("allocations") else "profile")
+    # No --mode, --alloc or --native: memtrace.start()'s default (sampled
+    # Python allocations, native ones in-process, the RSS sampler).
+    mode = opts.pop("mode", "alloc" if opts.get("allocations") else None)
     try:
         # This frame and its callers (the launcher's) stay out of the trace.
         path = memtrace.start(mode=mode, _hide_frame=sys._getframe(), **opts)
@@ -277,7 +282,7 @@ def run(args):
         sys.stderr.write("memtrace: cannot record: %s\n" % e)
         sys.exit(1)
     if verbose:
-        sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode))
+        sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode or "default"))
     try:
         if code is not None:
             # As python does: the script's directory, symlinks resolved.

@@ -10,8 +10,9 @@ that passed the variable on), ".<pid>" is inserted before the extension so
 no process overwrites another's trace. Options are those of memtrace.start:
 mode, rss_interval, flush_interval, rss, rss_trigger, max_depth, include,
 exclude (several prefixes separated by ':'), clock, fork, c_calls (0 or 1),
-allocations (0, 1, exact or sampled), alloc_sample_bytes, native (0 or 1:
-needs libmemtrace-preload.so in LD_PRELOAD).
+allocations (0, 1, exact or sampled), alloc_sample_bytes, native (0 or 1).
+With no mode, allocations or native, memtrace.start()'s default applies
+(sampled Python allocations, native ones where available, the RSS sampler).
 
 A bad MEMTRACE never stops the program: one warning on stderr, no recording.
 """

@@ -27,7 +27,7 @@ check_grow() {
 }
 
 test_expect_success 'sampled RSS, profile mode (python -m memtrace run)' '
-    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run -o sampled.trace "$W" &&
+    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run --mode profile -o sampled.trace "$W" &&
     "$ANALYZE" --json sampled.trace >sampled.json &&
     check_grow sampled.json $M 0.010
 '

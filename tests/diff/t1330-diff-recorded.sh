@@ -12,8 +12,8 @@ W="$(cd "$(dirname "$0")" && pwd)/diff_workload.py"
 M=1048576
 
 test_expect_success 'sampled RSS, profile mode (python -m memtrace run)' '
-    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run -o a.trace "$W" 20 &&
-    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run -o b.trace "$W" 40 &&
+    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run --mode profile -o a.trace "$W" 20 &&
+    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run --mode profile -o b.trace "$W" 40 &&
     "$DIFF" --json a.trace b.trace >s.json &&
     schema s.json &&
     test "$("$PYTHON" "$CHECK" get s.json rank:load)" -le 1 &&

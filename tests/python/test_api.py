@@ -6,7 +6,7 @@ import re
 import pytest
 
 import memtrace
-from conftest import count, decode, run_py
+from conftest import count, decode, header, run_py
 
 
 def fib(n):
@@ -15,12 +15,34 @@ def fib(n):
 
 def test_start_stop_returns_path(tmp):
     path = str(tmp / "a.trace")
-    assert memtrace.start(path) == path
+    assert memtrace.start(path, mode="profile") == path
     assert memtrace.is_recording()
     fib(5)
     assert memtrace.stop() == path
     assert not memtrace.is_recording()
     assert count(decode(path), "call", "fib") == 15
+
+
+def test_default_is_sampled_python_and_native_allocations(tmp):
+    path = str(tmp / "d.trace")
+    memtrace.start(path)
+    try:
+        big = bytearray(40 << 20)  # sampled: 40 MiB is certain to be drawn
+        stats = memtrace._memtrace._stats()
+    finally:
+        memtrace.stop()
+    h = header(path)
+    assert h["mode"] == "alloc"
+    assert h["alloc_sample_bytes"] == memtrace.DEFAULT_ALLOC_SAMPLE_BYTES
+    if memtrace._memtrace.native_available() == 2:  # in-process: GOT entries patched
+        assert stats["got_patched"] > 0
+    recs = decode(path)
+    assert any(r["type"] == "alloc" and r["size"] >= len(big) for r in recs)
+    assert any(r["type"] == "rss" and r["rss_bytes"] for r in recs)  # the sampler
+    # Options only a call hook honours keep the profile mode of old.
+    memtrace.start(str(tmp / "p.trace"), include=["nothing"])
+    memtrace.stop()
+    assert header(str(tmp / "p.trace"))["mode"] == "profile"
 
 
 def test_stop_when_not_recording_returns_none():

@@ -58,7 +58,8 @@ def test_run_module(tmp):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "__main__.py").write_text(PROG)
-    rec = run(["-m", "memtrace", "run", "-o", "m.trace", "-m", "mypkg", "0"], tmp)
+    rec = run(["-m", "memtrace", "run", "-o", "m.trace", "--mode", "profile", "-m", "mypkg", "0"],
+              tmp)
     assert rec.returncode == 0, rec.stderr
     assert rec.stdout == "out ['0']\n"
     assert count(decode(tmp / "m.trace"), "call", "work") == 5

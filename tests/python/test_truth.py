@@ -1,6 +1,7 @@
 """Known truths (issue 12): workloads whose memory and allocating lines are
-known, recorded in the recommended always-on setting (alloc mode, sampled,
-native=True through the API, no launcher flag) and in exact mode, checked
+known, recorded in the default setting (memtrace.start() and python -m
+memtrace run with no option: alloc mode, sampled, native in-process) and in
+exact mode, checked
 in memtrace-analyze's JSON: the peak, its size, the allocating line and the
 caller's line; a leak of K objects at a known line; a function that frees
 all it allocated before returning leaves nothing."""
@@ -8,6 +9,7 @@ all it allocated before returning leaves nothing."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -31,20 +33,28 @@ def make():
     a = np.ones(75_000_000)          # line 5: 600 MB, numpy's own malloc
     b = a[::2].copy()                # line 6: 300 MB more
     return float(a.sum() + b.sum())
-memtrace.start(sys.argv[1], mode="alloc", allocations="sampled", native=True)
+if sys.argv[1] != "-": memtrace.start(sys.argv[1])   # the default
 make()
-memtrace.stop()
+if sys.argv[1] != "-": memtrace.stop()
 """
 
 
-def test_numpy_peak_and_line(tmp_path):
+@pytest.mark.parametrize("how", ["api", "launcher"])
+def test_numpy_peak_and_line(tmp_path, how):
     if not os.path.exists(ANALYZE):
         pytest.skip("memtrace-analyze is not built")
     try:
         import numpy  # noqa: F401
     except ImportError:
         pytest.skip("numpy is not installed in this venv (tests/python/run.sh tries to)")
-    run_py(NUMPY, tmp_path, args=[str(tmp_path / "np.trace")], timeout=120)
+    if how == "api":
+        run_py(NUMPY, tmp_path, args=[str(tmp_path / "np.trace")], timeout=120)
+    else:
+        (tmp_path / "np_prog.py").write_text(NUMPY)
+        p = subprocess.run([sys.executable, "-m", "memtrace", "run", "-o", "np.trace",
+                            "np_prog.py", "-"], cwd=str(tmp_path), stderr=subprocess.PIPE,
+                           universal_newlines=True, timeout=120)
+        assert p.returncode == 0, p.stderr
     heap = analyze(tmp_path / "np.trace")["heap"]
     # 900 MB at the peak, all of it C-extension memory (domain malloc).
     assert 880e6 <= heap["peak_bytes"] <= 920e6, heap["peak_bytes"]
