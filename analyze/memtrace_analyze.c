@@ -110,7 +110,10 @@ static const char usage_text[] =
 "  \"peak_stacks\": [{tid, native_id, name, frames: [{function, file, line,\n"
 "          first_line}] (outermost first; line 0: unknown)}],\n"
 "  \"functions\": [{function, module, file, first_line, kind (\"python\"|\"c\"),\n"
-"          calls, incl_bytes, self_bytes, incl_s, self_s, peak_rss_bytes}],\n"
+"          calls, incl_bytes, self_bytes, incl_s, self_s, peak_rss_bytes,\n"
+"          peak_growth_bytes}] (incl/self: RSS growth that outlived the call,\n"
+"          charged to the threads that ran; peak_growth: the most RSS rose\n"
+"          within one call, process-wide; see the README),\n"
 "  \"lines\": [{file, line, function, count, growth_bytes, time_s,\n"
 "          peak_rss_bytes}],\n"
 "  \"markers\": [{time_s, tid, text, rss_bytes}],\n"
@@ -166,7 +169,7 @@ static const char usage_text[] =
 "  trace the watched process's samples are also the RSS series.\n"
 "\n"
 "CSV (--csv): rank,function,module,file,first_line,kind,calls,incl_bytes,\n"
-"  self_bytes,incl_s,self_s,peak_rss_bytes\n"
+"  self_bytes,incl_s,self_s,peak_rss_bytes,peak_growth_bytes\n"
 "\n"
 "EXIT STATUS\n"
 "  0 report complete; 1 the trace is damaged (the report covers its intact\n"
@@ -563,15 +566,21 @@ static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
          : rp->sort == MT_ANALYSIS_SORT_TIME ? "inclusive time" : "peak RSS",
          (unsigned)k, (unsigned)n, lm(rp, MT_LOSS_CALLS | MT_LOSS_RSS));
     if (!n) return;
-    line(o, "  %12s %12s %10s %12s %12s %12s  %s", "incl", "self", "calls", "incl time",
-         "self time", "peak RSS", "function (file:def line)");
+    line(o, "  (incl, self: RSS growth that outlived the call, charged to the threads that "
+            "ran; peak +: the most RSS rose within a call)");
+    line(o, "  %12s %12s %10s %12s %12s %12s %12s  %s", "incl", "self", "calls", "incl time",
+         "self time", "peak +", "peak RSS", "function (file:def line)");
     for (uint32_t i = 0; i < k; i++) {
         char b1[MT_FMT_BYTES + 1], b2[MT_FMT_BYTES + 1], b3[MT_FMT_BYTES],
-            b4[MT_FMT_BYTES], b5[MT_FMT_BYTES], nm[32];
-        line(o, "  %12s %12s %10llu %12s %12s %12s  %s (%s:%u)", fmt_signed(b1, f[i].incl_bytes),
+            b4[MT_FMT_BYTES], b5[MT_FMT_BYTES], b6[MT_FMT_BYTES + 1], nm[32];
+        b6[0] = '+';
+        mt_fmt_bytes(b6 + 1, f[i].peak_growth_bytes);
+        line(o, "  %12s %12s %10llu %12s %12s %12s %12s  %s (%s:%u)",
+             fmt_signed(b1, f[i].incl_bytes),
              fmt_signed(b2, f[i].self_bytes), (unsigned long long)f[i].calls,
              mt_fmt_ns(b3, ticks_ns(rp, f[i].incl_ticks)),
-             mt_fmt_ns(b4, ticks_ns(rp, f[i].self_ticks)), mt_fmt_bytes(b5, f[i].peak_rss_bytes),
+             mt_fmt_ns(b4, ticks_ns(rp, f[i].self_ticks)),
+             f[i].peak_growth_bytes ? b6 : "0 B", mt_fmt_bytes(b5, f[i].peak_rss_bytes),
              fname(&f[i], nm, sizeof nm), f[i].file[0] ? f[i].file : "?",
              (unsigned)f[i].first_line);
     }
@@ -1066,6 +1075,8 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
         json_ks(o, rp, "self_s", f[i].self_ticks);
         mt_out_putc(o, ',');
         mt_out_json_ku(o, "peak_rss_bytes", f[i].peak_rss_bytes);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "peak_growth_bytes", f[i].peak_growth_bytes);
         mt_out_putc(o, '}');
     }
 
@@ -1331,7 +1342,7 @@ static void csv_report(mt_out *o, const report *rp, const mt_analysis *a) {
     uint32_t n;
     const mt_analysis_function *f = mt_analysis_functions(a, &n);
     MT_OUT_LIT(o, "rank,function,module,file,first_line,kind,calls,incl_bytes,"
-                  "self_bytes,incl_s,self_s,peak_rss_bytes\n");
+                  "self_bytes,incl_s,self_s,peak_rss_bytes,peak_growth_bytes\n");
     for (uint32_t i = 0; i < shown(n, rp->top); i++) {
         char nm[32];
         const char *q = fname(&f[i], nm, sizeof nm);
@@ -1356,6 +1367,8 @@ static void csv_report(mt_out *o, const report *rp, const mt_analysis *a) {
         mt_out_seconds(o, f[i].self_ticks, rp->tps);
         mt_out_putc(o, ',');
         mt_out_u64(o, f[i].peak_rss_bytes);
+        mt_out_putc(o, ',');
+        mt_out_u64(o, f[i].peak_growth_bytes);
         mt_out_putc(o, '\n');
     }
 }

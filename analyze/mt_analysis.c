@@ -10,6 +10,7 @@
  * moves forward while the thread's time does.
  */
 #include "mt_analysis.h"
+#include "mt_charge.h"
 #include "mt_heap.h"
 
 #include <errno.h>
@@ -124,7 +125,7 @@ static void pool_free(strpool *p) {
 typedef struct fslot {
     uint32_t fid;
     uint32_t group; /* index into a->funcs after finish */
-    uint64_t calls, incl_ticks, self_ticks, peak;
+    uint64_t calls, incl_ticks, self_ticks, peak, peak_growth;
     int64_t incl_bytes, self_bytes;
     int used; /* an activation overlapped the window */
     /* Its lines: lidx[line - lbase] is an lslot (NONE: not yet). Lines of
@@ -152,9 +153,12 @@ typedef struct frame {
     uint8_t outer;  /* the outermost open activation of its fid here */
     uint8_t counted; /* its call was seen (in the window) */
     uint64_t t0, rss0, peak; /* clipped start, RSS then, max RSS since */
+    int64_t c0;              /* its thread's charge then (mt_charge.h) */
+    uint64_t k0;             /* samples at or before its start */
     int64_t child_bytes;     /* growth of direct children, summed */
     uint64_t child_ticks;
-    uint64_t line_t0, line_rss0, line_peak;
+    uint64_t line_t0, line_peak;
+    int64_t line_c0;
 } frame;
 
 typedef struct pframe {
@@ -175,6 +179,9 @@ typedef struct athread {
     uint64_t nactive;
     uint64_t cur; /* series cursor: samples [0, cur) are at or before te */
     uint64_t te;  /* the thread's last (clipped) time */
+    mt_spans spans;   /* when it had records (pass 1) */
+    mt_charges chg;   /* its share of RSS growth per sample */
+    uint64_t chint;   /* cursor into chg */
     pframe *pk;   /* stack captured at the peak */
     uint64_t pk_depth;
     int has_pk;
@@ -194,6 +201,9 @@ struct mt_analysis {
 
     mt_analysis_sample *series;
     uint64_t nseries, capseries;
+    uint64_t *since; /* per sample k >= 1: the time of sample k-1 or of the
+                        last repeat of its value left out of the series
+                        (the change to sample k came after it) */
     uint64_t rss_first; /* RSS before the first sample */
 
     mt_analysis_marker *markers;
@@ -246,6 +256,7 @@ struct mt_analysis {
                               (qualname NULL: none); see site_functions */
     uint32_t nsite_fns;
     int filtering;   /* a thread filter was given */
+    uint64_t span_gap; /* MT_CHARGE_GAP_NS in ticks */
 };
 
 #define DENSE_FIDS (1u << 24) /* fids below this index a flat array */
@@ -364,20 +375,30 @@ static int cmp_sample(const void *x, const void *y) {
     return (p->rss_bytes > q->rss_bytes) - (p->rss_bytes < q->rss_bytes);
 }
 
-/* Samples come from one sampler mostly in order: check before sorting. */
-static void finish_series(mt_analysis *a) {
+/* Samples come from one sampler mostly in order: check before sorting.
+ * Repeats of a value are left out; since[] keeps when the next change
+ * can have begun. */
+static int finish_series(mt_analysis *a) {
     int sorted = 1;
     for (uint64_t i = 1; i < a->nseries && sorted; i++)
         if (cmp_sample(&a->series[i - 1], &a->series[i]) > 0) sorted = 0;
     if (!sorted) qsort(a->series, a->nseries, sizeof *a->series, cmp_sample);
-    uint64_t j = 0;
+    free(a->since);
+    if (!(a->since = malloc((a->nseries ? a->nseries : 1) * sizeof *a->since))) return -1;
+    uint64_t j = 0, last = 0; /* last: time of the last sample of series[j-1]'s value */
     for (uint64_t i = 0; i < a->nseries; i++) {
-        if (j && a->series[j - 1].rss_bytes == a->series[i].rss_bytes) continue;
+        if (j && a->series[j - 1].rss_bytes == a->series[i].rss_bytes) {
+            last = a->series[i].t;
+            continue;
+        }
         if (j && a->series[j - 1].t == a->series[i].t) j--; /* same time: last wins */
+        a->since[j] = j ? last : a->series[i].t;
         a->series[j++] = a->series[i];
+        last = a->series[i].t;
     }
     a->nseries = j;
     a->rss_first = j ? a->series[0].rss_bytes : 0;
+    return 0;
 }
 
 /* Index of the first sample after t (samples [0, result) are <= t). */
@@ -430,12 +451,17 @@ static inline uint64_t advance(mt_analysis *a, athread *th, uint64_t te) {
     return c ? s[c - 1].rss_bytes : a->rss_first;
 }
 
+/* th's charge (mt_charge.h) at its cursor: after the samples it passed. */
+static inline int64_t charged(athread *th) {
+    return mt_charges_at(&th->chg, (int64_t)th->cur - 1, &th->chint);
+}
+
 /* ---- Pass 2: the replay ------------------------------------------------- */
 
-static void close_line(mt_analysis *a, frame *f, uint64_t te, uint64_t rss) {
+static void close_line(mt_analysis *a, frame *f, uint64_t te, uint64_t rss, int64_t c) {
     if (f->lslot == NONE) return;
     lslot *l = &a->ls[f->lslot];
-    l->growth += (int64_t)(rss - f->line_rss0);
+    l->growth += c - f->line_c0;
     if (te > f->line_t0) l->ticks += te - f->line_t0;
     uint64_t pk = f->line_peak > rss ? f->line_peak : rss;
     if (pk > l->peak) l->peak = pk;
@@ -443,19 +469,19 @@ static void close_line(mt_analysis *a, frame *f, uint64_t te, uint64_t rss) {
 }
 
 static int push_frame(mt_analysis *a, athread *th, uint32_t fid, uint64_t te,
-                      uint64_t rss, int counted) {
+                      uint64_t rss, int64_t c, int counted) {
     uint32_t slot = fid_slot(a, fid);
     if (slot == NONE) return -1;
     if (grow_to((void **)&th->frames, &th->cap, th->depth + 1, sizeof *th->frames))
         return -1;
     if (slot >= th->nactive) {
-        uint64_t old = th->nactive, c = old ? old : 64;
-        while (c <= slot) c *= 2;
-        uint32_t *p = realloc(th->active, c * sizeof *p);
+        uint64_t old = th->nactive, cap = old ? old : 64;
+        while (cap <= slot) cap *= 2;
+        uint32_t *p = realloc(th->active, cap * sizeof *p);
         if (!p) return -1;
-        memset(p + old, 0, (c - old) * sizeof *p);
+        memset(p + old, 0, (cap - old) * sizeof *p);
         th->active = p;
-        th->nactive = c;
+        th->nactive = cap;
     }
     frame *f = &th->frames[th->depth++];
     f->slot = slot;
@@ -465,6 +491,8 @@ static int push_frame(mt_analysis *a, athread *th, uint32_t fid, uint64_t te,
     f->counted = (uint8_t)counted;
     f->t0 = te;
     f->rss0 = f->peak = rss;
+    f->c0 = c;
+    f->k0 = th->cur;
     f->child_bytes = 0;
     f->child_ticks = 0;
     if (counted) {
@@ -475,13 +503,28 @@ static int push_frame(mt_analysis *a, athread *th, uint32_t fid, uint64_t te,
     return 0;
 }
 
-static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss) {
+static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss, int64_t c) {
     frame *f = &th->frames[--th->depth];
-    close_line(a, f, te, rss);
+    close_line(a, f, te, rss, c);
     fslot *F = &a->fs[f->slot];
-    int64_t g = (int64_t)(rss - f->rss0);
+    int64_t g = c - f->c0;
+    /* Growth that survived the call: when a sample fell within it, the
+     * growth must still be there at the first sample after the return
+     * (memory freed just before returning, or by the frame's teardown,
+     * shows only there), and at the samples that follow that one within
+     * span_gap (a sample read in the middle of a large munmap). */
+    if (th->cur > f->k0 && th->cur < a->nseries && a->since[th->cur] <= te) {
+        uint64_t hint = th->chint, k = th->cur, t1 = a->series[k].t + a->span_gap;
+        int64_t low = c;
+        do {
+            int64_t next = mt_charges_at(&th->chg, (int64_t)k, &hint);
+            if (next < low) low = next;
+        } while (++k < a->nseries && a->series[k].t <= t1);
+        g -= c - low;
+    }
     uint64_t d = te > f->t0 ? te - f->t0 : 0;
     uint64_t pk = f->peak > rss ? f->peak : rss;
+    if (pk > f->rss0 && pk - f->rss0 > F->peak_growth) F->peak_growth = pk - f->rss0;
     th->active[f->slot]--;
     if (f->outer) {
         F->incl_bytes += g;
@@ -526,7 +569,7 @@ static int in_window(const mt_analysis *a, uint64_t t) {
 
 /* Make the replayed stack equal the BLOCK's, which is the truth. */
 static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
-                      uint64_t te, uint64_t rss) {
+                      uint64_t te, uint64_t rss, int64_t c) {
     const uint32_t *fids = rec->u.block.fids;
     uint32_t d = rec->u.block.depth;
     uint64_t k = 0;
@@ -537,9 +580,9 @@ static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
     }
     if (th->synced) a->s.resyncs++;
     th->synced = 1;
-    while (th->depth > k) pop_frame(a, th, te, rss);
+    while (th->depth > k) pop_frame(a, th, te, rss, c);
     for (uint64_t i = k; i < d; i++)
-        if (push_frame(a, th, fids[i], te, rss, 0)) return -1;
+        if (push_frame(a, th, fids[i], te, rss, c, 0)) return -1;
     return 0;
 }
 
@@ -582,30 +625,32 @@ static int pass2(mt_analysis *a, mt_reader *r) {
             return MT_ERR_NOMEM;
         uint64_t te = clip(a, rec.t);
         uint64_t rss = advance(a, th, te);
+        int64_t c = charged(th);
         switch (rec.type) {
         case MT_REC_CALL:
         case MT_REC_CCALL:
-            if (push_frame(a, th, rec.u.call.fid, te, rss, in_window(a, rec.t)))
+            if (push_frame(a, th, rec.u.call.fid, te, rss, c, in_window(a, rec.t)))
                 return MT_ERR_NOMEM;
             break;
         case MT_REC_LINE: {
             if (!th->depth) break; /* a frame we know nothing of */
             frame *f = &th->frames[th->depth - 1];
-            close_line(a, f, te, rss);
+            close_line(a, f, te, rss, c);
             f->line = rec.u.line.line;
             f->lslot = line_slot(a, f->slot, f->line);
             if (f->lslot == NONE) return MT_ERR_NOMEM;
             if (in_window(a, rec.t)) a->ls[f->lslot].count++;
             f->line_t0 = te;
-            f->line_rss0 = f->line_peak = rss;
+            f->line_peak = rss;
+            f->line_c0 = c;
             break;
         }
         case MT_REC_BLOCK:
-            if (sync_block(a, th, &rec, te, rss)) return MT_ERR_NOMEM;
+            if (sync_block(a, th, &rec, te, rss, c)) return MT_ERR_NOMEM;
             break;
         default: /* the returns */
             if (th->depth)
-                pop_frame(a, th, te, rss);
+                pop_frame(a, th, te, rss, c);
             else
                 a->s.unmatched_returns++;
             break;
@@ -621,8 +666,9 @@ static int pass2(mt_analysis *a, mt_reader *r) {
             capture(t, a))
             return MT_ERR_NOMEM;
         uint64_t rss = advance(a, t, te > t->te ? te : t->te);
+        int64_t c = charged(t);
         a->s.open_frames += t->depth;
-        while (t->depth) pop_frame(a, t, te > t->te ? te : t->te, rss);
+        while (t->depth) pop_frame(a, t, te > t->te ? te : t->te, rss, c);
     }
     return 0;
 }
@@ -985,6 +1031,12 @@ static int pass1(mt_analysis *a, mt_reader *r) {
         if (rec.t > a->s.t_last) a->s.t_last = rec.t;
         any_time = 1;
         if (rec.type == MT_REC_BLOCK) continue;
+        /* When each thread ran (mt_charge.h): the sampler's (tid 0) and
+         * samples of other processes say nothing of it. */
+        if (rec.tid != 0 && rec.type != MT_REC_RSS && rec.type != MT_REC_COUNTERS &&
+            rec.type != MT_REC_PROC_SAMPLE && rec.type != MT_REC_PROC_EXIT &&
+            mt_spans_add(&th->spans, rec.t, a->span_gap))
+            return MT_ERR_NOMEM;
         if (!th->events || rec.t < th->t_first) th->t_first = rec.t;
         if (rec.t > th->t_last) th->t_last = rec.t;
         th->events++;
@@ -1141,6 +1193,32 @@ static void finish_rss(mt_analysis *a) {
     a->nmarkers = j;
 }
 
+/* Each thread's share of the RSS series (mt_charge.h). */
+static int charge_threads(mt_analysis *a) {
+    if (a->nseries < 2 || !a->nth) return 0;
+    mt_spans **sp = calloc(a->nth, sizeof *sp);
+    mt_charges *ch = calloc(a->nth, sizeof *ch);
+    int rc = -1;
+    if (!sp || !ch) goto out;
+    for (uint64_t i = 0; i < a->nth; i++) {
+        mt_spans_finish(&a->th[i].spans, a->span_gap);
+        sp[i] = a->th[i].tid ? &a->th[i].spans : NULL;
+    }
+    if (mt_charge(a->series, a->since, a->nseries, sp, a->nth, ch)) {
+        for (uint64_t i = 0; i < a->nth; i++) mt_charges_free(&ch[i]);
+        goto out;
+    }
+    for (uint64_t i = 0; i < a->nth; i++) {
+        a->th[i].chg = ch[i];
+        mt_spans_free(&a->th[i].spans); /* done with */
+    }
+    rc = 0;
+out:
+    free(sp);
+    free(ch);
+    return rc;
+}
+
 /* ---- Finish: groups, lines, stacks, threads ----------------------------- */
 
 static uint64_t hash_str(uint64_t h, const char *s) {
@@ -1198,6 +1276,7 @@ static int finish_functions(mt_analysis *a, mt_reader *r) {
         e->incl_ticks += F->incl_ticks;
         e->self_ticks += F->self_ticks;
         if (F->peak > e->peak_rss_bytes) e->peak_rss_bytes = F->peak;
+        if (F->peak_growth > e->peak_growth_bytes) e->peak_growth_bytes = F->peak_growth;
     }
     rc = 0;
 out:
@@ -1549,12 +1628,13 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     /* Pass 1. */
     if ((rc = open_reader(a, &r)) < 0) goto out;
     if (copy_header(a, mt_reader_header(r))) goto nomem;
+    a->span_gap = ns_to_ticks(MT_CHARGE_GAP_NS, a->h.ticks_per_second);
     if ((rc = pass1(a, r)) < 0) goto nomem;
     mt_reader_close(r);
     r = NULL;
 
     if (opt->target_rss && procs_series(a)) goto nomem;
-    finish_series(a);
+    if (finish_series(a)) goto nomem;
     uint64_t tps = a->h.ticks_per_second;
     a->s.to = ns_to_ticks(opt->to_ns, tps);
     if (a->s.to > a->s.t_last) a->s.to = a->s.t_last;
@@ -1566,6 +1646,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     a->filtering = opt->nthreads > 0;
     if ((rc = select_threads(a, opt)) < 0) goto out;
     if (has_allocs(a) && heap_start(a) < 0) goto nomem;
+    if (charge_threads(a)) goto nomem;
     for (uint64_t i = 0; i < a->nth; i++) {
         a->th[i].cur = upper_bound(a, a->s.from);
         a->th[i].te = a->s.from;
@@ -1597,6 +1678,8 @@ void mt_analysis_free(mt_analysis *a) {
         free(a->th[i].frames);
         free(a->th[i].active);
         free(a->th[i].pk);
+        mt_spans_free(&a->th[i].spans);
+        mt_charges_free(&a->th[i].chg);
     }
     free(a->th);
     u64map_free(&a->tidmap);
@@ -1608,6 +1691,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->ls);
     u64map_free(&a->linemap);
     free(a->series);
+    free(a->since);
     for (uint64_t i = 0; i < a->nprocs; i++) free(a->pser[i].v);
     free(a->procs);
     free(a->pser);

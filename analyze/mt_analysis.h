@@ -61,8 +61,23 @@
  *   its caller, or not at all if it also frees. Record with rss="exact" for
  *   per-event precision.
  *
+ *   Threads: RSS is the process's, but the growth between two samples is
+ *   charged only to the threads that ran between them (mt_charge.h: split
+ *   evenly; when none did, the one whose last record is the latest), so a
+ *   thread waiting in a lock, Barrier.wait or join is not charged with
+ *   what other threads allocated meanwhile. C(thread, t), the sum of a
+ *   thread's charges up to RSS(t)'s sample, replaces RSS(t) in the growth
+ *   figures below; the peaks stay the process's RSS.
+ *
  *   An activation of a function is one call to its return. Its growth is
- *   RSS(return) - RSS(call), signed. A function's inclusive growth and time
+ *   C(return) - C(call), signed, except that growth must survive the call:
+ *   when a sample fell within the activation and the first sample after
+ *   the return (or one within 2 ms of it) shows the thread's charge lower,
+ *   that lower value is taken (memory freed before returning, or as the
+ *   frame is torn down, is not credited). Its peak growth is
+ *   the greatest sample within it minus RSS(call) (process-wide); a
+ *   function's peak_growth_bytes is the greatest over its activations.
+ *   A function's inclusive growth and time
  *   are the sums over its OUTERMOST activations on each thread (a recursive
  *   call is not counted twice); its self growth and time are the sums over
  *   all activations of the activation's own value minus that of its direct
@@ -268,9 +283,13 @@ typedef struct mt_analysis_function {
     uint32_t fid;            /* the least fid of the group */
     uint32_t nfids;          /* fids grouped in this entry */
     uint64_t calls;
-    int64_t incl_bytes, self_bytes; /* RSS growth, signed */
+    int64_t incl_bytes, self_bytes; /* RSS growth charged to its thread
+                                       that survived the call, signed */
     uint64_t incl_ticks, self_ticks;
     uint64_t peak_rss_bytes;
+    uint64_t peak_growth_bytes; /* the most RSS rose above its value at
+                                   the call within one activation
+                                   (process-wide: any thread's growth) */
 } mt_analysis_function;
 
 /* Functions that were called or active in the window, in the order of the
@@ -366,7 +385,8 @@ typedef struct mt_analysis_thread {
     uint64_t calls;      /* calls attributed (window) */
     uint64_t t_first, t_last; /* its first and last record (ticks; whole
                                  trace; 0, 0 if none) */
-    int64_t growth_bytes; /* RSS growth of its outermost activations */
+    int64_t growth_bytes; /* RSS growth charged to it (mt_charge.h): the
+                             growth of its outermost activations */
     /* LOST records in this thread's blocks (whole trace): what the
      * recorder dropped, and when it said so (ticks). Any loss makes this
      * thread's figures, and every heap figure, uncertain (see "Loss"). */

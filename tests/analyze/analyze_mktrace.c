@@ -187,20 +187,32 @@ static void worker_block(void) {
  * T2 worker: a block at 30 whose stack is [worker] (entered before
  *   recording); 32 call leaf; 33 return leaf; still open at the end (80).
  *
+ * Charges (mt_charge.h; the series keeps 0:10 20:30 40:50 50:40 70:20, the
+ * repeats at 10, 30, 60 and 80 mark where each change can have begun):
+ *   (10,20] +20: T1 ran (15, 16): T1 +20
+ *   (30,40] +20: T1 (35, 36) and T2 (32, 33) ran: +10 each
+ *   (40,50] -10: T1 (45, 47, 48): T1 -10
+ *   (60,70] -20: T1 (65, 66): T1 -20
+ *   so C(T1) = 0, 20 (from 20), 30 (40), 20 (50), 0 (70); C(T2) = 10 from 40.
+ *
  * Answers (MiB, ms):
- *   alloc  calls 1, incl +20 (10 -> 30), self +20, time 10
+ *   alloc  calls 1, incl +20 (15..25: C 0 -> 20; the next sample, at 40,
+ *          follows a repeat at 30: no change yet), self +20, time 10,
+ *          peak growth 30 - 10 = 20
  *   leaf   calls 2, incl 0, time 2 + 1 = 3
- *   rec    calls 2, incl +10 (outer 35..55: 30 -> 40), self +10
- *          (inner 36..48: +20 - 0; outer: +10 - 20 = -10), incl time 20,
- *          self time (12 - 2) + (20 - 12) = 18
- *   main   calls 1, incl +10 (5..75: 10 -> 20), self 10 - 20 - 10 = -20,
- *          time 70, self time 70 - 10 - 20 = 40, peak 50
- *   worker calls 0, incl -10 (30..80: 30 -> 20), open frame
- *   lines  a.py:10 +20 (6..26, peak 30); a.py:11 +10 (26..56, peak 50);
+ *   rec    calls 2, incl 0 (outer 35..55: C 20 -> 20), self 0 (inner
+ *          36..48: C 20 -> 30, but the first sample after its return
+ *          (50) has C 20: +10 did not outlive it, 0; outer 0 - 0),
+ *          incl time 20, self time (12 - 2) + (20 - 12) = 18, peak
+ *          growth 50 - 30 = 20
+ *   main   calls 1, incl 0 (5..75: C 0 -> 0), self 0 - 20 - 0 = -20,
+ *          time 70, self time 70 - 10 - 20 = 40, peak 50, peak growth 40
+ *   worker calls 0, incl +10 (30..80: C(T2) 0 -> 10), open frame
+ *   lines  a.py:10 +20 (6..26, peak 30); a.py:11 0 (26..56, peak 50);
  *          a.py:12 -20 (56..75, peak 40); a.py:20 +20 (16..25, peak 30)
  *   peak   50 at 40; stacks: T1 main(line 11) > rec > rec; T2 worker
  *   marker "phase two" at 65, RSS 40
- *   threads T1 growth +10, calls 5; T2 growth -10, calls 1
+ *   threads T1 growth 0, calls 5; T2 growth +10, calls 1
  *   unmatched 1, open frames 1, lost events 7
  */
 static void mk_basic(const char *path) {
@@ -249,7 +261,8 @@ static void mk_basic(const char *path) {
 /*
  * exact. T1: RSS records in its own blocks. 0 rss 10; 1 call f; 2 rss 11;
  * 3 rss 13; 4 return f; 5 rss 12; 6 call g; 7 return g.
- * Answers: f incl +3 (10 -> 13), g 0; peak 13 at 3; end 12.
+ * Answers: f incl +2 (10 -> 13 at its return, 12 at the next sample: the
+ * growth that outlived it), peak growth +3, g 0; peak 13 at 3; end 12.
  */
 static void mk_exact(const char *path) {
     open_writer(path);

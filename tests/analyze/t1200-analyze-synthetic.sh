@@ -41,24 +41,27 @@ test_expect_success 'inclusive and self growth, calls, times' '
     expect basic.json rank:alloc=0 \
         fn:alloc.calls=1 fn:alloc.incl_bytes=$((20*M)) fn:alloc.self_bytes=$((20*M)) \
         fn:alloc.incl_s=0.01 \
-        fn:main.calls=1 fn:main.incl_bytes=$((10*M)) fn:main.self_bytes=$((-20*M)) \
+        fn:alloc.peak_growth_bytes=$((20*M)) \
+        fn:main.calls=1 fn:main.incl_bytes=0 fn:main.self_bytes=$((-20*M)) \
         fn:main.incl_s=0.07 fn:main.self_s=0.04 fn:main.peak_rss_bytes=$((50*M)) \
+        fn:main.peak_growth_bytes=$((40*M)) \
         fn:leaf.calls=2 fn:leaf.incl_bytes=0 fn:leaf.incl_s=0.003
 '
 
-test_expect_success 'recursion is counted once in inclusive values' '
-    expect basic.json fn:rec.calls=2 fn:rec.incl_bytes=$((10*M)) \
-        fn:rec.self_bytes=$((10*M)) fn:rec.incl_s=0.02 fn:rec.self_s=0.018
+test_expect_success 'growth must outlive the call; recursion is counted once' '
+    expect basic.json fn:rec.calls=2 fn:rec.incl_bytes=0 \
+        fn:rec.self_bytes=0 fn:rec.incl_s=0.02 fn:rec.self_s=0.018 \
+        fn:rec.peak_growth_bytes=$((20*M))
 '
 
 test_expect_success 'a frame entered before recording, still open at the end' '
-    expect basic.json fn:worker.calls=0 fn:worker.incl_bytes=$((-10*M)) \
+    expect basic.json fn:worker.calls=0 fn:worker.incl_bytes=$((10*M)) \
         fn:worker.incl_s=0.05 replay.open_frames=1
 '
 
-test_expect_success 'a return without a call attributes nothing' '
+test_expect_success 'a return without a call attributes nothing; threads share growth' '
     expect basic.json replay.unmatched_returns=1 replay.calls=6 \
-        thread:1.growth_bytes=$((10*M))
+        thread:1.growth_bytes=0 thread:2.growth_bytes=$((10*M))
 '
 
 test_expect_success 'RSS samples written after the events they time' '
@@ -75,7 +78,7 @@ test_expect_success 'line table' '
     expect basic.json count:lines=4 \
         line:a.py:10.growth_bytes=$((20*M)) line:a.py:10.peak_rss_bytes=$((30*M)) \
         line:a.py:10.count=1 line:a.py:10.function=main \
-        line:a.py:11.growth_bytes=$((10*M)) line:a.py:11.peak_rss_bytes=$((50*M)) \
+        line:a.py:11.growth_bytes=0 line:a.py:11.peak_rss_bytes=$((50*M)) \
         line:a.py:12.growth_bytes=$((-20*M)) line:a.py:12.peak_rss_bytes=$((40*M)) \
         line:a.py:20.growth_bytes=$((20*M)) line:a.py:20.function=alloc
 '
@@ -89,7 +92,7 @@ test_expect_success 'per-thread summary' '
     expect basic.json count:threads=3 thread:1.name=MainThread \
         thread:1.native_id=101 thread:1.events=17 thread:1.calls=5 \
         thread:1.first_s=0.005 thread:1.last_s=0.078 \
-        thread:2.name=worker thread:2.calls=1 thread:2.growth_bytes=$((-10*M)) \
+        thread:2.name=worker thread:2.calls=1 thread:2.growth_bytes=$((10*M)) \
         thread:0.events=9 thread:0.calls=0
 '
 
@@ -98,12 +101,12 @@ test_expect_success 'time window: activations clipped, calls inside only' '
     schema win.json &&
     expect win.json window.from_s=0.02 window.to_s=0.05 \
         rss.start_bytes=$((30*M)) rss.peak_bytes=$((50*M)) rss.end_bytes=$((40*M)) \
-        fn:main.calls=0 fn:main.incl_bytes=$((10*M)) fn:main.self_bytes=0 \
+        fn:main.calls=0 fn:main.incl_bytes=0 fn:main.self_bytes=0 \
         fn:main.incl_s=0.03 fn:alloc.calls=0 fn:alloc.incl_bytes=0 \
-        fn:rec.calls=2 fn:rec.incl_bytes=$((10*M)) fn:rec.incl_s=0.015 \
+        fn:rec.calls=2 fn:rec.incl_bytes=0 fn:rec.incl_s=0.015 \
         fn:leaf.calls=2 fn:worker.incl_bytes=$((10*M)) count:markers=0 \
         line:a.py:10.count=0 line:a.py:11.count=1 \
-        line:a.py:11.growth_bytes=$((10*M))
+        line:a.py:11.growth_bytes=0
 '
 
 test_expect_success 'time window by UNIX time' '
@@ -113,7 +116,7 @@ test_expect_success 'time window by UNIX time' '
 
 test_expect_success 'thread filter by name' '
     "$ANALYZE" --json --thread worker basic.trace >t2.json &&
-    expect t2.json rank:main=-1 fn:worker.incl_bytes=$((-10*M)) fn:leaf.calls=1 \
+    expect t2.json rank:main=-1 fn:worker.incl_bytes=$((10*M)) fn:leaf.calls=1 \
         count:peak_stacks=1 "stack:2=worker:0" rss.peak_bytes=$((50*M))
 '
 
@@ -131,14 +134,14 @@ test_expect_success 'a thread filter that matches nothing fails' '
 
 test_expect_success '--sort and --top' '
     "$ANALYZE" --json --sort self basic.trace >s.json &&
-    expect s.json functions.0.function=alloc functions.1.function=rec \
+    expect s.json functions.0.function=alloc functions.1.function=worker \
         functions.4.function=main report.sort=self &&
     "$ANALYZE" --json --sort calls basic.trace >s.json &&
-    expect s.json functions.0.function=rec functions.1.function=leaf &&
+    expect s.json functions.0.function=leaf functions.1.function=rec &&
     "$ANALYZE" --json --sort time basic.trace >s.json &&
     expect s.json functions.0.function=main &&
     "$ANALYZE" --json --sort peak basic.trace >s.json &&
-    expect s.json functions.0.function=rec &&
+    expect s.json functions.0.function=worker &&
     "$ANALYZE" --json --top 2 basic.trace >s.json &&
     expect s.json count:functions=2 count:lines=2 report.functions_total=5 \
         report.lines_total=4 report.top=2
@@ -147,8 +150,8 @@ test_expect_success '--sort and --top' '
 test_expect_success 'CSV function table' '
     "$ANALYZE" --csv basic.trace >basic.csv &&
     test $(wc -l <basic.csv) = 6 &&
-    head -1 basic.csv | grep -x "rank,function,module,file,first_line,kind,calls,incl_bytes,self_bytes,incl_s,self_s,peak_rss_bytes" &&
-    sed -n 2p basic.csv | grep -x "1,alloc,work,a.py,19,python,1,20971520,20971520,0.010000000,0.010000000,31457280" &&
+    head -1 basic.csv | grep -x "rank,function,module,file,first_line,kind,calls,incl_bytes,self_bytes,incl_s,self_s,peak_rss_bytes,peak_growth_bytes" &&
+    sed -n 2p basic.csv | grep -x "1,alloc,work,a.py,19,python,1,20971520,20971520,0.010000000,0.010000000,31457280,20971520" &&
     "$ANALYZE" --csv --top 1 basic.trace | test $(wc -l) = 2
 '
 
@@ -156,15 +159,15 @@ test_expect_success 'text report in human units' '
     "$ANALYZE" basic.trace >basic.txt &&
     grep -E "^  peak +50\.0 MiB +at 40\.000 ms$" basic.txt &&
     grep -E "^ +\+20\.0 MiB +\+20\.0 MiB +1 +10\.000 ms .* alloc \(a\.py:19\)$" basic.txt &&
-    grep -E "^ +\+10\.0 MiB +-20\.0 MiB +1 .* main \(a\.py:1\)$" basic.txt &&
+    grep -E "^ +0 B +-20\.0 MiB +1 .* \+40\.0 MiB +50\.0 MiB  main \(a\.py:1\)$" basic.txt &&
     grep -E "^    main  a\.py:11$" basic.txt &&
     grep -E "65\.000 ms +RSS 40\.0 MiB +T1 +\"phase two\"" basic.txt &&
-    grep -E "^ +\+10\.0 MiB .* a\.py:11 \(main\)$" basic.txt &&
+    grep -E "^ +\+20\.0 MiB .* a\.py:10 \(main\)$" basic.txt &&
     ! grep -i damaged basic.txt
 '
 
 test_expect_success 'RSS records in thread blocks (exact mode)' '
-    expect exact.json fn:f.incl_bytes=$((3*M)) fn:g.incl_bytes=0 \
+    expect exact.json fn:f.incl_bytes=$((2*M)) fn:f.peak_growth_bytes=$((3*M)) fn:g.incl_bytes=0 \
         rss.peak_bytes=$((13*M)) rss.peak_time_s=0.003 rss.end_bytes=$((12*M)) \
         rss.start_bytes=$((10*M))
 '

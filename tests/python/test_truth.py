@@ -98,3 +98,61 @@ def test_leak_and_temporary(tmp_path):
     # Everything temporary() made is gone: no leak at line 8.
     assert not [s for s in heap["leaks"] if s["function"] in ("temporary", "<listcomp>")
                 and s["line"] == 8 and s["bytes"] >= 7000]
+
+
+POOL = """\
+import sys, threading, time
+import memtrace
+MiB = 1 << 20
+held = {}
+turn = [threading.Event() for _ in range(5)]
+def worker(i, n):
+    turn[i].wait()
+    time.sleep(0.03)                 # apart from the main thread's last events
+    b = bytearray(n * MiB)           # line 9: every page written (zeroed)
+    held[i] = b
+    time.sleep(0.05)
+    turn[i + 1].set()
+def main():
+    ts = [threading.Thread(target=worker, args=(i, n), name="w%d" % i)
+          for i, n in enumerate((20, 40, 60, 80))]
+    for t in ts:
+        t.start()
+    time.sleep(0.03)
+    turn[0].set()
+    turn[4].wait()                   # waits while the workers grow 200 MiB
+    for t in ts:
+        t.join()
+if sys.argv[2] == "default":
+    memtrace.start(sys.argv[1])
+else:
+    memtrace.start(sys.argv[1], mode=sys.argv[2])
+main()
+memtrace.stop()
+"""
+
+
+@pytest.mark.parametrize("mode", ["default", "profile", "fast"])
+def test_thread_pool_shares_and_waits(tmp_path, mode):
+    """Four threads each hold a known amount; the main thread waits on an
+    Event and joins: each worker is charged its own growth, the waits none
+    (RSS growth is charged to the threads that ran, mt_charge.h)."""
+    if not os.path.exists(ANALYZE):
+        pytest.skip("memtrace-analyze is not built")
+    run_py(POOL, tmp_path, args=[str(tmp_path / "p.trace"), mode], timeout=120)
+    rep = analyze(tmp_path / "p.trace")
+    growth = {t["name"]: t["growth_bytes"] for t in rep["threads"]}
+    MiB = 1 << 20
+    for name, n in (("w0", 20), ("w1", 40), ("w2", 60), ("w3", 80)):
+        assert abs(growth[name] - n * MiB) <= 3 * MiB, (name, growth)
+    assert abs(growth.get("MainThread", 0)) <= 3 * MiB, growth  # (alloc mode: maybe no record)
+    for f in rep["functions"]:
+        if f["function"] in ("Event.wait", "Condition.wait", "Thread.join", "Thread.start",
+                             "main"):
+            assert abs(f["incl_bytes"]) <= 3 * MiB, f
+    if mode == "default":  # the heap names each worker's line
+        peak = rep["heap"]["peak"]
+        sites = sorted((s["bytes"] // MiB, s["function"], s["line"]) for s in peak
+                       if s["bytes"] >= 10 * MiB)
+        assert [(f, l) for _, f, l in sites] == [("worker", 9)] * 4 or \
+            [(f, l) for _, f, l in sites] == [("worker", 9)], sites
