@@ -1,8 +1,8 @@
 """diff_workload.py - the workload of t1330-diff-recorded.sh, parameterised
-by size: load() allocates SIZE MiB (every page written) and holds it until
-it returns (the RETURN event comes before its locals are freed), so its
-inclusive RSS growth is SIZE MiB and its callers' is about 0; other() does
-the same small work in every run.
+by size: load() allocates SIZE MiB (every page written) and keeps it in
+`held` when it returns, so its inclusive RSS growth (what outlived the
+call) is SIZE MiB; main() frees it before returning, so its growth is about
+0; other() does the same small work in every run.
 
     python diff_workload.py SIZE_MIB            under `python -m memtrace run`
     python diff_workload.py SIZE_MIB OUT MODE   record itself into OUT, mode
@@ -14,6 +14,7 @@ import time
 import memtrace
 
 MiB = 1024 * 1024
+held = []
 
 
 def load(size_mib):
@@ -21,6 +22,7 @@ def load(size_mib):
     for i in range(0, len(b), 4096):
         b[i] = 1
     time.sleep(0.05)  # several RSS samples on the plateau, even on a busy machine
+    held.append(b)
     return len(b)
 
 
@@ -34,6 +36,7 @@ def main(size_mib):
     load(size_mib)
     other()
     time.sleep(0.02)
+    held.clear()
 
 
 if __name__ == "__main__":
