@@ -16,7 +16,7 @@ static int grow(void **p, uint64_t *cap, uint64_t need, size_t sz) {
     return 0;
 }
 
-int mt_spans_add(mt_spans *s, uint64_t t, uint64_t gap) {
+int mt_spans_add_slow(mt_spans *s, uint64_t t, uint64_t gap) {
     if (s->n) {
         struct mt_span *l = &s->v[s->n - 1];
         if (t >= l->t0 && t <= l->t1) return 0;
@@ -136,7 +136,7 @@ out:
     return rc;
 }
 
-int64_t mt_charges_at(const mt_charges *c, int64_t k, uint64_t *hint) {
+int64_t mt_charges_at_slow(const mt_charges *c, int64_t k, uint64_t *hint) {
     if (k < 0 || !c->n || c->idx[0] > (uint64_t)k) {
         *hint = 0;
         return 0;

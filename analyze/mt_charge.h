@@ -49,8 +49,18 @@ typedef struct mt_spans {
 } mt_spans;
 
 /* Add a record at time t; gap: MT_CHARGE_GAP_NS in the trace's ticks.
- * Returns 0, or -1 out of memory. */
-int mt_spans_add(mt_spans *s, uint64_t t, uint64_t gap);
+ * Returns 0, or -1 out of memory. Inline: once per record of a trace. */
+int mt_spans_add_slow(mt_spans *s, uint64_t t, uint64_t gap);
+static inline int mt_spans_add(mt_spans *s, uint64_t t, uint64_t gap) {
+    if (s->n) {
+        struct mt_span *l = &s->v[s->n - 1];
+        if (t >= l->t0 && (t <= l->t1 || t - l->t1 <= gap)) { /* in it, or extends it */
+            if (t > l->t1) l->t1 = t;
+            return 0;
+        }
+    }
+    return mt_spans_add_slow(s, t, gap);
+}
 
 /* Sort and merge (spans closer than gap join). */
 void mt_spans_finish(mt_spans *s, uint64_t gap);
@@ -77,7 +87,15 @@ int mt_charge(const mt_analysis_sample *s, const uint64_t *since, uint64_t n,
 /* C(thread, k): its cumulative charge after sample k (k = -1: before any
  * sample, 0). *hint: a cursor into c, moved forward (or reset) so that
  * calls with growing k cost O(1). */
-int64_t mt_charges_at(const mt_charges *c, int64_t k, uint64_t *hint);
+int64_t mt_charges_at_slow(const mt_charges *c, int64_t k, uint64_t *hint);
+static inline int64_t mt_charges_at(const mt_charges *c, int64_t k, uint64_t *hint) {
+    uint64_t j = *hint;
+    if (!c->n) return 0;
+    if (k >= 0 && j < c->n && c->idx[j] <= (uint64_t)k &&
+        (j + 1 == c->n || c->idx[j + 1] > (uint64_t)k))
+        return c->cum[j]; /* the same step as last time */
+    return mt_charges_at_slow(c, k, hint);
+}
 
 void mt_charges_free(mt_charges *c);
 
