@@ -558,6 +558,16 @@ static void text_functions(mt_out *o, const report *rp, const mt_analysis *a) {
     uint32_t n;
     const mt_analysis_function *f = mt_analysis_functions(a, &n);
     uint32_t k = shown(n, rp->top);
+    const mt_header *h = rp->s->header;
+    if (n && h->mode && strcmp(h->mode, "alloc") == 0 && mt_analysis_heap_get(a)->has_allocs) {
+        /* Alloc mode sees a call only at an allocation inside it, and its
+         * end only at the next one outside: the heap tables are its answer. */
+        line(o, "%s", "");
+        line(o, "Functions by RSS growth: left out for an alloc-mode trace, whose calls are "
+                "seen only at allocations (times and growth would be rough); the heap "
+                "tables above are exact (--json and --csv have the table)");
+        return;
+    }
     line(o, "%s", "");
     line(o, "Functions by %s (%u of %u)%s",
          rp->sort == MT_ANALYSIS_SORT_INCL ? "inclusive RSS growth"

@@ -79,9 +79,9 @@ CONFIGS = (
     ("mt-fast", "memtrace", "api", "memtrace mode=fast (Python frames, PEP 523 on 3.11)"),
     ("mt-alloc", "memtrace", "api", "memtrace mode=alloc, allocations=exact"),
     ("mt-alloc-sampled", "memtrace", "api", "memtrace mode=alloc, allocations=sampled (512 KiB)"),
-    ("mt-native", "memtrace", "api",
-     "memtrace mode=alloc, allocations=sampled, native=True (C allocator by GOT patching, "
-     "through the API: the recommended always-on setting)"),
+    ("mt-default", "memtrace", "api",
+     "memtrace.start() with no option, as python -m memtrace run with none: mode=alloc, "
+     "allocations=sampled, native in-process (C allocator by GOT patching), RSS sampler 10 ms"),
     ("pmt-profile", "pymemtrace", "api", "cPyMemTrace.Profile() (d_rss_trigger=-1: a page of RSS)"),
     ("pmt-profile-all", "pymemtrace", "api", "cPyMemTrace.Profile(0): every event"),
     ("pmt-trace", "pymemtrace", "api", "cPyMemTrace.Trace() (d_rss_trigger=-1)"),
@@ -102,7 +102,7 @@ CONFIG = {c[0]: c for c in CONFIGS}
 MT_MODES = {"mt-profile": dict(mode="profile"), "mt-trace": dict(mode="trace"),
             "mt-fast": dict(mode="fast"), "mt-alloc": dict(mode="alloc", allocations=True),
             "mt-alloc-sampled": dict(mode="alloc", allocations="sampled"),
-            "mt-native": dict(mode="alloc", allocations="sampled", native=True)}
+            "mt-default": dict()}
 
 # Workload sizes for this comparison: bare ~0.04 s (full) and ~0.01 s
 # (quick) on the reference machine, much smaller than bench_recorder's so
@@ -674,7 +674,7 @@ NOTES = (
     " call: CPython 3.11 creates frame objects lazily, and memray's own profile hook (which it "
     "installs to know the Python stack) materialises one at every call, so memray records alloc"
     "ations the bare program never makes (fib: one per call). memtrace's alloc mode installs no call hook and sees only the program's own allocations.",
-    "Accuracy, memtrace: alloc modes (mt-alloc, mt-alloc-sampled, mt-native) write each "
+    "Accuracy, memtrace: alloc modes (mt-alloc, mt-alloc-sampled, mt-default) write each "
     "frame's position (format 1.3) and name the allocating line; trace mode names the line "
     "from its line events; profile and fast modes without allocations record calls only "
     "and name the function with its def line (\"function only\"), from RSS. The RSS peak "

@@ -46,7 +46,10 @@ test_expect_success 'mode profile (call hooks keep the stack)' '
 test_expect_success 'the text report shows the leak with its sizes' '
     "$ANALYZE" --top 3 alloc.trace >alloc.txt &&
     grep -A1 -E "^ +[0-9.]+ KiB +[0-9]+  leaky \(.*alloc_workload\.py:24\) <- outer:47 <- " alloc.txt |
-        grep -E "sizes: 37 x 7778 B"
+        grep -E "sizes: 37 x 7778 B" &&
+    grep "^Functions by RSS growth: left out for an alloc-mode trace" alloc.txt &&
+    ! grep "^Functions by inclusive" alloc.txt &&
+    "$ANALYZE" --top 3 profile.trace | grep "^Functions by inclusive RSS growth"
 '
 
 test_expect_success 'sampled 1 GB: the estimate is within 10% of the exact total' '
