@@ -25,9 +25,10 @@
  *
  * What it cannot do: two threads running at once share each interval
  * equally whatever each allocated (record allocations to know); a mode
- * that writes few records (sampled allocations) gives short gaps less
- * often, so a busy thread with no record in an interval is charged only
- * through the "nobody ran" rule.
+ * that writes few records (fast and alloc modes record no C calls) gives
+ * short gaps less often, so a busy thread with no record in an interval
+ * is charged only through the "nobody ran" rule, which picks the wrong
+ * thread when another one wrote a record after the busy one's last.
  */
 
 #ifndef MT_CHARGE_H

@@ -26,6 +26,8 @@
 #include "mt_got.h"
 
 #include "memtrace_format.h" /* MT_DOMAIN_* */
+#include "mt_addrset.h"      /* mt_addrset_maybe */
+#include "mt_recorder.h"     /* mt_tls_guard, mt_tls_sample_left */
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -70,20 +72,40 @@ static inline void tell(int event, unsigned domain, void *old, void *addr, size_
 
 #define REAL(i, type) ((type)real[i])
 
+static int sampled; /* mt_got_set_sampled */
+
+void mt_got_set_sampled(int on) { sampled = on; }
+
+/* Sampled mode: 1 when an allocation of n bytes needs no hook call (what the
+ * hook would decide: inside the recorder, or no sample point in n bytes). */
+static inline int quiet_alloc(size_t n) {
+    if (!sampled) return 0;
+    if (mt_tls_guard) return 1; /* the hook ignores allocations there */
+    int64_t left = mt_tls_sample_left - (int64_t)n;
+    if (__builtin_expect(left <= 0, 0)) return 0;
+    mt_tls_sample_left = left;
+    return 1;
+}
+
+/* Sampled mode: 1 when p is certainly not a sampled block. */
+static inline int quiet_free(void *p) {
+    return sampled && !mt_addrset_maybe((uint64_t)(uintptr_t)p | MT_DOMAIN_MALLOC);
+}
+
 static void *w_malloc(size_t n) {
     void *p = REAL(F_MALLOC, void *(*)(size_t))(n);
-    if (p) tell(MT_PRELOAD_ALLOC, MT_DOMAIN_MALLOC, NULL, p, n);
+    if (p && !quiet_alloc(n)) tell(MT_PRELOAD_ALLOC, MT_DOMAIN_MALLOC, NULL, p, n);
     return p;
 }
 
 static void *w_calloc(size_t n, size_t size) {
     void *p = REAL(F_CALLOC, void *(*)(size_t, size_t))(n, size);
-    if (p) tell(MT_PRELOAD_ALLOC, MT_DOMAIN_MALLOC, NULL, p, n * size);
+    if (p && !quiet_alloc(n * size)) tell(MT_PRELOAD_ALLOC, MT_DOMAIN_MALLOC, NULL, p, n * size);
     return p;
 }
 
 static void w_free(void *p) {
-    if (p) tell(MT_PRELOAD_FREE, MT_DOMAIN_MALLOC, NULL, p, 0);
+    if (p && !quiet_free(p)) tell(MT_PRELOAD_FREE, MT_DOMAIN_MALLOC, NULL, p, 0);
     REAL(F_FREE, void (*)(void *))(p);
 }
 
@@ -94,7 +116,10 @@ static void *w_realloc(void *old, size_t n) {
         return NULL;
     }
     void *p = REAL(F_REALLOC, void *(*)(void *, size_t))(old, n);
-    if (p) tell(MT_PRELOAD_REALLOC, MT_DOMAIN_MALLOC, old, p, n);
+    /* (quiet_alloc only when quiet_free: it takes its bytes only if the
+     * hook is not told, which would take them again.) */
+    if (p && !(quiet_free(old) && quiet_alloc(n)))
+        tell(MT_PRELOAD_REALLOC, MT_DOMAIN_MALLOC, old, p, n);
     return p;
 }
 

@@ -37,6 +37,13 @@ int mt_got_install(mt_preload_hook hook);
 /* Put every patched entry back and stop calling the hook. */
 void mt_got_uninstall(void);
 
+/* Sampled allocations (mt_alloc.c): the wrappers settle the common case
+ * themselves, without calling the hook: an allocation that holds no sample
+ * point (the recorder's per-thread mt_tls_sample_left), a free of a block
+ * the sampled set certainly lacks (mt_addrset_maybe), anything while the
+ * thread is inside the recorder (mt_tls_guard). Set before install. */
+void mt_got_set_sampled(int on);
+
 /* Fork handlers (pthread_atfork, beside the recorder's): the patching lock
  * is taken before the fork, so no thread is patching at that instant, and
  * made anew in the child. */

@@ -358,8 +358,18 @@ static void *sampler_main(void *arg) {
     for (;;) {
         atomic_fetch_add_explicit(&mt_rec.epoch, 1, memory_order_relaxed);
         statm_check();
-        uint64_t rss = mt_rss_read();
-        uint64_t now = mt_clock_raw();
+        /* The sample's time must be the reading's: a thread preempted
+         * between the two (a loaded machine) would date the value late,
+         * and the analysis would charge its growth to whichever threads
+         * ran in the wrong interval. Read again (up to 3 times) when the
+         * clock moved more than 0.5 ms around the reading. */
+        uint64_t rss = 0, now = 0, slack = mt_rec.ticks_per_second / 2000u;
+        for (int tries = 0; tries < 3; tries++) {
+            uint64_t before = mt_clock_raw();
+            rss = mt_rss_read();
+            now = mt_clock_raw();
+            if (now - before <= slack) break;
+        }
         pthread_mutex_lock(&R.sampler_lock);
         if (ticks++ % per_counters == 0) sample_counters(t, now);
         if (rss && mt_room(t, now)) {
