@@ -407,13 +407,20 @@ static const char *frame_name(const mt_analysis_frame *f, char *buf, size_t n) {
 /* "leaky (app.py:12) <- outer:30 <- main:41": the innermost frame with its
  * file, then up to two callers; the line is the frame's current line, or
  * its function's first line when the trace has no LINE records. */
-static void site_text(mt_out *o, const mt_analysis_site *st) {
+static const mt_analysis_frame *frames_of(const mt_analysis *a, const mt_analysis_site *s) {
+    const mt_analysis_frame *f = mt_analysis_site_frames(a, s);
+    if (!f && s->depth) mt_cli_die(1, "out of memory");
+    return f;
+}
+
+static void site_text(mt_out *o, const mt_analysis *a, const mt_analysis_site *st) {
     if (!st->depth) {
         MT_OUT_LIT(o, "(no Python frame)");
         return;
     }
+    const mt_analysis_frame *fr = frames_of(a, st);
     for (uint32_t k = 0; k < st->depth && k < 3; k++) {
-        const mt_analysis_frame *f = &st->frames[st->depth - 1 - k];
+        const mt_analysis_frame *f = &fr[st->depth - 1 - k];
         char nm[32], ln[48];
         if (k) MT_OUT_LIT(o, " <- ");
         mt_out_puts(o, frame_name(f, nm, sizeof nm));
@@ -442,7 +449,7 @@ static void text_by_location(mt_out *o, const report *rp, const mt_analysis *a) 
     const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
                                                    MT_ANALYSIS_BY_BYTES, &n);
     mt_tree_loc *loc;
-    if (!n || mt_tree_by_location(st, n, &loc, &nloc) < 0) return;
+    if (!n || mt_tree_by_location(a, st, n, &loc, &nloc) < 0) return;
     uint32_t k = shown(nloc, rp->top);
     char b[MT_FMT_BYTES], where[1024];
     line(o, "%s", "");
@@ -478,7 +485,7 @@ static void text_sites(mt_out *o, const report *rp, const mt_analysis *a, int ta
         snprintf(head, sizeof head, "  %12s %10llu  ", mt_fmt_bytes(b1, st[i].bytes),
                  (unsigned long long)st[i].count);
         mt_out_puts(o, head);
-        site_text(o, &st[i]);
+        site_text(o, a, &st[i]);
         mt_out_putc(o, '\n');
         if (!st[i].nsizes) continue;
         MT_OUT_LIT(o, "  ");
@@ -753,7 +760,8 @@ static void json_sites(mt_out *o, const report *rp, const mt_analysis *a, const 
     mt_out_putc(o, '[');
     for (uint32_t i = 0; i < shown(n, rp->top); i++) {
         const mt_analysis_site *e = &st[i];
-        const mt_analysis_frame *in = e->depth ? &e->frames[e->depth - 1] : NULL;
+        const mt_analysis_frame *fr = frames_of(a, e);
+        const mt_analysis_frame *in = e->depth ? &fr[e->depth - 1] : NULL;
         char nm[32];
         mt_out_puts(o, i ? ",\n  {" : "\n  {");
         mt_out_json_kstr(o, "function", in ? frame_name(in, nm, sizeof nm) : "");
@@ -775,7 +783,7 @@ static void json_sites(mt_out *o, const report *rp, const mt_analysis *a, const 
         }
         MT_OUT_LIT(o, "],\"frames\":[");
         for (uint32_t k = 0; k < e->depth; k++) {
-            const mt_analysis_frame *f = &e->frames[k];
+            const mt_analysis_frame *f = &fr[k];
             mt_out_puts(o, k ? ",{" : "{");
             mt_out_json_kstr(o, "function", frame_name(f, nm, sizeof nm));
             mt_out_putc(o, ',');
@@ -866,7 +874,7 @@ static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
     uint32_t nloc, nsites;
     const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
                                                    MT_ANALYSIS_BY_BYTES, &nsites);
-    if (mt_tree_by_location(st, nsites, &loc, &nloc) == 0) {
+    if (mt_tree_by_location(a, st, nsites, &loc, &nloc) == 0) {
         uint32_t k = shown(nloc, rp->top);
         for (uint32_t i = 0; i < k; i++) {
             mt_out_puts(o, i ? ",\n  {" : "\n  {");
@@ -1415,7 +1423,7 @@ static int tree_report(mt_out *o, const report *rp, const mt_analysis *a, const 
     const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
                                                    MT_ANALYSIS_BY_BYTES, &n);
     mt_tree *t;
-    if (mt_tree_build(&t, st, n, fold) < 0) {
+    if (mt_tree_build(&t, a, st, n, fold) < 0) {
         mt_cli_error("%s: out of memory", path);
         return 1;
     }

@@ -655,10 +655,15 @@ static const char *frame_name(const mt_analysis_frame *f) {
 
 /* The innermost frame of st that is not a C function; NULL if none. A fid
  * whose definition is unknown counts as Python, as the analysis does. */
-static const mt_analysis_frame *site_frame(const run *r, const mt_analysis_site *st) {
+static const mt_analysis_frame *site_frame(const run *r, const mt_analysis_site *st,
+                                           mt_analysis_frame *buf, uint32_t *at) {
     for (uint32_t k = st->depth; k-- > 0;) {
-        const mt_function *fn = mt_analysis_site_function(r->an, st->frames[k].fid);
-        if (!fn || fn->kind != MT_FUNC_C) return &st->frames[k];
+        if (mt_analysis_site_frame(r->an, st, k, buf)) break;
+        const mt_function *fn = mt_analysis_site_function(r->an, buf->fid);
+        if (!fn || fn->kind != MT_FUNC_C) {
+            if (at) *at = k;
+            return buf;
+        }
     }
     return NULL;
 }
@@ -685,7 +690,8 @@ static dsite *side_sites(diff *d, int side, uint32_t *n) {
         const mt_analysis_site *st = t ? lk : al;
         for (uint32_t i = 0; i < (t ? nl : na); i++) {
             dsite *e = &v[k++];
-            const mt_analysis_frame *f = site_frame(r, &st[i]);
+            mt_analysis_frame fb;
+            const mt_analysis_frame *f = site_frame(r, &st[i], &fb, NULL);
             const mt_function *fn = f ? mt_analysis_site_function(r->an, f->fid) : NULL;
             e->name = f ? frame_name(f) : "";
             e->module = fn ? fn->module : "";
@@ -729,7 +735,8 @@ static int run_site_lines(const run *r) {
             mt_analysis_sites(r->an, t ? MT_ANALYSIS_SITES_LEAKS : MT_ANALYSIS_SITES_ALLOCS,
                               MT_ANALYSIS_BY_BYTES, &n);
         for (uint32_t i = 0; i < n; i++) {
-            const mt_analysis_frame *f = site_frame(r, &st[i]);
+            mt_analysis_frame fb;
+            const mt_analysis_frame *f = site_frame(r, &st[i], &fb, NULL);
             if (f && f->line) return 1;
         }
     }
@@ -1237,11 +1244,14 @@ static void site_text(mt_out *o, const diff *d, const dsite *e) {
     int sd = e->rep[SB] ? SB : SA;
     const mt_analysis_site *st = e->rep[sd];
     if (!st) return;
-    const mt_analysis_frame *f = site_frame(&d->r[sd], st);
+    mt_analysis_frame fb;
+    uint32_t at = 0;
+    const mt_analysis_frame *f = site_frame(&d->r[sd], st, &fb, &at);
     if (!f) return;
-    uint32_t at = (uint32_t)(f - st->frames);
+    const mt_analysis_frame *fr = mt_analysis_site_frames(d->r[sd].an, st);
+    if (!fr) mt_cli_die(1, "out of memory");
     for (uint32_t k = 1; k <= 2 && k <= at; k++) {
-        const mt_analysis_frame *g = &st->frames[at - k];
+        const mt_analysis_frame *g = &fr[at - k];
         mt_out_puts(o, " <- ");
         mt_out_puts(o, frame_name(g));
         if (g->line && d->site_lines) { /* a def line is not a call site */
@@ -1610,9 +1620,12 @@ static void json_sites(mt_out *o, const diff *d, const char *k, dsite *const *li
         mt_out_putc(o, ',');
         json_d(o, "leak_count", U_COUNT, (int64_t)e->lcount[SA], (int64_t)e->lcount[SB]);
         MT_OUT_LIT(o, ",\"stack\":[");
-        const mt_analysis_site *st = e->rep[e->rep[SB] ? SB : SA];
+        int rs = e->rep[SB] ? SB : SA;
+        const mt_analysis_site *st = e->rep[rs];
+        const mt_analysis_frame *fr = st ? mt_analysis_site_frames(d->r[rs].an, st) : NULL;
+        if (st && st->depth && !fr) mt_cli_die(1, "out of memory");
         for (uint32_t f = 0; st && f < st->depth; f++) {
-            const mt_analysis_frame *g = &st->frames[f];
+            const mt_analysis_frame *g = &fr[f];
             mt_out_puts(o, f ? ",{" : "{");
             mt_out_json_kstr(o, "function", frame_name(g));
             mt_out_putc(o, ',');

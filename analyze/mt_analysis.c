@@ -511,10 +511,15 @@ static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss, in
     /* Growth that survived the call: when a sample fell within it, the
      * growth must still be there at the first sample after the return
      * (memory freed just before returning, or by the frame's teardown,
-     * shows only there), and at the samples that follow that one within
-     * span_gap (a sample read in the middle of a large munmap). */
+     * shows only there), and at the next one, a sampling period later
+     * (the first may be read in the middle of a large munmap, which takes
+     * milliseconds): the period is the distance from the sample before,
+     * at least span_gap. */
     if (th->cur > f->k0 && th->cur < a->nseries && a->since[th->cur] <= te) {
-        uint64_t hint = th->chint, k = th->cur, t1 = a->series[k].t + a->span_gap;
+        uint64_t hint = th->chint, k = th->cur;
+        uint64_t period = a->series[k].t - a->since[k];
+        if (period < a->span_gap) period = a->span_gap;
+        uint64_t t1 = a->series[k].t + period;
         int64_t low = c;
         do {
             int64_t next = mt_charges_at(&th->chg, (int64_t)k, &hint);
@@ -1539,46 +1544,44 @@ const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table, int o
     return a->heap ? mt_heap_sites(a->heap, table, order, n) : NULL;
 }
 
-/* The definitions of the fids in the site tables' frames, kept while the
- * reader that has them is open: mt_analysis_frame carries no kind or
- * module. Dense by fid (recorders number functions from 1); fids from
- * DENSE_FIDS on are left out, as unknown. Every site of the other tables
- * also allocated, so the hotspots hold every frame, but all four are
- * walked in case a window cuts allocations off. */
+const mt_analysis_frame *mt_analysis_site_frames(const mt_analysis *a,
+                                                 const mt_analysis_site *s) {
+    return a->heap ? mt_heap_site_frames(a->heap, s) : NULL;
+}
+
+void mt_analysis_site_fill(const mt_analysis *a, const mt_analysis_site *s,
+                           mt_analysis_frame *buf) {
+    if (a->heap) mt_heap_site_fill(a->heap, s, buf);
+}
+
+int mt_analysis_site_frame(const mt_analysis *a, const mt_analysis_site *s, uint32_t k,
+                           mt_analysis_frame *out) {
+    return a->heap ? mt_heap_site_frame(a->heap, s, k, out) : -1;
+}
+
+/* The definitions of the fids in the site tables' frames (every fid of the
+ * heap's stacks), kept while the reader that has them is open:
+ * mt_analysis_frame carries no kind or module. Dense by fid (recorders
+ * number functions from 1); fids from DENSE_FIDS on are left out, as
+ * unknown. */
 static int site_functions(mt_analysis *a, mt_reader *r) {
-    uint32_t maxfid = 0, any = 0;
-    for (int t = MT_ANALYSIS_SITES_PEAK; t <= MT_ANALYSIS_SITES_ALLOCS; t++) {
-        uint32_t n;
-        const mt_analysis_site *st = mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
-        for (uint32_t i = 0; i < n; i++)
-            for (uint32_t k = 0; k < st[i].depth; k++) {
-                uint32_t fid = st[i].frames[k].fid;
-                if (fid < DENSE_FIDS && fid >= maxfid) maxfid = fid;
-                any = 1;
-            }
-    }
-    if (!any) return 0;
+    uint32_t maxfid = mt_heap_max_fid(a->heap);
+    if (maxfid >= DENSE_FIDS) maxfid = DENSE_FIDS - 1;
+    if (!maxfid) return 0;
     if (!(a->site_fns = calloc((size_t)maxfid + 1, sizeof *a->site_fns))) return -1;
     a->nsite_fns = maxfid + 1;
-    for (int t = MT_ANALYSIS_SITES_PEAK; t <= MT_ANALYSIS_SITES_ALLOCS; t++) {
-        uint32_t n;
-        const mt_analysis_site *st = mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
-        for (uint32_t i = 0; i < n; i++)
-            for (uint32_t k = 0; k < st[i].depth; k++) {
-                uint32_t fid = st[i].frames[k].fid;
-                if (fid > maxfid || a->site_fns[fid].qualname) continue;
-                const mt_function *fn = mt_reader_function(r, fid);
-                if (!fn) continue;
-                mt_function *e = &a->site_fns[fid];
-                e->kind = fn->kind;
-                e->first_line = fn->first_line;
-                if (!(e->qualname = pool_dup(&a->pool, fn->qualname,
-                                             fn->qualname ? strlen(fn->qualname) : 0)) ||
-                    !(e->module = pool_dup(&a->pool, fn->module,
-                                           fn->module ? strlen(fn->module) : 0)) ||
-                    !(e->file = pool_dup(&a->pool, fn->file, fn->file ? strlen(fn->file) : 0)))
-                    return -1;
-            }
+    for (uint32_t fid = 1; fid <= maxfid; fid++) {
+        if (!mt_heap_has_fid(a->heap, fid)) continue;
+        const mt_function *fn = mt_reader_function(r, fid);
+        if (!fn) continue;
+        mt_function *e = &a->site_fns[fid];
+        e->kind = fn->kind;
+        e->first_line = fn->first_line;
+        if (!(e->qualname = pool_dup(&a->pool, fn->qualname,
+                                     fn->qualname ? strlen(fn->qualname) : 0)) ||
+            !(e->module = pool_dup(&a->pool, fn->module, fn->module ? strlen(fn->module) : 0)) ||
+            !(e->file = pool_dup(&a->pool, fn->file, fn->file ? strlen(fn->file) : 0)))
+            return -1;
     }
     return 0;
 }

@@ -72,9 +72,10 @@
  *   An activation of a function is one call to its return. Its growth is
  *   C(return) - C(call), signed, except that growth must survive the call:
  *   when a sample fell within the activation and the first sample after
- *   the return (or one within 2 ms of it) shows the thread's charge lower,
- *   that lower value is taken (memory freed before returning, or as the
- *   frame is torn down, is not credited). Its peak growth is
+ *   the return (or the next, one sampling period later: a large munmap
+ *   takes milliseconds) shows the thread's charge lower, that lower value
+ *   is taken (memory freed before returning, or as the frame is torn
+ *   down, is not credited; nor is memory the caller frees that soon). Its peak growth is
  *   the greatest sample within it minus RSS(call) (process-wide); a
  *   function's peak_growth_bytes is the greatest over its activations.
  *   A function's inclusive growth and time
@@ -502,9 +503,8 @@ typedef struct mt_analysis_size_count {
 
 /* One allocation site (a whole stack) with its blocks and bytes. */
 typedef struct mt_analysis_site {
-    uint32_t depth;
-    const mt_analysis_frame *frames; /* outermost first, innermost last;
-                                        line 0: unknown (no LINE records) */
+    uint32_t depth;                  /* its frames: mt_analysis_site_frames */
+    uint32_t node;                   /* (the analysis's own: its stack) */
     uint64_t count, bytes;           /* estimates when sampled */
     uint32_t nsizes;                 /* PEAK and LEAKS tables: the sizes */
     const mt_analysis_size_count *sizes; /* holding the most bytes, up to 4,
@@ -524,6 +524,23 @@ enum { MT_ANALYSIS_BY_BYTES = 0, MT_ANALYSIS_BY_COUNT = 1 };
  * allocations or for a bad table/order. */
 const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table,
                                           int order, uint32_t *n);
+
+/* s's stack: s->depth frames, outermost first, innermost last (line 0:
+ * unknown). Made on the first call for s's stack and kept until
+ * mt_analysis_free (a long exact trace has ~10^6 sites of ~50 frames: all
+ * of them at once would take GBs); NULL when depth is 0 or out of memory.
+ * Not thread-safe (it fills a cache inside a). */
+const mt_analysis_frame *mt_analysis_site_frames(const mt_analysis *a,
+                                                 const mt_analysis_site *s);
+
+/* The same frames, kept nowhere: into buf (room for s->depth frames), or
+ * frame k alone (0: the outermost, depth - 1: the innermost, which costs
+ * O(1); frame k costs O(depth - k)); -1 for k out of range. For a pass over
+ * every site (a tree, a diff) that must not keep them all. */
+void mt_analysis_site_fill(const mt_analysis *a, const mt_analysis_site *s,
+                           mt_analysis_frame *buf);
+int mt_analysis_site_frame(const mt_analysis *a, const mt_analysis_site *s, uint32_t k,
+                           mt_analysis_frame *out);
 
 /* The definition of a function met in the frames of the site tables (kind,
  * module, file, qualname, first line: names owned by the analysis), so that

@@ -184,7 +184,16 @@ struct mt_heap {
     /* results */
     mt_analysis_site *sites[4][2];
     uint32_t nsites[4];
-    mt_analysis_frame *frames;
+    /* A site's frames are made when first asked for (mt_heap_site_frames):
+     * the tables of a long exact trace hold ~10^6 stacks of ~50 frames.
+     * fr[node]: its frames, NULL until then; they live in chunks (never
+     * moved, so a pointer handed out stays valid). Names by fid. */
+    mt_analysis_frame **fr;
+    mt_analysis_frame **chunks;
+    uint64_t nchunks, capchunks, chunk_used, chunk_cap;
+    const char **fqn, **ffile;
+    uint32_t *ffirst;
+    uint32_t maxfid;
     mt_analysis_size_count *sizes;
     char **pool;
     uint64_t npool, cappool;
@@ -780,7 +789,12 @@ void mt_heap_free(mt_heap *h) {
     free(h->sz);
     for (int t = 0; t < 4; t++)
         for (int o = 0; o < 2; o++) free(h->sites[t][o]);
-    free(h->frames);
+    free(h->fr);
+    for (uint64_t i = 0; i < h->nchunks; i++) free(h->chunks[i]);
+    free(h->chunks);
+    free(h->fqn);
+    free(h->ffile);
+    free(h->ffirst);
     free(h->sizes);
     for (uint64_t i = 0; i < h->npool; i++) free(h->pool[i]);
     free(h->pool);
@@ -804,6 +818,8 @@ static int sort_order; /* qsort has no context; sorting is single-threaded */
 
 static uint64_t site_count(const mt_analysis_site *s) { return s->count; }
 
+static const mt_heap *sort_heap; /* qsort context (sorting is single-threaded) */
+
 static int cmp_site(const void *x, const void *y) {
     const mt_analysis_site *p = x, *q = y;
     uint64_t a1 = sort_order ? site_count(p) : p->bytes, b1 = sort_order ? site_count(q) : q->bytes;
@@ -812,15 +828,64 @@ static int cmp_site(const void *x, const void *y) {
     if (a2 != b2) return a2 > b2 ? -1 : 1;
     /* By stack: the innermost frame first, so that equal totals list in a
      * stable order across runs. */
-    for (uint32_t i = 0;; i++) {
-        if (i >= p->depth || i >= q->depth) return (p->depth > q->depth) - (p->depth < q->depth);
-        const mt_analysis_frame *f = &p->frames[p->depth - 1 - i], *g = &q->frames[q->depth - 1 - i];
-        int c = strcmp(f->qualname, g->qualname);
+    const mt_heap *h = sort_heap;
+    for (uint32_t a = p->node, b = q->node;; a = h->nodes[a].parent, b = h->nodes[b].parent) {
+        uint32_t da = h->nodes[a].depth, db = h->nodes[b].depth;
+        if (!da || !db) return (da > db) - (da < db);
+        if (a == b) return 0; /* the same path from here out */
+        const hnode *f = &h->nodes[a], *g = &h->nodes[b];
+        int c = strcmp(h->fqn[f->fid], h->fqn[g->fid]);
         if (c) return c;
-        if ((c = strcmp(f->file, g->file))) return c;
+        if ((c = strcmp(h->ffile[f->fid], h->ffile[g->fid]))) return c;
         if (f->line != g->line) return f->line < g->line ? -1 : 1;
         if (f->fid != g->fid) return f->fid < g->fid ? -1 : 1;
     }
+}
+
+void mt_heap_site_fill(const mt_heap *h, const mt_analysis_site *s, mt_analysis_frame *buf) {
+    uint32_t d = s->depth;
+    if (s->node >= h->nnodes) return;
+    for (uint32_t x = s->node; d; x = h->nodes[x].parent) {
+        uint32_t fid = h->nodes[x].fid;
+        buf[--d] = (mt_analysis_frame){fid, h->fqn[fid], h->ffile[fid], h->nodes[x].line,
+                                       h->ffirst[fid]};
+    }
+}
+
+int mt_heap_site_frame(const mt_heap *h, const mt_analysis_site *s, uint32_t k,
+                       mt_analysis_frame *out) {
+    if (k >= s->depth || s->node >= h->nnodes) return -1;
+    uint32_t x = s->node;
+    for (uint32_t up = s->depth - 1 - k; up; up--) x = h->nodes[x].parent;
+    uint32_t fid = h->nodes[x].fid;
+    *out = (mt_analysis_frame){fid, h->fqn[fid], h->ffile[fid], h->nodes[x].line, h->ffirst[fid]};
+    return 0;
+}
+
+const mt_analysis_frame *mt_heap_site_frames(mt_heap *h, const mt_analysis_site *s) {
+    uint32_t n = s->node, d = s->depth;
+    if (!d || n >= h->nnodes) return NULL;
+    if (h->fr[n]) return h->fr[n];
+    if (h->chunk_used + d > h->chunk_cap) { /* a new chunk (a deep stack: its own) */
+        uint64_t cap = d > 65536 ? d : 65536;
+        if (grow_to((void **)&h->chunks, &h->capchunks, h->nchunks + 1, sizeof *h->chunks))
+            return NULL;
+        mt_analysis_frame *c = malloc(cap * sizeof *c);
+        if (!c) return NULL;
+        h->chunks[h->nchunks++] = c;
+        h->chunk_used = 0;
+        h->chunk_cap = cap;
+    }
+    mt_analysis_frame *f = h->chunks[h->nchunks - 1] + h->chunk_used;
+    h->chunk_used += d;
+    mt_heap_site_fill(h, s, f);
+    return h->fr[n] = f;
+}
+
+uint32_t mt_heap_max_fid(const mt_heap *h) { return h->fqn ? h->maxfid : 0; }
+
+int mt_heap_has_fid(const mt_heap *h, uint32_t fid) {
+    return h->fqn && fid <= h->maxfid && h->fqn[fid] != NULL;
 }
 
 static int cmp_ssort(const void *x, const void *y) {
@@ -862,45 +927,28 @@ int mt_heap_finish(mt_heap *h, mt_reader *r) {
     h->s.peak_blocks = (uint64_t)(h->peak_blocks_w + 0.5);
     if (finish_series(h)) return MT_ERR_NOMEM;
 
-    /* Which nodes appear in a table, and their frames (one array per node,
-     * shared by its entries in every table). */
-    uint64_t nn = h->nnodes, nframes = 0;
-    uint32_t *foff = malloc(nn * sizeof *foff);
-    const char **qn = NULL, **fl = NULL;
-    uint32_t *first = NULL;
+    /* Names per fid, pooled once, for every fid of a node (the sites'
+     * frames are made from them on demand: mt_heap_site_frames). */
+    uint64_t nn = h->nnodes;
     ssort *ss = NULL;
     int rc = MT_ERR_NOMEM;
-    if (!foff) goto out;
-    for (uint64_t n = 0; n < nn; n++) {
-        const hacc *A = &h->acc[n];
-        int used = A->alloc_n > 0 || A->temp_n > 0 || A->leak_n > 0 || A->peak_n > 0;
-        foff[n] = used ? (uint32_t)nframes : NONE;
-        if (used) nframes += h->nodes[n].depth;
-    }
-    if (nframes && !(h->frames = calloc(nframes, sizeof *h->frames))) goto out;
-    /* Names per fid: pooled once. */
     uint32_t maxfid = 0;
     for (uint64_t n = 1; n < nn; n++)
         if (h->nodes[n].fid > maxfid) maxfid = h->nodes[n].fid;
-    if (!(qn = calloc((size_t)maxfid + 1, sizeof *qn)) ||
-        !(fl = calloc((size_t)maxfid + 1, sizeof *fl)) ||
-        !(first = calloc((size_t)maxfid + 1, sizeof *first)))
+    h->maxfid = maxfid;
+    if (!(h->fqn = calloc((size_t)maxfid + 1, sizeof *h->fqn)) ||
+        !(h->ffile = calloc((size_t)maxfid + 1, sizeof *h->ffile)) ||
+        !(h->ffirst = calloc((size_t)maxfid + 1, sizeof *h->ffirst)) ||
+        !(h->fr = calloc(nn ? nn : 1, sizeof *h->fr)))
         goto out;
-    for (uint64_t n = 0; n < nn; n++) {
-        if (foff[n] == NONE) continue;
-        uint32_t d = h->nodes[n].depth;
-        for (uint32_t x = (uint32_t)n; d; x = h->nodes[x].parent) {
-            uint32_t fid = h->nodes[x].fid;
-            if (!qn[fid]) {
-                const mt_function *fn = mt_reader_function(r, fid);
-                qn[fid] = pool_dup(h, fn ? fn->qualname : "");
-                fl[fid] = pool_dup(h, fn ? fn->file : "");
-                first[fid] = fn ? fn->first_line : 0;
-                if (!qn[fid] || !fl[fid]) goto out;
-            }
-            h->frames[foff[n] + --d] = (mt_analysis_frame){fid, qn[fid], fl[fid],
-                                                           h->nodes[x].line, first[fid]};
-        }
+    for (uint64_t n = 1; n < nn; n++) {
+        uint32_t fid = h->nodes[n].fid;
+        if (h->fqn[fid]) continue;
+        const mt_function *fn = mt_reader_function(r, fid);
+        h->fqn[fid] = pool_dup(h, fn ? fn->qualname : "");
+        h->ffile[fid] = pool_dup(h, fn ? fn->file : "");
+        h->ffirst[fid] = fn ? fn->first_line : 0;
+        if (!h->fqn[fid] || !h->ffile[fid]) goto out;
     }
 
     /* Sizes of the PEAK and LEAKS entries, most bytes first per node. */
@@ -942,7 +990,7 @@ int mt_heap_finish(mt_heap *h, mt_reader *r) {
             if (!(v > 0)) continue;
             mt_analysis_site *e = &s[j++];
             e->depth = h->nodes[n].depth;
-            e->frames = e->depth ? &h->frames[foff[n]] : NULL;
+            e->node = (uint32_t)n;
             e->count = (uint64_t)(v + 0.5);
             e->bytes = t == 0 ? A->peak_b : t == 1 ? A->leak_b : t == 2 ? A->temp_b : A->alloc_b;
             if (t > 1 || !ss) continue;
@@ -954,6 +1002,7 @@ int mt_heap_finish(mt_heap *h, mt_reader *r) {
             e->nsizes = (uint32_t)(k - si < MAX_SIZES ? k - si : MAX_SIZES);
         }
         memcpy(s2, s, cnt * sizeof *s);
+        sort_heap = h;
         sort_order = MT_ANALYSIS_BY_BYTES;
         qsort(s, cnt, sizeof *s, cmp_site);
         sort_order = MT_ANALYSIS_BY_COUNT;
@@ -961,10 +1010,6 @@ int mt_heap_finish(mt_heap *h, mt_reader *r) {
     }
     rc = 0;
 out:
-    free(foff);
-    free(qn);
-    free(fl);
-    free(first);
     free(ss);
     return rc;
 }

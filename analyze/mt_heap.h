@@ -68,5 +68,14 @@ const mt_analysis_heap_point *mt_heap_series(const mt_heap *h, int domain,
                                              uint64_t *n);
 const mt_analysis_site *mt_heap_sites(const mt_heap *h, int table, int order,
                                       uint32_t *n);
+/* s's frames (mt_analysis_site_frames), made on the first call; and
+ * without keeping them (mt_analysis_site_fill, mt_analysis_site_frame). */
+const mt_analysis_frame *mt_heap_site_frames(mt_heap *h, const mt_analysis_site *s);
+void mt_heap_site_fill(const mt_heap *h, const mt_analysis_site *s, mt_analysis_frame *buf);
+int mt_heap_site_frame(const mt_heap *h, const mt_analysis_site *s, uint32_t k,
+                       mt_analysis_frame *out);
+/* The fids of the sites' frames: fid <= mt_heap_max_fid with has_fid. */
+uint32_t mt_heap_max_fid(const mt_heap *h);
+int mt_heap_has_fid(const mt_heap *h, uint32_t fid);
 
 #endif /* MT_HEAP_H */

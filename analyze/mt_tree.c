@@ -99,11 +99,22 @@ static uint32_t child(mt_tree *t, uint32_t parent, const char *q, const char *fi
     return c;
 }
 
-int mt_tree_build(mt_tree **out, const mt_analysis_site *sites, uint32_t n, int fold_imports) {
+int mt_tree_build(mt_tree **out, const mt_analysis *a, const mt_analysis_site *sites, uint32_t n,
+                  int fold_imports) {
     *out = NULL;
     mt_tree *t = calloc(1, sizeof *t);
     if (!t || !(t->n = malloc(256 * sizeof *t->n))) {
         free(t);
+        return MT_ERR_NOMEM;
+    }
+    /* Each site's frames into one scratch buffer (not kept: the names they
+     * point to are the analysis's). */
+    uint32_t maxd = 0;
+    for (uint32_t s = 0; s < n; s++)
+        if (sites[s].depth > maxd) maxd = sites[s].depth;
+    mt_analysis_frame *fr = malloc((maxd ? maxd : 1) * sizeof *fr);
+    if (!fr) {
+        mt_tree_free(t);
         return MT_ERR_NOMEM;
     }
     t->cap = 256;
@@ -114,16 +125,18 @@ int mt_tree_build(mt_tree **out, const mt_analysis_site *sites, uint32_t n, int 
         uint32_t at = 0;
         t->n[0].bytes += st->bytes;
         t->n[0].count += st->count;
+        mt_analysis_site_fill(a, st, fr);
         for (uint32_t d = 0; d < st->depth; d++) {
-            const mt_analysis_frame *f = &st->frames[d];
+            const mt_analysis_frame *f = &fr[d];
             uint32_t c;
             if (fold_imports && is_import_frame(f)) {
-                while (d + 1 < st->depth && is_import_frame(&st->frames[d + 1])) d++;
+                while (d + 1 < st->depth && is_import_frame(&fr[d + 1])) d++;
                 c = child(t, at, IMPORT_SYSTEM, "", 0, 0);
             } else {
                 c = child(t, at, f->qualname, f->file, f->line, f->first_line);
             }
             if (c == NONE) {
+                free(fr);
                 mt_tree_free(t);
                 return MT_ERR_NOMEM;
             }
@@ -132,6 +145,7 @@ int mt_tree_build(mt_tree **out, const mt_analysis_site *sites, uint32_t n, int 
             at = c;
         }
     }
+    free(fr);
     *out = t;
     return 0;
 }
@@ -315,8 +329,8 @@ static int cmp_loc_bytes(const void *x, const void *y) {
     return cmp_loc_key(x, y);
 }
 
-int mt_tree_by_location(const mt_analysis_site *sites, uint32_t n, mt_tree_loc **out,
-                        uint32_t *nout) {
+int mt_tree_by_location(const mt_analysis *a, const mt_analysis_site *sites, uint32_t n,
+                        mt_tree_loc **out, uint32_t *nout) {
     *out = NULL;
     *nout = 0;
     mt_tree_loc *v = malloc((n ? n : 1) * sizeof *v);
@@ -324,9 +338,9 @@ int mt_tree_by_location(const mt_analysis_site *sites, uint32_t n, mt_tree_loc *
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; i++) {
         const mt_analysis_site *s = &sites[i];
-        if (!s->depth) continue; /* no Python frame: not a location */
-        const mt_analysis_frame *f = &s->frames[s->depth - 1];
-        v[k++] = (mt_tree_loc){f->qualname, f->file, f->line, f->first_line, s->bytes, s->count, 1};
+        mt_analysis_frame f; /* the innermost */
+        if (mt_analysis_site_frame(a, s, s->depth - 1, &f)) continue; /* no Python frame */
+        v[k++] = (mt_tree_loc){f.qualname, f.file, f.line, f.first_line, s->bytes, s->count, 1};
     }
     qsort(v, k, sizeof *v, cmp_loc_key);
     uint32_t m = 0;

@@ -27,7 +27,8 @@ typedef struct mt_tree mt_tree;
 
 /* The tree of n sites; fold_imports: fold the import system's frames.
  * 0, or MT_ERR_NOMEM (*t NULL). */
-int mt_tree_build(mt_tree **t, const mt_analysis_site *sites, uint32_t n, int fold_imports);
+int mt_tree_build(mt_tree **t, const mt_analysis *a, const mt_analysis_site *sites, uint32_t n,
+                  int fold_imports);
 void mt_tree_free(mt_tree *t); /* accepts NULL */
 
 /* The root's totals (every site). */
@@ -55,7 +56,7 @@ typedef struct mt_tree_loc {
     uint64_t bytes, count;
     uint32_t stacks; /* distinct stacks merged */
 } mt_tree_loc;
-int mt_tree_by_location(const mt_analysis_site *sites, uint32_t n, mt_tree_loc **out,
-                        uint32_t *nout);
+int mt_tree_by_location(const mt_analysis *a, const mt_analysis_site *sites, uint32_t n,
+                        mt_tree_loc **out, uint32_t *nout);
 
 #endif

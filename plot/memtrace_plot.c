@@ -467,16 +467,19 @@ static void add_sites_flame(mt_flame *fl, const char *path, const mt_analysis *a
     const mt_analysis_site *st = mt_analysis_sites(a, table, MT_ANALYSIS_BY_BYTES, &n);
     const char **names = NULL;
     char (*bufs)[32] = NULL;
+    mt_analysis_frame *fr = NULL;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t d = st[i].depth + (label ? 1 : 0), k = 0;
         if (d + 1 > cap) {
             cap = d + 16;
             names = xrealloc(names, cap * sizeof *names);
             bufs = xrealloc(bufs, cap * sizeof *bufs);
+            fr = xrealloc(fr, cap * sizeof *fr);
         }
+        mt_analysis_site_fill(a, &st[i], fr); /* not kept: one buffer for all */
         if (label) names[k++] = label;
         for (uint32_t j = 0; j < st[i].depth; j++, k++) {
-            const mt_analysis_frame *f = &st[i].frames[j];
+            const mt_analysis_frame *f = &fr[j];
             if (f->qualname[0]) {
                 names[k] = f->qualname;
             } else {
@@ -490,6 +493,7 @@ static void add_sites_flame(mt_flame *fl, const char *path, const mt_analysis *a
     }
     free(names);
     free(bufs);
+    free(fr);
 }
 
 static const char *gnuplot_path(void) {
