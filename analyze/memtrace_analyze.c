@@ -404,26 +404,64 @@ static const char *frame_name(const mt_analysis_frame *f, char *buf, size_t n) {
     return buf;
 }
 
-/* "leaky (app.py:12) <- outer:30 <- main:41": the innermost frame with its
- * file, then up to two callers; the line is the frame's current line, or
- * its function's first line when the trace has no LINE records. */
 static const mt_analysis_frame *frames_of(const mt_analysis *a, const mt_analysis_site *s) {
     const mt_analysis_frame *f = mt_analysis_site_frames(a, s);
     if (!f && s->depth) mt_cli_die(1, "out of memory");
     return f;
 }
 
-static void site_text(mt_out *o, const mt_analysis *a, const mt_analysis_site *st) {
+#define SITE_FRAMES 3      /* frames a site row shows */
+#define SITE_FRAMES_MAX 12 /* ... or more, to tell it from another row */
+
+/* Frames row i of rows [0, n) shows: SITE_FRAMES, or as many as it takes
+ * (up to SITE_FRAMES_MAX) to differ from every other row, so that two
+ * stacks that differ further out never print as the same row. */
+static uint32_t site_shown(const mt_analysis *a, const mt_analysis_site *st, uint32_t i,
+                           uint32_t n) {
+    uint32_t need = SITE_FRAMES;
+    const mt_analysis_frame *p = frames_of(a, &st[i]);
+    for (uint32_t j = 0; j < n; j++) {
+        if (j == i) continue;
+        const mt_analysis_frame *q = frames_of(a, &st[j]);
+        uint32_t c = 0;
+        while (c < st[i].depth && c < st[j].depth && c < SITE_FRAMES_MAX) {
+            const mt_analysis_frame *f = &p[st[i].depth - 1 - c], *g = &q[st[j].depth - 1 - c];
+            if (f->line != g->line || strcmp(f->qualname, g->qualname) ||
+                strcmp(f->file, g->file))
+                break;
+            c++;
+        }
+        if (c + 1 > need) need = c + 1;
+    }
+    return need > SITE_FRAMES_MAX ? SITE_FRAMES_MAX : need;
+}
+
+/* "leaky (app.py:12) <- outer:30 <- main:41": the innermost frame with its
+ * file, then its callers (show - 1 of them); the line is the frame's
+ * current line, or its function's def line (said so) when unknown. */
+static void site_text(mt_out *o, const mt_analysis *a, const mt_analysis_site *st,
+                      uint32_t show) {
     if (!st->depth) {
         MT_OUT_LIT(o, "(no Python frame)");
         return;
     }
     const mt_analysis_frame *fr = frames_of(a, st);
-    for (uint32_t k = 0; k < st->depth && k < 3; k++) {
+    for (uint32_t k = 0; k < st->depth && k < show; k++) {
         const mt_analysis_frame *f = &fr[st->depth - 1 - k];
         char nm[32], ln[48];
         if (k) MT_OUT_LIT(o, " <- ");
         mt_out_puts(o, frame_name(f, nm, sizeof nm));
+        if (k && f->file[0] && strcmp(f->qualname, "<module>") == 0) {
+            /* A module's body is named by its file: its last two parts. */
+            const char *b = strrchr(f->file, '/');
+            if (b && b > f->file) {
+                const char *c = b;
+                while (c > f->file && c[-1] != '/') c--;
+                b = c;
+            }
+            mt_out_puts(o, "@");
+            mt_out_puts(o, b ? b : f->file);
+        }
         /* The current line where the trace has it (trace mode); else the
          * def line, said as such, never as if it were the allocating one. */
         if (!k && !f->file[0] && !f->line && !f->first_line) {
@@ -440,7 +478,7 @@ static void site_text(mt_out *o, const mt_analysis *a, const mt_analysis_site *s
         }
         mt_out_puts(o, ln);
     }
-    if (st->depth > 3) MT_OUT_LIT(o, " <- ...");
+    if (st->depth > show) MT_OUT_LIT(o, " <- ...");
 }
 
 /* The peak's sites summed by allocating location (innermost frame). */
@@ -485,7 +523,7 @@ static void text_sites(mt_out *o, const report *rp, const mt_analysis *a, int ta
         snprintf(head, sizeof head, "  %12s %10llu  ", mt_fmt_bytes(b1, st[i].bytes),
                  (unsigned long long)st[i].count);
         mt_out_puts(o, head);
-        site_text(o, a, &st[i]);
+        site_text(o, a, &st[i], site_shown(a, st, i, k));
         mt_out_putc(o, '\n');
         if (!st[i].nsizes) continue;
         MT_OUT_LIT(o, "  ");

@@ -163,3 +163,35 @@ def test_thread_pool_shares_and_waits(tmp_path, mode):
                        if s["bytes"] >= 10 * MiB)
         assert [(f, l) for _, f, l in sites] == [("worker", 11)] * 4 or \
             [(f, l) for _, f, l in sites] == [("worker", 11)], sites
+
+
+ROWS = """\
+import sys
+import memtrace
+keep = []
+def leaf(): keep.append(bytearray(10000))
+def mid(): leaf()
+def mid2(): mid()
+def first(): mid2()
+def second(): mid2()
+memtrace.start(sys.argv[1], mode="alloc", allocations=True)
+for _ in range(3): first()
+for _ in range(5): second()
+memtrace.stop()
+"""
+
+
+def test_rows_that_differ_further_out_print_apart(tmp_path):
+    """Two stacks whose three innermost frames are the same print with as
+    many callers as it takes to tell them apart (not as two equal rows)."""
+    if not os.path.exists(ANALYZE):
+        pytest.skip("memtrace-analyze is not built")
+    run_py(ROWS, tmp_path, args=[str(tmp_path / "r.trace")])
+    p = subprocess.run([ANALYZE, str(tmp_path / "r.trace")], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    leaks = p.stdout.split("Leaks:")[1].split("\n\n")[0]
+    rows = [l for l in leaks.splitlines() if " leaf (" in l]
+    assert len(rows) == 2, leaks
+    assert any("<- first:" in r for r in rows) and any("<- second:" in r for r in rows), rows
+    assert len(set(r.split("  ", 3)[-1] for r in rows)) == 2, rows
