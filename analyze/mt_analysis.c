@@ -591,6 +591,17 @@ static int sync_block(mt_analysis *a, athread *th, const mt_record *rec,
     return 0;
 }
 
+/* POS (1.3): frames moved to other lines. The line of a frame that LINE
+ * records follow (its lslot) is theirs. */
+static void set_pos(athread *th, const mt_record *rec) {
+    for (uint32_t j = 0; j < rec->u.pos.n; j++) {
+        uint32_t lv = rec->u.pos.levels[j];
+        if (lv >= th->depth) continue;
+        frame *f = &th->frames[th->depth - 1 - lv];
+        if (f->lslot == NONE) f->line = rec->u.pos.lines[j];
+    }
+}
+
 static int open_reader(mt_analysis *a, mt_reader **r);
 static int heap_alias(mt_analysis *a, mt_reader *r, uint32_t fid);
 
@@ -617,7 +628,8 @@ static int pass2(mt_analysis *a, mt_reader *r) {
         case MT_REC_CRAISE:
         case MT_REC_UNWIND:
         case MT_REC_LINE:
-        case MT_REC_BLOCK: break;
+        case MT_REC_BLOCK:
+        case MT_REC_POS: break;
         default: continue;
         }
         if (rec.tid != cur_tid) {
@@ -626,6 +638,10 @@ static int pass2(mt_analysis *a, mt_reader *r) {
             cur_tid = rec.tid;
         }
         if (!th->selected) continue;
+        if (rec.type == MT_REC_POS) { /* 1.3: frames' lines (for the peak's stacks) */
+            set_pos(th, &rec);
+            continue;
+        }
         if (__builtin_expect(!th->captured && rec.t >= t_peak, 0) && capture(th, a))
             return MT_ERR_NOMEM;
         uint64_t te = clip(a, rec.t);
@@ -652,6 +668,10 @@ static int pass2(mt_analysis *a, mt_reader *r) {
         }
         case MT_REC_BLOCK:
             if (sync_block(a, th, &rec, te, rss, c)) return MT_ERR_NOMEM;
+            if (rec.u.block.lines) /* 1.3: the frames' positions */
+                for (uint32_t i = 0; i < rec.u.block.depth && i < th->depth; i++)
+                    if (rec.u.block.lines[i] && th->frames[i].lslot == NONE)
+                        th->frames[i].line = rec.u.block.lines[i];
             break;
         default: /* the returns */
             if (th->depth)

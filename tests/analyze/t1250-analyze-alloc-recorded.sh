@@ -36,6 +36,16 @@ test_expect_success 'mode alloc: 37 leaks at leaky, heavy first, peak in peak()'
     expect alloc.json sitestack:leaks:0="<module>>outer>leaky"
 '
 
+test_expect_success 'mode alloc: the stacks at the RSS peak name their lines (positions)' '
+    "$PYTHON" - alloc.json <<-PY
+	import json, sys
+	d = json.load(open(sys.argv[1]))
+	frames = [f for s in d["peak_stacks"] for f in s["frames"] if f["file"].endswith(".py")]
+	print(frames)
+	sys.exit(0 if frames and all(f["line"] > 0 for f in frames) else 1)
+	PY
+'
+
 test_expect_success 'mode profile (call hooks keep the stack)' '
     rec profile.trace profile &&
     "$ANALYZE" --json --top 0 profile.trace >profile.json &&
