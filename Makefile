@@ -86,7 +86,7 @@ install: all ## Install the commands into $(DESTDIR)$(PREFIX)/bin
 DEMO := $(B)/demo
 demo: all
 	@mkdir -p $(DEMO)
-	PYTHONPATH=$(B)/python $(PYTHON) -m memtrace run -o $(DEMO)/demo.trace examples/demo.py
+	PYTHONPATH=$(B)/python $(PYTHON) -m memtrace run -f -o $(DEMO)/demo.trace examples/demo.py
 	$(BIN)/memtrace-decode --check $(DEMO)/demo.trace
 	$(BIN)/memtrace-analyze $(DEMO)/demo.trace
 	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.svg

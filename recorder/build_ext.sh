@@ -33,3 +33,7 @@ $CC $CFLAGS -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
     -fPIC -shared -fvisibility=hidden -I"$top/format" \
     "$top/recorder/preload/mt_preload.c" -o "$out/memtrace/libmemtrace-preload.so.tmp" -ldl
 mv "$out/memtrace/libmemtrace-preload.so.tmp" "$out/memtrace/libmemtrace-preload.so"
+# The C tools for the memtrace command (memtrace/cli.py looks in
+# memtrace/bin/): the tree's build/bin, which `make` fills. (pip install
+# builds them into the package instead: setup.py.)
+ln -sfn "$top/build/bin" "$out/memtrace/bin"

@@ -57,6 +57,14 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
+/* Sampled mode: small mem/obj requests may skip the guard (see
+ * SMALL_REQUEST) only while no native tracking runs: pymalloc maps a new
+ * arena with mmap from inside such a request, and the native hook must see
+ * the guard there (it would otherwise record, and name frames, while
+ * pymalloc's lists are half updated: a reentrant pymalloc corrupts them).
+ * Set at each start before any hook is installed; never 1 while a native
+ * hook may run. */
+static int small_unguarded;
 /* The interpreter that started recording. (const) between mt_alloc_start
  * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
  * sub-interpreters, which from 3.12 may have a GIL of their own (running
@@ -883,10 +891,11 @@ static __attribute__((noinline)) void sampled_free(unsigned d, void *p, int gil)
 }
 
 /* The mem and obj domains' small requests (pymalloc's, at most 512 bytes)
- * never reach the raw domain, so while they hold no sample point they need
- * no guard either: one subtraction and a tail call. (Bytes the recorder
- * allocates itself through them count towards the next point too: a
- * negligible shift, never a record.) */
+ * never reach the raw domain, so while they hold no sample point, and no
+ * native hook runs (small_unguarded), they need no guard either: one
+ * subtraction and a tail call. (Bytes the recorder allocates itself through
+ * them count towards the next point too: a negligible shift, never a
+ * record.) */
 #define SMALL_REQUEST 512
 #define DEFINE_SAMPLED_HOOKS(d, name)                                           \
     static __attribute__((noinline)) void *name##_smalloc_guarded(size_t size) { \
@@ -901,7 +910,7 @@ static __attribute__((noinline)) void sampled_free(unsigned d, void *p, int gil)
     }                                                                           \
     static void *name##_smalloc(void *ctx, size_t size) {                       \
         (void)ctx;                                                              \
-        if (d != PYMEM_DOMAIN_RAW && size <= SMALL_REQUEST) {                   \
+        if (d != PYMEM_DOMAIN_RAW && size <= SMALL_REQUEST && small_unguarded) { \
             int64_t left = mt_tls_sample_left - (int64_t)size;                  \
             if (__builtin_expect(left > 0, 1)) {                                \
                 mt_tls_sample_left = left;                                      \
@@ -1004,6 +1013,7 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
                         "x86-64 or AArch64) nor libmemtrace-preload.so");
         return -1;
     }
+    small_unguarded = !cfg->native; /* before any hook: see its comment */
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
     rec_interp = PyInterpreterState_Get();

@@ -1,9 +1,12 @@
-"""python -m memtrace run [options] script.py [args...]
-python -m memtrace run [options] -m module [args...]
+"""memtrace run [options] script.py [args...]   (or python -m memtrace run ...)
+memtrace run [options] -m module [args...]
+memtrace run [options] -c code [args...]
 
 Runs a program as `python script.py` / `python -m module` would, recording it.
-The program's stdout, stderr and exit status are unchanged; the recorder
-prints nothing unless -v is given (or a write error stops it: one warning).
+The program's stdout and exit status are unchanged; on stderr the launcher
+says where the trace goes when it starts and what to run next when the
+program ends, one line each (-q: nothing; a write error that stops the
+recorder is one warning).
 """
 
 import atexit
@@ -14,13 +17,18 @@ import signal
 import sys
 
 USAGE = """\
-usage: python -m memtrace run [options] script.py [args...]
-       python -m memtrace run [options] -m module [args...]
+usage: memtrace run [options] script.py [args...]
+       memtrace run [options] -m module [args...]
+       memtrace run [options] -c code [args...]
+       (python -m memtrace run ... is the same)
 
 Record a Python program into a memtrace trace file.
 
 options:
-  -o, --output FILE        trace file (default: memtrace_<UTC>_<pid>_<mode>.trace)
+  -o, --output FILE        trace file (default: memtrace-<script>.<pid>.trace in
+                           the current directory; an existing file is kept:
+                           give -f to overwrite it)
+  -f, --force              overwrite FILE if it exists
   --mode MODE              profile, trace, fast or alloc (allocations only, no
                            call hook). Default, with no --mode, --alloc or
                            --native: alloc with a sample of Python's and C's
@@ -44,7 +52,9 @@ options:
                            invariant TSC, else monotonic)
   --fork child|stop        after fork: child records into FILE stem.PID.trace,
                            or stops (default child)
-  -v, --verbose            say where the trace goes, on stderr
+  -q, --quiet              print nothing on stderr (not where the trace goes,
+                           not the next steps)
+  -v, --verbose            also say the mode at start
   -h, --help               print this text and exit
 
 Environment: MEMTRACE=FILE[,mode=M][,option=value...] starts recording at
@@ -68,14 +78,16 @@ class UsageError(Exception):
 
 
 def _usage_error(msg):
-    sys.stderr.write("memtrace: %s\n%s" % (msg, USAGE))
+    """One line of reason, one pointing at the help; exit status 2."""
+    sys.stderr.write("memtrace run: %s\nmemtrace run: see memtrace run --help\n" % msg)
     sys.exit(2)
 
 
 def parse_run_args(args):
-    """Return (options, verbose, kind, target, target_args); raise UsageError."""
+    """Return (options, verbose, kind, target, target_args); raise UsageError.
+    verbose: 0 with -q, 2 with -v, else 1; options["force"] with -f."""
     opts = {"include": [], "exclude": []}
-    verbose = False
+    verbose = 1
     i = 0
     while i < len(args):
         a = args[i]
@@ -83,7 +95,15 @@ def parse_run_args(args):
             sys.stdout.write(USAGE)
             sys.exit(0)
         if a in ("-v", "--verbose"):
-            verbose = True
+            verbose = 2
+            i += 1
+            continue
+        if a in ("-q", "--quiet"):
+            verbose = 0
+            i += 1
+            continue
+        if a in ("-f", "--force"):
+            opts["force"] = True
             i += 1
             continue
         if a == "--c-calls":
@@ -105,6 +125,10 @@ def parse_run_args(args):
             if i + 1 >= len(args):
                 raise UsageError("-m needs a module name")
             return opts, verbose, "module", args[i + 1], args[i + 2:]
+        if a == "-c":
+            if i + 1 >= len(args):
+                raise UsageError("-c needs the code to run")
+            return opts, verbose, "code", args[i + 1], args[i + 2:]
         if a == "--":
             i += 1
             break
@@ -133,7 +157,7 @@ def parse_run_args(args):
             continue
         break
     if i >= len(args):
-        raise UsageError("no script or -m module given")
+        raise UsageError("no script, -m module or -c code given")
     return opts, verbose, "script", args[i], args[i + 1:]
 
 
@@ -211,9 +235,12 @@ def _main_module(path):
     import importlib.machinery
     import types
     main = types.ModuleType("__main__")
-    main.__file__ = path
     main.__builtins__ = builtins
-    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    if path is None:  # -c: python -c's __main__ has no file
+        main.__loader__ = importlib.machinery.BuiltinImporter
+    else:
+        main.__file__ = path
+        main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
     main.__spec__ = None
     main.__package__ = None
     main.__cached__ = None
@@ -236,7 +263,9 @@ def run(args):
         if memtrace._memtrace.native_available() != 1:
             _reexec_with_preload(args)
     _unset_preload()
-    if kind == "script":
+    if kind == "code":
+        pass
+    elif kind == "script":
         if not os.path.exists(target):
             sys.stderr.write("memtrace: cannot run '%s': No such file or directory\n" % target)
             sys.exit(2)
@@ -256,7 +285,8 @@ def run(args):
     # The program's own argv, set before recording starts so that the trace
     # header records it rather than the launcher's (python -m sets argv[0]
     # to the module's file, as runpy does below).
-    sys.argv = [target if kind == "script" else (found.origin or target)] + list(target_args)
+    sys.argv = ([target] if kind == "script" else ["-c"] if kind == "code"
+                else [found.origin or target]) + list(target_args)
     # A plain script file runs as `python script.py` runs it (compiled under
     # its absolute path, in a real __main__ module) rather than through
     # runpy, whose frames would otherwise sit above the program's in every
@@ -270,9 +300,25 @@ def run(args):
             sys.excepthook(type(e), e.with_traceback(None), None)
             sys.exit(1)
         main_globals = _main_module(os.path.abspath(target)).__dict__
+    elif kind == "code":  # as python -c: "<string>", a __main__ without a file
+        try:
+            code = compile(target, "<string>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as e:
+            sys.excepthook(type(e), e.with_traceback(None), None)
+            sys.exit(1)
+        main_globals = _main_module(None).__dict__
     # No --mode, --alloc or --native: memtrace.start()'s default (sampled
     # Python allocations, native ones in-process, the RSS sampler).
     mode = opts.pop("mode", "alloc" if opts.get("allocations") else None)
+    force = opts.pop("force", False)
+    if "path" not in opts:  # as memray names its files: the program's name
+        name = ("c" if kind == "code" else target if kind == "module"
+                else os.path.splitext(os.path.basename(os.path.normpath(target)))[0]) or "run"
+        opts["path"] = "memtrace-%s.%d.trace" % (name, os.getpid())
+    if not force and os.path.lexists(opts["path"]):
+        sys.stderr.write("memtrace run: %s exists: give -f to overwrite it, or -o another "
+                         "file\n" % opts["path"])
+        sys.exit(1)
     try:
         # This frame and its callers (the launcher's) stay out of the trace.
         path = memtrace.start(mode=mode, _hide_frame=sys._getframe(), **opts)
@@ -282,11 +328,14 @@ def run(args):
         sys.stderr.write("memtrace: cannot record: %s\n" % e)
         sys.exit(1)
     if verbose:
-        sys.stderr.write("memtrace: recording %s (mode %s)\n" % (path, mode or "default"))
+        sys.stderr.write("memtrace run: recording into %s%s\n"
+                         % (path, " (mode %s)" % (mode or "default") if verbose > 1 else ""))
+        _report_at_exit(path)
     try:
         if code is not None:
-            # As python does: the script's directory, symlinks resolved.
-            sys.path[0] = os.path.dirname(os.path.realpath(target))
+            # As python does: the script's directory, symlinks resolved
+            # ("" for -c: the current directory).
+            sys.path[0] = "" if kind == "code" else os.path.dirname(os.path.realpath(target))
             exec(code, main_globals)
         elif kind == "script":  # a directory or zip file with __main__.py
             sys.path[0] = os.path.abspath(target)
@@ -330,22 +379,51 @@ def _sigint_at_exit():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def main(argv=None):
-    args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
-        if not args:
-            _usage_error("no command given")
-        sys.stdout.write(USAGE)
-        return 0
-    if args[0] in ("-V", "--version"):
+def _report_at_exit(path):
+    """At exit, once the trace is finished: what was written and what to run
+    next (one line on stderr). Not in forked children, which have files of
+    their own and exit in other ways."""
+    pid = os.getpid()
+
+    def report():
+        if os.getpid() != pid:
+            return
         import memtrace
-        sys.stdout.write("memtrace %s\n" % memtrace.__version__)
-        return 0
-    if args[0] != "run":
-        _usage_error("unknown command %r" % args[0])
+        memtrace.stop()
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return
+        q = path if all(c.isalnum() or c in "-_./+,@%=:" for c in path) else repr(path)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        try:
+            sys.stderr.write("memtrace run: wrote %s (%s); next: memtrace analyze %s, "
+                             "memtrace plot %s -o %s.svg\n"
+                             % (q, _human(size), q, q, stem))
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    atexit.register(report)
+
+
+def _human(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+
+
+def run_command(args):
+    """memtrace run ARGS (memtrace/cli.py's table sends it here)."""
     atexit.register(_sigint_at_exit)
-    run(args[1:])
+    run(args)
     return 0
+
+
+def main(argv=None):
+    """python -m memtrace COMMAND ...: the same as the memtrace command."""
+    from memtrace import cli
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@
 same() { cmp -s out "ref.$1" || { echo "FAIL: $2: output differs from the intact trace's"; diff "ref.$1" out | head -5; return 1; }; }
 
 if [ -n "${PYTHONPATH_MT:-}" ] && [ -d "$PYTHONPATH_MT/memtrace" ]; then
-    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run -o real.trace \
+    PYTHONPATH="$PYTHONPATH_MT" "$PYTHON" -m memtrace run -f -o real.trace \
         "$here/../analyze/grow_workload.py" >/dev/null 2>&1 || {
         echo "FAIL: cannot record real.trace"; fail=$((fail + 1)); }
 else

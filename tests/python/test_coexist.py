@@ -695,7 +695,7 @@ def test_python_m_doctest_under_the_launcher(tmp, mode):
         return subprocess.run([sys.executable] + args, cwd=str(tmp), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     bare = run(["docmod.py"])
-    rec = run(["-m", "memtrace", "run", "-o", "t.trace"] + opts + ["docmod.py"])
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "t.trace"] + opts + ["docmod.py"])
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
     assert "failed=0, attempted=3" in bare.stdout
     recs = decode(tmp / "t.trace")

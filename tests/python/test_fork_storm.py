@@ -127,7 +127,7 @@ def test_forks_from_threads_in_children_and_grandchildren(tmp, mode):
 
     opts = ["--mode", mode] + (["--alloc=exact"] if mode == "alloc" else [])
     d = tmp / "rec"
-    rec = run(d, ["-m", "memtrace", "run", "-o", "t.trace"] + opts)
+    rec = run(d, ["-m", "memtrace", "run", "-q", "-o", "t.trace"] + opts)
     problems = []
     # A child that crashed (a signal) or failed (a status) shows in its
     # parent's list; a writer's notice ("out of memory") on stderr.

@@ -34,7 +34,7 @@ def run(args, cwd, env=None):
 def test_run_script_preserves_status_and_output(tmp, mode):
     (tmp / "prog.py").write_text(PROG)
     bare = run(["prog.py", "3"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "--mode", mode, "prog.py", "3"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "--mode", mode, "prog.py", "3"], tmp)
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
     assert bare.returncode == 3
     recs = decode(tmp / "out.trace")
@@ -44,7 +44,7 @@ def test_run_script_preserves_status_and_output(tmp, mode):
 def test_run_uncaught_exception_like_python(tmp):
     (tmp / "prog.py").write_text(PROG)
     bare = run(["prog.py", "boom"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "prog.py", "boom"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "prog.py", "boom"], tmp)
     assert rec.returncode == bare.returncode == 1
     assert rec.stdout == bare.stdout
     # Same traceback: no frames of the launcher or runpy.
@@ -58,7 +58,7 @@ def test_run_module(tmp):
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "__main__.py").write_text(PROG)
-    rec = run(["-m", "memtrace", "run", "-o", "m.trace", "--mode", "profile", "-m", "mypkg", "0"],
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "m.trace", "--mode", "profile", "-m", "mypkg", "0"],
               tmp)
     assert rec.returncode == 0, rec.stderr
     assert rec.stdout == "out ['0']\n"
@@ -75,11 +75,13 @@ def test_run_module(tmp):
     ["fly"],
     [],
 ])
-def test_bad_arguments_exit_2_with_usage(tmp, args):
+def test_bad_arguments_exit_2_with_one_line(tmp, args):
     (tmp / "x.py").write_text("print('ran')\n")
     p = run(["-m", "memtrace"] + args, tmp)
     assert p.returncode == 2, p.stderr
-    assert "usage:" in p.stderr
+    # The reason, then where the help is: not the whole help.
+    lines = p.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("memtrace") and "--help" in lines[1], lines
     assert "ran" not in p.stdout
 
 
@@ -122,7 +124,7 @@ def test_launcher_frames_stay_out_of_the_trace(tmp, mode):
     program: replaying each thread's stack from the records, every call of
     a function of prog.py has only program frames (and exec) beneath it."""
     (tmp / "prog.py").write_text(PROG)
-    args = ["-m", "memtrace", "run", "-o", "out.trace", "prog.py"]
+    args = ["-m", "memtrace", "run", "-q", "-o", "out.trace", "prog.py"]
     args[3:3] = ["--alloc"] if mode == "alloc" else ["--mode", mode]
     rec = run(args, tmp)
     assert rec.returncode == 0, rec.stderr
@@ -153,7 +155,7 @@ def test_launcher_frames_stay_out_of_the_trace(tmp, mode):
 def test_syntax_error_reported_as_python_does(tmp):
     (tmp / "bad.py").write_text("def f(:\n    pass\n")
     bare = run(["bad.py"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "bad.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "bad.py"], tmp)
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
     assert bare.returncode == 1 and "SyntaxError" in bare.stderr
 
@@ -169,7 +171,7 @@ def test_main_module_is_real(tmp):
         print(type(p).__module__, p.x, sys.modules["__main__"].__file__.endswith("p.py"))
     """))
     bare = run(["p.py"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "p.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "p.py"], tmp)
     assert bare.stdout == "__main__ 7 True\n"
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
 
@@ -179,7 +181,7 @@ def test_keyboard_interrupt_exits_as_python_does(tmp):
     sees 130); so does the launcher, after finishing the trace."""
     (tmp / "k.py").write_text("def f():\n    raise KeyboardInterrupt\nf()\n")
     bare = run(["k.py"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "k.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "k.py"], tmp)
     assert bare.returncode == -2  # killed by SIGINT
     assert (rec.returncode, rec.stdout, rec.stderr) == (bare.returncode, bare.stdout, bare.stderr)
     p = subprocess.run([DECODE, "--check", str(tmp / "out.trace")], stdout=subprocess.PIPE,
@@ -192,6 +194,30 @@ def test_symlinked_script_path_as_python(tmp):
     (tmp / "real" / "s.py").write_text("import sys\nprint(sys.path[0])\n")
     os.symlink(str(tmp / "real" / "s.py"), str(tmp / "link.py"))
     bare = run(["link.py"], tmp)
-    rec = run(["-m", "memtrace", "run", "-o", "out.trace", "link.py"], tmp)
+    rec = run(["-m", "memtrace", "run", "-q", "-o", "out.trace", "link.py"], tmp)
     assert bare.stdout.strip().endswith("real")
     assert rec.stdout == bare.stdout
+
+
+def test_launcher_says_where_and_what_next_and_keeps_files(tmp):
+    (tmp / "app.py").write_text("x = bytearray(10**6)\nprint('ran')\n")
+    p = run(["-m", "memtrace", "run", "app.py"], tmp)
+    assert p.returncode == 0 and p.stdout == "ran\n", p.stderr
+    made = [n for n in os.listdir(tmp) if n.startswith("memtrace-app.") and n.endswith(".trace")]
+    assert len(made) == 1, made
+    path = made[0]
+    lines = p.stderr.splitlines()
+    assert lines[0] == "memtrace run: recording into %s" % path, lines
+    assert lines[-1].startswith("memtrace run: wrote %s (" % path), lines
+    assert "memtrace analyze %s" % path in lines[-1] and "memtrace plot %s" % path in lines[-1]
+    assert len(lines) == 2, lines
+    # An existing trace is kept unless -f; nothing runs.
+    before = (tmp / path).read_bytes()
+    p = run(["-m", "memtrace", "run", "-o", path, "app.py"], tmp)
+    assert p.returncode == 1 and "ran" not in p.stdout
+    assert p.stderr.splitlines() == ["memtrace run: %s exists: give -f to overwrite it, or -o "
+                                     "another file" % path]
+    assert (tmp / path).read_bytes() == before
+    p = run(["-m", "memtrace", "run", "-q", "-f", "-o", path, "app.py"], tmp)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout == "ran\n"
+    assert (tmp / path).read_bytes() != before

@@ -1,0 +1,120 @@
+"""memtrace COMMAND [ARGS...]: one command for recording and reading traces.
+
+The command table below is the only list of subcommands: `memtrace --help`,
+`memtrace help CMD` and the dispatch all read it. `run` is the Python
+launcher (memtrace/__main__.py); the others are the C tools, installed in
+the package's bin/ directory by `pip install` (or found in a build tree's
+build/bin/ by `make`), and run in place of this process, so their output,
+exit status and signals are theirs. The memtrace-CMD names stay as aliases.
+"""
+
+import os
+import sys
+
+# (name, what it does): run is Python, the rest are memtrace-<name> tools.
+COMMANDS = (
+    ("run", "record a Python program (script.py, -m module, -c code) into a trace"),
+    ("analyze", "report a trace: RSS, the heap at its peak by line, leaks, threads"),
+    ("plot", "draw a trace: RSS and heap over time with stacks, flame graphs"),
+    ("diff", "compare two traces (releases, runs) and gate on growth"),
+    ("filter", "cut a trace by time, thread or function into a smaller one"),
+    ("decode", "print a trace's records as text, JSON or CSV; check a file"),
+    ("poll", "sample the memory of running processes from outside"),
+    ("help", "print the help of a command"),
+)
+NAMES = tuple(name for name, _ in COMMANDS)
+
+
+def usage():
+    import memtrace
+    lines = ["usage: memtrace COMMAND [ARGS...]    (memtrace %s)" % memtrace.__version__, "",
+             "commands:"]
+    lines += ["  %-9s %s" % (name, what) for name, what in COMMANDS]
+    lines += ["", "memtrace help COMMAND (or memtrace COMMAND --help) for a command's options.",
+              "Start with: memtrace run app.py, then memtrace analyze FILE."]
+    return "\n".join(lines) + "\n"
+
+
+def _usage_error(msg):
+    sys.stderr.write("memtrace: %s\nmemtrace: see memtrace --help\n" % msg)
+    sys.exit(2)
+
+
+def tool_path(name):
+    """The memtrace-<name> executable: in the package's bin/ (pip install
+    builds the tools there; in a build tree it links to build/bin), else on
+    PATH (make install). None if none."""
+    import shutil
+    exe = "memtrace-" + name
+    p = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", exe)
+    if os.path.isfile(p) and os.access(p, os.X_OK):
+        return p
+    p = shutil.which(exe)
+    # Not the console-script alias of this same package (a Python wrapper
+    # that would come back here): only an ELF executable.
+    if p:
+        try:
+            with open(p, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    return None
+        except OSError:
+            return None
+    return p
+
+
+def exec_tool(name, args):
+    """Run memtrace-<name> with args in place of this process."""
+    path = tool_path(name)
+    if path is None:
+        sys.stderr.write("memtrace: %s: memtrace-%s is not installed (pip install builds it "
+                         "into the package; in a build tree, run make)\n" % (name, name))
+        sys.exit(1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(path, ["memtrace-" + name] + list(args))
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        _usage_error("no command given")
+    cmd = args[0]
+    if cmd in ("-h", "--help"):
+        sys.stdout.write(usage())
+        return 0
+    if cmd in ("-V", "--version"):
+        import memtrace
+        sys.stdout.write("memtrace %s\n" % memtrace.__version__)
+        return 0
+    if cmd == "help":
+        if len(args) == 1:
+            sys.stdout.write(usage())
+            return 0
+        if args[1] not in NAMES:
+            _usage_error("help: unknown command %r" % args[1])
+        return main([args[1], "--help"]) if args[1] != "help" else main(["help"])
+    if cmd == "run":
+        from memtrace import __main__ as launcher
+        return launcher.run_command(args[1:])
+    if cmd in NAMES:
+        exec_tool(cmd, args[1:])
+    import difflib
+    near = difflib.get_close_matches(cmd, NAMES, n=1)
+    _usage_error("unknown command %r%s" % (cmd, " (did you mean %r?)" % near[0] if near else ""))
+
+
+def _alias(name):
+    def entry():
+        exec_tool(name, sys.argv[1:])
+    entry.__name__ = name
+    entry.__doc__ = "memtrace-%s: the same as memtrace %s" % (name, name)
+    return entry
+
+
+# The memtrace-<name> console scripts (pyproject.toml).
+alias_analyze = _alias("analyze")
+alias_plot = _alias("plot")
+alias_diff = _alias("diff")
+alias_filter = _alias("filter")
+alias_decode = _alias("decode")
+alias_poll = _alias("poll")
