@@ -57,14 +57,6 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
-/* Sampled mode: small mem/obj requests may skip the guard (see
- * SMALL_REQUEST) only while no native tracking runs: pymalloc maps a new
- * arena with mmap from inside such a request, and the native hook must see
- * the guard there (it would otherwise record, and name frames, while
- * pymalloc's lists are half updated: a reentrant pymalloc corrupts them).
- * Set at each start before any hook is installed; never 1 while a native
- * hook may run. */
-static int small_unguarded;
 /* The interpreter that started recording. (const) between mt_alloc_start
  * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
  * sub-interpreters, which from 3.12 may have a GIL of their own (running
@@ -890,15 +882,16 @@ static __attribute__((noinline)) void sampled_free(unsigned d, void *p, int gil)
     if (active()) record(MT_REC_FREE, d, 0, (uintptr_t)p, 0, gil);
 }
 
-/* The mem and obj domains' small requests (pymalloc's, at most 512 bytes)
- * never reach the raw domain, so while they hold no sample point, and no
- * native hook runs (small_unguarded), they need no guard either: one
- * subtraction and a tail call. (Bytes the recorder allocates itself through
- * them count towards the next point too: a negligible shift, never a
- * record.) */
-#define SMALL_REQUEST 512
+/* The guard stays up around every call below, small requests included:
+ * pymalloc itself calls out from inside one (new_arena reallocs its arena
+ * array through the raw domain and maps the arena with mmap, seen by the
+ * native hook), and a record made there (naming new frames allocates)
+ * would re-enter pymalloc while its lists are half updated. (Skipping the
+ * guard for small requests cost 2-6% less and crashed: see
+ * test_pymalloc_arenas_under_native_and_sampled.) */
 #define DEFINE_SAMPLED_HOOKS(d, name)                                           \
-    static __attribute__((noinline)) void *name##_smalloc_guarded(size_t size) { \
+    static void *name##_smalloc(void *ctx, size_t size) {                       \
+        (void)ctx;                                                              \
         int g = mt_tls_guard;                                                   \
         mt_tls_guard = MT_GUARD_CORE;                                           \
         void *p = prev[d].malloc(prev[d].ctx, size);                            \
@@ -907,17 +900,6 @@ static __attribute__((noinline)) void sampled_free(unsigned d, void *p, int gil)
             __builtin_expect((mt_tls_sample_left -= (int64_t)size) <= 0, 0))    \
             sampled_alloc(d, p, size, GIL_OF(d));                               \
         return p;                                                               \
-    }                                                                           \
-    static void *name##_smalloc(void *ctx, size_t size) {                       \
-        (void)ctx;                                                              \
-        if (d != PYMEM_DOMAIN_RAW && size <= SMALL_REQUEST && small_unguarded) { \
-            int64_t left = mt_tls_sample_left - (int64_t)size;                  \
-            if (__builtin_expect(left > 0, 1)) {                                \
-                mt_tls_sample_left = left;                                      \
-                return prev[d].malloc(prev[d].ctx, size);                       \
-            }                                                                   \
-        }                                                                       \
-        return name##_smalloc_guarded(size);                                    \
     }                                                                           \
     static void *name##_scalloc(void *ctx, size_t n, size_t size) {             \
         (void)ctx;                                                              \
@@ -1013,7 +995,6 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
                         "x86-64 or AArch64) nor libmemtrace-preload.so");
         return -1;
     }
-    small_unguarded = !cfg->native; /* before any hook: see its comment */
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
     rec_interp = PyInterpreterState_Get();
