@@ -38,8 +38,12 @@ options:
                            Python stacks: every one (exact, the default) or a
                            sample by bytes (sampled: the production setting)
   --alloc-sample-bytes N   sampled: mean bytes between samples (default 524288)
-  --native                 also record malloc/mmap of C code: re-runs Python with
-                           libmemtrace-preload.so in LD_PRELOAD (implies --alloc)
+  --native                 record malloc/mmap of C code from the process's start:
+                           re-runs Python with libmemtrace-preload.so in
+                           LD_PRELOAD, which also sees what libraries allocate
+                           before recording starts and calls through saved
+                           function pointers (implies --alloc; the default
+                           tracks native allocations in-process already)
   --rss-interval SECONDS   RSS sampling period (default 0.01; 0: no sampler)
   --flush-interval SECONDS chunks reach the disk at least this often (default 1)
   --rss sampled|exact      exact also reads RSS at every event (slow)
