@@ -56,8 +56,11 @@ def test_numpy_peak_and_line(tmp_path, how):
                            universal_newlines=True, timeout=120)
         assert p.returncode == 0, p.stderr
     heap = analyze(tmp_path / "np.trace")["heap"]
-    # 900 MB at the peak, all of it C-extension memory (domain malloc).
-    assert 880e6 <= heap["peak_bytes"] <= 920e6, heap["peak_bytes"]
+    # 900 MB at the peak, all of it C-extension memory (domain malloc); under
+    # the launcher, numpy's import is recorded too: its live objects, each
+    # sampled one standing for ~512 KiB, add tens of MB to the estimate.
+    high = 920e6 if how == "api" else 1000e6
+    assert 880e6 <= heap["peak_bytes"] <= high, heap["peak_bytes"]
     peak = heap["peak"]
     biggest = max(peak, key=lambda s: s["bytes"])
     assert 590e6 <= biggest["bytes"] <= 610e6
