@@ -35,7 +35,9 @@ static const char usage_text[] =
 "  --csv            the function table as RFC 4180 CSV, columns below\n"
 "  --from T, --to T a time window: seconds since the trace's start (\"1.5\"),\n"
 "                   with a unit (\"1.5s\", \"200ms\", \"2m\"), or a UNIX time\n"
-"                   with '@' (\"@1795000000.25\"); activations are clipped to it\n"
+"                   with '@' (\"@1795000000.25\"); activations are clipped to it;\n"
+"                   a window that starts after the trace's last record is an\n"
+"                   error (one line, exit status 1)\n"
 "  --thread X       attribute only thread X: a tid or a thread name\n"
 "                   (repeatable); RSS itself stays the process's\n"
 "  --tree[=all]     instead of the report: the heap at its peak as a tree of\n"
@@ -1605,8 +1607,20 @@ int main(int argc, char **argv) {
         free(threads);
         return json ? json_error(path) : 1;
     }
+    const mt_analysis_summary *sum = mt_analysis_summary_get(a);
+    uint64_t last_ns = (uint64_t)((unsigned __int128)sum->t_last * 1000000000u /
+                                  (sum->header->ticks_per_second ? sum->header->ticks_per_second
+                                                                 : 1));
+    if (from && opt.from_ns > last_ns) {
+        char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+        mt_cli_error("%s: --from %s is past the end of the trace (its last record is at %s)",
+                     path, mt_fmt_ns(b1, opt.from_ns), mt_fmt_ns(b2, last_ns));
+        mt_analysis_free(a);
+        free(threads);
+        return 1;
+    }
     mt_analysis_sort(a, sort);
-    report rp = {a, mt_analysis_summary_get(a), 0, (uint32_t)top, sort, from || to,
+    report rp = {a, sum, 0, (uint32_t)top, sort, from || to,
                  mt_analysis_loss_falsifies(a)};
     rp.tps = rp.s->header->ticks_per_second;
     loss_stderr(&rp, a); /* first, whatever the output */

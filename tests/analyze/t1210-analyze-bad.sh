@@ -83,4 +83,10 @@ test_expect_success '--json on an unreadable trace: a JSON error object, exit 1'
     test_status 1 "$ANALYZE" missing.trace >miss.txt 2>err && test ! -s miss.txt
 '
 
+test_expect_success 'a window past the end of the trace: one line, exit 1' '
+    expect_fail 1 "^memtrace-analyze: good.trace: --from 10.000 s is past the end of the trace \(its last record is at 80.000 ms\)$" --from 10 good.trace &&
+    test $(wc -l <err) = 1 &&
+    "$ANALYZE" --from 50ms good.trace >out 2>err
+'
+
 test_done
