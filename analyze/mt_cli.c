@@ -66,11 +66,12 @@ _Noreturn void mt_cli_die(int status, const char *fmt, ...) {
 }
 
 _Noreturn void mt_cli_usage_error(const char *usage, const char *fmt, ...) {
+    (void)usage; /* the reason and where the help is, not the help itself */
     va_list ap;
     va_start(ap, fmt);
     mt_cli_verror(fmt, ap);
     va_end(ap);
-    fputs(usage, stderr);
+    fprintf(stderr, "%s: see %s --help\n", mt_cli_prog, mt_cli_prog);
     exit(2);
 }
 

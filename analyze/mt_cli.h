@@ -48,7 +48,9 @@ const char *mt_cli_last_error(void);
 _Noreturn void mt_cli_die(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* A usage error: "prog: <message>", then the usage text, on stderr; exit 2. */
+/* A usage error: "prog: <message>", then "prog: see prog --help" (not the
+ * whole help: the reason stays visible), on stderr; exit 2. usage: unused,
+ * kept so that callers name their help text. */
 _Noreturn void mt_cli_usage_error(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -149,11 +149,11 @@ test_expect_success 'JSON output of a damaged trace stays valid, errors on stder
     ! grep -v "^{.*}$" out.jsonl
 '
 
-# Usage errors: exit 2, the reason first, then the usage, all on stderr.
+# Usage errors: exit 2, the reason, then where the help is, on stderr.
 expect_usage() {
     test_status 2 "$DECODE" "$@" >out 2>err &&
     test_cmp /dev/null out &&
-    grep -q "^usage: memtrace-decode" err
+    grep -qx "memtrace-decode: see memtrace-decode --help" err
 }
 
 test_expect_success 'no file' '

@@ -1,7 +1,7 @@
 #!/bin/sh
 # t1510: exit statuses (a command's passed through, 128+N for a signal
 # death, 127/126 when it cannot run), errors (no such pid: 1) and usage
-# errors (2, with the usage text on stderr).
+# errors (2: the reason and where the help is, on stderr).
 . "$(dirname "$0")/poll-test-lib.sh"
 
 test_expect_success 'exit 3 is passed through, and recorded in proc_exit' '
@@ -80,7 +80,7 @@ for args in "-x -- true" "-i -- true" "-i 0 -- true" "-i abc -- true" \
         test_status 2 "$POLL" $args >out 2>err &&
         test_cmp /dev/null out &&
         head -n 1 err | grep -q "^memtrace-poll: " &&
-        grep -q "^usage: memtrace-poll" err
+        grep -qx "memtrace-poll: see memtrace-poll --help" err
     '
 done
 
