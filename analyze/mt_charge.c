@@ -60,16 +60,13 @@ void mt_spans_free(mt_spans *s) {
 }
 
 static int push(mt_charges *c, uint64_t k, int64_t share) {
-    int64_t cum = (c->n ? c->cum[c->n - 1] : 0) + share;
-    if (c->n && c->idx[c->n - 1] == k) {
-        c->cum[c->n - 1] = cum;
+    int64_t cum = (c->n ? c->v[c->n - 1].cum : 0) + share;
+    if (c->n && c->v[c->n - 1].k == k) {
+        c->v[c->n - 1].cum = cum;
         return 0;
     }
-    uint64_t cap = c->cap;
-    if (grow((void **)&c->idx, &cap, c->n + 1, sizeof *c->idx)) return -1;
-    if (grow((void **)&c->cum, &c->cap, c->n + 1, sizeof *c->cum)) return -1;
-    c->idx[c->n] = k;
-    c->cum[c->n++] = cum;
+    if (grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) return -1;
+    c->v[c->n++] = (struct mt_charge_step){k, cum};
     return 0;
 }
 
@@ -137,31 +134,21 @@ out:
 }
 
 int64_t mt_charges_at_slow(const mt_charges *c, int64_t k, uint64_t *hint) {
-    if (k < 0 || !c->n || c->idx[0] > (uint64_t)k) {
+    if (k < 0 || !c->n || c->v[0].k > (uint64_t)k) {
         *hint = 0;
         return 0;
     }
-    uint64_t j = *hint < c->n ? *hint : 0;
-    if (c->idx[j] > (uint64_t)k) j = 0; /* back in time */
-    if (j + 1 < c->n && c->idx[j + 1] <= (uint64_t)k) {
-        /* Forward: a few steps, then binary search if far. */
-        int steps = 0;
-        while (j + 1 < c->n && c->idx[j + 1] <= (uint64_t)k && steps < 8) j++, steps++;
-        if (j + 1 < c->n && c->idx[j + 1] <= (uint64_t)k) {
-            uint64_t a = j + 1, b = c->n; /* last idx <= k lies in [a, b) */
-            while (b - a > 1) {
-                uint64_t m = a + (b - a) / 2;
-                if (c->idx[m] <= (uint64_t)k) a = m; else b = m;
-            }
-            j = a;
-        }
+    uint64_t a = 0, b = c->n; /* the last step at or before k lies in [a, b) */
+    if (*hint + 1 < c->n && c->v[*hint + 1].k <= (uint64_t)k) a = *hint + 1; /* forward */
+    while (b - a > 1) {
+        uint64_t m = a + (b - a) / 2;
+        if (c->v[m].k <= (uint64_t)k) a = m; else b = m;
     }
-    *hint = j;
-    return c->cum[j];
+    *hint = a;
+    return c->v[a].cum;
 }
 
 void mt_charges_free(mt_charges *c) {
-    free(c->idx);
-    free(c->cum);
+    free(c->v);
     memset(c, 0, sizeof *c);
 }

@@ -68,11 +68,13 @@ void mt_spans_finish(mt_spans *s, uint64_t gap);
 
 void mt_spans_free(mt_spans *s);
 
-/* One thread's charges: after sample idx[j] (and up to the next entry),
- * its cumulative charge is cum[j]; before idx[0] it is 0. */
+/* One thread's charges, a step function: from sample v[j].k on (up to the
+ * next step) its cumulative charge is v[j].cum; before v[0].k it is 0. */
 typedef struct mt_charges {
-    uint64_t *idx;
-    int64_t *cum;
+    struct mt_charge_step {
+        uint64_t k;
+        int64_t cum;
+    } *v;
     uint64_t n, cap;
 } mt_charges;
 
@@ -92,9 +94,9 @@ int64_t mt_charges_at_slow(const mt_charges *c, int64_t k, uint64_t *hint);
 static inline int64_t mt_charges_at(const mt_charges *c, int64_t k, uint64_t *hint) {
     uint64_t j = *hint;
     if (!c->n) return 0;
-    if (k >= 0 && j < c->n && c->idx[j] <= (uint64_t)k &&
-        (j + 1 == c->n || c->idx[j + 1] > (uint64_t)k))
-        return c->cum[j]; /* the same step as last time */
+    if (k >= 0 && j < c->n && c->v[j].k <= (uint64_t)k &&
+        (j + 1 == c->n || c->v[j + 1].k > (uint64_t)k))
+        return c->v[j].cum; /* the same step as last time */
     return mt_charges_at_slow(c, k, hint);
 }
 
