@@ -89,7 +89,8 @@ demo: all
 	PYTHONPATH=$(B)/python $(PYTHON) -m memtrace run -f -o $(DEMO)/demo.trace examples/demo.py
 	$(BIN)/memtrace-decode --check $(DEMO)/demo.trace
 	$(BIN)/memtrace-analyze $(DEMO)/demo.trace
+	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.html
 	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.svg
 	$(BIN)/memtrace-plot --flame $(DEMO)/demo.trace -o $(DEMO)/demo-flame.svg
-	$(BIN)/memtrace-plot --png $(DEMO)/demo.trace -o $(DEMO)/demo.png
-	@echo "demo: wrote $(DEMO)/demo.trace, demo.svg, demo-flame.svg, demo.png"
+	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.png
+	@echo "demo: wrote $(DEMO)/demo.trace, demo.html, demo.svg, demo-flame.svg, demo.png"

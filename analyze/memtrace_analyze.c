@@ -34,8 +34,9 @@ static const char usage_text[] =
 "  --json           one JSON document, schema below (exact bytes, seconds)\n"
 "  --csv            the function table as RFC 4180 CSV, columns below\n"
 "  --from T, --to T a time window: seconds since the trace's start (\"1.5\"),\n"
-"                   with a unit (\"1.5s\", \"200ms\", \"2m\"), or a UNIX time\n"
-"                   with '@' (\"@1795000000.25\"); activations are clipped to it;\n"
+"                   with a unit (\"1.5s\", \"200ms\", \"2m\"), a UNIX time\n"
+"                   (\"@1795000000.25\") or ISO-8601 UTC (\"2026-11-21T09:19:32Z\");\n"
+"                   activations are clipped to it;\n"
 "                   a window that starts after the trace's last record is an\n"
 "                   error (one line, exit status 1)\n"
 "  --thread X       attribute only thread X: a tid or a thread name\n"
@@ -1496,18 +1497,6 @@ static int tree_report(mt_out *o, const report *rp, const mt_analysis *a, const 
 
 /* ---- Options ------------------------------------------------------------ */
 
-/* A --from/--to value: ns since the trace's anchor. "@UNIX" needs the
- * header's wall clock; times before the anchor clamp to 0. */
-static int parse_when(const char *s, const mt_header *h, uint64_t *ns) {
-    if (s[0] == '@') {
-        uint64_t unix_ns;
-        if (mt_cli_parse_duration(s + 1, &unix_ns) < 0) return -1;
-        *ns = (int64_t)unix_ns > h->wall_ns ? unix_ns - (uint64_t)h->wall_ns : 0;
-        return 0;
-    }
-    return mt_cli_parse_duration(s, ns);
-}
-
 int main(int argc, char **argv) {
     enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD, OPT_TREE };
     static const struct option longopts[] = {
@@ -1527,7 +1516,7 @@ int main(int argc, char **argv) {
     enum mode mode = MODE_TEXT;
     int json = 0, csv = 0, sort = MT_ANALYSIS_SORT_INCL, c, tree = 0; /* 2: all frames */
     uint64_t top = 20;
-    const char *from = NULL, *to = NULL;
+    mt_cli_time from = {0}, to = {0};
     const char **threads = calloc((size_t)argc + 1, sizeof *threads);
     uint32_t nthreads = 0;
     if (!threads) mt_cli_die(1, "out of memory");
@@ -1546,8 +1535,8 @@ int main(int argc, char **argv) {
             break;
         case OPT_JSON: json = 1; break;
         case OPT_CSV: csv = 1; break;
-        case OPT_FROM: from = optarg; break;
-        case OPT_TO: to = optarg; break;
+        case OPT_FROM: mt_cli_time_option(&from, "from", optarg, usage_text); break;
+        case OPT_TO: mt_cli_time_option(&to, "to", optarg, usage_text); break;
         case OPT_THREAD: threads[nthreads++] = optarg; break;
         case OPT_TREE:
             if (optarg && strcmp(optarg, "all") != 0)
@@ -1589,10 +1578,8 @@ int main(int argc, char **argv) {
     mt_analysis_options opt;
     mt_analysis_options_init(&opt);
     opt.target_rss = 1; /* poll traces: the watched process is the RSS */
-    if (from && parse_when(from, mt_reader_header(r), &opt.from_ns) < 0)
-        mt_cli_usage_error(usage_text, "--from: not a time: '%s'", from);
-    if (to && parse_when(to, mt_reader_header(r), &opt.to_ns) < 0)
-        mt_cli_usage_error(usage_text, "--to: not a time: '%s'", to);
+    if (from.set) opt.from_ns = mt_cli_time_ns(&from, mt_reader_header(r));
+    if (to.set) opt.to_ns = mt_cli_time_ns(&to, mt_reader_header(r));
     mt_reader_close(r);
     if (opt.from_ns > opt.to_ns)
         mt_cli_usage_error(usage_text, "--from is after --to");
@@ -1611,7 +1598,7 @@ int main(int argc, char **argv) {
     uint64_t last_ns = (uint64_t)((unsigned __int128)sum->t_last * 1000000000u /
                                   (sum->header->ticks_per_second ? sum->header->ticks_per_second
                                                                  : 1));
-    if (from && opt.from_ns > last_ns) {
+    if (from.set && opt.from_ns > last_ns) {
         char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
         mt_cli_error("%s: --from %s is past the end of the trace (its last record is at %s)",
                      path, mt_fmt_ns(b1, opt.from_ns), mt_fmt_ns(b2, last_ns));
@@ -1620,7 +1607,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     mt_analysis_sort(a, sort);
-    report rp = {a, sum, 0, (uint32_t)top, sort, from || to,
+    report rp = {a, sum, 0, (uint32_t)top, sort, from.set || to.set,
                  mt_analysis_loss_falsifies(a)};
     rp.tps = rp.s->header->ticks_per_second;
     loss_stderr(&rp, a); /* first, whatever the output */

@@ -50,8 +50,16 @@ static const char usage_text[] =
 "  --top N          show the N greatest changes of each table (default 20;\n"
 "                   0: all)\n"
 "  --sort KEY       order functions by |change| of: incl (inclusive RSS\n"
-"                   growth, default), self, calls or time (inclusive);\n"
-"                   lines by growth, growth, count or time alike\n"
+"                   growth, default), self, calls, time (inclusive) or peak\n"
+"                   (the most RSS rose within a call), the keys of\n"
+"                   memtrace-analyze; lines by growth, growth, count, time\n"
+"                   or growth alike\n"
+"  --from T, --to T compare the window [T, T) of each run: seconds since\n"
+"                   its start (\"1.5\"), with a unit (\"1.5s\", \"200ms\",\n"
+"                   \"2m\"), a UNIX time (\"@1795000000.25\") or ISO-8601 UTC\n"
+"                   (\"2026-11-21T09:19:32Z\"), as memtrace-analyze reads them\n"
+"  --thread X       attribute only thread X of each run: a tid or a thread\n"
+"                   name (repeatable); RSS stays the process's\n"
 "  --json           one JSON document, schema below (exact bytes, seconds)\n"
 "  --fail-if EXPR   a condition on the change (grammar below; repeatable):\n"
 "                   exit 3 when any is true\n"
@@ -156,7 +164,7 @@ static const char usage_text[] =
 "          rss_end_bytes, events, calls, lost_events} (each a D),\n"
 "  \"functions\": [{function, module, file, first_line, kind, status\n"
 "          (\"changed\"|\"new\"|\"gone\"), calls, incl_bytes, self_bytes,\n"
-"          incl_s, self_s (each a D)}],\n"
+"          incl_s, self_s, peak_growth_bytes (each a D)}],\n"
 "  \"lines\": [{file, line, function, status, count, growth_bytes, time_s\n"
 "          (each a D)}],\n"
 "  \"appeared\", \"vanished\": [{function, module, file, first_line, calls,\n"
@@ -219,6 +227,7 @@ typedef struct dfunc {
     uint64_t calls[2];
     int64_t incl[2], self[2];
     int64_t incl_ns[2], self_ns[2];
+    int64_t peak[2]; /* peak_growth_bytes: the most any activation reached */
 } dfunc;
 
 typedef struct dline {
@@ -531,6 +540,7 @@ static dfunc *side_funcs(diff *d, int side, uint32_t *n) {
         e->self[side] = f[i].self_bytes;
         e->incl_ns[side] = ticks_ns(r, f[i].incl_ticks);
         e->self_ns[side] = ticks_ns(r, f[i].self_ticks);
+        e->peak[side] = (int64_t)f[i].peak_growth_bytes;
     }
     qsort(v, k, sizeof *v, cmp_dfunc_key);
     uint32_t m = 0;
@@ -542,6 +552,7 @@ static dfunc *side_funcs(diff *d, int side, uint32_t *n) {
             e->self[side] += v[i].self[side];
             e->incl_ns[side] += v[i].incl_ns[side];
             e->self_ns[side] += v[i].self_ns[side];
+            if (v[i].peak[side] > e->peak[side]) e->peak[side] = v[i].peak[side];
             if (v[i].first_line < e->first_line) e->first_line = v[i].first_line;
         } else {
             v[m++] = v[i];
@@ -558,6 +569,7 @@ static void merge_dfunc(dfunc *into, const dfunc *from, int side) {
     into->self[side] = from->self[side];
     into->incl_ns[side] = from->incl_ns[side];
     into->self_ns[side] = from->self_ns[side];
+    into->peak[side] = from->peak[side];
     /* B's position and module describe the new code. */
     if (side == SB) {
         into->first_line = from->first_line;
@@ -778,7 +790,8 @@ static int sort_key; /* qsort has no context argument; main thread only */
 static int func_changed(const dfunc *f) {
     return f->present[SA] != f->present[SB] || f->calls[SA] != f->calls[SB] ||
            f->incl[SA] != f->incl[SB] || f->self[SA] != f->self[SB] ||
-           f->incl_ns[SA] != f->incl_ns[SB] || f->self_ns[SA] != f->self_ns[SB];
+           f->incl_ns[SA] != f->incl_ns[SB] || f->self_ns[SA] != f->self_ns[SB] ||
+           f->peak[SA] != f->peak[SB];
 }
 
 static int line_changed(const dline *l) {
@@ -791,6 +804,7 @@ static uint64_t func_change(const dfunc *f, int key) {
     case MT_ANALYSIS_SORT_SELF: return mag(f->self[SB] - f->self[SA]);
     case MT_ANALYSIS_SORT_CALLS: return mag((int64_t)(f->calls[SB] - f->calls[SA]));
     case MT_ANALYSIS_SORT_TIME: return mag(f->incl_ns[SB] - f->incl_ns[SA]);
+    case MT_ANALYSIS_SORT_PEAK: return mag(f->peak[SB] - f->peak[SA]);
     default: return mag(f->incl[SB] - f->incl[SA]);
     }
 }
@@ -1774,6 +1788,8 @@ static void json_report(mt_out *o, const diff *d) {
         json_d(o, "incl_s", U_NS, f->incl_ns[SA], f->incl_ns[SB]);
         mt_out_putc(o, ',');
         json_d(o, "self_s", U_NS, f->self_ns[SA], f->self_ns[SB]);
+        mt_out_putc(o, ',');
+        json_d(o, "peak_growth_bytes", U_BYTES, f->peak[SA], f->peak[SB]);
         mt_out_putc(o, '}');
     }
     MT_OUT_LIT(o, "],\n\"lines\":[");
@@ -1860,32 +1876,57 @@ static void json_report(mt_out *o, const diff *d) {
 
 /* ---- Main --------------------------------------------------------------- */
 
+static mt_cli_time opt_from, opt_to;
+static const char **opt_threads;
+static uint32_t opt_nthreads;
+
 static int load(run *r, const char *path) {
     r->path = path;
     /* Open once here for the tools' uniform messages (missing file,
      * directory); the analysis reopens it. */
     mt_reader *rd;
     if (mt_cli_open_trace(&rd, path) < 0) return -1;
+    mt_analysis_options opt;
+    mt_analysis_options_init(&opt);
+    if (opt_from.set) opt.from_ns = mt_cli_time_ns(&opt_from, mt_reader_header(rd));
+    if (opt_to.set) opt.to_ns = mt_cli_time_ns(&opt_to, mt_reader_header(rd));
     mt_reader_close(rd);
-    int rc = mt_analysis_run(&r->an, path, NULL);
+    if (opt.from_ns > opt.to_ns) mt_cli_usage_error(usage_text, "--from is after --to");
+    opt.threads = opt_threads;
+    opt.nthreads = opt_nthreads;
+    int rc = mt_analysis_run(&r->an, path, &opt);
     if (rc < 0) {
         mt_cli_error("%s", r->an ? mt_analysis_errmsg(r->an) : mt_strerror(rc));
         return -1;
     }
     r->s = mt_analysis_summary_get(r->an);
     r->tps = r->s->header->ticks_per_second;
+    if (opt_from.set) {
+        uint64_t last_ns = (uint64_t)((unsigned __int128)r->s->t_last * 1000000000u /
+                                      (r->tps ? r->tps : 1));
+        if (opt.from_ns > last_ns) {
+            char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+            mt_cli_error("%s: --from %s is past the end of the trace (its last record is at %s)",
+                         path, mt_fmt_ns(b1, opt.from_ns), mt_fmt_ns(b2, last_ns));
+            return -1;
+        }
+    }
     r->damaged = r->s->damaged_chunks || r->s->nmessages_total;
     return 0;
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_FAIL_IF, OPT_ALLOW_DAMAGED };
+    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_FAIL_IF, OPT_ALLOW_DAMAGED, OPT_FROM, OPT_TO,
+           OPT_THREAD };
     static const struct option longopts[] = {
         {"top", required_argument, NULL, OPT_TOP},
         {"sort", required_argument, NULL, OPT_SORT},
         {"json", no_argument, NULL, OPT_JSON},
         {"fail-if", required_argument, NULL, OPT_FAIL_IF},
         {"allow-damaged", no_argument, NULL, OPT_ALLOW_DAMAGED},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"thread", required_argument, NULL, OPT_THREAD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -1896,6 +1937,7 @@ int main(int argc, char **argv) {
     d.top = 20;
     d.sort = MT_ANALYSIS_SORT_INCL;
     d.conds = xcalloc((size_t)argc, sizeof *d.conds);
+    opt_threads = xcalloc((size_t)argc, sizeof *opt_threads);
     int json = 0, allow_damaged = 0, c;
     uint64_t top = 20;
     opterr = 0; /* we word the messages ourselves */
@@ -1907,9 +1949,16 @@ int main(int argc, char **argv) {
             break;
         case OPT_SORT:
             d.sort = mt_analysis_sort_parse(optarg);
-            if (d.sort < 0 || d.sort > MT_ANALYSIS_SORT_TIME)
-                mt_cli_usage_error(usage_text, "--sort: unknown key '%s' (incl, self, calls, time)",
+            if (d.sort < 0)
+                mt_cli_usage_error(usage_text,
+                                   "--sort: unknown key '%s' (incl, self, calls, time, peak)",
                                    optarg);
+            break;
+        case OPT_FROM: mt_cli_time_option(&opt_from, "from", optarg, usage_text); break;
+        case OPT_TO: mt_cli_time_option(&opt_to, "to", optarg, usage_text); break;
+        case OPT_THREAD:
+            if (!*optarg) mt_cli_usage_error(usage_text, "empty --thread");
+            opt_threads[opt_nthreads++] = optarg;
             break;
         case OPT_JSON: json = 1; break;
         case OPT_FAIL_IF: parse_cond(optarg, &d.conds[d.nconds++]); break;
@@ -1997,6 +2046,7 @@ out:
     }
     for (uint32_t i = 0; i < d.nconds; i++) free(d.conds[i].fname);
     free(d.conds);
+    free(opt_threads);
     free(d.funcs);
     free(d.lines);
     free(d.appeared);

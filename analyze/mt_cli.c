@@ -606,3 +606,73 @@ void mt_cli_bad_option(const char *usage, char *const *argv, int optind, int opt
     }
     mt_cli_usage_error(usage, "unknown option '%s'", a);
 }
+
+/* ---- Times -------------------------------------------------------------- */
+
+/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z" to UNIX ns. */
+static int parse_iso_utc(const char *s, int64_t *out) {
+    int y, mo, d, h, mi, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &n) != 6 || n != 19)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60 || y < 1970)
+        return -1;
+    const char *p = s + n;
+    int64_t frac_ns = 0;
+    if (*p == '.') {
+        int digits = 0;
+        int64_t scale = 100000000;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            frac_ns += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (digits == 0) return -1;
+    }
+    if (strcmp(p, "Z") != 0) return -1;
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return -1;
+    *out = (int64_t)t * 1000000000 + frac_ns;
+    return 0;
+}
+
+int mt_cli_parse_time(const char *s, mt_cli_time *t) {
+    uint64_t ns;
+    mt_cli_time v = {1, 0, 0, 0};
+    if (s[0] == '@') {
+        /* UNIX seconds: the duration parser reads "1732180772.25" as s. */
+        if (!(s[1] >= '0' && s[1] <= '9') || strspn(s + 1, "0123456789.") != strlen(s + 1) ||
+            mt_cli_parse_duration(s + 1, &ns) < 0 || ns > INT64_MAX)
+            return -1;
+        v.absolute = 1;
+        v.unix_ns = (int64_t)ns;
+    } else if (strchr(s, 'T') && strchr(s, '-')) {
+        if (parse_iso_utc(s, &v.unix_ns) < 0) return -1;
+        v.absolute = 1;
+    } else if (mt_cli_parse_duration(s, &ns) == 0) {
+        v.rel_ns = ns;
+    } else {
+        return -1;
+    }
+    *t = v;
+    return 0;
+}
+
+void mt_cli_time_option(mt_cli_time *t, const char *opt, const char *arg,
+                        const char *usage) {
+    if (mt_cli_parse_time(arg, t) < 0)
+        mt_cli_usage_error(usage, "invalid time '%s' for --%s (want e.g. %s)", arg, opt,
+                           MT_CLI_TIME_EXAMPLES);
+}
+
+uint64_t mt_cli_time_ns(const mt_cli_time *t, const mt_header *h) {
+    if (!t->absolute) return t->rel_ns;
+    return t->unix_ns > h->wall_ns ? (uint64_t)(t->unix_ns - h->wall_ns) : 0;
+}

@@ -189,6 +189,31 @@ int mt_cli_parse_bytes(const char *s, uint64_t *out);
  * "2m" (minutes), "1h". */
 int mt_cli_parse_duration(const char *s, uint64_t *out_ns);
 
+/* ---- Times: --from and --to ---------------------------------------------- */
+
+/* One syntax for every tool's --from/--to: a time relative to the trace's
+ * anchor (its start, the time_s decode prints) - "1.5" (seconds), "1.5s",
+ * "200ms", "30us", "10ns", "2m", "1h" - or an absolute time: "@1732180772.25"
+ * (UNIX seconds) or "2026-11-21T09:19:32.5Z" (ISO-8601 UTC, Z required). */
+typedef struct mt_cli_time {
+    int set, absolute;
+    uint64_t rel_ns;  /* !absolute */
+    int64_t unix_ns;  /* absolute */
+} mt_cli_time;
+
+/* For --help texts and messages. */
+#define MT_CLI_TIME_EXAMPLES "1.5, 200ms, 2m, @1732180772.25 or 2026-11-21T09:19:32Z"
+
+/* Parse s into *t (set). Returns 0, or -1 when s is not a time. */
+int mt_cli_parse_time(const char *s, mt_cli_time *t);
+/* The same for the value of option opt ("from", "to"); a bad value is a
+ * usage error: "invalid time 'X' for --from (want e.g. ...)", exit 2. */
+void mt_cli_time_option(mt_cli_time *t, const char *opt, const char *arg,
+                        const char *usage);
+/* ns since the anchor of the trace whose header is h; an absolute time
+ * before the anchor is 0. */
+uint64_t mt_cli_time_ns(const mt_cli_time *t, const mt_header *h);
+
 /* ---- Names -------------------------------------------------------------- */
 
 const char *mt_cli_clock_name(uint32_t clock);       /* "monotonic", "tsc", "clock7" */

@@ -59,12 +59,7 @@ static const int all_types[] = {
 };
 #define NTYPES (sizeof all_types / sizeof all_types[0])
 
-/* A time bound as given: relative ns since the anchor, or absolute UNIX ns. */
-typedef struct tbound {
-    int set, absolute;
-    uint64_t rel_ns;
-    int64_t unix_ns;
-} tbound;
+typedef mt_cli_time tbound;
 
 /* Per-id match cache: 0 unknown, 1 match, 2 no match. */
 typedef struct idcache {
@@ -188,69 +183,6 @@ static void parse_types(mt_select *s, const char *arg, int exclude,
     }
 }
 
-/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z" to UNIX ns. */
-static int parse_iso_utc(const char *s, int64_t *out) {
-    int y, mo, d, h, mi, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-               &n) != 6 || n != 19)
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        sec > 60 || y < 1970)
-        return -1;
-    const char *p = s + n;
-    int64_t frac_ns = 0;
-    if (*p == '.') {
-        int digits = 0;
-        int64_t scale = 100000000;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-            frac_ns += (*p - '0') * scale;
-            scale /= 10;
-        }
-        if (digits == 0) return -1;
-    }
-    if (strcmp(p, "Z") != 0) return -1;
-    struct tm tm = {0};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1) return -1;
-    *out = (int64_t)t * 1000000000 + frac_ns;
-    return 0;
-}
-
-static void parse_time(tbound *b, const char *arg, const char *opt,
-                       const char *usage) {
-    uint64_t ns;
-    b->set = 1;
-    b->absolute = 0;
-    if (arg[0] == '@') {
-        /* UNIX seconds: the duration parser reads "1732180772.25" as s. */
-        if (arg[1] >= '0' && arg[1] <= '9' &&
-            strspn(arg + 1, "0123456789.") == strlen(arg + 1) &&
-            mt_cli_parse_duration(arg + 1, &ns) == 0 && ns <= INT64_MAX) {
-            b->absolute = 1;
-            b->unix_ns = (int64_t)ns;
-            return;
-        }
-    } else if (strchr(arg, 'T') && strchr(arg, '-')) {
-        if (parse_iso_utc(arg, &b->unix_ns) == 0) {
-            b->absolute = 1;
-            return;
-        }
-    } else if (mt_cli_parse_duration(arg, &ns) == 0) {
-        b->rel_ns = ns;
-        return;
-    }
-    mt_cli_usage_error(usage,
-                       "invalid time '%s' for --%s (want e.g. 1.5, 200ms, 2m, "
-                       "@1732180772.25 or 2026-11-21T09:19:32Z)",
-                       arg, opt);
-}
-
 static int all_digits(const char *s) {
     return *s && strspn(s, "0123456789") == strlen(s);
 }
@@ -258,8 +190,8 @@ static int all_digits(const char *s) {
 int mt_select_getopt(mt_select *s, int c, const char *arg, const char *usage) {
     uint64_t v;
     switch (c) {
-    case MT_SELECT_OPT_FROM: parse_time(&s->from, arg, "from", usage); break;
-    case MT_SELECT_OPT_TO: parse_time(&s->to, arg, "to", usage); break;
+    case MT_SELECT_OPT_FROM: mt_cli_time_option(&s->from, "from", arg, usage); break;
+    case MT_SELECT_OPT_TO: mt_cli_time_option(&s->to, "to", arg, usage); break;
     case MT_SELECT_OPT_THREAD:
         if (!*arg) mt_cli_usage_error(usage, "empty --thread");
         if (all_digits(arg)) {

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,9 +39,18 @@ static const char usage_text[] =
 "Several FILEs are overlaid, aligned at their start, with a legend.\n"
 "\n"
 "Options:\n"
-"  -o, --output OUT  write to OUT (default: standard output)\n"
-"  --flame           a flame graph by stack instead, weighted as\n"
-"                    --flame-weight says\n"
+"  -o, --output OUT  write to OUT; its extension picks the format:\n"
+"                      .html  a page with the timeline, the flame graph and\n"
+"                             the run's summary (self-contained, offline)\n"
+"                      .svg   the timeline (or, with --flame, the flame graph)\n"
+"                      .png   the timeline drawn by gnuplot (needs gnuplot)\n"
+"                      .gp    a gnuplot script with inline data\n"
+"                    Without -o (or -o -): SVG on standard output, refused\n"
+"                    when that is a terminal.\n"
+"  --format F        html, svg, png or gp, whatever OUT's extension\n"
+"  --flame           a flame graph by stack instead of the timeline (SVG),\n"
+"                    or first in the page (HTML), weighted as --flame-weight\n"
+"                    says\n"
 "  --flame-weight W  rss: the RSS each stack grew while on top (positive\n"
 "                    self growth, as memtrace-analyze counts it); alloc:\n"
 "                    bytes allocated there; peak: bytes live there at the\n"
@@ -48,16 +58,22 @@ static const char usage_text[] =
 "                    last three need allocation records; estimates when\n"
 "                    sampled). Default: alloc when every FILE has\n"
 "                    allocation records, else rss\n"
-"  --gnuplot         a gnuplot script with inline data (RSS and markers)\n"
-"  --png, --svg      render that script with gnuplot into OUT (needs -o and\n"
-"                    gnuplot)\n"
 "  --from T, --to T  plot the window [T, T]: seconds since the trace's start\n"
-"                    (\"1.5\"), or with a unit (\"1.5s\", \"200ms\", \"2m\")\n"
+"                    (\"1.5\"), with a unit (\"1.5s\", \"200ms\", \"2m\"), a UNIX\n"
+"                    time (\"@1795000000.25\") or ISO-8601 UTC\n"
+"                    (\"2026-11-21T09:19:32Z\"); absolute times are taken\n"
+"                    against the first FILE's start\n"
+"  --thread X        only thread X's calls and allocations: a tid or a\n"
+"                    thread name (repeatable); RSS stays the process's\n"
+"  --json            after writing OUT, describe it on standard output as\n"
+"                    one JSON document (file, format, bytes, traces)\n"
 "  --width N, --height N   picture size in pixels (default 1200 x 800)\n"
 "  --title TEXT      the title (default: the file names)\n"
-"  --max-depth N     stack rows drawn per thread (default 64)\n"
+"  --rows N          stack rows drawn per thread (default 64)\n"
 "  -h, --help        print this text and exit\n"
 "  -V, --version     print the version and exit\n"
+"  (--gnuplot and --png are --format gp and --format png; --svg is\n"
+"  --format svg; --max-depth is --rows.)\n"
 "\n"
 "RSS(t) is the last RSS sample at or before t, drawn as steps. Calls\n"
 "narrower than a pixel are merged into grey \"(n calls)\" bands, and the\n"
@@ -78,19 +94,26 @@ static const char usage_text[] =
 "The output is never one of the input traces (by any name: refused).\n"
 "\n"
 "Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
-"picture then covers its intact chunks); 2 bad usage.\n";
+"picture then covers its intact chunks), or no thread matching --thread;\n"
+"2 bad usage.\n";
 
 /* ---- Options --------------------------------------------------------------- */
 
 enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
 
+/* What is written: chosen by --format, else by -o's extension. */
+enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP };
+static const char *const format_names[] = {"", "svg", "html", "png", "gp"};
+
 typedef struct options {
     const char *out;
-    int flame, gnuplot;
+    int flame, format, json;
     int weight; /* W_*: what a flame graph's widths are */
-    const char *render; /* NULL, "png" or "svg" */
-    uint64_t from_ns, to_ns;
+    mt_cli_time from, to;
+    uint64_t from_ns, to_ns; /* resolved against the first trace */
     int has_from, has_to;
+    const char **threads;
+    uint32_t nthreads;
     unsigned width, height, max_depth;
     const char *title;
 } options;
@@ -109,6 +132,7 @@ typedef struct thread_state {
     int lane;       /* -1: none yet */
     size_t cursor;  /* into the RSS series: last sample <= last time asked */
     int seen_block; /* its first BLOCK gave the frames entered before */
+    int skip;       /* not a thread --thread selects */
 } thread_state;
 
 typedef struct fid_info {
@@ -182,9 +206,17 @@ static thread_state *thread_get(replay *R, uint32_t tid) {
         thread_state *t = calloc(1, sizeof *t);
         if (!t) mt_cli_die(1, "out of memory");
         t->lane = -1;
+        if (R->o->nthreads) {
+            /* --thread: the others' calls are not replayed (once per tid). */
+            uint32_t nt;
+            const mt_analysis_thread *th = mt_analysis_threads(R->a, &nt);
+            t->skip = 1;
+            for (uint32_t k = 0; k < nt; k++)
+                if (th[k].tid == tid) t->skip = !th[k].selected;
+        }
         R->threads[tid] = t;
     }
-    return R->threads[tid];
+    return R->threads[tid]->skip ? NULL : R->threads[tid];
 }
 
 static fid_info *fid_get(replay *R, uint32_t fid) {
@@ -449,7 +481,8 @@ static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const c
     const mt_analysis_summary *sum = mt_analysis_summary_get(a);
     mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_first), 0);
     for (uint64_t i = 0; i < n; i++) {
-        if (i) mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), (double)s[i - 1].bytes);
+        /* Steps, as the heap holds its value until the next change. */
+        mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), i ? (double)s[i - 1].bytes : 0.0);
         mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), (double)s[i].bytes);
     }
     if (sum->t_last > s[n - 1].t)
@@ -554,6 +587,199 @@ static int close_out(FILE *f, const char *out, int rc) {
     return rc < 0 ? 1 : 0;
 }
 
+/* ---- The HTML page ----------------------------------------------------------- */
+
+/* Text into HTML (element content or a quoted attribute). */
+static void html_text(FILE *f, const char *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == '&') fputs("&amp;", f);
+        else if (c == '<') fputs("&lt;", f);
+        else if (c == '>') fputs("&gt;", f);
+        else if (c == '"') fputs("&quot;", f);
+        else fputc(c, f);
+    }
+}
+static void html_str(FILE *f, const char *t) { html_text(f, t, strlen(t)); }
+
+/* An SVG drawn into memory; its XML declaration is dropped (it is embedded). */
+typedef struct svg_buf {
+    char *p;
+    size_t n;
+} svg_buf;
+
+static int svg_height(const svg_buf *b, unsigned dflt) {
+    const char *h = b->p ? strstr(b->p, " height=\"") : NULL;
+    if (!h || h - b->p > 1024) return (int)dflt;
+    return atoi(h + 9) > 0 ? atoi(h + 9) : (int)dflt;
+}
+
+/* An iframe whose srcdoc is the SVG: the picture keeps its own styles,
+ * tooltips and scripts, apart from the page's and from the other picture's,
+ * and the page still needs nothing but itself. */
+static void html_frame(FILE *f, const char *what, const svg_buf *b, unsigned w, int h) {
+    const char *p = b->p;
+    size_t n = b->n;
+    if (n > 5 && memcmp(p, "<?xml", 5) == 0) {
+        const char *e = memchr(p, '\n', n);
+        if (e) n -= (size_t)(e + 1 - p), p = e + 1;
+    }
+    fprintf(f, "<iframe title=\"%s\" width=\"%u\" height=\"%d\" srcdoc=\"", what, w + 2, h);
+    html_str(f, "<style>html,body{margin:0;overflow:hidden}</style>");
+    html_text(f, p, n);
+    fputs("\"></iframe>\n", f);
+}
+
+static int write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
+                      const mt_flame_options *fo, const char *title, const char *sub,
+                      const char *flame_what, mt_analysis **an, char *const *paths,
+                      int nfiles) {
+    svg_buf tl = {0}, fl = {0};
+    FILE *m = open_memstream(&tl.p, &tl.n);
+    if (!m) return MT_PLOT_ERR_NOMEM;
+    int rc = mt_plot_write_svg(plot, m);
+    if (fclose(m) != 0 && rc >= 0) rc = MT_PLOT_ERR_NOMEM;
+    int have_flame = mt_flame_total(flame) > 0;
+    mt_flame_options fo2 = *fo;
+    fo2.icicle = 1; /* the root at the top: the first screen shows where it starts */
+    char ftitle[1200];
+    snprintf(ftitle, sizeof ftitle, "%.*s", (int)(strlen(flame_what) - 2), flame_what);
+    fo2.title = ftitle;
+    if (rc >= 0 && have_flame) {
+        if (!(m = open_memstream(&fl.p, &fl.n))) rc = MT_PLOT_ERR_NOMEM;
+        else {
+            rc = mt_flame_write_svg(flame, m, &fo2);
+            if (fclose(m) != 0 && rc >= 0) rc = MT_PLOT_ERR_NOMEM;
+        }
+    }
+    if (rc < 0) {
+        free(tl.p);
+        free(fl.p);
+        return rc;
+    }
+    const char *page_title = o->title ? o->title : title + (o->flame ? strlen(flame_what) : 0);
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", f);
+    html_str(f, page_title);
+    fputs(" - memtrace</title>\n<style>\n"
+          "body{font-family:Verdana,\"DejaVu Sans\",Helvetica,sans-serif;margin:16px 20px;"
+          "color:#222;background:#fff}\n"
+          "h1{font-size:20px;margin:0 0 4px}\nh2{font-size:16px;margin:22px 0 6px}\n"
+          ".sub{color:#555;font-size:13px;margin:0 0 12px}\n"
+          "table{border-collapse:collapse;font-size:13px}\n"
+          "th,td{padding:3px 12px 3px 0;text-align:left;white-space:nowrap}\n"
+          "td.n{text-align:right}\nth{border-bottom:1px solid #bbb}\n"
+          "iframe{border:1px solid #ddd;display:block;max-width:100%}\n"
+          ".note{color:#555;font-size:12px}\n.lost{color:#b00;font-weight:bold}\n"
+          "</style></head><body>\n<h1>", f);
+    html_str(f, page_title);
+    fputs("</h1>\n", f);
+    if (sub && *sub) {
+        fputs("<p class=\"sub\">", f);
+        html_str(f, sub);
+        fputs("</p>\n", f);
+    }
+    /* The run(s) in numbers. */
+    fputs("<table><tr><th>trace</th><th>duration</th><th>peak RSS</th><th>at</th>"
+          "<th>heap peak</th><th>heap at end</th><th>lost events</th></tr>\n", f);
+    for (int i = 0; i < nfiles; i++) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        const mt_analysis_heap *h = mt_analysis_heap_get(an[i]);
+        char b[64];
+        fputs("<tr><td>", f);
+        html_str(f, base_name(paths[i]));
+        fprintf(f, "</td><td class=\"n\">%s</td>",
+                mt_plot_fmt_seconds(b, mt_analysis_seconds(an[i], s->t_last)));
+        if (s->has_rss) {
+            fprintf(f, "<td class=\"n\">%s</td>", mt_plot_fmt_bytes(b, (double)s->rss_peak));
+            fprintf(f, "<td class=\"n\">%s</td>",
+                    mt_plot_fmt_seconds(b, mt_analysis_seconds(an[i], s->t_peak)));
+        } else {
+            fputs("<td>-</td><td>-</td>", f);
+        }
+        if (h->has_allocs) {
+            fprintf(f, "<td class=\"n\">%s%s</td>", h->sample_bytes ? "~" : "",
+                    mt_plot_fmt_bytes(b, (double)h->peak_bytes));
+            fprintf(f, "<td class=\"n\">%s%s</td>", h->sample_bytes ? "~" : "",
+                    mt_plot_fmt_bytes(b, (double)h->total.end_bytes));
+        } else {
+            fputs("<td>no allocation records</td><td></td>", f);
+        }
+        if (s->lost_events)
+            fprintf(f, "<td class=\"n lost\">%llu</td></tr>\n", (unsigned long long)s->lost_events);
+        else
+            fputs("<td class=\"n\">0</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    for (int part = 0; part < 2; part++) {
+        int is_flame = o->flame ? part == 0 : part == 1;
+        if (!is_flame) {
+            fputs("<h2>Memory over time</h2>\n<p class=\"note\">RSS (and the heap when the trace "
+                  "has allocations) over time; each thread's calls beneath. Hover a band or a "
+                  "marker for details.</p>\n", f);
+            html_frame(f, "timeline", &tl, o->width, svg_height(&tl, o->height) + 2);
+        } else {
+            fputs("<h2>", f);
+            html_str(f, ftitle);
+            fputs("</h2>\n", f);
+            if (have_flame) {
+                fputs("<p class=\"note\">Callers above callees; a frame's width is its share. "
+                      "Hover a frame for its size and share.</p>\n", f);
+                html_frame(f, "flame graph", &fl, o->width, svg_height(&fl, 400) + 2);
+            } else {
+                fputs("<p class=\"note\">Nothing to draw: no stack has any weight here "
+                      "(no allocations in the window, or no growth while a call ran).</p>\n", f);
+            }
+        }
+    }
+    fprintf(f, "<p class=\"note\">Written by memtrace-plot %s. This page is self-contained: it "
+               "loads nothing from the network.</p>\n</body></html>\n", MT_LIBRARY_VERSION);
+    free(tl.p);
+    free(fl.p);
+    return ferror(f) ? MT_PLOT_ERR_IO : 0;
+}
+
+/* --json: what was written, on standard output. */
+static void describe_json(const options *o, char *const *paths, int nfiles, mt_analysis **an,
+                          const mt_flame *flame) {
+    struct stat st;
+    mt_out *out = &mt_stdout;
+    MT_OUT_LIT(out, "{\"schema\":\"memtrace-plot/1\",");
+    mt_out_json_kstr(out, "output", o->out);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_kstr(out, "format", format_names[o->format]);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_ku(out, "bytes", stat(o->out, &st) == 0 ? (uint64_t)st.st_size : 0);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_kstr(out, "view", o->format == F_HTML ? "timeline+flame"
+                                  : o->flame           ? "flame"
+                                                       : "timeline");
+    if (flame) {
+        static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
+        MT_OUT_LIT(out, ",");
+        mt_out_json_kstr(out, "flame_weight", wn[o->weight]);
+        MT_OUT_LIT(out, ",\"flame_total\":");
+        mt_out_u64(out, (uint64_t)mt_flame_total(flame));
+    }
+    MT_OUT_LIT(out, ",\"traces\":[");
+    for (int i = 0; i < nfiles; i++) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        if (i) mt_out_putc(out, ',');
+        mt_out_putc(out, '{');
+        mt_out_json_kstr(out, "file", paths[i]);
+        MT_OUT_LIT(out, ",\"duration_s\":");
+        char b[64];
+        snprintf(b, sizeof b, "%.9f", mt_analysis_seconds(an[i], s->t_last));
+        mt_out_puts(out, b);
+        MT_OUT_LIT(out, ",");
+        mt_out_json_ku(out, "rss_peak_bytes", s->rss_peak);
+        MT_OUT_LIT(out, ",");
+        mt_out_json_ku(out, "lost_events", s->lost_events);
+        mt_out_putc(out, '}');
+    }
+    MT_OUT_LIT(out, "]}\n");
+    mt_out_finish(out);
+}
+
 static uint64_t parse_pos(const char *opt, const char *s, uint64_t max) {
     uint64_t v;
     if (mt_cli_parse_u64(s, &v) < 0 || v == 0 || v > max)
@@ -564,7 +790,8 @@ static uint64_t parse_pos(const char *opt, const char *s, uint64_t max) {
 
 int main(int argc, char **argv) {
     enum { OPT_FLAME = 256, OPT_GNUPLOT, OPT_PNG, OPT_SVG, OPT_FROM, OPT_TO,
-           OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH, OPT_WEIGHT };
+           OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH, OPT_WEIGHT, OPT_FORMAT, OPT_THREAD,
+           OPT_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"flame", no_argument, NULL, OPT_FLAME},
@@ -577,7 +804,11 @@ int main(int argc, char **argv) {
         {"width", required_argument, NULL, OPT_WIDTH},
         {"height", required_argument, NULL, OPT_HEIGHT},
         {"title", required_argument, NULL, OPT_TITLE},
+        {"rows", required_argument, NULL, OPT_DEPTH},
         {"max-depth", required_argument, NULL, OPT_DEPTH},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"thread", required_argument, NULL, OPT_THREAD},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -586,7 +817,9 @@ int main(int argc, char **argv) {
     options o = {0};
     o.width = 1200, o.height = 800, o.max_depth = 64;
     o.to_ns = UINT64_MAX;
-    int c;
+    o.threads = calloc((size_t)argc + 1, sizeof *o.threads);
+    if (!o.threads) mt_cli_die(1, "out of memory");
+    int c, format = F_NONE;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
         switch (c) {
@@ -602,25 +835,33 @@ int main(int argc, char **argv) {
                                     optarg);
             o.flame = 1;
             break;
-        case OPT_GNUPLOT: o.gnuplot = 1; break;
+        case OPT_GNUPLOT:
         case OPT_PNG:
         case OPT_SVG:
-            if (o.render) mt_cli_usage_error(usage_text, "--png and --svg exclude each other");
-            o.render = c == OPT_PNG ? "png" : "svg";
-            break;
-        case OPT_FROM:
-        case OPT_TO: {
-            uint64_t ns;
-            if (mt_cli_parse_duration(optarg, &ns) < 0)
-                mt_cli_usage_error(usage_text, "%s: not a time: '%s'",
-                                   c == OPT_FROM ? "--from" : "--to", optarg);
-            if (c == OPT_FROM) o.from_ns = ns, o.has_from = 1;
-            else o.to_ns = ns, o.has_to = 1;
+        case OPT_FORMAT: {
+            int f = c == OPT_GNUPLOT ? F_GP : c == OPT_PNG ? F_PNG : c == OPT_SVG ? F_SVG : F_NONE;
+            for (int k = F_SVG; !f && k <= F_GP; k++)
+                if (strcmp(optarg, format_names[k]) == 0) f = k;
+            if (!f && strcmp(optarg, "gnuplot") == 0) f = F_GP;
+            if (!f)
+                mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp)",
+                                   optarg);
+            if (format && format != f)
+                mt_cli_usage_error(usage_text, "two formats given: %s and %s",
+                                   format_names[format], format_names[f]);
+            format = f;
             break;
         }
+        case OPT_FROM: mt_cli_time_option(&o.from, "from", optarg, usage_text); break;
+        case OPT_TO: mt_cli_time_option(&o.to, "to", optarg, usage_text); break;
+        case OPT_THREAD:
+            if (!*optarg) mt_cli_usage_error(usage_text, "empty --thread");
+            o.threads[o.nthreads++] = optarg;
+            break;
+        case OPT_JSON: o.json = 1; break;
         case OPT_WIDTH: o.width = (unsigned)parse_pos("--width", optarg, 100000); break;
         case OPT_HEIGHT: o.height = (unsigned)parse_pos("--height", optarg, 100000); break;
-        case OPT_DEPTH: o.max_depth = (unsigned)parse_pos("--max-depth", optarg, 4096); break;
+        case OPT_DEPTH: o.max_depth = (unsigned)parse_pos("--rows", optarg, 4096); break;
         case OPT_TITLE: o.title = optarg; break;
         case 'h':
             fputs(usage_text, stdout);
@@ -639,24 +880,48 @@ int main(int argc, char **argv) {
     }
     int nfiles = argc - optind;
     if (nfiles < 1) mt_cli_usage_error(usage_text, "no trace file given");
-    if (o.render) o.gnuplot = 1;
-    if (o.flame && o.gnuplot)
-        mt_cli_usage_error(usage_text, "--flame draws SVG only (no --gnuplot, --png, --svg)");
-    if (o.render && (!o.out || strcmp(o.out, "-") == 0))
-        mt_cli_usage_error(usage_text, "--%s needs -o FILE", o.render);
-    if (o.width < 200 || o.height < 150)
-        mt_cli_usage_error(usage_text, "the picture must be at least 200 x 150 pixels");
-    if (o.has_from && o.has_to && o.to_ns <= o.from_ns)
-        mt_cli_usage_error(usage_text, "--to must be later than --from");
     for (int i = optind; i < argc; i++)
         if (strcmp(argv[i], "-") == 0)
             mt_cli_usage_error(usage_text, "FILE must be a file: a trace is read three times");
     mt_cli_guard_output(o.out, argv + optind, nfiles);
+    int to_stdout = !o.out || strcmp(o.out, "-") == 0;
+    if (!format && !to_stdout) {
+        const char *dot = strrchr(o.out, '.'), *slash = strrchr(o.out, '/');
+        if (dot && (!slash || dot > slash))
+            for (int k = F_SVG; !format && k <= F_GP; k++)
+                if (strcasecmp(dot + 1, format_names[k]) == 0) format = k;
+        if (!format && dot && (!slash || dot > slash) && strcasecmp(dot + 1, "htm") == 0)
+            format = F_HTML;
+        if (!format)
+            mt_cli_usage_error(usage_text,
+                               "cannot tell a format from '%s': name it .html, .svg, .png or .gp, "
+                               "or give --format",
+                               o.out);
+    }
+    if (!format) format = F_SVG;
+    o.format = format;
+    if (o.flame && (format == F_PNG || format == F_GP))
+        mt_cli_usage_error(usage_text, "a flame graph is drawn as SVG or HTML, not %s",
+                           format == F_PNG ? "PNG" : "a gnuplot script");
+    if (format == F_PNG && to_stdout)
+        mt_cli_usage_error(usage_text, "PNG needs -o FILE.png");
+    if (to_stdout && format != F_GP && isatty(STDOUT_FILENO))
+        mt_cli_usage_error(usage_text,
+                           "not writing %s onto a terminal: give -o FILE.html (or .svg, .png), "
+                           "or redirect standard output",
+                           format == F_HTML ? "HTML" : "SVG");
+    if (o.json && to_stdout)
+        mt_cli_usage_error(usage_text, "--json describes the file written: it needs -o FILE");
+    if (o.width < 200 || o.height < 150)
+        mt_cli_usage_error(usage_text, "the picture must be at least 200 x 150 pixels");
+    for (int i = optind; i < argc; i++)
+        if (strcmp(argv[i], "-") == 0)
+            mt_cli_usage_error(usage_text, "FILE must be a file: a trace is read three times");
     const char *gp = NULL;
-    if (o.render && !(gp = gnuplot_path()))
-        mt_cli_die(1, "--%s renders through gnuplot, which is not installed (Debian: "
-                      "apt-get install gnuplot-nox); --gnuplot -o FILE.gp writes the "
-                      "script alone", o.render);
+    if (format == F_PNG && !(gp = gnuplot_path()))
+        mt_cli_die(1, "PNG is drawn by gnuplot, which is not installed (Debian: "
+                      "apt-get install gnuplot-nox); -o FILE.svg or FILE.html need nothing, "
+                      "-o FILE.gp writes the gnuplot script alone");
 
     /* Pass 1 and 2 (the core), per file: the series, markers, threads, and
      * the extent of the x-axis, which the plot wants before any point. */
@@ -670,12 +935,22 @@ int main(int argc, char **argv) {
         const char *path = argv[optind + i];
         mt_reader *r;
         if (mt_cli_open_trace(&r, path) < 0) goto fail; /* uniform messages */
+        if (i == 0) {
+            /* One window for every trace (they are aligned at their start). */
+            const mt_header *h = mt_reader_header(r);
+            if (o.from.set) o.from_ns = mt_cli_time_ns(&o.from, h), o.has_from = 1;
+            if (o.to.set) o.to_ns = mt_cli_time_ns(&o.to, h), o.has_to = 1;
+            if (o.has_from && o.has_to && o.to_ns <= o.from_ns)
+                mt_cli_usage_error(usage_text, "--to must be later than --from");
+        }
         mt_reader_close(r);
         mt_analysis_options aopt;
         mt_analysis_options_init(&aopt);
         aopt.target_rss = 1;
         aopt.from_ns = o.from_ns;
         aopt.to_ns = o.to_ns;
+        aopt.threads = o.threads;
+        aopt.nthreads = o.nthreads;
         int rc = mt_analysis_run(&an[i], path, &aopt);
         if (rc < 0) {
             const char *m = an[i] ? mt_analysis_errmsg(an[i]) : "";
@@ -785,14 +1060,17 @@ int main(int argc, char **argv) {
     }
 
     int rc;
-    if (o.flame) {
+    int want_flame = o.flame || o.format == F_HTML, want_plot = !o.flame || o.format == F_HTML;
+    if (want_flame) {
         if ((rc = mt_flame_new(&flame)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
-    } else {
+    }
+    if (want_plot) {
         mt_plot_options po;
         mt_plot_options_init(&po);
         po.width_px = o.width;
         po.height_px = o.height;
-        po.title = title;
+        po.title = o.format == F_HTML && !o.title ? title + (o.flame ? strlen(flame_what) : 0)
+                                                  : title;
         po.banner = banner[0] ? banner : NULL;
         po.subtitle = sub[0] ? sub : NULL;
         po.from_s = from_s;
@@ -845,7 +1123,7 @@ int main(int argc, char **argv) {
             const mt_analysis_thread *th = mt_analysis_threads(an[i], &nt);
             if (mt_cli_open_trace(&R.r, path) < 0) goto fail;
             for (uint32_t k = 0; k < nt; k++) {
-                if (!th[k].calls) continue;
+                if (!th[k].calls || !th[k].selected) continue;
                 thread_state *ts = thread_get(&R, th[k].tid);
                 if (!ts) continue;
                 char lname[512];
@@ -857,29 +1135,35 @@ int main(int argc, char **argv) {
                     snprintf(lname, sizeof lname, "%s (tid %u)%s", tn, th[k].tid, lm);
                 ts->lane = mt_plot_lane_add(plot, lname);
             }
-        } else if (!R.rss_flame) {
-            /* The core has the sites: no replay needed. */
-            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
-            continue;
-        } else if (mt_cli_open_trace(&R.r, path) < 0) {
-            goto fail;
         }
+        if (flame && !R.rss_flame) {
+            /* The core has the sites: no replay needed for them. */
+            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
+            if (!plot) continue;
+        }
+        if (!R.r && mt_cli_open_trace(&R.r, path) < 0) goto fail;
         replay_run(&R);
         replay_free(&R);
     }
 
+    mt_flame_options fo = {0};
+    fo.width_px = o.width;
+    fo.title = title;
+    fo.banner = banner[0] ? banner : NULL;
     FILE *f;
-    if (o.flame) {
-        mt_flame_options fo = {0};
-        fo.width_px = o.width;
-        fo.title = title;
-        fo.banner = banner[0] ? banner : NULL;
+    if (o.format == F_HTML) {
+        f = open_out(o.out);
+        rc = write_html(f, &o, plot, flame, &fo, title, sub, flame_what, an, argv + optind,
+                        nfiles);
+        status |= close_out(f, o.out, rc);
+    } else if (o.flame) {
         f = open_out(o.out);
         rc = mt_flame_write_svg(flame, f, &fo);
         status |= close_out(f, o.out, rc);
-    } else if (!o.render) {
+    } else if (o.format != F_PNG) {
         f = open_out(o.out);
-        rc = o.gnuplot ? mt_plot_write_gnuplot(plot, f, NULL, NULL) : mt_plot_write_svg(plot, f);
+        rc = o.format == F_GP ? mt_plot_write_gnuplot(plot, f, NULL, NULL)
+                              : mt_plot_write_svg(plot, f);
         status |= close_out(f, o.out, rc);
     } else {
         /* The script goes to a temporary file beside nothing of the user's. */
@@ -888,10 +1172,11 @@ int main(int argc, char **argv) {
         if (fd < 0) mt_cli_die(1, "cannot create a temporary file: %s", strerror(errno));
         f = fdopen(fd, "w");
         if (!f) mt_cli_die(1, "cannot create a temporary file: %s", strerror(errno));
-        rc = mt_plot_write_gnuplot(plot, f, o.render, o.out);
+        rc = mt_plot_write_gnuplot(plot, f, "png", o.out);
         if (close_out(f, script, rc) != 0 || run_gnuplot(gp, script) != 0) status = 1;
         unlink(script);
     }
+    if (o.json && !(status & 1)) describe_json(&o, argv + optind, nfiles, an, flame);
     if (0) {
     fail: /* reported; nothing was written */
         status = 1;
@@ -900,5 +1185,6 @@ int main(int argc, char **argv) {
     mt_flame_free(flame);
     for (int i = 0; i < nfiles; i++) mt_analysis_free(an[i]);
     free(an);
+    free(o.threads);
     return status;
 }

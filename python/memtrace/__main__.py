@@ -402,7 +402,7 @@ def _report_at_exit(path):
         stem = os.path.splitext(os.path.basename(path))[0]
         try:
             sys.stderr.write("memtrace run: wrote %s (%s); next: memtrace analyze %s, "
-                             "memtrace plot %s -o %s.svg\n"
+                             "memtrace plot %s -o %s.html\n"
                              % (q, _human(size), q, q, stem))
             sys.stderr.flush()
         except (OSError, ValueError):

@@ -26,7 +26,7 @@ test_expect_success 'unknown option: usage, exit 2' '
 test_expect_success 'bad option values: exit 2' '
     expect_fail 2 "^memtrace-analyze: --sort: unknown key .size." --sort size good.trace &&
     expect_fail 2 "^memtrace-analyze: --top: not a count: .x." --top x good.trace &&
-    expect_fail 2 "^memtrace-analyze: --from: not a time: .soon." --from soon good.trace &&
+    expect_fail 2 "^memtrace-analyze: invalid time .soon. for --from .want e.g. 1.5, 200ms" --from soon good.trace &&
     expect_fail 2 "^memtrace-analyze: option .--top. needs a value" --top &&
     expect_fail 2 "exclude each other" --json --csv good.trace &&
     expect_fail 2 "^memtrace-analyze: --from is after --to" --from 2 --to 1 good.trace

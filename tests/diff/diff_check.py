@@ -49,7 +49,7 @@ SCHEMA = {
     "functions": [{"function": "str", "module": "str", "file": "str",
                    "first_line": "int", "kind": "str", "status": "status",
                    "calls": D, "incl_bytes": D, "self_bytes": D, "incl_s": D,
-                   "self_s": D}],
+                   "self_s": D, "peak_growth_bytes": D}],
     "lines": [{"file": "str", "line": "int", "function": "str", "status": "status",
                "count": D, "growth_bytes": D, "time_s": D}],
     "appeared": [PRESENCE], "vanished": [PRESENCE],

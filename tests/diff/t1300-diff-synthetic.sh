@@ -79,6 +79,20 @@ test_expect_success 'per-line changes' '
         lines.0.line=2 lines.1.line=11
 '
 
+test_expect_success 'a window and a thread, in the time syntax of every tool' '
+    "$DIFF" --json --to 10ms a.trace b.trace >w.json 2>err &&
+    expect w.json run.rss_peak_bytes.a=$((25*M)) run.rss_peak_bytes.b=$((27*M)) \
+        run.calls.a=3 run.calls.b=3 &&
+    "$DIFF" --json --to 0.01 a.trace b.trace >w2.json 2>err &&
+    cmp w.json w2.json &&
+    "$DIFF" --json --thread 1 a.trace b.trace >t.json 2>err &&
+    expect t.json run.calls.a=4 run.calls.b=5 &&
+    test_status 1 "$DIFF" --thread 2 a.trace b.trace >out 2>err &&
+    grep -q "a.trace: no thread .2. (by tid or name)" err &&
+    test_status 1 "$DIFF" --from 1s a.trace b.trace >out 2>err &&
+    grep -q "a.trace: --from 1.000 s is past the end of the trace" err
+'
+
 test_expect_success 'identical traces: nothing changed, exit 0' '
     "$DIFF" --json a.trace a.trace >aa.json &&
     schema aa.json &&

@@ -22,7 +22,9 @@ test_expect_success 'setup' '
 test_expect_success 'bad usage: exit 2' '
     expect_fail 2 "^memtrace-diff: unknown option .--bogus.$" --bogus a.trace b.trace &&
     grep -x "memtrace-diff: see memtrace-diff --help" err &&
-    expect_fail 2 "^memtrace-diff: --sort: unknown key .peak." --sort peak a.trace b.trace &&
+    expect_fail 2 "^memtrace-diff: --sort: unknown key .heap. .incl, self, calls, time, peak.$" --sort heap a.trace b.trace &&
+    expect_fail 2 "^memtrace-diff: invalid time .soon. for --from" --from soon a.trace b.trace &&
+    expect_fail 2 "^memtrace-diff: empty --thread" --thread "" a.trace b.trace &&
     expect_fail 2 "^memtrace-diff: --top: not a count: .x." --top x a.trace b.trace &&
     expect_fail 2 "^memtrace-diff: option .--fail-if. needs a value" a.trace b.trace --fail-if &&
     expect_fail 2 "^memtrace-diff: option .--json. takes no value" --json=1 a.trace b.trace &&

@@ -13,6 +13,8 @@ top=$(cd "$here/../.." && pwd)
 check="python3 $here/plot_check.py"
 rm -rf "$TRASH" && mkdir -p "$TRASH" || exit 1
 cd "$TRASH" || exit 1
+PYTHON=${PYTHON:-python3}
+DECODE_CMD=${DECODE_CMD:-memtrace-decode}
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -145,13 +147,81 @@ else
             [ -s a-gp.png ]; then ok; else bad "gnuplot a.gp"; cat gperr; fi
         expect 0 "$PLOT_CMD" --png a.trace -o a.png
         $check png a.png >/dev/null && ok || bad "--png gave a blank picture"
-        expect 0 "$PLOT_CMD" --svg a.trace -o a-gnuplot.svg
-        wellformed a-gnuplot.svg
     else
         skip "gnuplot is not installed: --png/--svg not rendered"
     fi
     expect 1 env PATH=/nonexistent "$PLOT_CMD" --png a.trace -o nope.png
     has err 'gnuplot, which is not installed'
+
+    echo "== memtrace-plot: the format follows -o's extension; HTML; --json; --thread; refusals"
+    expect 0 "$PLOT_CMD" a.trace -o a.html
+    has a.html '<!DOCTYPE html>'
+    has a.html '<iframe title="timeline"'
+    has a.html '<iframe title="flame graph"'
+    has a.html '<h2>RSS growth by stack</h2>'
+    has a.html '&lt;title&gt;build_matrix&amp;#10;app.py:50&amp;#10;'
+    if grep -qiE '(src|href)="(https?:)?//' a.html; then bad "a.html loads from the network"; else ok; fi
+    # the two pictures inside are the SVGs memtrace-plot writes alone
+    "$PYTHON" - a.html <<'PYEOF' && ok || bad "a.html: iframes are not the SVGs"
+import html, re, sys, xml.dom.minidom
+page = open(sys.argv[1]).read()
+docs = [html.unescape(d) for d in re.findall(r'srcdoc="([^"]*)"', page)]
+assert len(docs) == 2, len(docs)
+for d in docs:
+    svg = d[d.index("<svg"):]
+    xml.dom.minidom.parseString(svg)
+PYEOF
+    expect 0 "$PLOT_CMD" --flame a.trace -o af.html
+    first=$(grep -n -m1 '<iframe' af.html | grep -c 'flame graph')
+    [ "$first" = 1 ] && ok || bad "--flame -o x.html: the flame graph is not first"
+    expect 0 "$PLOT_CMD" a.trace -o A.SVG
+    wellformed A.SVG
+    has A.SVG 'data-name="RSS"'
+    expect 0 "$PLOT_CMD" a.trace -o a2.gp
+    has a2.gp '$S0 << EOD'
+    expect 0 "$PLOT_CMD" a.trace --format svg -o a.picture
+    wellformed a.picture
+    expect 0 "$PLOT_CMD" a.trace --format=html -o a.page
+    has a.page '<!DOCTYPE html>'
+    expect 2 "$PLOT_CMD" a.trace -o a.pdf
+    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png or .gp, or give --format"
+    has err "memtrace-plot: see memtrace-plot --help"
+    [ ! -e a.pdf ] && ok || bad "a.pdf was written"
+    expect 2 "$PLOT_CMD" --flame a.trace -o f.png
+    has err 'a flame graph is drawn as SVG or HTML, not PNG'
+    expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
+    has err "--format: unknown format 'jpeg' (html, svg, png, gp)"
+    expect 2 "$PLOT_CMD" a.trace --json
+    has err '--json describes the file written: it needs -o FILE'
+    "$PLOT_CMD" a.trace -o j.svg --json >j.json 2>err && ok || bad "--json failed"
+    "$PYTHON" - j.json j.svg <<'PYEOF' && ok || bad "--json: $(cat j.json)"
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+assert d["schema"] == "memtrace-plot/1" and d["format"] == "svg", d
+assert d["output"] == "j.svg" and d["bytes"] == os.path.getsize(sys.argv[2]), d
+assert d["traces"][0]["file"] == "a.trace" and d["traces"][0]["rss_peak_bytes"] > 0, d
+PYEOF
+    expect 0 "$PLOT_CMD" a.trace --thread worker -o t.svg
+    has t.svg '>worker (tid 2)</text>'
+    if grep -q '>MainThread (tid 1)</text>' t.svg; then bad "--thread worker drew MainThread"; else ok; fi
+    expect 1 "$PLOT_CMD" a.trace --thread nobody -o t2.svg
+    has err "no thread 'nobody' (by tid or name)"
+    # one time syntax: an absolute window (UNIX seconds, ISO-8601) as in analyze
+    from=$("$DECODE_CMD" --header --json a.trace | "$PYTHON" -c '
+import json, sys
+print("@%d.%09d" % divmod(json.load(sys.stdin)["wall_ns"] + 2000000, 10**9))')
+    expect 0 "$PLOT_CMD" --from "$from" --to 6ms a.trace -o abs.svg
+    has abs.svg 'data-t0="0.002" data-t1="0.006"'
+    expect 2 "$PLOT_CMD" --from yesterday a.trace -o bad.svg
+    has err "invalid time 'yesterday' for --from (want e.g. 1.5, 200ms, 2m, @1732180772.25 or 2026-11-21T09:19:32Z)"
+    if command -v script >/dev/null 2>&1; then
+        # standard output is a terminal: no SVG poured onto it
+        script -qec "$PLOT_CMD $TRASH/a.trace" /dev/null >tty.out 2>&1
+        has tty.out 'not writing SVG onto a terminal: give -o FILE.html (or .svg, .png), or redirect standard output'
+        if grep -q '<svg' tty.out; then bad "SVG written to a terminal"; else ok; fi
+    else
+        skip "script(1) is not installed: the terminal refusal is not checked"
+    fi
 
     echo "== memtrace-plot: LOST events: a banner first, marks, a warning on stderr"
     if [ -n "${ANALYZE_MKTRACE:-}" ] && "$ANALYZE_MKTRACE" lost lost.trace; then

@@ -94,6 +94,9 @@ def test_fresh_venv_pip_install_gives_every_subcommand(tmp_path):
     run(memtrace, "run", "-o", "b.trace", "-c", "x = bytearray(2 * 10**8)")
     out = run(memtrace, "analyze", "a.trace").stdout
     assert "Heap at its peak" in out
+    run(memtrace, "plot", "a.trace", "-o", "a.html")
+    page = (tmp_path / "a.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and '<iframe title="timeline"' in page
     run(memtrace, "plot", "a.trace", "-o", "a.svg")
     assert (tmp_path / "a.svg").stat().st_size > 1000
     d = subprocess.run([memtrace, "diff", "a.trace", "b.trace"], cwd=str(tmp_path), env=env,

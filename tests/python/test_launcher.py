@@ -209,7 +209,9 @@ def test_launcher_says_where_and_what_next_and_keeps_files(tmp):
     lines = p.stderr.splitlines()
     assert lines[0] == "memtrace run: recording into %s" % path, lines
     assert lines[-1].startswith("memtrace run: wrote %s (" % path), lines
-    assert "memtrace analyze %s" % path in lines[-1] and "memtrace plot %s" % path in lines[-1]
+    assert "memtrace analyze %s" % path in lines[-1]
+    stem = path[:-len(".trace")]
+    assert lines[-1].endswith("memtrace plot %s -o %s.html" % (path, stem)), lines
     assert len(lines) == 2, lines
     # An existing trace is kept unless -f; nothing runs.
     before = (tmp / path).read_bytes()
