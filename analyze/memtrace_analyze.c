@@ -177,7 +177,10 @@ static const char usage_text[] =
 "EXIT STATUS\n"
 "  0 report complete; 1 the trace is damaged (the report covers its intact\n"
 "  chunks and says so) or could not be read (missing, not a trace, newer\n"
-"  format); 2 bad usage.\n";
+"  format), holds no event and no sample (\"nothing to report\"), --from\n"
+"  is past its end, no thread matches --thread, or --tree on a trace\n"
+"  without allocation records; each of these is one line on stderr\n"
+"  (with --json, an \"error\" document); 2 bad usage.\n";
 
 enum mode { MODE_TEXT, MODE_JSON, MODE_CSV };
 
@@ -370,6 +373,9 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
     line(o, "  end         %-12s at %s%s", mt_fmt_bytes(b1, s->rss_end),
          mt_fmt_ns(b2, ticks_ns(rp, s->to)), lm(rp, MT_LOSS_RSS));
     line(o, "  samples     %llu", (unsigned long long)s->rss_samples);
+    if (s->rss_samples == 1)
+        line(o, "%s", "  (one sample: no RSS growth can be measured, and none is charged to "
+                      "functions; the run was shorter than the sampling interval)");
 
     uint32_t n;
     const mt_analysis_stack *st = mt_analysis_peak_stacks(a, &n);
@@ -746,8 +752,8 @@ static int notes(const report *rp, const mt_analysis *a, char out[MAX_NOTES][NOT
                  "no allocation records: functions and lines are charged with the RSS growth "
                  "seen while they ran (RSS sampled %s), an approximation: growth made by "
                  "another thread can be charged to one that waited, and memory freed before "
-                 "a return is not seen. For exact figures record allocations: "
-                 "memtrace.start(allocations=True) or python -m memtrace run --alloc",
+                 "a return is not seen. For exact figures record allocations, as memtrace does "
+                 "by default: memtrace run app.py (no --mode), or memtrace.start() with no mode",
                  s->rss_samples > 1 ? "at intervals" : "rarely");
     const uint32_t native = (1u << MT_DOMAIN_MALLOC) | (1u << MT_DOMAIN_MMAP);
     if (h->has_allocs && s->has_rss && !(h->domain_mask & native) && s->rss_peak > s->rss_start) {
@@ -1456,8 +1462,8 @@ static int tree_report(mt_out *o, const report *rp, const mt_analysis *a, const 
                        int fold) {
     const mt_analysis_heap *h = mt_analysis_heap_get(a);
     if (!h->has_allocs) {
-        mt_cli_error("%s: --tree: the trace has no allocation records (record them with "
-                     "allocations=True, or run --alloc)", path);
+        mt_cli_error("%s: --tree: the trace has no allocation records (memtrace run records "
+                     "them by default, without --mode)", path);
         return 1;
     }
     uint32_t n;
@@ -1605,6 +1611,16 @@ int main(int argc, char **argv) {
         mt_analysis_free(a);
         free(threads);
         return 1;
+    }
+    /* Nothing recorded (definitions alone, or every chunk damaged): one line
+     * and exit 1, not a report of zeros. */
+    if (!mt_analysis_data_records(a)) {
+        for (uint32_t k = 0; k < sum->nmessages; k++) mt_cli_error("%s", sum->messages[k]);
+        mt_cli_error("%s: nothing to report: the trace holds no events and no samples%s", path,
+                     sum->damaged_chunks ? " in its intact chunks" : "");
+        mt_analysis_free(a);
+        free(threads);
+        return json_error(path);
     }
     mt_analysis_sort(a, sort);
     report rp = {a, sum, 0, (uint32_t)top, sort, from.set || to.set,

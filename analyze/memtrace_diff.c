@@ -199,8 +199,10 @@ static const char usage_text[] =
 "\n"
 "EXIT STATUS\n"
 "  0 no condition true; 1 error: a trace missing, not a trace, of a newer\n"
-"  format, damaged (without --allow-damaged), nothing comparable, or a\n"
-"  condition that cannot be evaluated; 2 bad usage or a malformed --fail-if;\n"
+"  format, damaged (without --allow-damaged), nothing comparable (a trace\n"
+"  with no event and no sample, or no kind of figure in common), --from\n"
+"  past a trace's end, no thread matching --thread, or a condition that\n"
+"  cannot be evaluated; 2 bad usage or a malformed --fail-if;\n"
 "  3 a --fail-if condition is true (and no error).\n";
 
 enum { SA = 0, SB = 1 };
@@ -1901,6 +1903,12 @@ static int load(run *r, const char *path) {
     }
     r->s = mt_analysis_summary_get(r->an);
     r->tps = r->s->header->ticks_per_second;
+    if (!mt_analysis_data_records(r->an)) {
+        for (uint32_t k = 0; k < r->s->nmessages; k++) mt_cli_error("%s", r->s->messages[k]);
+        mt_cli_error("%s: nothing to compare: the trace holds no events and no samples%s", path,
+                     r->s->damaged_chunks ? " in its intact chunks" : "");
+        return -1;
+    }
     if (opt_from.set) {
         uint64_t last_ns = (uint64_t)((unsigned __int128)r->s->t_last * 1000000000u /
                                       (r->tps ? r->tps : 1));

@@ -1782,3 +1782,9 @@ const mt_analysis_thread *mt_analysis_threads(const mt_analysis *a, uint32_t *n)
     *n = (uint32_t)a->nth;
     return a->threads;
 }
+
+uint64_t mt_analysis_data_records(const mt_analysis *a) {
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < a->nth; i++) n += a->threads[i].events;
+    return n;
+}

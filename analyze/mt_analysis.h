@@ -399,6 +399,11 @@ typedef struct mt_analysis_thread {
 const mt_analysis_thread *mt_analysis_threads(const mt_analysis *a,
                                               uint32_t *n);
 
+/* Events and samples in the whole trace (every thread's events, sampler
+ * included): 0 when it holds definitions alone, or nothing intact. The tools
+ * then say "nothing to report" and exit 1 instead of reporting zeros. */
+uint64_t mt_analysis_data_records(const mt_analysis *a);
+
 /* ---- Allocations: the heap ---------------------------------------------- */
 /*
  * When the trace holds allocation records (ALLOC/FREE/REALLOC; header

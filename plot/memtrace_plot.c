@@ -967,6 +967,11 @@ int main(int argc, char **argv) {
                          (unsigned long long)s->damaged_bytes);
             status = 1;
         }
+        if (!mt_analysis_data_records(an[i])) {
+            mt_cli_error("%s: nothing to draw: the trace holds no events and no samples%s", path,
+                         s->damaged_chunks ? " in its intact chunks" : "");
+            goto fail;
+        }
         double e = mt_analysis_seconds(an[i], s->t_last);
         if (e > end_s) end_s = e;
     }
@@ -1008,8 +1013,8 @@ int main(int argc, char **argv) {
         if (!mt_analysis_heap_get(an[i])->has_allocs) {
             all_allocs = 0;
             if (o.flame && o.weight > W_RSS)
-                mt_cli_die(1, "%s: no allocation records for --flame-weight %s (record with "
-                              "allocations=True, or --alloc)", argv[optind + i],
+                mt_cli_die(1, "%s: no allocation records for --flame-weight %s (memtrace run "
+                              "records them by default, without --mode)", argv[optind + i],
                            o.weight == W_ALLOC ? "alloc" : o.weight == W_PEAK ? "peak" : "leak");
         }
     if (o.weight == W_DEFAULT) o.weight = all_allocs ? W_ALLOC : W_RSS;

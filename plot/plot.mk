@@ -53,7 +53,7 @@ $(PLOT_TEST_MKTRACE): $(OBJ)/tests/plot/plot_mktrace.o $(FORMAT_LIB)
 .SECONDARY: $(OBJ)/tests/plot/test_plot.o $(OBJ)/tests/plot/plot_mktrace.o
 
 .PHONY: test-plot
-test-plot: $(PLOT_TEST) $(PLOT_TEST_MKTRACE) $(ANALYZE_TESTGEN) $(DECODE) $(if $(wildcard plot/memtrace_plot.c),$(PLOT_CMD)) ## Run the plotting library and memtrace-plot tests
+test-plot: $(PLOT_TEST) $(PLOT_TEST_MKTRACE) $(ANALYZE_TESTGEN) $(DECODE) $(FILTER) $(if $(wildcard plot/memtrace_plot.c),$(PLOT_CMD)) ## Run the plotting library and memtrace-plot tests
 	$(Q)PLOT_TEST=$(abspath $(PLOT_TEST)) MKTRACE=$(abspath $(PLOT_TEST_MKTRACE)) \
 	    ANALYZE_MKTRACE=$(abspath $(ANALYZE_TESTGEN)) DECODE_CMD=$(abspath $(DECODE)) \
 	    PLOT_CMD=$(if $(wildcard plot/memtrace_plot.c),$(abspath $(PLOT_CMD))) \

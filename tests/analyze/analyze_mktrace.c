@@ -12,6 +12,7 @@
  *                                   is not time order)
  *   analyze_mktrace exact OUT       RSS records in the thread's own blocks
  *   analyze_mktrace norss OUT       calls and no RSS at all
+ *   analyze_mktrace empty OUT       definitions only: no event, no sample
  *   analyze_mktrace chunks OUT N    N data chunks, each one call of step()
  *                                   growing RSS by 1 MiB; prints
  *                                   "chunk I START END" per data chunk
@@ -292,6 +293,14 @@ static void mk_norss(const char *path) {
     close_writer();
 }
 
+/* empty: definitions (a function, a thread) and no event, no sample. */
+static void mk_empty(const char *path) {
+    open_writer(path);
+    func(1, "f", "n.py", 1);
+    thread(1, 101, "MainThread");
+    close_writer();
+}
+
 /*
  * chunks: main (c.py:1) called at 0 in a chunk of its own; then chunk i
  * (0-based) holds: 10i+1 rss 10+i; 10i+2 call step; 10i+3 rss 11+i;
@@ -529,6 +538,7 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "zombie")) mk_zombie(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "exact")) mk_exact(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "norss")) mk_norss(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "empty")) mk_empty(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 4 && !strcmp(argv[1], "chunks")) mk_chunks(argv[2], atoi(argv[3]));

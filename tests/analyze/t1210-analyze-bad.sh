@@ -90,4 +90,12 @@ test_expect_success 'a window past the end of the trace: one line, exit 1' '
     "$ANALYZE" --from 50ms good.trace >out 2>err
 '
 
+test_expect_success 'a trace with no event and no sample: one line, exit 1' '
+    "$MKTRACE" empty empty.trace &&
+    expect_fail 1 "^memtrace-analyze: empty.trace: nothing to report: the trace holds no events and no samples$" empty.trace &&
+    test $(wc -l <err) = 1 &&
+    test_status 1 "$ANALYZE" --json empty.trace >out 2>err &&
+    grep -q "\"error\":{\"message\":\"empty.trace: nothing to report" out
+'
+
 test_done

@@ -146,7 +146,7 @@ test_expect_success 'notes: RSS attribution without allocations; native memory u
     "$ANALYZE" plain.trace >plain.txt &&
     grep "^NOTE: no allocation records: functions and lines are charged" plain.txt &&
     "$ANALYZE" --json plain.trace >plain.json && schema plain.json &&
-    "$PYTHON" "$CHECK" get plain.json notes.0 | grep "python -m memtrace run --alloc" &&
+    "$PYTHON" "$CHECK" get plain.json notes.0 | grep "memtrace run app.py (no --mode)" &&
     "$PYTHON" "$CHECK" get alloc.json notes | grep -x "\[\]" &&
     rec unseen.trace native-unseen &&
     "$ANALYZE" unseen.trace >unseen.txt &&

@@ -279,7 +279,8 @@ print("@%d.%09d" % divmod(json.load(sys.stdin)["wall_ns"] + 2000000, 10**9))')
     has err "cannot write '/nonexistent/dir/x.svg'"
 
     echo "== memtrace-plot: a damaged trace still gives a picture, and exit 1"
-    cp a.trace d.trace
+    # many chunks, so that one damaged in the middle leaves data on both sides
+    "$(dirname "$PLOT_CMD")/memtrace-filter" --chunk-size 4KiB a.trace -o d.trace || bad "filter"
     size=$(wc -c <d.trace)
     python3 -c "
 import sys
@@ -288,6 +289,15 @@ f.write(bytes([b[0] ^ 0x55]))"
     expect 1 "$PLOT_CMD" d.trace -o d.svg
     has err 'damaged trace'
     wellformed d.svg
+    # nothing intact but definitions: one line, exit 1, no picture
+    cp a.trace e.trace
+    esize=$(wc -c <e.trace)
+    python3 -c "
+f = open('e.trace', 'r+b'); f.seek($esize // 2); b = f.read(1); f.seek($esize // 2)
+f.write(bytes([b[0] ^ 0x55]))"
+    expect 1 "$PLOT_CMD" e.trace -o e.svg
+    has err 'e.trace: nothing to draw: the trace holds no events and no samples in its intact chunks'
+    [ ! -e e.svg ] && ok || bad "e.svg was written"
 
     echo "== memtrace-plot: a real recording"
     if PYTHONPATH="$top/build/python" python3 -c 'import memtrace' 2>/dev/null; then
