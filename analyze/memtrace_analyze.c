@@ -1527,7 +1527,7 @@ int main(int argc, char **argv) {
     uint32_t nthreads = 0;
     if (!threads) mt_cli_die(1, "out of memory");
     opterr = 0; /* we word the messages ourselves */
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "hV", longopts, usage_text)) != -1) {
         switch (c) {
         case OPT_TOP:
             if (mt_cli_parse_u64(optarg, &top) < 0 || top > UINT32_MAX)

@@ -249,7 +249,7 @@ int main(int argc, char **argv) {
     enum mode mode = MODE_TEXT;
     int json = 0, csv = 0, header = 0, check = 0, c;
     opterr = 0; /* we word the messages ourselves */
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "hV", longopts, usage_text)) != -1) {
         if (mt_select_getopt(sel, c, optarg, usage_text)) continue;
         switch (c) {
         case OPT_JSON: json = 1; break;

@@ -1949,7 +1949,7 @@ int main(int argc, char **argv) {
     int json = 0, allow_damaged = 0, c;
     uint64_t top = 20;
     opterr = 0; /* we word the messages ourselves */
-    while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "hV", longopts, usage_text)) != -1) {
         switch (c) {
         case OPT_TOP:
             if (mt_cli_parse_u64(optarg, &top) < 0 || top > UINT32_MAX)

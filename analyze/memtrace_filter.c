@@ -510,7 +510,7 @@ int main(int argc, char **argv) {
     uint64_t v;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "o:hV", longopts, usage_text)) != -1) {
         if (mt_select_getopt(sel, c, optarg, usage_text)) continue;
         switch (c) {
         case 'o': out = optarg; break;

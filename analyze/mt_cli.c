@@ -607,6 +607,40 @@ void mt_cli_bad_option(const char *usage, char *const *argv, int optind, int opt
     mt_cli_usage_error(usage, "unknown option '%s'", a);
 }
 
+int mt_cli_getopt(int argc, char *const argv[], const char *shortopts,
+                  const struct option *longopts, const char *usage) {
+    char spec[128];
+    size_t k = 0;
+    if (*shortopts == '+') spec[k++] = *shortopts++;
+    spec[k++] = ':'; /* a missing value returns ':', not '?' */
+    snprintf(spec + k, sizeof spec - k, "%s", shortopts);
+    opterr = 0;
+    int idx = -1;
+    int c = getopt_long(argc, argv, spec, longopts, &idx);
+    if (c == ':') {
+        const char *a = argv[optind - 1];
+        if (a[0] == '-' && a[1] != '-' && optopt > 0 && optopt < 256)
+            mt_cli_usage_error(usage, "option '-%c' needs a value", optopt);
+        mt_cli_usage_error(usage, "option '%s' needs a value", a);
+    }
+    if (c == '?') mt_cli_bad_option(usage, argv, optind, optopt);
+    if (c != -1 && idx >= 0) {
+        /* The element that held the option: the one before its value when
+         * the value came separately. */
+        const char *a = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+                                                                           : argv[optind - 1];
+        if (a[0] == '-' && a[1] == '-') {
+            size_t n = strcspn(a + 2, "=");
+            if (strlen(longopts[idx].name) != n)
+                mt_cli_usage_error(usage,
+                                   "unknown option '%.*s' (did you mean '--%s'? options are "
+                                   "not abbreviated)",
+                                   (int)n + 2, a, longopts[idx].name);
+        }
+    }
+    return c;
+}
+
 /* ---- Times -------------------------------------------------------------- */
 
 /* "YYYY-MM-DDTHH:MM:SS[.fraction]Z" to UNIX ns. */

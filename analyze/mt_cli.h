@@ -22,6 +22,7 @@
 #ifndef MT_CLI_H
 #define MT_CLI_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,15 @@ _Noreturn void mt_cli_die(int status, const char *fmt, ...)
  * kept so that callers name their help text. */
 _Noreturn void mt_cli_usage_error(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* getopt_long() with the rules of every memtrace tool: options before or
+ * after operands (unless shortopts starts with '+'), long options spelt in
+ * full (an abbreviation is refused, naming the option it would have been:
+ * abbreviations change meaning when options are added), and every mistake a
+ * usage error worded here (exit 2). Returns what getopt_long returns, never
+ * '?' or ':'. */
+int mt_cli_getopt(int argc, char *const argv[], const char *shortopts,
+                  const struct option *longopts, const char *usage);
 
 /* After getopt_long() returned '?': say what was wrong with the option at
  * argv[optind - 1] - unknown, a long option that needs a value, or one

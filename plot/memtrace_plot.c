@@ -821,7 +821,7 @@ int main(int argc, char **argv) {
     if (!o.threads) mt_cli_die(1, "out of memory");
     int c, format = F_NONE;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:hV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "o:hV", longopts, usage_text)) != -1) {
         switch (c) {
         case 'o': o.out = optarg; break;
         case OPT_FLAME: o.flame = 1; break;

@@ -885,7 +885,7 @@ int main(int argc, char **argv) {
     int c;
     opterr = 0;
     /* '+': the first operand is the command; its options are its own. */
-    while ((c = getopt_long(argc, argv, "+i:o:p:tjr:vhV", longopts, NULL)) != -1) {
+    while ((c = mt_cli_getopt(argc, argv, "+i:o:p:tjr:vhV", longopts, usage_text)) != -1) {
         uint64_t v;
         switch (c) {
         case 'i':

@@ -157,3 +157,14 @@ test-tools-asan: $(ASAN_TOOLS) $(ANALYZE_TESTGEN) $(DIFF_TESTGEN) $(REC_STAMP) #
 	    $(ASAN_ENV) TRASH=$(abspath $(B)/tests/damage/trash) sh tests/damage/run.sh
 
 TEST_TARGETS += test-tools-asan
+
+# The command-line rules every subcommand follows (tests/cli/cli_table.py):
+# usage errors, options after operands, one time syntax, help.
+CLI_TRASH := $(B)/tests/cli/trash
+.PHONY: test-cli
+test-cli: $(ANALYZE_TESTGEN) $(REC_STAMP) $(ALL_TARGETS) ## Check every subcommand against the shared CLI rules
+	$(Q)rm -rf $(CLI_TRASH) && mkdir -p $(CLI_TRASH)
+	$(Q)$(ANALYZE_TESTGEN) basic $(CLI_TRASH)/a.trace && $(ANALYZE_TESTGEN) basic $(CLI_TRASH)/b.trace
+	$(Q)PYTHON=$(PYTHON) $(PYTHON) tests/cli/cli_table.py $(BIN) $(B)/python \
+	    $(CLI_TRASH)/a.trace $(CLI_TRASH)/b.trace $(CLI_TRASH)
+TEST_TARGETS += test-cli

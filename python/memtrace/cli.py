@@ -21,6 +21,7 @@ COMMANDS = (
     ("decode", "print a trace's records as text, JSON or CSV; check a file"),
     ("poll", "sample the memory of running processes from outside"),
     ("help", "print the help of a command"),
+    ("completion", "print a shell completion script: eval \"$(memtrace completion bash)\""),
 )
 NAMES = tuple(name for name, _ in COMMANDS)
 
@@ -96,11 +97,114 @@ def main(argv=None):
     if cmd == "run":
         from memtrace import __main__ as launcher
         return launcher.run_command(args[1:])
+    if cmd == "completion":
+        rest = args[1:]
+        if rest in (["-h"], ["--help"]):
+            sys.stdout.write("usage: memtrace completion bash|zsh\n\nPrint a completion script "
+                             "for the shell, generated from the command table:\n"
+                             "  eval \"$(memtrace completion bash)\"   (in ~/.bashrc)\n"
+                             "  eval \"$(memtrace completion zsh)\"    (in ~/.zshrc)\n")
+            return 0
+        if len(rest) != 1 or rest[0] not in ("bash", "zsh"):
+            sys.stderr.write("memtrace completion: give the shell: bash or zsh\n"
+                             "memtrace completion: see memtrace completion --help\n")
+            return 2
+        sys.stdout.write(completion_script(rest[0]))
+        return 0
     if cmd in NAMES:
         exec_tool(cmd, args[1:])
     import difflib
     near = difflib.get_close_matches(cmd, NAMES, n=1)
     _usage_error("unknown command %r%s" % (cmd, " (did you mean %r?)" % near[0] if near else ""))
+
+
+def help_text(name):
+    """The --help text of a command (what memtrace help NAME prints)."""
+    if name == "run":
+        from memtrace import __main__ as launcher
+        return launcher.USAGE
+    if name in ("help", "completion"):
+        return usage()
+    path = tool_path(name)
+    if path is None:
+        return ""
+    import subprocess
+    try:
+        return subprocess.run([path, "--help"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def options_of(name):
+    """The options a command takes, read from its help: the lines that
+    describe options start with spaces and a dash."""
+    import re
+    opts = []
+    for line in help_text(name).splitlines():
+        m = re.match(r"\s{1,4}(-[-\w].*?)(\s{2,}|$)", line)
+        if not m:
+            continue
+        for o in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)(?![%\w])", m.group(1)):
+            if o not in opts:
+                opts.append(o)
+    return opts
+
+
+_BASH = """\
+# memtrace completion for bash (memtrace completion bash); generated from
+# memtrace's command table and each command's --help.
+_memtrace_opts() {
+    case "$1" in
+%(cases)s
+    esac
+}
+_memtrace() {
+    local cur=${COMP_WORDS[COMP_CWORD]} cmd first=1
+    case "${COMP_WORDS[0]##*/}" in
+        memtrace-*) cmd=${COMP_WORDS[0]##*/memtrace-}; cmd=${cmd#memtrace-}; first=0 ;;
+        *)
+            if [ "$COMP_CWORD" -eq 1 ]; then
+                COMPREPLY=($(compgen -W "%(names)s" -- "$cur"))
+                return
+            fi
+            cmd=${COMP_WORDS[1]} ;;
+    esac
+    if [ "$cmd" = help ] && [ "$first" = 1 ] && [ "$COMP_CWORD" -eq 2 ]; then
+        COMPREPLY=($(compgen -W "%(names)s" -- "$cur"))
+        return
+    fi
+    if [ "$cmd" = completion ]; then
+        COMPREPLY=($(compgen -W "bash zsh" -- "$cur"))
+        return
+    fi
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "$(_memtrace_opts "$cmd")" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}
+complete -o filenames -o bashdefault -F _memtrace memtrace %(aliases)s
+"""
+
+
+def completion_script(shell):
+    names = [n for n, _ in COMMANDS]
+    cases = []
+    for n in names:
+        if n in ("help", "completion"):
+            continue
+        cases.append("        %s) echo '%s' ;;" % (n, " ".join(options_of(n))))
+    script = _BASH % {"cases": "\n".join(cases), "names": " ".join(names),
+                      "aliases": " ".join("memtrace-" + n for n in names
+                                          if n not in ("run", "help", "completion"))}
+    if shell == "zsh":
+        # zsh runs bash completions through bashcompinit.
+        script = ("# memtrace completion for zsh (memtrace completion zsh)\n"
+                  "autoload -U +X compinit && compinit\n"
+                  "autoload -U +X bashcompinit && bashcompinit\n") + script
+    return script
 
 
 def _alias(name):

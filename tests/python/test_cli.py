@@ -57,6 +57,34 @@ def test_run_c_then_analyze_and_help(tmp_path):
     assert h.returncode == 0 and "memtrace-analyze" in h.stdout
 
 
+@pytest.mark.skipif(not TOOLS_BUILT, reason="the C tools are not built (make)")
+@pytest.mark.skipif(not shutil.which("bash"), reason="bash is not installed")
+def test_bash_completion_from_the_command_table(tmp_path):
+    """The script completes subcommands from the table and each one's
+    options from its --help, for memtrace CMD and the memtrace-CMD names."""
+    script = mt(["completion", "bash"], tmp_path)
+    assert script.returncode == 0, script.stderr
+    (tmp_path / "c.bash").write_text(script.stdout)
+    probe = """
+source ./c.bash
+t() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); _memtrace;
+      echo "${COMPREPLY[*]}"; }
+t memtrace an
+t memtrace analyze --tr
+t memtrace help pl
+t memtrace-plot --fo
+t memtrace run --na
+t memtrace poll --tre
+"""
+    p = subprocess.run(["bash", "-c", probe], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["analyze", "--tree", "plot", "--format", "--native",
+                                     "--tree"], p.stdout
+    bad = mt(["completion", "fish"], tmp_path)
+    assert bad.returncode == 2 and "give the shell: bash or zsh" in bad.stderr
+
+
 def test_fresh_venv_pip_install_gives_every_subcommand(tmp_path):
     """pip install of the source tree into a new venv: memtrace run, analyze,
     plot and diff work with no other step. One Python (the slowest part of
