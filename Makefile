@@ -72,6 +72,17 @@ include format/format.mk
 -include tests/spec/spec.mk
 -include bench/bench.mk
 
+# A self-contained wheel (auditwheel: libzstd inside), tried in a new venv
+# (part of make test; skipped, saying so, when PyPI cannot be reached).
+.PHONY: wheel test-wheel
+wheel: ## Build a manylinux wheel into build/wheelhouse and try it in a new venv
+	sh scripts/wheel.sh $(PYTHON) $(B)/wheelhouse
+test-wheel: | $(DEPS_STAMP)
+	$(Q)sh scripts/wheel.sh $(PYTHON) $(B)/wheelhouse >$(B)/wheel.log 2>&1; rc=$$?; \
+	    if [ $$rc = 77 ]; then grep SKIP $(B)/wheel.log; \
+	    elif [ $$rc != 0 ]; then cat $(B)/wheel.log; exit 1; else tail -1 $(B)/wheel.log; fi
+TEST_TARGETS += test-wheel
+
 all: $(ALL_TARGETS)
 test: all $(TEST_TARGETS)
 	@echo "make test: all tests passed"
@@ -94,3 +105,4 @@ demo: all
 	$(BIN)/memtrace-plot --flame $(DEMO)/demo.trace -o $(DEMO)/demo-flame.svg
 	$(BIN)/memtrace-plot $(DEMO)/demo.trace -o $(DEMO)/demo.png
 	@echo "demo: wrote $(DEMO)/demo.trace, demo.html, demo.svg, demo-flame.svg, demo.png"
+

@@ -70,6 +70,15 @@ static int hooks_mode;
  * GIL. mt_hooks_hide_iframe is the interpreter frame it runs in, for the
  * allocation hooks' frame walk. */
 static PyFrameObject *hooks_hide_frame;
+/* Its code object (strong reference): a C call made from the hidden frame
+ * (the launcher's exec of the program, its writes to stderr) is the
+ * launcher's too, and is not recorded. */
+static PyObject *hooks_hide_code;
+/* The file of memtrace.start's own frames when the launcher called it (a
+ * str, strong reference): those frames, innermost at the start, are not
+ * pushed either; their returns, which come first, find nothing of theirs
+ * on the stack and are ignored. */
+static PyObject *hooks_own_file;
 void *mt_hooks_hide_iframes[MT_HIDE_MAX];
 unsigned mt_hooks_nhide;
 
@@ -566,11 +575,13 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
     SAVE_ERR;
     PyFrameObject *chain[512];
     int n = 0;
+    int stopped_hidden = 0;
     if (from) {
         Py_INCREF(from);
         for (PyFrameObject *f = from; f; ) {
             if (hidden_frame(f)) { /* the launcher's frames: hidden */
                 Py_DECREF(f);
+                stopped_hidden = 1;
                 break;
             }
             if (n == (int)(sizeof chain / sizeof chain[0])) { /* keep the innermost */
@@ -582,7 +593,17 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
             f = PyFrame_GetBack(f); /* new reference */
         }
     }
-    for (int i = n - 1; i >= 0; i--) { /* outermost first */
+    int lo = 0; /* chain[lo..n): pushed */
+    while (stopped_hidden && hooks_own_file && lo < n) {
+        PyCodeObject *co = PyFrame_GetCode(chain[lo]);
+        int own = co->co_filename == hooks_own_file ||
+                  (PyUnicode_Check(co->co_filename) &&
+                   PyUnicode_Compare(co->co_filename, hooks_own_file) == 0);
+        Py_DECREF(co);
+        if (!own) break;
+        Py_DECREF(chain[lo++]);
+    }
+    for (int i = n - 1; i >= lo; i--) { /* outermost first */
         PyCodeObject *co = PyFrame_GetCode(chain[i]);
 #if PY_VERSION_HEX >= 0x030B0000
         PyObject *g = PyFrame_GetGlobals(chain[i]);
@@ -805,6 +826,9 @@ static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *a
         mt_rec_leave(t, arg ? MT_REC_RETURN : MT_REC_UNWIND);
         break;
     case PyTrace_C_CALL:
+        /* Made by the launcher's own frame: not the program's. Its return
+         * finds no C frame on top, and is ignored. */
+        if (__builtin_expect(frame == hooks_hide_frame, 0)) break;
         e = cfunc_fent(arg);
         if (e) mt_rec_enter(t, e->id, e->flags | MT_FR_C);
         break;
@@ -1288,6 +1312,7 @@ static PyObject *mon_call(PyObject *self, PyObject *const *args, Py_ssize_t narg
     (void)self;
     mt_tstate *t;
     if (!mon_is_c(args, nargs) || !(t = mon_tstate(0))) Py_RETURN_NONE;
+    if (__builtin_expect(args[0] == hooks_hide_code, 0)) Py_RETURN_NONE; /* the launcher's */
     fent *e = cfunc_fent(args[2]);
     if (e) mt_rec_enter(t, e->id, e->flags | MT_FR_C);
     Py_RETURN_NONE;
@@ -1798,6 +1823,8 @@ int mt_hooks_stop(int reason) {
     alloc_on = 0;
     hooks_mode = 0;
     Py_CLEAR(hooks_hide_frame);
+    Py_CLEAR(hooks_hide_code);
+    Py_CLEAR(hooks_own_file);
     mt_hooks_nhide = 0;
     mt_rec_flush_idle();
     int rc;
@@ -1845,6 +1872,8 @@ void mt_hooks_after_fork_child(void) {
     hooks_mode = 0;
     hooks_stopping = 0;
     Py_CLEAR(hooks_hide_frame);
+    Py_CLEAR(hooks_hide_code);
+    Py_CLEAR(hooks_own_file);
     mt_hooks_nhide = 0;
     ftab_clear();
     filters_free(&hooks_filters);
@@ -1855,10 +1884,20 @@ void mt_hooks_after_fork_child(void) {
 
 void mt_hooks_set_hide_frame(PyObject *frame) {
     Py_CLEAR(hooks_hide_frame);
+    Py_CLEAR(hooks_hide_code);
+    Py_CLEAR(hooks_own_file);
     mt_hooks_nhide = 0;
     if (!frame || !PyFrame_Check(frame)) return;
     Py_INCREF(frame);
     hooks_hide_frame = (PyFrameObject *)frame;
+    hooks_hide_code = (PyObject *)PyFrame_GetCode(hooks_hide_frame);
+    PyFrameObject *cur = PyEval_GetFrame(); /* borrowed: memtrace.start's innermost */
+    if (cur && cur != hooks_hide_frame) {
+        PyCodeObject *co = PyFrame_GetCode(cur);
+        hooks_own_file = co->co_filename;
+        Py_INCREF(hooks_own_file);
+        Py_DECREF(co);
+    }
     /* The frame and its callers: they stay hidden after it returns too
      * (the launcher's callers run the interpreter's shutdown). */
     PyFrameObject *f = hooks_hide_frame;

@@ -638,11 +638,6 @@ def _unwrap_process_exits():
         del _real_os[name]  # replaced by the program meanwhile: its choice stays
 
 
-def _at_exit():
-    if _memtrace.is_recording():
-        _memtrace.stop(1)  # MT_END_EXIT
-
-
 def __getattr__(name):
     # memtrace.process on first use (it imports threading, json, logging).
     if name == "process":
@@ -662,4 +657,7 @@ if hasattr(_os, "register_at_fork"):
                              after_in_child=_after_fork_child)
     else:
         _os.register_at_fork(after_in_child=_after_fork_child)
-_atexit.register(_at_exit)
+# The C function itself, called by atexit from C: no Python frame, and no C
+# call the profile hook could see, so the end of the recording is not in it
+# (1: MT_END_EXIT; a no-op when not recording).
+_atexit.register(_memtrace.stop, 1)

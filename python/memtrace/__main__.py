@@ -323,29 +323,43 @@ def run(args):
         sys.stderr.write("memtrace run: %s exists: give -f to overwrite it, or -o another "
                          "file\n" % opts["path"])
         sys.exit(1)
+    # What the launcher does in Python is done before recording starts: its
+    # Python calls after that would be recorded as the program's.
+    if code is not None:
+        # As python does: the script's directory, symlinks resolved ("" for
+        # -c: the current directory).
+        path0 = "" if kind == "code" else os.path.dirname(os.path.realpath(target))
+    elif kind == "script":  # a directory or zip file with __main__.py
+        path0 = target = os.path.abspath(target)
+    else:
+        path0 = os.getcwd()
+    started = []
+    if verbose:
+        _report_at_exit(opts["path"], started)
     try:
-        # This frame and its callers (the launcher's) stay out of the trace.
+        # This frame and its callers (the launcher's) stay out of the trace,
+        # and so do the C calls it makes (exec of the program).
         path = memtrace.start(mode=mode, _hide_frame=sys._getframe(), **opts)
     except (TypeError, ValueError) as e:
         _usage_error(str(e))
     except OSError as e:
         sys.stderr.write("memtrace: cannot record: %s\n" % e)
         sys.exit(1)
+    # At exit, the recording ends first, before the launcher's own handlers
+    # (registered earlier, so run later) and unseen (a C function called by
+    # atexit); the program's handlers, registered later, run before it.
+    atexit.register(memtrace._memtrace.stop, 1)
+    started.append(path)
     if verbose:
         sys.stderr.write("memtrace run: recording into %s%s\n"
                          % (path, " (mode %s)" % (mode or "default") if verbose > 1 else ""))
-        _report_at_exit(path)
+    sys.path[0] = path0
     try:
         if code is not None:
-            # As python does: the script's directory, symlinks resolved
-            # ("" for -c: the current directory).
-            sys.path[0] = "" if kind == "code" else os.path.dirname(os.path.realpath(target))
             exec(code, main_globals)
-        elif kind == "script":  # a directory or zip file with __main__.py
-            sys.path[0] = os.path.abspath(target)
-            runpy.run_path(os.path.abspath(target), run_name="__main__")
+        elif kind == "script":
+            runpy.run_path(target, run_name="__main__")
         else:
-            sys.path[0] = os.getcwd()
             runpy.run_module(target, run_name="__main__", alter_sys=True)
     except SystemExit:
         raise
@@ -383,14 +397,14 @@ def _sigint_at_exit():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def _report_at_exit(path):
+def _report_at_exit(path, started):
     """At exit, once the trace is finished: what was written and what to run
     next (one line on stderr). Not in forked children, which have files of
     their own and exit in other ways."""
     pid = os.getpid()
 
     def report():
-        if os.getpid() != pid:
+        if os.getpid() != pid or not started:
             return
         import memtrace
         memtrace.stop()

