@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "memtrace_format.h"
 #include "mt_analysis.h"
@@ -174,6 +175,11 @@ static const char usage_text[] =
 "CSV (--csv): rank,function,module,file,first_line,kind,calls,incl_bytes,\n"
 "  self_bytes,incl_s,self_s,peak_rss_bytes,peak_growth_bytes\n"
 "\n"
+"COLOUR\n"
+"  On a terminal, section titles are bold, warnings red and notes yellow;\n"
+"  NO_COLOR=1 (https://no-color.org) or TERM=dumb turns that off. Files\n"
+"  and pipes never get colour.\n"
+"\n"
 "EXIT STATUS\n"
 "  0 report complete; 1 the trace is damaged (the report covers its intact\n"
 "  chunks and says so) or could not be read (missing, not a trace, newer\n"
@@ -227,13 +233,26 @@ static void json_ks(mt_out *o, const report *rp, const char *k, uint64_t ticks) 
 /* ---- Text --------------------------------------------------------------- */
 
 static void line(mt_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Colour in the text report: on a terminal, unless NO_COLOR is set (to
+ * anything but "") or TERM is "dumb" (https://no-color.org). Section titles
+ * (lines that start with a capital) in bold, WARNING lines in bold red, NOTE
+ * lines in yellow; the text is the same without it. */
+static int colour;
+
 static void line(mt_out *o, const char *fmt, ...) {
     char buf[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    const char *on = NULL;
+    if (colour && buf[0] >= 'A' && buf[0] <= 'Z')
+        on = strncmp(buf, "WARNING", 7) == 0 ? "\033[1;31m"
+             : strncmp(buf, "NOTE", 4) == 0  ? "\033[33m"
+                                              : "\033[1m";
+    if (on) mt_out_puts(o, on);
     mt_out_puts(o, buf);
+    if (on) MT_OUT_LIT(o, "\033[0m");
     mt_out_putc(o, '\n');
 }
 
@@ -1566,6 +1585,11 @@ int main(int argc, char **argv) {
     if (json && csv) mt_cli_usage_error(usage_text, "--json and --csv exclude each other");
     if (tree && csv) mt_cli_usage_error(usage_text, "--tree and --csv exclude each other");
     mode = json ? MODE_JSON : csv ? MODE_CSV : MODE_TEXT;
+    {
+        const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+        colour = mode == MODE_TEXT && isatty(STDOUT_FILENO) && !(nc && *nc) &&
+                 !(term && strcmp(term, "dumb") == 0);
+    }
     json_mode = json;
     if (argc - optind < 1) mt_cli_usage_error(usage_text, "no trace file given");
     if (argc - optind > 1) mt_cli_usage_error(usage_text, "one trace file at a time");
@@ -1591,9 +1615,12 @@ int main(int argc, char **argv) {
         mt_cli_usage_error(usage_text, "--from is after --to");
     opt.threads = threads;
     opt.nthreads = nthreads;
+    opt.progress = mt_cli_progress;
+    opt.progress_ctx = (void *)path;
 
     mt_analysis *a;
     int rc = mt_analysis_run(&a, path, &opt);
+    mt_cli_progress_done();
     if (rc < 0) {
         mt_cli_error("%s", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
         mt_analysis_free(a);

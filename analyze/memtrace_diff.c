@@ -1896,7 +1896,10 @@ static int load(run *r, const char *path) {
     if (opt.from_ns > opt.to_ns) mt_cli_usage_error(usage_text, "--from is after --to");
     opt.threads = opt_threads;
     opt.nthreads = opt_nthreads;
+    opt.progress = mt_cli_progress;
+    opt.progress_ctx = (void *)path;
     int rc = mt_analysis_run(&r->an, path, &opt);
+    mt_cli_progress_done();
     if (rc < 0) {
         mt_cli_error("%s", r->an ? mt_analysis_errmsg(r->an) : mt_strerror(rc));
         return -1;

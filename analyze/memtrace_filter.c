@@ -57,6 +57,11 @@ static const char usage_text[] =
 "  --level N          zstd level 1..19 (default 1: fast; 19 to archive)\n"
 "  --chunk-size SIZE  uncompressed bytes per chunk (default 1MiB, 4KiB..16MiB)\n"
 "  -h, --help         print this text and exit\n"
+"  --json             when done, describe what was written on standard\n"
+"                     output as one JSON document: {\"schema\":\n"
+"                     \"memtrace-filter/1\", input, output, bytes (OUT's size),\n"
+"                     records_read, records_kept (data records), complete\n"
+"                     (false: IN was damaged or OUT could not be finished)}\n"
 "  -V, --version      print the version and exit\n"
 "\n"
 MT_SELECT_USAGE
@@ -492,11 +497,12 @@ static int write_failed(filter *f, int rc) {
 }
 
 int main(int argc, char **argv) {
-    enum { OPT_LEVEL = 256, OPT_CHUNK };
+    enum { OPT_LEVEL = 256, OPT_CHUNK, OPT_JSON };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"level", required_argument, NULL, OPT_LEVEL},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
+        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         MT_SELECT_LONGOPTS,
@@ -507,13 +513,14 @@ int main(int argc, char **argv) {
     if (!sel) mt_cli_die(1, "out of memory");
     const char *out = NULL;
     mt_writer_options wopt = {0, 1};
-    uint64_t v;
-    int c;
+    uint64_t v, nread = 0;
+    int c, json = 0;
     opterr = 0;
     while ((c = mt_cli_getopt(argc, argv, "o:hV", longopts, usage_text)) != -1) {
         if (mt_select_getopt(sel, c, optarg, usage_text)) continue;
         switch (c) {
         case 'o': out = optarg; break;
+        case OPT_JSON: json = 1; break;
         case OPT_LEVEL:
             if (mt_cli_parse_u64(optarg, &v) < 0 || v < 1 || v > 19)
                 mt_cli_usage_error(usage_text, "invalid --level '%s' (1..19)", optarg);
@@ -554,6 +561,8 @@ int main(int argc, char **argv) {
     const char *in_name = strcmp(in, "-") == 0 ? "<stdin>" : in;
     out_name = strcmp(out, "-") == 0 ? "<stdout>" : out;
     mt_cli_guard_output(out, argv + optind, 1);
+    if (json && strcmp(out, "-") == 0)
+        mt_cli_usage_error(usage_text, "--json describes the file written: it needs -o FILE");
     if (strcmp(out, "-") == 0 && isatty(1))
         mt_cli_die(2, "refusing to write a trace to a terminal");
 
@@ -591,6 +600,7 @@ int main(int argc, char **argv) {
             if (mt_reader_fatal(f.r)) break;
             continue;
         }
+        nread++;
         int kept = mt_select_record(sel, f.r, &rec);
         switch (rec.type) {
         case MT_REC_BLOCK:
@@ -632,6 +642,24 @@ done:
         mt_writer_close(f.w); /* the error was reported when met */
     }
     if (wrc) status = 1;
+    if (json) {
+        struct stat st;
+        mt_out *o = &mt_stdout;
+        MT_OUT_LIT(o, "{\"schema\":\"memtrace-filter/1\",");
+        mt_out_json_kstr(o, "input", in_name);
+        mt_out_putc(o, ',');
+        mt_out_json_kstr(o, "output", out);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "bytes", stat(out, &st) == 0 ? (uint64_t)st.st_size : 0);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "records_read", nread);
+        mt_out_putc(o, ',');
+        mt_out_json_ku(o, "records_kept", f.kept);
+        mt_out_putc(o, ',');
+        mt_out_json_kbool(o, "complete", status == 0);
+        MT_OUT_LIT(o, "}\n");
+        if (mt_out_finish(o)) status = 1;
+    }
     mt_reader_close(f.r);
     defmap_free(&f.strings);
     defmap_free(&f.functions);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NONE UINT32_MAX
 
@@ -197,6 +198,9 @@ struct mt_analysis {
 
     uint64_t from_ns, to_ns;
     uint32_t max_messages;
+    void (*progress)(void *ctx, int pass, uint64_t done, uint64_t total);
+    void *progress_ctx;
+    uint64_t file_bytes; /* for progress */
     const char **messages;
 
     mt_analysis_sample *series;
@@ -605,6 +609,13 @@ static void set_pos(athread *th, const mt_record *rec) {
 static int open_reader(mt_analysis *a, mt_reader **r);
 static int heap_alias(mt_analysis *a, mt_reader *r, uint32_t fid);
 
+/* Every 4096 records: tell the tool where the pass is. */
+static void progress_tick(mt_analysis *a, mt_reader *r, int pass, uint64_t *n) {
+    if (!a->progress || (++*n & 0xfff)) return;
+    mt_chunk_info ci;
+    if (mt_reader_chunk(r, &ci) == 0) a->progress(a->progress_ctx, pass, ci.offset, a->file_bytes);
+}
+
 static int pass2(mt_analysis *a, mt_reader *r) {
     mt_record rec;
     int rc;
@@ -612,7 +623,9 @@ static int pass2(mt_analysis *a, mt_reader *r) {
     athread *th = NULL;
     /* Without RSS there is no peak, and no stack to show for it. */
     const uint64_t t_peak = a->s.has_rss ? a->s.t_peak : UINT64_MAX;
+    uint64_t nrec = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
+        progress_tick(a, r, 2, &nrec);
         if (rc < 0) { /* damage: pass 1 reported it already */
             if (mt_reader_fatal(r)) break;
             continue;
@@ -1027,7 +1040,9 @@ static int pass1(mt_analysis *a, mt_reader *r) {
     uint32_t cur_tid = NONE;
     athread *th = NULL;
     int any_time = 0;
+    uint64_t nrec = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
+        progress_tick(a, r, 1, &nrec);
         if (rc < 0) {
             if (note_message(a, mt_reader_errmsg(r))) return MT_ERR_NOMEM;
             if (mt_reader_fatal(r)) break;
@@ -1535,7 +1550,9 @@ static int heap_peak_pass(mt_analysis *a) {
     int rc = open_reader(a, &r);
     if (rc < 0) return rc;
     mt_heap_rewind(a->heap);
+    uint64_t nrec = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
+        progress_tick(a, r, 3, &nrec);
         if (rc < 0) {
             if (mt_reader_fatal(r)) break;
             continue;
@@ -1645,6 +1662,12 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     int rc = MT_ERR_NOMEM;
     if (!(a->s.path = pool_dup(&a->pool, path, strlen(path)))) goto nomem;
     a->max_messages = opt->max_messages ? opt->max_messages : 8;
+    a->progress = opt->progress;
+    a->progress_ctx = opt->progress_ctx;
+    if (a->progress) {
+        struct stat st;
+        a->file_bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
     if (!(a->messages = calloc(a->max_messages, sizeof *a->messages))) goto nomem;
     a->s.messages = a->messages;
 

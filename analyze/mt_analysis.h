@@ -165,6 +165,12 @@ typedef struct mt_analysis_options {
      * "Processes"). 0 (default): RSS comes from COUNTERS/RSS records only,
      * so that a poll trace and a recording are not compared as alike. */
     int target_rss;
+    /* Progress, for a tool that shows it: called every 4096 records of a
+     * pass over the file with the pass (1 and 2, 3 for the replay to the
+     * heap's peak), the byte offset of the chunk being read and the file's
+     * size. NULL (default): not called. */
+    void (*progress)(void *ctx, int pass, uint64_t done_bytes, uint64_t total_bytes);
+    void *progress_ctx;
 } mt_analysis_options;
 
 /* Defaults: the whole trace, every thread. */

@@ -41,7 +41,9 @@ static char last_msg[4096];
 
 const char *mt_cli_last_error(void) { return last_msg; }
 
+void mt_cli_progress_done(void);
 void mt_cli_verror(const char *fmt, va_list ap) {
+    mt_cli_progress_done();
     mt_out_flush(&mt_stdout);
     char *msg = last_msg;
     vsnprintf(msg, sizeof last_msg, fmt, ap);
@@ -639,6 +641,43 @@ int mt_cli_getopt(int argc, char *const argv[], const char *shortopts,
         }
     }
     return c;
+}
+
+/* ---- Progress ----------------------------------------------------------- */
+
+static int progress_shown;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void mt_cli_progress(void *ctx, int pass, uint64_t done, uint64_t total) {
+    static uint64_t t0, last, after = 2000000000u;
+    static int tty = -1;
+    uint64_t t = now_ns();
+    if (tty < 0) {
+        tty = isatty(2);
+        const char *e = getenv("MEMTRACE_PROGRESS_AFTER_MS");
+        if (e && *e) after = strtoull(e, NULL, 10) * 1000000u;
+        t0 = t;
+    }
+    if (!tty || t - t0 < after || (last && t - last < 200000000u)) return;
+    last = t;
+    unsigned pct = total ? (unsigned)(done * 100 / total) : 0;
+    fprintf(stderr, "\r%s: reading %s: pass %d of %s, %u%%\033[K", mt_cli_prog,
+            ctx ? (const char *)ctx : "the trace", pass, pass > 2 ? "3 (the heap's peak)" : "2",
+            pct > 100 ? 100 : pct);
+    fflush(stderr);
+    progress_shown = 1;
+}
+
+void mt_cli_progress_done(void) {
+    if (!progress_shown) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    progress_shown = 0;
 }
 
 /* ---- Times -------------------------------------------------------------- */

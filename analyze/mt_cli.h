@@ -243,6 +243,17 @@ int mt_cli_open_trace(mt_reader **r, const char *path);
 /* The reader's last message without the leading "<name>: " when present. */
 const char *mt_cli_reader_msg(const mt_reader *r, const char *name);
 
+/* ---- Progress ----------------------------------------------------------- */
+
+/* An mt_analysis progress callback (ctx: the file's name): once a reading
+ * has taken 2 s (MEMTRACE_PROGRESS_AFTER_MS, for tests), and only when
+ * stderr is a terminal, one line on stderr,
+ * rewritten in place: "prog: reading FILE: pass 1 of 2, 45%". Call
+ * mt_cli_progress_done() before printing anything else: it clears the line
+ * (if one was shown). */
+void mt_cli_progress(void *ctx, int pass, uint64_t done_bytes, uint64_t total_bytes);
+void mt_cli_progress_done(void);
+
 /* ---- Never overwrite an input ------------------------------------------- */
 
 /* Before a tool writes anything: refuse when its output is one of its

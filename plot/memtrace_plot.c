@@ -951,7 +951,10 @@ int main(int argc, char **argv) {
         aopt.to_ns = o.to_ns;
         aopt.threads = o.threads;
         aopt.nthreads = o.nthreads;
+        aopt.progress = mt_cli_progress;
+        aopt.progress_ctx = (void *)path;
         int rc = mt_analysis_run(&an[i], path, &aopt);
+        mt_cli_progress_done();
         if (rc < 0) {
             const char *m = an[i] ? mt_analysis_errmsg(an[i]) : "";
             if (*m) mt_cli_error("%s", m);

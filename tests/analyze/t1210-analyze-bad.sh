@@ -98,4 +98,29 @@ test_expect_success 'a trace with no event and no sample: one line, exit 1' '
     grep -q "\"error\":{\"message\":\"empty.trace: nothing to report" out
 '
 
+test_expect_success 'a long reading shows its progress on a terminal, then clears it' '
+    if ! command -v script >/dev/null 2>&1; then
+        echo "# SKIP: script(1) is not installed: no terminal to show progress on"; exit 0
+    fi &&
+    "$MKTRACE" chunks long.trace 3000 >/dev/null &&
+    MEMTRACE_PROGRESS_AFTER_MS=0 script -qec "$ANALYZE long.trace >long.out" /dev/null >tty.out 2>&1 &&
+    grep -q "memtrace-analyze: reading long.trace: pass 1 of 2, [0-9]*%" tty.out &&
+    grep -q "^Functions by" long.out &&
+    "$ANALYZE" long.trace >plain.out 2>plain.err &&
+    test ! -s plain.err
+'
+
+test_expect_success 'colour on a terminal only, and never with NO_COLOR' '
+    if ! command -v script >/dev/null 2>&1; then
+        echo "# SKIP: script(1) is not installed: no terminal to colour"; exit 0
+    fi &&
+    esc=$(printf "\033") &&
+    env -u NO_COLOR TERM=xterm script -qec "$ANALYZE good.trace" /dev/null >c.out 2>&1 &&
+    grep -q "^${esc}\[1mRun${esc}\[0m" c.out &&
+    NO_COLOR=1 TERM=xterm script -qec "$ANALYZE good.trace" /dev/null >nc.out 2>&1 &&
+    ! grep -q "$esc" nc.out &&
+    "$ANALYZE" good.trace >pipe.out &&
+    ! grep -q "$esc" pipe.out
+'
+
 test_done

@@ -156,6 +156,22 @@ test_expect_success 'unused definitions are left out' '
     grep -q "\"qualname\":\"main\"" u.defs
 '
 
+test_expect_success '--json: what was written, counted' '
+    "$FILTER" s.trace -o j.trace --type call --json >j.json &&
+    n=$("$DECODE" --json --type call j.trace | wc -l) &&
+    total=$("$DECODE" --json s.trace | wc -l) &&
+    size=$(wc -c <j.trace) &&
+    "$PYTHON" -c "
+import json, sys
+d = json.load(open(\"j.json\"))
+assert d[\"schema\"] == \"memtrace-filter/1\" and d[\"output\"] == \"j.trace\", d
+assert d[\"records_kept\"] == $n and d[\"bytes\"] == $size and d[\"complete\"] is True, d
+assert d[\"records_read\"] >= $total, d
+" &&
+    ! "$FILTER" s.trace -o - --json >/dev/null 2>err &&
+    grep -q "needs -o FILE" err
+'
+
 test_expect_success 'the header is kept, the producer says memtrace-filter' '
     "$FILTER" s.trace -o h.trace --type call &&
     "$DECODE" --header --json h.trace >h.json &&
