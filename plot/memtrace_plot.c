@@ -45,9 +45,12 @@ static const char usage_text[] =
 "                      .svg   the timeline (or, with --flame, the flame graph)\n"
 "                      .png   the timeline drawn by gnuplot (needs gnuplot)\n"
 "                      .gp    a gnuplot script with inline data\n"
+"                      .json  the data behind both pictures: the timeline's\n"
+"                             series (reduced per pixel), markers and lanes,\n"
+"                             and the flame graph's tree (schema below)\n"
 "                    Without -o (or -o -): SVG on standard output, refused\n"
 "                    when that is a terminal.\n"
-"  --format F        html, svg, png or gp, whatever OUT's extension\n"
+"  --format F        html, svg, png, gp or json, whatever OUT's extension\n"
 "  --flame           a flame graph by stack instead of the timeline (SVG),\n"
 "                    or first in the page (HTML), weighted as --flame-weight\n"
 "                    says\n"
@@ -91,6 +94,12 @@ static const char usage_text[] =
 "thread), stderr gets a warning, and what the loss can falsify is marked *:\n"
 "the heap series, the lanes of threads that lost events, flame graphs.\n"
 "\n"
+"JSON (.json): {\"schema\": \"memtrace-plot-data/1\", \"traces\": [FILE],\n"
+"  \"timeline\": {title, t0_s, t1_s, series: [{name, unit (\"bytes\"|\"\"),\n"
+"  points: [[t_s, value]]}], markers: [{t_s, label}], lanes: [{name, rows}]},\n"
+"  \"flame_weight\": \"rss\"|\"alloc\"|\"peak\"|\"leak\", \"flame\": {total, nodes:\n"
+"  [{name, parent (index; -1: the root), depth, total}]}}.\n"
+"\n"
 "The output is never one of the input traces (by any name: refused).\n"
 "\n"
 "Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
@@ -102,8 +111,8 @@ static const char usage_text[] =
 enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
 
 /* What is written: chosen by --format, else by -o's extension. */
-enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP };
-static const char *const format_names[] = {"", "svg", "html", "png", "gp"};
+enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON };
+static const char *const format_names[] = {"", "svg", "html", "png", "gp", "json"};
 
 typedef struct options {
     const char *out;
@@ -840,11 +849,11 @@ int main(int argc, char **argv) {
         case OPT_SVG:
         case OPT_FORMAT: {
             int f = c == OPT_GNUPLOT ? F_GP : c == OPT_PNG ? F_PNG : c == OPT_SVG ? F_SVG : F_NONE;
-            for (int k = F_SVG; !f && k <= F_GP; k++)
+            for (int k = F_SVG; !f && k <= F_JSON; k++)
                 if (strcmp(optarg, format_names[k]) == 0) f = k;
             if (!f && strcmp(optarg, "gnuplot") == 0) f = F_GP;
             if (!f)
-                mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp)",
+                mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp, json)",
                                    optarg);
             if (format && format != f)
                 mt_cli_usage_error(usage_text, "two formats given: %s and %s",
@@ -888,13 +897,13 @@ int main(int argc, char **argv) {
     if (!format && !to_stdout) {
         const char *dot = strrchr(o.out, '.'), *slash = strrchr(o.out, '/');
         if (dot && (!slash || dot > slash))
-            for (int k = F_SVG; !format && k <= F_GP; k++)
+            for (int k = F_SVG; !format && k <= F_JSON; k++)
                 if (strcasecmp(dot + 1, format_names[k]) == 0) format = k;
         if (!format && dot && (!slash || dot > slash) && strcasecmp(dot + 1, "htm") == 0)
             format = F_HTML;
         if (!format)
             mt_cli_usage_error(usage_text,
-                               "cannot tell a format from '%s': name it .html, .svg, .png or .gp, "
+                               "cannot tell a format from '%s': name it .html, .svg, .png, .gp or .json, "
                                "or give --format",
                                o.out);
     }
@@ -905,7 +914,7 @@ int main(int argc, char **argv) {
                            format == F_PNG ? "PNG" : "a gnuplot script");
     if (format == F_PNG && to_stdout)
         mt_cli_usage_error(usage_text, "PNG needs -o FILE.png");
-    if (to_stdout && format != F_GP && isatty(STDOUT_FILENO))
+    if (to_stdout && format != F_GP && format != F_JSON && isatty(STDOUT_FILENO))
         mt_cli_usage_error(usage_text,
                            "not writing %s onto a terminal: give -o FILE.html (or .svg, .png), "
                            "or redirect standard output",
@@ -1068,7 +1077,8 @@ int main(int argc, char **argv) {
     }
 
     int rc;
-    int want_flame = o.flame || o.format == F_HTML, want_plot = !o.flame || o.format == F_HTML;
+    int both = o.format == F_HTML || o.format == F_JSON;
+    int want_flame = o.flame || both, want_plot = !o.flame || both;
     if (want_flame) {
         if ((rc = mt_flame_new(&flame)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
     }
@@ -1159,7 +1169,29 @@ int main(int argc, char **argv) {
     fo.title = title;
     fo.banner = banner[0] ? banner : NULL;
     FILE *f;
-    if (o.format == F_HTML) {
+    if (o.format == F_JSON) {
+        static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
+        f = open_out(o.out);
+        fputs("{\"schema\":\"memtrace-plot-data/1\",\"traces\":[", f);
+        for (int i = 0; i < nfiles; i++) {
+            if (i) fputc(',', f);
+            fputs("\"", f);
+            for (const char *q = argv[optind + i]; *q; q++) {
+                if (*q == '"' || *q == '\\') fputc('\\', f);
+                if ((unsigned char)*q < 0x20) fprintf(f, "\\u%04x", *q);
+                else fputc(*q, f);
+            }
+            fputs("\"", f);
+        }
+        fputs("],\n\"timeline\":", f);
+        rc = mt_plot_write_json(plot, f);
+        if (rc >= 0) {
+            fprintf(f, ",\n\"flame_weight\":\"%s\",\n\"flame\":", wn[o.weight]);
+            rc = mt_flame_write_json(flame, f);
+        }
+        fputs("}\n", f);
+        status |= close_out(f, o.out, rc);
+    } else if (o.format == F_HTML) {
         f = open_out(o.out);
         rc = write_html(f, &o, plot, flame, &fo, title, sub, flame_what, an, argv + optind,
                         nfiles);

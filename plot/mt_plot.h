@@ -197,6 +197,16 @@ int mt_plot_write_svg(mt_plot *p, FILE *f);
 int mt_plot_write_gnuplot(mt_plot *p, FILE *f, const char *term,
                           const char *out_path);
 
+/* Write the data behind the picture as one JSON object, for other tools:
+ *   {"title": str|null, "t0_s": num, "t1_s": num,
+ *    "series": [{"name": str, "unit": "bytes"|"", "points": [[t_s, v], ...]}],
+ *    "markers": [{"t_s": num, "label": str}],
+ *    "lanes": [{"name": str, "rows": n}]}
+ * Points are reduced as for the SVG (per pixel column: first, lowest,
+ * highest, last), so every peak and trough is there. No newline after it.
+ * Returns 0, MT_PLOT_ERR_NOMEM or MT_PLOT_ERR_IO. */
+int mt_plot_write_json(mt_plot *p, FILE *f);
+
 /* What was fed and kept, for messages and tests. */
 typedef struct mt_plot_stats {
     uint64_t points, points_cut;   /* given; outside the x-range */
@@ -248,6 +258,13 @@ typedef struct mt_flame_options {
  * tooltip gives its name, its value and its share of the total. Returns 0
  * or MT_PLOT_ERR_IO. */
 int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt);
+
+/* Write the tree as one JSON object: {"total": num, "nodes": [{"name": str,
+ * "parent": i, "depth": d, "total": num}, ...]}: node 0 is the root ("all",
+ * parent -1), a node's parent comes before it; total is the node's value
+ * with everything called from it. No newline after it. Returns 0 or
+ * MT_PLOT_ERR_IO. */
+int mt_flame_write_json(const mt_flame *f, FILE *out);
 
 /* Total value and number of distinct frames (tree nodes). */
 double mt_flame_total(const mt_flame *f);

@@ -68,6 +68,21 @@ void mt_flame_free(mt_flame *f) {
 }
 
 double mt_flame_total(const mt_flame *f) { return f ? f->nodes[0].total : 0; }
+
+int mt_flame_write_json(const mt_flame *f, FILE *out) {
+    if (!f || !out) return MT_PLOT_ERR_ARG;
+    char b[32];
+    fprintf(out, "{\"total\":%s,\"nodes\":[", mt_pl_fmt_exact(b, f->nodes[0].total));
+    for (uint32_t i = 0; i < f->n; i++) {
+        const fnode *d = &f->nodes[i];
+        fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
+        mt_pl_json(out, i ? f->arena + d->name : "all");
+        fprintf(out, ",\"parent\":%lld,\"depth\":%u,\"total\":%s}",
+                i ? (long long)d->parent : -1LL, d->depth, mt_pl_fmt_exact(b, d->total));
+    }
+    fputs("]}", out);
+    return ferror(out) ? MT_PLOT_ERR_IO : 0;
+}
 uint64_t mt_flame_nodes(const mt_flame *f) { return f ? f->n - 1 : 0; }
 
 /* The arena offset of name[0..len), added if new; or a negative code. */

@@ -1027,6 +1027,50 @@ static void svg_stack(FILE *f, mt_plot *p, const layout *L) {
     (void)y;
 }
 
+int mt_plot_write_json(mt_plot *p, FILE *f) {
+    if (!p || !f) return MT_PLOT_ERR_ARG;
+    uint32_t total_rows = 0;
+    for (int i = 0; i < p->nlanes; i++) total_rows += p->lanes[i].rows;
+    layout L;
+    compute_layout(p, &L, total_rows);
+    char b[32];
+    fputs("{\"title\":", f);
+    if (p->title) mt_pl_json(f, p->title);
+    else fputs("null", f);
+    fprintf(f, ",\"t0_s\":%s", mt_pl_fmt_exact(b, L.t0));
+    fprintf(f, ",\"t1_s\":%s,\"series\":[", mt_pl_fmt_exact(b, L.t1));
+    for (int i = 0; i < p->nseries; i++) {
+        size_t n;
+        rpoint *r = series_points(p, &p->series[i], L.t0, L.t1, &n);
+        if (!r && n) return MT_PLOT_ERR_NOMEM;
+        fputs(i ? ",\n{\"name\":" : "\n{\"name\":", f);
+        mt_pl_json(f, p->series[i].name);
+        fprintf(f, ",\"unit\":\"%s\",\"points\":[",
+                p->series[i].unit == MT_PLOT_UNIT_BYTES ? "bytes" : "");
+        for (size_t k = 0; k < n; k++) {
+            fprintf(f, "%s[%s,", k ? "," : "", mt_pl_fmt_exact(b, r[k].t));
+            fprintf(f, "%s]", mt_pl_fmt_exact(b, r[k].v));
+        }
+        fputs("]}", f);
+        free(r);
+    }
+    fputs("],\"markers\":[", f);
+    for (size_t i = 0; i < p->nmarkers; i++) {
+        fprintf(f, "%s{\"t_s\":%s,\"label\":", i ? ",\n" : "\n",
+                mt_pl_fmt_exact(b, p->markers[i].t));
+        mt_pl_json(f, p->markers[i].label);
+        fputc('}', f);
+    }
+    fputs("],\"lanes\":[", f);
+    for (int i = 0; i < p->nlanes; i++) {
+        fputs(i ? ",{\"name\":" : "{\"name\":", f);
+        mt_pl_json(f, p->lanes[i].name);
+        fprintf(f, ",\"rows\":%u}", p->lanes[i].rows);
+    }
+    fputs("]}", f);
+    return ferror(f) ? MT_PLOT_ERR_IO : 0;
+}
+
 int mt_plot_write_svg(mt_plot *p, FILE *f) {
     if (!p || !f) return MT_PLOT_ERR_ARG;
     uint32_t total_rows = 0;

@@ -66,6 +66,38 @@ size_t mt_pl_utf8_chars(const char *s) {
     return n;
 }
 
+void mt_pl_json(FILE *f, const char *s) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    fputc('"', f);
+    while (*p) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc((int)c, f);
+            p++;
+        } else if (c < 0x20) {
+            fprintf(f, "\\u%04x", c);
+            p++;
+        } else if (c < 0x80) {
+            fputc((int)c, f);
+            p++;
+        } else {
+            /* a whole, valid UTF-8 sequence as it is; anything else U+FFFD */
+            int n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            int ok = n > 0;
+            for (int k = 1; ok && k < n; k++) ok = (p[k] & 0xc0) == 0x80;
+            if (ok) {
+                fwrite(p, 1, (size_t)n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+        }
+    }
+    fputc('"', f);
+}
+
 void mt_pl_xml(FILE *f, const char *s, size_t max_chars) {
     if (!s) return;
     const unsigned char *p = (const unsigned char *)s;

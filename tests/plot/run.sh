@@ -184,13 +184,29 @@ PYEOF
     expect 0 "$PLOT_CMD" a.trace --format=html -o a.page
     has a.page '<!DOCTYPE html>'
     expect 2 "$PLOT_CMD" a.trace -o a.pdf
-    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png or .gp, or give --format"
+    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp or .json, or give --format"
     has err "memtrace-plot: see memtrace-plot --help"
     [ ! -e a.pdf ] && ok || bad "a.pdf was written"
+    # .json: the data behind the pictures; the RSS peak is the planted one
+    expect 0 "$PLOT_CMD" a.trace -o a.json
+    "$PYTHON" - a.json "$max" "$tmax" <<'PYEOF' && ok || bad "a.json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["schema"] == "memtrace-plot-data/1" and d["traces"] == ["a.trace"], d.keys()
+rss = [s for s in d["timeline"]["series"] if s["name"] == "RSS"][0]
+assert rss["unit"] == "bytes"
+t, v = max(rss["points"], key=lambda p: p[1])
+assert abs(v - float(sys.argv[2])) <= float(sys.argv[2]) / 10000, (v, sys.argv[2])
+assert {m["label"] for m in d["timeline"]["markers"]} >= {"load", "compute", "save"}
+nodes = d["flame"]["nodes"]
+assert nodes[0]["parent"] == -1 and nodes[0]["total"] == d["flame"]["total"]
+assert all(nodes[n["parent"]]["depth"] == n["depth"] - 1 for n in nodes[1:])
+assert "build_matrix" in {n["name"] for n in nodes}
+PYEOF
     expect 2 "$PLOT_CMD" --flame a.trace -o f.png
     has err 'a flame graph is drawn as SVG or HTML, not PNG'
     expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
-    has err "--format: unknown format 'jpeg' (html, svg, png, gp)"
+    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json)"
     expect 2 "$PLOT_CMD" a.trace --json
     has err '--json describes the file written: it needs -o FILE'
     "$PLOT_CMD" a.trace -o j.svg --json >j.json 2>err && ok || bad "--json failed"
