@@ -42,6 +42,13 @@ static const char usage_text[] =
 "                   error (one line, exit status 1)\n"
 "  --thread X       attribute only thread X: a tid or a thread name\n"
 "                   (repeatable); RSS itself stays the process's\n"
+"  --function GLOB, --file GLOB\n"
+"                   focus the tables: functions (and their lines) whose\n"
+"                   qualified name, or module.qualname, matches GLOB\n"
+"                   (fnmatch), or whose file does; allocation sites whose\n"
+"                   stack passes through such a function. Repeatable (one\n"
+"                   kind: alternatives; both kinds: both must hold). RSS,\n"
+"                   heap totals and threads stay the whole trace's\n"
 "  --tree[=all]     instead of the report: the heap at its peak as a tree of\n"
 "                   call paths, biggest first (--top children at most per\n"
 "                   node, paths under 0.5% of the peak summed); runs of\n"
@@ -233,6 +240,22 @@ static void json_ks(mt_out *o, const report *rp, const char *k, uint64_t ticks) 
 /* ---- Text --------------------------------------------------------------- */
 
 static void line(mt_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --function/--file, as the report's header says them ("" when none). */
+static char focus_line[1024];
+
+static void focus_text(const char **fn, uint32_t nfn, const char **fl, uint32_t nfl) {
+    size_t k = 0;
+    for (uint32_t i = 0; i < nfn && k < sizeof focus_line; i++)
+        k += (size_t)snprintf(focus_line + k, sizeof focus_line - k, "%s%s",
+                              i ? " or " : "functions matching ", fn[i]);
+    for (uint32_t i = 0; i < nfl && k < sizeof focus_line; i++)
+        k += (size_t)snprintf(focus_line + k, sizeof focus_line - k, "%s%s",
+                              i ? " or " : k ? "; files matching " : "files matching ", fl[i]);
+    if (k && k < sizeof focus_line)
+        snprintf(focus_line + k, sizeof focus_line - k,
+                 " (the tables; RSS and heap totals are the whole trace's)");
+}
+
 /* Colour in the text report: on a terminal, unless NO_COLOR is set (to
  * anything but "") or TERM is "dumb" (https://no-color.org). Section titles
  * (lines that start with a capital) in bold, WARNING lines in bold red, NOTE
@@ -369,6 +392,7 @@ static void text_run(mt_out *o, const report *rp) {
          (unsigned long long)s->lost_records);
     line(o, "  file        %llu chunks, %s", (unsigned long long)s->chunks,
          s->closed ? "closed" : "not closed (the writer did not finish)");
+    if (focus_line[0]) line(o, "  focus       %s", focus_line);
     if (rp->windowed) {
         mt_fmt_ns(b1, ticks_ns(rp, s->from));
         mt_fmt_ns(b2, ticks_ns(rp, s->to));
@@ -1523,7 +1547,8 @@ static int tree_report(mt_out *o, const report *rp, const mt_analysis *a, const 
 /* ---- Options ------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
-    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD, OPT_TREE };
+    enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_CSV, OPT_FROM, OPT_TO, OPT_THREAD, OPT_TREE,
+           OPT_FUNCTION, OPT_FILE };
     static const struct option longopts[] = {
         {"top", required_argument, NULL, OPT_TOP},
         {"sort", required_argument, NULL, OPT_SORT},
@@ -1532,6 +1557,8 @@ int main(int argc, char **argv) {
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
         {"thread", required_argument, NULL, OPT_THREAD},
+        {"function", required_argument, NULL, OPT_FUNCTION},
+        {"file", required_argument, NULL, OPT_FILE},
         {"tree", optional_argument, NULL, OPT_TREE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -1543,6 +1570,10 @@ int main(int argc, char **argv) {
     uint64_t top = 20;
     mt_cli_time from = {0}, to = {0};
     const char **threads = calloc((size_t)argc + 1, sizeof *threads);
+    const char **focus_funcs = calloc((size_t)argc + 1, sizeof *focus_funcs);
+    const char **focus_files = calloc((size_t)argc + 1, sizeof *focus_files);
+    uint32_t nfocus_funcs = 0, nfocus_files = 0;
+    if (!focus_funcs || !focus_files) mt_cli_die(1, "out of memory");
     uint32_t nthreads = 0;
     if (!threads) mt_cli_die(1, "out of memory");
     opterr = 0; /* we word the messages ourselves */
@@ -1563,6 +1594,14 @@ int main(int argc, char **argv) {
         case OPT_FROM: mt_cli_time_option(&from, "from", optarg, usage_text); break;
         case OPT_TO: mt_cli_time_option(&to, "to", optarg, usage_text); break;
         case OPT_THREAD: threads[nthreads++] = optarg; break;
+        case OPT_FUNCTION:
+        case OPT_FILE:
+            if (!*optarg)
+                mt_cli_usage_error(usage_text, "empty --%s pattern",
+                                   c == OPT_FILE ? "file" : "function");
+            if (c == OPT_FILE) focus_files[nfocus_files++] = optarg;
+            else focus_funcs[nfocus_funcs++] = optarg;
+            break;
         case OPT_TREE:
             if (optarg && strcmp(optarg, "all") != 0)
                 mt_cli_usage_error(usage_text, "--tree: unknown value '%s' (--tree or --tree=all)",
@@ -1603,6 +1642,8 @@ int main(int argc, char **argv) {
     mt_reader *r;
     if (mt_cli_open_trace(&r, path) < 0) {
         free(threads);
+        free(focus_funcs);
+        free(focus_files);
         return json_error(path);
     }
     mt_analysis_options opt;
@@ -1617,6 +1658,11 @@ int main(int argc, char **argv) {
     opt.nthreads = nthreads;
     opt.progress = mt_cli_progress;
     opt.progress_ctx = (void *)path;
+    opt.functions = focus_funcs;
+    opt.nfunctions = nfocus_funcs;
+    opt.files = focus_files;
+    opt.nfiles = nfocus_files;
+    focus_text(focus_funcs, nfocus_funcs, focus_files, nfocus_files);
 
     mt_analysis *a;
     int rc = mt_analysis_run(&a, path, &opt);
@@ -1625,6 +1671,8 @@ int main(int argc, char **argv) {
         mt_cli_error("%s", a ? mt_analysis_errmsg(a) : mt_strerror(rc));
         mt_analysis_free(a);
         free(threads);
+        free(focus_funcs);
+        free(focus_files);
         return json ? json_error(path) : 1;
     }
     const mt_analysis_summary *sum = mt_analysis_summary_get(a);
@@ -1637,6 +1685,8 @@ int main(int argc, char **argv) {
                      path, mt_fmt_ns(b1, opt.from_ns), mt_fmt_ns(b2, last_ns));
         mt_analysis_free(a);
         free(threads);
+        free(focus_funcs);
+        free(focus_files);
         return 1;
     }
     /* Nothing recorded (definitions alone, or every chunk damaged): one line
@@ -1647,6 +1697,8 @@ int main(int argc, char **argv) {
                      sum->damaged_chunks ? " in its intact chunks" : "");
         mt_analysis_free(a);
         free(threads);
+        free(focus_funcs);
+        free(focus_files);
         return json_error(path);
     }
     mt_analysis_sort(a, sort);
@@ -1660,6 +1712,8 @@ int main(int argc, char **argv) {
         if (trc) {
             mt_analysis_free(a);
             free(threads);
+            free(focus_funcs);
+            free(focus_files);
             return trc;
         }
         mode = -1; /* nothing else */
@@ -1696,6 +1750,8 @@ int main(int argc, char **argv) {
     }
     mt_analysis_free(a);
     free(threads);
+    free(focus_funcs);
+    free(focus_files);
     status |= mt_out_finish(o);
     return status;
 }

@@ -60,6 +60,11 @@ static const char usage_text[] =
 "                   (\"2026-11-21T09:19:32Z\"), as memtrace-analyze reads them\n"
 "  --thread X       attribute only thread X of each run: a tid or a thread\n"
 "                   name (repeatable); RSS stays the process's\n"
+"  --function GLOB, --file GLOB\n"
+"                   compare only the functions (and lines) whose qualified\n"
+"                   name, module.qualname or file matches, and the sites\n"
+"                   whose stack passes through one (as memtrace-analyze's\n"
+"                   focus; repeatable); run-level figures stay whole\n"
 "  --json           one JSON document, schema below (exact bytes, seconds)\n"
 "  --fail-if EXPR   a condition on the change (grammar below; repeatable):\n"
 "                   exit 3 when any is true\n"
@@ -1879,8 +1884,8 @@ static void json_report(mt_out *o, const diff *d) {
 /* ---- Main --------------------------------------------------------------- */
 
 static mt_cli_time opt_from, opt_to;
-static const char **opt_threads;
-static uint32_t opt_nthreads;
+static const char **opt_threads, **opt_funcs, **opt_files;
+static uint32_t opt_nthreads, opt_nfuncs, opt_nfiles;
 
 static int load(run *r, const char *path) {
     r->path = path;
@@ -1896,6 +1901,10 @@ static int load(run *r, const char *path) {
     if (opt.from_ns > opt.to_ns) mt_cli_usage_error(usage_text, "--from is after --to");
     opt.threads = opt_threads;
     opt.nthreads = opt_nthreads;
+    opt.functions = opt_funcs;
+    opt.nfunctions = opt_nfuncs;
+    opt.files = opt_files;
+    opt.nfiles = opt_nfiles;
     opt.progress = mt_cli_progress;
     opt.progress_ctx = (void *)path;
     int rc = mt_analysis_run(&r->an, path, &opt);
@@ -1928,7 +1937,7 @@ static int load(run *r, const char *path) {
 
 int main(int argc, char **argv) {
     enum { OPT_TOP = 256, OPT_SORT, OPT_JSON, OPT_FAIL_IF, OPT_ALLOW_DAMAGED, OPT_FROM, OPT_TO,
-           OPT_THREAD };
+           OPT_THREAD, OPT_FUNCTION, OPT_FILE };
     static const struct option longopts[] = {
         {"top", required_argument, NULL, OPT_TOP},
         {"sort", required_argument, NULL, OPT_SORT},
@@ -1938,6 +1947,8 @@ int main(int argc, char **argv) {
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
         {"thread", required_argument, NULL, OPT_THREAD},
+        {"function", required_argument, NULL, OPT_FUNCTION},
+        {"file", required_argument, NULL, OPT_FILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -1949,6 +1960,8 @@ int main(int argc, char **argv) {
     d.sort = MT_ANALYSIS_SORT_INCL;
     d.conds = xcalloc((size_t)argc, sizeof *d.conds);
     opt_threads = xcalloc((size_t)argc, sizeof *opt_threads);
+    opt_funcs = xcalloc((size_t)argc, sizeof *opt_funcs);
+    opt_files = xcalloc((size_t)argc, sizeof *opt_files);
     int json = 0, allow_damaged = 0, c;
     uint64_t top = 20;
     opterr = 0; /* we word the messages ourselves */
@@ -1970,6 +1983,14 @@ int main(int argc, char **argv) {
         case OPT_THREAD:
             if (!*optarg) mt_cli_usage_error(usage_text, "empty --thread");
             opt_threads[opt_nthreads++] = optarg;
+            break;
+        case OPT_FUNCTION:
+        case OPT_FILE:
+            if (!*optarg)
+                mt_cli_usage_error(usage_text, "empty --%s pattern",
+                                   c == OPT_FILE ? "file" : "function");
+            if (c == OPT_FILE) opt_files[opt_nfiles++] = optarg;
+            else opt_funcs[opt_nfuncs++] = optarg;
             break;
         case OPT_JSON: json = 1; break;
         case OPT_FAIL_IF: parse_cond(optarg, &d.conds[d.nconds++]); break;
@@ -2058,6 +2079,8 @@ out:
     for (uint32_t i = 0; i < d.nconds; i++) free(d.conds[i].fname);
     free(d.conds);
     free(opt_threads);
+    free(opt_funcs);
+    free(opt_files);
     free(d.funcs);
     free(d.lines);
     free(d.appeared);

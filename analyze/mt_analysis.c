@@ -14,6 +14,7 @@
 #include "mt_heap.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1628,6 +1629,80 @@ const mt_function *mt_analysis_site_function(const mt_analysis *a, uint32_t fid)
     return &a->site_fns[fid];
 }
 
+/* ---- Focus (--function, --file) ----------------------------------------- */
+
+static int any_glob(const char *const *g, uint32_t n, const char *s) {
+    for (uint32_t i = 0; i < n; i++)
+        if (fnmatch(g[i], s, 0) == 0) return 1;
+    return 0;
+}
+
+/* Does a function pass the focus? Its qualified name or module.qualname
+ * against functions, its file against files. */
+static int focus_match(const mt_analysis_options *o, const char *qual, const char *module,
+                       const char *file) {
+    qual = qual ? qual : "";
+    if (o->nfunctions && !any_glob(o->functions, o->nfunctions, qual)) {
+        char mq[1024];
+        if (!module || !*module) return 0;
+        snprintf(mq, sizeof mq, "%s.%s", module, qual);
+        if (!any_glob(o->functions, o->nfunctions, mq)) return 0;
+    }
+    return !o->nfiles || any_glob(o->files, o->nfiles, file ? file : "");
+}
+
+typedef struct focus_ctx {
+    mt_analysis *a;
+    const mt_analysis_options *o;
+    uint8_t *fid_ok; /* by fid: 0 unknown, 1 match, 2 no match */
+} focus_ctx;
+
+static int focus_site(void *ctx, const mt_analysis_site *s) {
+    focus_ctx *c = ctx;
+    for (uint32_t k = 0; k < s->depth; k++) {
+        mt_analysis_frame fr;
+        if (mt_analysis_site_frame(c->a, s, k, &fr) < 0) continue;
+        uint8_t *v = fr.fid < c->a->nsite_fns && c->fid_ok ? &c->fid_ok[fr.fid] : NULL;
+        if (v && *v) {
+            if (*v == 1) return 1;
+            continue;
+        }
+        const mt_function *fn = mt_analysis_site_function(c->a, fr.fid);
+        int ok = focus_match(c->o, fn ? fn->qualname : fr.qualname, fn ? fn->module : NULL,
+                             fn ? fn->file : fr.file);
+        if (v) *v = ok ? 1 : 2;
+        if (ok) return 1;
+    }
+    return 0;
+}
+
+static int focus(mt_analysis *a, const mt_analysis_options *o) {
+    uint32_t *map = a->nfuncs ? malloc(a->nfuncs * sizeof *map) : NULL;
+    if (a->nfuncs && !map) return -1;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < a->nfuncs; i++) {
+        const mt_analysis_function *f = &a->funcs[i];
+        map[i] = focus_match(o, f->qualname, f->module, f->file) ? k++ : NONE;
+    }
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < a->nlines; i++)
+        if (map[a->lines[i].func] != NONE) {
+            a->lines[m] = a->lines[i];
+            a->lines[m++].func = map[a->lines[i].func];
+        }
+    a->nlines = m;
+    for (uint32_t i = 0; i < a->nfuncs; i++)
+        if (map[i] != NONE) a->funcs[map[i]] = a->funcs[i];
+    a->nfuncs = k;
+    free(map);
+    if (a->heap) {
+        focus_ctx c = {a, o, a->nsite_fns ? calloc(a->nsite_fns, 1) : NULL};
+        mt_heap_sites_keep(a->heap, focus_site, &c);
+        free(c.fid_ok);
+    }
+    return 0;
+}
+
 /* ---- Running ------------------------------------------------------------ */
 
 static int open_reader(mt_analysis *a, mt_reader **r) {
@@ -1709,6 +1784,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     if (finish_functions(a, r) || finish_lines(a) || finish_threads(a, r)) goto nomem;
     mt_reader_close(r);
     r = NULL;
+    if ((opt->nfunctions || opt->nfiles) && focus(a, opt) < 0) goto nomem;
     rc = mt_analysis_sort(a, MT_ANALYSIS_SORT_INCL);
     goto out;
 nomem:

@@ -171,6 +171,16 @@ typedef struct mt_analysis_options {
      * size. NULL (default): not called. */
     void (*progress)(void *ctx, int pass, uint64_t done_bytes, uint64_t total_bytes);
     void *progress_ctx;
+    /* Focus (--function, --file): fnmatch globs. The function and line
+     * tables keep the functions whose qualified name (or module.qualname)
+     * matches one of functions and whose file matches one of files (a kind
+     * not given passes); the site tables keep the sites whose stack has
+     * such a frame. Totals (RSS, heap summary, threads) stay the whole
+     * trace's. The strings are read during run only. */
+    const char *const *functions;
+    uint32_t nfunctions;
+    const char *const *files;
+    uint32_t nfiles;
 } mt_analysis_options;
 
 /* Defaults: the whole trace, every thread. */

@@ -1026,6 +1026,18 @@ const mt_analysis_heap_point *mt_heap_series(const mt_heap *h, int domain, uint6
     return h->points[k];
 }
 
+void mt_heap_sites_keep(mt_heap *h, int (*keep)(void *ctx, const mt_analysis_site *s),
+                        void *ctx) {
+    for (int t = 0; t < 4; t++)
+        for (int o = 0; o < 2; o++) {
+            mt_analysis_site *v = h->sites[t][o];
+            uint32_t k = 0;
+            for (uint32_t i = 0; v && i < h->nsites[t]; i++)
+                if (keep(ctx, &v[i])) v[k++] = v[i];
+            if (o == 1) h->nsites[t] = k; /* both orders hold the same sites */
+        }
+}
+
 const mt_analysis_site *mt_heap_sites(const mt_heap *h, int table, int order, uint32_t *n) {
     if (table < 0 || table > 3 || order < 0 || order > 1) {
         *n = 0;

@@ -66,6 +66,10 @@ int mt_heap_finish(mt_heap *h, mt_reader *r);
 const mt_analysis_heap *mt_heap_summary(const mt_heap *h);
 const mt_analysis_heap_point *mt_heap_series(const mt_heap *h, int domain,
                                              uint64_t *n);
+/* Keep only the sites keep(ctx, site) says 1 for, in every table and
+ * order (the orders stay as they were). */
+void mt_heap_sites_keep(mt_heap *h, int (*keep)(void *ctx, const mt_analysis_site *s),
+                        void *ctx);
 const mt_analysis_site *mt_heap_sites(const mt_heap *h, int table, int order,
                                       uint32_t *n);
 /* s's frames (mt_analysis_site_frames), made on the first call; and

@@ -14,6 +14,7 @@
  * allocation flame graphs come from the core's heap model as they are.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -68,6 +69,11 @@ static const char usage_text[] =
 "                    against the first FILE's start\n"
 "  --thread X        only thread X's calls and allocations: a tid or a\n"
 "                    thread name (repeatable); RSS stays the process's\n"
+"  --function GLOB, --file GLOB\n"
+"                    flame graphs: only the stacks that pass through a\n"
+"                    function whose qualified name, module.qualname or\n"
+"                    file matches (as memtrace-analyze's focus;\n"
+"                    repeatable)\n"
 "  --json            after writing OUT, describe it on standard output as\n"
 "                    one JSON document (file, format, bytes, traces)\n"
 "  --width N, --height N   picture size in pixels (default 1200 x 800)\n"
@@ -123,6 +129,8 @@ typedef struct options {
     int has_from, has_to;
     const char **threads;
     uint32_t nthreads;
+    const char **funcs, **files; /* --function, --file */
+    uint32_t nfuncs, nfiles;
     unsigned width, height, max_depth;
     const char *title;
 } options;
@@ -147,6 +155,7 @@ typedef struct thread_state {
 typedef struct fid_info {
     char *name; /* "<fn#N>" when the trace does not name it */
     int pfunc;  /* mt_plot_function id; -1 until first needed */
+    int focus;  /* --function/--file: 0 not yet known, 1 matches, 2 not */
 } fid_info;
 
 typedef struct replay {
@@ -233,7 +242,7 @@ static fid_info *fid_get(replay *R, uint32_t fid) {
     if (fid >= R->nfids) {
         uint32_t n = fid + 64;
         R->fids = xrealloc(R->fids, n * sizeof *R->fids);
-        for (uint32_t i = R->nfids; i < n; i++) R->fids[i] = (fid_info){NULL, -1};
+        for (uint32_t i = R->nfids; i < n; i++) R->fids[i] = (fid_info){NULL, -1, 0};
         R->nfids = n;
     }
     fid_info *f = &R->fids[fid];
@@ -249,6 +258,31 @@ static fid_info *fid_get(replay *R, uint32_t fid) {
         if (!f->name) mt_cli_die(1, "out of memory");
     }
     return f;
+}
+
+static int any_glob(const char *const *g, uint32_t n, const char *s) {
+    for (uint32_t i = 0; i < n; i++)
+        if (fnmatch(g[i], s, 0) == 0) return 1;
+    return 0;
+}
+
+/* Does fid pass --function/--file (as the analysis's focus)? Cached. */
+static int fid_focus(replay *R, uint32_t fid) {
+    fid_info *fi = fid_get(R, fid);
+    if (!fi->focus) {
+        const mt_function *fn = mt_reader_function(R->r, fid);
+        const char *q = fn && fn->qualname ? fn->qualname : "";
+        int ok = !R->o->nfuncs || any_glob(R->o->funcs, R->o->nfuncs, q);
+        if (!ok && fn && fn->module && *fn->module) {
+            char mq[1024];
+            snprintf(mq, sizeof mq, "%s.%s", fn->module, q);
+            ok = any_glob(R->o->funcs, R->o->nfuncs, mq);
+        }
+        if (ok && R->o->nfiles)
+            ok = any_glob(R->o->files, R->o->nfiles, fn && fn->file ? fn->file : "");
+        fi->focus = ok ? 1 : 2;
+    }
+    return fi->focus == 1;
 }
 
 static int lane_for(replay *R, uint32_t tid, thread_state *ts) {
@@ -292,6 +326,11 @@ static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
     }
     if (R->flame && R->rss_flame) {
         int64_t self = growth - f->child_growth;
+        if (self > 0 && (R->o->nfuncs || R->o->nfiles)) {
+            int hit = 0;
+            for (uint32_t i = 0; i <= d && !hit; i++) hit = fid_focus(R, ts->stack[i].fid);
+            if (!hit) self = 0;
+        }
         if (self > 0) {
             uint32_t n = d + 1 + (R->multi ? 1 : 0), k = 0;
             if (n > R->names_cap) {
@@ -800,7 +839,7 @@ static uint64_t parse_pos(const char *opt, const char *s, uint64_t max) {
 int main(int argc, char **argv) {
     enum { OPT_FLAME = 256, OPT_GNUPLOT, OPT_PNG, OPT_SVG, OPT_FROM, OPT_TO,
            OPT_WIDTH, OPT_HEIGHT, OPT_TITLE, OPT_DEPTH, OPT_WEIGHT, OPT_FORMAT, OPT_THREAD,
-           OPT_JSON };
+           OPT_JSON, OPT_FUNCTION, OPT_FILE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"flame", no_argument, NULL, OPT_FLAME},
@@ -818,6 +857,8 @@ int main(int argc, char **argv) {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"thread", required_argument, NULL, OPT_THREAD},
         {"json", no_argument, NULL, OPT_JSON},
+        {"function", required_argument, NULL, OPT_FUNCTION},
+        {"file", required_argument, NULL, OPT_FILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -827,7 +868,9 @@ int main(int argc, char **argv) {
     o.width = 1200, o.height = 800, o.max_depth = 64;
     o.to_ns = UINT64_MAX;
     o.threads = calloc((size_t)argc + 1, sizeof *o.threads);
-    if (!o.threads) mt_cli_die(1, "out of memory");
+    o.funcs = calloc((size_t)argc + 1, sizeof *o.funcs);
+    o.files = calloc((size_t)argc + 1, sizeof *o.files);
+    if (!o.threads || !o.funcs || !o.files) mt_cli_die(1, "out of memory");
     int c, format = F_NONE;
     opterr = 0;
     while ((c = mt_cli_getopt(argc, argv, "o:hV", longopts, usage_text)) != -1) {
@@ -868,6 +911,14 @@ int main(int argc, char **argv) {
             o.threads[o.nthreads++] = optarg;
             break;
         case OPT_JSON: o.json = 1; break;
+        case OPT_FUNCTION:
+        case OPT_FILE:
+            if (!*optarg)
+                mt_cli_usage_error(usage_text, "empty --%s pattern",
+                                   c == OPT_FILE ? "file" : "function");
+            if (c == OPT_FILE) o.files[o.nfiles++] = optarg;
+            else o.funcs[o.nfuncs++] = optarg;
+            break;
         case OPT_WIDTH: o.width = (unsigned)parse_pos("--width", optarg, 100000); break;
         case OPT_HEIGHT: o.height = (unsigned)parse_pos("--height", optarg, 100000); break;
         case OPT_DEPTH: o.max_depth = (unsigned)parse_pos("--rows", optarg, 4096); break;
@@ -960,6 +1011,10 @@ int main(int argc, char **argv) {
         aopt.to_ns = o.to_ns;
         aopt.threads = o.threads;
         aopt.nthreads = o.nthreads;
+        aopt.functions = o.funcs;
+        aopt.nfunctions = o.nfuncs;
+        aopt.files = o.files;
+        aopt.nfiles = o.nfiles;
         aopt.progress = mt_cli_progress;
         aopt.progress_ctx = (void *)path;
         int rc = mt_analysis_run(&an[i], path, &aopt);
@@ -1226,5 +1281,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nfiles; i++) mt_analysis_free(an[i]);
     free(an);
     free(o.threads);
+    free(o.funcs);
+    free(o.files);
     return status;
 }

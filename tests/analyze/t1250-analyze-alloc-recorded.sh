@@ -36,6 +36,27 @@ test_expect_success 'mode alloc: 37 leaks at leaky, heavy first, peak in peak()'
     expect alloc.json sitestack:leaks:0="<module>>outer>leaky"
 '
 
+test_expect_success '--function/--file focus the tables, totals stay whole' '
+    "$ANALYZE" --json --top 0 --function leaky alloc.trace >leaky.json &&
+    "$PYTHON" - alloc.json leaky.json <<PY &&
+import json, sys
+full, foc = (json.load(open(p)) for p in sys.argv[1:3])
+# the heap totals are those of the whole trace
+assert foc["heap"]["peak_bytes"] == full["heap"]["peak_bytes"]
+# every site kept passes through leaky; none of those left out does
+for table in ("peak", "leaks", "hotspots_by_bytes"):
+    kept = foc["heap"][table]
+    assert kept and all(any(f["function"] == "leaky" for f in s["frames"]) for s in kept), table
+    want = [s for s in full["heap"][table] if any(f["function"] == "leaky" for f in s["frames"])]
+    assert len(kept) == len(want), (table, len(kept), len(want))
+assert [f["function"] for f in foc["functions"]] == ["leaky"], foc["functions"]
+PY
+    "$ANALYZE" --json --function "*.outer" --file "*alloc_workload.py" alloc.trace >outer.json &&
+    "$PYTHON" "$CHECK" get outer.json functions.0.function | grep -x outer &&
+    "$ANALYZE" --function nothing-like-this alloc.trace >none.txt &&
+    grep -q "focus       functions matching nothing-like-this" none.txt
+'
+
 test_expect_success 'mode alloc: the stacks at the RSS peak name their lines (positions)' '
     "$PYTHON" - alloc.json <<-PY
 	import json, sys

@@ -89,6 +89,9 @@ test_expect_success 'a window and a thread, in the time syntax of every tool' '
     expect t.json run.calls.a=4 run.calls.b=5 &&
     test_status 1 "$DIFF" --thread 2 a.trace b.trace >out 2>err &&
     grep -q "a.trace: no thread .2. (by tid or name)" err &&
+    "$DIFF" --json --function f --function "l*" a.trace b.trace >f.json 2>err &&
+    expect f.json report.functions_total=2 fn:f.incl_bytes.delta=$((5*M)) \
+        run.rss_peak_bytes.a=$((40*M)) &&
     test_status 1 "$DIFF" --from 1s a.trace b.trace >out 2>err &&
     grep -q "a.trace: --from 1.000 s is past the end of the trace" err
 '

@@ -203,6 +203,24 @@ assert nodes[0]["parent"] == -1 and nodes[0]["total"] == d["flame"]["total"]
 assert all(nodes[n["parent"]]["depth"] == n["depth"] - 1 for n in nodes[1:])
 assert "build_matrix" in {n["name"] for n in nodes}
 PYEOF
+    # --function: the flame graph keeps the stacks through build_matrix
+    expect 0 "$PLOT_CMD" a.trace --function build_matrix -o fb.json
+    "$PYTHON" - a.json fb.json <<'PYEOF' && ok || bad "--function build_matrix"
+import json, sys
+full, foc = (json.load(open(p))["flame"] for p in sys.argv[1:3])
+nodes = foc["nodes"]
+assert 0 < foc["total"] < full["total"], (foc["total"], full["total"])
+def up(i):
+    while i > 0:
+        yield nodes[i]["name"]
+        i = nodes[i]["parent"]
+kids = {}
+for i, n in enumerate(nodes[1:], 1):
+    kids.setdefault(n["parent"], []).append(i)
+def down(i):
+    return nodes[i]["name"] == "build_matrix" or any(down(k) for k in kids.get(i, []))
+assert all("build_matrix" in up(i) or down(i) for i in range(1, len(nodes)))
+PYEOF
     expect 2 "$PLOT_CMD" --flame a.trace -o f.png
     has err 'a flame graph is drawn as SVG or HTML, not PNG'
     expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
