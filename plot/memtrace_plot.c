@@ -46,12 +46,18 @@ static const char usage_text[] =
 "                      .svg   the timeline (or, with --flame, the flame graph)\n"
 "                      .png   the timeline drawn by gnuplot (needs gnuplot)\n"
 "                      .gp    a gnuplot script with inline data\n"
+"                      .folded (or .collapsed)  the flame graph's stacks as\n"
+"                             collapsed stacks, \"a;b;c BYTES\" per line, for\n"
+"                             flamegraph.pl and inferno\n"
+"                      .speedscope.json  the flame graph's stacks for\n"
+"                             speedscope (one sampled profile, in bytes)\n"
 "                      .json  the data behind both pictures: the timeline's\n"
 "                             series (reduced per pixel), markers and lanes,\n"
 "                             and the flame graph's tree (schema below)\n"
 "                    Without -o (or -o -): SVG on standard output, refused\n"
 "                    when that is a terminal.\n"
-"  --format F        html, svg, png, gp or json, whatever OUT's extension\n"
+"  --format F        html, svg, png, gp, json, folded or speedscope, whatever\n"
+"                    OUT's extension\n"
 "  --flame           a flame graph by stack instead of the timeline (SVG),\n"
 "                    or first in the page (HTML), weighted as --flame-weight\n"
 "                    says\n"
@@ -117,8 +123,9 @@ static const char usage_text[] =
 enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
 
 /* What is written: chosen by --format, else by -o's extension. */
-enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON };
-static const char *const format_names[] = {"", "svg", "html", "png", "gp", "json"};
+enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON, F_FOLDED, F_SPEEDSCOPE };
+static const char *const format_names[] = {"",   "svg",    "html",      "png",
+                                           "gp", "json",   "folded",    "speedscope"};
 
 typedef struct options {
     const char *out;
@@ -892,11 +899,13 @@ int main(int argc, char **argv) {
         case OPT_SVG:
         case OPT_FORMAT: {
             int f = c == OPT_GNUPLOT ? F_GP : c == OPT_PNG ? F_PNG : c == OPT_SVG ? F_SVG : F_NONE;
-            for (int k = F_SVG; !f && k <= F_JSON; k++)
+            for (int k = F_SVG; !f && k <= F_SPEEDSCOPE; k++)
                 if (strcmp(optarg, format_names[k]) == 0) f = k;
+            if (!f && strcmp(optarg, "collapsed") == 0) f = F_FOLDED;
             if (!f && strcmp(optarg, "gnuplot") == 0) f = F_GP;
             if (!f)
-                mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp, json)",
+                mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp, json, folded, "
+                                   "speedscope)",
                                    optarg);
             if (format && format != f)
                 mt_cli_usage_error(usage_text, "two formats given: %s and %s",
@@ -947,15 +956,20 @@ int main(int argc, char **argv) {
     int to_stdout = !o.out || strcmp(o.out, "-") == 0;
     if (!format && !to_stdout) {
         const char *dot = strrchr(o.out, '.'), *slash = strrchr(o.out, '/');
+        size_t len = strlen(o.out);
+        if (len > 16 && strcasecmp(o.out + len - 16, ".speedscope.json") == 0)
+            format = F_SPEEDSCOPE;
         if (dot && (!slash || dot > slash))
-            for (int k = F_SVG; !format && k <= F_JSON; k++)
+            for (int k = F_SVG; !format && k <= F_FOLDED; k++)
                 if (strcasecmp(dot + 1, format_names[k]) == 0) format = k;
         if (!format && dot && (!slash || dot > slash) && strcasecmp(dot + 1, "htm") == 0)
             format = F_HTML;
+        if (!format && dot && (!slash || dot > slash) && strcasecmp(dot + 1, "collapsed") == 0)
+            format = F_FOLDED;
         if (!format)
             mt_cli_usage_error(usage_text,
-                               "cannot tell a format from '%s': name it .html, .svg, .png, .gp or .json, "
-                               "or give --format",
+                               "cannot tell a format from '%s': name it .html, .svg, .png, .gp, .json, "
+                               ".folded or .speedscope.json, or give --format",
                                o.out);
     }
     if (!format) format = F_SVG;
@@ -965,7 +979,9 @@ int main(int argc, char **argv) {
                            format == F_PNG ? "PNG" : "a gnuplot script");
     if (format == F_PNG && to_stdout)
         mt_cli_usage_error(usage_text, "PNG needs -o FILE.png");
-    if (to_stdout && format != F_GP && format != F_JSON && isatty(STDOUT_FILENO))
+    int text = format == F_GP || format == F_JSON || format == F_FOLDED || format == F_SPEEDSCOPE;
+    if (format == F_FOLDED || format == F_SPEEDSCOPE) o.flame = 1; /* stacks only */
+    if (to_stdout && !text && isatty(STDOUT_FILENO))
         mt_cli_usage_error(usage_text,
                            "not writing %s onto a terminal: give -o FILE.html (or .svg, .png), "
                            "or redirect standard output",
@@ -1224,7 +1240,19 @@ int main(int argc, char **argv) {
     fo.title = title;
     fo.banner = banner[0] ? banner : NULL;
     FILE *f;
-    if (o.format == F_JSON) {
+    if (o.format == F_FOLDED) {
+        f = open_out(o.out);
+        rc = mt_flame_write_folded(flame, f);
+        status |= close_out(f, o.out, rc);
+    } else if (o.format == F_SPEEDSCOPE) {
+        static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
+        char name[1200], exporter[64];
+        snprintf(name, sizeof name, "%s (%s)", title + strlen(flame_what), wn[o.weight]);
+        snprintf(exporter, sizeof exporter, "memtrace-plot %s", MT_LIBRARY_VERSION);
+        f = open_out(o.out);
+        rc = mt_flame_write_speedscope(flame, f, name, "bytes", exporter);
+        status |= close_out(f, o.out, rc);
+    } else if (o.format == F_JSON) {
         static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
         f = open_out(o.out);
         fputs("{\"schema\":\"memtrace-plot-data/1\",\"traces\":[", f);

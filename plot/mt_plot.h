@@ -266,6 +266,21 @@ int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt);
  * MT_PLOT_ERR_IO. */
 int mt_flame_write_json(const mt_flame *f, FILE *out);
 
+/* Write the tree as collapsed stacks, the input of flamegraph.pl and
+ * inferno: one line per stack with a value of its own, "a;b;c VALUE\n"
+ * (outermost first, VALUE rounded to an integer; ';' in a name becomes
+ * ':', control characters spaces). Returns 0, MT_PLOT_ERR_NOMEM or
+ * MT_PLOT_ERR_IO. */
+int mt_flame_write_folded(const mt_flame *f, FILE *out);
+
+/* Write the tree as a speedscope file (https://www.speedscope.app; the
+ * format of speedscope's src/lib/file-format-spec.ts): one "sampled"
+ * profile named name, each stack with a value of its own one sample
+ * weighted by that value, in unit ("bytes" or "none"); exporter names the
+ * program. Returns 0, MT_PLOT_ERR_NOMEM or MT_PLOT_ERR_IO. */
+int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
+                              const char *unit, const char *exporter);
+
 /* Total value and number of distinct frames (tree nodes). */
 double mt_flame_total(const mt_flame *f);
 uint64_t mt_flame_nodes(const mt_flame *f);

@@ -69,6 +69,115 @@ void mt_flame_free(mt_flame *f) {
 
 double mt_flame_total(const mt_flame *f) { return f ? f->nodes[0].total : 0; }
 
+/* Each node's own value: its total less its children's. */
+static double *self_values(const mt_flame *f) {
+    double *v = malloc((size_t)f->n * sizeof *v);
+    if (!v) return NULL;
+    for (uint32_t i = 0; i < f->n; i++) v[i] = f->nodes[i].total;
+    for (uint32_t i = 1; i < f->n; i++) v[f->nodes[i].parent] -= f->nodes[i].total;
+    return v;
+}
+
+/* The path of node i, outermost first (the root left out), into path;
+ * returns its length. */
+static uint32_t node_path(const mt_flame *f, uint32_t i, uint32_t *path) {
+    uint32_t d = f->nodes[i].depth, k = d;
+    for (; i && k; i = f->nodes[i].parent) path[--k] = i;
+    return d;
+}
+
+static uint32_t max_depth(const mt_flame *f) {
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < f->n; i++)
+        if (f->nodes[i].depth > m) m = f->nodes[i].depth;
+    return m;
+}
+
+int mt_flame_write_folded(const mt_flame *f, FILE *out) {
+    if (!f || !out) return MT_PLOT_ERR_ARG;
+    double *self = self_values(f);
+    uint32_t *path = malloc(((size_t)max_depth(f) + 1) * sizeof *path);
+    if (!self || !path) {
+        free(self);
+        free(path);
+        return MT_PLOT_ERR_NOMEM;
+    }
+    for (uint32_t i = 1; i < f->n; i++) {
+        if (!(self[i] >= 0.5)) continue;
+        uint32_t d = node_path(f, i, path);
+        for (uint32_t k = 0; k < d; k++) {
+            if (k) fputc(';', out);
+            for (const char *c = f->arena + f->nodes[path[k]].name; *c; c++)
+                fputc(*c == ';' ? ':' : (unsigned char)*c < 0x20 ? ' ' : *c, out);
+        }
+        fprintf(out, " %.0f\n", self[i]);
+    }
+    free(self);
+    free(path);
+    return ferror(out) ? MT_PLOT_ERR_IO : 0;
+}
+
+int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
+                              const char *unit, const char *exporter) {
+    if (!f || !out) return MT_PLOT_ERR_ARG;
+    double *self = self_values(f);
+    uint32_t *path = malloc(((size_t)max_depth(f) + 1) * sizeof *path);
+    /* frame index of each distinct name: by arena offset, in first-seen order */
+    uint32_t *frame_of = calloc((size_t)f->arena_len + 1, sizeof *frame_of);
+    if (!self || !path || !frame_of) {
+        free(self);
+        free(path);
+        free(frame_of);
+        return MT_PLOT_ERR_NOMEM;
+    }
+    char b[32];
+    fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n"
+          "\"shared\":{\"frames\":[", out);
+    uint32_t nframes = 0;
+    for (uint32_t i = 1; i < f->n; i++) {
+        uint32_t off = f->nodes[i].name;
+        if (frame_of[off]) continue;
+        frame_of[off] = ++nframes;
+        fputs(nframes > 1 ? ",\n{\"name\":" : "\n{\"name\":", out);
+        mt_pl_json(out, f->arena + off);
+        fputc('}', out);
+    }
+    double total = 0;
+    for (uint32_t i = 1; i < f->n; i++)
+        if (self[i] > 0) total += self[i];
+    fputs("]},\n\"profiles\":[{\"type\":\"sampled\",\"name\":", out);
+    mt_pl_json(out, name ? name : "memtrace");
+    fputs(",\"unit\":", out);
+    mt_pl_json(out, unit ? unit : "none");
+    fprintf(out, ",\"startValue\":0,\"endValue\":%s,\n\"samples\":[", mt_pl_fmt_exact(b, total));
+    int first = 1;
+    for (uint32_t i = 1; i < f->n; i++) {
+        if (!(self[i] > 0)) continue;
+        uint32_t d = node_path(f, i, path);
+        fputs(first ? "\n[" : ",\n[", out);
+        for (uint32_t k = 0; k < d; k++)
+            fprintf(out, "%s%u", k ? "," : "", frame_of[f->nodes[path[k]].name] - 1);
+        fputc(']', out);
+        first = 0;
+    }
+    fputs("],\n\"weights\":[", out);
+    first = 1;
+    for (uint32_t i = 1; i < f->n; i++) {
+        if (!(self[i] > 0)) continue;
+        fprintf(out, "%s%s", first ? "" : ",", mt_pl_fmt_exact(b, self[i]));
+        first = 0;
+    }
+    fputs("]}],\n\"name\":", out);
+    mt_pl_json(out, name ? name : "memtrace");
+    fputs(",\"activeProfileIndex\":0,\"exporter\":", out);
+    mt_pl_json(out, exporter ? exporter : "memtrace");
+    fputs("}\n", out);
+    free(self);
+    free(path);
+    free(frame_of);
+    return ferror(out) ? MT_PLOT_ERR_IO : 0;
+}
+
 int mt_flame_write_json(const mt_flame *f, FILE *out) {
     if (!f || !out) return MT_PLOT_ERR_ARG;
     char b[32];

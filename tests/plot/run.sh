@@ -184,7 +184,7 @@ PYEOF
     expect 0 "$PLOT_CMD" a.trace --format=html -o a.page
     has a.page '<!DOCTYPE html>'
     expect 2 "$PLOT_CMD" a.trace -o a.pdf
-    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp or .json, or give --format"
+    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp, .json, .folded or .speedscope.json, or give --format"
     has err "memtrace-plot: see memtrace-plot --help"
     [ ! -e a.pdf ] && ok || bad "a.pdf was written"
     # .json: the data behind the pictures; the RSS peak is the planted one
@@ -221,10 +221,36 @@ def down(i):
     return nodes[i]["name"] == "build_matrix" or any(down(k) for k in kids.get(i, []))
 assert all("build_matrix" in up(i) or down(i) for i in range(1, len(nodes)))
 PYEOF
+    # exports of the flame graph's stacks: collapsed stacks and speedscope
+    expect 0 "$PLOT_CMD" a.trace -o a.folded
+    expect 0 "$PLOT_CMD" a.trace --format collapsed -o a.txt
+    cmp -s a.folded a.txt && ok || bad "--format collapsed differs from .folded"
+    expect 0 "$PLOT_CMD" a.trace -o a.speedscope.json
+    "$PYTHON" - a.json a.folded a.speedscope.json <<'PYEOF' && ok || bad "folded / speedscope"
+import json, re, sys
+total = json.load(open(sys.argv[1]))["flame"]["total"]
+lines = open(sys.argv[2]).read().splitlines()
+assert lines and all(re.fullmatch(r"[^ ].* [0-9]+", l) for l in lines), lines[:3]
+assert abs(sum(int(l.rsplit(" ", 1)[1]) for l in lines) - total) <= len(lines), total
+assert any(l.split(" ")[0].split(";")[-1] == "build_matrix" or ";build_matrix" in l for l in lines)
+# speedscope: the rules of its file-format-spec.ts for a sampled profile
+d = json.load(open(sys.argv[3]))
+assert d["$schema"] == "https://www.speedscope.app/file-format-schema.json"
+frames = d["shared"]["frames"]
+assert frames and all(isinstance(f["name"], str) for f in frames)
+(p,) = d["profiles"]
+assert p["type"] == "sampled" and p["unit"] in ("none", "nanoseconds", "microseconds",
+                                                "milliseconds", "seconds", "bytes")
+assert len(p["samples"]) == len(p["weights"]) > 0
+assert all(0 <= i < len(frames) for s in p["samples"] for i in s)
+assert abs(sum(p["weights"]) - p["endValue"]) <= 1e-6 * p["endValue"] and p["startValue"] == 0
+assert abs(sum(p["weights"]) - total) <= 1e-6 * total
+assert d["activeProfileIndex"] == 0 and d["exporter"].startswith("memtrace-plot ")
+PYEOF
     expect 2 "$PLOT_CMD" --flame a.trace -o f.png
     has err 'a flame graph is drawn as SVG or HTML, not PNG'
     expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
-    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json)"
+    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json, folded, speedscope)"
     expect 2 "$PLOT_CMD" a.trace --json
     has err '--json describes the file written: it needs -o FILE'
     "$PLOT_CMD" a.trace -o j.svg --json >j.json 2>err && ok || bad "--json failed"
