@@ -51,13 +51,17 @@ static const char usage_text[] =
 "                             flamegraph.pl and inferno\n"
 "                      .speedscope.json  the flame graph's stacks for\n"
 "                             speedscope (one sampled profile, in bytes)\n"
+"                      .chrome.json  the calls as slices per thread, RSS and\n"
+"                             heap as counters, markers as instants: a Chrome\n"
+"                             trace for Perfetto (ui.perfetto.dev) and\n"
+"                             chrome://tracing\n"
 "                      .json  the data behind both pictures: the timeline's\n"
 "                             series (reduced per pixel), markers and lanes,\n"
 "                             and the flame graph's tree (schema below)\n"
 "                    Without -o (or -o -): SVG on standard output, refused\n"
 "                    when that is a terminal.\n"
-"  --format F        html, svg, png, gp, json, folded or speedscope, whatever\n"
-"                    OUT's extension\n"
+"  --format F        html, svg, png, gp, json, folded, speedscope or chrome,\n"
+"                    whatever OUT's extension\n"
 "  --flame           a flame graph by stack instead of the timeline (SVG),\n"
 "                    or first in the page (HTML), weighted as --flame-weight\n"
 "                    says\n"
@@ -123,9 +127,9 @@ static const char usage_text[] =
 enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
 
 /* What is written: chosen by --format, else by -o's extension. */
-enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON, F_FOLDED, F_SPEEDSCOPE };
-static const char *const format_names[] = {"",   "svg",    "html",      "png",
-                                           "gp", "json",   "folded",    "speedscope"};
+enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON, F_FOLDED, F_SPEEDSCOPE, F_CHROME };
+static const char *const format_names[] = {"",   "svg",    "html",       "png",   "gp",
+                                           "json", "folded", "speedscope", "chrome"};
 
 typedef struct options {
     const char *out;
@@ -179,6 +183,8 @@ typedef struct replay {
     mt_plot *plot;             /* timeline, or NULL */
     mt_flame *flame;           /* flame graph, or NULL */
     int heap_series;           /* -1 until a heap_bytes counter is seen */
+    FILE *chrome;              /* --format chrome: calls go there as slices */
+    int pid;                   /* its pid there (the trace's number, 1...) */
     thread_state **threads;    /* by tid */
     uint32_t nthreads;
     fid_info *fids;
@@ -292,6 +298,85 @@ static int fid_focus(replay *R, uint32_t fid) {
     return fi->focus == 1;
 }
 
+/* ---- Chrome trace (Trace Event Format, as Perfetto and chrome://tracing
+ * read it): calls as complete slices ("X") per thread, RSS and heap as
+ * counter tracks ("C"), markers as instants ("i"), names as metadata
+ * ("M"); times in microseconds since the trace's start. ---- */
+
+static void chrome_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void chrome_sep(FILE *f) {
+    static int n;
+    fputs(n++ ? ",\n" : "\n", f);
+}
+
+static void chrome_slice(replay *R, uint32_t tid, uint32_t fid, uint64_t a, uint64_t b,
+                         int64_t growth) {
+    fid_info *fi = fid_get(R, fid);
+    const mt_function *fn = mt_reader_function(R->r, fid);
+    chrome_sep(R->chrome);
+    fprintf(R->chrome, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"name\":",
+            R->pid, tid, (double)a / R->tps * 1e6, (double)(b - a) / R->tps * 1e6);
+    chrome_str(R->chrome, fi->name);
+    fputs(",\"args\":{\"file\":", R->chrome);
+    chrome_str(R->chrome, fn && fn->file ? fn->file : "");
+    fprintf(R->chrome, ",\"rss_growth_bytes\":%lld}}", (long long)growth);
+}
+
+/* Names, counters and markers of one trace (after its slices). */
+static void chrome_trace_rest(FILE *f, int pid, const char *label, const mt_analysis *a,
+                              uint64_t from, uint64_t to) {
+    chrome_sep(f);
+    fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":", pid);
+    chrome_str(f, label);
+    fputs("}}", f);
+    uint32_t nt;
+    const mt_analysis_thread *th = mt_analysis_threads(a, &nt);
+    for (uint32_t k = 0; k < nt; k++) {
+        chrome_sep(f);
+        fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%u,\"name\":\"thread_name\","
+                   "\"args\":{\"name\":", pid, th[k].tid);
+        chrome_str(f, th[k].name[0] ? th[k].name : "thread");
+        fputs("}}", f);
+    }
+    double us = 1e6 / (double)mt_analysis_summary_get(a)->header->ticks_per_second;
+    uint64_t n;
+    const mt_analysis_sample *s = mt_analysis_rss_series(a, &n);
+    for (uint64_t i = 0; i < n; i++) {
+        if (s[i].t < from || s[i].t > to) continue;
+        chrome_sep(f);
+        fprintf(f, "{\"ph\":\"C\",\"pid\":%d,\"name\":\"RSS\",\"ts\":%.3f,"
+                   "\"args\":{\"bytes\":%llu}}", pid, (double)s[i].t * us,
+                (unsigned long long)s[i].rss_bytes);
+    }
+    const mt_analysis_heap_point *h = mt_analysis_heap_series(a, -1, &n);
+    for (uint64_t i = 0; i < n; i++) {
+        if (h[i].t < from || h[i].t > to) continue;
+        chrome_sep(f);
+        fprintf(f, "{\"ph\":\"C\",\"pid\":%d,\"name\":\"heap in use\",\"ts\":%.3f,"
+                   "\"args\":{\"bytes\":%llu}}", pid, (double)h[i].t * us,
+                (unsigned long long)h[i].bytes);
+    }
+    uint32_t nm;
+    const mt_analysis_marker *m = mt_analysis_markers(a, &nm);
+    for (uint32_t k = 0; k < nm; k++) {
+        chrome_sep(f);
+        fprintf(f, "{\"ph\":\"i\",\"s\":\"g\",\"pid\":%d,\"tid\":0,\"ts\":%.3f,\"name\":",
+                pid, (double)m[k].t * us);
+        chrome_str(f, m[k].text);
+        fputc('}', f);
+    }
+}
+
 static int lane_for(replay *R, uint32_t tid, thread_state *ts) {
     if (ts->lane >= 0) return ts->lane;
     const char *tname = mt_reader_thread_name(R->r, tid);
@@ -330,6 +415,7 @@ static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
                               fi->pfunc, (double)ra, (double)rb};
             mt_plot_span_add(R->plot, &s);
         }
+        if (R->chrome) chrome_slice(R, tid, f->fid, a, b, (int64_t)(rb - ra));
     }
     if (R->flame && R->rss_flame) {
         int64_t self = growth - f->child_growth;
@@ -899,13 +985,13 @@ int main(int argc, char **argv) {
         case OPT_SVG:
         case OPT_FORMAT: {
             int f = c == OPT_GNUPLOT ? F_GP : c == OPT_PNG ? F_PNG : c == OPT_SVG ? F_SVG : F_NONE;
-            for (int k = F_SVG; !f && k <= F_SPEEDSCOPE; k++)
+            for (int k = F_SVG; !f && k <= F_CHROME; k++)
                 if (strcmp(optarg, format_names[k]) == 0) f = k;
             if (!f && strcmp(optarg, "collapsed") == 0) f = F_FOLDED;
             if (!f && strcmp(optarg, "gnuplot") == 0) f = F_GP;
             if (!f)
                 mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp, json, folded, "
-                                   "speedscope)",
+                                   "speedscope, chrome)",
                                    optarg);
             if (format && format != f)
                 mt_cli_usage_error(usage_text, "two formats given: %s and %s",
@@ -959,6 +1045,7 @@ int main(int argc, char **argv) {
         size_t len = strlen(o.out);
         if (len > 16 && strcasecmp(o.out + len - 16, ".speedscope.json") == 0)
             format = F_SPEEDSCOPE;
+        if (len > 12 && strcasecmp(o.out + len - 12, ".chrome.json") == 0) format = F_CHROME;
         if (dot && (!slash || dot > slash))
             for (int k = F_SVG; !format && k <= F_FOLDED; k++)
                 if (strcasecmp(dot + 1, format_names[k]) == 0) format = k;
@@ -969,17 +1056,19 @@ int main(int argc, char **argv) {
         if (!format)
             mt_cli_usage_error(usage_text,
                                "cannot tell a format from '%s': name it .html, .svg, .png, .gp, .json, "
-                               ".folded or .speedscope.json, or give --format",
+                               ".folded, .speedscope.json or .chrome.json, or give --format",
                                o.out);
     }
     if (!format) format = F_SVG;
     o.format = format;
-    if (o.flame && (format == F_PNG || format == F_GP))
+    if (o.flame && (format == F_PNG || format == F_GP || format == F_CHROME))
         mt_cli_usage_error(usage_text, "a flame graph is drawn as SVG or HTML, not %s",
-                           format == F_PNG ? "PNG" : "a gnuplot script");
+                           format == F_PNG ? "PNG" : format == F_GP ? "a gnuplot script"
+                                                                   : "a Chrome trace");
     if (format == F_PNG && to_stdout)
         mt_cli_usage_error(usage_text, "PNG needs -o FILE.png");
-    int text = format == F_GP || format == F_JSON || format == F_FOLDED || format == F_SPEEDSCOPE;
+    int text = format == F_GP || format == F_JSON || format == F_FOLDED ||
+               format == F_SPEEDSCOPE || format == F_CHROME;
     if (format == F_FOLDED || format == F_SPEEDSCOPE) o.flame = 1; /* stacks only */
     if (to_stdout && !text && isatty(STDOUT_FILENO))
         mt_cli_usage_error(usage_text,
@@ -1168,6 +1257,14 @@ int main(int argc, char **argv) {
         if ((rc = mt_plot_new(&plot, &po)) < 0) mt_cli_die(1, "%s", mt_plot_strerror(rc));
     }
 
+    /* A Chrome trace is written as the replay goes. */
+    FILE *chrome = NULL;
+    if (o.format == F_CHROME) {
+        chrome = open_out(o.out);
+        fputs("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"exporter\":\"memtrace-plot\"},"
+              "\"traceEvents\":[", chrome);
+    }
+
     /* Pass 3, per file: series, markers, spans, stacks. */
     for (int i = 0; i < nfiles; i++) {
         const char *path = argv[optind + i];
@@ -1186,6 +1283,8 @@ int main(int argc, char **argv) {
         R.flame = flame;
         R.rss_flame = o.weight == W_RSS;
         R.heap_series = -1;
+        R.chrome = chrome;
+        R.pid = i + 1;
         if (plot) {
             uint32_t nproc;
             mt_analysis_processes(an[i], &nproc);
@@ -1233,6 +1332,7 @@ int main(int argc, char **argv) {
         if (!R.r && mt_cli_open_trace(&R.r, path) < 0) goto fail;
         replay_run(&R);
         replay_free(&R);
+        if (chrome) chrome_trace_rest(chrome, i + 1, R.label, an[i], R.win_from, R.win_to);
     }
 
     mt_flame_options fo = {0};
@@ -1240,7 +1340,10 @@ int main(int argc, char **argv) {
     fo.title = title;
     fo.banner = banner[0] ? banner : NULL;
     FILE *f;
-    if (o.format == F_FOLDED) {
+    if (chrome) {
+        fputs("\n]}\n", chrome);
+        status |= close_out(chrome, o.out, 0);
+    } else if (o.format == F_FOLDED) {
         f = open_out(o.out);
         rc = mt_flame_write_folded(flame, f);
         status |= close_out(f, o.out, rc);

@@ -303,7 +303,7 @@ def _start_core(opts, hide_frame):
         include=opts["include"], exclude=opts["exclude"],
         buffer_bytes=opts["buffer_bytes"], max_buffers=opts["max_buffers"],
         use_tsc=opts["clock"] == "tsc", c_calls=opts["c_calls"], python_version=_python_version(),
-        executable=_sys.executable, argv=[str(a) for a in getattr(_sys, "argv", [])],
+        executable=_sys.executable, argv=opts.get("_argv") or [str(a) for a in getattr(_sys, "argv", [])],
         allocations=opts["allocations"] is not None, native=opts["native"],
         alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
         hide_frame=hide_frame, procs=opts.get("procs", False))
@@ -313,7 +313,7 @@ def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
           rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
           buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child",
           c_calls=None, allocations=None, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
-          native=None, *, _hide_frame=None):
+          native=None, *, _hide_frame=None, _argv=None):
     """Start recording every thread into path; return the path.
 
     The default (no mode, allocations or native given) answers "where did
@@ -390,7 +390,10 @@ def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
                     c_calls, allocations, alloc_sample_bytes, native)
     # _hide_frame (the launcher's): that frame and its callers are left out
     # of every stack, so a program run by `python -m memtrace run` shows
-    # its own frames only.
+    # its own frames only. _argv: the command the trace's header names
+    # (the launcher's -c gives the code, which sys.argv leaves out).
+    if _argv is not None:
+        opts["_argv"] = [str(a) for a in _argv]
     _start(opts, _hide_frame)
     return opts["path"]
 

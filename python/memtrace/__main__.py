@@ -339,7 +339,9 @@ def run(args):
     try:
         # This frame and its callers (the launcher's) stay out of the trace,
         # and so do the C calls it makes (exec of the program).
-        path = memtrace.start(mode=mode, _hide_frame=sys._getframe(), **opts)
+        path = memtrace.start(mode=mode, _hide_frame=sys._getframe(),
+                              _argv=["-c", target] + sys.argv[1:] if kind == "code" else None,
+                              **opts)
     except (TypeError, ValueError) as e:
         _usage_error(str(e))
     except OSError as e:

@@ -184,7 +184,7 @@ PYEOF
     expect 0 "$PLOT_CMD" a.trace --format=html -o a.page
     has a.page '<!DOCTYPE html>'
     expect 2 "$PLOT_CMD" a.trace -o a.pdf
-    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp, .json, .folded or .speedscope.json, or give --format"
+    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp, .json, .folded, .speedscope.json or .chrome.json, or give --format"
     has err "memtrace-plot: see memtrace-plot --help"
     [ ! -e a.pdf ] && ok || bad "a.pdf was written"
     # .json: the data behind the pictures; the RSS peak is the planted one
@@ -247,10 +247,46 @@ assert abs(sum(p["weights"]) - p["endValue"]) <= 1e-6 * p["endValue"] and p["sta
 assert abs(sum(p["weights"]) - total) <= 1e-6 * total
 assert d["activeProfileIndex"] == 0 and d["exporter"].startswith("memtrace-plot ")
 PYEOF
+    # a Chrome trace: the Trace Event Format's rules
+    expect 0 "$PLOT_CMD" a.trace -o a.chrome.json
+    "$PYTHON" - a.chrome.json "$dur" <<'PYEOF' && ok || bad "a.chrome.json"
+import collections, json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+kinds = collections.Counter(e["ph"] for e in ev)
+assert kinds["X"] > 0 and kinds["C"] > 0 and kinds["M"] >= 2 and kinds["i"] >= 3, kinds
+end_us = float(sys.argv[2]) * 1e6 * 1.001
+for e in ev:
+    assert isinstance(e["pid"], int) and isinstance(e["name"], str), e
+    if e["ph"] in "XCi":
+        assert 0 <= e["ts"] <= end_us, e
+    if e["ph"] == "X":
+        assert e["dur"] >= 0 and isinstance(e["tid"], int)
+    if e["ph"] == "C":
+        assert set(e["args"]) == {"bytes"}
+names = {(e["tid"], e["args"]["name"]) for e in ev if e.get("name") == "thread_name"}
+assert (1, "MainThread") in names and (2, "worker") in names, names
+# slices of a thread nest: any two are disjoint or one holds the other
+by_tid = collections.defaultdict(list)
+for e in ev:
+    if e["ph"] == "X":
+        by_tid[e["tid"]].append((e["ts"], -(e["ts"] + e["dur"])))
+eps = 0.002
+for tid, sl in by_tid.items():
+    sl.sort()
+    stack = []
+    for s, neg_end in sl:
+        end = -neg_end
+        while stack and stack[-1] <= s + eps:
+            stack.pop()
+        assert not stack or end <= stack[-1] + eps, (tid, s, end, stack[-1])
+        stack.append(end)
+assert "build_matrix" in {e["name"] for e in ev if e["ph"] == "X"}
+PYEOF
     expect 2 "$PLOT_CMD" --flame a.trace -o f.png
     has err 'a flame graph is drawn as SVG or HTML, not PNG'
     expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
-    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json, folded, speedscope)"
+    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json, folded, speedscope, chrome)"
     expect 2 "$PLOT_CMD" a.trace --json
     has err '--json describes the file written: it needs -o FILE'
     "$PLOT_CMD" a.trace -o j.svg --json >j.json 2>err && ok || bad "--json failed"
