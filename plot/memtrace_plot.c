@@ -730,153 +730,71 @@ static int close_out(FILE *f, const char *out, int rc) {
 
 /* ---- The HTML page ----------------------------------------------------------- */
 
-/* Text into HTML (element content or a quoted attribute). */
-static void html_text(FILE *f, const char *t, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        char c = t[i];
-        if (c == '&') fputs("&amp;", f);
-        else if (c == '<') fputs("&lt;", f);
-        else if (c == '>') fputs("&gt;", f);
-        else if (c == '"') fputs("&quot;", f);
-        else fputc(c, f);
-    }
-}
-static void html_str(FILE *f, const char *t) { html_text(f, t, strlen(t)); }
-
-/* An SVG drawn into memory; its XML declaration is dropped (it is embedded). */
-typedef struct svg_buf {
-    char *p;
-    size_t n;
-} svg_buf;
-
-static int svg_height(const svg_buf *b, unsigned dflt) {
-    const char *h = b->p ? strstr(b->p, " height=\"") : NULL;
-    if (!h || h - b->p > 1024) return (int)dflt;
-    return atoi(h + 9) > 0 ? atoi(h + 9) : (int)dflt;
-}
-
-/* An iframe whose srcdoc is the SVG: the picture keeps its own styles,
- * tooltips and scripts, apart from the page's and from the other picture's,
- * and the page still needs nothing but itself. */
-static void html_frame(FILE *f, const char *what, const svg_buf *b, unsigned w, int h) {
-    const char *p = b->p;
-    size_t n = b->n;
-    if (n > 5 && memcmp(p, "<?xml", 5) == 0) {
-        const char *e = memchr(p, '\n', n);
-        if (e) n -= (size_t)(e + 1 - p), p = e + 1;
-    }
-    fprintf(f, "<iframe title=\"%s\" width=\"%u\" height=\"%d\" srcdoc=\"", what, w + 2, h);
-    html_str(f, "<style>html,body{margin:0;overflow:hidden}</style>");
-    html_text(f, p, n);
-    fputs("\"></iframe>\n", f);
-}
-
+/* The page (mt_page_write): the run(s) in numbers, the timeline, the flame
+ * graph. */
 static int write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
-                      const mt_flame_options *fo, const char *title, const char *sub,
-                      const char *flame_what, mt_analysis **an, char *const *paths,
-                      int nfiles) {
-    svg_buf tl = {0}, fl = {0};
-    FILE *m = open_memstream(&tl.p, &tl.n);
-    if (!m) return MT_PLOT_ERR_NOMEM;
-    int rc = mt_plot_write_svg(plot, m);
-    if (fclose(m) != 0 && rc >= 0) rc = MT_PLOT_ERR_NOMEM;
-    int have_flame = mt_flame_total(flame) > 0;
-    mt_flame_options fo2 = *fo;
-    fo2.icicle = 1; /* the root at the top: the first screen shows where it starts */
-    char ftitle[1200];
-    snprintf(ftitle, sizeof ftitle, "%.*s", (int)(strlen(flame_what) - 2), flame_what);
-    fo2.title = ftitle;
-    if (rc >= 0 && have_flame) {
-        if (!(m = open_memstream(&fl.p, &fl.n))) rc = MT_PLOT_ERR_NOMEM;
-        else {
-            rc = mt_flame_write_svg(flame, m, &fo2);
-            if (fclose(m) != 0 && rc >= 0) rc = MT_PLOT_ERR_NOMEM;
-        }
+                      const char *title, const char *sub, const char *flame_what,
+                      mt_analysis **an, char *const *paths, int nfiles) {
+    static const char *const cols[] = {"trace", "duration", "peak RSS", "at", "heap peak",
+                                       "heap at end", "lost events"};
+    enum { NC = sizeof cols / sizeof cols[0] };
+    char (*buf)[64] = calloc((size_t)nfiles * NC, sizeof *buf);
+    const char **cells = calloc((size_t)nfiles * NC, sizeof *cells);
+    if (!buf || !cells) {
+        free(buf);
+        free(cells);
+        return MT_PLOT_ERR_NOMEM;
     }
-    if (rc < 0) {
-        free(tl.p);
-        free(fl.p);
-        return rc;
-    }
-    const char *page_title = o->title ? o->title : title + (o->flame ? strlen(flame_what) : 0);
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>", f);
-    html_str(f, page_title);
-    fputs(" - memtrace</title>\n<style>\n"
-          "body{font-family:Verdana,\"DejaVu Sans\",Helvetica,sans-serif;margin:16px 20px;"
-          "color:#222;background:#fff}\n"
-          "h1{font-size:20px;margin:0 0 4px}\nh2{font-size:16px;margin:22px 0 6px}\n"
-          ".sub{color:#555;font-size:13px;margin:0 0 12px}\n"
-          "table{border-collapse:collapse;font-size:13px}\n"
-          "th,td{padding:3px 12px 3px 0;text-align:left;white-space:nowrap}\n"
-          "td.n{text-align:right}\nth{border-bottom:1px solid #bbb}\n"
-          "iframe{border:1px solid #ddd;display:block;max-width:100%}\n"
-          ".note{color:#555;font-size:12px}\n.lost{color:#b00;font-weight:bold}\n"
-          "</style></head><body>\n<h1>", f);
-    html_str(f, page_title);
-    fputs("</h1>\n", f);
-    if (sub && *sub) {
-        fputs("<p class=\"sub\">", f);
-        html_str(f, sub);
-        fputs("</p>\n", f);
-    }
-    /* The run(s) in numbers. */
-    fputs("<table><tr><th>trace</th><th>duration</th><th>peak RSS</th><th>at</th>"
-          "<th>heap peak</th><th>heap at end</th><th>lost events</th></tr>\n", f);
     for (int i = 0; i < nfiles; i++) {
         const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
         const mt_analysis_heap *h = mt_analysis_heap_get(an[i]);
-        char b[64];
-        fputs("<tr><td>", f);
-        html_str(f, base_name(paths[i]));
-        fprintf(f, "</td><td class=\"n\">%s</td>",
-                mt_plot_fmt_seconds(b, mt_analysis_seconds(an[i], s->t_last)));
+        char (*c)[64] = buf + (size_t)i * NC, b[48];
+        snprintf(c[0], sizeof c[0], "%s", base_name(paths[i]));
+        mt_plot_fmt_seconds(c[1], mt_analysis_seconds(an[i], s->t_last));
         if (s->has_rss) {
-            fprintf(f, "<td class=\"n\">%s</td>", mt_plot_fmt_bytes(b, (double)s->rss_peak));
-            fprintf(f, "<td class=\"n\">%s</td>",
-                    mt_plot_fmt_seconds(b, mt_analysis_seconds(an[i], s->t_peak)));
+            mt_plot_fmt_bytes(c[2], (double)s->rss_peak);
+            mt_plot_fmt_seconds(c[3], mt_analysis_seconds(an[i], s->t_peak));
         } else {
-            fputs("<td>-</td><td>-</td>", f);
+            strcpy(c[2], "-");
+            strcpy(c[3], "-");
         }
         if (h->has_allocs) {
-            fprintf(f, "<td class=\"n\">%s%s</td>", h->sample_bytes ? "~" : "",
-                    mt_plot_fmt_bytes(b, (double)h->peak_bytes));
-            fprintf(f, "<td class=\"n\">%s%s</td>", h->sample_bytes ? "~" : "",
-                    mt_plot_fmt_bytes(b, (double)h->total.end_bytes));
+            snprintf(c[4], sizeof c[4], "%s%s", h->sample_bytes > 1 ? "~" : "",
+                     mt_plot_fmt_bytes(b, (double)h->peak_bytes));
+            snprintf(c[5], sizeof c[5], "%s%s", h->sample_bytes > 1 ? "~" : "",
+                     mt_plot_fmt_bytes(b, (double)h->total.end_bytes));
         } else {
-            fputs("<td>no allocation records</td><td></td>", f);
+            strcpy(c[4], "no allocation records");
+            c[5][0] = '\0';
         }
-        if (s->lost_events)
-            fprintf(f, "<td class=\"n lost\">%llu</td></tr>\n", (unsigned long long)s->lost_events);
-        else
-            fputs("<td class=\"n\">0</td></tr>\n", f);
+        snprintf(c[6], sizeof c[6], "%s%llu", s->lost_events ? "!" : "",
+                 (unsigned long long)s->lost_events);
+        for (int k = 0; k < NC; k++) cells[(size_t)i * NC + (size_t)k] = c[k];
     }
-    fputs("</table>\n", f);
-    for (int part = 0; part < 2; part++) {
-        int is_flame = o->flame ? part == 0 : part == 1;
-        if (!is_flame) {
-            fputs("<h2>Memory over time</h2>\n<p class=\"note\">RSS (and the heap when the trace "
-                  "has allocations) over time; each thread's calls beneath. Hover a band or a "
-                  "marker for details.</p>\n", f);
-            html_frame(f, "timeline", &tl, o->width, svg_height(&tl, o->height) + 2);
-        } else {
-            fputs("<h2>", f);
-            html_str(f, ftitle);
-            fputs("</h2>\n", f);
-            if (have_flame) {
-                fputs("<p class=\"note\">Callers above callees; a frame's width is its share. "
-                      "Hover a frame for its size and share.</p>\n", f);
-                html_frame(f, "flame graph", &fl, o->width, svg_height(&fl, 400) + 2);
-            } else {
-                fputs("<p class=\"note\">Nothing to draw: no stack has any weight here "
-                      "(no allocations in the window, or no growth while a call ran).</p>\n", f);
-            }
-        }
-    }
-    fprintf(f, "<p class=\"note\">Written by memtrace-plot %s. This page is self-contained: it "
-               "loads nothing from the network.</p>\n</body></html>\n", MT_LIBRARY_VERSION);
-    free(tl.p);
-    free(fl.p);
-    return ferror(f) ? MT_PLOT_ERR_IO : 0;
+    char ftitle[1200], footer[200];
+    snprintf(ftitle, sizeof ftitle, "%.*s", (int)(strlen(flame_what) - 2), flame_what);
+    snprintf(footer, sizeof footer,
+             "Written by memtrace-plot %s. This page is self-contained: it loads nothing "
+             "from the network.", MT_LIBRARY_VERSION);
+    mt_page pg = {0};
+    pg.title = o->title ? o->title : title + (o->flame ? strlen(flame_what) : 0);
+    pg.subtitle = sub;
+    pg.columns = cols;
+    pg.ncolumns = NC;
+    pg.cells = cells;
+    pg.nrows = (unsigned)nfiles;
+    pg.timeline = plot;
+    pg.timeline_width = o->width;
+    pg.timeline_height = o->height;
+    pg.flame = flame;
+    pg.flame_title = ftitle;
+    pg.flame_unit = o->weight == W_RSS || o->weight >= W_ALLOC ? "bytes" : NULL;
+    pg.flame_first = o->flame;
+    pg.footer = footer;
+    int rc = mt_page_write(f, &pg);
+    free(buf);
+    free(cells);
+    return rc;
 }
 
 /* --json: what was written, on standard output. */
@@ -1379,8 +1297,7 @@ int main(int argc, char **argv) {
         status |= close_out(f, o.out, rc);
     } else if (o.format == F_HTML) {
         f = open_out(o.out);
-        rc = write_html(f, &o, plot, flame, &fo, title, sub, flame_what, an, argv + optind,
-                        nfiles);
+        rc = write_html(f, &o, plot, flame, title, sub, flame_what, an, argv + optind, nfiles);
         status |= close_out(f, o.out, rc);
     } else if (o.flame) {
         f = open_out(o.out);

@@ -285,6 +285,31 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
 double mt_flame_total(const mt_flame *f);
 uint64_t mt_flame_nodes(const mt_flame *f);
 
+/* ---- A page ------------------------------------------------------------- */
+
+/* One self-contained HTML page (mt_plot_page.c): a title, a summary table,
+ * the timeline (its SVG in an iframe) and an interactive flame graph drawn
+ * in the browser (zoom by click, search with highlight, "hide import
+ * system"), in either order. Nothing is loaded from the network. */
+typedef struct mt_page {
+    const char *title;             /* the page's title and heading */
+    const char *subtitle;          /* NULL: none */
+    const char *const *columns;    /* the summary table: ncolumns headings, */
+    unsigned ncolumns;             /* then nrows x ncolumns cells, row by row; */
+    const char *const *cells;      /* a cell starting with '!' is a warning */
+    unsigned nrows;
+    mt_plot *timeline;             /* NULL: none */
+    unsigned timeline_width, timeline_height;
+    const mt_flame *flame;         /* NULL: none */
+    const char *flame_title;       /* its heading */
+    const char *flame_unit;        /* "bytes", or NULL for plain numbers */
+    int flame_first;               /* the flame graph before the timeline */
+    const char *footer;            /* NULL: none */
+} mt_page;
+
+/* Write the page to f. Returns 0, MT_PLOT_ERR_NOMEM or MT_PLOT_ERR_IO. */
+int mt_page_write(FILE *f, const mt_page *pg);
+
 /* ---- Small helpers, shared with the command ----------------------------- */
 
 /* "512 B", "1.5 KiB", "12.0 MiB", "-3.2 GiB" into buf (>= 32 bytes);

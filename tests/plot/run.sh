@@ -157,23 +157,28 @@ else
     expect 0 "$PLOT_CMD" a.trace -o a.html
     has a.html '<!DOCTYPE html>'
     has a.html '<iframe title="timeline"'
-    has a.html '<iframe title="flame graph"'
+    has a.html '<div id="fg"></div>'
+    has a.html '<script type="application/json" id="fg-data">'
     has a.html '<h2>RSS growth by stack</h2>'
     has a.html '&lt;title&gt;build_matrix&amp;#10;app.py:50&amp;#10;'
     if grep -qiE '(src|href)="(https?:)?//' a.html; then bad "a.html loads from the network"; else ok; fi
-    # the two pictures inside are the SVGs memtrace-plot writes alone
-    "$PYTHON" - a.html <<'PYEOF' && ok || bad "a.html: iframes are not the SVGs"
-import html, re, sys, xml.dom.minidom
+    # the timeline inside is the SVG memtrace-plot writes alone; the flame
+    # graph's data is the tree of -o x.json
+    "$PYTHON" - a.html <<'PYEOF' && ok || bad "a.html: the timeline or the flame data is wrong"
+import html, json, re, sys, xml.dom.minidom
 page = open(sys.argv[1]).read()
 docs = [html.unescape(d) for d in re.findall(r'srcdoc="([^"]*)"', page)]
-assert len(docs) == 2, len(docs)
-for d in docs:
-    svg = d[d.index("<svg"):]
-    xml.dom.minidom.parseString(svg)
+assert len(docs) == 1, len(docs)
+xml.dom.minidom.parseString(docs[0][docs[0].index("<svg"):])
+data = re.search(r'<script type="application/json" id="fg-data">(.*?)</script>', page, re.S)
+tree = json.loads(data.group(1))["tree"]
+assert tree["nodes"][0]["name"] == "all" and tree["total"] > 0
 PYEOF
     expect 0 "$PLOT_CMD" --flame a.trace -o af.html
-    first=$(grep -n -m1 '<iframe' af.html | grep -c 'flame graph')
-    [ "$first" = 1 ] && ok || bad "--flame -o x.html: the flame graph is not first"
+    fg=$(grep -n -m1 'id="fg"' af.html | cut -d: -f1)
+    tl=$(grep -n -m1 '<iframe title="timeline"' af.html | cut -d: -f1)
+    [ -n "$fg" ] && [ -n "$tl" ] && [ "$fg" -lt "$tl" ] && ok ||
+        bad "--flame -o x.html: the flame graph is not first ($fg, $tl)"
     expect 0 "$PLOT_CMD" a.trace -o A.SVG
     wellformed A.SVG
     has A.SVG 'data-name="RSS"'
@@ -221,6 +226,46 @@ def down(i):
     return nodes[i]["name"] == "build_matrix" or any(down(k) for k in kids.get(i, []))
 assert all("build_matrix" in up(i) or down(i) for i in range(1, len(nodes)))
 PYEOF
+    # the page's flame graph works in a browser: search highlights, a zoom
+    # spans the width, hide-import folds, no script error (state from the URL)
+    if [ -n "$chromium" ]; then
+        dom() { # dom FRAGMENT OUT
+            timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --enable-logging=stderr \
+                --v=0 --virtual-time-budget=3000 --dump-dom "file://$TRASH/a.html#$1" \
+                >"$2" 2>>chromium-page.log
+        }
+        : >chromium-page.log
+        dom "search=build_matrix" s.dom && dom "zoom=build_matrix" z.dom &&
+            dom "hide=1&search=_matrix" h.dom && ok || bad "chromium could not load a.html"
+        "$PYTHON" - s.dom z.dom h.dom <<'PYEOF' && ok || bad "a.html: the flame graph does not work"
+import html, re, sys
+def nodes(p):
+    d = open(p).read()
+    return d, [(c.split(), html.unescape(n), float(w)) for c, n, w in re.findall(
+        r'<div class="(fg-n[^"]*)"[^>]*?data-name="([^"]*)" data-w="([^"]*)"', d, re.S)]
+d, ns = nodes(sys.argv[1])
+hit = [n for c, n, w in ns if "fg-match" in c]
+assert hit and all("build_matrix" in n for n in hit), hit
+share = float(re.search(r'id="fg-info" data-share="([0-9.]+)"', d).group(1))
+assert 0 < share <= 100, share
+d, ns = nodes(sys.argv[2])
+z = [(c, w) for c, n, w in ns if n == "build_matrix"]
+assert z and "fg-anc" not in z[0][0] and z[0][1] == 100.0, z
+assert any("fg-anc" in c for c, n, w in ns)  # its callers above, dimmed
+d, ns = nodes(sys.argv[3])
+assert 'id="fg-hide" checked' in d or re.search(r'id="fg-hide"[^>]*checked', d) or ns
+assert [n for c, n, w in ns if "fg-match" in c]
+PYEOF
+        if grep -i "uncaught\|SyntaxError\|TypeError\|ReferenceError" chromium-page.log; then
+            bad "a.html: script errors in the browser"
+        else ok; fi
+        timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+            --virtual-time-budget=3000 --screenshot="$TRASH/a-html.png" --window-size=1300,1600 \
+            "file://$TRASH/a.html#search=build_matrix" >/dev/null 2>&1
+        $check png a-html.png >/dev/null && ok || bad "a-html.png is blank"
+    else
+        skip "chromium is not installed: the page's flame graph is not tried in a browser"
+    fi
     # exports of the flame graph's stacks: collapsed stacks and speedscope
     expect 0 "$PLOT_CMD" a.trace -o a.folded
     expect 0 "$PLOT_CMD" a.trace --format collapsed -o a.txt
