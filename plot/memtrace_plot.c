@@ -29,6 +29,7 @@
 #include "mt_analysis.h"
 #include "mt_cli.h"
 #include "mt_plot.h"
+#include "mt_pprof.h"
 
 static const char usage_text[] =
 "usage: memtrace-plot [options] FILE...\n"
@@ -55,13 +56,18 @@ static const char usage_text[] =
 "                             heap as counters, markers as instants: a Chrome\n"
 "                             trace for Perfetto (ui.perfetto.dev) and\n"
 "                             chrome://tracing\n"
+"                      .pb.gz (or .pprof)  the heap as a pprof profile: per\n"
+"                             allocation stack, objects and bytes allocated,\n"
+"                             live at the heap's peak and still live at the\n"
+"                             end, locations by function, file and line (go\n"
+"                             tool pprof, Pyroscope, Parca; one FILE)\n"
 "                      .json  the data behind both pictures: the timeline's\n"
 "                             series (reduced per pixel), markers and lanes,\n"
 "                             and the flame graph's tree (schema below)\n"
 "                    Without -o (or -o -): SVG on standard output, refused\n"
 "                    when that is a terminal.\n"
-"  --format F        html, svg, png, gp, json, folded, speedscope or chrome,\n"
-"                    whatever OUT's extension\n"
+"  --format F        html, svg, png, gp, json, folded, speedscope, chrome or\n"
+"                    pprof, whatever OUT's extension\n"
 "  --flame           a flame graph by stack instead of the timeline (SVG),\n"
 "                    or first in the page (HTML), weighted as --flame-weight\n"
 "                    says\n"
@@ -127,9 +133,10 @@ static const char usage_text[] =
 enum { W_DEFAULT, W_RSS, W_ALLOC, W_PEAK, W_LEAK };
 
 /* What is written: chosen by --format, else by -o's extension. */
-enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON, F_FOLDED, F_SPEEDSCOPE, F_CHROME };
-static const char *const format_names[] = {"",   "svg",    "html",       "png",   "gp",
-                                           "json", "folded", "speedscope", "chrome"};
+enum { F_NONE, F_SVG, F_HTML, F_PNG, F_GP, F_JSON, F_FOLDED, F_SPEEDSCOPE, F_CHROME, F_PPROF };
+static const char *const format_names[] = {"",       "svg",    "html",       "png",
+                                           "gp",     "json",   "folded",     "speedscope",
+                                           "chrome", "pprof"};
 
 typedef struct options {
     const char *out;
@@ -903,13 +910,13 @@ int main(int argc, char **argv) {
         case OPT_SVG:
         case OPT_FORMAT: {
             int f = c == OPT_GNUPLOT ? F_GP : c == OPT_PNG ? F_PNG : c == OPT_SVG ? F_SVG : F_NONE;
-            for (int k = F_SVG; !f && k <= F_CHROME; k++)
+            for (int k = F_SVG; !f && k <= F_PPROF; k++)
                 if (strcmp(optarg, format_names[k]) == 0) f = k;
             if (!f && strcmp(optarg, "collapsed") == 0) f = F_FOLDED;
             if (!f && strcmp(optarg, "gnuplot") == 0) f = F_GP;
             if (!f)
                 mt_cli_usage_error(usage_text, "--format: unknown format '%s' (html, svg, png, gp, json, folded, "
-                                   "speedscope, chrome)",
+                                   "speedscope, chrome, pprof)",
                                    optarg);
             if (format && format != f)
                 mt_cli_usage_error(usage_text, "two formats given: %s and %s",
@@ -964,6 +971,9 @@ int main(int argc, char **argv) {
         if (len > 16 && strcasecmp(o.out + len - 16, ".speedscope.json") == 0)
             format = F_SPEEDSCOPE;
         if (len > 12 && strcasecmp(o.out + len - 12, ".chrome.json") == 0) format = F_CHROME;
+        if ((len > 6 && strcasecmp(o.out + len - 6, ".pb.gz") == 0) ||
+            (len > 6 && strcasecmp(o.out + len - 6, ".pprof") == 0))
+            format = F_PPROF;
         if (dot && (!slash || dot > slash))
             for (int k = F_SVG; !format && k <= F_FOLDED; k++)
                 if (strcasecmp(dot + 1, format_names[k]) == 0) format = k;
@@ -974,7 +984,7 @@ int main(int argc, char **argv) {
         if (!format)
             mt_cli_usage_error(usage_text,
                                "cannot tell a format from '%s': name it .html, .svg, .png, .gp, .json, "
-                               ".folded, .speedscope.json or .chrome.json, or give --format",
+                               ".folded, .speedscope.json, .chrome.json or .pb.gz, or give --format",
                                o.out);
     }
     if (!format) format = F_SVG;
@@ -985,8 +995,13 @@ int main(int argc, char **argv) {
                                                                    : "a Chrome trace");
     if (format == F_PNG && to_stdout)
         mt_cli_usage_error(usage_text, "PNG needs -o FILE.png");
+    if (format == F_PPROF && nfiles > 1)
+        mt_cli_usage_error(usage_text, "a pprof profile holds one trace: give one FILE");
     int text = format == F_GP || format == F_JSON || format == F_FOLDED ||
                format == F_SPEEDSCOPE || format == F_CHROME;
+    if (to_stdout && format == F_PPROF && isatty(STDOUT_FILENO))
+        mt_cli_usage_error(usage_text, "not writing a pprof profile onto a terminal: give "
+                                       "-o FILE.pb.gz, or redirect standard output");
     if (format == F_FOLDED || format == F_SPEEDSCOPE) o.flame = 1; /* stacks only */
     if (to_stdout && !text && isatty(STDOUT_FILENO))
         mt_cli_usage_error(usage_text,
@@ -1095,6 +1110,22 @@ int main(int argc, char **argv) {
         size_t k = strlen(banner);
         snprintf(banner + k, sizeof banner - k, ": %s marked * can be wrong",
                  loss & MT_LOSS_HEAP ? "heap figures and stacks" : "stacks");
+    }
+
+    /* pprof: the heap tables of the analysis, no replay. */
+    if (o.format == F_PPROF) {
+        if (!mt_analysis_heap_get(an[0])->has_allocs)
+            mt_cli_die(1, "%s: no allocation records for a pprof profile (memtrace run "
+                          "records them by default, without --mode)", argv[optind]);
+        char comment[600];
+        snprintf(comment, sizeof comment, "memtrace-plot %s: %s", MT_LIBRARY_VERSION,
+                 base_name(argv[optind]));
+        FILE *pf = open_out(o.out);
+        int rc = mt_pprof_write(an[0], pf, comment);
+        if (rc < 0 && rc != MT_ERR_IO) mt_cli_error("%s: %s", argv[optind], mt_strerror(rc));
+        status |= close_out(pf, o.out, rc < 0 ? MT_PLOT_ERR_IO : 0);
+        if (o.json && !(status & 1)) describe_json(&o, argv + optind, nfiles, an, NULL);
+        goto done;
     }
 
     /* What the flame graph weighs: allocations when every trace has them. */
@@ -1324,6 +1355,7 @@ int main(int argc, char **argv) {
     fail: /* reported; nothing was written */
         status = 1;
     }
+done:
     mt_plot_free(plot);
     mt_flame_free(flame);
     for (int i = 0; i < nfiles; i++) mt_analysis_free(an[i]);

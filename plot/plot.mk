@@ -26,7 +26,7 @@ PLOT_CMD := $(BIN)/memtrace-plot
 ifneq ($(wildcard plot/memtrace_plot.c),)
 # The analysis core, when it is there, and the shared CLI helpers.
 PLOT_CMD_OBJS := $(OBJ)/plot/memtrace_plot.o $(OBJ)/analyze/mt_cli.o \
-    $(patsubst %.c,$(OBJ)/%.o,$(wildcard analyze/mt_analysis.c))
+    $(patsubst %.c,$(OBJ)/%.o,$(wildcard analyze/mt_analysis.c analyze/mt_pprof.c))
 $(PLOT_CMD): $(PLOT_CMD_OBJS) $(PLOT_LIB) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")

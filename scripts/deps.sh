@@ -37,6 +37,8 @@ if [ "$what" != build ]; then
     command -v zstd >/dev/null 2>&1 || need zstd
     command -v xmllint >/dev/null 2>&1 || need libxml2-utils
     command -v gnuplot >/dev/null 2>&1 || need gnuplot-nox
+    # memtrace-plot's pprof profiles are read back by go tool pprof.
+    command -v go >/dev/null 2>&1 || need golang-go
     # memtrace-plot's test screenshots its SVG in a headless browser.
     command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
         need chromium

@@ -189,7 +189,7 @@ PYEOF
     expect 0 "$PLOT_CMD" a.trace --format=html -o a.page
     has a.page '<!DOCTYPE html>'
     expect 2 "$PLOT_CMD" a.trace -o a.pdf
-    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp, .json, .folded, .speedscope.json or .chrome.json, or give --format"
+    has err "memtrace-plot: cannot tell a format from 'a.pdf': name it .html, .svg, .png, .gp, .json, .folded, .speedscope.json, .chrome.json or .pb.gz, or give --format"
     has err "memtrace-plot: see memtrace-plot --help"
     [ ! -e a.pdf ] && ok || bad "a.pdf was written"
     # .json: the data behind the pictures; the RSS peak is the planted one
@@ -331,7 +331,7 @@ PYEOF
     expect 2 "$PLOT_CMD" --flame a.trace -o f.png
     has err 'a flame graph is drawn as SVG or HTML, not PNG'
     expect 2 "$PLOT_CMD" a.trace --format jpeg -o x.svg
-    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json, folded, speedscope, chrome)"
+    has err "--format: unknown format 'jpeg' (html, svg, png, gp, json, folded, speedscope, chrome, pprof)"
     expect 2 "$PLOT_CMD" a.trace --json
     has err '--json describes the file written: it needs -o FILE'
     "$PLOT_CMD" a.trace -o j.svg --json >j.json 2>err && ok || bad "--json failed"
@@ -513,6 +513,46 @@ PY
             expect 1 "$PLOT_CMD" --flame-weight alloc a.trace -o x.svg
             has err 'no allocation records for --flame-weight alloc'
             expect 2 "$PLOT_CMD" --flame-weight bytes heap.trace -o x.svg
+            # the heap as a pprof profile: read back by go tool pprof, its
+            # totals those of memtrace-analyze
+            expect 0 "$PLOT_CMD" heap.trace -o heap.pb.gz
+            gzip -t heap.pb.gz && ok || bad "heap.pb.gz is not gzip"
+            expect 1 "$PLOT_CMD" a.trace -o nope.pb.gz
+            has err 'no allocation records for a pprof profile'
+            expect 2 "$PLOT_CMD" heap.trace heap.trace -o two.pb.gz
+            if command -v go >/dev/null 2>&1; then
+                "$top/build/bin/memtrace-analyze" --json --top 0 heap.trace >heap.json
+                for idx in alloc_space inuse_space leak_space; do
+                    go tool pprof -raw -sample_index=$idx heap.pb.gz >pp-$idx.txt 2>pp.err ||
+                        { bad "go tool pprof -raw ($idx)"; cat pp.err; }
+                done
+                go tool pprof -top -sample_index=inuse_space heap.pb.gz >pp-top.txt 2>pp.err &&
+                    grep -q "__main__.peak" pp-top.txt && ok || { bad "pprof -top"; cat pp.err; }
+                "$PYTHON" - heap.json pp-alloc_space.txt <<'PYEOF' && ok || bad "pprof totals"
+import json, re, sys
+d = json.load(open(sys.argv[1]))["heap"]
+raw = open(sys.argv[2]).read()
+types = re.search(r"Samples:\n(.*)\n", raw).group(1).split()
+assert [t.replace("[dflt]", "") for t in types] == ["alloc_objects/count", "alloc_space/bytes",
+    "inuse_objects/count", "inuse_space/bytes", "leak_objects/count", "leak_space/bytes"], types
+rows = re.findall(r"^\s+((?:\d+\s+){5}\d+): [\d ]+$", raw, re.M)
+assert rows
+tot = [0] * 6
+for r in rows:
+    for k, v in enumerate(r.split()):
+        tot[k] += int(v)
+def total(table):
+    return sum(s["bytes"] for s in d[table]), sum(s["count"] for s in d[table])
+assert (tot[1], tot[0]) == total("hotspots_by_bytes"), (tot, total("hotspots_by_bytes"))
+assert (tot[3], tot[2]) == total("peak"), (tot, total("peak"))
+assert (tot[5], tot[4]) == total("leaks"), (tot, total("leaks"))
+assert tot[3] == d["peak_bytes"], (tot[3], d["peak_bytes"])
+PYEOF
+                go tool pprof -list 'peak' -sample_index=inuse_space heap.pb.gz 2>/dev/null |
+                    grep -q "big = \[bytearray(1000000)" && ok || bad "pprof -list names the line"
+            else
+                skip "go is not installed (Debian: golang-go): the pprof profile is not read back"
+            fi
             # a trace without allocations keeps its RSS flame graph
             expect 0 "$PLOT_CMD" --flame a.trace -o fa.svg
             has fa.svg '>RSS growth by stack: a.trace</text>'
