@@ -146,7 +146,8 @@ $(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o \
     $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o \
-    $(ASAN_ANALYSIS_OBJS) $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_PLOT_OBJS) $(ASAN_LIB)
+    $(ASAN_ANALYSIS_OBJS) $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_pprof.o \
+    $(ASAN_PLOT_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 
 .PHONY: test-tools-asan
