@@ -118,6 +118,9 @@ def parse_run_args(args):
             opts["native"] = True
             i += 1
             continue
+        if a == "--alloc" and i + 1 < len(args) and args[i + 1] in ("exact", "sampled"):
+            # "--alloc sampled app.py" would run a program called sampled
+            raise UsageError("--alloc takes its value after '=': --alloc=%s" % args[i + 1])
         if a == "--alloc" or a.startswith("--alloc="):
             value = a.partition("=")[2] or "exact"
             if value not in ("exact", "sampled"):

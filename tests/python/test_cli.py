@@ -34,6 +34,7 @@ def test_help_lists_the_command_table(tmp_path):
     (["anlyze", "x.trace"], "did you mean 'analyze'?"),
     (["help", "nope"], "unknown command 'nope'"),
     (["run", "-c"], "-c needs the code to run"),
+    (["run", "--alloc", "sampled", "app.py"], "--alloc takes its value after '=': --alloc=sampled"),
 ])
 def test_usage_errors_are_one_line_and_a_pointer(tmp_path, args, says):
     p = mt(args, tmp_path)
