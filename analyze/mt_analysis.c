@@ -518,10 +518,12 @@ static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss, in
      * (memory freed just before returning, or by the frame's teardown,
      * shows only there), and at the next one, a sampling period later
      * (the first may be read in the middle of a large munmap, which takes
-     * milliseconds): the period is the distance from the sample before,
-     * at least span_gap. */
+     * milliseconds), and at any within a period of the first: the period is
+     * the distance from the sample before, at least span_gap. The next one
+     * counts however late it comes (a sampler delayed by a loaded machine
+     * must not make a half-done munmap look like a leak). */
     if (th->cur > f->k0 && th->cur < a->nseries && a->since[th->cur] <= te) {
-        uint64_t hint = th->chint, k = th->cur;
+        uint64_t hint = th->chint, k = th->cur, first = th->cur;
         uint64_t period = a->series[k].t - a->since[k];
         if (period < a->span_gap) period = a->span_gap;
         uint64_t t1 = a->series[k].t + period;
@@ -529,7 +531,7 @@ static void pop_frame(mt_analysis *a, athread *th, uint64_t te, uint64_t rss, in
         do {
             int64_t next = mt_charges_at(&th->chg, (int64_t)k, &hint);
             if (next < low) low = next;
-        } while (++k < a->nseries && a->series[k].t <= t1);
+        } while (++k < a->nseries && (k == first + 1 || a->series[k].t <= t1));
         g -= c - low;
     }
     uint64_t d = te > f->t0 ? te - f->t0 : 0;
