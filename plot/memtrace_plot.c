@@ -125,8 +125,9 @@ static const char usage_text[] =
 "The output is never one of the input traces (by any name: refused).\n"
 "\n"
 "Exit status: 0 picture written; 1 failure, or a damaged trace (the\n"
-"picture then covers its intact chunks), or no thread matching --thread;\n"
-"2 bad usage.\n";
+"picture then covers its intact chunks), a trace with no event and no\n"
+"sample, a --from past the end, or no thread matching --thread (one line\n"
+"each); 2 bad usage.\n";
 
 /* ---- Options --------------------------------------------------------------- */
 
@@ -1079,6 +1080,13 @@ int main(int argc, char **argv) {
         }
         double e = mt_analysis_seconds(an[i], s->t_last);
         if (e > end_s) end_s = e;
+    }
+    if (o.has_from && (double)o.from_ns / 1e9 > end_s) {
+        char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES];
+        mt_cli_error("--from %s is past the end of the trace%s (the last record is at %s)",
+                     mt_fmt_ns(b1, o.from_ns), nfiles > 1 ? "s" : "",
+                     mt_fmt_ns(b2, (uint64_t)(end_s * 1e9)));
+        goto fail;
     }
     /* LOST events: a banner first in the picture, a warning on stderr, and
      * a * on what they can falsify (the heap series, heap flame graphs). */

@@ -353,6 +353,9 @@ import json, sys
 print("@%d.%09d" % divmod(json.load(sys.stdin)["wall_ns"] + 2000000, 10**9))')
     expect 0 "$PLOT_CMD" --from "$from" --to 6ms a.trace -o abs.svg
     has abs.svg 'data-t0="0.002" data-t1="0.006"'
+    expect 1 "$PLOT_CMD" --from 10s a.trace -o late.svg
+    has err "memtrace-plot: --from 10.000 s is past the end of the trace (the last record is at"
+    [ ! -e late.svg ] && ok || bad "late.svg was written"
     expect 2 "$PLOT_CMD" --from yesterday a.trace -o bad.svg
     has err "invalid time 'yesterday' for --from (want e.g. 1.5, 200ms, 2m, @1732180772.25 or 2026-11-21T09:19:32Z)"
     if command -v script >/dev/null 2>&1; then
