@@ -291,6 +291,18 @@ uint64_t mt_flame_nodes(const mt_flame *f);
  * the timeline (its SVG in an iframe) and an interactive flame graph drawn
  * in the browser (zoom by click, search with highlight, "hide import
  * system"), in either order. Nothing is loaded from the network. */
+/* A table of the page, sortable by a click on a heading: cells are text,
+ * keys (optional, one per cell, NaN for none) what a column sorts by. */
+typedef struct mt_page_table {
+    const char *title;             /* its heading */
+    const char *note;              /* NULL: none */
+    const char *const *columns;
+    unsigned ncolumns;
+    const char *const *cells;      /* nrows x ncolumns, row by row */
+    const double *keys;            /* NULL: sort by the text */
+    unsigned nrows;
+} mt_page_table;
+
 typedef struct mt_page {
     const char *title;             /* the page's title and heading */
     const char *subtitle;          /* NULL: none */
@@ -304,6 +316,8 @@ typedef struct mt_page {
     const char *flame_title;       /* its heading */
     const char *flame_unit;        /* "bytes", or NULL for plain numbers */
     int flame_first;               /* the flame graph before the timeline */
+    const mt_page_table *tables;   /* after the pictures */
+    unsigned ntables;
     const char *footer;            /* NULL: none */
 } mt_page;
 

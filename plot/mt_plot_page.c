@@ -11,6 +11,7 @@
  * The page's state can be set from the URL's fragment, for links and
  * tests: #search=TEXT&zoom=NAME&hide=1.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,7 +106,62 @@ static const char page_css[] =
     "text-overflow:ellipsis;padding-left:2px;box-sizing:border-box;border:.5px solid #fff;"
     "border-radius:2px;cursor:pointer}\n"
     ".fg-n:hover{border-color:#000}\n.fg-anc{opacity:.6}\n"
-    ".fg-match{background:#e040fb !important;color:#fff}\n";
+    ".fg-match{background:#e040fb !important;color:#fff}\n"
+    "table.sortable th{cursor:pointer;user-select:none}\n"
+    "table.sortable th:hover{text-decoration:underline}\n"
+    "table.sortable td:first-child{white-space:normal;max-width:60em}\n";
+
+/* Sorting the tables marked sortable: a click on a heading orders the rows
+ * by that column's data-v (numbers, greatest first; again: least first), or
+ * by text when the cells have none. */
+static const char sort_js[] =
+    "Array.prototype.forEach.call(document.querySelectorAll('table.sortable'),function(t){\n"
+    " Array.prototype.forEach.call(t.querySelectorAll('th'),function(th,c){\n"
+    "  th.addEventListener('click',function(){var rows=Array.prototype.slice.call("
+    "t.querySelectorAll('tbody tr'));\n"
+    "   var desc=th.getAttribute('data-order')!=='desc';Array.prototype.forEach.call("
+    "t.querySelectorAll('th'),function(h){h.removeAttribute('data-order');});\n"
+    "   th.setAttribute('data-order',desc?'desc':'asc');\n"
+    "   rows.sort(function(a,b){var x=a.children[c],y=b.children[c],vx=x.getAttribute('data-v'),"
+    "vy=y.getAttribute('data-v');\n"
+    "    var r=vx!==null&&vy!==null?parseFloat(vx)-parseFloat(vy):x.textContent.localeCompare("
+    "y.textContent);return desc?-r:r;});\n"
+    "   var tb=t.querySelector('tbody');rows.forEach(function(r){tb.appendChild(r);});});});});\n";
+
+static void page_table(FILE *f, const mt_page_table *t) {
+    fputs("<h2>", f);
+    html_str(f, t->title);
+    fputs("</h2>\n", f);
+    if (t->note) {
+        fputs("<p class=\"note\">", f);
+        html_str(f, t->note);
+        fputs("</p>\n", f);
+    }
+    fputs("<table class=\"sortable\"><thead><tr>", f);
+    for (unsigned c = 0; c < t->ncolumns; c++) {
+        fputs("<th>", f);
+        html_str(f, t->columns[c]);
+        fputs("</th>", f);
+    }
+    fputs("</tr></thead><tbody>\n", f);
+    for (unsigned r = 0; r < t->nrows; r++) {
+        fputs("<tr>", f);
+        for (unsigned c = 0; c < t->ncolumns; c++) {
+            size_t i = (size_t)r * t->ncolumns + c;
+            double k = t->keys ? t->keys[i] : NAN;
+            if (isnan(k)) {
+                fputs(c ? "<td class=\"n\">" : "<td>", f);
+            } else {
+                char b[32];
+                fprintf(f, "<td class=\"n\" data-v=\"%s\">", mt_pl_fmt_exact(b, k));
+            }
+            html_str(f, t->cells[i]);
+            fputs("</td>", f);
+        }
+        fputs("</tr>\n", f);
+    }
+    fputs("</tbody></table>\n", f);
+}
 
 /* The renderer. Rows of 16 px, root at the top (an icicle); the frame in
  * focus spans the width, its callers above it at full width and dimmed,
@@ -240,6 +296,12 @@ int mt_page_write(FILE *f, const mt_page *pg) {
                       "allocations in the window, or no growth while a call ran).</p>\n", f);
             }
         }
+    }
+    for (unsigned i = 0; i < pg->ntables; i++) page_table(f, &pg->tables[i]);
+    if (pg->ntables) {
+        fputs("<script>\n", f);
+        fputs(sort_js, f);
+        fputs("</script>\n", f);
     }
     if (pg->footer) {
         fputs("<p class=\"note\">", f);

@@ -516,6 +516,36 @@ PY
             expect 1 "$PLOT_CMD" --flame-weight alloc a.trace -o x.svg
             has err 'no allocation records for --flame-weight alloc'
             expect 2 "$PLOT_CMD" --flame-weight bytes heap.trace -o x.svg
+            # the page's table by location: analyze's peak_by_location
+            expect 0 "$PLOT_CMD" heap.trace -o heap.html
+            "$top/build/bin/memtrace-analyze" --json --top 0 heap.trace >heapl.json
+            "$PYTHON" - heap.html heapl.json <<'PYEOF' && ok || bad "heap.html: table by location"
+import html, json, re, sys
+page = open(sys.argv[1]).read()
+tab = page[page.index("<h2>Heap at its peak by location</h2>"):]
+tab = tab[:tab.index("</table>")]
+rows = re.findall(r"<tr><td>(.*?)</td><td class=\"n\" data-v=\"([0-9.e+]+)\">", tab)
+got = {html.unescape(loc): float(v) for loc, v in rows}
+want = {"%s (%s:%d)" % (r["function"], r["file"], r["line"]): float(r["bytes"])
+        for r in json.load(open(sys.argv[2]))["heap"]["peak_by_location"]}
+own = {k: v for k, v in got.items() if v > 0}
+assert own == want, (sorted(own.items())[:5], sorted(want.items())[:5])
+PYEOF
+            if [ -n "$chromium" ]; then
+                # a click on "total bytes" sorts the rows by it
+                sed 's#</body>#<script>document.querySelectorAll("table.sortable th")[2].click();</script></body>#' \
+                    heap.html >heap-sorted.html
+                timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 \
+                    --dump-dom "file://$TRASH/heap-sorted.html" >heap-sorted.dom 2>/dev/null
+                "$PYTHON" - heap-sorted.dom <<'PYEOF' && ok || bad "heap.html: sorting by total"
+import re, sys
+d = open(sys.argv[1]).read()
+tab = d[d.index("Heap at its peak by location"):]
+v = [float(x) for x in re.findall(r'<tr><td>.*?</td><td class="n" data-v="[^"]*">[^<]*</td>'
+                                  r'<td class="n" data-v="([^"]*)">', tab)]
+assert len(v) > 2 and v == sorted(v, reverse=True), v[:5]
+PYEOF
+            fi
             # the heap as a pprof profile: read back by go tool pprof, its
             # totals those of memtrace-analyze
             expect 0 "$PLOT_CMD" heap.trace -o heap.pb.gz
