@@ -46,8 +46,9 @@ TOOLS = {
     "filter": ["analyze/memtrace_filter.c", "analyze/mt_select.c"] + CLI + RECFMT,
     "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c"] + ANALYSIS + CLI + RECFMT,
     "diff": ["analyze/memtrace_diff.c"] + ANALYSIS + CLI + RECFMT,
-    "plot": ["plot/memtrace_plot.c", "plot/mt_plot_util.c", "plot/mt_plot_timeline.c",
-             "plot/mt_plot_flame.c", "plot/mt_plot_page.c", "analyze/mt_pprof.c"] + ANALYSIS + CLI,
+    "plot": ["plot/memtrace_plot.c", "plot/memtrace_plot_out.c", "plot/mt_plot_util.c",
+             "plot/mt_plot_timeline.c", "plot/mt_plot_flame.c", "plot/mt_plot_page.c",
+             "analyze/mt_pprof.c"] + ANALYSIS + CLI,
     "poll": ["poll/memtrace_poll.c", "poll/mt_procfs.c"] + CLI,
 }
 TOOL_CFLAGS = ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers"]

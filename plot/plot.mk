@@ -19,13 +19,14 @@ $(PLOT_LIB): $(PLOT_OBJS)
 ALL_TARGETS += $(PLOT_LIB)
 
 # The command and the tests include mt_plot.h from plot/.
-$(OBJ)/plot/memtrace_plot.o $(OBJ)/tests/plot/%.o: MT_CFLAGS += -Iplot -Ianalyze
+$(OBJ)/plot/memtrace_plot.o $(OBJ)/plot/memtrace_plot_out.o $(OBJ)/tests/plot/%.o: \
+    MT_CFLAGS += -Iplot -Ianalyze
 
 # ---- memtrace-plot: built once its source exists ---------------------------
 PLOT_CMD := $(BIN)/memtrace-plot
 ifneq ($(wildcard plot/memtrace_plot.c),)
 # The analysis core, when it is there, and the shared CLI helpers.
-PLOT_CMD_OBJS := $(OBJ)/plot/memtrace_plot.o $(OBJ)/analyze/mt_cli.o \
+PLOT_CMD_OBJS := $(OBJ)/plot/memtrace_plot.o $(OBJ)/plot/memtrace_plot_out.o $(OBJ)/analyze/mt_cli.o \
     $(patsubst %.c,$(OBJ)/%.o,$(wildcard analyze/mt_analysis.c analyze/mt_pprof.c))
 $(PLOT_CMD): $(PLOT_CMD_OBJS) $(PLOT_LIB) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)

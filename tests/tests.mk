@@ -125,7 +125,8 @@ ASAN_CLI_OBJS := $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_rec
 ASAN_ANALYSIS_OBJS := $(ASAN_DIR)/obj/analyze/mt_analysis.o $(ASAN_DIR)/obj/analyze/mt_heap.o \
     $(ASAN_DIR)/obj/analyze/mt_charge.o
 ASAN_PLOT_OBJS := $(PLOT_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
-$(ASAN_DIR)/obj/plot/memtrace_plot.o: MT_CFLAGS += -Iplot -Ianalyze
+$(ASAN_DIR)/obj/plot/memtrace_plot.o $(ASAN_DIR)/obj/plot/memtrace_plot_out.o: \
+    MT_CFLAGS += -Iplot -Ianalyze
 
 define mt_asan_link
 	@mkdir -p $(dir $@)
@@ -145,7 +146,7 @@ $(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o \
 $(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o \
     $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
-$(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o \
+$(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o $(ASAN_DIR)/obj/plot/memtrace_plot_out.o \
     $(ASAN_ANALYSIS_OBJS) $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_pprof.o \
     $(ASAN_PLOT_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)

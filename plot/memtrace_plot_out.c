@@ -1,0 +1,267 @@
+/*
+ * memtrace_plot_out.c - memtrace-plot's outputs that are not pictures of
+ * the plotting library: what the HTML page shows beside them (the run's
+ * numbers, the heap at its peak by location) and --json's description of
+ * the file written.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "memtrace_plot_cmd.h"
+
+/* ---- The HTML page ----------------------------------------------------------- */
+
+/* The heap at its peak by location (function, line) for the page's table:
+ * own bytes and blocks where the location allocated (the innermost frame),
+ * total bytes of the stacks that pass through it (once per stack). */
+typedef struct loc_ent {
+    uint64_t key;  /* fid << 32 | line */
+    uint32_t site; /* index in the table */
+    int own;       /* the innermost frame */
+} loc_ent;
+
+static int cmp_loc(const void *x, const void *y) {
+    const loc_ent *p = x, *q = y;
+    if (p->key != q->key) return p->key < q->key ? -1 : 1;
+    if (p->site != q->site) return p->site < q->site ? -1 : 1;
+    return q->own - p->own;
+}
+
+typedef struct loc_row {
+    uint64_t key;
+    double own, total, blocks;
+} loc_row;
+
+static int cmp_row(const void *x, const void *y) {
+    const loc_row *p = x, *q = y;
+    if (p->own != q->own) return p->own > q->own ? -1 : 1;
+    if (p->total != q->total) return p->total > q->total ? -1 : 1;
+    return (p->key > q->key) - (p->key < q->key);
+}
+
+#define LOC_ROWS 500
+
+/* Fills t (its strings in *strs, its keys in *keys, freed by the caller);
+ * 0, or -1 when out of memory. t->nrows is 0 without allocations. */
+static int by_location(const mt_analysis *a, mt_page_table *t, char **strs, double **keys,
+                       const char ***cells) {
+    static const char *const cols[] = {"location", "own bytes", "total bytes", "own blocks"};
+    enum { NC = 4 };
+    memset(t, 0, sizeof *t);
+    *strs = NULL;
+    *keys = NULL;
+    *cells = NULL;
+    uint32_t n;
+    const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
+                                                   MT_ANALYSIS_BY_BYTES, &n);
+    size_t ne = 0, cap = 0;
+    loc_ent *e = NULL;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < st[i].depth; k++) {
+            mt_analysis_frame fr;
+            if (mt_analysis_site_frame(a, &st[i], k, &fr) < 0) continue;
+            if (ne == cap) {
+                cap = cap ? 2 * cap : 4096;
+                loc_ent *q = realloc(e, cap * sizeof *q);
+                if (!q) {
+                    free(e);
+                    return -1;
+                }
+                e = q;
+            }
+            e[ne++] = (loc_ent){(uint64_t)fr.fid << 32 | fr.line, i, k + 1 == st[i].depth};
+        }
+    if (ne) qsort(e, ne, sizeof *e, cmp_loc);
+    loc_row *rows = ne ? malloc(ne * sizeof *rows) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (!nr || rows[nr - 1].key != e[i].key) rows[nr++] = (loc_row){e[i].key, 0, 0, 0};
+        loc_row *r = &rows[nr - 1];
+        int again = i && e[i - 1].key == e[i].key && e[i - 1].site == e[i].site;
+        if (!again) r->total += (double)st[e[i].site].bytes;
+        if (e[i].own && !(again && e[i - 1].own)) {
+            r->own += (double)st[e[i].site].bytes;
+            r->blocks += (double)st[e[i].site].count;
+        }
+    }
+    free(e);
+    if (nr) qsort(rows, nr, sizeof *rows, cmp_row);
+    if (nr > LOC_ROWS) nr = LOC_ROWS;
+    char *sb = malloc(nr * NC * 600 + 1);
+    double *kb = malloc((nr * NC + 1) * sizeof *kb);
+    const char **cb = malloc((nr * NC + 1) * sizeof *cb);
+    if ((nr && !rows) || !sb || !kb || !cb) {
+        free(rows);
+        free(sb);
+        free(kb);
+        free(cb);
+        return -1;
+    }
+    for (size_t r = 0; r < nr; r++) {
+        uint32_t fid = (uint32_t)(rows[r].key >> 32), line = (uint32_t)rows[r].key;
+        const mt_function *fn = mt_analysis_site_function(a, fid);
+        char *c = sb + r * NC * 600;
+        if (fn && fn->qualname && *fn->qualname)
+            snprintf(c, 600, "%s (%s:%u)", fn->qualname, fn->file ? fn->file : "?", line);
+        else
+            snprintf(c, 600, "<fn#%u> (?:%u)", fid, line);
+        mt_plot_fmt_bytes(c + 600, rows[r].own);
+        mt_plot_fmt_bytes(c + 1200, rows[r].total);
+        snprintf(c + 1800, 600, "%.0f", rows[r].blocks);
+        double v[NC] = {NAN, rows[r].own, rows[r].total, rows[r].blocks};
+        for (int k = 0; k < NC; k++) {
+            cb[r * NC + (size_t)k] = c + 600 * k;
+            kb[r * NC + (size_t)k] = v[k];
+        }
+    }
+    free(rows);
+    t->columns = cols;
+    t->ncolumns = NC;
+    t->cells = cb;
+    t->keys = kb;
+    t->nrows = (unsigned)nr;
+    *strs = sb;
+    *keys = kb;
+    *cells = cb;
+    return 0;
+}
+
+/* The page (mt_page_write): the run(s) in numbers, the timeline, the flame
+ * graph, the heap at its peak by location. */
+int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
+                    const char *title, const char *sub, const char *flame_what,
+                    mt_analysis **an, char *const *paths, int nfiles) {
+    static const char *const cols[] = {"trace", "duration", "peak RSS", "at", "heap peak",
+                                       "heap at end", "lost events"};
+    enum { NC = sizeof cols / sizeof cols[0] };
+    char (*buf)[64] = calloc((size_t)nfiles * NC, sizeof *buf);
+    const char **cells = calloc((size_t)nfiles * NC, sizeof *cells);
+    if (!buf || !cells) {
+        free(buf);
+        free(cells);
+        return MT_PLOT_ERR_NOMEM;
+    }
+    for (int i = 0; i < nfiles; i++) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        const mt_analysis_heap *h = mt_analysis_heap_get(an[i]);
+        char (*c)[64] = buf + (size_t)i * NC, b[48];
+        snprintf(c[0], sizeof c[0], "%s", base_name(paths[i]));
+        mt_plot_fmt_seconds(c[1], mt_analysis_seconds(an[i], s->t_last));
+        if (s->has_rss) {
+            mt_plot_fmt_bytes(c[2], (double)s->rss_peak);
+            mt_plot_fmt_seconds(c[3], mt_analysis_seconds(an[i], s->t_peak));
+        } else {
+            strcpy(c[2], "-");
+            strcpy(c[3], "-");
+        }
+        if (h->has_allocs) {
+            snprintf(c[4], sizeof c[4], "%s%s", h->sample_bytes > 1 ? "~" : "",
+                     mt_plot_fmt_bytes(b, (double)h->peak_bytes));
+            snprintf(c[5], sizeof c[5], "%s%s", h->sample_bytes > 1 ? "~" : "",
+                     mt_plot_fmt_bytes(b, (double)h->total.end_bytes));
+        } else {
+            strcpy(c[4], "no allocation records");
+            c[5][0] = '\0';
+        }
+        snprintf(c[6], sizeof c[6], "%s%llu", s->lost_events ? "!" : "",
+                 (unsigned long long)s->lost_events);
+        for (int k = 0; k < NC; k++) cells[(size_t)i * NC + (size_t)k] = c[k];
+    }
+    char ftitle[1200], footer[200];
+    snprintf(ftitle, sizeof ftitle, "%.*s", (int)(strlen(flame_what) - 2), flame_what);
+    snprintf(footer, sizeof footer,
+             "Written by memtrace-plot %s. This page is self-contained: it loads nothing "
+             "from the network.", MT_LIBRARY_VERSION);
+    mt_page pg = {0};
+    pg.title = o->title ? o->title : title + (o->flame ? strlen(flame_what) : 0);
+    pg.subtitle = sub;
+    pg.columns = cols;
+    pg.ncolumns = NC;
+    pg.cells = cells;
+    pg.nrows = (unsigned)nfiles;
+    pg.timeline = plot;
+    pg.timeline_width = o->width;
+    pg.timeline_height = o->height;
+    pg.flame = flame;
+    pg.flame_title = ftitle;
+    pg.flame_unit = o->weight == W_RSS || o->weight >= W_ALLOC ? "bytes" : NULL;
+    pg.flame_first = o->flame;
+    pg.footer = footer;
+    mt_page_table loc;
+    char *lstr = NULL, lnote[700];
+    double *lkeys = NULL;
+    const char **lcells = NULL;
+    if (mt_analysis_heap_get(an[0])->has_allocs) {
+        if (by_location(an[0], &loc, &lstr, &lkeys, &lcells) < 0) {
+            free(buf);
+            free(cells);
+            return MT_PLOT_ERR_NOMEM;
+        }
+        loc.title = "Heap at its peak by location";
+        snprintf(lnote, sizeof lnote,
+                 "%s%s%sOwn: allocated at that line (the innermost frame); total: by the "
+                 "stacks that pass through it. %u locations, greatest own first (at most %d); "
+                 "click a heading to sort.%s",
+                 nfiles > 1 ? "The first trace, " : "", nfiles > 1 ? base_name(paths[0]) : "",
+                 nfiles > 1 ? ". " : "", loc.nrows, LOC_ROWS,
+                 mt_analysis_heap_get(an[0])->sample_bytes > 1
+                     ? " Sampled trace: estimates." : "");
+        loc.note = lnote;
+        if (loc.nrows) {
+            pg.tables = &loc;
+            pg.ntables = 1;
+        }
+    }
+    int rc = mt_page_write(f, &pg);
+    free(lstr);
+    free(lkeys);
+    free(lcells);
+    free(buf);
+    free(cells);
+    return rc;
+}
+
+/* --json: what was written, on standard output. */
+void plot_describe_json(const options *o, char *const *paths, int nfiles, mt_analysis **an,
+                        const mt_flame *flame) {
+    struct stat st;
+    mt_out *out = &mt_stdout;
+    MT_OUT_LIT(out, "{\"schema\":\"memtrace-plot/1\",");
+    mt_out_json_kstr(out, "output", o->out);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_kstr(out, "format", format_names[o->format]);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_ku(out, "bytes", stat(o->out, &st) == 0 ? (uint64_t)st.st_size : 0);
+    MT_OUT_LIT(out, ",");
+    mt_out_json_kstr(out, "view", o->format == F_HTML ? "timeline+flame"
+                                  : o->flame           ? "flame"
+                                                       : "timeline");
+    if (flame) {
+        static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
+        MT_OUT_LIT(out, ",");
+        mt_out_json_kstr(out, "flame_weight", wn[o->weight]);
+        MT_OUT_LIT(out, ",\"flame_total\":");
+        mt_out_u64(out, (uint64_t)mt_flame_total(flame));
+    }
+    MT_OUT_LIT(out, ",\"traces\":[");
+    for (int i = 0; i < nfiles; i++) {
+        const mt_analysis_summary *s = mt_analysis_summary_get(an[i]);
+        if (i) mt_out_putc(out, ',');
+        mt_out_putc(out, '{');
+        mt_out_json_kstr(out, "file", paths[i]);
+        MT_OUT_LIT(out, ",\"duration_s\":");
+        char b[64];
+        snprintf(b, sizeof b, "%.9f", mt_analysis_seconds(an[i], s->t_last));
+        mt_out_puts(out, b);
+        MT_OUT_LIT(out, ",");
+        mt_out_json_ku(out, "rss_peak_bytes", s->rss_peak);
+        MT_OUT_LIT(out, ",");
+        mt_out_json_ku(out, "lost_events", s->lost_events);
+        mt_out_putc(out, '}');
+    }
+    MT_OUT_LIT(out, "]}\n");
+    mt_out_finish(out);
+}
+
