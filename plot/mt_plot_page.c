@@ -9,7 +9,7 @@
  * file://. Like the rest of libmemtrace-plot it knows nothing of traces.
  *
  * The page's state can be set from the URL's fragment, for links and
- * tests: #search=TEXT&zoom=NAME&hide=1.
+ * tests: #search=TEXT&zoom=NAME&hide=1&view=icicle|flame|inverted.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -189,6 +189,16 @@ static const char page_js[] =
     "(r);return r;}\n"
     "function hue(s){var h=0;for(var i=0;i<s.length;i++)h=(h*31+s.charCodeAt(i))>>>0;"
     "return 'hsl('+(h%55)+','+(60+h%30)+'%,'+(55+(h>>8)%15)+'%)';}\n"
+    "function invert(r){var ir={name:'all',total:0,kids:[],m:{},parent:null,depth:0};\n"
+    " (function walk(n){var self=n.total;n.kids.forEach(function(k){self-=k.total;walk(k);});\n"
+    "  if(n===r||!(self>0))return;ir.total+=self;var cur=ir;\n"
+    "  for(var a=n;a&&a!==r;a=a.parent){var k=cur.m[a.name];if(!k){k={name:a.name,total:0,"
+    "kids:[],m:{},parent:cur,depth:cur.depth+1};cur.m[a.name]=k;cur.kids.push(k);}"
+    "k.total+=self;cur=k;}})(r);\n"
+    " (function s(n){n.kids.sort(function(a,b){return b.total-a.total;});n.kids.forEach(s);})"
+    "(ir);return ir;}\n"
+    "var view=document.getElementById('fg-view');\n"
+    "function make(){var r=build(hide.checked);return view.value==='inverted'?invert(r):r;}\n"
     "var root=build(false),focus=root,ROW=16,MAXN=20000;\n"
     "function path(n){var a=[];for(;n;n=n.parent)a.unshift(n);return a;}\n"
     "function node(n,x,w,y,anc){var d=document.createElement('div');d.className='fg-n'+"
@@ -197,14 +207,18 @@ static const char page_js[] =
     "'px';d.style.background=n===root?'#d8d8d8':hue(n.name);\n"
     " d.textContent=w>30?n.name:'';d.title=n.name+'\\n'+fmt(n.total)+' ('+(100*n.total/"
     "root.total).toFixed(2)+'% of all, '+(100*n.total/focus.total).toFixed(2)+'% of the zoom)';\n"
-    " d.setAttribute('data-name',n.name);d.setAttribute('data-w',(100*w/box.clientWidth)"
-    ".toFixed(2));d._n=n;box.appendChild(d);return d;}\n"
+    " d.setAttribute('data-name',n.name);d.setAttribute('data-depth',n.depth);"
+    "d.setAttribute('data-w',(100*w/box.clientWidth).toFixed(2));d._n=n;d._y=y;"
+    "box.appendChild(d);return d;}\n"
     "function render(){box.innerHTML='';var W=box.clientWidth,y=0,count=0,deep=0;\n"
     " path(focus).forEach(function(a){node(a,0,W,y,a!==focus);y+=ROW;});var y0=y-ROW;\n"
     " (function kids(n,x,w,yy){var s=x;n.kids.forEach(function(k){var kw=w*k.total/n.total;"
     "if(kw>=1&&count<MAXN){count++;node(k,s,kw,yy,false);if(yy>deep)deep=yy;"
     "kids(k,s,kw,yy+ROW);}s+=kw;});})(focus,0,W,y0+ROW);\n"
-    " box.style.height=(Math.max(deep,y0)+ROW+2)+'px';mark();}\n"
+    " var H=Math.max(deep,y0);box.style.height=(H+ROW+2)+'px';\n"
+    " if(view.value==='flame')Array.prototype.forEach.call(box.children,function(d){"
+    "d.style.top=(H-d._y)+'px';});\n"
+    " mark();}\n"
     "function mark(){var t=q.value.toLowerCase(),sum=0,nm=0;\n"
     " Array.prototype.forEach.call(box.children,function(d){var on=!!t&&d._n.name.toLowerCase()"
     ".indexOf(t)>=0;d.classList.toggle('fg-match',on);});\n"
@@ -221,11 +235,13 @@ static const char page_js[] =
     "document.getElementById('fg-reset').addEventListener('click',function(){focus=root;"
     "render();});\n"
     "q.addEventListener('input',mark);\n"
-    "hide.addEventListener('change',function(){var name=focus.name;root=build(hide.checked);"
-    "focus=find(root,name)||root;render();});\n"
+    "function remake(){var name=focus.name;root=make();focus=find(root,name)||root;render();}\n"
+    "hide.addEventListener('change',remake);view.addEventListener('change',remake);\n"
     "var h={};location.hash.replace(/^#/,'').split('&').forEach(function(p){var i=p.indexOf('=');"
     "if(i>0)h[p.slice(0,i)]=decodeURIComponent(p.slice(i+1));});\n"
-    "if(h.hide==='1'){hide.checked=true;root=build(true);focus=root;}\n"
+    "if(h.hide==='1')hide.checked=true;\n"
+    "if(h.view==='flame'||h.view==='inverted')view.value=h.view;\n"
+    "root=make();focus=root;\n"
     "if(h.search)q.value=h.search;\n"
     "if(h.zoom)focus=find(root,h.zoom)||root;\n"
     "render();window.addEventListener('resize',render);\n"
@@ -281,10 +297,15 @@ int mt_page_write(FILE *f, const mt_page *pg) {
             if (mt_flame_total(pg->flame) > 0) {
                 fputs("<p class=\"note\">Callers above callees; a frame's width is its share. "
                       "Click a frame to zoom into it (again: back out), search to highlight; "
-                      "hover for its size and share.</p>\n"
+                      "hover for its size and share. Inverted: the functions that allocated "
+                      "(or grew) first, their callers beneath.</p>\n"
                       "<div id=\"fg-controls\"><input type=\"search\" id=\"fg-search\" "
                       "placeholder=\"search functions\" aria-label=\"search functions\"> "
-                      "<button id=\"fg-reset\">reset zoom</button> <label><input "
+                      "<button id=\"fg-reset\">reset zoom</button> <select id=\"fg-view\" "
+                      "aria-label=\"view\"><option value=\"icicle\">icicle (callers "
+                      "on top)</option><option value=\"flame\">flame (callers at the "
+                      "bottom)</option><option value=\"inverted\">inverted (allocating "
+                      "functions on top)</option></select> <label><input "
                       "type=\"checkbox\" id=\"fg-hide\"> hide import system</label>"
                       "<span id=\"fg-info\"></span></div>\n<div id=\"fg\"></div>\n", f);
                 rc = flame_data(f, pg->flame, pg->flame_unit);

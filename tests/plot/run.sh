@@ -237,24 +237,38 @@ PYEOF
         : >chromium-page.log
         dom "search=build_matrix" s.dom && dom "zoom=build_matrix" z.dom &&
             dom "hide=1&search=_matrix" h.dom && ok || bad "chromium could not load a.html"
-        "$PYTHON" - s.dom z.dom h.dom <<'PYEOF' && ok || bad "a.html: the flame graph does not work"
+        dom "view=inverted" i.dom && dom "view=flame" f.dom || bad "chromium could not load a.html"
+        "$PYTHON" - s.dom z.dom h.dom i.dom f.dom <<'PYEOF' && ok || bad "a.html: the flame graph does not work"
 import html, re, sys
-def nodes(p):
-    d = open(p).read()
-    return d, [(c.split(), html.unescape(n), float(w)) for c, n, w in re.findall(
-        r'<div class="(fg-n[^"]*)"[^>]*?data-name="([^"]*)" data-w="([^"]*)"', d, re.S)]
+def nodes(path):
+    d = open(path).read()
+    out = []
+    for m in re.finditer(r'<div class="(fg-n[^"]*)"([^>]*)>', d):
+        a = dict(re.findall(r'([\w-]+)="([^"]*)"', m.group(2)))
+        top = re.search(r'top: ?([\d.]+)px', a.get("style", ""))
+        out.append((m.group(1).split(), html.unescape(a.get("data-name", "")),
+                    float(a.get("data-w", 0)), int(a.get("data-depth", -1)),
+                    float(top.group(1)) if top else -1))
+    return d, out
 d, ns = nodes(sys.argv[1])
-hit = [n for c, n, w in ns if "fg-match" in c]
+hit = [n for c, n, w, dp, y in ns if "fg-match" in c]
 assert hit and all("build_matrix" in n for n in hit), hit
 share = float(re.search(r'id="fg-info" data-share="([0-9.]+)"', d).group(1))
 assert 0 < share <= 100, share
 d, ns = nodes(sys.argv[2])
-z = [(c, w) for c, n, w in ns if n == "build_matrix"]
+z = [(c, w) for c, n, w, dp, y in ns if n == "build_matrix"]
 assert z and "fg-anc" not in z[0][0] and z[0][1] == 100.0, z
-assert any("fg-anc" in c for c, n, w in ns)  # its callers above, dimmed
+assert any("fg-anc" in c for c, n, w, dp, y in ns)  # its callers above, dimmed
 d, ns = nodes(sys.argv[3])
-assert 'id="fg-hide" checked' in d or re.search(r'id="fg-hide"[^>]*checked', d) or ns
-assert [n for c, n, w in ns if "fg-match" in c]
+assert [n for c, n, w, dp, y in ns if "fg-match" in c]
+# inverted: the frames that grew are right under the root, their callers beneath
+d, ns = nodes(sys.argv[4])
+first = {n for c, n, w, dp, y in ns if dp == 1}
+assert "build_matrix" in first and "main" not in first, first
+# flame: the root at the bottom
+d, ns = nodes(sys.argv[5])
+root_y = [y for c, n, w, dp, y in ns if dp == 0][0]
+assert root_y == max(y for c, n, w, dp, y in ns) and root_y > 0, root_y
 PYEOF
         if grep -i "uncaught\|SyntaxError\|TypeError\|ReferenceError" chromium-page.log; then
             bad "a.html: script errors in the browser"
