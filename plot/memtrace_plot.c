@@ -613,13 +613,13 @@ static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const c
  * its bytes. Frames are named by function alone, so the lines of one
  * function merge into one box. */
 static void add_sites_flame(mt_flame *fl, const char *path, const mt_analysis *a, int weight,
-                            const char *label) {
+                            const char *label, int located) {
     int table = weight == W_PEAK ? MT_ANALYSIS_SITES_PEAK
               : weight == W_LEAK ? MT_ANALYSIS_SITES_LEAKS : MT_ANALYSIS_SITES_ALLOCS;
     uint32_t n, cap = 0;
     const mt_analysis_site *st = mt_analysis_sites(a, table, MT_ANALYSIS_BY_BYTES, &n);
     const char **names = NULL;
-    char (*bufs)[32] = NULL;
+    char (*bufs)[1200] = NULL;
     mt_analysis_frame *fr = NULL;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t d = st[i].depth + (label ? 1 : 0), k = 0;
@@ -633,7 +633,12 @@ static void add_sites_flame(mt_flame *fl, const char *path, const mt_analysis *a
         if (label) names[k++] = label;
         for (uint32_t j = 0; j < st[i].depth; j++, k++) {
             const mt_analysis_frame *f = &fr[j];
-            if (f->qualname[0]) {
+            if (located && f->qualname[0]) {
+                /* the page's frames: "name\x1ffile:line" (MT_PAGE_LOC_SEP) */
+                snprintf(bufs[k], sizeof bufs[k], "%s\x1f%s:%u", f->qualname,
+                         f->file[0] ? f->file : "?", (unsigned)f->line);
+                names[k] = bufs[k];
+            } else if (f->qualname[0]) {
                 names[k] = f->qualname;
             } else {
                 snprintf(bufs[k], sizeof bufs[k], "<fn#%u>", (unsigned)f->fid);
@@ -1143,7 +1148,8 @@ int main(int argc, char **argv) {
         }
         if (flame && !R.rss_flame) {
             /* The core has the sites: no replay needed for them. */
-            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL);
+            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL,
+                            o.format == F_HTML);
             if (!plot) continue;
         }
         if (!R.r && mt_cli_open_trace(&R.r, path) < 0) goto fail;

@@ -13,6 +13,120 @@
 
 /* ---- The HTML page ----------------------------------------------------------- */
 
+/* ---- Source lines for the flame graph's tooltips ----------------------------- */
+
+#define SRC_MAX 5000        /* distinct lines */
+#define SRC_FILE_MAX (8u << 20)
+#define SRC_TEXT 200        /* characters of a line kept */
+
+typedef struct src_file {
+    const char *path;
+    char *text;        /* the file, NUL-terminated; NULL: unreadable */
+    char **line;       /* line k (1-based) at line[k - 1] */
+    uint32_t nlines;
+} src_file;
+
+static int src_key_cmp(const void *x, const void *y) {
+    const mt_analysis_frame *p = x, *q = y;
+    int c = strcmp(p->file, q->file);
+    return c ? c : (p->line > q->line) - (p->line < q->line);
+}
+
+static void src_load(src_file *f) {
+    FILE *in = fopen(f->path, "rb");
+    if (!in) return;
+    char *t = malloc(SRC_FILE_MAX + 1);
+    size_t n = t ? fread(t, 1, SRC_FILE_MAX, in) : 0;
+    fclose(in);
+    if (!t) return;
+    t[n] = '\0';
+    uint32_t cap = 0;
+    for (char *p = t; p < t + n;) {
+        if (f->nlines == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **q = realloc(f->line, cap * sizeof *q);
+            if (!q) break;
+            f->line = q;
+        }
+        f->line[f->nlines++] = p;
+        char *e = memchr(p, '\n', (size_t)(t + n - p));
+        if (!e) break;
+        *e = '\0';
+        p = e + 1;
+    }
+    f->text = t;
+}
+
+/* The text of every (file, line) of the sites' frames, as WHERE/TEXT pairs
+ * for mt_page.sources (strings in *mem, freed by the caller). Best effort:
+ * files that cannot be read (another machine's, <frozen ...>) give none. */
+static const char **page_sources(const mt_analysis *a, int table, unsigned *npairs,
+                                 char **mem) {
+    *npairs = 0;
+    *mem = NULL;
+    uint32_t n;
+    const mt_analysis_site *st = mt_analysis_sites(a, table, MT_ANALYSIS_BY_BYTES, &n);
+    size_t nk = 0, cap = 0;
+    mt_analysis_frame *k = NULL;
+    for (uint32_t i = 0; i < n && nk < 16 * SRC_MAX; i++)
+        for (uint32_t j = 0; j < st[i].depth; j++) {
+            mt_analysis_frame fr;
+            if (mt_analysis_site_frame(a, &st[i], j, &fr) < 0 || !fr.line || !fr.file[0] ||
+                fr.file[0] == '<')
+                continue;
+            if (nk == cap) {
+                cap = cap ? 2 * cap : 1024;
+                mt_analysis_frame *q = realloc(k, cap * sizeof *q);
+                if (!q) goto out;
+                k = q;
+            }
+            k[nk++] = fr;
+        }
+    if (!nk) goto out;
+    qsort(k, nk, sizeof *k, src_key_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < nk; i++)
+        if (!m || src_key_cmp(&k[m - 1], &k[i])) k[m++] = k[i];
+    if (m > SRC_MAX) m = SRC_MAX;
+    const char **pairs = malloc(2 * m * sizeof *pairs);
+    char *buf = malloc(m * (SRC_TEXT + 1 + 1100));
+    if (!pairs || !buf) {
+        free(pairs);
+        free(buf);
+        goto out;
+    }
+    src_file f = {0};
+    unsigned np = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (!f.path || strcmp(f.path, k[i].file)) {
+            free(f.text);
+            free(f.line);
+            f = (src_file){k[i].file, NULL, NULL, 0};
+            src_load(&f);
+        }
+        if (!f.text || k[i].line > f.nlines) continue;
+        char *where = buf + i * (SRC_TEXT + 1 + 1100), *text = where + 1100;
+        snprintf(where, 1100, "%s:%u", k[i].file, (unsigned)k[i].line);
+        const char *l = f.line[k[i].line - 1];
+        while (*l == ' ' || *l == '\t') l++;
+        snprintf(text, SRC_TEXT + 1, "%s", l);
+        size_t tl = strlen(text);
+        if (tl && text[tl - 1] == '\r') text[tl - 1] = '\0';
+        pairs[2 * np] = where;
+        pairs[2 * np + 1] = text;
+        np++;
+    }
+    free(f.text);
+    free(f.line);
+    free(k);
+    *npairs = np;
+    *mem = buf;
+    return pairs;
+out:
+    free(k);
+    return NULL;
+}
+
 /* The heap at its peak by location (function, line) for the page's table:
  * own bytes and blocks where the location allocated (the innermost frame),
  * total bytes of the stacks that pass through it (once per stack). */
@@ -188,6 +302,15 @@ int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
     pg.flame_title = ftitle;
     pg.flame_unit = o->weight == W_RSS || o->weight >= W_ALLOC ? "bytes" : NULL;
     pg.flame_first = o->flame;
+    char *srcmem = NULL;
+    const char **src = NULL;
+    if (o->weight != W_RSS && mt_analysis_heap_get(an[0])->has_allocs) {
+        int table = o->weight == W_PEAK   ? MT_ANALYSIS_SITES_PEAK
+                    : o->weight == W_LEAK ? MT_ANALYSIS_SITES_LEAKS
+                                          : MT_ANALYSIS_SITES_ALLOCS;
+        src = page_sources(an[0], table, &pg.nsources, &srcmem);
+        pg.sources = src;
+    }
     pg.footer = footer;
     mt_page_table loc;
     char *lstr = NULL, lnote[700];
@@ -215,6 +338,8 @@ int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
         }
     }
     int rc = mt_page_write(f, &pg);
+    free(src);
+    free(srcmem);
     free(lstr);
     free(lkeys);
     free(lcells);

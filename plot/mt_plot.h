@@ -312,14 +312,21 @@ typedef struct mt_page {
     unsigned nrows;
     mt_plot *timeline;             /* NULL: none */
     unsigned timeline_width, timeline_height;
-    const mt_flame *flame;         /* NULL: none */
+    const mt_flame *flame;         /* NULL: none. A frame named "NAME\x1fWHERE"
+                                      (MT_PAGE_LOC_SEP) shows NAME, and WHERE
+                                      ("file:line") in its tooltip */
     const char *flame_title;       /* its heading */
     const char *flame_unit;        /* "bytes", or NULL for plain numbers */
     int flame_first;               /* the flame graph before the timeline */
+    const char *const *sources;    /* nsources pairs: WHERE, the text of that
+                                      line (shown in the tooltip) */
+    unsigned nsources;
     const mt_page_table *tables;   /* after the pictures */
     unsigned ntables;
     const char *footer;            /* NULL: none */
 } mt_page;
+
+#define MT_PAGE_LOC_SEP '\x1f'
 
 /* Write the page to f. Returns 0, MT_PLOT_ERR_NOMEM or MT_PLOT_ERR_IO. */
 int mt_page_write(FILE *f, const mt_page *pg);

@@ -63,9 +63,26 @@ static int timeline_frame(FILE *f, mt_plot *p, unsigned w, unsigned h) {
     return 0;
 }
 
+/* A JSON string inside a <script> element: "</" written "<\/" so that no
+ * text can end the element. */
+static void json_script(FILE *f, const char *s) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    if (!m) return;
+    mt_pl_json(m, s);
+    fclose(m);
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] == '<' && i + 1 < n && buf[i + 1] == '/') fputs("<\\", f);
+        else fputc(buf[i], f);
+    }
+    free(buf);
+}
+
 /* The tree as JSON inside a <script> element: "</" written "<\/" so that
  * no name can end the element. */
-static int flame_data(FILE *f, const mt_flame *fl, const char *unit) {
+static int flame_data(FILE *f, const mt_flame *fl, const char *unit, const char *const *src,
+                      unsigned nsrc) {
     char *buf = NULL;
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
@@ -78,7 +95,14 @@ static int flame_data(FILE *f, const mt_flame *fl, const char *unit) {
     }
     fputs("<script type=\"application/json\" id=\"fg-data\">{\"unit\":", f);
     mt_pl_json(f, unit ? unit : "");
-    fputs(",\"tree\":", f);
+    fputs(",\"src\":{", f);
+    for (unsigned i = 0; i < nsrc; i++) {
+        if (i) fputc(',', f);
+        json_script(f, src[2 * i]);
+        fputc(':', f);
+        json_script(f, src[2 * i + 1]);
+    }
+    fputs("},\"tree\":", f);
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == '<' && i + 1 < n && buf[i + 1] == '/') fputs("<\\", f);
         else fputc(buf[i], f);
@@ -168,7 +192,10 @@ static void page_table(FILE *f, const mt_page_table *t) {
  * its callees below by share; frames under a pixel are not drawn. */
 static const char page_js[] =
     "(function(){\n"
-    "var D=JSON.parse(document.getElementById('fg-data').textContent),U=D.unit,T=D.tree;\n"
+    "var D=JSON.parse(document.getElementById('fg-data').textContent),U=D.unit,T=D.tree,"
+    "SRC=D.src||{};\n"
+    "function lab(s){var i=s.indexOf('\\x1f');return i<0?s:s.slice(0,i);}\n"
+    "function loc(s){var i=s.indexOf('\\x1f');return i<0?'':s.slice(i+1);}\n"
     "var box=document.getElementById('fg'),info=document.getElementById('fg-info');\n"
     "var q=document.getElementById('fg-search'),hide=document.getElementById('fg-hide');\n"
     "var IMP=/^(<frozen importlib|_find_and_load|_find_and_load_unlocked|_load_unlocked|"
@@ -181,7 +208,7 @@ static const char page_js[] =
     "String(Math.round(v)))+' '+u[i];}\n"
     "function build(h){var N=T.nodes,o=new Array(N.length),r={name:'all',total:N[0].total,"
     "kids:[],m:{},parent:null,depth:0};o[0]=r;\n"
-    " for(var i=1;i<N.length;i++){var n=N[i],p=o[n.parent];if(h&&IMP.test(n.name)){o[i]=p;"
+    " for(var i=1;i<N.length;i++){var n=N[i],p=o[n.parent];if(h&&IMP.test(lab(n.name))){o[i]=p;"
     "continue;}\n"
     "  var k=p.m[n.name];if(!k){k={name:n.name,total:0,kids:[],m:{},parent:p,depth:p.depth+1};"
     "p.m[n.name]=k;p.kids.push(k);}k.total+=n.total;o[i]=k;}\n"
@@ -204,10 +231,12 @@ static const char page_js[] =
     "function node(n,x,w,y,anc){var d=document.createElement('div');d.className='fg-n'+"
     "(anc?' fg-anc':'');\n"
     " d.style.left=x.toFixed(1)+'px';d.style.top=y+'px';d.style.width=Math.max(w,1).toFixed(1)+"
-    "'px';d.style.background=n===root?'#d8d8d8':hue(n.name);\n"
-    " d.textContent=w>30?n.name:'';d.title=n.name+'\\n'+fmt(n.total)+' ('+(100*n.total/"
-    "root.total).toFixed(2)+'% of all, '+(100*n.total/focus.total).toFixed(2)+'% of the zoom)';\n"
-    " d.setAttribute('data-name',n.name);d.setAttribute('data-depth',n.depth);"
+    "'px';var L=lab(n.name),W2=loc(n.name);d.style.background=n===root?'#d8d8d8':hue(L);\n"
+    " d.textContent=w>30?L+(W2&&w>300?'  '+W2.replace(/^.*\\//,''):''):'';\n"
+    " d.title=L+(W2?'\\n'+W2+(SRC[W2]?'\\n    '+SRC[W2]:''):'')+'\\n'+fmt(n.total)+' ('+"
+    "(100*n.total/root.total).toFixed(2)+'% of all, '+(100*n.total/focus.total).toFixed(2)+"
+    "'% of the zoom)';\n"
+    " d.setAttribute('data-name',L);if(W2)d.setAttribute('data-loc',W2);d.setAttribute('data-depth',n.depth);"
     "d.setAttribute('data-w',(100*w/box.clientWidth).toFixed(2));d._n=n;d._y=y;"
     "box.appendChild(d);return d;}\n"
     "function render(){box.innerHTML='';var W=box.clientWidth,y=0,count=0,deep=0;\n"
@@ -225,10 +254,10 @@ static const char page_js[] =
     " if(t)(function walk(n){if(n.name.toLowerCase().indexOf(t)>=0&&n!==root){sum+=n.total;"
     "nm++;return;}n.kids.forEach(walk);})(focus);\n"
     " info.textContent=t?('\"'+q.value+'\": '+nm+' frames, '+fmt(sum)+' ('+(100*sum/"
-    "focus.total).toFixed(2)+'% of '+(focus===root?'all':focus.name)+')'):(focus===root?'':"
-    "'zoomed into '+focus.name+': '+fmt(focus.total));\n"
+    "focus.total).toFixed(2)+'% of '+(focus===root?'all':lab(focus.name))+')'):(focus===root?'':"
+    "'zoomed into '+lab(focus.name)+': '+fmt(focus.total));\n"
     " info.setAttribute('data-share',t?(100*sum/focus.total).toFixed(2):'');}\n"
-    "function find(n,name){if(n.name===name)return n;for(var i=0;i<n.kids.length;i++){"
+    "function find(n,name){if(n.name===name||lab(n.name)===name)return n;for(var i=0;i<n.kids.length;i++){"
     "var r=find(n.kids[i],name);if(r)return r;}return null;}\n"
     "box.addEventListener('click',function(e){var d=e.target;if(d&&d._n){focus=d._n===focus&&"
     "focus.parent?focus.parent:d._n;render();}});\n"
@@ -308,7 +337,7 @@ int mt_page_write(FILE *f, const mt_page *pg) {
                       "functions on top)</option></select> <label><input "
                       "type=\"checkbox\" id=\"fg-hide\"> hide import system</label>"
                       "<span id=\"fg-info\"></span></div>\n<div id=\"fg\"></div>\n", f);
-                rc = flame_data(f, pg->flame, pg->flame_unit);
+                rc = flame_data(f, pg->flame, pg->flame_unit, pg->sources, pg->nsources);
                 fputs("<script>\n", f);
                 fputs(page_js, f);
                 fputs("</script>\n", f);

@@ -551,6 +551,17 @@ PYEOF
                     heap.html >heap-sorted.html
                 timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 \
                     --dump-dom "file://$TRASH/heap-sorted.html" >heap-sorted.dom 2>/dev/null
+                # a frame's tooltip: file:line and the text of that line
+                timeout 120 "$chromium" --headless --no-sandbox --disable-gpu \
+                    --virtual-time-budget=3000 --dump-dom "file://$TRASH/heap.html#view=inverted" \
+                    >heap-inv.dom 2>/dev/null
+                "$PYTHON" - heap-inv.dom <<'PYEOF' && ok || bad "heap.html: tooltips without lines"
+import html, re, sys
+d = open(sys.argv[1]).read()
+tips = [html.unescape(t) for t in re.findall(r'<div class="fg-n[^"]*"[^>]*? title="([^"]*)"', d)]
+want = [t for t in tips if t.startswith("peak.<locals>.<listcomp>\n")]
+assert want and "heap.py:" in want[0] and "big = [bytearray(1000000) for _ in range(20)]" in want[0], tips[:4]
+PYEOF
                 "$PYTHON" - heap-sorted.dom <<'PYEOF' && ok || bad "heap.html: sorting by total"
 import re, sys
 d = open(sys.argv[1]).read()
