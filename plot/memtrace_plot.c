@@ -121,7 +121,8 @@ static const char usage_text[] =
 "  \"timeline\": {title, t0_s, t1_s, series: [{name, unit (\"bytes\"|\"\"),\n"
 "  points: [[t_s, value]]}], markers: [{t_s, label}], lanes: [{name, rows}]},\n"
 "  \"flame_weight\": \"rss\"|\"alloc\"|\"peak\"|\"leak\", \"flame\": {total, nodes:\n"
-"  [{name, parent (index; -1: the root), depth, total}]}}.\n"
+"  [{name, where (\"file:line\", allocation weights), parent (index; -1:\n"
+"  the root), depth, total}]}}.\n"
 "\n"
 "The output is never one of the input traces (by any name: refused).\n"
 "\n"
@@ -1148,8 +1149,7 @@ int main(int argc, char **argv) {
         }
         if (flame && !R.rss_flame) {
             /* The core has the sites: no replay needed for them. */
-            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL,
-                            o.format == F_HTML);
+            add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL, 1);
             if (!plot) continue;
         }
         if (!R.r && mt_cli_open_trace(&R.r, path) < 0) goto fail;

@@ -222,6 +222,12 @@ void mt_plot_stats_get(const mt_plot *p, mt_plot_stats *out);
 
 typedef struct mt_flame mt_flame;
 
+/* A frame named "NAME\x1fWHERE" (WHERE: "file:line") is labelled NAME
+ * everywhere, WHERE shown in tooltips, written "NAME (WHERE)" in collapsed
+ * stacks, as file and line in speedscope and as "where" in JSON. */
+#define MT_FLAME_LOC_SEP '\x1f'
+#define MT_PAGE_LOC_SEP MT_FLAME_LOC_SEP
+
 int mt_flame_new(mt_flame **f);  /* NOMEM on failure; *f is then NULL */
 void mt_flame_free(mt_flame *f); /* accepts NULL */
 
@@ -260,7 +266,8 @@ typedef struct mt_flame_options {
 int mt_flame_write_svg(mt_flame *f, FILE *out, const mt_flame_options *opt);
 
 /* Write the tree as one JSON object: {"total": num, "nodes": [{"name": str,
- * "parent": i, "depth": d, "total": num}, ...]}: node 0 is the root ("all",
+ * ("where": "file:line" when the frame has one,) "parent": i, "depth": d,
+ * "total": num}, ...]}: node 0 is the root ("all",
  * parent -1), a node's parent comes before it; total is the node's value
  * with everything called from it. No newline after it. Returns 0 or
  * MT_PLOT_ERR_IO. */
@@ -326,7 +333,6 @@ typedef struct mt_page {
     const char *footer;            /* NULL: none */
 } mt_page;
 
-#define MT_PAGE_LOC_SEP '\x1f'
 
 /* Write the page to f. Returns 0, MT_PLOT_ERR_NOMEM or MT_PLOT_ERR_IO. */
 int mt_page_write(FILE *f, const mt_page *pg);

@@ -69,6 +69,31 @@ void mt_flame_free(mt_flame *f) {
 
 double mt_flame_total(const mt_flame *f) { return f ? f->nodes[0].total : 0; }
 
+/* A frame's name as JSON members: "NAME" and, for "NAME\x1fFILE:LINE",
+ * then "file":"FILE","line":LINE (speedscope's frame fields) or
+ * "where":"FILE:LINE". The opening "name": is the caller's. */
+static void name_where(FILE *out, const char *s, int speedscope) {
+    const char *sep = strchr(s, MT_FLAME_LOC_SEP);
+    if (!sep) {
+        mt_pl_json(out, s);
+        return;
+    }
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%.*s", (int)(sep - s), s);
+    mt_pl_json(out, buf);
+    if (!speedscope) {
+        fputs(",\"where\":", out);
+        mt_pl_json(out, sep + 1);
+        return;
+    }
+    const char *colon = strrchr(sep + 1, ':');
+    snprintf(buf, sizeof buf, "%.*s", colon ? (int)(colon - sep - 1) : (int)strlen(sep + 1),
+             sep + 1);
+    fputs(",\"file\":", out);
+    mt_pl_json(out, buf);
+    if (colon && atoi(colon + 1) > 0) fprintf(out, ",\"line\":%d", atoi(colon + 1));
+}
+
 /* Each node's own value: its total less its children's. */
 static double *self_values(const mt_flame *f) {
     double *v = malloc((size_t)f->n * sizeof *v);
@@ -107,8 +132,16 @@ int mt_flame_write_folded(const mt_flame *f, FILE *out) {
         uint32_t d = node_path(f, i, path);
         for (uint32_t k = 0; k < d; k++) {
             if (k) fputc(';', out);
-            for (const char *c = f->arena + f->nodes[path[k]].name; *c; c++)
+            const char *nm = f->arena + f->nodes[path[k]].name;
+            const char *sep = strchr(nm, MT_FLAME_LOC_SEP);
+            for (const char *c = nm; *c && c != sep; c++)
                 fputc(*c == ';' ? ':' : (unsigned char)*c < 0x20 ? ' ' : *c, out);
+            if (sep) { /* as py-spy writes them: "name (file:line)" */
+                fputs(" (", out);
+                for (const char *c = sep + 1; *c; c++)
+                    fputc(*c == ';' ? ':' : (unsigned char)*c < 0x20 ? ' ' : *c, out);
+                fputc(')', out);
+            }
         }
         fprintf(out, " %.0f\n", self[i]);
     }
@@ -139,7 +172,7 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
         if (frame_of[off]) continue;
         frame_of[off] = ++nframes;
         fputs(nframes > 1 ? ",\n{\"name\":" : "\n{\"name\":", out);
-        mt_pl_json(out, f->arena + off);
+        name_where(out, f->arena + off, 1);
         fputc('}', out);
     }
     double total = 0;
@@ -185,7 +218,8 @@ int mt_flame_write_json(const mt_flame *f, FILE *out) {
     for (uint32_t i = 0; i < f->n; i++) {
         const fnode *d = &f->nodes[i];
         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
-        mt_pl_json(out, i ? f->arena + d->name : "all");
+        if (i) name_where(out, f->arena + d->name, 0);
+        else mt_pl_json(out, "all");
         fprintf(out, ",\"parent\":%lld,\"depth\":%u,\"total\":%s}",
                 i ? (long long)d->parent : -1LL, d->depth, mt_pl_fmt_exact(b, d->total));
     }
@@ -408,8 +442,18 @@ static void draw_box(fl_draw *d, double x, double w, uint32_t depth,
                      int is_name) {
     FILE *o = d->out;
     double total = d->f->nodes[0].total;
+    /* "NAME\x1fWHERE": NAME is the label, WHERE goes in the tooltip */
+    char label[1024];
+    const char *sep = strchr(name, MT_FLAME_LOC_SEP);
+    if (sep) {
+        snprintf(label, sizeof label, "%.*s", (int)(sep - name), name);
+    }
     fputs("<g><title>", o);
-    mt_pl_xml(o, name, 0);
+    mt_pl_xml(o, sep ? label : name, 0);
+    if (sep) {
+        fputs("&#10;", o);
+        mt_pl_xml(o, sep + 1, 0);
+    }
     fputs("&#10;", o);
     put_amount(d, value);
     fprintf(o, " (%.2f%%)</title><rect x=\"", total > 0 ? 100 * value / total : 0);
@@ -428,7 +472,7 @@ static void draw_box(fl_draw *d, double x, double w, uint32_t depth,
         fputs("\" y=\"", o);
         mt_pl_coord(o, frame_y(d, depth) + d->frame_h - 5);
         fputs("\">", o);
-        mt_pl_xml(o, name, (size_t)((w - 6) / 6.6));
+        mt_pl_xml(o, sep ? label : name, (size_t)((w - 6) / 6.6));
         fputs("</text>", o);
     }
     fputs("</g>\n", o);
@@ -449,10 +493,11 @@ static void draw_node(fl_draw *d, uint32_t node, double x) {
     const fnode *n = &d->f->nodes[node];
     char colour[8];
     const char *name = d->f->arena + n->name;
+    const char *sep = strchr(name, MT_FLAME_LOC_SEP); /* one colour per function */
     if (node == 0)
         strcpy(colour, "#d8d8d8");
     else
-        mt_pl_colour_hot(colour, mt_pl_hash(name, strlen(name)));
+        mt_pl_colour_hot(colour, mt_pl_hash(name, sep ? (size_t)(sep - name) : strlen(name)));
     double w = n->total * d->scale;
     draw_box(d, x, w, n->depth, node == 0 ? "all" : name, colour, n->total, 1);
     double cx = x, small = 0;
