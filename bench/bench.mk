@@ -157,3 +157,14 @@ regrtest: $(DECODE) ## CPython's regression tests bare vs every memtrace mode, e
 
 regrtest-quick: $(DECODE) ## The same on a shorter test list (REGRTEST_ARGS="--versions 3.12": fewer)
 	$(PYTHON) bench/regrtest.py --quick $(REGRTEST_ARGS)
+
+# bench-report: memtrace-plot's HTML report against memray's flame graph
+# HTML for the same allocation churn at ~10^6, 10^7 and 10^8 memtrace
+# records: size and headless-Chromium open time; writes build/bench/report.md
+# (BENCH_ARGS=--quick: the two smaller sizes). Uses memray from the peer
+# bench's venv when it is there.
+.PHONY: bench-report
+bench-report: $(REC_STAMP) $(DECODE) $(PLOT_CMD) ## HTML report size and open time vs memray's flame graph (BENCH_ARGS=--quick)
+	$(PYTHON) bench/bench_report.py --venv $(BENCH_VENV) $(BENCH_ARGS)
+
+bench-components: bench-report
