@@ -1639,18 +1639,23 @@ static int any_glob(const char *const *g, uint32_t n, const char *s) {
     return 0;
 }
 
-/* Does a function pass the focus? Its qualified name or module.qualname
- * against functions, its file against files. */
-static int focus_match(const mt_analysis_options *o, const char *qual, const char *module,
-                       const char *file) {
+int mt_analysis_focus_match(const char *const *functions, uint32_t nfunctions,
+                            const char *const *files, uint32_t nfiles, const char *qual,
+                            const char *module, const char *file) {
     qual = qual ? qual : "";
-    if (o->nfunctions && !any_glob(o->functions, o->nfunctions, qual)) {
+    if (nfunctions && !any_glob(functions, nfunctions, qual)) {
         char mq[1024];
         if (!module || !*module) return 0;
         snprintf(mq, sizeof mq, "%s.%s", module, qual);
-        if (!any_glob(o->functions, o->nfunctions, mq)) return 0;
+        if (!any_glob(functions, nfunctions, mq)) return 0;
     }
-    return !o->nfiles || any_glob(o->files, o->nfiles, file ? file : "");
+    return !nfiles || any_glob(files, nfiles, file ? file : "");
+}
+
+static int focus_match(const mt_analysis_options *o, const char *qual, const char *module,
+                       const char *file) {
+    return mt_analysis_focus_match(o->functions, o->nfunctions, o->files, o->nfiles, qual,
+                                   module, file);
 }
 
 typedef struct focus_ctx {

@@ -186,6 +186,13 @@ typedef struct mt_analysis_options {
 /* Defaults: the whole trace, every thread. */
 void mt_analysis_options_init(mt_analysis_options *opt);
 
+/* The focus's rule (options.functions/files): does a function with this
+ * qualified name, module and file pass? For a tool that applies the same
+ * focus to what it reads itself (memtrace-plot's replay). */
+int mt_analysis_focus_match(const char *const *functions, uint32_t nfunctions,
+                            const char *const *files, uint32_t nfiles, const char *qual,
+                            const char *module, const char *file);
+
 /* ---- Running ------------------------------------------------------------ */
 
 typedef struct mt_analysis mt_analysis;

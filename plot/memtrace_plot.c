@@ -14,7 +14,6 @@
  * allocation flame graphs come from the core's heap model as they are.
  */
 #include <errno.h>
-#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -258,26 +257,14 @@ static fid_info *fid_get(replay *R, uint32_t fid) {
     return f;
 }
 
-static int any_glob(const char *const *g, uint32_t n, const char *s) {
-    for (uint32_t i = 0; i < n; i++)
-        if (fnmatch(g[i], s, 0) == 0) return 1;
-    return 0;
-}
-
 /* Does fid pass --function/--file (as the analysis's focus)? Cached. */
 static int fid_focus(replay *R, uint32_t fid) {
     fid_info *fi = fid_get(R, fid);
     if (!fi->focus) {
         const mt_function *fn = mt_reader_function(R->r, fid);
-        const char *q = fn && fn->qualname ? fn->qualname : "";
-        int ok = !R->o->nfuncs || any_glob(R->o->funcs, R->o->nfuncs, q);
-        if (!ok && fn && fn->module && *fn->module) {
-            char mq[1024];
-            snprintf(mq, sizeof mq, "%s.%s", fn->module, q);
-            ok = any_glob(R->o->funcs, R->o->nfuncs, mq);
-        }
-        if (ok && R->o->nfiles)
-            ok = any_glob(R->o->files, R->o->nfiles, fn && fn->file ? fn->file : "");
+        int ok = mt_analysis_focus_match(R->o->funcs, R->o->nfuncs, R->o->files, R->o->nfiles,
+                                         fn ? fn->qualname : NULL, fn ? fn->module : NULL,
+                                         fn ? fn->file : NULL);
         fi->focus = ok ? 1 : 2;
     }
     return fi->focus == 1;
@@ -287,17 +274,6 @@ static int fid_focus(replay *R, uint32_t fid) {
  * read it): calls as complete slices ("X") per thread, RSS and heap as
  * counter tracks ("C"), markers as instants ("i"), names as metadata
  * ("M"); times in microseconds since the trace's start. ---- */
-
-static void chrome_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 static void chrome_sep(FILE *f) {
     static int n;
@@ -311,9 +287,9 @@ static void chrome_slice(replay *R, uint32_t tid, uint32_t fid, uint64_t a, uint
     chrome_sep(R->chrome);
     fprintf(R->chrome, "{\"ph\":\"X\",\"pid\":%d,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"name\":",
             R->pid, tid, (double)a / R->tps * 1e6, (double)(b - a) / R->tps * 1e6);
-    chrome_str(R->chrome, fi->name);
+    mt_plot_json_str(R->chrome, fi->name);
     fputs(",\"args\":{\"file\":", R->chrome);
-    chrome_str(R->chrome, fn && fn->file ? fn->file : "");
+    mt_plot_json_str(R->chrome, fn && fn->file ? fn->file : "");
     fprintf(R->chrome, ",\"rss_growth_bytes\":%lld}}", (long long)growth);
 }
 
@@ -322,7 +298,7 @@ static void chrome_trace_rest(FILE *f, int pid, const char *label, const mt_anal
                               uint64_t from, uint64_t to) {
     chrome_sep(f);
     fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"name\":\"process_name\",\"args\":{\"name\":", pid);
-    chrome_str(f, label);
+    mt_plot_json_str(f, label);
     fputs("}}", f);
     uint32_t nt;
     const mt_analysis_thread *th = mt_analysis_threads(a, &nt);
@@ -330,7 +306,7 @@ static void chrome_trace_rest(FILE *f, int pid, const char *label, const mt_anal
         chrome_sep(f);
         fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%u,\"name\":\"thread_name\","
                    "\"args\":{\"name\":", pid, th[k].tid);
-        chrome_str(f, th[k].name[0] ? th[k].name : "thread");
+        mt_plot_json_str(f, th[k].name[0] ? th[k].name : "thread");
         fputs("}}", f);
     }
     double us = 1e6 / (double)mt_analysis_summary_get(a)->header->ticks_per_second;
@@ -357,7 +333,7 @@ static void chrome_trace_rest(FILE *f, int pid, const char *label, const mt_anal
         chrome_sep(f);
         fprintf(f, "{\"ph\":\"i\",\"s\":\"g\",\"pid\":%d,\"tid\":0,\"ts\":%.3f,\"name\":",
                 pid, (double)m[k].t * us);
-        chrome_str(f, m[k].text);
+        mt_plot_json_str(f, m[k].text);
         fputc('}', f);
     }
 }
@@ -1184,13 +1160,7 @@ int main(int argc, char **argv) {
         fputs("{\"schema\":\"memtrace-plot-data/1\",\"traces\":[", f);
         for (int i = 0; i < nfiles; i++) {
             if (i) fputc(',', f);
-            fputs("\"", f);
-            for (const char *q = argv[optind + i]; *q; q++) {
-                if (*q == '"' || *q == '\\') fputc('\\', f);
-                if ((unsigned char)*q < 0x20) fprintf(f, "\\u%04x", *q);
-                else fputc(*q, f);
-            }
-            fputs("\"", f);
+            mt_plot_json_str(f, argv[optind + i]);
         }
         fputs("],\n\"timeline\":", f);
         rc = mt_plot_write_json(plot, f);

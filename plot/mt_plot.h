@@ -339,6 +339,9 @@ int mt_page_write(FILE *f, const mt_page *pg);
 
 /* ---- Small helpers, shared with the command ----------------------------- */
 
+/* A JSON string with its quotes: " \\ and control characters escaped,
+ * invalid UTF-8 bytes replaced by U+FFFD, so any input gives valid JSON. */
+void mt_plot_json_str(FILE *f, const char *s);
 /* "512 B", "1.5 KiB", "12.0 MiB", "-3.2 GiB" into buf (>= 32 bytes);
  * returns buf. */
 char *mt_plot_fmt_bytes(char *buf, double bytes);

@@ -75,22 +75,22 @@ double mt_flame_total(const mt_flame *f) { return f ? f->nodes[0].total : 0; }
 static void name_where(FILE *out, const char *s, int speedscope) {
     const char *sep = strchr(s, MT_FLAME_LOC_SEP);
     if (!sep) {
-        mt_pl_json(out, s);
+        mt_plot_json_str(out, s);
         return;
     }
     char buf[1024];
     snprintf(buf, sizeof buf, "%.*s", (int)(sep - s), s);
-    mt_pl_json(out, buf);
+    mt_plot_json_str(out, buf);
     if (!speedscope) {
         fputs(",\"where\":", out);
-        mt_pl_json(out, sep + 1);
+        mt_plot_json_str(out, sep + 1);
         return;
     }
     const char *colon = strrchr(sep + 1, ':');
     snprintf(buf, sizeof buf, "%.*s", colon ? (int)(colon - sep - 1) : (int)strlen(sep + 1),
              sep + 1);
     fputs(",\"file\":", out);
-    mt_pl_json(out, buf);
+    mt_plot_json_str(out, buf);
     if (colon && atoi(colon + 1) > 0) fprintf(out, ",\"line\":%d", atoi(colon + 1));
 }
 
@@ -179,9 +179,9 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
     for (uint32_t i = 1; i < f->n; i++)
         if (self[i] > 0) total += self[i];
     fputs("]},\n\"profiles\":[{\"type\":\"sampled\",\"name\":", out);
-    mt_pl_json(out, name ? name : "memtrace");
+    mt_plot_json_str(out, name ? name : "memtrace");
     fputs(",\"unit\":", out);
-    mt_pl_json(out, unit ? unit : "none");
+    mt_plot_json_str(out, unit ? unit : "none");
     fprintf(out, ",\"startValue\":0,\"endValue\":%s,\n\"samples\":[", mt_pl_fmt_exact(b, total));
     int first = 1;
     for (uint32_t i = 1; i < f->n; i++) {
@@ -201,9 +201,9 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
         first = 0;
     }
     fputs("]}],\n\"name\":", out);
-    mt_pl_json(out, name ? name : "memtrace");
+    mt_plot_json_str(out, name ? name : "memtrace");
     fputs(",\"activeProfileIndex\":0,\"exporter\":", out);
-    mt_pl_json(out, exporter ? exporter : "memtrace");
+    mt_plot_json_str(out, exporter ? exporter : "memtrace");
     fputs("}\n", out);
     free(self);
     free(path);
@@ -219,7 +219,7 @@ int mt_flame_write_json(const mt_flame *f, FILE *out) {
         const fnode *d = &f->nodes[i];
         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
         if (i) name_where(out, f->arena + d->name, 0);
-        else mt_pl_json(out, "all");
+        else mt_plot_json_str(out, "all");
         fprintf(out, ",\"parent\":%lld,\"depth\":%u,\"total\":%s}",
                 i ? (long long)d->parent : -1LL, d->depth, mt_pl_fmt_exact(b, d->total));
     }

@@ -17,10 +17,6 @@
  * points); a cut string ends in "..". max_chars 0: no limit. */
 void mt_pl_xml(FILE *f, const char *s, size_t max_chars);
 
-/* A JSON string with its quotes: " \\ and control characters escaped,
- * invalid UTF-8 bytes replaced by U+FFFD, so any input gives valid JSON. */
-void mt_pl_json(FILE *f, const char *s);
-
 /* Number of UTF-8 characters of s (invalid bytes count one each). */
 size_t mt_pl_utf8_chars(const char *s);
 

@@ -70,7 +70,7 @@ static void json_script(FILE *f, const char *s) {
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
     if (!m) return;
-    mt_pl_json(m, s);
+    mt_plot_json_str(m, s);
     fclose(m);
     for (size_t i = 0; i < n; i++) {
         if (buf[i] == '<' && i + 1 < n && buf[i + 1] == '/') fputs("<\\", f);
@@ -94,7 +94,7 @@ static int flame_data(FILE *f, const mt_flame *fl, const char *unit, const char 
         return rc;
     }
     fputs("<script type=\"application/json\" id=\"fg-data\">{\"unit\":", f);
-    mt_pl_json(f, unit ? unit : "");
+    mt_plot_json_str(f, unit ? unit : "");
     fputs(",\"src\":{", f);
     for (unsigned i = 0; i < nsrc; i++) {
         if (i) fputc(',', f);

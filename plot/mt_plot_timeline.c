@@ -1035,7 +1035,7 @@ int mt_plot_write_json(mt_plot *p, FILE *f) {
     compute_layout(p, &L, total_rows);
     char b[32];
     fputs("{\"title\":", f);
-    if (p->title) mt_pl_json(f, p->title);
+    if (p->title) mt_plot_json_str(f, p->title);
     else fputs("null", f);
     fprintf(f, ",\"t0_s\":%s", mt_pl_fmt_exact(b, L.t0));
     fprintf(f, ",\"t1_s\":%s,\"series\":[", mt_pl_fmt_exact(b, L.t1));
@@ -1044,7 +1044,7 @@ int mt_plot_write_json(mt_plot *p, FILE *f) {
         rpoint *r = series_points(p, &p->series[i], L.t0, L.t1, &n);
         if (!r && n) return MT_PLOT_ERR_NOMEM;
         fputs(i ? ",\n{\"name\":" : "\n{\"name\":", f);
-        mt_pl_json(f, p->series[i].name);
+        mt_plot_json_str(f, p->series[i].name);
         fprintf(f, ",\"unit\":\"%s\",\"points\":[",
                 p->series[i].unit == MT_PLOT_UNIT_BYTES ? "bytes" : "");
         for (size_t k = 0; k < n; k++) {
@@ -1058,13 +1058,13 @@ int mt_plot_write_json(mt_plot *p, FILE *f) {
     for (size_t i = 0; i < p->nmarkers; i++) {
         fprintf(f, "%s{\"t_s\":%s,\"label\":", i ? ",\n" : "\n",
                 mt_pl_fmt_exact(b, p->markers[i].t));
-        mt_pl_json(f, p->markers[i].label);
+        mt_plot_json_str(f, p->markers[i].label);
         fputc('}', f);
     }
     fputs("],\"lanes\":[", f);
     for (int i = 0; i < p->nlanes; i++) {
         fputs(i ? ",{\"name\":" : "{\"name\":", f);
-        mt_pl_json(f, p->lanes[i].name);
+        mt_plot_json_str(f, p->lanes[i].name);
         fprintf(f, ",\"rows\":%u}", p->lanes[i].rows);
     }
     fputs("]}", f);

@@ -66,7 +66,7 @@ size_t mt_pl_utf8_chars(const char *s) {
     return n;
 }
 
-void mt_pl_json(FILE *f, const char *s) {
+void mt_plot_json_str(FILE *f, const char *s) {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     fputc('"', f);
     while (*p) {
