@@ -199,6 +199,7 @@ struct mt_analysis {
 
     uint64_t from_ns, to_ns;
     uint32_t max_messages;
+    uint32_t lifetime_slices; /* options.lifetime_slices */
     void (*progress)(void *ctx, int pass, uint64_t done, uint64_t total);
     void *progress_ctx;
     uint64_t file_bytes; /* for progress */
@@ -422,6 +423,12 @@ static uint64_t upper_bound(const mt_analysis *a, uint64_t t) {
 uint64_t mt_analysis_rss_at(const mt_analysis *a, uint64_t t) {
     uint64_t i = upper_bound(a, t);
     return i ? a->series[i - 1].rss_bytes : a->rss_first;
+}
+
+int64_t mt_analysis_charge_at(const mt_analysis *a, uint32_t tid, int64_t k, uint64_t *hint) {
+    uint32_t i = u64map_get(&a->tidmap, tid);
+    if (i == NONE || k < 0 || !a->th[i].chg.n) return 0;
+    return mt_charges_at(&a->th[i].chg, k, hint);
 }
 
 const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a, uint64_t *n) {
@@ -1541,7 +1548,8 @@ static int heap_start(mt_analysis *a) {
     mt_heap_config c = {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
         .t_first = a->s.t_first, .t_last = a->s.t_last,
-        .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a};
+        .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a,
+        .lifetime_slices = a->lifetime_slices};
     return mt_heap_new(&a->heap, &c);
 }
 
@@ -1582,6 +1590,20 @@ const mt_analysis_site *mt_analysis_sites(const mt_analysis *a, int table, int o
                                           uint32_t *n) {
     *n = 0;
     return a->heap ? mt_heap_sites(a->heap, table, order, n) : NULL;
+}
+
+const mt_analysis_lifetime *mt_analysis_lifetimes(const mt_analysis *a, uint64_t *n,
+                                                  uint32_t *nslices, uint64_t *t0,
+                                                  uint64_t *t1) {
+    *n = 0;
+    *nslices = 0;
+    *t0 = *t1 = 0;
+    /* made on the first call, as the site frames are: not thread-safe */
+    return a->heap ? mt_heap_lifetimes(a->heap, n, nslices, t0, t1) : NULL;
+}
+
+int mt_analysis_node_site(const mt_analysis *a, uint32_t node, mt_analysis_site *out) {
+    return a->heap ? mt_heap_node_site(a->heap, node, out) : -1;
 }
 
 const mt_analysis_frame *mt_analysis_site_frames(const mt_analysis *a,
@@ -1744,6 +1766,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     int rc = MT_ERR_NOMEM;
     if (!(a->s.path = pool_dup(&a->pool, path, strlen(path)))) goto nomem;
     a->max_messages = opt->max_messages ? opt->max_messages : 8;
+    a->lifetime_slices = opt->lifetime_slices;
     a->progress = opt->progress;
     a->progress_ctx = opt->progress_ctx;
     if (a->progress) {

@@ -181,6 +181,9 @@ typedef struct mt_analysis_options {
     uint32_t nfunctions;
     const char *const *files;
     uint32_t nfiles;
+    /* Lifetimes (mt_analysis_lifetimes): 0 (default) none; else about this
+     * many slices of the window (a power of two from 8 to 4096). */
+    uint32_t lifetime_slices;
 } mt_analysis_options;
 
 /* Defaults: the whole trace, every thread. */
@@ -291,6 +294,15 @@ typedef struct mt_analysis_sample {
  * values merged: a step function keeps its shape). *n = 0 if none. */
 const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a,
                                                  uint64_t *n);
+
+/* C(thread, k): the RSS growth charged to thread tid (see "Threads" above,
+ * mt_charge.h) by the intervals ending at samples 1..k of that series, so
+ * that a tool replaying a thread's calls charges an activation as the
+ * analysis does: C(k at its end) - C(k at its start), where k is the index
+ * of the last sample at or before the time (-1 before the first). 0 for
+ * a thread without charges. hint: a cursor kept by the caller (start at
+ * 0) that makes forward steps O(1). */
+int64_t mt_analysis_charge_at(const mt_analysis *a, uint32_t tid, int64_t k, uint64_t *hint);
 
 /* RSS(t): the last sample at or before t; before the first sample, the
  * first sample's value; 0 without samples. */
@@ -577,6 +589,55 @@ int mt_analysis_site_frame(const mt_analysis *a, const mt_analysis_site *s, uint
  * defined, or without allocations. */
 const mt_function *mt_analysis_site_function(const mt_analysis *a,
                                              uint32_t fid);
+
+/* ---- Lifetimes: the heap over time, by site and thread ------------------ */
+/*
+ * With options.lifetime_slices, the analysis also keeps when each block
+ * lived, coarsely enough to stay small: the window [from, to] (clipped to
+ * the trace) is cut into N equal slices, numbered 1..N (0: before the
+ * window, N + 1: after it or never), and every block of every thread
+ * (--thread does not narrow them) is counted in one entry
+ * (site, thread, slice it was allocated in, slice it was freed in, flags)
+ * with the blocks' count and bytes (estimates when sampled). Blocks
+ * allocated after the window or freed before it are left out; blocks
+ * still live at the end are freed in slice N + 1.
+ *
+ * From them a viewer can answer for any window of slices [s0, s1] and any
+ * threads, without the trace: bytes allocated in it (born in [s0, s1]),
+ * temporaries (and flag TEMP), still live at its end (born in [s0, s1],
+ * died > s1), the heap in use at the end of each slice k (born <= k <
+ * died), so the heap at its peak to one slice. The exact peak's live set
+ * (mt_analysis_heap.t_peak) is in the entries flagged PEAK (died is 0).
+ *
+ * The table holds at most ~2^19 entries: past that, the slices are merged
+ * pairwise (N halves, down to 8) so a long trace keeps a bounded table.
+ */
+enum {
+    MT_LIFETIME_TEMP = 1, /* freed within the allocating call (temporaries) */
+    MT_LIFETIME_PEAK = 2, /* live at the heap's peak (died: 0) */
+};
+
+typedef struct mt_analysis_lifetime {
+    uint32_t node;  /* the site (mt_analysis_node_site) */
+    uint32_t tid;   /* the allocating thread */
+    uint16_t born, died; /* slices, see above */
+    uint8_t flags;  /* MT_LIFETIME_* */
+    uint32_t depth; /* the site's frames */
+    double count;   /* blocks */
+    uint64_t bytes;
+} mt_analysis_lifetime;
+
+/* The lifetimes, in no order; *n = 0 without allocations or without
+ * options.lifetime_slices. *nslices gets N, *t0 and *t1 the extent of the
+ * slices (ticks since the anchor; slice k covers [t0 + (k-1) d, t0 + k d),
+ * d = (t1 - t0 + 1) / N). */
+const mt_analysis_lifetime *mt_analysis_lifetimes(const mt_analysis *a, uint64_t *n,
+                                                  uint32_t *nslices, uint64_t *t0,
+                                                  uint64_t *t1);
+
+/* The site of a lifetime's node, for mt_analysis_site_fill/_frame (count
+ * and bytes 0); -1 for a node the analysis does not have. */
+int mt_analysis_node_site(const mt_analysis *a, uint32_t node, mt_analysis_site *out);
 
 /* ---- Processes ----------------------------------------------------------- */
 /*

@@ -128,6 +128,18 @@ typedef struct sagg {
     double n;
 } sagg;
 
+/* (site, thread, born, died, flags) -> blocks: the lifetimes (see
+ * mt_analysis_lifetimes). */
+typedef struct hlife {
+    uint32_t node, tid;
+    uint16_t born, died;
+    uint8_t flags, used;
+    double n;
+    uint64_t bytes;
+} hlife;
+
+#define LIFE_CAP (1u << 19) /* entries before the slices are halved */
+
 typedef struct ssort { /* sagg flattened for sorting */
     uint64_t size, bytes;
     uint32_t node;
@@ -180,6 +192,13 @@ struct mt_heap {
 
     sagg *sz;
     uint64_t smask, nsz;
+
+    /* lifetimes (c.lifetime_slices != 0) */
+    hlife *lf;
+    uint64_t lfmask, nlf;
+    uint32_t lslices;       /* now: halved when the table fills */
+    uint64_t lw0, lw1;      /* the slices' extent, ticks */
+    mt_analysis_lifetime *lout;
 
     /* results */
     mt_analysis_site *sites[4][2];
@@ -487,6 +506,84 @@ static int sizes_add(mt_heap *h, int table, uint32_t node, uint64_t size, double
     return 0;
 }
 
+/* ---- Lifetimes ---------------------------------------------------------- */
+
+/* The slice of time t: 0 before the extent, 1..N in it, N + 1 after. */
+static uint32_t life_slice(const mt_heap *h, uint64_t t) {
+    if (t < h->lw0) return 0;
+    if (t > h->lw1) return h->lslices + 1;
+    return 1 + (uint32_t)((unsigned __int128)(t - h->lw0) * h->lslices / (h->lw1 - h->lw0 + 1));
+}
+
+static uint64_t life_hash(uint32_t node, uint32_t tid, uint32_t born, uint32_t died,
+                          uint32_t flags) {
+    return mix64(((uint64_t)node << 32 | tid) ^
+                 mix64((uint64_t)born << 32 | (uint64_t)died << 8 | flags));
+}
+
+static int life_put(hlife *t, uint64_t mask, const hlife *x) {
+    uint64_t i = life_hash(x->node, x->tid, x->born, x->died, x->flags) & mask;
+    for (; t[i].used; i = (i + 1) & mask)
+        if (t[i].node == x->node && t[i].tid == x->tid && t[i].born == x->born &&
+            t[i].died == x->died && t[i].flags == x->flags) {
+            t[i].n += x->n;
+            t[i].bytes += x->bytes;
+            return 0;
+        }
+    t[i] = *x;
+    t[i].used = 1;
+    return 1;
+}
+
+/* Rehash into a table of cap entries; with halve, the slices are merged
+ * pairwise first (slice k of N becomes (k + 1) / 2 of N / 2). */
+static int life_rehash(mt_heap *h, uint64_t cap, int halve) {
+    hlife *t = calloc(cap, sizeof *t);
+    if (!t) return -1;
+    uint32_t N = h->lslices;
+    uint64_t n = 0;
+    for (uint64_t i = 0; h->lf && i <= h->lfmask; i++) {
+        hlife x = h->lf[i];
+        if (!x.used) continue;
+        if (halve) {
+            x.born = x.born == 0 ? 0 : x.born == N + 1 ? N / 2 + 1 : (uint16_t)((x.born + 1) / 2);
+            if (!(x.flags & MT_LIFETIME_PEAK))
+                x.died = x.died == N + 1 ? N / 2 + 1 : (uint16_t)((x.died + 1) / 2);
+        }
+        n += (uint64_t)life_put(t, cap - 1, &x);
+    }
+    free(h->lf);
+    h->lf = t;
+    h->lfmask = cap - 1;
+    h->nlf = n;
+    if (halve) h->lslices = N / 2;
+    return 0;
+}
+
+static int life_add(mt_heap *h, const hblock *b, uint32_t died, uint8_t flags, double w,
+                    uint64_t e) {
+    uint32_t born = life_slice(h, b->t);
+    if (born > h->lslices || (!(flags & MT_LIFETIME_PEAK) && died == 0))
+        return 0; /* allocated after the extent, or gone before it */
+    if (!(flags & MT_LIFETIME_PEAK) && died < born)
+        died = born; /* a free timed before its allocation (two threads'
+                        records, see "Order"): within that slice */
+    if ((h->nlf + 1) * 2 > (h->lf ? h->lfmask + 1 : 0)) {
+        if (h->nlf >= LIFE_CAP && h->lslices > 8) { /* coarser, not bigger */
+            if (life_rehash(h, h->lfmask + 1, 1)) return -1;
+            born = life_slice(h, b->t);
+            if (!(flags & MT_LIFETIME_PEAK))
+                died = died > h->lslices * 2 ? h->lslices + 1 : (died + 1) / 2;
+        }
+        if ((h->nlf + 1) * 2 > (h->lf ? h->lfmask + 1 : 0) &&
+            life_rehash(h, h->lf ? (h->lfmask + 1) * 2 : 4096, 0))
+            return -1;
+    }
+    hlife x = {b->node, b->tid, (uint16_t)born, (uint16_t)died, flags, 1, w, e};
+    h->nlf += (uint64_t)life_put(h->lf, h->lfmask, &x);
+    return 0;
+}
+
 /* ---- The series --------------------------------------------------------- */
 
 static int series_note(mt_heap *h, int k, uint64_t t) {
@@ -523,6 +620,7 @@ static int maybe_snapshot(mt_heap *h) {
         h->acc[b->node].peak_b += e;
         h->peak_blocks_w += w;
         if (sizes_add(h, MT_ANALYSIS_SITES_PEAK, b->node, b->size, w)) return -1;
+        if (h->lslices && life_add(h, b, 0, MT_LIFETIME_PEAK, w, e)) return -1;
     }
     h->reached = 1;
     return 1;
@@ -595,11 +693,15 @@ static int op_free(mt_heap *h, hblock *b, uint64_t t, const hthread *th) {
         h->s.total.free_bytes += e;
     }
     if (x.t <= h->c.to && t > h->c.to) h->end_blocks_w += w; /* live at the end */
+    uint32_t depth = h->nodes[x.node].depth;
+    int temp = th && th->tid == x.tid && depth && th->depth >= depth &&
+               th->fr[depth - 1].serial == x.act;
+    if (h->lslices &&
+        life_add(h, &x, life_slice(h, t), temp ? MT_LIFETIME_TEMP : 0, w, e))
+        return -1;
     if ((x.flags & (HB_SEL | HB_INWIN)) == (HB_SEL | HB_INWIN)) {
         hacc *A = &h->acc[x.node];
-        uint32_t depth = h->nodes[x.node].depth;
-        if (th && th->tid == x.tid && depth && th->depth >= depth &&
-            th->fr[depth - 1].serial == x.act) {
+        if (temp) {
             A->temp_n += w;
             A->temp_b += e;
         }
@@ -714,6 +816,7 @@ int mt_heap_end(mt_heap *h) {
         double w;
         uint64_t e = est_bytes(h, b->size, &w);
         if (b->t <= h->c.to) h->end_blocks_w += w;
+        if (h->lslices && life_add(h, b, h->lslices + 1, 0, w, e)) return MT_ERR_NOMEM;
         if ((b->flags & (HB_SEL | HB_INWIN)) != (HB_SEL | HB_INWIN)) continue;
         h->acc[b->node].leak_n += w;
         h->acc[b->node].leak_b += e;
@@ -764,6 +867,14 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
         grow_to((void **)&h->nodes, &h->capnodes, 1, sizeof *h->nodes) ||
         grow_to((void **)&h->acc, &h->capacc, 1, sizeof *h->acc))
         return MT_ERR_NOMEM;
+    if (c->lifetime_slices) {
+        uint32_t n = 8;
+        while (n < c->lifetime_slices && n < 4096) n *= 2;
+        h->lslices = n;
+        h->lw0 = c->from > c->t_first ? c->from : c->t_first;
+        h->lw1 = c->to < c->t_last ? c->to : c->t_last;
+        if (h->lw1 < h->lw0) h->lw1 = h->lw0;
+    }
     h->nodes[0] = (hnode){0, 0, 0, 0}; /* the root: an empty stack */
     memset(&h->acc[0], 0, sizeof h->acc[0]);
     h->nnodes = 1;
@@ -787,6 +898,8 @@ void mt_heap_free(mt_heap *h) {
         free(h->points[k]);
     }
     free(h->sz);
+    free(h->lf);
+    free(h->lout);
     for (int t = 0; t < 4; t++)
         for (int o = 0; o < 2; o++) free(h->sites[t][o]);
     free(h->fr);
@@ -1045,4 +1158,37 @@ const mt_analysis_site *mt_heap_sites(const mt_heap *h, int table, int order, ui
     }
     *n = h->nsites[table];
     return h->sites[table][order];
+}
+
+/* ---- Lifetimes out ------------------------------------------------------ */
+
+const mt_analysis_lifetime *mt_heap_lifetimes(mt_heap *h, uint64_t *n, uint32_t *nslices,
+                                              uint64_t *t0, uint64_t *t1) {
+    *n = 0;
+    *nslices = h->lslices;
+    *t0 = h->lw0;
+    *t1 = h->lw1;
+    if (!h->nlf) return NULL;
+    if (!h->lout) {
+        mt_analysis_lifetime *o = malloc(h->nlf * sizeof *o);
+        if (!o) return NULL;
+        uint64_t k = 0;
+        for (uint64_t i = 0; i <= h->lfmask; i++) {
+            const hlife *x = &h->lf[i];
+            if (!x->used) continue;
+            o[k++] = (mt_analysis_lifetime){x->node, x->tid, x->born, x->died, x->flags,
+                                            h->nodes[x->node].depth, x->n, x->bytes};
+        }
+        h->lout = o;
+    }
+    *n = h->nlf;
+    return h->lout;
+}
+
+int mt_heap_node_site(const mt_heap *h, uint32_t node, mt_analysis_site *out) {
+    if (node >= h->nnodes) return -1;
+    memset(out, 0, sizeof *out);
+    out->node = node;
+    out->depth = h->nodes[node].depth;
+    return 0;
 }

@@ -35,6 +35,7 @@ typedef struct mt_heap_config {
      * leaks; asked once per thread. NULL: every thread. */
     int (*selected)(void *ctx, uint32_t tid);
     void *ctx;
+    uint32_t lifetime_slices; /* 0: no lifetimes (mt_analysis_lifetimes) */
 } mt_heap_config;
 
 int mt_heap_new(mt_heap **h, const mt_heap_config *c);
@@ -81,5 +82,10 @@ int mt_heap_site_frame(const mt_heap *h, const mt_analysis_site *s, uint32_t k,
 /* The fids of the sites' frames: fid <= mt_heap_max_fid with has_fid. */
 uint32_t mt_heap_max_fid(const mt_heap *h);
 int mt_heap_has_fid(const mt_heap *h, uint32_t fid);
+
+/* The lifetimes (mt_analysis_lifetimes); made on the first call. */
+const mt_analysis_lifetime *mt_heap_lifetimes(mt_heap *h, uint64_t *n, uint32_t *nslices,
+                                              uint64_t *t0, uint64_t *t1);
+int mt_heap_node_site(const mt_heap *h, uint32_t node, mt_analysis_site *out);
 
 #endif /* MT_HEAP_H */
