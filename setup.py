@@ -48,6 +48,7 @@ TOOLS = {
     "diff": ["analyze/memtrace_diff.c"] + ANALYSIS + CLI + RECFMT,
     "plot": ["plot/memtrace_plot.c", "plot/memtrace_plot_out.c", "plot/mt_plot_util.c",
              "plot/mt_plot_timeline.c", "plot/mt_plot_flame.c", "plot/mt_plot_page.c",
+             "plot/mt_plot_tprof.c",
              "analyze/mt_pprof.c"] + ANALYSIS + CLI,
     "poll": ["poll/memtrace_poll.c", "poll/mt_procfs.c"] + CLI,
 }

@@ -203,7 +203,41 @@ static int cmp_node(const void *x, const void *y) {
     return (a->node > b->node) - (a->node < b->node);
 }
 
-int mt_pprof_write(const mt_analysis *a, FILE *out, const char *comment) {
+/* The location id of (fid, line), made with its function when new; 0 out
+ * of memory. */
+static uint32_t location(idmap *fmap, idmap *lmap, uint32_t **fids, uint32_t *nf,
+                         uint32_t *capf, uint64_t **locs, uint32_t *nl, uint32_t *capl,
+                         uint32_t fid, uint32_t line) {
+    int added;
+    uint32_t fn = idmap_get(fmap, fid, 1, &added);
+    if (!fn) return 0;
+    if (added) {
+        if (*nf == *capf) {
+            *capf = *capf ? 2 * *capf : 256;
+            uint32_t *q = realloc(*fids, *capf * sizeof *q);
+            if (!q) return 0;
+            *fids = q;
+        }
+        (*fids)[(*nf)++] = fid;
+    }
+    uint64_t key = (uint64_t)fid << 32 | line;
+    uint32_t loc = idmap_get(lmap, key, 1, &added);
+    if (!loc) return 0;
+    if (added) {
+        if (*nl == *capl) {
+            *capl = *capl ? 2 * *capl : 256;
+            uint64_t *q = realloc(*locs, *capl * sizeof *q);
+            if (!q) return 0;
+            *locs = q;
+        }
+        (*locs)[(*nl)++] = key;
+    }
+    return loc;
+}
+
+int mt_pprof_write(const mt_analysis *a, FILE *out, const char *comment,
+                   const mt_pprof_growth *growth, size_t ngrowth,
+                   const mt_function *(*lookup)(void *ctx, uint32_t fid), void *ctx) {
     const mt_analysis_heap *h = mt_analysis_heap_get(a);
     if (!h->has_allocs) return MT_ERR_STATE;
     /* The samples: the sites of the three tables, merged by stack. */
@@ -250,11 +284,13 @@ int mt_pprof_write(const mt_analysis *a, FILE *out, const char *comment) {
     uint32_t *fids = NULL, nf = 0, capf = 0;          /* function id -> fid */
     uint64_t *locs = NULL;                            /* location id -> (fid, line) */
     uint32_t nl = 0, capl = 0;
-    static const char *const types[6][2] = {
+    static const char *const types[7][2] = {
         {"alloc_objects", "count"}, {"alloc_space", "bytes"}, {"inuse_objects", "count"},
-        {"inuse_space", "bytes"},   {"leak_objects", "count"}, {"leak_space", "bytes"}};
+        {"inuse_space", "bytes"},   {"leak_objects", "count"}, {"leak_space", "bytes"},
+        {"rss_growth_space", "bytes"}};
+    int nv = growth ? 7 : 6;
     if (intern(&st, "") != 0) goto out;
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < nv; k++) {
         uint32_t ty = intern(&st, types[k][0]), un = intern(&st, types[k][1]);
         if (ty == UINT32_MAX || un == UINT32_MAX) goto out;
         M.n = 0;
@@ -269,38 +305,35 @@ int mt_pprof_write(const mt_analysis *a, FILE *out, const char *comment) {
         for (uint32_t k = s->depth; k-- > 0;) { /* innermost first */
             mt_analysis_frame fr;
             if (mt_analysis_site_frame(a, s, k, &fr) < 0) continue;
-            int added;
-            uint32_t fn = idmap_get(&fmap, fr.fid, 1, &added);
-            if (!fn) goto out;
-            if (added) {
-                if (nf == capf) {
-                    capf = capf ? 2 * capf : 256;
-                    uint32_t *q = realloc(fids, capf * sizeof *q);
-                    if (!q) goto out;
-                    fids = q;
-                }
-                fids[nf++] = fr.fid;
-            }
-            uint64_t key = (uint64_t)fr.fid << 32 | fr.line;
-            uint32_t loc = idmap_get(&lmap, key, 1, &added);
+            uint32_t loc = location(&fmap, &lmap, &fids, &nf, &capf, &locs, &nl, &capl, fr.fid,
+                                    fr.line);
             if (!loc) goto out;
-            if (added) {
-                if (nl == capl) {
-                    capl = capl ? 2 * capl : 256;
-                    uint64_t *q = realloc(locs, capl * sizeof *q);
-                    if (!q) goto out;
-                    locs = q;
-                }
-                locs[nl++] = key;
-            }
             varint(&L, loc);
         }
         M.n = 0;
         f_bytes(&M, 1, L.p, L.n); /* location_id, packed */
         L.n = 0;
-        for (int k = 0; k < 6; k++) varint(&L, (uint64_t)(int64_t)llround(S[i].v[k]));
+        for (int k = 0; k < nv; k++)
+            varint(&L, k < 6 ? (uint64_t)(int64_t)llround(S[i].v[k]) : 0);
         f_bytes(&M, 2, L.p, L.n); /* value, packed */
         f_bytes(&P, 2, M.p, M.n); /* sample */
+    }
+    /* RSS growth: by call stack, its functions' lines unknown (0). */
+    for (size_t i = 0; i < ngrowth; i++) {
+        if (!growth[i].bytes) continue;
+        L.n = 0;
+        for (uint32_t k = growth[i].depth; k-- > 0;) {
+            uint32_t loc = location(&fmap, &lmap, &fids, &nf, &capf, &locs, &nl, &capl,
+                                    growth[i].fids[k], 0);
+            if (!loc) goto out;
+            varint(&L, loc);
+        }
+        M.n = 0;
+        f_bytes(&M, 1, L.p, L.n);
+        L.n = 0;
+        for (int k = 0; k < 7; k++) varint(&L, k < 6 ? 0 : (uint64_t)growth[i].bytes);
+        f_bytes(&M, 2, L.p, L.n);
+        f_bytes(&P, 2, M.p, M.n);
     }
     /* Locations: one line each, (function, line). */
     for (uint32_t i = 0; i < nl; i++) {
@@ -316,6 +349,7 @@ int mt_pprof_write(const mt_analysis *a, FILE *out, const char *comment) {
     /* Functions: name, file, first line. */
     for (uint32_t i = 0; i < nf; i++) {
         const mt_function *fn = mt_analysis_site_function(a, fids[i]);
+        if (!fn && lookup) fn = lookup(ctx, fids[i]);
         char unknown[32];
         snprintf(unknown, sizeof unknown, "<fn#%u>", fids[i]);
         const char *name = fn && fn->qualname && *fn->qualname ? fn->qualname : unknown;

@@ -42,16 +42,21 @@ static const char usage_text[] =
 "\n"
 "Options:\n"
 "  -o, --output OUT  write to OUT; its extension picks the format:\n"
-"                      .html  a page with the timeline, the flame graph and\n"
-"                             the run's summary (self-contained, offline)\n"
+"                      .html  a page with the run's summary, the timeline,\n"
+"                             a flame graph and a table by location that the\n"
+"                             browser recomputes for a weight, a thread and a\n"
+"                             window dragged on the run (self-contained,\n"
+"                             offline; one FILE: with several, the flame\n"
+"                             graph of --flame-weight alone)\n"
 "                      .svg   the timeline (or, with --flame, the flame graph)\n"
 "                      .png   the timeline drawn by gnuplot (needs gnuplot)\n"
 "                      .gp    a gnuplot script with inline data\n"
 "                      .folded (or .collapsed)  the flame graph's stacks as\n"
 "                             collapsed stacks, \"a;b;c BYTES\" per line, for\n"
 "                             flamegraph.pl and inferno\n"
-"                      .speedscope.json  the flame graph's stacks for\n"
-"                             speedscope (one sampled profile, in bytes)\n"
+"                      .speedscope.json  stacks for speedscope: one sampled\n"
+"                             profile (bytes) per weight, of every thread and\n"
+"                             of each (several FILEs: --flame-weight's alone)\n"
 "                      .chrome.json  the calls as slices per thread, RSS and\n"
 "                             heap as counters, markers as instants: a Chrome\n"
 "                             trace for Perfetto (ui.perfetto.dev) and\n"
@@ -59,8 +64,9 @@ static const char usage_text[] =
 "                      .pb.gz (or .pprof)  the heap as a pprof profile: per\n"
 "                             allocation stack, objects and bytes allocated,\n"
 "                             live at the heap's peak and still live at the\n"
-"                             end, locations by function, file and line (go\n"
-"                             tool pprof, Pyroscope, Parca; one FILE)\n"
+"                             end, locations by function, file and line, and\n"
+"                             RSS growth per call stack (go tool pprof,\n"
+"                             Pyroscope, Parca; one FILE)\n"
 "                      .json  the data behind both pictures: the timeline's\n"
 "                             series (reduced per pixel), markers and lanes,\n"
 "                             and the flame graph's tree (schema below)\n"
@@ -72,7 +78,8 @@ static const char usage_text[] =
 "                    or first in the page (HTML), weighted as --flame-weight\n"
 "                    says\n"
 "  --flame-weight W  rss: the RSS each stack grew while on top (positive\n"
-"                    self growth, as memtrace-analyze counts it); alloc:\n"
+"                    self growth, each thread charged its share as\n"
+"                    memtrace-analyze does); alloc:\n"
 "                    bytes allocated there; peak: bytes live there at the\n"
 "                    heap's peak; leak: bytes still live at the end (the\n"
 "                    last three need allocation records; estimates when\n"
@@ -136,9 +143,16 @@ typedef struct frame {
     uint32_t fid;
     uint64_t t_start;
     int64_t child_growth; /* growth of its finished direct callees */
+    uint32_t tps;         /* its stack in the page's profile; 0: not yet */
+    uint32_t gn;          /* its node in R->gn (pprof's growth); 0: not yet */
+    uint32_t pend_k;      /* growth on top in slice pend_k not yet given */
+    int64_t pend;
 } frame;
 
 typedef struct thread_state {
+    uint32_t tid;
+    uint64_t chint; /* mt_analysis_charge_at's cursor */
+    uint64_t seg_t; /* the last push or pop: growth since is the top's */
     frame *stack;
     uint32_t depth, cap;
     int lane;       /* -1: none yet */
@@ -167,6 +181,19 @@ typedef struct replay {
     mt_plot *plot;             /* timeline, or NULL */
     mt_flame *flame;           /* flame graph, or NULL */
     int heap_series;           /* -1 until a heap_bytes counter is seen */
+    /* pprof's RSS growth by call stack (when gn_on): a trie of fids, node
+     * 0 the root; gtab indexes (parent, fid) -> node + 1. */
+    int gn_on;
+    struct gnode {
+        uint32_t parent, fid;
+        int64_t bytes;
+    } *gn;
+    uint32_t ngn, capgn;
+    uint32_t *gtab;
+    uint64_t gmask;
+    mt_tprof *tprof;           /* the page's profile over time, or NULL: */
+    uint64_t tp_t0, tp_span;   /* its slices in ticks: slice k (1..tp_n) */
+    uint32_t tp_n;             /* is [t0 + (k-1) span/n, t0 + k span/n) */
     FILE *chrome;              /* --format chrome: calls go there as slices */
     int pid;                   /* its pid there (the trace's number, 1...) */
     thread_state **threads;    /* by tid */
@@ -209,6 +236,16 @@ static uint64_t rss_at(const replay *R, size_t *cur, uint64_t t) {
     return s[c].rss_bytes; /* before the first sample: the first's value */
 }
 
+/* C(thread, t): the growth the analysis charged the thread with up to
+ * RSS(t)'s sample (mt_analysis_charge_at), so that threads running at
+ * once share growth instead of each counting all of it. */
+static int64_t charge_at(const replay *R, thread_state *ts, uint64_t t) {
+    if (!R->nrss) return 0;
+    rss_at(R, &ts->cursor, t);
+    int64_t k = R->rss[ts->cursor].t <= t ? (int64_t)ts->cursor : -1;
+    return mt_analysis_charge_at(R->a, ts->tid, k, &ts->chint);
+}
+
 static thread_state *thread_get(replay *R, uint32_t tid) {
     if (tid >= (1u << 24)) return NULL; /* not a tid any recorder makes */
     if (tid >= R->nthreads) {
@@ -221,6 +258,7 @@ static thread_state *thread_get(replay *R, uint32_t tid) {
         thread_state *t = calloc(1, sizeof *t);
         if (!t) mt_cli_die(1, "out of memory");
         t->lane = -1;
+        t->tid = tid;
         if (R->o->nthreads) {
             /* --thread: the others' calls are not replayed (once per tid). */
             uint32_t nt;
@@ -352,16 +390,130 @@ static int lane_for(replay *R, uint32_t tid, thread_state *ts) {
     return ts->lane;
 }
 
+/* ---- Growth over time, for the page (R->tprof): the RSS growth between
+ * two pushes or pops of a thread is its top frame's, cut at the slices'
+ * edges. ---- */
+
+/* The profile's stack of frame i of ts (made for it and its callers). */
+static uint32_t frame_tps(replay *R, thread_state *ts, uint32_t i) {
+    uint32_t j = i + 1;
+    while (j > 0 && !ts->stack[j - 1].tps) j--;
+    for (; j <= i; j++) {
+        uint32_t parent = j ? ts->stack[j - 1].tps : 0;
+        const mt_function *fn = mt_reader_function(R->r, ts->stack[j].fid);
+        int64_t s = mt_tprof_stack(R->tprof, parent, fid_get(R, ts->stack[j].fid)->name,
+                                   fn && fn->file[0] ? fn->file : NULL);
+        if (s < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror((int)s));
+        ts->stack[j].tps = (uint32_t)s;
+    }
+    return ts->stack[i].tps;
+}
+
+static void growth_flush(replay *R, thread_state *ts, uint32_t i) {
+    frame *f = &ts->stack[i];
+    if (!f->pend) return;
+    int rc = mt_tprof_add(R->tprof, MT_TPROF_GROWTH, frame_tps(R, ts, i), ts->tid, f->pend_k, 0,
+                          0, 0, (double)f->pend);
+    if (rc < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(rc));
+    f->pend = 0;
+}
+
+static void growth_seg(replay *R, thread_state *ts, uint64_t t) {
+    uint64_t a = ts->seg_t, end = R->tp_t0 + R->tp_span;
+    ts->seg_t = t;
+    if (!R->tprof || !ts->depth) return;
+    if (a < R->tp_t0) a = R->tp_t0;
+    if (t > end) t = end;
+    if (t <= a) return;
+    frame *f = &ts->stack[ts->depth - 1];
+    int64_t r0 = charge_at(R, ts, a);
+    while (a < t) {
+        uint32_t k = 1 + (uint32_t)((unsigned __int128)(a - R->tp_t0) * R->tp_n / R->tp_span);
+        /* the first tick of slice k + 1 */
+        uint64_t nb = R->tp_t0 + (uint64_t)(((unsigned __int128)k * R->tp_span + R->tp_n - 1) /
+                                            R->tp_n);
+        uint64_t b = nb < t ? nb : t;
+        int64_t r1 = charge_at(R, ts, b);
+        if (r1 != r0) {
+            if (f->pend && f->pend_k != k) growth_flush(R, ts, ts->depth - 1);
+            f->pend_k = k;
+            f->pend += r1 - r0;
+        }
+        a = b > a ? b : a + 1;
+        r0 = r1;
+    }
+}
+
+/* ---- pprof's RSS growth: a trie of call stacks by fid ---- */
+
+static uint64_t gn_hash(uint32_t parent, uint32_t fid) {
+    uint64_t x = (uint64_t)parent << 32 | fid;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint32_t gn_child(replay *R, uint32_t parent, uint32_t fid) {
+    if (!R->gtab || (uint64_t)(R->ngn + 1) * 2 > R->gmask + 1) {
+        uint64_t cap = R->gtab ? (R->gmask + 1) * 2 : 1024;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t) mt_cli_die(1, "out of memory");
+        for (uint32_t i = 1; i < R->ngn; i++) {
+            uint64_t j = gn_hash(R->gn[i].parent, R->gn[i].fid) & (cap - 1);
+            while (t[j]) j = (j + 1) & (cap - 1);
+            t[j] = i + 1;
+        }
+        free(R->gtab);
+        R->gtab = t;
+        R->gmask = cap - 1;
+    }
+    if (!R->ngn) { /* the root */
+        R->gn = xrealloc(R->gn, 64 * sizeof *R->gn);
+        R->capgn = 64;
+        R->gn[R->ngn++] = (struct gnode){0, 0, 0};
+    }
+    uint64_t j = gn_hash(parent, fid) & R->gmask;
+    for (; R->gtab[j]; j = (j + 1) & R->gmask) {
+        const struct gnode *g = &R->gn[R->gtab[j] - 1];
+        if (g->parent == parent && g->fid == fid) return R->gtab[j] - 1;
+    }
+    if (R->ngn == R->capgn) {
+        R->capgn *= 2;
+        R->gn = xrealloc(R->gn, R->capgn * sizeof *R->gn);
+    }
+    R->gn[R->ngn] = (struct gnode){parent, fid, 0};
+    R->gtab[j] = R->ngn + 1;
+    return R->ngn++;
+}
+
+/* The trie node of frame i of ts (made for it and its callers). */
+static uint32_t frame_gn(replay *R, thread_state *ts, uint32_t i) {
+    uint32_t j = i + 1;
+    while (j > 0 && !ts->stack[j - 1].gn) j--;
+    for (; j <= i; j++)
+        ts->stack[j].gn = gn_child(R, j ? ts->stack[j - 1].gn : 0, ts->stack[j].fid);
+    return ts->stack[i].gn;
+}
+
 /* The frame on top of ts ends at time t: draw it, and count its growth. */
 static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
+    if (R->tprof) {
+        growth_seg(R, ts, t);
+        growth_flush(R, ts, ts->depth - 1);
+    }
     uint32_t d = --ts->depth;
     frame *f = &ts->stack[d];
     uint64_t a = f->t_start > R->win_from ? f->t_start : R->win_from;
     uint64_t b = t < R->win_to ? t : R->win_to;
     int64_t growth = 0;
     if (b >= a) {
-        uint64_t ra = rss_at(R, &ts->cursor, a), rb = rss_at(R, &ts->cursor, b);
-        growth = (int64_t)(rb - ra);
+        /* the flame graph's growth: the thread's share (as the analysis) */
+        int64_t ca = charge_at(R, ts, a);
+        uint64_t ra = rss_at(R, &ts->cursor, a);
+        int64_t cb = charge_at(R, ts, b);
+        uint64_t rb = rss_at(R, &ts->cursor, b);
+        growth = cb - ca;
         if (R->plot) {
             fid_info *fi = fid_get(R, f->fid);
             if (fi->pfunc < 0) {
@@ -378,35 +530,39 @@ static void frame_end(replay *R, uint32_t tid, thread_state *ts, uint64_t t) {
         }
         if (R->chrome) chrome_slice(R, tid, f->fid, a, b, (int64_t)(rb - ra));
     }
-    if (R->flame && R->rss_flame) {
-        int64_t self = growth - f->child_growth;
-        if (self > 0 && (R->o->nfuncs || R->o->nfiles)) {
-            int hit = 0;
-            for (uint32_t i = 0; i <= d && !hit; i++) hit = fid_focus(R, ts->stack[i].fid);
-            if (!hit) self = 0;
+    /* its own growth (the flame graph's and pprof's): none when
+     * --function/--file pass no frame of the stack */
+    int64_t self = growth - f->child_growth;
+    if (self > 0 && (R->o->nfuncs || R->o->nfiles)) {
+        int hit = 0;
+        for (uint32_t i = 0; i <= d && !hit; i++) hit = fid_focus(R, ts->stack[i].fid);
+        if (!hit) self = 0;
+    }
+    if (R->gn_on && self > 0) {
+        uint32_t g = frame_gn(R, ts, d); /* may move R->gn */
+        R->gn[g].bytes += self;
+    }
+    if (R->flame && R->rss_flame && self > 0) {
+        uint32_t n = d + 1 + (R->multi ? 1 : 0), k = 0;
+        if (n > R->names_cap) {
+            R->names_cap = n + 16;
+            R->names = xrealloc(R->names, R->names_cap * sizeof *R->names);
         }
-        if (self > 0) {
-            uint32_t n = d + 1 + (R->multi ? 1 : 0), k = 0;
-            if (n > R->names_cap) {
-                R->names_cap = n + 16;
-                R->names = xrealloc(R->names, R->names_cap * sizeof *R->names);
-            }
-            if (R->multi) R->names[k++] = R->label;
-            for (uint32_t i = 0; i <= d; i++) R->names[k++] = fid_get(R, ts->stack[i].fid)->name;
-            int rc = mt_flame_add(R->flame, R->names, n, (double)self);
-            if (rc < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(rc));
-        }
+        if (R->multi) R->names[k++] = R->label;
+        for (uint32_t i = 0; i <= d; i++) R->names[k++] = fid_get(R, ts->stack[i].fid)->name;
+        int rc = mt_flame_add(R->flame, R->names, n, (double)self);
+        if (rc < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(rc));
     }
     if (d) ts->stack[d - 1].child_growth += growth;
 }
 
 static void frame_push(replay *R, thread_state *ts, uint32_t fid, uint64_t t) {
-    (void)R;
+    if (R->tprof) growth_seg(R, ts, t);
     if (ts->depth == ts->cap) {
         ts->cap = ts->cap ? 2 * ts->cap : 32;
         ts->stack = xrealloc(ts->stack, ts->cap * sizeof *ts->stack);
     }
-    ts->stack[ts->depth++] = (frame){fid, t, 0};
+    ts->stack[ts->depth++] = (frame){fid, t, 0, 0, 0, 0, 0};
 }
 
 /* A BLOCK states the thread's stack: where it disagrees with the replayed
@@ -490,7 +646,65 @@ static void replay_free(replay *R) {
     for (uint32_t i = 0; i < R->nfids; i++) free(R->fids[i].name);
     free(R->fids);
     free(R->names);
+    free(R->gn);
+    free(R->gtab);
     mt_reader_close(R->r);
+}
+
+static FILE *open_out(const char *out);
+static int close_out(FILE *f, const char *out, int rc);
+
+static const mt_function *reader_function(void *ctx, uint32_t fid) {
+    return mt_reader_function(ctx, fid);
+}
+
+/* pprof: the heap tables of the analysis, and the RSS growth of a replay
+ * of its calls. */
+static int write_pprof(const options *o, const char *path, mt_analysis *a) {
+    const mt_analysis_summary *s = mt_analysis_summary_get(a);
+    replay R = {0};
+    R.o = o;
+    R.path = path;
+    R.label = base_name(path);
+    R.a = a;
+    R.tps = (double)s->header->ticks_per_second;
+    R.rss = mt_analysis_rss_series(a, &R.nrss);
+    R.win_from = s->from;
+    R.win_to = s->to;
+    R.heap_series = -1;
+    R.gn_on = R.nrss > 0;
+    if (mt_cli_open_trace(&R.r, path) < 0) return 1;
+    if (R.gn_on) replay_run(&R);
+    /* the stacks that grew, outermost first */
+    mt_pprof_growth *g = calloc(R.ngn ? R.ngn : 1, sizeof *g);
+    uint32_t *fids = NULL;
+    size_t ng = 0, nfid = 0;
+    if (!g) mt_cli_die(1, "out of memory");
+    for (uint32_t i = 1; i < R.ngn; i++)
+        if (R.gn[i].bytes > 0)
+            for (uint32_t x = i; x; x = R.gn[x].parent) nfid++;
+    fids = malloc((nfid ? nfid : 1) * sizeof *fids);
+    if (!fids) mt_cli_die(1, "out of memory");
+    nfid = 0;
+    for (uint32_t i = 1; i < R.ngn; i++) {
+        if (R.gn[i].bytes <= 0) continue;
+        uint32_t d = 0;
+        for (uint32_t x = i; x; x = R.gn[x].parent) d++;
+        g[ng] = (mt_pprof_growth){fids + nfid, d, R.gn[i].bytes};
+        for (uint32_t x = i; x; x = R.gn[x].parent) fids[nfid + --d] = R.gn[x].fid;
+        nfid += g[ng++].depth;
+    }
+    char comment[600];
+    snprintf(comment, sizeof comment, "memtrace-plot %s: %s", MT_LIBRARY_VERSION,
+             base_name(path));
+    FILE *pf = open_out(o->out);
+    int rc = mt_pprof_write(a, pf, comment, R.gn_on ? g : NULL, ng, reader_function, R.r);
+    if (rc < 0 && rc != MT_ERR_IO) mt_cli_error("%s: %s", path, mt_strerror(rc));
+    int status = close_out(pf, o->out, rc < 0 ? MT_PLOT_ERR_IO : 0);
+    free(g);
+    free(fids);
+    replay_free(&R);
+    return status;
 }
 
 /* ---- The pictures ----------------------------------------------------------- */
@@ -870,6 +1084,7 @@ int main(int argc, char **argv) {
     if (!an) mt_cli_die(1, "out of memory");
     mt_plot *plot = NULL;
     mt_flame *flame = NULL;
+    mt_tprof *tprof = NULL;
     int status = 0;
     double end_s = 0;
     for (int i = 0; i < nfiles; i++) {
@@ -898,6 +1113,8 @@ int main(int argc, char **argv) {
         aopt.nfiles = o.nfiles;
         aopt.progress = mt_cli_progress;
         aopt.progress_ctx = (void *)path;
+        if ((format == F_HTML || format == F_SPEEDSCOPE) && nfiles == 1)
+            aopt.lifetime_slices = PAGE_SLICES;
         int rc = mt_analysis_run(&an[i], path, &aopt);
         mt_cli_progress_done();
         if (rc < 0) {
@@ -967,13 +1184,7 @@ int main(int argc, char **argv) {
         if (!mt_analysis_heap_get(an[0])->has_allocs)
             mt_cli_die(1, "%s: no allocation records for a pprof profile (memtrace run "
                           "records them by default, without --mode)", argv[optind]);
-        char comment[600];
-        snprintf(comment, sizeof comment, "memtrace-plot %s: %s", MT_LIBRARY_VERSION,
-                 base_name(argv[optind]));
-        FILE *pf = open_out(o.out);
-        int rc = mt_pprof_write(an[0], pf, comment);
-        if (rc < 0 && rc != MT_ERR_IO) mt_cli_error("%s: %s", argv[optind], mt_strerror(rc));
-        status |= close_out(pf, o.out, rc < 0 ? MT_PLOT_ERR_IO : 0);
+        status |= write_pprof(&o, argv[optind], an[0]);
         if (o.json && !(status & 1)) plot_describe_json(&o, argv + optind, nfiles, an, NULL);
         goto done;
     }
@@ -1082,6 +1293,9 @@ int main(int argc, char **argv) {
         R.flame = flame;
         R.rss_flame = o.weight == W_RSS;
         R.heap_series = -1;
+        if ((o.format == F_HTML || o.format == F_SPEEDSCOPE) && nfiles == 1)
+            tprof = plot_page_tprof(&o, an[i], path, &R.tp_t0, &R.tp_span, &R.tp_n);
+        R.tprof = tprof;
         R.chrome = chrome;
         R.pid = i + 1;
         if (plot) {
@@ -1126,7 +1340,7 @@ int main(int argc, char **argv) {
         if (flame && !R.rss_flame) {
             /* The core has the sites: no replay needed for them. */
             add_sites_flame(flame, path, an[i], o.weight, R.multi ? R.label : NULL, 1);
-            if (!plot) continue;
+            if (!plot && !tprof) continue;
         }
         if (!R.r && mt_cli_open_trace(&R.r, path) < 0) goto fail;
         replay_run(&R);
@@ -1152,7 +1366,9 @@ int main(int argc, char **argv) {
         snprintf(name, sizeof name, "%s (%s)", title + strlen(flame_what), wn[o.weight]);
         snprintf(exporter, sizeof exporter, "memtrace-plot %s", MT_LIBRARY_VERSION);
         f = open_out(o.out);
-        rc = mt_flame_write_speedscope(flame, f, name, "bytes", exporter);
+        rc = tprof ? mt_tprof_write_speedscope(tprof, f, title + strlen(flame_what),
+                                               wn[o.weight], exporter)
+                   : mt_flame_write_speedscope(flame, f, name, "bytes", exporter);
         status |= close_out(f, o.out, rc);
     } else if (o.format == F_JSON) {
         static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
@@ -1172,8 +1388,8 @@ int main(int argc, char **argv) {
         status |= close_out(f, o.out, rc);
     } else if (o.format == F_HTML) {
         f = open_out(o.out);
-        rc = plot_write_html(f, &o, plot, flame, title, sub, flame_what, an, argv + optind,
-                             nfiles);
+        rc = plot_write_html(f, &o, plot, flame, tprof, title, sub, flame_what, an,
+                             argv + optind, nfiles);
         status |= close_out(f, o.out, rc);
     } else if (o.flame) {
         f = open_out(o.out);
@@ -1203,6 +1419,7 @@ int main(int argc, char **argv) {
 done:
     mt_plot_free(plot);
     mt_flame_free(flame);
+    mt_tprof_free(tprof);
     for (int i = 0; i < nfiles; i++) mt_analysis_free(an[i]);
     free(an);
     free(o.threads);

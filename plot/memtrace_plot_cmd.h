@@ -50,8 +50,16 @@ static inline const char *base_name(const char *path) {
  * flame graph, the heap at its peak by location. Returns 0 or an
  * MT_PLOT_ERR_* code. */
 int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
-                    const char *title, const char *sub, const char *flame_what,
-                    mt_analysis **an, char *const *paths, int nfiles);
+                    mt_tprof *tprof, const char *title, const char *sub,
+                    const char *flame_what, mt_analysis **an, char *const *paths, int nfiles);
+
+/* The page's profile over time (one trace): the analysis's lifetimes
+ * (options.lifetime_slices = PAGE_SLICES), its threads, RSS per slice and
+ * the peak; the replay adds the RSS growth of its stacks, cutting time as
+ * *t0 + [(k-1) span/n, k span/n) ticks for slice k. */
+#define PAGE_SLICES 1024
+mt_tprof *plot_page_tprof(const options *o, const mt_analysis *a, const char *path,
+                          uint64_t *t0, uint64_t *span, uint32_t *n);
 
 /* --json: what was written (o->out), on standard output. */
 void plot_describe_json(const options *o, char *const *paths, int nfiles, mt_analysis **an,

@@ -245,8 +245,8 @@ static int by_location(const mt_analysis *a, mt_page_table *t, char **strs, doub
 /* The page (mt_page_write): the run(s) in numbers, the timeline, the flame
  * graph, the heap at its peak by location. */
 int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
-                    const char *title, const char *sub, const char *flame_what,
-                    mt_analysis **an, char *const *paths, int nfiles) {
+                    mt_tprof *tprof, const char *title, const char *sub,
+                    const char *flame_what, mt_analysis **an, char *const *paths, int nfiles) {
     static const char *const cols[] = {"trace", "duration", "peak RSS", "at", "heap peak",
                                        "heap at end", "lost events"};
     enum { NC = sizeof cols / sizeof cols[0] };
@@ -302,10 +302,18 @@ int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
     pg.flame_title = ftitle;
     pg.flame_unit = o->weight == W_RSS || o->weight >= W_ALLOC ? "bytes" : NULL;
     pg.flame_first = o->flame;
+    static const char *const wn[] = {"", "rss", "alloc", "peak", "leak"};
+    pg.tprof = tprof;
+    pg.tprof_weight = wn[o->weight];
+    if (tprof) {
+        pg.flame_title = "Memory by stack";
+        pg.flame_unit = "bytes";
+    }
     char *srcmem = NULL;
     const char **src = NULL;
-    if (o->weight != W_RSS && mt_analysis_heap_get(an[0])->has_allocs) {
-        int table = o->weight == W_PEAK   ? MT_ANALYSIS_SITES_PEAK
+    if ((tprof || o->weight != W_RSS) && mt_analysis_heap_get(an[0])->has_allocs) {
+        int table = tprof                 ? MT_ANALYSIS_SITES_ALLOCS
+                    : o->weight == W_PEAK ? MT_ANALYSIS_SITES_PEAK
                     : o->weight == W_LEAK ? MT_ANALYSIS_SITES_LEAKS
                                           : MT_ANALYSIS_SITES_ALLOCS;
         src = page_sources(an[0], table, &pg.nsources, &srcmem);
@@ -316,7 +324,7 @@ int plot_write_html(FILE *f, const options *o, mt_plot *plot, mt_flame *flame,
     char *lstr = NULL, lnote[700];
     double *lkeys = NULL;
     const char **lcells = NULL;
-    if (mt_analysis_heap_get(an[0])->has_allocs) {
+    if (!tprof && mt_analysis_heap_get(an[0])->has_allocs) {
         if (by_location(an[0], &loc, &lstr, &lkeys, &lcells) < 0) {
             free(buf);
             free(cells);
@@ -390,3 +398,104 @@ void plot_describe_json(const options *o, char *const *paths, int nfiles, mt_ana
     mt_out_finish(out);
 }
 
+
+/* ---- The page's profile over time ---------------------------------------- */
+
+/* The profile's stack of an allocation site: its frames "name" at
+ * "file:line", outermost first (no frame: "(no Python frame)"); 0 when
+ * --function/--file leave it out. */
+static uint32_t site_stack(mt_tprof *tp, const options *o, const mt_analysis *a, uint32_t node,
+                           uint32_t depth, mt_analysis_frame **buf, uint32_t *cap) {
+    mt_analysis_site site;
+    if (mt_analysis_node_site(a, node, &site) < 0) return 0;
+    if (depth + 1 > *cap) {
+        *cap = depth + 64;
+        mt_analysis_frame *b = realloc(*buf, *cap * sizeof *b);
+        if (!b) mt_cli_die(1, "out of memory");
+        *buf = b;
+    }
+    mt_analysis_site_fill(a, &site, *buf);
+    if (o->nfuncs || o->nfiles) {
+        int hit = 0;
+        for (uint32_t j = 0; j < site.depth && !hit; j++) {
+            const mt_function *fn = mt_analysis_site_function(a, (*buf)[j].fid);
+            hit = mt_analysis_focus_match(o->funcs, o->nfuncs, o->files, o->nfiles,
+                                          (*buf)[j].qualname, fn ? fn->module : NULL,
+                                          (*buf)[j].file);
+        }
+        if (!hit) return 0;
+    }
+    int64_t s = 0;
+    char name[64], where[1100];
+    for (uint32_t j = 0; j < site.depth && s >= 0; j++) {
+        const mt_analysis_frame *f = &(*buf)[j];
+        if (!f->qualname[0]) snprintf(name, sizeof name, "<fn#%u>", (unsigned)f->fid);
+        snprintf(where, sizeof where, "%s:%u", f->file[0] ? f->file : "?", (unsigned)f->line);
+        s = mt_tprof_stack(tp, (uint32_t)s, f->qualname[0] ? f->qualname : name, where);
+    }
+    if (!site.depth) s = mt_tprof_stack(tp, 0, "(no Python frame)", NULL);
+    if (s < 0) mt_cli_die(1, "%s", mt_plot_strerror((int)s));
+    return (uint32_t)s;
+}
+
+mt_tprof *plot_page_tprof(const options *o, const mt_analysis *a, const char *path,
+                          uint64_t *t0, uint64_t *span, uint32_t *n) {
+    const mt_analysis_summary *sum = mt_analysis_summary_get(a);
+    uint64_t nl, w0, w1;
+    uint32_t ns;
+    const mt_analysis_lifetime *L = mt_analysis_lifetimes(a, &nl, &ns, &w0, &w1);
+    if (!ns) { /* no allocations: the same slices of the window, for growth */
+        ns = PAGE_SLICES;
+        w0 = sum->from > sum->t_first ? sum->from : sum->t_first;
+        w1 = sum->to < sum->t_last ? sum->to : sum->t_last;
+        if (w1 < w0) w1 = w0;
+    }
+    *t0 = w0;
+    *span = w1 - w0 + 1;
+    *n = ns;
+    mt_tprof *tp;
+    int rc = mt_tprof_new(&tp, ns, mt_analysis_seconds(a, w0), mt_analysis_seconds(a, w1 + 1));
+    if (rc < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(rc));
+    uint32_t nt;
+    const mt_analysis_thread *th = mt_analysis_threads(a, &nt);
+    for (uint32_t k = 0; k < nt; k++)
+        if ((rc = mt_tprof_thread(tp, th[k].tid, th[k].name[0] ? th[k].name : "thread",
+                                  th[k].selected)) < 0)
+            mt_cli_die(1, "%s: %s", path, mt_plot_strerror(rc));
+    /* sites: node -> stack + 1 (0: not yet; UINT32_MAX: left out) */
+    uint32_t maxnode = 0;
+    for (uint64_t i = 0; i < nl; i++)
+        if (L[i].node > maxnode) maxnode = L[i].node;
+    uint32_t *memo = nl ? calloc((size_t)maxnode + 1, sizeof *memo) : NULL;
+    if (nl && !memo) mt_cli_die(1, "out of memory");
+    mt_analysis_frame *buf = NULL;
+    uint32_t cap = 0;
+    for (uint64_t i = 0; i < nl; i++) {
+        const mt_analysis_lifetime *x = &L[i];
+        if (!memo[x->node]) {
+            uint32_t s = site_stack(tp, o, a, x->node, x->depth, &buf, &cap);
+            memo[x->node] = s ? s + 1 : UINT32_MAX;
+        }
+        if (memo[x->node] == UINT32_MAX) continue;
+        uint32_t s = memo[x->node] - 1;
+        rc = x->flags & MT_LIFETIME_PEAK
+                 ? mt_tprof_add(tp, MT_TPROF_AT_PEAK, s, x->tid, x->born, 0, 0, x->count,
+                                (double)x->bytes)
+                 : mt_tprof_add(tp, MT_TPROF_LIFE, s, x->tid, x->born, x->died,
+                                x->flags & MT_LIFETIME_TEMP ? MT_TPROF_TEMP : 0, x->count,
+                                (double)x->bytes);
+        if (rc < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(rc));
+    }
+    free(memo);
+    free(buf);
+    const mt_analysis_heap *h = mt_analysis_heap_get(a);
+    if (h->has_allocs && h->peak_bytes) mt_tprof_peak(tp, mt_analysis_seconds(a, h->t_peak));
+    uint64_t nr;
+    const mt_analysis_sample *rss = mt_analysis_rss_series(a, &nr);
+    for (uint64_t i = 0; i < nr; i++) {
+        if (rss[i].t < w0 || rss[i].t > w1) continue;
+        uint32_t k = 1 + (uint32_t)((unsigned __int128)(rss[i].t - w0) * ns / *span);
+        mt_tprof_rss(tp, k, (double)rss[i].rss_bytes);
+    }
+    return tp;
+}

@@ -13,6 +13,10 @@
  *      (series and markers).
  *   2. A flame graph (mt_flame): stacks with values (bytes), given one by one
  *      or as folded lines "a;b;c 123". Written as an SVG flame graph.
+ *   3. A profile over time (mt_tprof): weights by stack, thread and time
+ *      slice (when each block lived, growth per slice), written as the data
+ *      of a page (mt_page) whose script draws the flame graph and a table
+ *      for any window, thread and weight, or as a speedscope file.
  *
  * Big inputs, bounded memory. Both objects reduce as they are fed, so a
  * caller can stream a hundred million points through them:
@@ -292,6 +296,66 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
 double mt_flame_total(const mt_flame *f);
 uint64_t mt_flame_nodes(const mt_flame *f);
 
+/* ---- A profile over time ------------------------------------------------ */
+
+/* mt_tprof (mt_plot_tprof.c): weights by stack, thread and time slice, so
+ * that the page can show a flame graph and a table for any window of the
+ * run and any threads, computed in the browser. The extent [t0, t1]
+ * (seconds) is cut into N equal slices numbered 1..N; 0 means "before the
+ * extent" and N + 1 "after it, or never". Three kinds of record:
+ *
+ *   MT_TPROF_LIFE     blocks of memory allocated in slice a, freed in slice
+ *                     b (a <= b; b = N + 1: still live at the end), flag
+ *                     MT_TPROF_TEMP for temporaries. A window [s0, s1]
+ *                     then has: allocated (a in it), temporaries, still
+ *                     live at its end (a in it, b > s1), and the heap at
+ *                     the end of each slice k (a <= k < b), so its peak to
+ *                     one slice.
+ *   MT_TPROF_AT_PEAK  blocks live at the exact peak (mt_tprof_peak), a the
+ *                     slice they were allocated in: the whole run's peak.
+ *   MT_TPROF_GROWTH   a signed amount (RSS growth) in slice a.
+ *
+ * Stacks are interned frames under a parent (0: the root, an empty
+ * stack), a frame being a name and where it is ("file:line", or "").
+ * Records with equal (kind, stack, thread, a, b, flags) merge, so memory
+ * grows with distinct records, not with the blocks or events fed. */
+typedef struct mt_tprof mt_tprof;
+enum { MT_TPROF_LIFE = 0, MT_TPROF_AT_PEAK = 1, MT_TPROF_GROWTH = 2 };
+enum { MT_TPROF_TEMP = 1 };
+
+int mt_tprof_new(mt_tprof **p, uint32_t nslices, double t0_s, double t1_s);
+void mt_tprof_free(mt_tprof *p); /* accepts NULL */
+/* A thread's name, and whether the page selects it at first; returns its
+ * index. Records of an undeclared tid declare it (no name, selected). */
+int mt_tprof_thread(mt_tprof *p, uint32_t tid, const char *name, int selected);
+/* The stack of parent plus one frame (where may be NULL): its id (> 0). */
+int64_t mt_tprof_stack(mt_tprof *p, uint32_t parent, const char *name, const char *where);
+/* One record (see above); MT_PLOT_ERR_ARG for slices out of range. */
+int mt_tprof_add(mt_tprof *p, int kind, uint32_t stack, uint32_t tid, uint32_t a, uint32_t b,
+                 unsigned flags, double count, double bytes);
+/* RSS in slice k (the greatest given is kept): the page draws it. */
+int mt_tprof_rss(mt_tprof *p, uint32_t slice, double bytes);
+/* The time of the peak the AT_PEAK records describe (seconds). */
+void mt_tprof_peak(mt_tprof *p, double t_s);
+/* The slice of time t (0, 1..N, N + 1). */
+uint32_t mt_tprof_slice(const mt_tprof *p, double t_s);
+uint64_t mt_tprof_records(const mt_tprof *p);
+/* Reduce and write as JSON (the page's data; fields in mt_plot_tprof.c).
+ * Stacks whose share of every measure (allocated, temporaries, live at the
+ * end, at the peak, growth) is under min_share fold into a "(smaller
+ * stacks)" frame under their nearest kept caller; then slices merge
+ * pairwise until at most max_records remain (0: no limit). Once written,
+ * p takes no more records. */
+int mt_tprof_write_json(mt_tprof *p, FILE *f, double min_share, uint64_t max_records);
+/* Write as a speedscope file (its file-format-spec.ts, "sampled" profiles
+ * in bytes): for each weight with data (in this order: "peak", "leak",
+ * "alloc", "temp", "rss"), one profile of every thread and, with several
+ * threads, one per thread that has any; the whole extent, no stack
+ * folded. name names the profiles; first is the weight whose every-thread
+ * profile opens first. Once written, p takes no more records. */
+int mt_tprof_write_speedscope(mt_tprof *p, FILE *f, const char *name, const char *first,
+                              const char *exporter);
+
 /* ---- A page ------------------------------------------------------------- */
 
 /* One self-contained HTML page (mt_plot_page.c): a title, a summary table,
@@ -325,6 +389,14 @@ typedef struct mt_page {
     const char *flame_title;       /* its heading */
     const char *flame_unit;        /* "bytes", or NULL for plain numbers */
     int flame_first;               /* the flame graph before the timeline */
+    mt_tprof *tprof;               /* NULL: none. Else the flame graph and a
+                                      table by location are computed in the
+                                      browser from it, for the window dragged
+                                      on a strip above them, the threads and
+                                      the weight chosen (flame is then not
+                                      used); written (reduced) by the page */
+    const char *tprof_weight;      /* the weight shown first: "peak", "leak",
+                                      "alloc", "temp" or "rss" */
     const char *const *sources;    /* nsources pairs: WHERE, the text of that
                                       line (shown in the tooltip) */
     unsigned nsources;

@@ -164,7 +164,8 @@ int mt_flame_write_speedscope(const mt_flame *f, FILE *out, const char *name,
         return MT_PLOT_ERR_NOMEM;
     }
     char b[32];
-    fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\n"
+    fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\","
+          "\"version\":\"0.0.1\",\n"
           "\"shared\":{\"frames\":[", out);
     uint32_t nframes = 0;
     for (uint32_t i = 1; i < f->n; i++) {

@@ -7,7 +7,7 @@
 #                     chromium is not installed), and the command's tests
 
 PLOT_SRCS := plot/mt_plot_util.c plot/mt_plot_timeline.c plot/mt_plot_flame.c \
-    plot/mt_plot_page.c
+    plot/mt_plot_page.c plot/mt_plot_tprof.c
 PLOT_OBJS := $(PLOT_SRCS:%.c=$(OBJ)/%.o)
 PLOT_LIB := $(LIBDIR)/libmemtrace-plot.a
 

@@ -53,6 +53,9 @@ for f in basic.trace heap.trace poll.trace lost.trace zombie.trace corpus/*.trac
     run "$f" "$TOOLS/memtrace-diff" --json basic.trace "$f"
     run "$f" "$TOOLS/memtrace-plot" "$f" -o plot.svg
     run "$f" "$TOOLS/memtrace-plot" --flame "$f" -o flame.svg
+    run "$f" "$TOOLS/memtrace-plot" "$f" -o page.html
+    run "$f" "$TOOLS/memtrace-plot" "$f" -o x.speedscope.json
+    run "$f" "$TOOLS/memtrace-plot" "$f" -o x.pb.gz
 done
 . "$here/header_sweep.sh"
 

@@ -159,7 +159,7 @@ else
     has a.html '<iframe title="timeline"'
     has a.html '<div id="fg"></div>'
     has a.html '<script type="application/json" id="fg-data">'
-    has a.html '<h2>RSS growth by stack</h2>'
+    has a.html '<h2>Memory by stack</h2>'
     has a.html '&lt;title&gt;build_matrix&amp;#10;app.py:50&amp;#10;'
     if grep -qiE '(src|href)="(https?:)?//' a.html; then bad "a.html loads from the network"; else ok; fi
     # the timeline inside is the SVG memtrace-plot writes alone; the flame
@@ -171,8 +171,16 @@ docs = [html.unescape(d) for d in re.findall(r'srcdoc="([^"]*)"', page)]
 assert len(docs) == 1, len(docs)
 xml.dom.minidom.parseString(docs[0][docs[0].index("<svg"):])
 data = re.search(r'<script type="application/json" id="fg-data">(.*?)</script>', page, re.S)
-tree = json.loads(data.group(1))["tree"]
-assert tree["nodes"][0]["name"] == "all" and tree["total"] > 0
+tp = json.loads(data.group(1))["tp"]
+# the profile over time: stacks (parent, frame) with parents first, records
+# of 7 numbers whose slices are in range; a.trace has RSS growth only
+assert tp["n"] >= 8 and tp["t1"] > tp["t0"] and tp["has"] == [0, 0, 1], tp["has"]
+st, nf = tp["stacks"], len(tp["frames"])
+assert st and all(st[2 * i] <= i and st[2 * i + 1] < nf for i in range(len(st) // 2))
+recs = tp["recs"]
+assert recs and len(recs) % 7 == 0
+assert all(recs[i + 4] & 3 == 2 and 1 <= recs[i + 2] <= tp["n"] for i in range(0, len(recs), 7))
+assert "build_matrix" in {f[0] for f in tp["frames"]}
 PYEOF
     expect 0 "$PLOT_CMD" --flame a.trace -o af.html
     fg=$(grep -n -m1 'id="fg"' af.html | cut -d: -f1)
@@ -292,18 +300,20 @@ lines = open(sys.argv[2]).read().splitlines()
 assert lines and all(re.fullmatch(r"[^ ].* [0-9]+", l) for l in lines), lines[:3]
 assert abs(sum(int(l.rsplit(" ", 1)[1]) for l in lines) - total) <= len(lines), total
 assert any(l.split(" ")[0].split(";")[-1] == "build_matrix" or ";build_matrix" in l for l in lines)
-# speedscope: the rules of its file-format-spec.ts for a sampled profile
-d = json.load(open(sys.argv[3]))
-assert d["$schema"] == "https://www.speedscope.app/file-format-schema.json"
-frames = d["shared"]["frames"]
-assert frames and all(isinstance(f["name"], str) for f in frames)
-(p,) = d["profiles"]
-assert p["type"] == "sampled" and p["unit"] in ("none", "nanoseconds", "microseconds",
-                                                "milliseconds", "seconds", "bytes")
-assert len(p["samples"]) == len(p["weights"]) > 0
-assert all(0 <= i < len(frames) for s in p["samples"] for i in s)
-assert abs(sum(p["weights"]) - p["endValue"]) <= 1e-6 * p["endValue"] and p["startValue"] == 0
-assert abs(sum(p["weights"]) - total) <= 1e-6 * total
+PYEOF
+    # speedscope: valid under the JSON Schema written from its
+    # file-format-spec.ts; RSS growth of every thread, then of each thread
+    "$PYTHON" "$top/tests/plot/speedscope_check.py" a.speedscope.json &&
+        ok || bad "a.speedscope.json breaks speedscope's file format"
+    "$PYTHON" - a.speedscope.json <<'PYEOF' && ok || bad "a.speedscope.json: profiles"
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [p["name"] for p in d["profiles"]]
+assert names[0] == "a.trace: RSS growth", names
+per = [p for p in d["profiles"][1:] if p["name"].startswith("a.trace: RSS growth, ")]
+assert len(per) >= 1 and len(per) == len(names) - 1, names
+# the threads' profiles add up to the whole's
+assert sum(p["endValue"] for p in per) >= d["profiles"][0]["endValue"] > 0
 assert d["activeProfileIndex"] == 0 and d["exporter"].startswith("memtrace-plot ")
 PYEOF
     # a Chrome trace: the Trace Event Format's rules
@@ -499,6 +509,12 @@ def heavy():
 def peak():
     big = [bytearray(1000000) for _ in range(20)]
     return len(big)
+import threading
+def helper():  # a second thread that leaks 5 x 50000 bytes
+    for _ in range(5):
+        keep.append(bytearray(50000))
+t = threading.Thread(target=helper, name="helper")
+t.start(); t.join()
 leaky(); heavy(); peak()
 memtrace.stop()
 PY
@@ -530,46 +546,112 @@ PY
             expect 1 "$PLOT_CMD" --flame-weight alloc a.trace -o x.svg
             has err 'no allocation records for --flame-weight alloc'
             expect 2 "$PLOT_CMD" --flame-weight bytes heap.trace -o x.svg
-            # the page's table by location: analyze's peak_by_location
+            # the page: the flame graph and the table by location computed in
+            # the browser for a weight, a thread and a window; whole-run totals
+            # are memtrace-analyze's
             expect 0 "$PLOT_CMD" heap.trace -o heap.html
             "$top/build/bin/memtrace-analyze" --json --top 0 heap.trace >heapl.json
-            "$PYTHON" - heap.html heapl.json <<'PYEOF' && ok || bad "heap.html: table by location"
-import html, json, re, sys
-page = open(sys.argv[1]).read()
-tab = page[page.index("<h2>Heap at its peak by location</h2>"):]
-tab = tab[:tab.index("</table>")]
-rows = re.findall(r"<tr><td>(.*?)</td><td class=\"n\" data-v=\"([0-9.e+]+)\">", tab)
-got = {html.unescape(loc): float(v) for loc, v in rows}
-want = {"%s (%s:%d)" % (r["function"], r["file"], r["line"]): float(r["bytes"])
-        for r in json.load(open(sys.argv[2]))["heap"]["peak_by_location"]}
-own = {k: v for k, v in got.items() if v > 0}
-assert own == want, (sorted(own.items())[:5], sorted(want.items())[:5])
-PYEOF
+            "$top/build/bin/memtrace-analyze" --json --top 0 --thread helper heap.trace >heapt.json
             if [ -n "$chromium" ]; then
-                # a click on "total bytes" sorts the rows by it
+                hdom() { # hdom FRAGMENT OUT
+                    timeout 120 "$chromium" --headless --no-sandbox --disable-gpu \
+                        --enable-logging=stderr --v=0 --virtual-time-budget=3000 \
+                        --dump-dom "file://$TRASH/${3:-}heap.html#$1" >"$2" 2>>chromium-heap.log
+                }
+                : >chromium-heap.log
+                # n slices; half: between the first and the last allocation's
+                set -- $("$PYTHON" -c 'import json,re,sys
+tp = json.loads(re.search(r"id=.fg-data.>(.*?)</script>", open(sys.argv[1]).read(), re.S).group(1))["tp"]
+born = [tp["recs"][i + 2] for i in range(0, len(tp["recs"]), 7) if tp["recs"][i + 4] & 3 == 0]
+print(tp["n"], (min(born) + max(born)) // 2)' heap.html)
+                n=$1 half=$2
+                for w in peak leak alloc temp rss; do hdom "weight=$w" hw-$w.dom; done
+                hdom "weight=alloc&slices=1-$half" hw-a1.dom
+                hdom "weight=alloc&slices=$((half + 1))-$n" hw-a2.dom
+                hdom "weight=peak&slices=1-$half" hw-p1.dom
+                hdom "weight=leak&thread=helper" hw-th.dom
+                hdom "weight=temp&view=inverted" hw-inv.dom
+                # a drag across the strip's first half, as a user's mouse does
+                sed 's#</body>#<script>(function(){var t=document.getElementById("tw"),r=t.getBoundingClientRect();function ev(k,x){t.dispatchEvent(new PointerEvent(k,{clientX:r.left+x*r.width,clientY:r.top+5,bubbles:true,pointerId:1}));}ev("pointerdown",0.01);ev("pointermove",0.3);ev("pointerup",0.5);})();</script></body>#' \
+                    heap.html >drag-heap.html
+                hdom "weight=alloc" hw-drag.dom drag-
                 sed 's#</body>#<script>document.querySelectorAll("table.sortable th")[2].click();</script></body>#' \
-                    heap.html >heap-sorted.html
-                timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --virtual-time-budget=3000 \
-                    --dump-dom "file://$TRASH/heap-sorted.html" >heap-sorted.dom 2>/dev/null
-                # a frame's tooltip: file:line and the text of that line
-                timeout 120 "$chromium" --headless --no-sandbox --disable-gpu \
-                    --virtual-time-budget=3000 --dump-dom "file://$TRASH/heap.html#view=inverted" \
-                    >heap-inv.dom 2>/dev/null
-                "$PYTHON" - heap-inv.dom <<'PYEOF' && ok || bad "heap.html: tooltips without lines"
-import html, re, sys
-d = open(sys.argv[1]).read()
-tips = [html.unescape(t) for t in re.findall(r'<div class="fg-n[^"]*"[^>]*? title="([^"]*)"', d)]
-want = [t for t in tips if t.startswith("peak.<locals>.<listcomp>\n")]
-assert want and "heap.py:" in want[0] and "big = [bytearray(1000000) for _ in range(20)]" in want[0], tips[:4]
+                    heap.html >sorted-heap.html
+                hdom "weight=alloc" hw-sorted.dom sorted-
+                if grep -i "uncaught\|SyntaxError\|TypeError\|ReferenceError" chromium-heap.log; then
+                    bad "heap.html: script errors in the browser"
+                else ok; fi
+                "$PYTHON" - heapl.json heapt.json "$n" "$half" <<'PYEOF' && ok || bad "heap.html: weights, threads, windows"
+import html, json, re, sys
+full = json.load(open(sys.argv[1]))["heap"]
+thr = json.load(open(sys.argv[2]))["heap"]
+n, half = int(sys.argv[3]), int(sys.argv[4])
+def page(name):
+    d = open("hw-%s.dom" % name).read()
+    total = int(re.search(r'id="fg-info"[^>]*data-total="(\d+)"', d).group(1))
+    win = re.search(r'id="tw"[^>]*data-window="(\d+)-(\d+)"', d).groups()
+    tab = d[d.index('id="loc"'):]
+    tab = tab[:tab.index("</table>")]
+    rows = re.findall(r'<tr><td title="[^"]*">(.*?)(?:  <span class="note">(.*?)</span>)?</td>'
+                      r'<td class="n" data-v="([^"]*)">[^<]*</td><td class="n" data-v="([^"]*)">', tab)
+    rows = [(html.unescape(a), html.unescape(b), float(o), float(t)) for a, b, o, t in rows]
+    title = re.search(r'id="loc-title">([^<]*)<', d).group(1)
+    return total, tuple(map(int, win)), rows, title
+def near(a, b):
+    return abs(a - b) <= 1 + 1e-9 * abs(b)
+# whole run: the totals and tables of memtrace-analyze
+t, win, rows, title = page("peak")
+assert win == (1, n) and title == "By location: heap at its peak", (win, title)
+assert near(t, full["peak_bytes"]), (t, full["peak_bytes"])
+own = {"%s (%s)" % (a, b): o for a, b, o, tt in rows if o > 0}
+want = {"%s (%s:%d)" % (r["function"], r["file"], r["line"]): float(r["bytes"])
+        for r in full["peak_by_location"]}
+assert own == want, (sorted(own.items())[:5], sorted(want.items())[:5])
+t, win, rows, title = page("alloc")
+assert near(t, full["total"]["alloc_bytes"]), (t, full["total"]["alloc_bytes"])
+assert near(t, sum(r[2] for r in rows)), "the table's own column adds up to the total"
+t, win, rows, title = page("leak")
+assert near(t, sum(s["bytes"] for s in full["leaks"])), (t, full["leaks"][:2])
+assert "leaky" in {r[0] for r in rows} and "heavy" not in {r[0] for r in rows}
+t, win, rows, title = page("temp")
+assert near(t, sum(s["bytes"] for s in full["temporaries"])), t
+assert "heavy" in {r[0] for r in rows}
+t, win, rows, title = page("rss")
+assert t > 0 and title == "By location: RSS growth", (t, title)
+# a thread: the helper's leaks alone
+t, win, rows, title = page("th")
+assert near(t, sum(s["bytes"] for s in thr["leaks"])) and 250000 <= t < 260000, t
+assert {r[0] for r in rows if r[2] > 0} == {"helper"}, rows
+# windows: two halves partition what was allocated; the first half's peak
+# is the heap's greatest at a slice's end in it, below the run's
+t1, w1, r1, title = page("a1")
+t2, w2, r2, _ = page("a2")
+assert w1 == (1, half) and w2 == (half + 1, n), (w1, w2)
+assert 0 < t1 < full["total"]["alloc_bytes"] and near(t1 + t2, full["total"]["alloc_bytes"]), (t1, t2)
+assert title.startswith("By location: allocated in "), title
+tp, wp, rp, title = page("p1")
+assert 0 <= tp < full["peak_bytes"], (tp, full["peak_bytes"])
+# a drag on the strip sets a window and recomputes
+t, win, rows, title = page("drag")
+assert win[0] == 1 + int(0.01 * n) and abs(win[1] - (1 + int(0.5 * n))) <= 1, (win, n)
+assert t < full["total"]["alloc_bytes"], t
+# a click on "total" sorts the rows by it
+t, win, rows, title = page("sorted")
+tot = [r[3] for r in rows]
+assert len(tot) > 2 and tot == sorted(tot, reverse=True), tot[:5]
+# the inverted view's tooltips: file:line and the text of that line
+d = open("hw-inv.dom").read()
+tips = [html.unescape(x) for x in re.findall(r'<div class="fg-n[^"]*"[^>]*? title="([^"]*)"', d)]
+want = [x for x in tips if x.startswith("heavy\n")]
+assert want and "heap.py:" in want[0] and "b = bytearray(100000)" in want[0], tips[:4]
 PYEOF
-                "$PYTHON" - heap-sorted.dom <<'PYEOF' && ok || bad "heap.html: sorting by total"
-import re, sys
-d = open(sys.argv[1]).read()
-tab = d[d.index("Heap at its peak by location"):]
-v = [float(x) for x in re.findall(r'<tr><td>.*?</td><td class="n" data-v="[^"]*">[^<]*</td>'
-                                  r'<td class="n" data-v="([^"]*)">', tab)]
-assert len(v) > 2 and v == sorted(v, reverse=True), v[:5]
-PYEOF
+                timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+                    --virtual-time-budget=3000 --screenshot="$TRASH/heap-window.png" \
+                    --window-size=1300,1900 "file://$TRASH/heap.html#weight=peak&slices=1-$half" \
+                    >/dev/null 2>&1
+                $check png heap-window.png >/dev/null && ok || bad "heap-window.png is blank"
+            else
+                skip "chromium is not installed: the page's windows and weights are not tried"
             fi
             # the heap as a pprof profile: read back by go tool pprof, its
             # totals those of memtrace-analyze
@@ -586,16 +668,18 @@ PYEOF
                 done
                 go tool pprof -top -sample_index=inuse_space heap.pb.gz >pp-top.txt 2>pp.err &&
                     grep -q "__main__.peak" pp-top.txt && ok || { bad "pprof -top"; cat pp.err; }
-                "$PYTHON" - heap.json pp-alloc_space.txt <<'PYEOF' && ok || bad "pprof totals"
+                "$PLOT_CMD" --flame-weight rss heap.trace -o heap-rss.folded
+                "$PYTHON" - heap.json pp-alloc_space.txt heap-rss.folded <<'PYEOF' && ok || bad "pprof totals"
 import json, re, sys
 d = json.load(open(sys.argv[1]))["heap"]
 raw = open(sys.argv[2]).read()
 types = re.search(r"Samples:\n(.*)\n", raw).group(1).split()
 assert [t.replace("[dflt]", "") for t in types] == ["alloc_objects/count", "alloc_space/bytes",
-    "inuse_objects/count", "inuse_space/bytes", "leak_objects/count", "leak_space/bytes"], types
-rows = re.findall(r"^\s+((?:\d+\s+){5}\d+): [\d ]+$", raw, re.M)
+    "inuse_objects/count", "inuse_space/bytes", "leak_objects/count", "leak_space/bytes",
+    "rss_growth_space/bytes"], types
+rows = re.findall(r"^\s+((?:\d+\s+){6}\d+): [\d ]+$", raw, re.M)
 assert rows
-tot = [0] * 6
+tot = [0] * 7
 for r in rows:
     for k, v in enumerate(r.split()):
         tot[k] += int(v)
@@ -605,6 +689,10 @@ assert (tot[1], tot[0]) == total("hotspots_by_bytes"), (tot, total("hotspots_by_
 assert (tot[3], tot[2]) == total("peak"), (tot, total("peak"))
 assert (tot[5], tot[4]) == total("leaks"), (tot, total("leaks"))
 assert tot[3] == d["peak_bytes"], (tot[3], d["peak_bytes"])
+# RSS growth: what the RSS flame graph holds (each call's own growth, the
+# thread's share), by call stack
+fold = open(sys.argv[3]).read().split("\n")
+assert tot[6] == sum(int(l.rsplit(" ", 1)[1]) for l in fold if l) > 0, tot[6]
 PYEOF
                 go tool pprof -list 'peak' -sample_index=inuse_space heap.pb.gz 2>/dev/null |
                     grep -q "big = \[bytearray(1000000)" && ok || bad "pprof -list names the line"

@@ -620,6 +620,172 @@ static int write_examples(const char *dir) {
     return rc;
 }
 
+/* ---- mt_tprof: a profile over time ----------------------------------------- */
+
+/* Text of a writer into memory (malloc'd, NUL-terminated). */
+static char *tprof_text(mt_tprof *p, int speedscope, double min_share, uint64_t max_records,
+                        int *rc) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    *rc = speedscope ? mt_tprof_write_speedscope(p, f, "t", "alloc", "test")
+                     : mt_tprof_write_json(p, f, min_share, max_records);
+    fclose(f);
+    return buf;
+}
+
+/* The numbers of the JSON array after key (up to its ']'). */
+static double *json_numbers(const char *s, const char *key, size_t *n) {
+    *n = 0;
+    const char *p = strstr(s, key);
+    if (!p) return NULL;
+    p += strlen(key);
+    double *v = NULL;
+    size_t cap = 0;
+    while (*p && *p != ']') {
+        char *e;
+        double x = strtod(p, &e);
+        if (e == p) {
+            p++;
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            v = realloc(v, cap * sizeof *v);
+        }
+        v[(*n)++] = x;
+        p = e;
+    }
+    return v;
+}
+
+static double profile_total(const char *s, const char *name) {
+    char key[200];
+    snprintf(key, sizeof key, "\"name\":\"%s\",\"unit\":\"bytes\",\"startValue\":0,\"endValue\":", name);
+    const char *p = strstr(s, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+static void test_tprof(void) {
+    mt_tprof *p;
+    CHECK(mt_tprof_new(&p, 0, 0, 1) == MT_PLOT_ERR_ARG && !p, "no slices");
+    CHECK(mt_tprof_new(&p, 4, 2, 1) == MT_PLOT_ERR_ARG, "t1 < t0");
+    enum { N = 64, K = 4000 };
+    CHECK(mt_tprof_new(&p, N, 0, 6.4) == 0 && p, "new");
+    CHECK(mt_tprof_slice(p, -1) == 0 && mt_tprof_slice(p, 0) == 1 && mt_tprof_slice(p, 0.15) == 2 &&
+              mt_tprof_slice(p, 6.4) == N && mt_tprof_slice(p, 7) == N + 1, "slices of times");
+    CHECK(mt_tprof_thread(p, 7, "main", 1) == 0 && mt_tprof_thread(p, 9, "w", 0) == 1 &&
+              mt_tprof_thread(p, 7, "again", 1) == 0, "threads");
+    int64_t top = mt_tprof_stack(p, 0, "main", "app.py:1");
+    int64_t big = mt_tprof_stack(p, (uint32_t)top, "big", "app.py:5");
+    CHECK(top > 0 && big > top && mt_tprof_stack(p, (uint32_t)top, "big", "app.py:5") == big,
+          "stacks are interned");
+    CHECK(mt_tprof_stack(p, 999, "x", NULL) == MT_PLOT_ERR_ARG, "unknown parent");
+    CHECK(mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)big, 7, 5, 4, 0, 1, 10) == MT_PLOT_ERR_ARG,
+          "freed before allocated");
+    CHECK(mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)big, 7, 0, 0, 0, 1, 10) == MT_PLOT_ERR_ARG,
+          "gone before the extent");
+    CHECK(mt_tprof_add(p, MT_TPROF_GROWTH, (uint32_t)big, 7, N + 1, 0, 0, 0, 10) ==
+              MT_PLOT_ERR_ARG, "growth after the extent");
+    /* many small stacks, one big: random lifetimes; the sums each weight
+     * must keep through folding and coarsening */
+    int64_t tiny[50];
+    for (int i = 0; i < 50; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "tiny%d", i);
+        tiny[i] = mt_tprof_stack(p, (uint32_t)top, nm, "app.py:9");
+    }
+    double alloc = 0, leak = 0, temp = 0, rss = 0, small = 0;
+    for (int k = 0; k < K; k++) {
+        uint32_t a = (uint32_t)(rng() % (N + 1)), b = a + (uint32_t)(rng() % (N + 2 - a));
+        if (b == 0) b = 1;
+        int is_big = rng() % 4 == 0, t = rng() % 2 ? 7 : 9, tf = rng() % 3 == 0;
+        double bytes = is_big ? (double)(rng() % 100000) : (double)(rng() % 10);
+        uint32_t st = (uint32_t)(is_big ? big : tiny[rng() % 50]);
+        CHECK(mt_tprof_add(p, MT_TPROF_LIFE, st, (uint32_t)t, a, b, tf ? MT_TPROF_TEMP : 0, 1,
+                           bytes) == 0, "life %u %u", a, b);
+        if (a >= 1) {
+            alloc += bytes;
+            if (tf) temp += bytes;
+            if (b == N + 1) leak += bytes;
+            if (!is_big) small += bytes;
+        }
+        if (k % 10 == 0) {
+            CHECK(mt_tprof_add(p, MT_TPROF_GROWTH, (uint32_t)big, 7, 1 + (uint32_t)(rng() % N), 0,
+                               0, 0, 4096) == 0, "growth");
+            rss += 4096;
+        }
+    }
+    CHECK(mt_tprof_add(p, MT_TPROF_AT_PEAK, (uint32_t)big, 9, 3, 0, 0, 2, 777) == 0, "at peak");
+    CHECK(mt_tprof_rss(p, 3, 5e6) == 0 && mt_tprof_rss(p, 3, 4e6) == 0, "rss");
+    mt_tprof_peak(p, 1.25);
+    CHECK(mt_tprof_records(p) > 1000, "records merge only when equal: %llu",
+          (unsigned long long)mt_tprof_records(p));
+    int rc;
+    char *j = tprof_text(p, 0, 0.01, 200, &rc);
+    CHECK(rc == 0 && j, "write_json: %s", mt_plot_strerror(rc));
+    CHECK(mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)big, 7, 1, 2, 0, 1, 1) == MT_PLOT_ERR_ARG,
+          "written: no more records");
+    size_t nr, nn;
+    double *r = json_numbers(j, "\"recs\":[", &nr);
+    double *n = json_numbers(j, "{\"n\":", &nn);
+    CHECK(nr % 7 == 0 && (nr / 7 <= 200 || (nn && n[0] == 8)), "records reduced to %zu",
+          nr / 7);
+    CHECK(nn >= 1 && n[0] >= 8 && n[0] < N, "slices merged: %g", nn ? n[0] : -1);
+    double ga = 0, gl = 0, gt = 0, gr = 0, gp = 0;
+    for (size_t i = 0; i + 6 < nr; i += 7) {
+        int kind = (int)r[i + 4] & 3, fl = (int)r[i + 4] >> 2;
+        CHECK(kind != 0 || (r[i + 2] <= r[i + 3] && r[i + 3] <= n[0] + 1), "slices in range");
+        if (kind == 0 && r[i + 2] >= 1) {
+            ga += r[i + 5];
+            if (fl & MT_TPROF_TEMP) gt += r[i + 5];
+            if (r[i + 3] == n[0] + 1) gl += r[i + 5];
+        }
+        if (kind == 1) gp += r[i + 5];
+        if (kind == 2) gr += r[i + 5];
+    }
+    CHECK(ga == alloc && gl == leak && gt == temp && gr == rss && gp == 777,
+          "sums kept: alloc %g/%g leak %g/%g temp %g/%g rss %g/%g", ga, alloc, gl, leak, gt, temp,
+          gr, rss);
+    CHECK(strstr(j, "[\"(smaller stacks)\",\"\"]") && !strstr(j, "tiny1") &&
+              strstr(j, "[\"big\",\"app.py:5\"]"), "the tiny stacks folded, the big one kept");
+    CHECK(strstr(j, "\"peak_t\":1.25") && strstr(j, "[7,\"main\",1],[9,\"w\",0]"),
+          "peak time, threads with their selection");
+    free(r);
+    free(n);
+    free(j);
+    mt_tprof_free(p);
+    (void)small;
+
+    /* speedscope: per weight, every thread then each; totals kept */
+    CHECK(mt_tprof_new(&p, N, 0, 1) == 0, "new");
+    top = mt_tprof_stack(p, 0, "main", "app.py:1");
+    big = mt_tprof_stack(p, (uint32_t)top, "big", "app.py:5");
+    mt_tprof_thread(p, 1, "MainThread", 1);
+    mt_tprof_thread(p, 2, "worker", 1);
+    mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)big, 1, 1, 2, MT_TPROF_TEMP, 1, 100);
+    mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)big, 2, 3, N + 1, 0, 1, 40);
+    mt_tprof_add(p, MT_TPROF_LIFE, (uint32_t)top, 1, 0, N + 1, 0, 1, 5); /* before: not allocated */
+    mt_tprof_add(p, MT_TPROF_GROWTH, (uint32_t)top, 1, 5, 0, 0, 0, 300);
+    mt_tprof_add(p, MT_TPROF_GROWTH, (uint32_t)top, 2, 6, 0, 0, 0, -500);
+    j = tprof_text(p, 1, 0, 0, &rc);
+    CHECK(rc == 0 && strstr(j, "\"version\":\"0.0.1\""), "speedscope: %s", mt_plot_strerror(rc));
+    CHECK(profile_total(j, "t: allocated") == 140 && profile_total(j, "t: temporaries") == 100 &&
+              profile_total(j, "t: live at the end") == 40 &&
+              /* no AT_PEAK: the greatest at a slice's end (slice 1: 100 + the 5
+               * allocated before the extent) */
+              profile_total(j, "t: heap at its peak") == 105 &&
+              profile_total(j, "t: allocated, worker (tid 2)") == 40 &&
+              profile_total(j, "t: RSS growth") == 0 &&
+              profile_total(j, "t: RSS growth, MainThread (tid 1)") == 300,
+          "speedscope totals: %.300s", j);
+    /* peak: all, MainThread; leak: all, worker; then alloc's */
+    CHECK(strstr(j, "\"activeProfileIndex\":4,"), "the first weight's profile is active");
+    CHECK(strstr(j, "{\"name\":\"big\",\"file\":\"app.py\",\"line\":5}"), "frames with file, line");
+    free(j);
+    mt_tprof_free(p);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--write") == 0) return write_examples(argv[2]);
     if (argc != 1) {
@@ -641,6 +807,7 @@ int main(int argc, char **argv) {
     test_gnuplot();
     test_flame();
     test_empty_and_nasty();
+    test_tprof();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
