@@ -163,9 +163,14 @@ static const char usage_text[] =
 "          bool (the recorder's own process, from its COUNTERS)}],\n"
 "  \"process_total\" (with \"processes\"): {rounds, peak_bytes, peak_time_s,\n"
 "          series: [[time_s, bytes]] (total RSS per round, changes only)}\n"
-"  \"notes\": [str] (last; what the figures cannot say: without allocation\n"
+"  \"notes\": [str] (what the figures cannot say: without allocation\n"
 "          records RSS growth is attributed approximately; RSS grew far\n"
 "          beyond the tracked heap, so native memory went unseen; [] if none)\n"
+"  \"pymalloc\": {samples, most, end} or null: CPython's small-object\n"
+"          allocator in the window (format 1.4 counters, read by the recorder\n"
+"          about once a second and at markers); most: the sample holding the\n"
+"          most arenas, end: the last, each {time_s, arena_bytes, used_bytes,\n"
+"          free_bytes (held but not in use)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
 "  A trace that cannot be read at all (missing, not a trace, newer format)\n"
@@ -441,6 +446,84 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
                 line(o, "    %s", q);
         }
     }
+}
+
+/* ---- pymalloc (format 1.4 counters) --------------------------------------- */
+
+/* The window's samples: the one holding the most arenas (the earliest), and
+ * the last; 0 when none. */
+static uint64_t pymalloc_window(const report *rp, const mt_analysis *a,
+                                const mt_analysis_pymalloc **peak,
+                                const mt_analysis_pymalloc **end) {
+    uint64_t n, k = 0;
+    const mt_analysis_pymalloc *p = mt_analysis_pymalloc_series(a, &n);
+    *peak = *end = NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        if (p[i].t < rp->s->from || p[i].t > rp->s->to) continue;
+        if (!*peak || p[i].arena_bytes > (*peak)->arena_bytes) *peak = &p[i];
+        *end = &p[i];
+        k++;
+    }
+    return k;
+}
+
+static unsigned pct(uint64_t part, uint64_t whole) {
+    return whole ? (unsigned)((part * 100 + whole / 2) / whole) : 0;
+}
+
+static void text_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_pymalloc *pk, *end;
+    uint64_t k = pymalloc_window(rp, a, &pk, &end);
+    if (!k) return;
+    char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES];
+    line(o, "%s", "");
+    line(o, "%s", "pymalloc (Python's allocator for objects of 512 bytes or less)");
+    line(o, "  most        %s of arenas at %s: %s in use (%u%%), %s free in pools",
+         mt_fmt_bytes(b1, pk->arena_bytes), mt_fmt_ns(b2, ticks_ns(rp, pk->t)),
+         mt_fmt_bytes(b3, pk->used_bytes), pct(pk->used_bytes, pk->arena_bytes),
+         mt_fmt_bytes(b4, pk->free_bytes));
+    line(o, "  end         %s of arenas at %s: %s in use (%u%%), %s free in pools",
+         mt_fmt_bytes(b1, end->arena_bytes), mt_fmt_ns(b2, ticks_ns(rp, end->t)),
+         mt_fmt_bytes(b3, end->used_bytes), pct(end->used_bytes, end->arena_bytes),
+         mt_fmt_bytes(b4, end->free_bytes));
+    line(o, "  samples     %llu", (unsigned long long)k);
+    if (end->free_bytes >= (1u << 20) && pct(end->used_bytes, end->arena_bytes) < 50)
+        line(o, "  (freed objects left their arenas partly used: pymalloc holds %s it does "
+                "not use and cannot give back while a block of each arena lives)",
+             mt_fmt_bytes(b1, end->free_bytes));
+}
+
+static void json_pymalloc_at(mt_out *o, const report *rp, const char *key,
+                             const mt_analysis_pymalloc *p) {
+    mt_out_json_key(o, key);
+    mt_out_putc(o, '{');
+    json_ks(o, rp, "time_s", p->t);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "arena_bytes", p->arena_bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "used_bytes", p->used_bytes);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "free_bytes", p->free_bytes);
+    mt_out_putc(o, '}');
+}
+
+/* "pymalloc": {samples, most: {time_s, arena_bytes, used_bytes,
+ * free_bytes}, end: {...}}, or null without pymalloc counters. */
+static void json_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
+    const mt_analysis_pymalloc *pk, *end;
+    uint64_t k = pymalloc_window(rp, a, &pk, &end);
+    MT_OUT_LIT(o, ",\n\"pymalloc\":");
+    if (!k) {
+        MT_OUT_LIT(o, "null");
+        return;
+    }
+    mt_out_putc(o, '{');
+    mt_out_json_ku(o, "samples", k);
+    mt_out_putc(o, ',');
+    json_pymalloc_at(o, rp, "most", pk);
+    mt_out_putc(o, ',');
+    json_pymalloc_at(o, rp, "end", end);
+    mt_out_putc(o, '}');
 }
 
 /* ---- Text: allocations -------------------------------------------------- */
@@ -1290,7 +1373,9 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
         if (i) mt_out_putc(o, ',');
         mt_out_json_str(o, nt[i], strlen(nt[i]));
     }
-    MT_OUT_LIT(o, "]}\n");
+    mt_out_putc(o, ']');
+    json_pymalloc(o, rp, a);
+    MT_OUT_LIT(o, "}\n");
 }
 
 /* ---- Processes (PROC_SAMPLE traces) -------------------------------------- */
@@ -1727,6 +1812,7 @@ int main(int argc, char **argv) {
         text_loss(o, &rp, a);
         text_run(o, &rp);
         text_rss(o, &rp, a);
+        text_pymalloc(o, &rp, a);
         text_processes(o, &rp, a);
         text_advice(o, &rp, a);
         text_heap(o, &rp, a);

@@ -255,6 +255,8 @@ struct mt_analysis {
     mt_analysis_sample *total;
     uint64_t ntotal, total_peak, t_total_peak;
     uint64_t self_uss_peak, self_pss_peak; /* COUNTERS of the trace's process */
+    mt_analysis_pymalloc *pym;              /* COUNTERS 16-18, time order */
+    uint64_t npym, cappym;
     int self_has_uss;
 
     mt_heap *heap;   /* NULL: the trace has no allocations */
@@ -1044,6 +1046,32 @@ static int note_message(mt_analysis *a, const char *msg) {
     return 0;
 }
 
+/* COUNTERS of the process with pymalloc's state (1.4): one sample. */
+static int pymalloc_sample(mt_analysis *a, const mt_record *rec) {
+    mt_analysis_pymalloc p = {rec->t, 0, 0, 0};
+    int any = 0;
+    for (uint32_t i = 0; i < rec->u.counters.n; i++) {
+        const mt_counter *c = &rec->u.counters.v[i];
+        if (c->id == MT_CTR_PYMALLOC_ARENA_BYTES) p.arena_bytes = c->value, any = 1;
+        else if (c->id == MT_CTR_PYMALLOC_USED_BYTES) p.used_bytes = c->value, any = 1;
+        else if (c->id == MT_CTR_PYMALLOC_FREE_BYTES) p.free_bytes = c->value, any = 1;
+    }
+    if (!any) return 0;
+    if (grow_to((void **)&a->pym, &a->cappym, a->npym + 1, sizeof *a->pym)) return -1;
+    a->pym[a->npym++] = p;
+    return 0;
+}
+
+static int cmp_pym(const void *x, const void *y) {
+    const mt_analysis_pymalloc *p = x, *q = y;
+    return (p->t > q->t) - (p->t < q->t);
+}
+
+const mt_analysis_pymalloc *mt_analysis_pymalloc_series(const mt_analysis *a, uint64_t *n) {
+    *n = a->npym;
+    return a->pym;
+}
+
 static int pass1(mt_analysis *a, mt_reader *r) {
     mt_record rec;
     int rc;
@@ -1095,6 +1123,7 @@ static int pass1(mt_analysis *a, mt_reader *r) {
             if (add_sample(a, rec.t, rec.u.rss.bytes)) return MT_ERR_NOMEM;
             break;
         case MT_REC_COUNTERS:
+            if (rec.tid == 0 && pymalloc_sample(a, &rec)) return MT_ERR_NOMEM;
             for (uint32_t i = 0; i < rec.u.counters.n; i++) {
                 const mt_counter *c = &rec.u.counters.v[i];
                 if (c->id == MT_CTR_RSS_BYTES && add_sample(a, rec.t, c->value))
@@ -1786,6 +1815,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
 
     if (opt->target_rss && procs_series(a)) goto nomem;
     if (finish_series(a)) goto nomem;
+    if (a->npym) qsort(a->pym, a->npym, sizeof *a->pym, cmp_pym); /* stable enough: distinct t */
     uint64_t tps = a->h.ticks_per_second;
     a->s.to = ns_to_ticks(opt->to_ns, tps);
     if (a->s.to > a->s.t_last) a->s.to = a->s.t_last;
@@ -1843,6 +1873,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->ls);
     u64map_free(&a->linemap);
     free(a->series);
+    free(a->pym);
     free(a->since);
     for (uint64_t i = 0; i < a->nprocs; i++) free(a->pser[i].v);
     free(a->procs);

@@ -295,6 +295,20 @@ typedef struct mt_analysis_sample {
 const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a,
                                                  uint64_t *n);
 
+/* pymalloc, CPython's small-object allocator (format 1.4: counters 16-18
+ * of the process, which the recorder reads about once a second and at
+ * markers): the arenas it holds, the bytes of its blocks in use, and what
+ * it holds without using (free blocks in used pools, unused pools). When
+ * arena_bytes stays high while used_bytes fell, freed objects left their
+ * arenas partly used, and pymalloc cannot give them back: the usual reason
+ * RSS stays high after everything was freed. Whole trace, time order; *n
+ * = 0 when the trace has none. */
+typedef struct mt_analysis_pymalloc {
+    uint64_t t; /* ticks since the anchor */
+    uint64_t arena_bytes, used_bytes, free_bytes;
+} mt_analysis_pymalloc;
+const mt_analysis_pymalloc *mt_analysis_pymalloc_series(const mt_analysis *a, uint64_t *n);
+
 /* C(thread, k): the RSS growth charged to thread tid (see "Threads" above,
  * mt_charge.h) by the intervals ending at samples 1..k of that series, so
  * that a tool replaying a thread's calls charges an activation as the

@@ -21,7 +21,7 @@ bench: $(REC_STAMP) $(DECODE) $(ANALYZE) ## memtrace vs pymemtrace, mempulse, me
 bench-quick: $(REC_STAMP) $(DECODE) $(ANALYZE) ## The same, quick: 2 rounds of small workloads (<= 3 min; build/bench/peers-quick.md)
 	$(PYTHON) bench/bench_peers.py --quick --venv $(BENCH_VENV) $(BENCH_ARGS)
 
-bench-components: ## Run every per-component benchmark (format, recorder, analyze, plot, alloc, poll, diff)
+bench-components: ## Run every per-component benchmark (format, recorder, analyze, plot, alloc, poll, diff, report, snapshots)
 
 bench-all: bench-components bench ## bench-components, then bench
 
@@ -168,3 +168,12 @@ bench-report: $(REC_STAMP) $(DECODE) $(PLOT_CMD) ## HTML report size and open ti
 	$(PYTHON) bench/bench_report.py --venv $(BENCH_VENV) $(BENCH_ARGS)
 
 bench-components: bench-report
+
+# bench-snapshots: memtrace.trace_malloc / debug_malloc_stats around one
+# block beside pymemtrace's TraceMalloc / DiffSysDebugMallocStats (from the
+# peers' venv, which make bench makes); writes build/bench/snapshots.md.
+.PHONY: bench-snapshots
+bench-snapshots: $(REC_STAMP) ## trace_malloc / debug_malloc_stats cost vs pymemtrace's on the same blocks
+	$(PYTHON) bench/bench_snapshots.py --venv $(BENCH_VENV) $(BENCH_ARGS)
+
+bench-components: bench-snapshots

@@ -81,7 +81,7 @@ extern "C" {
 /* ---- Version ------------------------------------------------------------ */
 
 #define MT_FORMAT_MAJOR 1 /* a reader refuses files of a greater major */
-#define MT_FORMAT_MINOR 3 /* a greater minor only adds what v1 can skip */
+#define MT_FORMAT_MINOR 4 /* a greater minor only adds what v1 can skip */
 #define MT_LIBRARY_VERSION "0.1.0"
 
 /* ---- Errors ------------------------------------------------------------- */
@@ -240,7 +240,13 @@ enum {
     MT_CTR_HEAP_BYTES = 12, /* traced Python heap in use */
     MT_CTR_THREADS = 13,
     MT_CTR_EVENTS = 14,     /* SUMMARY: records written */
-    MT_CTR_LOST_EVENTS = 15 /* SUMMARY: records lost */
+    MT_CTR_LOST_EVENTS = 15, /* SUMMARY: records lost */
+    /* 1.4: CPython's small-object allocator (pymalloc), read by the
+     * recorder about once a second and at markers */
+    MT_CTR_PYMALLOC_ARENA_BYTES = 16, /* arenas allocated x arena size */
+    MT_CTR_PYMALLOC_USED_BYTES = 17,  /* bytes in allocated blocks */
+    MT_CTR_PYMALLOC_FREE_BYTES = 18   /* free blocks in used pools + unused
+                                         pools: held, not in use */
 };
 
 enum { /* LOST reasons */

@@ -82,7 +82,8 @@ const char *mt_counter_name(uint32_t id) {
         NULL,           "rss_bytes",    "vms_bytes",      "shared_bytes",
         "uss_bytes",    "pss_bytes",    "swap_bytes",     "peak_rss_bytes",
         "minor_faults", "major_faults", "user_ns",        "system_ns",
-        "heap_bytes",   "threads",      "events",         "lost_events"};
+        "heap_bytes",   "threads",      "events",         "lost_events",
+        "pymalloc_arena_bytes", "pymalloc_used_bytes", "pymalloc_free_bytes"};
     return id < sizeof names / sizeof names[0] ? names[id] : NULL;
 }
 

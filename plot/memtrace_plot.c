@@ -800,6 +800,33 @@ static void add_heap(mt_plot *p, const char *path, const mt_analysis *a, const c
         mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_last), (double)s[n - 1].bytes);
 }
 
+/* pymalloc's arenas and the bytes in use in them (format 1.4 counters), as
+ * steps: the gap between the two is what it holds without using. */
+static void add_pymalloc(mt_plot *p, const char *path, const mt_analysis *a, const char *label) {
+    uint64_t n;
+    const mt_analysis_pymalloc *s = mt_analysis_pymalloc_series(a, &n);
+    if (!n) return;
+    const mt_analysis_summary *sum = mt_analysis_summary_get(a);
+    for (int k = 0; k < 2; k++) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%spymalloc %s", label ? label : "", label ? ": " : "",
+                 k ? "in use" : "arenas");
+        int se = mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
+        if (se == MT_PLOT_ERR_LIMIT) return; /* too many series: the others matter more */
+        if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+        for (uint64_t i = 0; i < n; i++) {
+            double v = (double)(k ? s[i].used_bytes : s[i].arena_bytes);
+            if (i)
+                mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t),
+                              (double)(k ? s[i - 1].used_bytes : s[i - 1].arena_bytes));
+            mt_plot_point(p, se, mt_analysis_seconds(a, s[i].t), v);
+        }
+        if (sum->t_last > s[n - 1].t)
+            mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_last),
+                          (double)(k ? s[n - 1].used_bytes : s[n - 1].arena_bytes));
+    }
+}
+
 /* A flame graph of a site table: each site's stack, outermost first, with
  * its bytes. Frames are named by function alone, so the lines of one
  * function merge into one box. */
@@ -1311,6 +1338,7 @@ int main(int argc, char **argv) {
                 add_rss(plot, se, an[i], R.win_from, R.win_to, s->t_last);
             }
             add_heap(plot, path, an[i], R.multi ? R.label : NULL);
+            add_pymalloc(plot, path, an[i], R.multi ? R.label : NULL);
             uint32_t nm;
             const mt_analysis_marker *m = mt_analysis_markers(an[i], &nm);
             for (uint32_t k = 0; k < nm; k++) {

@@ -1068,6 +1068,12 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     return 0;
 }
 
+int mt_alloc_found_obj(PyMemAllocatorEx *out) {
+    if (!python_on) return 0;
+    *out = prev[2];
+    return 1;
+}
+
 /* Put back the allocators found at install, in each domain where ours is
  * still the current one (its ctx is &prev[i]: no other hook has that). In a
  * domain where another hook replaced ours during the recording (for example

@@ -36,6 +36,12 @@ int mt_alloc_start(const mt_alloc_config *cfg);
  * as it is (one RuntimeWarning per process), and Python allocation tracking
  * cannot start again in this process (mt_alloc_start fails). */
 void mt_alloc_stop(void);
+
+/* While the Python domains are hooked: the object domain's allocator as
+ * found at install (pymalloc, usually) into *out, and 1; else 0. For a
+ * reader of pymalloc's state that wants pymalloc to be current
+ * (_PyObject_DebugMallocStats: mt_hooks_malloc_stats_text). GIL. */
+int mt_alloc_found_obj(PyMemAllocatorEx *out);
 /* Fork child: uninstall without recording anything. */
 void mt_alloc_after_fork_child(void);
 /* Is libmemtrace-preload.so loaded in this process? */

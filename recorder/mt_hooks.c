@@ -625,10 +625,27 @@ static mt_tstate *thread_begin(PyFrameObject *from) {
     return t;
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+static int profile_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+static int trace_cb(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg);
+#endif
+
+/* A thread's first record is an allocation's (allocations=True): its state
+ * counts as hooked when memtrace's call hooks are already in its slots
+ * (those a later catch_thread finds empty were cleared: said), not when
+ * they were never put there (a new thread not caught yet: quiet). 3.12+
+ * records calls through sys.monitoring, whose tool is the interpreter's,
+ * not a thread's: nothing there to lose or catch. */
 mt_tstate *mt_hooks_thread_begin(int push_frames) {
-    if (!push_frames) return thread_begin(NULL);
-    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
-    return thread_begin(f);
+    mt_tstate *t = thread_begin(push_frames ? PyEval_GetFrame() /* borrowed */ : NULL);
+#if PY_VERSION_HEX < 0x030C0000
+    PyThreadState *ts = _PyThreadState_UncheckedGet(); /* (called with the GIL) */
+    if (t && ts)
+        t->hooked = ts->c_profilefunc == profile_cb || ts->c_tracefunc == trace_cb;
+#else
+    if (t) t->hooked = 1;
+#endif
+    return t;
 }
 
 #if PY_VERSION_HEX >= 0x030B0000
@@ -768,6 +785,7 @@ static mt_tstate *thread_begin_at(PyFrameObject *frame, int what) {
     else Py_XINCREF(from);
     mt_tstate *t = thread_begin(from);
     Py_XDECREF(from);
+    if (t) t->hooked = 1;
     return t;
 }
 
@@ -776,6 +794,7 @@ static mt_tstate *thread_begin_at(PyFrameObject *frame, int what) {
 static __attribute__((noinline)) void resync_at(mt_tstate *t, PyFrameObject *frame, int what) {
     int say = hooks_resync == HOOKS_RESYNC_SAY;
     hooks_resync = 0;
+    t->hooked = 1;
     PyFrameObject *from = frame;
     if (what == PyTrace_CALL && frame) from = PyFrame_GetBack(frame);
     else Py_XINCREF(from);
@@ -1008,8 +1027,12 @@ static __attribute__((noinline)) void catch_thread(PyThreadState *ts) {
     if (hooks_mode == MT_MODE_TRACE && !ts->c_tracefunc && !ts->c_traceobj)
         trace_slot_fill(ts);
     set_tracing_state(ts);
-    /* A thread recorded before: its stack moved on meanwhile. */
-    if (mt_tstate_get()) hooks_resync = HOOKS_RESYNC_SAY;
+    /* A thread recorded before: its stack moved on meanwhile. Said in a
+     * marker only when its hooks had run and were cleared; a thread whose
+     * first records were allocations (allocations=True) is only being
+     * caught for the first time. */
+    mt_tstate *t = mt_tstate_get();
+    if (t) hooks_resync = t->hooked ? HOOKS_RESYNC_SAY : HOOKS_RESYNC_QUIET;
     hooks_paused_gen = 0;
 }
 
@@ -1255,6 +1278,7 @@ static __attribute__((noinline)) mt_tstate *mon_thread_begin(int entering) {
     else Py_XINCREF(from);
     mt_tstate *t = thread_begin(from);
     Py_XDECREF(from);
+    if (t) t->hooked = 1;
     return t;
 }
 
@@ -1705,6 +1729,114 @@ PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---- pymalloc's state ---------------------------------------------------
+ *
+ * _PyObject_DebugMallocStats(FILE *) is what sys._debugmallocstats() calls:
+ * private, but exported (PyAPI_FUNC) by every CPython this builds for; from
+ * 3.11 it is declared only in the internal headers (pycore_pymem.h, then
+ * pycore_obmalloc.h), so it is declared here for 3.11-3.13 rather than
+ * pulling those in. Past 3.13 (not installable here to check) it is not
+ * used. It walks every arena (a 1 GB heap: ~1000 arenas, well under a
+ * millisecond), so it is read about once a flush interval (a pending call
+ * the writer schedules: the main thread runs it at its next check), at
+ * start and stop, and at markers at most every 10 ms. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+PyAPI_FUNC(int) _PyObject_DebugMallocStats(FILE *out);
+#endif
+
+char *mt_hooks_malloc_stats_text(size_t *n) {
+    *n = 0;
+#if PY_VERSION_HEX >= 0x030E0000
+    return NULL;
+#else
+    char *buf = NULL;
+    /* The stream's own memory is memtrace's, not the program's. */
+    MT_GUARD_ENTER(MT_GUARD_SYNC > mt_tls_guard ? MT_GUARD_SYNC : mt_tls_guard);
+    FILE *f = open_memstream(&buf, n);
+    /* It reads pymalloc only while pymalloc is the object domain's current
+     * allocator, which memtrace's allocation hooks (and tracemalloc's over
+     * them) are not: pymalloc is made current for the call. With the GIL
+     * no other thread calls the object domain meanwhile, and the call
+     * allocates nothing there. */
+    PyMemAllocatorEx cur, found;
+    int swap = mt_alloc_found_obj(&found);
+    if (swap) {
+        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &found);
+    }
+    int ok = f && _PyObject_DebugMallocStats(f);
+    if (swap) PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) {
+        free(buf);
+        buf = NULL;
+        *n = 0;
+    }
+    MT_GUARD_LEAVE();
+    return buf;
+#endif
+}
+
+/* The number after '=' on the line of text starting with key ("4,194,304":
+ * commas dropped), and in *lead the number the line starts with (for "N
+ * arenas * S bytes/arena": S from the line's middle when mid). -1: none. */
+static int64_t stats_value(const char *text, const char *key, int64_t *mid) {
+    const char *p = strstr(text, key);
+    if (!p) return -1;
+    const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
+    if (!eq || (nl && eq > nl)) return -1;
+    if (mid) {
+        const char *star = memchr(p, '*', (size_t)(eq - p));
+        *mid = star ? strtoll(star + 1, NULL, 10) : -1;
+    }
+    int64_t v = 0;
+    for (const char *q = eq + 1; q < (nl ? nl : eq + 64) && *q; q++)
+        if (*q >= '0' && *q <= '9') v = v * 10 + (*q - '0');
+    return v;
+}
+
+static uint64_t pymalloc_last; /* raw clock of the last sample (GIL) */
+
+/* pymalloc's arena, used and free bytes as COUNTERS 16-18 (GIL). min_gap:
+ * raw clock ticks since the last sample below which none is taken. */
+static void pymalloc_sample(uint64_t min_gap) {
+    if (!atomic_load(&mt_rec.active) || mt_hooks_other_interp()) return;
+    uint64_t now = mt_clock_raw();
+    if (min_gap && pymalloc_last && now - pymalloc_last < min_gap) return;
+    pymalloc_last = now;
+    size_t n;
+    char *text = mt_hooks_malloc_stats_text(&n);
+    if (!text) return;
+    int64_t arena_size = -1;
+    int64_t arenas = stats_value(text, "# arenas allocated current", NULL);
+    stats_value(text, "arenas * ", &arena_size);
+    int64_t used = stats_value(text, "# bytes in allocated blocks", NULL);
+    int64_t avail = stats_value(text, "# bytes in available blocks", NULL);
+    int64_t unused = stats_value(text, "unused pools * ", NULL);
+    free(text);
+    if (arenas < 0 || arena_size <= 0 || used < 0 || avail < 0) return;
+    mt_counter c[3] = {
+        {MT_CTR_PYMALLOC_ARENA_BYTES, (uint64_t)(arenas * arena_size)},
+        {MT_CTR_PYMALLOC_USED_BYTES, (uint64_t)used},
+        {MT_CTR_PYMALLOC_FREE_BYTES, (uint64_t)(avail + (unused > 0 ? unused : 0))}};
+    mt_rec_counters(c, 3);
+}
+
+/* About once a flush interval: the writer asks the main thread for
+ * pymalloc's state, as a pending call (run at its next check, with the
+ * GIL; the writer itself never waits for it). One at a time. */
+static _Atomic int pymalloc_pending;
+static int pymalloc_pending_call(void *unused) {
+    (void)unused;
+    atomic_store(&pymalloc_pending, 0);
+    pymalloc_sample(mt_rec.ticks_per_second / 4u); /* not again so soon (markers) */
+    return 0;
+}
+static void pymalloc_every_flush(void) {
+    if (MT_IS_FINALIZING() || atomic_exchange(&pymalloc_pending, 1)) return;
+    if (Py_AddPendingCall(pymalloc_pending_call, NULL) < 0) atomic_store(&pymalloc_pending, 0);
+}
+
 /* The writer thread's periodic hand-over of idle threads' buffers. */
 static int flush_idle_with_gil(void) {
     /* Never take the GIL while the interpreter finalizes: stop() runs from
@@ -1753,6 +1885,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
     }
     cfg->flush_idle = flush_idle_with_gil;
     cfg->on_failure = stop_after_failure;
+    cfg->every_flush = pymalloc_every_flush;
     ftab_interp = PyInterpreterState_Get(); /* see "Interpreters" (function ids) */
     if (filters->ninclude || filters->nexclude) cfg->filtering = 1;
     int rc = mt_rec_start(cfg);
@@ -1779,6 +1912,8 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         PyErr_Restore(et, ev, etb);
         return -1;
     }
+    pymalloc_last = 0;
+    pymalloc_sample(0); /* where pymalloc starts */
     return 0;
 }
 
@@ -1804,6 +1939,7 @@ static int paused_at_stop(void) {
 
 int mt_hooks_stop(int reason) {
     if (!hooks_mode || hooks_stopping) return MT_ERR_STATE;
+    if (reason != MT_END_ERROR) pymalloc_sample(0); /* where it ends */
     hooks_stopping = 1;
     atomic_store(&mt_rec.active, 0);
 #if PY_VERSION_HEX < 0x030C0000
@@ -1858,6 +1994,8 @@ void mt_hooks_marker(const char *text, size_t len) {
         if (!t) return;
     }
     mt_rec_marker(t, text, len);
+    /* pymalloc's state beside it, at most every 10 ms */
+    pymalloc_sample(mt_rec.ticks_per_second / 100u);
 }
 
 void mt_hooks_after_fork_child(void) {

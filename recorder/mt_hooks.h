@@ -82,4 +82,9 @@ extern uint64_t mt_hooks_code_epoch;
 mt_tstate *mt_hooks_thread_begin(int push_frames);
 void mt_hooks_retry_name(mt_tstate *t);
 
+/* pymalloc's state, as sys._debugmallocstats() prints it, into a malloc'd
+ * string (*n bytes; NULL without pymalloc or memory). GIL. Nothing reaches
+ * the program's stderr. */
+char *mt_hooks_malloc_stats_text(size_t *n);
+
 #endif /* MT_HOOKS_H */

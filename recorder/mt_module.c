@@ -247,6 +247,18 @@ static PyObject *mod_rss_peak(PyObject *self, PyObject *noargs) {
     return PyLong_FromUnsignedLongLong(mt_rss_peak_process());
 }
 
+/* pymalloc's state as sys._debugmallocstats() prints it, but into memory
+ * (mt_hooks_malloc_stats_text): "" without pymalloc. */
+static PyObject *mod_malloc_stats_text(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    size_t n = 0;
+    char *buf = mt_hooks_malloc_stats_text(&n);
+    PyObject *r = PyUnicode_DecodeUTF8(buf ? buf : "", buf ? (Py_ssize_t)n : 0, "replace");
+    free(buf);
+    return r;
+}
+
 static PyObject *mod_after_fork_child(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
@@ -505,6 +517,8 @@ static PyMethodDef mod_methods[] = {
     {"marker", mod_marker, METH_O, "marker(text): write a label now."},
     {"rss", mod_rss, METH_NOARGS, "Current resident set size, bytes."},
     {"rss_peak", mod_rss_peak, METH_NOARGS, "Peak resident set size of the process, bytes."},
+    {"malloc_stats_text", mod_malloc_stats_text, METH_NOARGS,
+     "pymalloc's state, as sys._debugmallocstats() writes it ('' without pymalloc)."},
     {"_thread_bootstrap", mt_hooks_thread_bootstrap, METH_VARARGS,
      "Profile function for new threads; swaps itself for the C hooks."},
     {"_thread_bootstrap_trace", mt_hooks_thread_bootstrap_trace, METH_VARARGS,

@@ -121,6 +121,8 @@ typedef struct mt_tstate {
     uint32_t clock_credit;  /* alloc records left before the clock is read */
     uint32_t clock_epoch;   /* mt_rec.epoch at the last clock read */
     int reentry;  /* fast mode: set while the hook runs Python-aware code */
+    int hooked;   /* its call hooks have run (mt_hooks.c: only then is a
+                     loss of them said in a marker) */
     uint32_t unnamed; /* threading did not know the thread yet: tries left */
     struct mt_tstate *next; /* registry (rec.lock) */
 } mt_tstate;
@@ -151,6 +153,11 @@ typedef struct mt_rec_config {
      * recording stops by itself because the file cannot be written, so that
      * the hooks can be taken off. May be NULL. */
     void (*on_failure)(void);
+    /* Called by the writer thread at each flush deadline (no lock held, no
+     * GIL), for what must be read with the GIL about once a flush interval
+     * (mt_hooks.c schedules pymalloc's state as a pending call). May be
+     * NULL. */
+    void (*every_flush)(void);
 } mt_rec_config;
 
 /* Global recorder state. Fields marked (const) are set by mt_rec_start before
@@ -300,6 +307,10 @@ uint64_t mt_rss_peak_process(void);
  * starts with a BLOCK (and a LOST record after drops). Returns 0 when none is
  * free: the caller drops its event (counted here). */
 int mt_tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes);
+/* A COUNTERS record of the process (tid 0, the sampler's stream) now, from
+ * any thread: what only a thread holding the GIL can read (pymalloc's
+ * state, mt_hooks.c). 1 written, 0 not recording or no room. */
+int mt_rec_counters(const mt_counter *c, uint32_t n);
 /* Grow the shadow stack; 0 on failure (the event is ignored). */
 int mt_tstate_grow(mt_tstate *t);
 /* Filtering path of mt_rec_enter and of line events. */

@@ -284,6 +284,7 @@ static void *writer_main(void *arg) {
          * the waiting thread holds): take those now, not at the deadline. */
         if (want && !flush && R.steal_ok && atomic_load(&mt_rec.active)) flush_idle_steal();
         if (flush && !stopping) {
+            if (R.cfg.every_flush && atomic_load(&mt_rec.active)) R.cfg.every_flush();
             /* The sampler's stream first: it never waits for anything. */
             sampler_handoff();
             if (atomic_load(&mt_rec.active) &&
@@ -341,6 +342,23 @@ static void sample_counters(mt_tstate *t, uint64_t now) {
         if (!mt_tstate_refill(t, now, need)) return;
     t->pos = mt_enc_counters(t->pos, mt_dt(t, now), c, n);
     t->nrec++;
+}
+
+int mt_rec_counters(const mt_counter *c, uint32_t n) {
+    if (!atomic_load(&mt_rec.active) || !n) return 0;
+    int ok = 0;
+    pthread_mutex_lock(&R.sampler_lock);
+    mt_tstate *t = &R.sampler;
+    uint64_t now = mt_clock_raw(); /* under the lock: the buffer's times rise */
+    size_t need = mt_enc_counters_bound(n);
+    if ((t->pos && (size_t)(t->end + MT_BUF_RESERVE - t->pos) >= need + MT_BUF_RESERVE) ||
+        mt_tstate_refill(t, now, need)) {
+        t->pos = mt_enc_counters(t->pos, mt_dt(t, now), c, n);
+        t->nrec++;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&R.sampler_lock);
+    return ok;
 }
 
 static void *sampler_main(void *arg) {

@@ -29,6 +29,14 @@ running program (GOT patching) or, with python -m memtrace run --native,
 from the process's start (LD_PRELOAD). The recommended always-on production
 setting: memtrace.start(mode="alloc", allocations="sampled").
 
+Results from Python: memtrace.open(path) gives every number of memtrace
+analyze --json as attributes (t.rss.peak_bytes, t.heap.leaks, t.functions),
+t.summary(), t.records(), t.series(); stop(results=True) and on_stop=callback
+give them at the end of a recording. Measuring one block:
+memtrace.trace_malloc() (tracemalloc snapshots by line) and
+memtrace.debug_malloc_stats() (pymalloc's arenas, pools and blocks), context
+managers and decorators; see memtrace.results and memtrace.snapshots.
+
 memtrace.process.log_process(interval, path) samples this process (and,
 with children=True, its descendants) from /proc in a C thread, with labels
 (add_message_to_queue), into the running recording or a "poll" recording of
@@ -398,10 +406,20 @@ def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
     return opts["path"]
 
 
-def stop():
+def stop(results=False):
     """Stop recording, finish the file (with its index) and return its path;
     None if not recording. Write errors were reported once on stderr when
-    they happened; the path is returned all the same."""
+    they happened; the path is returned all the same. results=True returns
+    the file's results instead (memtrace.open(path): summary(), the tables
+    of memtrace analyze --json as attributes)."""
+    path = _stop()
+    if results and path is not None:
+        from . import results as _results
+        return _results.open(path)
+    return path
+
+
+def _stop():
     global _current
     if not _memtrace.is_recording():
         # Stopped by itself (the disk filled): its hooks come off here if
@@ -456,13 +474,20 @@ def rss_peak():
 
 
 class _Recording:
+    """on_stop=callback: called when the block ends with the recording's
+    results (memtrace.open(path)), as mempulse's callback is; results also
+    holds them after the block."""
     _mode = "profile"
 
-    def __init__(self, path=None, **options):
+    def __init__(self, path=None, on_stop=None, **options):
         if "mode" in options:
             raise TypeError("%s() got an unexpected keyword argument 'mode'" % type(self).__name__)
+        if on_stop is not None and not callable(on_stop):
+            raise TypeError("on_stop must be callable, not %s" % type(on_stop).__name__)
         self._opts = _options(path, self._mode, **_with_defaults(options))
         self.path = self._opts["path"]
+        self._on_stop = on_stop
+        self.results = None
 
     def __enter__(self):
         if _memtrace.is_recording():
@@ -472,7 +497,11 @@ class _Recording:
         return self
 
     def __exit__(self, *exc):
-        stop()
+        path = stop()
+        if self._on_stop is not None and path is not None:
+            from . import results as _results
+            self.results = _results.open(path)
+            self._on_stop(self.results)
         return False
 
     def __call__(self, func):
@@ -642,10 +671,18 @@ def _unwrap_process_exits():
 
 
 def __getattr__(name):
-    # memtrace.process on first use (it imports threading, json, logging).
+    # memtrace.process on first use (it imports threading, json, logging),
+    # and memtrace.open / memtrace.results (json, subprocess, tempfile).
     if name == "process":
         from . import process
         return process
+    import importlib  # (not "from . import": that would come back here on failure)
+    if name in ("open", "TraceFile", "TraceError", "results"):
+        results = importlib.import_module(__name__ + ".results")
+        return results if name == "results" else getattr(results, name)
+    if name in ("trace_malloc", "debug_malloc_stats", "malloc_stats", "snapshots"):
+        snapshots = importlib.import_module(__name__ + ".snapshots")
+        return snapshots if name == "snapshots" else getattr(snapshots, name)
     raise AttributeError("module 'memtrace' has no attribute %r" % (name,))
 
 

@@ -118,16 +118,24 @@ def check_type(v, t, where, errors):
     elif t == "bool":
         if not isinstance(v, bool):
             errors.append(f"{where}: {v!r} is not a boolean")
+    elif t == "null":
+        if v is not None:
+            errors.append(f"{where}: {v!r} is not null")
     elif t == "dict":
         if not isinstance(v, dict) or not all(
                 isinstance(x, int) and not isinstance(x, bool) for x in v.values()):
             errors.append(f"{where}: not an object of integers")
 
 
+_PYM_AT = {"time_s": "num", "arena_bytes": "int", "used_bytes": "int", "free_bytes": "int"}
+PYMALLOC = {"samples": "int", "most": _PYM_AT, "end": _PYM_AT}
+
+
 def schema(doc):
     errors = []
     want = dict(SCHEMA, heap=HEAP) if isinstance(doc, dict) and "heap" in doc else dict(SCHEMA)
-    want["notes"] = ["str"]  # last (schema 1 adds keys at the end)
+    want["notes"] = ["str"]  # schema 1 adds keys at the end: notes, then pymalloc
+    want["pymalloc"] = PYMALLOC if isinstance(doc, dict) and doc.get("pymalloc") else "null"
     check_type(doc, want, "$", errors)
     if not errors and doc["schema"] != "memtrace-analyze/1":
         errors.append(f"$.schema: {doc['schema']!r}")

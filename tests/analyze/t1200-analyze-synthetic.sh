@@ -23,7 +23,8 @@ test_expect_success 'every key of the schema is in --help' '
     "$ANALYZE" --help >help.txt &&
     for k in schema run window rss peak_stacks functions lines markers threads \
              replay damage report incl_bytes self_bytes peak_rss_bytes \
-             growth_bytes unmatched_returns open_frames bytes_skipped; do
+             growth_bytes unmatched_returns open_frames bytes_skipped pymalloc \
+             arena_bytes used_bytes free_bytes; do
         grep -q "$k" help.txt || { echo "missing $k"; exit 1; }
     done
 '

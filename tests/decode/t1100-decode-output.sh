@@ -126,7 +126,7 @@ test_expect_success '--help prints the usage on stdout and exits 0' '
 
 test_expect_success '--version' '
     "$DECODE" --version >out &&
-    grep -q "^memtrace-decode (memtrace) .*trace format 1\\.3" out
+    grep -q "^memtrace-decode (memtrace) .*trace format 1\\.4" out
 '
 
 test_done

@@ -94,7 +94,8 @@ static void test_names(void) {
     static const char *const cn[] = {NULL, "rss_bytes", "vms_bytes", "shared_bytes",
         "uss_bytes", "pss_bytes", "swap_bytes", "peak_rss_bytes", "minor_faults",
         "major_faults", "user_ns", "system_ns", "heap_bytes", "threads", "events",
-        "lost_events", NULL};
+        "lost_events", "pymalloc_arena_bytes", "pymalloc_used_bytes", "pymalloc_free_bytes",
+        NULL};
     for (uint32_t id = 0; id < sizeof cn / sizeof cn[0]; id++) {
         const char *s = mt_counter_name(id);
         CHECK(cn[id] ? s && strcmp(s, cn[id]) == 0 : s == NULL,

@@ -523,6 +523,9 @@ PY
             wellformed heap.svg
             has heap.svg 'data-name="RSS"'
             has heap.svg 'data-name="heap in use"'
+            # pymalloc's arenas and bytes in use (format 1.4 counters)
+            has heap.svg 'data-name="pymalloc arenas"'
+            has heap.svg 'data-name="pymalloc in use"'
             # the drawn heap peaks where memtrace-analyze says (min/max kept)
             pk=$("$top/build/bin/memtrace-analyze" --json heap.trace |
                 python3 -c 'import json,sys; print(json.load(sys.stdin)["heap"]["peak_bytes"])')

@@ -783,3 +783,27 @@ print("done")
 """, tmp, args=["trace"])
     assert p.stdout.split() == ["done"]
     assert "memtrace" not in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("mode", HOOK_MODES)
+def test_new_threads_with_allocations_say_nothing(tmp, mode):
+    # A thread whose first records are allocations (allocations=True) before
+    # the call hooks catch it had no hook to lose: no "resumed ... cleared"
+    # marker (there used to be one per thread on 3.9-3.11), its calls all
+    # recorded.
+    run_py("""
+import sys, threading, memtrace
+mode, _, c = sys.argv[1].partition("+")
+memtrace.start("t.trace", mode=mode, c_calls=True if c else None, allocations=True)
+def work():
+    return [bytearray(1000) for _ in range(50)]
+def helper():
+    for _ in range(3):
+        work()
+ts = [threading.Thread(target=helper) for _ in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+memtrace.stop()
+""", tmp, args=[mode])
+    recs = decode(tmp / "t.trace")
+    assert [m for m in markers(recs) if "memtrace:" in m] == []
+    assert calls(recs, "work") == 12

@@ -1,0 +1,131 @@
+"""bench_snapshots.py - what measuring one block costs: memtrace.trace_malloc
+and memtrace.debug_malloc_stats beside pymemtrace's TraceMalloc and
+DiffSysDebugMallocStats on the same blocks.
+
+    python bench/bench_snapshots.py [--venv DIR] [--rounds N] [--out FILE]
+
+(make bench-snapshots; bench/SNAPSHOTS.md keeps a run's table.)
+
+Each (tool, block) runs in a fresh interpreter, --rounds times (default 5);
+the time is the block's wall time with the tool around it, report made
+(tm.report(), ms.report(); pymemtrace: net_statistics(), diff()), and the
+table gives medians and their ratio to the bare block's median. pymemtrace
+comes from the peers' venv (make bench makes it: build/bench/venv); without
+it its rows say so. Not a test: nothing here fails on a timing.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+
+BLOCKS = {
+    # many small objects: pymalloc pools fill, tracemalloc traces each
+    "small-objects": "keep = [(i, str(i), [i]) for i in range(200000)]",
+    # a few big buffers: few traces, no pymalloc
+    "big-buffers": "keep = [bytearray(1 << 20) for _ in range(64)]",
+    # churn: allocate and free, little kept
+    "churn": "for i in range(300000):\n    x = {'k': i, 'v': [i] * 4}\nkeep = x",
+}
+
+TOOLS = {
+    "bare": ("", ""),
+    "memtrace.trace_malloc": (
+        "import memtrace\ncm = memtrace.trace_malloc()", "r = cm.report()"),
+    "pymemtrace TraceMalloc": (
+        "from pymemtrace import trace_malloc\ncm = trace_malloc.TraceMalloc('lineno')",
+        "r = cm.net_statistics()"),
+    "memtrace.debug_malloc_stats": (
+        "import memtrace\ncm = memtrace.debug_malloc_stats()", "r = cm.report()"),
+    "pymemtrace DiffSysDebugMallocStats": (
+        "from pymemtrace import debug_malloc_stats\n"
+        "cm = debug_malloc_stats.DiffSysDebugMallocStats()", "r = cm.diff()"),
+}
+
+PROGRAM = """
+import time
+{setup}
+t0 = time.perf_counter()
+{enter}
+{block}
+{exit}
+{report}
+print(time.perf_counter() - t0)
+"""
+
+
+def program(tool, block):
+    setup, report = TOOLS[tool]
+    if tool == "bare":
+        return PROGRAM.format(setup="", enter="", block=BLOCKS[block], exit="", report="")
+    return PROGRAM.format(setup=setup, enter="cm.__enter__()", block=BLOCKS[block],
+                          exit="cm.__exit__(None, None, None)", report=report)
+
+
+def run_once(python, tool, block, env):
+    p = subprocess.run([python, "-c", textwrap.dedent(program(tool, block))], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                       timeout=600)
+    if p.returncode != 0:
+        return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+    return float(p.stdout.split()[-1]), None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--venv", default=os.path.join(TOP, "build", "bench", "venv"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(TOP, "build", "bench", "snapshots.md"))
+    a = ap.parse_args()
+    vpy = os.path.join(a.venv, "bin", "python")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.join(TOP, "build", "python")
+    have_pmt = os.path.exists(vpy) and subprocess.run(
+        [vpy, "-c", "import pymemtrace.trace_malloc, pymemtrace.debug_malloc_stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    python = vpy if have_pmt else sys.executable
+    ver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                         stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    rows = []
+    for block in BLOCKS:
+        times = {}
+        for r in range(a.rounds):  # rounds interleaved: drift hits every tool alike
+            for tool in TOOLS:
+                if tool.startswith("pymemtrace") and not have_pmt:
+                    continue
+                t, err = run_once(python, tool, block, env)
+                if err:
+                    times[tool] = err
+                elif not isinstance(times.get(tool), str):
+                    times.setdefault(tool, []).append(t)
+        bare = statistics.median(times["bare"])
+        for tool in TOOLS:
+            v = times.get(tool)
+            if v is None:
+                rows.append((block, tool, "-", "-", "pymemtrace is not installed (make bench "
+                                                    "makes its venv)"))
+            elif isinstance(v, str):
+                rows.append((block, tool, "-", "-", "failed: " + v))
+            else:
+                m = statistics.median(v)
+                rows.append((block, tool, "%.4f s" % m, "%.2fx" % (m / bare), ""))
+        print(block, "done", file=sys.stderr)
+    out = ["# Measuring one block: memtrace vs pymemtrace", "",
+           "Generated by bench/bench_snapshots.py, CPython %s, median of %d runs each in a fresh "
+           "interpreter (report made)." % (ver, a.rounds), "",
+           "| block | tool | time | vs bare | note |", "|---|---|---:|---:|---|"]
+    out += ["| %s | %s | %s | %s | %s |" % r for r in rows]
+    out += ["", "Blocks: " + "; ".join("`%s`: `%s`" % (k, v.replace("\n", " ")) for k, v in
+                                       BLOCKS.items()) + "."]
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
