@@ -166,11 +166,11 @@ static const char usage_text[] =
 "  \"notes\": [str] (what the figures cannot say: without allocation\n"
 "          records RSS growth is attributed approximately; RSS grew far\n"
 "          beyond the tracked heap, so native memory went unseen; [] if none)\n"
-"  \"pymalloc\": {samples, most, end} or null: CPython's small-object\n"
-"          allocator in the window (format 1.4 counters, read by the recorder\n"
-"          about once a second and at markers); most: the sample holding the\n"
-"          most arenas, end: the last, each {time_s, arena_bytes, used_bytes,\n"
-"          free_bytes (held but not in use)}\n"
+"  \"pymalloc\": {samples, arena_bytes_max, most, end} or null: CPython's\n"
+"          small-object allocator in the window (format 1.4 counters, read by\n"
+"          the recorder at start, stop, markers and periodically); most: the sample\n"
+"          with the most bytes in use, end: the last, each {time_s,\n"
+"          arena_bytes, used_bytes, free_bytes (held but not in use)}\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
 "  A trace that cannot be read at all (missing, not a trace, newer format)\n"
@@ -450,17 +450,19 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
 
 /* ---- pymalloc (format 1.4 counters) --------------------------------------- */
 
-/* The window's samples: the one holding the most arenas (the earliest), and
- * the last; 0 when none. */
+/* The window's samples: the one with the most bytes in use (the earliest),
+ * the last, and the most arena bytes of any; 0 when none. */
 static uint64_t pymalloc_window(const report *rp, const mt_analysis *a,
                                 const mt_analysis_pymalloc **peak,
-                                const mt_analysis_pymalloc **end) {
+                                const mt_analysis_pymalloc **end, uint64_t *arena_max) {
     uint64_t n, k = 0;
     const mt_analysis_pymalloc *p = mt_analysis_pymalloc_series(a, &n);
     *peak = *end = NULL;
+    *arena_max = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (p[i].t < rp->s->from || p[i].t > rp->s->to) continue;
-        if (!*peak || p[i].arena_bytes > (*peak)->arena_bytes) *peak = &p[i];
+        if (!*peak || p[i].used_bytes > (*peak)->used_bytes) *peak = &p[i];
+        if (p[i].arena_bytes > *arena_max) *arena_max = p[i].arena_bytes;
         *end = &p[i];
         k++;
     }
@@ -473,20 +475,21 @@ static unsigned pct(uint64_t part, uint64_t whole) {
 
 static void text_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_pymalloc *pk, *end;
-    uint64_t k = pymalloc_window(rp, a, &pk, &end);
+    uint64_t amax, k = pymalloc_window(rp, a, &pk, &end, &amax);
     if (!k) return;
     char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES];
     line(o, "%s", "");
     line(o, "%s", "pymalloc (Python's allocator for objects of 512 bytes or less)");
-    line(o, "  most        %s of arenas at %s: %s in use (%u%%), %s free in pools",
-         mt_fmt_bytes(b1, pk->arena_bytes), mt_fmt_ns(b2, ticks_ns(rp, pk->t)),
-         mt_fmt_bytes(b3, pk->used_bytes), pct(pk->used_bytes, pk->arena_bytes),
+    line(o, "  most        %s in use at %s, in %s of arenas (%u%%), %s free in pools",
+         mt_fmt_bytes(b1, pk->used_bytes), mt_fmt_ns(b2, ticks_ns(rp, pk->t)),
+         mt_fmt_bytes(b3, pk->arena_bytes), pct(pk->used_bytes, pk->arena_bytes),
          mt_fmt_bytes(b4, pk->free_bytes));
-    line(o, "  end         %s of arenas at %s: %s in use (%u%%), %s free in pools",
-         mt_fmt_bytes(b1, end->arena_bytes), mt_fmt_ns(b2, ticks_ns(rp, end->t)),
-         mt_fmt_bytes(b3, end->used_bytes), pct(end->used_bytes, end->arena_bytes),
+    line(o, "  end         %s in use at %s, in %s of arenas (%u%%), %s free in pools",
+         mt_fmt_bytes(b1, end->used_bytes), mt_fmt_ns(b2, ticks_ns(rp, end->t)),
+         mt_fmt_bytes(b3, end->arena_bytes), pct(end->used_bytes, end->arena_bytes),
          mt_fmt_bytes(b4, end->free_bytes));
-    line(o, "  samples     %llu", (unsigned long long)k);
+    line(o, "  arenas      %s at most; %llu samples", mt_fmt_bytes(b1, amax),
+         (unsigned long long)k);
     if (end->free_bytes >= (1u << 20) && pct(end->used_bytes, end->arena_bytes) < 50)
         line(o, "  (freed objects left their arenas partly used: pymalloc holds %s it does "
                 "not use and cannot give back while a block of each arena lives)",
@@ -507,11 +510,12 @@ static void json_pymalloc_at(mt_out *o, const report *rp, const char *key,
     mt_out_putc(o, '}');
 }
 
-/* "pymalloc": {samples, most: {time_s, arena_bytes, used_bytes,
- * free_bytes}, end: {...}}, or null without pymalloc counters. */
+/* "pymalloc": {samples, arena_bytes_max, most: {time_s, arena_bytes,
+ * used_bytes, free_bytes}, end: {...}}, or null without pymalloc
+ * counters. */
 static void json_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_pymalloc *pk, *end;
-    uint64_t k = pymalloc_window(rp, a, &pk, &end);
+    uint64_t amax, k = pymalloc_window(rp, a, &pk, &end, &amax);
     MT_OUT_LIT(o, ",\n\"pymalloc\":");
     if (!k) {
         MT_OUT_LIT(o, "null");
@@ -519,6 +523,8 @@ static void json_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
     }
     mt_out_putc(o, '{');
     mt_out_json_ku(o, "samples", k);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "arena_bytes_max", amax);
     mt_out_putc(o, ',');
     json_pymalloc_at(o, rp, "most", pk);
     mt_out_putc(o, ',');

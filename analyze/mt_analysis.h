@@ -296,7 +296,7 @@ const mt_analysis_sample *mt_analysis_rss_series(const mt_analysis *a,
                                                  uint64_t *n);
 
 /* pymalloc, CPython's small-object allocator (format 1.4: counters 16-18
- * of the process, which the recorder reads about once a second and at
+ * of the process, which the recorder reads at start, stop, periodically and at
  * markers): the arenas it holds, the bytes of its blocks in use, and what
  * it holds without using (free blocks in used pools, unused pools). When
  * arena_bytes stays high while used_bytes fell, freed objects left their

@@ -563,11 +563,11 @@ static int life_rehash(mt_heap *h, uint64_t cap, int halve) {
 static int life_add(mt_heap *h, const hblock *b, uint32_t died, uint8_t flags, double w,
                     uint64_t e) {
     uint32_t born = life_slice(h, b->t);
-    if (born > h->lslices || (!(flags & MT_LIFETIME_PEAK) && died == 0))
-        return 0; /* allocated after the extent, or gone before it */
     if (!(flags & MT_LIFETIME_PEAK) && died < born)
         died = born; /* a free timed before its allocation (two threads'
                         records, see "Order"): within that slice */
+    if (born > h->lslices || (!(flags & MT_LIFETIME_PEAK) && died == 0))
+        return 0; /* allocated after the extent, or gone before it */
     if ((h->nlf + 1) * 2 > (h->lf ? h->lfmask + 1 : 0)) {
         if (h->nlf >= LIFE_CAP && h->lslices > 8) { /* coarser, not bigger */
             if (life_rehash(h, h->lfmask + 1, 1)) return -1;

@@ -242,7 +242,7 @@ enum {
     MT_CTR_EVENTS = 14,     /* SUMMARY: records written */
     MT_CTR_LOST_EVENTS = 15, /* SUMMARY: records lost */
     /* 1.4: CPython's small-object allocator (pymalloc), read by the
-     * recorder about once a second and at markers */
+     * recorder at start, stop, markers and periodically */
     MT_CTR_PYMALLOC_ARENA_BYTES = 16, /* arenas allocated x arena size */
     MT_CTR_PYMALLOC_USED_BYTES = 17,  /* bytes in allocated blocks */
     MT_CTR_PYMALLOC_FREE_BYTES = 18   /* free blocks in used pools + unused

@@ -412,6 +412,14 @@ static uint32_t frame_tps(replay *R, thread_state *ts, uint32_t i) {
 static void growth_flush(replay *R, thread_state *ts, uint32_t i) {
     frame *f = &ts->stack[i];
     if (!f->pend) return;
+    if (R->o->nfuncs || R->o->nfiles) { /* --function/--file: stacks through them only */
+        int hit = 0;
+        for (uint32_t k = 0; k <= i && !hit; k++) hit = fid_focus(R, ts->stack[k].fid);
+        if (!hit) {
+            f->pend = 0;
+            return;
+        }
+    }
     int rc = mt_tprof_add(R->tprof, MT_TPROF_GROWTH, frame_tps(R, ts, i), ts->tid, f->pend_k, 0,
                           0, 0, (double)f->pend);
     if (rc < 0) mt_cli_die(1, "%s: %s", R->path, mt_plot_strerror(rc));

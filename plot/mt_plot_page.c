@@ -262,10 +262,11 @@ static void page_table(FILE *f, const mt_page_table *t) {
     "if(!all&&t[2]&&pick<0)pick=i;if(h.thread&&(h.thread===String(t[0])||h.thread===t[1]))"\
     "pick=i;});\n"\
     " if(pick>=0)TH.value=String(pick);\n"\
-    " if(h.win){var p=h.win.split('-');if(p[0])s0=slot(parseFloat(p[0]));"\
-    "if(p[1])s1=slot(parseFloat(p[1]));if(s1<s0)s1=s0;}\n"\
-    " if(h.slices){var q=h.slices.split('-');s0=Math.max(1,+q[0]||1);"\
-    "s1=Math.min(TP.n,+q[1]||TP.n);if(s1<s0)s1=s0;}\n"\
+    " function cl(v,d){v=Math.round(v);return isFinite(v)?Math.max(1,Math.min(TP.n,v)):d;}\n"\
+    " if(h.win){var p=h.win.split('-');if(p[0])s0=cl(slot(parseFloat(p[0])),1);"\
+    "if(p[1])s1=cl(slot(parseFloat(p[1])),TP.n);if(s1<s0)s1=s0;}\n"\
+    " if(h.slices){var q=h.slices.split('-');s0=cl(+q[0],1);s1=cl(q[1]?+q[1]:TP.n,TP.n);"\
+    "if(s1<s0)s1=s0;}\n"\
     " T=tpTree();}\n"\
     "function tpTree(){var w=W.value,th=TH.value===''?-1:+TH.value,full=s0===1&&s1===TP.n,pk=-1;\n"\
     " if(w==='peak'&&!(full&&TP.has[1])){var best=-1;for(var k=s0;k<=s1;k++)if(LIVE[k]>best)"\

@@ -197,11 +197,11 @@ static int64_t frame_id(mt_tprof *p, const char *name, const char *where) {
         free(f.where);
         return MT_PLOT_ERR_NOMEM;
     }
-    p->frames[p->nframes] = f;
-    if (hidx_room(&p->fidx, p->nframes, frame_hash, p)) return MT_PLOT_ERR_NOMEM;
+    p->frames[p->nframes++] = f; /* owned (freed with p) even if indexing fails */
+    if (hidx_room(&p->fidx, p->nframes - 1, frame_hash, p)) return MT_PLOT_ERR_NOMEM;
     for (i = h & p->fidx.mask; p->fidx.slot[i];) i = (i + 1) & p->fidx.mask;
-    p->fidx.slot[i] = p->nframes + 1;
-    return p->nframes++;
+    p->fidx.slot[i] = p->nframes;
+    return p->nframes - 1;
 }
 
 int64_t mt_tprof_stack(mt_tprof *p, uint32_t parent, const char *name, const char *where) {

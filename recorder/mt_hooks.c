@@ -1737,9 +1737,8 @@ PyObject *mt_hooks_thread_bootstrap_trace(PyObject *self, PyObject *args) {
  * pycore_obmalloc.h), so it is declared here for 3.11-3.13 rather than
  * pulling those in. Past 3.13 (not installable here to check) it is not
  * used. It walks every arena (a 1 GB heap: ~1000 arenas, well under a
- * millisecond), so it is read about once a flush interval (a pending call
- * the writer schedules: the main thread runs it at its next check), at
- * start and stop, and at markers at most every 10 ms. */
+ * millisecond), so it is read at start and stop, at markers at most every
+ * 10 ms, and about once a flush interval (pymalloc_every_flush). */
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 PyAPI_FUNC(int) _PyObject_DebugMallocStats(FILE *out);
 #endif
@@ -1756,10 +1755,13 @@ char *mt_hooks_malloc_stats_text(size_t *n) {
     /* It reads pymalloc only while pymalloc is the object domain's current
      * allocator, which memtrace's allocation hooks (and tracemalloc's over
      * them) are not: pymalloc is made current for the call. With the GIL
-     * no other thread calls the object domain meanwhile, and the call
-     * allocates nothing there. */
+     * no other thread of this interpreter calls the object domain
+     * meanwhile, and the call allocates nothing there. */
     PyMemAllocatorEx cur, found;
-    int swap = mt_alloc_found_obj(&found);
+    /* Not while other interpreters exist: from 3.12 one with its own GIL
+     * could be allocating meanwhile (the allocator is the process's). */
+    int swap = PyInterpreterState_Next(PyInterpreterState_Head()) == NULL &&
+               mt_alloc_found_obj(&found);
     if (swap) {
         PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
         PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &found);
@@ -1822,14 +1824,20 @@ static void pymalloc_sample(uint64_t min_gap) {
     mt_rec_counters(c, 3);
 }
 
-/* About once a flush interval: the writer asks the main thread for
- * pymalloc's state, as a pending call (run at its next check, with the
- * GIL; the writer itself never waits for it). One at a time. */
+/* About once a flush interval the writer asks for pymalloc's state as a
+ * pending call, which the main thread runs at its next check for them,
+ * with the GIL. The writer must never wait for the GIL itself (a program
+ * in a long C call holding it would stop the chunks reaching the disk).
+ * From 3.13 that check comes within the switch interval; before 3.13 a
+ * call queued by another thread does not wake the main thread's loop, so
+ * it runs when something else does (another thread asking for the GIL, a
+ * signal); the readings at start, stop and markers are taken regardless.
+ * One queued at a time; not more than 4 readings a second. */
 static _Atomic int pymalloc_pending;
 static int pymalloc_pending_call(void *unused) {
     (void)unused;
     atomic_store(&pymalloc_pending, 0);
-    pymalloc_sample(mt_rec.ticks_per_second / 4u); /* not again so soon (markers) */
+    pymalloc_sample(mt_rec.ticks_per_second / 4u);
     return 0;
 }
 static void pymalloc_every_flush(void) {
@@ -1839,11 +1847,10 @@ static void pymalloc_every_flush(void) {
 
 /* The writer thread's periodic hand-over of idle threads' buffers. */
 static int flush_idle_with_gil(void) {
-    /* Never take the GIL while the interpreter finalizes: stop() runs from
-     * an atexit handler before that, so this is only a guard. */
     if (MT_IS_FINALIZING()) return 0;
     PyGILState_STATE s = PyGILState_Ensure();
     mt_rec_flush_idle();
+    pymalloc_sample(mt_rec.ticks_per_second / 4u);
     PyGILState_Release(s);
     return 1;
 }
@@ -1913,6 +1920,7 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
         return -1;
     }
     pymalloc_last = 0;
+    atomic_store(&pymalloc_pending, 0); /* one left queued by an earlier session */
     pymalloc_sample(0); /* where pymalloc starts */
     return 0;
 }

@@ -153,10 +153,12 @@ typedef struct mt_rec_config {
      * recording stops by itself because the file cannot be written, so that
      * the hooks can be taken off. May be NULL. */
     void (*on_failure)(void);
-    /* Called by the writer thread at each flush deadline (no lock held, no
-     * GIL), for what must be read with the GIL about once a flush interval
-     * (mt_hooks.c schedules pymalloc's state as a pending call). May be
-     * NULL. */
+    /* Called by the writer thread at each flush deadline when flush_idle
+     * was not (no lock held, no GIL), for what must be read with the GIL
+     * about once a flush interval (mt_hooks.c: pymalloc's state, queued as
+     * a pending call). It must not wait: the writer never waits for the
+     * GIL on its normal path. flush_idle, when it ran, took the same
+     * reading. May be NULL. */
     void (*every_flush)(void);
 } mt_rec_config;
 

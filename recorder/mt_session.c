@@ -284,15 +284,17 @@ static void *writer_main(void *arg) {
          * the waiting thread holds): take those now, not at the deadline. */
         if (want && !flush && R.steal_ok && atomic_load(&mt_rec.active)) flush_idle_steal();
         if (flush && !stopping) {
-            if (R.cfg.every_flush && atomic_load(&mt_rec.active)) R.cfg.every_flush();
             /* The sampler's stream first: it never waits for anything. */
             sampler_handoff();
+            int with_gil = 0;
             if (atomic_load(&mt_rec.active) &&
                 !(R.steal_ok && flush_idle_steal()) && R.cfg.flush_idle) {
                 atomic_store(&writer_wants_gil, 1); /* see mt_rec_pause_threads */
-                R.cfg.flush_idle(); /* no membarrier: with the GIL */
+                with_gil = R.cfg.flush_idle(); /* no membarrier: with the GIL */
                 atomic_store(&writer_wants_gil, 0);
             }
+            if (!with_gil && R.cfg.every_flush && atomic_load(&mt_rec.active))
+                R.cfg.every_flush(); /* never waits */
             deadline_after(&next_flush, R.cfg.flush_interval_ns);
         }
         writer_cycle(flush);

@@ -194,15 +194,19 @@ class TraceFile:
                 args += [opt, v if isinstance(v, str) else ",".join(v)]
         p = subprocess.Popen([_tool("decode")] + args + ["--", self.path],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        done = False
         try:
             for line in p.stdout:
                 yield Result(json.loads(line))
+            done = True
         finally:
+            if not done:  # the caller stopped early: the rest is not wanted
+                p.kill()
             p.stdout.close()
             err = p.stderr.read().decode("utf-8", "replace").strip()
             p.stderr.close()
             rc = p.wait()
-            if rc > 1 or (rc == 1 and "damaged" not in err):
+            if done and (rc < 0 or rc > 1 or (rc == 1 and "damaged" not in err)):
                 raise TraceError(err or "memtrace-decode failed (exit status %d)" % rc)
 
     def series(self, width=1200):
@@ -213,8 +217,13 @@ class TraceFile:
         fd, tmp = tempfile.mkstemp(suffix=".json", prefix="memtrace-series-")
         os.close(fd)
         try:
-            _run("plot", ["--width", str(int(width))] + self._sel + ["-o", tmp, "--",
-                                                                      self.path])
+            p = subprocess.run([_tool("plot"), "--width", str(int(width))] + self._sel +
+                               ["-o", tmp, "--", self.path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # exit 1 with the file written: a damaged trace's intact chunks
+            if p.returncode not in (0, 1) or os.path.getsize(tmp) == 0:
+                raise TraceError(p.stderr.decode("utf-8", "replace").strip() or
+                                 "memtrace-plot failed (exit status %d)" % p.returncode)
             with _open(tmp) as f:
                 d = json.load(f)
         finally:

@@ -128,7 +128,7 @@ def check_type(v, t, where, errors):
 
 
 _PYM_AT = {"time_s": "num", "arena_bytes": "int", "used_bytes": "int", "free_bytes": "int"}
-PYMALLOC = {"samples": "int", "most": _PYM_AT, "end": _PYM_AT}
+PYMALLOC = {"samples": "int", "arena_bytes_max": "int", "most": _PYM_AT, "end": _PYM_AT}
 
 
 def schema(doc):

@@ -155,6 +155,7 @@ def test_recording_samples_pymalloc(tmp, mode):
     assert a["most"]["used_bytes"] >= 400000 * size
     assert a["end"]["used_bytes"] <= a["most"]["used_bytes"] - 290000 * size
     assert a["end"]["arena_bytes"] >= a["most"]["arena_bytes"] * 0.9
+    assert a["arena_bytes_max"] >= a["most"]["arena_bytes"]
 
 
 def test_no_pymalloc_no_counters(tmp):
@@ -168,3 +169,33 @@ def test_no_pymalloc_no_counters(tmp):
     recs = decode(tmp / "t.trace")
     assert not any("pymalloc_arena_bytes" in r.get("counters", {}) for r in recs)
     assert analyze_json(tmp / "t.trace")["pymalloc"] is None
+
+
+@pytest.mark.skipif(not memtrace.malloc_stats(), reason="this Python has no pymalloc")
+def test_pymalloc_read_about_once_a_flush_interval(tmp):
+    # No marker, one busy thread: pymalloc's state is read about once a
+    # flush interval (a pending call the writer queues) on 3.13+; before
+    # 3.13 a call queued by another thread waits for something else to wake
+    # the main thread, so only start and stop are certain there.
+    # (mode "poll": no hook writes records, so the trace stays small)
+    run_py("""
+        import time, memtrace
+        memtrace.start("t.trace", mode="poll", flush_interval=0.3)
+        t0 = time.time()
+        keep = []
+        while time.time() - t0 < 2.0:
+            keep.append(object())
+            if len(keep) > 100000:
+                keep = []
+        memtrace.stop()
+        """, tmp)
+    from memtrace.cli import tool_path
+    import subprocess
+    out = subprocess.run([tool_path("decode"), "--json", "--type", "counters",
+                          str(tmp / "t.trace")], stdout=subprocess.PIPE, check=True).stdout
+    recs = [json.loads(l) for l in out.splitlines()]
+    pym = [r for r in recs if r["tid"] == 0 and "pymalloc_arena_bytes" in r["counters"]]
+    if sys.version_info >= (3, 13):
+        assert len(pym) >= 5, len(pym)  # start, stop, and some of the ~6 flushes
+    else:
+        assert len(pym) >= 2, len(pym)
