@@ -87,6 +87,30 @@ if [ -n "$chromium" ]; then
             bad "chromium could not screenshot ex/$f.svg"; tail -5 chromium.log
         fi
     done
+    # the page of a profile over time: "hide memtrace frames" folds
+    # memtrace's own frame into its caller, keeping what is under it; a
+    # thread alone; a window
+    tdom() { timeout 120 "$chromium" --headless --no-sandbox --disable-gpu \
+        --virtual-time-budget=3000 --dump-dom "file://$TRASH/ex/tprof.html#$1" 2>/dev/null; }
+    tdom "weight=alloc" >tp-all.dom && tdom "weight=alloc&hidem=1" >tp-hide.dom &&
+        tdom "weight=temp&thread=worker" >tp-worker.dom &&
+        tdom "weight=alloc&slices=4-16" >tp-win.dom || bad "chromium could not load tprof.html"
+    "$PYTHON" - <<'PYEOF' && ok || bad "tprof.html: hide memtrace frames, thread, window"
+import re
+def page(f):
+    d = open(f).read()
+    names = re.findall(r'<div class="fg-n[^"]*"[^>]*? data-name="([^"]*)"', d)
+    total = int(re.search(r'id="fg-info"[^>]*data-total="(\d+)"', d).group(1))
+    return names, total
+n, t = page("tp-all.dom")
+assert "start" in n and "callback" in n and t == 4000000, (n, t)
+n, t = page("tp-hide.dom")
+assert "start" not in n and "callback" in n and t == 4000000, (n, t)
+n, t = page("tp-worker.dom")
+assert "work" in n and "callback" not in n and t == 1000000, (n, t)
+n, t = page("tp-win.dom")
+assert "work" in n and "callback" not in n and t == 1000000, (n, t)  # allocated in 4..16
+PYEOF
 else
     skip "chromium is not installed: no browser screenshot (Debian: chromium)"
 fi

@@ -5,7 +5,8 @@
  *   test_plot --write DIR  write example pictures for tests/plot/run.sh
  *                          (xmllint, gnuplot, chromium): timeline.svg,
  *                          compare.svg, flame.svg, timeline.gp (renders to
- *                          DIR/timeline-gp.png), empty.svg, nasty.svg
+ *                          DIR/timeline-gp.png), empty.svg, nasty.svg,
+ *                          tprof.html (a page over an mt_tprof)
  *
  * MT_SEED=N reruns the randomized parts with another seed (it is printed).
  */
@@ -617,6 +618,30 @@ static int write_examples(const char *dir) {
     mt_plot_marker(p, 0.5, "m\"<>&\xef\xbf\xbf");
     rc |= write_file(dir, "nasty.svg", p, NULL, NULL, NULL);
     mt_plot_free(p);
+
+    /* a page with a profile over time whose stacks pass through memtrace's
+     * own frames (for "hide memtrace frames") and a second thread */
+    mt_tprof *tp;
+    mt_tprof_new(&tp, 16, 0, 1.6);
+    mt_tprof_thread(tp, 1, "MainThread", 1);
+    mt_tprof_thread(tp, 2, "worker", 1);
+    int64_t top = mt_tprof_stack(tp, 0, "<module>", "app.py:1");
+    int64_t mt = mt_tprof_stack(tp, (uint32_t)top, "start", "/x/memtrace/__init__.py:312");
+    int64_t cb = mt_tprof_stack(tp, (uint32_t)mt, "callback", "app.py:9");
+    int64_t wk = mt_tprof_stack(tp, (uint32_t)top, "work", "app.py:5");
+    mt_tprof_add(tp, MT_TPROF_LIFE, (uint32_t)cb, 1, 2, 17, 0, 3, 3000000);
+    mt_tprof_add(tp, MT_TPROF_LIFE, (uint32_t)wk, 2, 5, 9, MT_TPROF_TEMP, 10, 1000000);
+    mt_page pg = {0};
+    pg.title = "tprof page";
+    pg.tprof = tp;
+    pg.tprof_weight = "alloc";
+    pg.flame_unit = "bytes";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tprof.html", dir);
+    FILE *pf = fopen(path, "w");
+    if (!pf || mt_page_write(pf, &pg) < 0) rc = 1;
+    if (pf && fclose(pf) != 0) rc = 1;
+    mt_tprof_free(tp);
     return rc;
 }
 
