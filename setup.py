@@ -40,12 +40,14 @@ class build_py_with_pth(build_py):
 # link them.
 CLI = ["analyze/mt_cli.c"]
 RECFMT = ["analyze/mt_recfmt.c"]
-ANALYSIS = ["analyze/mt_analysis.c", "analyze/mt_heap.c", "analyze/mt_charge.c"]
+ANALYSIS = ["analyze/mt_analysis.c", "analyze/mt_heap.c", "analyze/mt_objs.c",
+            "analyze/mt_charge.c"]
 TOOLS = {
     "decode": ["analyze/memtrace_decode.c", "analyze/mt_select.c"] + CLI + RECFMT,
     "filter": ["analyze/memtrace_filter.c", "analyze/mt_select.c"] + CLI + RECFMT,
-    "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c"] + ANALYSIS + CLI + RECFMT,
-    "diff": ["analyze/memtrace_diff.c"] + ANALYSIS + CLI + RECFMT,
+    "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c",
+                "analyze/mt_objreport.c"] + ANALYSIS + CLI + RECFMT,
+    "diff": ["analyze/memtrace_diff.c", "analyze/mt_objdiff.c"] + ANALYSIS + CLI + RECFMT,
     "plot": ["plot/memtrace_plot.c", "plot/memtrace_plot_out.c", "plot/mt_plot_util.c",
              "plot/mt_plot_timeline.c", "plot/mt_plot_flame.c", "plot/mt_plot_page.c",
              "plot/mt_plot_tprof.c",

@@ -78,13 +78,14 @@ TEST_TARGETS += test-filter
 # ---- memtrace-analyze, and the analysis core shared with diff and plot ----
 # mt_analysis.c (analyze/mt_analysis.h) computes the report; link
 # $(ANALYSIS_OBJ) into any tool that needs it.
-ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_charge.o
+ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_objs.o \
+    $(OBJ)/analyze/mt_charge.o
 # memtrace-plot (plot/plot.mk) links mt_analysis.o by name: the heap model
 # and the charging of RSS to threads join its link line as extra prerequisites.
-$(BIN)/memtrace-plot: $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_charge.o
+$(BIN)/memtrace-plot: $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_objs.o $(OBJ)/analyze/mt_charge.o
 ANALYZE := $(BIN)/memtrace-analyze
 
-$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_tree.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_tree.o $(OBJ)/analyze/mt_objreport.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS)
@@ -117,7 +118,7 @@ TEST_TARGETS += test-analyze
 # traces with known differences (diff_mktrace.c) and records real ones.
 DIFF := $(BIN)/memtrace-diff
 
-$(DIFF): $(OBJ)/analyze/memtrace_diff.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+$(DIFF): $(OBJ)/analyze/memtrace_diff.o $(OBJ)/analyze/mt_objdiff.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS) -lm

@@ -16,6 +16,7 @@
 #include "memtrace_format.h"
 #include "mt_analysis.h"
 #include "mt_tree.h"
+#include "mt_objreport.h"
 #include "mt_cli.h"
 
 static const char usage_text[] =
@@ -171,6 +172,13 @@ static const char usage_text[] =
 "          the recorder at start, stop, markers and periodically); most: the sample\n"
 "          with the most bytes in use, end: the last, each {time_s,\n"
 "          arena_bytes, used_bytes, free_bytes (held but not in use)}\n"
+"  \"objects\": {created, destroyed, destroyed_unknown, inferred_deaths,\n"
+"          alive_max, alive_max_time_s, end_count, end_bytes (null: no\n"
+"          allocation known), objects_sized, at_heap_peak: bool, types:\n"
+"          [{type, created, destroyed, alive_max, alive_max_time_s, end_count,\n"
+"          end_bytes, peak_count, peak_bytes}] (most alive at the end first),\n"
+"          alive_at_end: [{type, count, bytes, function, file, line, frames}]}\n"
+"          or null: object tracking (memtrace.start(objects=True), 3.13+)\n"
 "  Bytes are integers (growth signed); times are seconds since the trace's\n"
 "  start (9 decimals); functions and lines hold --top entries in --sort order.\n"
 "  A trace that cannot be read at all (missing, not a trace, newer format)\n"
@@ -1381,6 +1389,7 @@ static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
     }
     mt_out_putc(o, ']');
     json_pymalloc(o, rp, a);
+    mt_objreport_json(o, a, rp->top);
     MT_OUT_LIT(o, "}\n");
 }
 
@@ -1822,6 +1831,7 @@ int main(int argc, char **argv) {
         text_processes(o, &rp, a);
         text_advice(o, &rp, a);
         text_heap(o, &rp, a);
+        mt_objreport_text(o, a, rp.top, line);
         text_functions(o, &rp, a);
         text_lines(o, &rp, a);
         text_markers(o, &rp, a);

@@ -34,6 +34,7 @@
 #include "memtrace_format.h"
 #include "mt_analysis.h"
 #include "mt_cli.h"
+#include "mt_objdiff.h"
 
 static const char usage_text[] =
 "usage: memtrace-diff [options] A B\n"
@@ -80,6 +81,7 @@ static const char usage_text[] =
 "             | func:NAME[.incl|.self|.calls|.time] | calls:NAME\n"
 "             | heap_peak | leaked (heap, bytes)\n"
 "             | alloc:NAME[.bytes|.count] | leak:NAME[.bytes|.count]\n"
+"             | objects:TYPE[.end|.created|.max] (counts)\n"
 "  OP        := '>' | '>=' | '<' | '<='   (the last one in EXPR, so NAME\n"
 "               may hold < and >: func:<module>>1MiB)\n"
 "  THRESHOLD := [+|-] NUMBER [UNIT]   absolute: compares B - A\n"
@@ -104,12 +106,18 @@ static const char usage_text[] =
 "  leak:NAME likewise the blocks of those sites still live at the end.\n"
 "  They need allocation records in both traces; a NAME that allocated in\n"
 "  neither run is an error, one that leaked in neither counts 0.\n"
+"  objects:TYPE counts the objects of the type named TYPE (its full name,\n"
+"  __main__.Point, or its last part, Point; object tracking traces,\n"
+"  memtrace.start(objects=True)): .end (default) alive at the end,\n"
+"  .created created, .max most alive at once; a TYPE in neither run is\n"
+"  an error.\n"
 "  When A is 0, the relative change is 0% if B is 0 too, else +inf% or\n"
 "  -inf% by the sign of B (so peak>+10% holds when B grew from nothing).\n"
 "  Examples: peak>+10%  peak>+50MiB  end>=+5%  duration>+20%  lost>0\n"
 "            B:lost>0  func:pkg.mod.load>+5MiB  func:load.self>+1MiB\n"
 "            calls:pkg.mod.load>+10%  events<-50%  heap_peak>+10%\n"
 "            leaked>+1MiB  alloc:parse>+20MiB  leak:Cache.put.count>+100\n"
+"            objects:Point>+1000  objects:dict.created>+10%\n"
 "  A malformed EXPR is a usage error (exit 2, the character shown); a\n"
 "  condition on something the traces cannot both give (peak without RSS\n"
 "  in one of them, func: without calls, a NAME in neither) is an error\n"
@@ -259,7 +267,7 @@ typedef struct dsite {
 
 /* The order of the first ones is that of qnames[] in parse_cond. */
 enum { Q_PEAK, Q_END, Q_START, Q_DURATION, Q_EVENTS, Q_CALLS, Q_LOST, Q_HEAP_PEAK, Q_LEAKED,
-       Q_FUNC, Q_ALLOC, Q_LEAK };
+       Q_FUNC, Q_ALLOC, Q_LEAK, Q_OBJECTS };
 enum { F_INCL, F_SELF, F_CALLS, F_TIME, F_BYTES, F_COUNT };
 enum { OP_GT, OP_GE, OP_LT, OP_LE };
 
@@ -948,6 +956,7 @@ static enum unit quantity_unit(const cond *c) {
     case Q_FUNC:
         return c->field == F_CALLS ? U_COUNT : c->field == F_TIME ? U_NS : U_BYTES;
     case Q_ALLOC: case Q_LEAK: return c->field == F_COUNT ? U_COUNT : U_BYTES;
+    case Q_OBJECTS: return U_COUNT;
     default: return U_COUNT;
     }
 }
@@ -1006,14 +1015,20 @@ static void parse_cond(const char *s, cond *c) {
         int calls = qn >= 6 && memcmp(q, "calls:", 6) == 0;
         int alloc = qn >= 6 && memcmp(q, "alloc:", 6) == 0;
         int leak = qn >= 5 && memcmp(q, "leak:", 5) == 0;
-        if (!calls && !alloc && !leak && !(qn >= 5 && memcmp(q, "func:", 5) == 0))
+        int objs = qn >= 8 && memcmp(q, "objects:", 8) == 0;
+        if (!calls && !alloc && !leak && !objs && !(qn >= 5 && memcmp(q, "func:", 5) == 0))
             cond_error(s, p, "unknown quantity '%.*s' (peak, end, start, duration, events, "
                        "calls, lost, heap_peak, leaked, func:NAME, calls:NAME, alloc:NAME, "
-                       "leak:NAME)", (int)qn, q);
-        size_t np = calls || alloc ? 6 : 5, nn = qn - np;
-        c->q = alloc ? Q_ALLOC : leak ? Q_LEAK : Q_FUNC;
+                       "leak:NAME, objects:TYPE)", (int)qn, q);
+        size_t np = objs ? 8 : calls || alloc ? 6 : 5, nn = qn - np;
+        c->q = objs ? Q_OBJECTS : alloc ? Q_ALLOC : leak ? Q_LEAK : Q_FUNC;
         c->field = F_INCL;
-        if (calls) {
+        if (objs) {
+            c->field = MT_OBJDIFF_END;
+            if (ends_with(q + np, nn, ".end")) nn -= 4;
+            else if (ends_with(q + np, nn, ".created")) c->field = MT_OBJDIFF_CREATED, nn -= 8;
+            else if (ends_with(q + np, nn, ".max")) c->field = MT_OBJDIFF_MAX, nn -= 4;
+        } else if (calls) {
             c->field = F_CALLS;
         } else if (alloc || leak) {
             c->field = F_BYTES;
@@ -1029,7 +1044,7 @@ static void parse_cond(const char *s, cond *c) {
                 }
             }
         }
-        if (nn == 0) cond_error(s, p + np, "expected a function name");
+        if (nn == 0) cond_error(s, p + np, objs ? "expected a type name" : "expected a function name");
         if (!(c->fname = strndup(q + np, nn))) mt_cli_die(1, "out of memory");
     }
     enum unit u = quantity_unit(c);
@@ -1156,6 +1171,22 @@ static int eval_cond(diff *d, cond *c) {
         if (!n) {
             mt_cli_error("--fail-if '%s': no allocation site in a function '%s' in %s or %s",
                          c->expr, c->fname, A->path, B->path);
+            return -1;
+        }
+        break;
+    }
+    case Q_OBJECTS: {
+        if (!mt_objdiff_compared(A->an, B->an)) {
+            mt_cli_error("--fail-if '%s': objects are not compared (%s has no object records: "
+                         "memtrace.start(objects=True))", c->expr,
+                         mt_analysis_objects_get(A->an)->has_objects ? B->path : A->path);
+            return -1;
+        }
+        uint32_t na = mt_objdiff_value(A->an, c->fname, c->field, &c->a);
+        uint32_t nb = mt_objdiff_value(B->an, c->fname, c->field, &c->b);
+        if (!na && !nb) {
+            mt_cli_error("--fail-if '%s': no objects of a type '%s' in %s or %s", c->expr,
+                         c->fname, A->path, B->path);
             return -1;
         }
         break;
@@ -1473,6 +1504,7 @@ static void text_report(mt_out *o, const diff *d) {
     }
 
     if (d->cmp_heap) text_heap(o, d);
+    mt_objdiff_text(o, A->an, B->an, d->top, line);
 
     if (d->nconds) {
         line(o, "%s", "");
@@ -1878,6 +1910,7 @@ static void json_report(mt_out *o, const diff *d) {
     mt_out_json_ku(o, "lines_changed", d->nlines_changed);
     mt_out_putc(o, '}');
     if (d->cmp_heap) json_heap(o, d);
+    mt_objdiff_json(o, A->an, B->an, d->top);
     MT_OUT_LIT(o, "}\n");
 }
 

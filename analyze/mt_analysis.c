@@ -12,6 +12,7 @@
 #include "mt_analysis.h"
 #include "mt_charge.h"
 #include "mt_heap.h"
+#include "mt_objs.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -259,7 +260,8 @@ struct mt_analysis {
     uint64_t npym, cappym;
     int self_has_uss;
 
-    mt_heap *heap;   /* NULL: the trace has no allocations */
+    mt_heap *heap;   /* NULL: the trace has no allocations nor objects */
+    mt_objs *objs;   /* NULL: the trace has no objects */
     mt_function *site_fns; /* by fid: the functions of the sites' frames
                               (qualname NULL: none); see site_functions */
     uint32_t nsite_fns;
@@ -645,6 +647,7 @@ static int pass2(mt_analysis *a, mt_reader *r) {
         if (a->heap && rec.type == MT_REC_FUNCTION && heap_alias(a, r, rec.u.function.fid) < 0)
             return MT_ERR_NOMEM;
         if (a->heap && mt_heap_feed(a->heap, &rec) < 0) return MT_ERR_NOMEM;
+        if (a->objs && mt_objs_feed(a->objs, a->heap, &rec) < 0) return MT_ERR_NOMEM;
         switch (rec.type) {
         case MT_REC_CALL:
         case MT_REC_CCALL:
@@ -1573,13 +1576,21 @@ static int heap_alias(mt_analysis *a, mt_reader *r, uint32_t fid) {
     return mt_heap_alias(a->heap, fid, first);
 }
 
+static int has_objects(const mt_analysis *a) {
+    return (a->h.content & MT_CONTENT_OBJECTS) || a->s.by_type[MT_REC_OBJ_NEW] ||
+           a->s.by_type[MT_REC_OBJ_DEL];
+}
+
 static int heap_start(mt_analysis *a) {
     mt_heap_config c = {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
         .t_first = a->s.t_first, .t_last = a->s.t_last,
         .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a,
-        .lifetime_slices = a->lifetime_slices};
-    return mt_heap_new(&a->heap, &c);
+        .lifetime_slices = a->lifetime_slices, .no_allocs = !has_allocs(a)};
+    int rc = mt_heap_new(&a->heap, &c);
+    if (rc == 0 && has_objects(a))
+        rc = mt_objs_new(&a->objs, a->s.from, a->s.to, a->s.t_first, a->s.t_last);
+    return rc;
 }
 
 /* Pass 3: replay up to the heap's peak, where the model groups the live
@@ -1590,6 +1601,7 @@ static int heap_peak_pass(mt_analysis *a) {
     int rc = open_reader(a, &r);
     if (rc < 0) return rc;
     mt_heap_rewind(a->heap);
+    if (a->objs) mt_objs_rewind(a->objs);
     uint64_t nrec = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
         progress_tick(a, r, 3, &nrec);
@@ -1598,7 +1610,11 @@ static int heap_peak_pass(mt_analysis *a) {
             continue;
         }
         if (rec.type == MT_REC_FUNCTION && (rc = heap_alias(a, r, rec.u.function.fid)) < 0) break;
-        if ((rc = mt_heap_feed(a->heap, &rec)) != 0) break;
+        if ((rc = mt_heap_feed(a->heap, &rec)) != 0) {
+            if (rc > 0 && a->objs) mt_objs_at_peak(a->objs);
+            break;
+        }
+        if (a->objs && (rc = mt_objs_feed(a->objs, a->heap, &rec)) < 0) break;
     }
     mt_reader_close(r);
     return rc < 0 ? fail(a, MT_ERR_NOMEM, "%s: out of memory", a->s.path) : 0;
@@ -1629,6 +1645,27 @@ const mt_analysis_lifetime *mt_analysis_lifetimes(const mt_analysis *a, uint64_t
     *t0 = *t1 = 0;
     /* made on the first call, as the site frames are: not thread-safe */
     return a->heap ? mt_heap_lifetimes(a->heap, n, nslices, t0, t1) : NULL;
+}
+
+const mt_analysis_objects *mt_analysis_objects_get(const mt_analysis *a) {
+    static const mt_analysis_objects none;
+    return a->objs ? mt_objs_summary(a->objs) : &none;
+}
+
+const mt_analysis_object_type *mt_analysis_object_types(const mt_analysis *a, uint32_t *n) {
+    *n = 0;
+    return a->objs ? mt_objs_types(a->objs, n) : NULL;
+}
+
+const mt_analysis_object_group *mt_analysis_objects_alive(const mt_analysis *a, uint32_t *n) {
+    *n = 0;
+    return a->objs ? mt_objs_alive(a->objs, n) : NULL;
+}
+
+const mt_analysis_object_point *mt_analysis_object_series(const mt_analysis *a, uint32_t type,
+                                                          uint64_t *n) {
+    *n = 0;
+    return a->objs ? mt_objs_series(a->objs, type, n) : NULL;
 }
 
 int mt_analysis_node_site(const mt_analysis *a, uint32_t node, mt_analysis_site *out) {
@@ -1826,7 +1863,7 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     if (procs_finish(a)) goto nomem;
     a->filtering = opt->nthreads > 0;
     if ((rc = select_threads(a, opt)) < 0) goto out;
-    if (has_allocs(a) && heap_start(a) < 0) goto nomem;
+    if ((has_allocs(a) || has_objects(a)) && heap_start(a) < 0) goto nomem;
     if (charge_threads(a)) goto nomem;
     for (uint64_t i = 0; i < a->nth; i++) {
         a->th[i].cur = upper_bound(a, a->s.from);
@@ -1838,8 +1875,10 @@ int mt_analysis_run(mt_analysis **out, const char *path, const mt_analysis_optio
     if ((rc = pass2(a, r)) < 0) goto nomem;
     if (a->heap) {
         if ((rc = mt_heap_end(a->heap)) < 0) goto nomem;
+        if (a->objs && mt_objs_end(a->objs) < 0) goto nomem;
         if (rc > 0 && (rc = heap_peak_pass(a)) < 0) goto out;
         if (mt_heap_finish(a->heap, r) < 0 || site_functions(a, r) < 0) goto nomem;
+        if (a->objs && mt_objs_finish(a->objs, r) < 0) goto nomem;
     }
     if (finish_functions(a, r) || finish_lines(a) || finish_threads(a, r)) goto nomem;
     mt_reader_close(r);
@@ -1891,6 +1930,7 @@ void mt_analysis_free(mt_analysis *a) {
     free(a->messages);
     free(a->argv);
     mt_heap_free(a->heap);
+    mt_objs_free(a->objs);
     free(a->site_fns);
     pool_free(&a->pool);
     free(a);

@@ -653,6 +653,67 @@ const mt_analysis_lifetime *mt_analysis_lifetimes(const mt_analysis *a, uint64_t
  * and bytes 0); -1 for a node the analysis does not have. */
 int mt_analysis_node_site(const mt_analysis *a, uint32_t node, mt_analysis_site *out);
 
+/* ---- Objects: object tracking (CPython 3.13+) ---------------------------- */
+/*
+ * From OBJ_NEW / OBJ_DEL records (memtrace.start(objects=True)). Objects are
+ * grouped by type name (the string of the records: "dict", "__main__.Point").
+ * Counts cover the selected threads' objects: created and destroyed within
+ * the window; "alive at the end": created in the window and alive at its
+ * end, by type and creating stack (the site of an OBJ_NEW is made as an
+ * allocation's: mt_analysis_node_site). An object's death is its OBJ_DEL,
+ * or else (CPython 3.13.0-3.13.2 do not report objects the interpreter loop
+ * deallocates, gh-130382) the free of the object-domain block that held it,
+ * or a new object at its address: inferred_deaths counts those. Objects
+ * created before the recording started are not counted; their OBJ_DEL is
+ * (destroyed_unknown). Bytes are the object's own block (the allocation
+ * holding it, with its GC and managed-dict headers; not what it refers
+ * to), known for the objects whose allocation was recorded (objects_sized
+ * of them; all of them with allocations="exact").
+ */
+typedef struct mt_analysis_objects {
+    int has_objects;           /* 0: no OBJ_NEW/OBJ_DEL; all else is 0 */
+    uint64_t created, destroyed; /* in the window, selected threads */
+    uint64_t destroyed_unknown;  /* OBJ_DEL of objects not seen created */
+    uint64_t inferred_deaths;    /* deaths without OBJ_DEL (see above) */
+    uint64_t live_max, t_live_max; /* most objects alive at once (all
+                                      types, whole trace), its time */
+    uint64_t end_count, end_bytes; /* alive at the window's end */
+    uint64_t objects_sized;      /* objects whose block was known */
+    uint64_t created_all;        /* objects created, whole trace */
+    int peak_known;              /* the heap's peak was replayed: peak_* */
+    uint32_t ntypes;
+} mt_analysis_objects;
+
+typedef struct mt_analysis_object_type {
+    const char *name;
+    uint64_t created, destroyed;   /* window, selected threads */
+    uint64_t live_max, t_live_max; /* whole trace, every thread */
+    uint64_t end_count, end_bytes; /* alive at the window's end */
+    uint64_t peak_count, peak_bytes; /* alive at the heap's peak */
+} mt_analysis_object_type;
+
+typedef struct mt_analysis_object_group {
+    uint32_t type;          /* index in mt_analysis_object_types */
+    uint32_t node;          /* creating stack (mt_analysis_node_site) */
+    uint64_t count, bytes;  /* alive at the window's end */
+} mt_analysis_object_group;
+
+typedef struct mt_analysis_object_point {
+    uint64_t t;     /* ticks since the anchor */
+    uint64_t live;  /* objects of the type alive: the most within the
+                       slice that ends at t */
+} mt_analysis_object_point;
+
+const mt_analysis_objects *mt_analysis_objects_get(const mt_analysis *a);
+/* Types, most alive at the end first (then most created, then name). */
+const mt_analysis_object_type *mt_analysis_object_types(const mt_analysis *a, uint32_t *n);
+/* Alive at the end by (type, stack), most first. */
+const mt_analysis_object_group *mt_analysis_objects_alive(const mt_analysis *a, uint32_t *n);
+/* Objects of type i alive over the whole trace, in time order (at most
+ * 512 points); NULL, 0 for a bad index. */
+const mt_analysis_object_point *mt_analysis_object_series(const mt_analysis *a, uint32_t type,
+                                                          uint64_t *n);
+
 /* ---- Processes ----------------------------------------------------------- */
 /*
  * When the trace holds PROC_SAMPLE records, the analysis lists every

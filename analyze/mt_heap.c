@@ -809,6 +809,31 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
     return rc < 0 ? MT_ERR_NOMEM : rc;
 }
 
+uint32_t mt_heap_site_now(mt_heap *h, uint32_t tid) {
+    hthread *th = thread_get(h, tid);
+    return th ? site_of(h, th) : NONE;
+}
+
+int mt_heap_thread_selected(mt_heap *h, uint32_t tid) {
+    hthread *th = thread_get(h, tid);
+    return th ? th->selected : 0;
+}
+
+int mt_heap_obj_block(mt_heap *h, uint64_t addr, uint64_t *start, uint64_t *size,
+                      int *replaced) {
+    static const uint64_t off[3] = {0, 16, 32};
+    for (int k = 0; k < 3 && addr >= off[k]; k++) {
+        const hblock *b = live_find(h, addr - off[k], MT_DOMAIN_OBJ);
+        if (b && addr + 16 <= b->addr + b->size) {
+            *start = b->addr;
+            *size = b->size;
+            *replaced = (b->flags & HB_REPLACED) != 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int mt_heap_end(mt_heap *h) {
     for (uint64_t i = 0; h->lt && i <= h->lmask; i++) {
         const hblock *b = &h->lt[i];
@@ -855,7 +880,7 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
     *out = h;
     if (!h) return MT_ERR_NOMEM;
     h->c = *c;
-    h->s.has_allocs = 1;
+    h->s.has_allocs = !c->no_allocs;
     h->s.sample_bytes = c->sample_bytes;
     h->horizon = c->ticks_per_second ? c->ticks_per_second * ORPHAN_HORIZON_S : UINT64_MAX / 2;
     h->tmask = 63;

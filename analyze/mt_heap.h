@@ -36,6 +36,8 @@ typedef struct mt_heap_config {
     int (*selected)(void *ctx, uint32_t tid);
     void *ctx;
     uint32_t lifetime_slices; /* 0: no lifetimes (mt_analysis_lifetimes) */
+    int no_allocs;            /* the trace has no allocations: the model
+                                 serves the objects' stacks (has_allocs 0) */
 } mt_heap_config;
 
 int mt_heap_new(mt_heap **h, const mt_heap_config *c);
@@ -82,6 +84,18 @@ int mt_heap_site_frame(const mt_heap *h, const mt_analysis_site *s, uint32_t k,
 /* The fids of the sites' frames: fid <= mt_heap_max_fid with has_fid. */
 uint32_t mt_heap_max_fid(const mt_heap *h);
 int mt_heap_has_fid(const mt_heap *h, uint32_t fid);
+
+/* For the objects model (mt_objs.c), after a record was fed: the site of
+ * thread tid's stack now (as an allocation there would get; UINT32_MAX
+ * when out of memory); whether tid is selected; the live object-domain
+ * block holding an object at addr (its start 0, 16 or 32 bytes before, for
+ * the GC and managed-dict headers): 1 with its start, size and whether it
+ * replaced a block whose free had not been read yet (another thread's,
+ * later in the file), else 0. */
+uint32_t mt_heap_site_now(mt_heap *h, uint32_t tid);
+int mt_heap_thread_selected(mt_heap *h, uint32_t tid);
+int mt_heap_obj_block(mt_heap *h, uint64_t addr, uint64_t *start, uint64_t *size,
+                      int *replaced);
 
 /* The lifetimes (mt_analysis_lifetimes); made on the first call. */
 const mt_analysis_lifetime *mt_heap_lifetimes(mt_heap *h, uint64_t *n, uint32_t *nslices,

@@ -67,11 +67,11 @@ bench-components: bench-recorder
 BENCH_ANALYZE := $(BIN)/bench-analyze
 
 $(BENCH_ANALYZE): bench/bench_analyze.c bench/bench_gen.h analyze/mt_analysis.c analyze/mt_analysis.h \
-                  analyze/mt_heap.c analyze/mt_heap.h analyze/mt_charge.c analyze/mt_charge.h \
+                  analyze/mt_heap.c analyze/mt_heap.h analyze/mt_objs.c analyze/mt_objs.h analyze/mt_charge.c analyze/mt_charge.h \
                   format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD  $@")
-	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_heap.c analyze/mt_charge.c \
+	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_heap.c analyze/mt_objs.c analyze/mt_charge.c \
 	    $(FORMAT_LIB) $(LDFLAGS) $(MT_LDLIBS)
 
 .PHONY: bench-analyze
@@ -177,3 +177,13 @@ bench-snapshots: $(REC_STAMP) ## trace_malloc / debug_malloc_stats cost vs pymem
 	$(PYTHON) bench/bench_snapshots.py --venv $(BENCH_VENV) $(BENCH_ARGS)
 
 bench-components: bench-snapshots
+
+# bench-objects: object tracking (CPython 3.13+) beside memray's
+# track_object_lifetimes and pymemtrace's ReferenceTracing, in a 3.13 venv
+# of its own (BENCH_PY313=...); writes build/bench/objects.md.
+BENCH_PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
+.PHONY: bench-objects
+bench-objects: ## Object tracking cost vs memray's and pymemtrace's (CPython 3.13+)
+	$(PYTHON) bench/bench_objects.py --python $(BENCH_PY313) $(BENCH_ARGS)
+
+bench-components: bench-objects

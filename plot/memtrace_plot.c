@@ -835,6 +835,43 @@ static void add_pymalloc(mt_plot *p, const char *path, const mt_analysis *a, con
     }
 }
 
+/* Object tracking: the objects alive of the types that had the most alive
+ * at once (up to OBJ_SERIES), counts on the right-hand axis. */
+#define OBJ_SERIES 5
+static void add_objects(mt_plot *p, const char *path, const mt_analysis *a, const char *label) {
+    uint32_t nt;
+    const mt_analysis_object_type *ty = mt_analysis_object_types(a, &nt);
+    if (!nt) return;
+    uint32_t pick[OBJ_SERIES], np = 0;
+    for (uint32_t i = 0; i < nt; i++) { /* the OBJ_SERIES greatest live_max */
+        if (!ty[i].live_max) continue;
+        uint32_t k = np < OBJ_SERIES ? np++ : OBJ_SERIES;
+        if (k == OBJ_SERIES) {
+            if (ty[i].live_max <= ty[pick[OBJ_SERIES - 1]].live_max) continue;
+            k = OBJ_SERIES - 1;
+        }
+        while (k > 0 && ty[pick[k - 1]].live_max < ty[i].live_max) {
+            pick[k] = pick[k - 1];
+            k--;
+        }
+        pick[k] = i;
+    }
+    const mt_analysis_summary *sum = mt_analysis_summary_get(a);
+    for (uint32_t j = 0; j < np; j++) {
+        char name[512];
+        snprintf(name, sizeof name, "%s%sobjects: %s", label ? label : "", label ? ": " : "",
+                 ty[pick[j]].name);
+        int se = mt_plot_series_add(p, name, MT_PLOT_UNIT_NONE);
+        if (se == MT_PLOT_ERR_LIMIT) return;
+        if (se < 0) mt_cli_die(1, "%s: %s", path, mt_plot_strerror(se));
+        uint64_t n;
+        const mt_analysis_object_point *pt = mt_analysis_object_series(a, pick[j], &n);
+        mt_plot_point(p, se, mt_analysis_seconds(a, sum->t_first), 0);
+        for (uint64_t i = 0; i < n; i++)
+            mt_plot_point(p, se, mt_analysis_seconds(a, pt[i].t), (double)pt[i].live);
+    }
+}
+
 /* A flame graph of a site table: each site's stack, outermost first, with
  * its bytes. Frames are named by function alone, so the lines of one
  * function merge into one box. */
@@ -1347,6 +1384,7 @@ int main(int argc, char **argv) {
             }
             add_heap(plot, path, an[i], R.multi ? R.label : NULL);
             add_pymalloc(plot, path, an[i], R.multi ? R.label : NULL);
+            add_objects(plot, path, an[i], R.multi ? R.label : NULL);
             uint32_t nm;
             const mt_analysis_marker *m = mt_analysis_markers(an[i], &nm);
             for (uint32_t k = 0; k < nm; k++) {

@@ -588,13 +588,30 @@ typedef struct layout {
     mt_pl_unit tu, vu;
     double tstep, vstep;
     int has_series, has_stack;
+    /* The right-hand axis: series whose unit is not the first series'
+     * (object counts beside bytes). */
+    int has_b;
+    double v0b, v1b, vstepb;
+    mt_pl_unit vub;
 } layout;
+
+/* Is series i on the right-hand axis? */
+static int on_b(const mt_plot *p, int i) {
+    return p->nseries && p->series[i].unit != p->series[0].unit;
+}
 
 static double xpix(const layout *L, double t) {
     return L->x0 + (t - L->t0) * (L->x1 - L->x0) / (L->t1 - L->t0);
 }
 static double ypix(const layout *L, double v) {
     return L->sy_bot + (v - L->v0) * (L->sy_top - L->sy_bot) / (L->v1 - L->v0);
+}
+static double ypix_b(const layout *L, double v) {
+    return L->sy_bot + (v - L->v0b) * (L->sy_top - L->sy_bot) / (L->v1b - L->v0b);
+}
+/* Series i's value v in pixels, on its axis. */
+static double ypix_s(const mt_plot *p, const layout *L, int i, double v) {
+    return on_b(p, i) ? ypix_b(L, v) : ypix(L, v);
 }
 
 static void put_time(FILE *f, double t) {
@@ -632,6 +649,28 @@ static void put_rss_change(FILE *f, double a, double b) {
     putc(')', f);
 }
 
+/* A legend entry's width in pixels (an estimate: 7.5 px a character), and
+ * the rows the legend takes when entries wrap at the picture's width. */
+static double legend_w(const mt_plot *p, int i) {
+    size_t len = mt_pl_utf8_chars(p->series[i].name);
+    if (len > 40) len = 40;
+    len += on_b(p, i) ? 28 : 16;
+    return 28 + 7.5 * (double)len + 24;
+}
+static int legend_rows(const mt_plot *p) {
+    double x = MARGIN_LEFT;
+    int rows = 1;
+    for (int i = 0; i < p->nseries; i++) {
+        double w = legend_w(p, i);
+        if (i && x + w - 24 > p->o.width_px - 8) {
+            rows++;
+            x = MARGIN_LEFT;
+        }
+        x += w;
+    }
+    return rows;
+}
+
 static void compute_layout(const mt_plot *p, layout *L, uint32_t total_rows) {
     int nlanes = 0; /* lanes with calls: the others are not drawn */
     for (int i = 0; i < p->nlanes; i++) nlanes += p->lanes[i].rows > 0;
@@ -642,7 +681,7 @@ static void compute_layout(const mt_plot *p, layout *L, uint32_t total_rows) {
     L->x1 = MARGIN_LEFT + p->plot_w;
     double top = 8 + (p->banner ? BANNER_H : 0) + (p->title ? TITLE_H : 0) +
                  (p->subtitle ? SUBTITLE_H : 0) +
-                 (p->nseries ? LEGEND_H : 0) + 12;
+                 (p->nseries ? LEGEND_H * legend_rows(p) : 0) + 12;
     double avail = L->H - top - XAXIS_H;
     double stack_need = 0;
     L->has_stack = total_rows > 0;
@@ -674,33 +713,52 @@ static void compute_layout(const mt_plot *p, layout *L, uint32_t total_rows) {
     L->tstep = mt_pl_nice_step(L->t0, L->t1, (int)(p->plot_w / 110) + 1, L->tu.div);
 }
 
-/* The value range over every series' reduced points. */
-static void value_range(const mt_plot *p, layout *L, rpoint **pts, size_t *npts) {
+/* One axis's range over the reduced points of the series on it (b: the
+ * right-hand one); 0 when it has none. */
+static int axis_range(const mt_plot *p, const layout *L, rpoint **pts, size_t *npts, int b,
+                      double *v0, double *v1, double *vstep, mt_pl_unit *vu) {
     double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < p->nseries; i++)
+    int unit = MT_PLOT_UNIT_NONE, any = 0;
+    for (int i = 0; i < p->nseries; i++) {
+        if (on_b(p, i) != b) continue;
+        unit = p->series[i].unit;
         for (size_t j = 0; j < npts[i]; j++) {
             if (pts[i][j].v < lo) lo = pts[i][j].v;
             if (pts[i][j].v > hi) hi = pts[i][j].v;
         }
-    L->has_series = lo <= hi;
-    if (!L->has_series) lo = 0, hi = 1;
+    }
+    any = lo <= hi;
+    if (!any) lo = 0, hi = 1;
     if (p->o.y_from_zero && lo > 0) lo = 0;
     if (p->o.y_from_zero && hi < 0) hi = 0;
-    int unit = p->nseries ? p->series[0].unit : MT_PLOT_UNIT_NONE;
+    if (!b && p->nseries) unit = p->series[0].unit;
     if (hi == lo) {
         double pad = fabs(hi) > 0 ? fabs(hi) * 0.05 : 1;
         lo -= pad;
         hi += pad;
     }
-    L->vu = mt_pl_value_unit(fmax(fabs(lo), fabs(hi)), unit);
+    *vu = mt_pl_value_unit(fmax(fabs(lo), fabs(hi)), unit);
     int nt = (int)((L->sy_bot - L->sy_top) / 50);
     if (nt < 2) nt = 2;
-    double scale = unit == MT_PLOT_UNIT_BYTES ? L->vu.div : 1;
+    double scale = unit == MT_PLOT_UNIT_BYTES ? vu->div : 1;
     /* Nice steps for bytes are nice in the unit shown: 20 MiB, 0.2 GiB. */
-    L->vstep = mt_pl_nice_step(lo, hi, nt, scale);
-    L->v0 = floor(lo / L->vstep) * L->vstep;
-    L->v1 = ceil(hi / L->vstep) * L->vstep;
-    if (L->v1 <= L->v0) L->v1 = L->v0 + L->vstep;
+    *vstep = mt_pl_nice_step(lo, hi, nt, scale);
+    *v0 = floor(lo / *vstep) * *vstep;
+    *v1 = ceil(hi / *vstep) * *vstep;
+    if (*v1 <= *v0) *v1 = *v0 + *vstep;
+    return any;
+}
+
+/* The value ranges over every series' reduced points: the left axis for
+ * the first series' unit, the right one for the others (a plot area made
+ * narrower for its labels). */
+static void value_range(const mt_plot *p, layout *L, rpoint **pts, size_t *npts) {
+    int a = axis_range(p, L, pts, npts, 0, &L->v0, &L->v1, &L->vstep, &L->vu);
+    int nb = 0;
+    for (int i = 0; i < p->nseries; i++) nb += on_b(p, i);
+    L->has_b = nb && axis_range(p, L, pts, npts, 1, &L->v0b, &L->v1b, &L->vstepb, &L->vub);
+    L->has_series = a || L->has_b;
+    if (L->has_b) L->x1 -= 48;
 }
 
 static void svg_head(FILE *f, const layout *L) {
@@ -802,6 +860,16 @@ static void svg_axes(FILE *f, const layout *L) {
     }
     svg_vline(f, L->x0, L->sy_top, L->sy_bot, "axis");
     svg_hline(f, L->x0, L->x1, L->sy_bot, "axis");
+    if (!L->has_b) return;
+    for (int i = 0; i < 1000; i++) {
+        double v = L->v0b + i * L->vstepb;
+        if (v > L->v1b + L->vstepb * 1e-9) break;
+        double y = ypix_b(L, v);
+        svg_hline(f, L->x1, L->x1 + 4, y, "axis");
+        svg_text(f, L->x1 + 7, y + 4, "tick", "start",
+                 mt_pl_tick_label(buf, v, L->vstepb, L->vub), 0);
+    }
+    svg_vline(f, L->x1, L->sy_top, L->sy_bot, "axis");
 }
 
 static void svg_legend(FILE *f, const mt_plot *p, const layout *L,
@@ -809,6 +877,10 @@ static void svg_legend(FILE *f, const mt_plot *p, const layout *L,
     double x = L->x0;
     for (int i = 0; i < p->nseries; i++) {
         const series *s = &p->series[i];
+        if (i && x + legend_w(p, i) - 24 > L->W - 8) { /* as legend_rows */
+            x = L->x0;
+            y += LEGEND_H;
+        }
         double hi = -INFINITY;
         for (size_t j = 0; j < npts[i]; j++)
             if (pts[i][j].v > hi) hi = pts[i][j].v;
@@ -832,11 +904,11 @@ static void svg_legend(FILE *f, const mt_plot *p, const layout *L,
         if (npts[i]) {
             fputs(" (max ", f);
             put_value(f, hi, s->unit);
-            fputs(")", f);
-            len += 16;
+            fputs(on_b(p, i) ? ", right axis)" : ")", f);
+            len += on_b(p, i) ? 28 : 16;
         }
         fputs("</text></g>\n", f);
-        x += 28 + 7.5 * (double)len + 24;
+        x += legend_w(p, i);
     }
 }
 
@@ -851,14 +923,14 @@ static void svg_series(FILE *f, const mt_plot *p, const layout *L,
             if (j) putc(j % 8 ? ' ' : '\n', f);
             mt_pl_coord(f, xpix(L, pts[i][j].t));
             putc(',', f);
-            mt_pl_coord(f, ypix(L, pts[i][j].v));
+            mt_pl_coord(f, ypix_s(p, L, i, pts[i][j].v));
         }
         fputs("\"/>\n", f);
         if (npts[i] == 1) { /* a lone point draws no line: show a dot */
             fputs("<circle r=\"2.5\" cx=\"", f);
             mt_pl_coord(f, xpix(L, pts[i][0].t));
             fputs("\" cy=\"", f);
-            mt_pl_coord(f, ypix(L, pts[i][0].v));
+            mt_pl_coord(f, ypix_s(p, L, i, pts[i][0].v));
             fprintf(f, "\" fill=\"%s\"/>\n", series_colours[i % NCOLOURS]);
         }
     }
@@ -1198,11 +1270,12 @@ int mt_plot_write_gnuplot(mt_plot *p, FILE *f, const char *term,
     for (int i = 0; i < p->nseries; i++) {
         fprintf(f, "# series %d: ", i);
         gp_str(f, p->series[i].name);
+        const mt_pl_unit *vu = on_b(p, i) ? &L.vub : &L.vu;
         fprintf(f, "; time (%s), value (%s)\n$S%d << EOD\n", L.tu.suffix,
-                *L.vu.suffix ? L.vu.suffix : "1", i);
+                *vu->suffix ? vu->suffix : "1", i);
         for (size_t j = 0; j < npts[i]; j++)
             fprintf(f, "%s %s\n", mt_pl_fmt_num(a, pts[i][j].t / L.tu.div, 10),
-                    mt_pl_fmt_num(b, pts[i][j].v / L.vu.div, 10));
+                    mt_pl_fmt_num(b, pts[i][j].v / vu->div, 10));
         fputs("EOD\n", f);
     }
     if (p->banner) {
@@ -1224,6 +1297,11 @@ int mt_plot_write_gnuplot(mt_plot *p, FILE *f, const char *term,
         fprintf(f, "set yrange [%s:", mt_pl_fmt_exact(a, L.v0 / L.vu.div));
         fprintf(f, "%s]\n", mt_pl_fmt_exact(a, L.v1 / L.vu.div));
     }
+    if (L.has_b) {
+        fprintf(f, "set y2tics\nset y2range [%s:", mt_pl_fmt_exact(a, L.v0b / L.vub.div));
+        fprintf(f, "%s]\n", mt_pl_fmt_exact(a, L.v1b / L.vub.div));
+        if (*L.vub.suffix) fprintf(f, "set y2label '%s'\n", L.vub.suffix);
+    }
     if (p->nmarkers > 1) qsort(p->markers, p->nmarkers, sizeof *p->markers, marker_cmp);
     int k = 0;
     for (size_t i = 0; i < p->nmarkers; i++) {
@@ -1241,8 +1319,9 @@ int mt_plot_write_gnuplot(mt_plot *p, FILE *f, const char *term,
     int any = 0;
     for (int i = 0; i < p->nseries; i++) {
         if (!npts[i]) continue;
-        fprintf(f, "%s$S%d using 1:2 with lines lw 1.5 lc rgb '%s' title ",
-                any ? ", \\\n     " : "plot ", i, series_colours[i % NCOLOURS]);
+        fprintf(f, "%s$S%d using 1:2%s with lines lw 1.5 lc rgb '%s' title ",
+                any ? ", \\\n     " : "plot ", i, on_b(p, i) ? " axes x1y2" : "",
+                series_colours[i % NCOLOURS]);
         gp_str(f, p->series[i].name);
         any = 1;
     }

@@ -57,6 +57,15 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
+/* Object tracking is on (const), and a second thread has recorded (set
+ * once, GIL): from then on OBJ_NEW/OBJ_DEL and the frees of the object
+ * domain read the clock (no credit, see mt_alloc_now), so that a death
+ * read from another thread's buffer can be placed before or after a
+ * creation at the same address by its time (mt_objs.c in the analysis).
+ * One thread alone has no such question: its records are in order, and
+ * its clock readings cost nothing more (tids: 0 the sampler, then one per
+ * thread in the order met). */
+static int obj_clock, obj_threads;
 /* The interpreter that started recording. (const) between mt_alloc_start
  * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
  * sub-interpreters, which from 3.12 may have a GIL of their own (running
@@ -732,6 +741,10 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
                 innermost_pos(t, ts);
             }
         }
+        if (obj_clock && type != MT_REC_ALLOC && domain == MT_DOMAIN_OBJ) {
+            if (t->tid >= 2) obj_threads = 1;
+            if (obj_threads) t->clock_credit = 0;
+        }
         mt_rec_alloc_event(t, type, domain, old, addr, size);
         mt_unown(t);
     } else {
@@ -748,6 +761,50 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
         }
         mt_rec_nogil_unlock();
     }
+out:
+    mt_tls_guard = outer;
+}
+
+/* Object tracking (mt_objects.c's reference tracer, 3.13+): one OBJ_NEW
+ * or OBJ_DEL, GIL held. The stack of an OBJ_NEW is made as an allocation's
+ * (the creating line); an OBJ_DEL needs none, as a FREE. Objects of other
+ * interpreters are not recorded (the tracer is process-wide). Under the
+ * guard only an OBJ_DEL is written: an object the program made can die in
+ * a collection that the recorder's own allocation started. */
+void mt_alloc_obj_event(int type, uintptr_t addr, uint32_t sid) {
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (!ts || ts->interp != rec_interp) return;
+    int outer = mt_tls_guard;
+    if (outer && (type == MT_REC_OBJ_NEW || outer == MT_GUARD_CORE)) return;
+    mt_tstate *t = mt_tstate_get();
+    int api_ok = 1;
+    mt_tls_guard = MT_GUARD_CORE;
+    if (!t) {
+        if (outer) goto out;
+        t = mt_hooks_thread_begin(!lazy_stacks);
+        if (!t) goto out;
+    }
+    mt_own(t);
+    if (type == MT_REC_OBJ_NEW) {
+        if (lazy_stacks) {
+            mt_tls_guard = MT_GUARD_SYNC;
+            if (t->unnamed && api_check(&api_ok)) mt_hooks_retry_name(t);
+            sync_stack(t, ts, &api_ok);
+            mt_tls_guard = MT_GUARD_CORE;
+        } else if (mt_rec.filtering) {
+            mt_rec_flush_lazy(t);
+        } else if (mt_rec.positions) {
+            innermost_pos(t, ts);
+        }
+    }
+    if (t->tid >= 2) obj_threads = 1;
+    if (obj_threads) t->clock_credit = 0; /* see obj_clock */
+    uint64_t now = mt_alloc_now(t);
+    if (mt_room(t, now)) {
+        t->pos = mt_enc_obj(t->pos, type, mt_dt(t, now), addr, sid, &t->prev_addr);
+        t->nrec++;
+    }
+    mt_unown(t);
 out:
     mt_tls_guard = outer;
 }
@@ -997,6 +1054,8 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     }
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
+    obj_clock = cfg->objects;
+    obj_threads = 0;
     rec_interp = PyInterpreterState_Get();
     frames_walked = 0;
 #ifdef HAVE_MARKS

@@ -25,6 +25,9 @@ typedef struct mt_alloc_config {
     int native;            /* register with libmemtrace-preload.so */
     uint64_t sample_bytes; /* 1: every allocation; N > 1: sampled, mean N */
     int lazy_stacks;       /* alloc mode: walk frames at allocations */
+    int objects;           /* object tracking (mt_objects.h) needs the
+                              stack state even without the two above */
+    PyObject *include_types, *exclude_types; /* its filters (borrowed) */
 } mt_alloc_config;
 
 /* Install the hooks (after mt_rec_start). Returns 0, or -1 with a Python
@@ -42,6 +45,10 @@ void mt_alloc_stop(void);
  * reader of pymalloc's state that wants pymalloc to be current
  * (_PyObject_DebugMallocStats: mt_hooks_malloc_stats_text). GIL. */
 int mt_alloc_found_obj(PyMemAllocatorEx *out);
+/* One OBJ_NEW or OBJ_DEL (type MT_REC_OBJ_*) of the object at addr whose
+ * type is named by string sid, with its creating stack (mt_objects.c's
+ * reference tracer; GIL held, between mt_alloc_start and mt_alloc_stop). */
+void mt_alloc_obj_event(int type, uintptr_t addr, uint32_t sid);
 /* Fork child: uninstall without recording anything. */
 void mt_alloc_after_fork_child(void);
 /* Is libmemtrace-preload.so loaded in this process? */

@@ -51,6 +51,7 @@
 
 #include "mt_hooks.h"
 #include "mt_alloc.h"
+#include "mt_objects.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -1877,7 +1878,7 @@ static void filters_free(mt_filters *f) {
     memset(f, 0, sizeof *f);
 }
 
-static int alloc_on; /* GIL */
+static int alloc_on, objects_on; /* GIL */
 
 int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filters,
                    const mt_alloc_config *alloc, PyObject *hide_frame) {
@@ -1909,7 +1910,10 @@ int mt_hooks_start(mt_rec_config *cfg, int mode, int c_calls, mt_filters *filter
     memset(filters, 0, sizeof *filters);
     hooks_mode = mode;
     hooks_profile = mode == MT_MODE_PROFILE || (mode == MT_MODE_TRACE && c_calls);
-    if ((alloc && (alloc->python || alloc->native) && (alloc_on = 1, mt_alloc_start(alloc) < 0)) ||
+    if ((alloc && (alloc->python || alloc->native || alloc->objects) &&
+         (alloc_on = 1, mt_alloc_start(alloc) < 0)) ||
+        (alloc && alloc->objects &&
+         (objects_on = 1, mt_objects_start(alloc->include_types, alloc->exclude_types) < 0)) ||
         install_all(1) < 0) {
         PyObject *et, *ev, *etb;
         PyErr_Fetch(&et, &ev, &etb);
@@ -1962,9 +1966,10 @@ int mt_hooks_stop(int reason) {
     /* Runs Python code (threading.setprofile), which may switch threads:
      * hooks_stopping keeps starts out meanwhile. */
     if (install_all(0) < 0) PyErr_Clear();
+    if (objects_on) mt_objects_stop();
     if (alloc_on) mt_alloc_stop();
     PyErr_Restore(et, ev, etb);
-    alloc_on = 0;
+    alloc_on = objects_on = 0;
     hooks_mode = 0;
     Py_CLEAR(hooks_hide_frame);
     Py_CLEAR(hooks_hide_code);
@@ -2010,8 +2015,9 @@ void mt_hooks_after_fork_child(void) {
     /* A stop may have been under way in another thread (which is not in
      * this process): its session is dropped all the same. */
     if (!hooks_mode && !hooks_stopping) return;
+    if (objects_on) mt_objects_after_fork_child();
     if (alloc_on) mt_alloc_after_fork_child();
-    alloc_on = 0;
+    alloc_on = objects_on = 0;
     mt_rec_forget_after_fork();
     /* Only this thread exists in the child; others' hooks went with them. */
     if (hooks_mode && install_all(0) < 0) PyErr_Clear();

@@ -8,6 +8,7 @@
 
 #include "mt_hooks.h"
 #include "mt_alloc.h"
+#include "mt_objects.h"
 #include "mt_got.h"
 #include "mt_procwatch.h"
 
@@ -59,23 +60,26 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                              "exclude", "buffer_bytes", "max_buffers", "use_tsc",
                              "python_version", "executable", "argv", "c_calls",
                              "allocations", "native", "alloc_sample_bytes", "hide_frame",
-                             "procs", NULL};
+                             "procs", "objects", "include_types", "exclude_types", NULL};
     const char *path, *mode, *pyver = NULL, *exe = NULL;
     PyObject *path_bytes = NULL;
     double rss_interval = 0.01, flush_interval = 1.0;
     int rss_exact = 0, use_tsc = 0, c_calls = -1, allocations = 0, native = 0, procs = 0;
+    int objects = 0;
+    PyObject *include_types = NULL, *exclude_types = NULL;
     unsigned long long alloc_sample_bytes = 1;
     unsigned long long rss_trigger = 0;
     unsigned int max_depth = 0, buffer_bytes = 65536, max_buffers = 256;
     PyObject *include = NULL, *exclude = NULL, *argv = NULL, *hide_frame = NULL;
     /* path: str, bytes or PathLike, converted as open() converts it. */
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&s|ddpKIOOIIpzzOpppKOp", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&s|ddpKIOOIIpzzOpppKOppOO", kwlist,
                                      PyUnicode_FSConverter, &path_bytes,
                                      &mode, &rss_interval, &flush_interval, &rss_exact,
                                      &rss_trigger, &max_depth, &include, &exclude,
                                      &buffer_bytes, &max_buffers, &use_tsc, &pyver,
                                      &exe, &argv, &c_calls, &allocations, &native,
-                                     &alloc_sample_bytes, &hide_frame, &procs))
+                                     &alloc_sample_bytes, &hide_frame, &procs, &objects,
+                                     &include_types, &exclude_types))
         return NULL;
     /* Kept until the next start (GIL): every return below may use path. */
     static PyObject *path_holder;
@@ -93,8 +97,15 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
                               rss_trigger || max_depth))
         return PyErr_Format(PyExc_ValueError, "mode 'poll' records no events: no allocations, "
                                               "c_calls, rss_exact, rss_trigger or max_depth");
-    if (m == MT_MODE_ALLOC && !allocations && !native)
-        return PyErr_Format(PyExc_ValueError, "mode 'alloc' needs allocations or native");
+    if (m == MT_MODE_ALLOC && !allocations && !native && !objects)
+        return PyErr_Format(PyExc_ValueError, "mode 'alloc' needs allocations, native or objects");
+    if (m == MT_MODE_POLL && objects)
+        return PyErr_Format(PyExc_ValueError, "mode 'poll' records no events: no objects");
+    if (!objects && ((include_types && include_types != Py_None) ||
+                     (exclude_types && exclude_types != Py_None)))
+        return PyErr_Format(PyExc_ValueError, "include_types and exclude_types need objects=True");
+    const char *why;
+    if (objects && !mt_objects_available(&why)) return PyErr_Format(PyExc_RuntimeError, "%s", why);
     if (alloc_sample_bytes == 0)
         return PyErr_Format(PyExc_ValueError, "alloc_sample_bytes must be >= 1");
     if (c_calls < 0) c_calls = m == MT_MODE_PROFILE;
@@ -139,6 +150,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     if (c_calls) cfg.header.content |= MT_CONTENT_CCALLS;
     if (m == MT_MODE_TRACE) cfg.header.content |= MT_CONTENT_LINES;
     if (allocations || native) cfg.header.content |= MT_CONTENT_ALLOCS;
+    if (objects) cfg.header.content |= MT_CONTENT_OBJECTS;
     cfg.alloc_sample_bytes = allocations || native ? alloc_sample_bytes : 0;
     cfg.use_tsc = use_tsc;
     cfg.rss_interval_ns = (uint64_t)(rss_interval * 1e9);
@@ -154,7 +166,7 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     /* Alloc mode walks its stacks: every frame's line. Profile and fast
      * modes with allocations: the allocating line (the innermost frame's);
      * trace mode has LINE records. */
-    cfg.positions = m == MT_MODE_ALLOC || ((allocations || native) && m != MT_MODE_TRACE);
+    cfg.positions = m == MT_MODE_ALLOC || ((allocations || native || objects) && m != MT_MODE_TRACE);
     if (m == MT_MODE_ALLOC && (cfg.filtering || filters.ninclude || filters.nexclude)) {
         for (size_t i = 0; i < filters.ninclude; i++) free(filters.include[i]);
         for (size_t i = 0; i < filters.nexclude; i++) free(filters.exclude[i]);
@@ -165,7 +177,8 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
         return PyErr_Format(PyExc_ValueError,
                             "mode 'alloc' takes no rss_trigger, max_depth, include or exclude");
     }
-    mt_alloc_config acfg = {allocations, native, alloc_sample_bytes, m == MT_MODE_ALLOC};
+    mt_alloc_config acfg = {allocations, native, alloc_sample_bytes, m == MT_MODE_ALLOC,
+                            objects, include_types, exclude_types};
     int rc = mt_hooks_start(&cfg, m, c_calls, &filters, &acfg, hide_frame);
     for (size_t i = 0; i < ac; i++) free(av[i]);
     free(av);

@@ -123,7 +123,7 @@ ASAN_BIN := $(ASAN_DIR)/bin
 ASAN_TOOLS := $(addprefix $(ASAN_BIN)/memtrace-,decode analyze filter diff plot)
 ASAN_CLI_OBJS := $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_recfmt.o
 ASAN_ANALYSIS_OBJS := $(ASAN_DIR)/obj/analyze/mt_analysis.o $(ASAN_DIR)/obj/analyze/mt_heap.o \
-    $(ASAN_DIR)/obj/analyze/mt_charge.o
+    $(ASAN_DIR)/obj/analyze/mt_objs.o $(ASAN_DIR)/obj/analyze/mt_charge.o
 ASAN_PLOT_OBJS := $(PLOT_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
 $(ASAN_DIR)/obj/plot/memtrace_plot.o $(ASAN_DIR)/obj/plot/memtrace_plot_out.o: \
     MT_CFLAGS += -Iplot -Ianalyze
@@ -141,9 +141,9 @@ $(ASAN_BIN)/memtrace-filter: $(ASAN_DIR)/obj/analyze/memtrace_filter.o \
     $(ASAN_DIR)/obj/analyze/mt_select.o $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o \
-    $(ASAN_DIR)/obj/analyze/mt_tree.o $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
+    $(ASAN_DIR)/obj/analyze/mt_tree.o $(ASAN_DIR)/obj/analyze/mt_objreport.o $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
-$(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o \
+$(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o $(ASAN_DIR)/obj/analyze/mt_objdiff.o \
     $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-plot: $(ASAN_DIR)/obj/plot/memtrace_plot.o $(ASAN_DIR)/obj/plot/memtrace_plot_out.o \

@@ -143,13 +143,40 @@ def _check_prefixes(name, value):
 
 def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_depth,
              include, exclude, buffer_bytes, max_buffers, clock, fork, c_calls,
-             allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES, native=False):
+             allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES, native=False,
+             objects=False, include_types=(), exclude_types=()):
     native_auto = False
+    if not isinstance(objects, bool):
+        raise TypeError("objects must be a bool, not %s" % type(objects).__name__)
+    include_types = _check_types("include_types", include_types)
+    exclude_types = _check_types("exclude_types", exclude_types)
+    if (include_types or exclude_types) and not objects:
+        raise ValueError("include_types and exclude_types filter object tracking: "
+                         "they need objects=True")
+    if objects and _sys.version_info < (3, 13):
+        raise RuntimeError("objects=True needs CPython 3.13 or later (its reference tracer, "
+                           "PyRefTracer_SetTracer); this is CPython %s" % _python_version())
+    if objects and _sys.version_info[:3] < (3, 13, 3) and allocations not in ("exact", True):
+        # CPython 3.13.0-3.13.2 do not report the deaths of objects that
+        # the interpreter loop deallocates (gh-130382): the frees of their
+        # blocks say it, so every Python allocation is recorded too, unless
+        # the caller chose otherwise (then said to be approximate).
+        if allocations is None:
+            allocations = "exact"
+        else:
+            import warnings
+            warnings.warn("memtrace: objects=True with allocations=%r on CPython %s: this "
+                          "version does not report the deaths of objects the interpreter "
+                          "loop frees (fixed in 3.13.3, gh-130382); without every allocation "
+                          "they are known only when a new object takes their address, so "
+                          "counts of objects alive are too high" % (allocations,
+                                                                     _python_version()),
+                          RuntimeWarning, stacklevel=4)
     if mode is None:
         # The default: sampled Python allocations plus native ones where
         # available (bench/RESULTS.md: ~1.05x bare, names the peak's line).
-        if (allocations is False and native is not True) or c_calls or rss_trigger \
-                or max_depth or include or exclude:
+        if (allocations is False and native is not True and not objects) or c_calls \
+                or rss_trigger or max_depth or include or exclude:
             # What only a call hook does: the profile mode of old.
             mode = "profile"
         else:
@@ -175,7 +202,7 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
     _check_number("alloc_sample_bytes", alloc_sample_bytes, minimum=1, integer=True,
                   maximum=_MAX_BYTES)
     if mode == "alloc":
-        if allocations is None and not native:
+        if allocations is None and not native and not objects:
             allocations = "exact"
         if c_calls:
             raise ValueError("c_calls=True needs mode 'profile' or 'trace'")
@@ -184,9 +211,10 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
         c_calls = False
     if mode == "poll":
         if allocations is not None or native or c_calls or rss_trigger or max_depth \
-                or include or exclude or rss == "exact":
+                or include or exclude or rss == "exact" or objects:
             raise ValueError("mode 'poll' records no events: it takes no allocations, native, "
-                             "c_calls, rss='exact', rss_trigger, max_depth, include or exclude")
+                             "objects, c_calls, rss='exact', rss_trigger, max_depth, include "
+                             "or exclude")
         c_calls = False
     if native and not _memtrace.native_available():
         raise RuntimeError("native=True is not available on this platform (it needs Linux "
@@ -246,7 +274,26 @@ def _options(path, mode, rss_interval, flush_interval, rss, rss_trigger, max_dep
                 max_depth=max_depth, include=include, exclude=exclude,
                 buffer_bytes=buffer_bytes, max_buffers=max_buffers, clock=clock, fork=fork,
                 c_calls=c_calls, allocations=allocations, alloc_sample_bytes=alloc_sample_bytes,
-                native=native, _native_auto=native_auto)
+                native=native, _native_auto=native_auto, objects=objects,
+                include_types=include_types, exclude_types=exclude_types)
+
+
+def _check_types(name, value):
+    """include_types / exclude_types: an iterable of types and type names."""
+    if value is None:
+        return ()
+    if isinstance(value, (str, type)):
+        value = (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError("%s must be an iterable of types or type names, not %s"
+                        % (name, type(value).__name__)) from None
+    for item in items:
+        if not isinstance(item, type) and not (isinstance(item, str) and item):
+            raise TypeError("%s must hold types or non-empty type names (str), got %r"
+                            % (name, item))
+    return items
 
 
 def _python_version():
@@ -314,14 +361,17 @@ def _start_core(opts, hide_frame):
         executable=_sys.executable, argv=opts.get("_argv") or [str(a) for a in getattr(_sys, "argv", [])],
         allocations=opts["allocations"] is not None, native=opts["native"],
         alloc_sample_bytes=opts["alloc_sample_bytes"] if opts["allocations"] == "sampled" else 1,
-        hide_frame=hide_frame, procs=opts.get("procs", False))
+        hide_frame=hide_frame, procs=opts.get("procs", False),
+        objects=opts.get("objects", False), include_types=opts.get("include_types") or None,
+        exclude_types=opts.get("exclude_types") or None)
 
 
 def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
           rss="sampled", rss_trigger=0, max_depth=0, include=(), exclude=(),
           buffer_bytes=64 * 1024, max_buffers=256, clock=None, fork="child",
           c_calls=None, allocations=None, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
-          native=None, *, _hide_frame=None, _argv=None):
+          native=None, *, objects=False, include_types=(), exclude_types=(),
+          _hide_frame=None, _argv=None):
     """Start recording every thread into path; return the path.
 
     The default (no mode, allocations or native given) answers "where did
@@ -362,6 +412,18 @@ def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
                    None (default): on when mode is None and
                    native_available(), else off; True where it is not
                    available raises RuntimeError
+    objects        CPython 3.13+: also record every object's creation (with
+                   its type and creating stack and line) and destruction,
+                   through CPython's reference tracer; memtrace analyze then
+                   reports objects by type (live over time, alive at the end
+                   by creation line, at the heap's peak). Costs about what
+                   allocations="exact" costs; narrow it with include_types.
+                   Earlier versions raise RuntimeError
+    include_types, exclude_types
+                   objects=True: record only objects whose type is, or is a
+                   subclass of, one of include_types (empty: all), and not
+                   of exclude_types; each a type or a name ("dict",
+                   "collections.OrderedDict", "mymod.Point" or "Point")
     c_calls        trace mode: also record C calls (installs the profile hook
                    beside the trace hook: ~10% more cost); default: True in
                    profile mode, False otherwise
@@ -395,7 +457,8 @@ def start(path=None, mode=None, rss_interval=0.01, flush_interval=1.0,
             _current["path"] if _current else "?",))
     opts = _options(path, mode, rss_interval, flush_interval, rss, rss_trigger,
                     max_depth, include, exclude, buffer_bytes, max_buffers, clock, fork,
-                    c_calls, allocations, alloc_sample_bytes, native)
+                    c_calls, allocations, alloc_sample_bytes, native, objects,
+                    include_types, exclude_types)
     # _hide_frame (the launcher's): that frame and its callers are left out
     # of every stack, so a program run by `python -m memtrace run` shows
     # its own frames only. _argv: the command the trace's header names
@@ -518,7 +581,7 @@ _DEFAULTS = dict(rss_interval=0.01, flush_interval=1.0, rss="sampled", rss_trigg
                  max_depth=0, include=(), exclude=(), buffer_bytes=64 * 1024,
                  max_buffers=256, clock=None, fork="child", c_calls=None,
                  allocations=False, alloc_sample_bytes=DEFAULT_ALLOC_SAMPLE_BYTES,
-                 native=False)
+                 native=False, objects=False, include_types=(), exclude_types=())
 
 
 def _with_defaults(options):

@@ -44,6 +44,12 @@ options:
                            before recording starts and calls through saved
                            function pointers (implies --alloc; the default
                            tracks native allocations in-process already)
+  --objects                CPython 3.13+: also record every object's creation
+                           (type, line) and destruction; memtrace analyze shows
+                           objects by type, alive at the end by creating line
+  --include-types NAME     --objects: only these types and their subclasses
+                           ("dict", "mymod.Point" or "Point"; repeatable)
+  --exclude-types NAME     --objects: not these types (repeatable)
   --rss-interval SECONDS   RSS sampling period (default 0.01; 0: no sampler)
   --flush-interval SECONDS chunks reach the disk at least this often (default 1)
   --rss sampled|exact      exact also reads RSS at every event (slow)
@@ -71,7 +77,9 @@ _VALUED = {
     "--flush-interval": "flush_interval", "--rss": "rss", "--rss-trigger": "rss_trigger",
     "--max-depth": "max_depth", "--include": "include", "--exclude": "exclude",
     "--clock": "clock", "--fork": "fork", "--alloc-sample-bytes": "alloc_sample_bytes",
+    "--include-types": "include_types", "--exclude-types": "exclude_types",
 }
+_LISTS = ("include", "exclude", "include_types", "exclude_types")
 _FLOATS = ("rss_interval", "flush_interval")
 _INTS = ("rss_trigger", "max_depth", "alloc_sample_bytes")
 _REEXEC = "MEMTRACE_PRELOAD_REEXEC"
@@ -90,7 +98,7 @@ def _usage_error(msg):
 def parse_run_args(args):
     """Return (options, verbose, kind, target, target_args); raise UsageError.
     verbose: 0 with -q, 2 with -v, else 1; options["force"] with -f."""
-    opts = {"include": [], "exclude": []}
+    opts = {"include": [], "exclude": [], "include_types": [], "exclude_types": []}
     verbose = 1
     i = 0
     while i < len(args):
@@ -116,6 +124,13 @@ def parse_run_args(args):
             continue
         if a == "--native":
             opts["native"] = True
+            i += 1
+            continue
+        if a == "--objects":
+            if sys.version_info < (3, 13):
+                raise UsageError("--objects needs CPython 3.13 or later (its reference "
+                                 "tracer); this is CPython %d.%d.%d" % sys.version_info[:3])
+            opts["objects"] = True
             i += 1
             continue
         if a == "--alloc" and i + 1 < len(args) and args[i + 1] in ("exact", "sampled"):
@@ -156,7 +171,7 @@ def parse_run_args(args):
                     value = int(value)
             except ValueError:
                 raise UsageError("option %s: not a number: %r" % (name, value)) from None
-            if key in ("include", "exclude"):
+            if key in _LISTS:
                 opts[key].append(value)
             else:
                 opts[key] = value

@@ -10,7 +10,9 @@ that passed the variable on), ".<pid>" is inserted before the extension so
 no process overwrites another's trace. Options are those of memtrace.start:
 mode, rss_interval, flush_interval, rss, rss_trigger, max_depth, include,
 exclude (several prefixes separated by ':'), clock, fork, c_calls (0 or 1),
-allocations (0, 1, exact or sampled), alloc_sample_bytes, native (0 or 1).
+allocations (0, 1, exact or sampled), alloc_sample_bytes, native (0 or 1),
+objects (0 or 1), include_types and exclude_types (type names separated by
+':').
 With no mode, allocations or native, memtrace.start()'s default applies
 (sampled Python allocations, native ones where available, the RSS sampler).
 
@@ -22,7 +24,7 @@ import sys
 
 _FLOATS = ("rss_interval", "flush_interval")
 _INTS = ("rss_trigger", "max_depth", "buffer_bytes", "max_buffers", "alloc_sample_bytes")
-_LISTS = ("include", "exclude")
+_LISTS = ("include", "exclude", "include_types", "exclude_types")
 
 
 def parse(spec):
@@ -47,7 +49,7 @@ def parse(spec):
             value = float(value)
         elif key in _INTS:
             value = int(value)
-        elif key in ("c_calls", "native"):
+        elif key in ("c_calls", "native", "objects"):
             if value.strip() not in ("0", "1"):
                 raise ValueError("MEMTRACE: %s must be 0 or 1, got %r" % (key, value))
             value = value.strip() == "1"

@@ -118,6 +118,9 @@ def check_type(v, t, where, errors):
     elif t == "bool":
         if not isinstance(v, bool):
             errors.append(f"{where}: {v!r} is not a boolean")
+    elif t == "int?":
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            errors.append(f"{where}: {v!r} is not an integer or null")
     elif t == "null":
         if v is not None:
             errors.append(f"{where}: {v!r} is not null")
@@ -129,13 +132,24 @@ def check_type(v, t, where, errors):
 
 _PYM_AT = {"time_s": "num", "arena_bytes": "int", "used_bytes": "int", "free_bytes": "int"}
 PYMALLOC = {"samples": "int", "arena_bytes_max": "int", "most": _PYM_AT, "end": _PYM_AT}
+_FRAME = {"function": "str", "file": "str", "line": "int", "first_line": "int"}
+OBJECTS = {"created": "int", "destroyed": "int", "destroyed_unknown": "int",
+           "inferred_deaths": "int", "alive_max": "int", "alive_max_time_s": "num",
+           "end_count": "int", "end_bytes": "int?", "objects_sized": "int",
+           "at_heap_peak": "bool",
+           "types": [{"type": "str", "created": "int", "destroyed": "int", "alive_max": "int",
+                      "alive_max_time_s": "num", "end_count": "int", "end_bytes": "int",
+                      "peak_count": "int", "peak_bytes": "int"}],
+           "alive_at_end": [{"type": "str", "count": "int", "bytes": "int", "function": "str",
+                             "file": "str", "line": "int", "frames": [_FRAME]}]}
 
 
 def schema(doc):
     errors = []
     want = dict(SCHEMA, heap=HEAP) if isinstance(doc, dict) and "heap" in doc else dict(SCHEMA)
-    want["notes"] = ["str"]  # schema 1 adds keys at the end: notes, then pymalloc
+    want["notes"] = ["str"]  # schema 1 adds keys at the end: notes, pymalloc, objects
     want["pymalloc"] = PYMALLOC if isinstance(doc, dict) and doc.get("pymalloc") else "null"
+    want["objects"] = OBJECTS if isinstance(doc, dict) and doc.get("objects") else "null"
     check_type(doc, want, "$", errors)
     if not errors and doc["schema"] != "memtrace-analyze/1":
         errors.append(f"$.schema: {doc['schema']!r}")

@@ -532,6 +532,64 @@ static void mk_zombie(const char *path) {
     close_writer();
 }
 
+static void obj(int type, uint32_t tid, uint64_t ms, uint64_t addr, uint32_t sid) {
+    mt_record r = {.type = (uint8_t)type, .tid = tid, .t = ms * MS};
+    r.u.obj.addr = addr;
+    r.u.obj.type_sid = sid;
+    put(&r);
+}
+
+/* Object tracking, times in ms. Thread 1 runs main (fid 1, o.py:1), which
+ * calls make (2, o.py:10); thread 2 runs worker (3, o.py:20).
+ *
+ *    2  make: obj block 0x1000 64 B, Point at 0x1020 (GC + dict headers:
+ *       32 B in); block 0x2000 48 B, Point at 0x2010 (16 B in)
+ *    3  make: dict at 0x3000, no allocation (a free list's block)
+ *    5  main: malloc 1000000 B: the heap's peak; alive then: 2 Points
+ *       (112 B) and the dict                       -> at heap peak
+ *    6  its free
+ *    7  OBJ_DEL of the Point at 0x2010, free of its block
+ *    8  free of block 0x1000: the Point at 0x1020 dies without an OBJ_DEL
+ *    9  main: a dict at 0x3000 again: the first one died (inferred)
+ *   10  OBJ_DEL of an unknown Point at 0x7777      -> destroyed_unknown 1
+ *   11  worker: block 0x4000 32 B, Point at 0x4000
+ *
+ *   created 5 (Point 3, dict 2), destroyed 3 (Point 2, dict 1), inferred
+ *   deaths 2; alive most 3 at 3 ms (Point 2 at 2 ms); at the end 2: the
+ *   worker's Point (32 B) and main's dict (bytes unknown); sized 3. */
+static void mk_objects(const char *path) {
+    alloc_sample_bytes = 1;
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    thread(2, 101, "worker");
+    func(1, "main", "o.py", 1);
+    func(2, "make", "o.py", 10);
+    func(3, "worker", "o.py", 20);
+    uint32_t point = str("__main__.Point"), dict = str("dict");
+    call(1, 1, 1);
+    call(1, 2, 2);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x1000, 64);
+    obj(MT_REC_OBJ_NEW, 1, 2, 0x1020, point);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x2000, 48);
+    obj(MT_REC_OBJ_NEW, 1, 2, 0x2010, point);
+    obj(MT_REC_OBJ_NEW, 1, 3, 0x3000, dict);
+    ret(1, 4);
+    alloc(1, 5, MT_DOMAIN_MALLOC, 0xA000, 1000000);
+    dealloc(1, 6, MT_DOMAIN_MALLOC, 0xA000);
+    obj(MT_REC_OBJ_DEL, 1, 7, 0x2010, point);
+    dealloc(1, 7, MT_DOMAIN_OBJ, 0x2000);
+    dealloc(1, 8, MT_DOMAIN_OBJ, 0x1000);
+    obj(MT_REC_OBJ_NEW, 1, 9, 0x3000, dict);
+    obj(MT_REC_OBJ_DEL, 1, 10, 0x7777, point);
+    flush();
+    call(2, 11, 3);
+    alloc(2, 11, MT_DOMAIN_OBJ, 0x4000, 32);
+    obj(MT_REC_OBJ_NEW, 2, 11, 0x4000, point);
+    ret(2, 12);
+    ret(1, 12);
+    close_writer();
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "basic")) mk_basic(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "lost")) mk_lost(argv[2]);
@@ -541,11 +599,12 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "empty")) mk_empty(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "objects")) mk_objects(argv[2]);
     else if (argc == 4 && !strcmp(argv[1], "chunks")) mk_chunks(argv[2], atoi(argv[3]));
     else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);
     else {
-        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled|lost|zombie OUT | chunks OUT N"
+        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled|objects|lost|zombie OUT | chunks OUT N"
                         " | flip FILE OFFSET | major2 FILE\n");
         return 2;
     }

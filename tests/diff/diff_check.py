@@ -140,8 +140,21 @@ def check_deltas(v, where, errors):
             check_deltas(x, f"{where}.{k}", errors)
 
 
+# The last key, null unless both traces have objects.
+_PAIR = {"a": "int", "b": "int", "change": "int"}
+OBJECTS = {"end_count": _PAIR, "created": _PAIR, "types_total": "int", "types_changed": "int",
+           "types": [{"type": "str", "status": "status", "end_count": _PAIR, "end_bytes": _PAIR,
+                      "created": _PAIR, "alive_max": _PAIR}]}
+
+
 def schema(doc):
     errors = []
+    if isinstance(doc, dict):
+        if list(doc.keys())[-1:] != ["objects"]:
+            errors.append("$: objects is not the last key")
+        elif doc["objects"] is not None:
+            check_type(doc["objects"], OBJECTS, "$.objects", errors)
+        doc = {k: v for k, v in doc.items() if k != "objects"}
     if isinstance(doc, dict) and "heap" in doc:
         if list(doc.keys())[-1] != "heap":
             errors.append("$: heap is not the last key")

@@ -209,6 +209,34 @@ static void mk_heap(const char *path, int b) {
     close_writer();
 }
 
+static void obj(int type, uint64_t ms, uint64_t addr, uint32_t sid) {
+    mt_record r = {.type = (uint8_t)type, .tid = 1, .t = ms * MS};
+    r.u.obj.addr = addr;
+    r.u.obj.type_sid = sid;
+    put(&r);
+}
+
+/* Object tracking. A: 3 Points alive at the end, 2 dicts made and freed.
+ * B: 5 Points alive, 2 dicts alive, and a new type, a tuple. So alive at
+ * the end 3 -> 8; by |change|: Point +2 (created +2), dict +2 (created 0),
+ * tuple +1 (new). */
+static void mk_objs(const char *path, int b) {
+    open_writer(path, "alloc", MT_CONTENT_CALLS | MT_CONTENT_OBJECTS | MT_CONTENT_RSS);
+    func(1, MT_FUNC_PYTHON, "main", "o", "o.py", 1);
+    uint32_t point = str("__main__.Point"), dict = str("dict"), tup = str("tuple");
+    rss(0, 10);
+    ev(MT_REC_CALL, 1, 1);
+    for (uint64_t i = 0; i < (b ? 5u : 3u); i++) obj(MT_REC_OBJ_NEW, 2, 0x1000 + 64 * i, point);
+    for (uint64_t i = 0; i < 2; i++) obj(MT_REC_OBJ_NEW, 3, 0x2000 + 64 * i, dict);
+    if (!b)
+        for (uint64_t i = 0; i < 2; i++) obj(MT_REC_OBJ_DEL, 4, 0x2000 + 64 * i, dict);
+    else
+        obj(MT_REC_OBJ_NEW, 4, 0x3000, tup);
+    rss(5, 20);
+    ev(MT_REC_RETURN, 6, 0);
+    close_writer();
+}
+
 static void defs(int c_func) {
     func(1, MT_FUNC_PYTHON, "main", "d", "d.py", 1);
     func(2, MT_FUNC_PYTHON, "f", "d", "d.py", 10);
@@ -311,8 +339,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "poll")) mk_poll(argv[2]);
     else if (!strcmp(k, "heapa")) mk_heap(argv[2], 0);
     else if (!strcmp(k, "heapb")) mk_heap(argv[2], 1);
+    else if (!strcmp(k, "objsa")) mk_objs(argv[2], 0);
+    else if (!strcmp(k, "objsb")) mk_objs(argv[2], 1);
     else {
-        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll|heapa|heapb OUT\n");
+        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll|heapa|heapb|objsa|objsb OUT\n");
         return 2;
     }
     return 0;

@@ -138,7 +138,7 @@ test_expect_success 'malformed: units and names' '
     test_status 2 "$DIFF" ha.trace hb.trace --fail-if "heap_peak>5ms" >out 2>err &&
     grep "is not a unit of bytes" err &&
     test_status 2 "$DIFF" ha.trace hb.trace --fail-if "leaks>0" >out 2>err &&
-    grep "unknown quantity .leaks. (.*heap_peak, leaked, .*alloc:NAME, leak:NAME)" err
+    grep "unknown quantity .leaks. (.*heap_peak, leaked, .*alloc:NAME, leak:NAME, objects:TYPE)" err
 '
 
 test_expect_success 'only one trace has allocations: a warning, no heap, no condition' '

@@ -441,6 +441,19 @@ print("@%d.%09d" % divmod(json.load(sys.stdin)["wall_ns"] + 2000000, 10**9))')
         bad "analyze_mktrace lost failed (ANALYZE_MKTRACE=${ANALYZE_MKTRACE:-unset})"
     fi
 
+    echo "== memtrace-plot: object tracking: alive objects by type on the right-hand axis"
+    if [ -n "${ANALYZE_MKTRACE:-}" ] && "$ANALYZE_MKTRACE" objects obj.trace; then
+        expect 0 "$PLOT_CMD" obj.trace -o obj.svg
+        wellformed obj.svg
+        has obj.svg 'data-name="objects: __main__.Point"'
+        has obj.svg 'data-name="objects: dict"'
+        has obj.svg 'objects: __main__.Point (max 2, right axis)'
+        expect 0 "$PLOT_CMD" --gnuplot obj.trace -o obj.gp
+        has obj.gp 'axes x1y2'
+    else
+        bad "analyze_mktrace objects failed (ANALYZE_MKTRACE=${ANALYZE_MKTRACE:-unset})"
+    fi
+
     echo "== memtrace-plot never overwrites its input"
     cp a.trace keep.trace
     ln -s a.trace sym.trace

@@ -402,6 +402,40 @@ static void test_gnuplot(void) {
     mt_plot_free(p);
 }
 
+/* Counts beside bytes: a right-hand axis with its own ticks, the legend
+ * says so, gnuplot draws them on y2; the legend wraps to a second row. */
+static void test_right_axis(void) {
+    mt_plot *p;
+    mt_plot_new(&p, NULL);
+    int s = mt_plot_series_add(p, "RSS", MT_PLOT_UNIT_BYTES);
+    int c = mt_plot_series_add(p, "objects: __main__.Point", MT_PLOT_UNIT_NONE);
+    for (int k = 0; k < 5; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "a rather long series name number %d", k);
+        mt_plot_series_add(p, name, MT_PLOT_UNIT_BYTES);
+    }
+    for (int i = 0; i <= 100; i++) {
+        mt_plot_point(p, s, i * 0.01, 100.0 * 1048576);
+        mt_plot_point(p, c, i * 0.01, i * 1000.0);
+    }
+    size_t len;
+    char *svg = svg_of(p, &len);
+    CHECK(strstr(svg, "objects: __main__.Point (max 100000, right axis)") != NULL, "legend");
+    CHECK(strstr(svg, ">100 k</text>") != NULL || strstr(svg, ">100k</text>") != NULL,
+          "right-hand ticks in counts");
+    CHECK(strstr(svg, ">100 MiB</text>") != NULL || strstr(svg, ">100.0 MiB</text>") != NULL,
+          "left-hand ticks in bytes");
+    /* the count series reaches the top of the area; RSS sits on its own axis */
+    const char *legend2 = strstr(svg, "number 4");
+    CHECK(legend2 != NULL, "every legend entry drawn");
+    free(svg);
+    char *gp = gnuplot_of(p, "png", "/tmp/x.png");
+    CHECK(strstr(gp, "$S1 using 1:2 axes x1y2 with lines") != NULL, "gnuplot y2");
+    CHECK(strstr(gp, "set y2tics\nset y2range [0:") != NULL, "gnuplot y2 range");
+    free(gp);
+    mt_plot_free(p);
+}
+
 /* ---- flame graphs ------------------------------------------------------- */
 
 static void test_flame(void) {
@@ -830,6 +864,7 @@ int main(int argc, char **argv) {
     test_spans();
     test_window();
     test_gnuplot();
+    test_right_axis();
     test_flame();
     test_empty_and_nasty();
     test_tprof();
