@@ -68,6 +68,7 @@ include format/format.mk
 -include plot/plot.mk
 -include recorder/recorder.mk
 -include poll/poll.mk
+-include dtrace/dtrace.mk
 -include tests/tests.mk
 -include tests/spec/spec.mk
 -include bench/bench.mk

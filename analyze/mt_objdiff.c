@@ -3,6 +3,7 @@
  */
 #include "mt_objdiff.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,15 @@ static int cmp_name(const void *x, const void *y) {
 
 static uint64_t mag(int64_t v) { return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; }
 
+static int changed(const orow *e) {
+    return e->present[0] != e->present[1] || e->end[0] != e->end[1] ||
+           e->created[0] != e->created[1] || e->max[0] != e->max[1] ||
+           e->end_bytes[0] != e->end_bytes[1];
+}
+
 static int cmp_change(const void *x, const void *y) {
     const orow *a = x, *b = y;
+    if (changed(a) != changed(b)) return changed(a) ? -1 : 1; /* changed ones first */
     uint64_t ea = mag(a->end[1] - a->end[0]), eb = mag(b->end[1] - b->end[0]);
     if (ea != eb) return ea < eb ? 1 : -1;
     uint64_t ca = mag(a->created[1] - a->created[0]), cb = mag(b->created[1] - b->created[0]);
@@ -92,10 +100,7 @@ static orow *rows(const mt_analysis *a, const mt_analysis *b, uint32_t *n, uint3
         }
     }
     qsort(r, m, sizeof *r, cmp_change);
-    for (uint32_t i = 0; i < m; i++)
-        if (r[i].end[0] != r[i].end[1] || r[i].created[0] != r[i].created[1] ||
-            r[i].max[0] != r[i].max[1])
-            (*nchanged)++;
+    for (uint32_t i = 0; i < m; i++) *nchanged += (uint32_t)changed(&r[i]);
     *n = m;
     return r;
 }
@@ -134,11 +139,18 @@ void mt_objdiff_text(mt_out *o, const mt_analysis *a, const mt_analysis *b, uint
     free(r);
 }
 
+/* A change as memtrace-diff writes one: {a, b, delta, pct} (pct: 0 when
+ * both are 0, null when only a is). */
 static void json_pair(mt_out *o, const char *k, int64_t a, int64_t b) {
-    char buf[96];
+    char buf[160], p[48] = "null";
     mt_out_json_key(o, k);
-    snprintf(buf, sizeof buf, "{\"a\":%lld,\"b\":%lld,\"change\":%lld}", (long long)a,
-             (long long)b, (long long)(b - a));
+    if (a)
+        snprintf(p, sizeof p, "%.4f", 100.0 * ((double)b - (double)a) / fabs((double)a));
+    else if (!b)
+        snprintf(p, sizeof p, "0.0000");
+    if (strcmp(p, "-0.0000") == 0) snprintf(p, sizeof p, "0.0000");
+    snprintf(buf, sizeof buf, "{\"a\":%lld,\"b\":%lld,\"delta\":%lld,\"pct\":%s}",
+             (long long)a, (long long)b, (long long)(b - a), p);
     mt_out_puts(o, buf);
 }
 

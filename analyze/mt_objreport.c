@@ -100,6 +100,16 @@ void mt_objreport_text(mt_out *o, const mt_analysis *a, uint32_t top, mt_objrepo
     }
 }
 
+/* "key":v, or "key":null when v is not known. */
+static void json_opt(mt_out *o, const char *key, uint64_t v, int known) {
+    if (known) {
+        mt_out_json_ku(o, key, v);
+    } else {
+        mt_out_json_key(o, key);
+        MT_OUT_LIT(o, "null");
+    }
+}
+
 void mt_objreport_json(mt_out *o, const mt_analysis *a, uint32_t top) {
     const mt_analysis_objects *s = mt_analysis_objects_get(a);
     MT_OUT_LIT(o, ",\n\"objects\":");
@@ -127,14 +137,7 @@ void mt_objreport_json(mt_out *o, const mt_analysis *a, uint32_t top) {
     mt_out_putc(o, ',');
     mt_out_json_ku(o, "end_count", s->end_count);
     mt_out_putc(o, ',');
-    mt_out_json_key(o, "end_bytes");
-    if (s->objects_sized) {
-        char b[32];
-        snprintf(b, sizeof b, "%llu", (unsigned long long)s->end_bytes);
-        mt_out_puts(o, b);
-    } else {
-        MT_OUT_LIT(o, "null");
-    }
+    json_opt(o, "end_bytes", s->end_bytes, s->objects_sized > 0);
     mt_out_putc(o, ',');
     mt_out_json_ku(o, "objects_sized", s->objects_sized);
     mt_out_putc(o, ',');
@@ -155,11 +158,11 @@ void mt_objreport_json(mt_out *o, const mt_analysis *a, uint32_t top) {
         mt_out_putc(o, ',');
         mt_out_json_ku(o, "end_count", ty[i].end_count);
         mt_out_putc(o, ',');
-        mt_out_json_ku(o, "end_bytes", ty[i].end_bytes);
+        json_opt(o, "end_bytes", ty[i].end_bytes, s->objects_sized > 0);
         mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_count", ty[i].peak_count);
+        json_opt(o, "peak_count", ty[i].peak_count, s->peak_known);
         mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_bytes", ty[i].peak_bytes);
+        json_opt(o, "peak_bytes", ty[i].peak_bytes, s->peak_known && s->objects_sized > 0);
         mt_out_putc(o, '}');
     }
     MT_OUT_LIT(o, "],\"alive_at_end\":[");
@@ -173,7 +176,7 @@ void mt_objreport_json(mt_out *o, const mt_analysis *a, uint32_t top) {
         mt_out_putc(o, ',');
         mt_out_json_ku(o, "count", gr[i].count);
         mt_out_putc(o, ',');
-        mt_out_json_ku(o, "bytes", gr[i].bytes);
+        json_opt(o, "bytes", gr[i].bytes, s->objects_sized > 0);
         mt_out_putc(o, ',');
         mt_out_json_kstr(o, "function", in ? fr_name(in, nm, sizeof nm) : "");
         mt_out_putc(o, ',');

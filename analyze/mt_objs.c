@@ -41,8 +41,8 @@ struct mt_objs {
     uint64_t omask, nlive;
     otype *ty;
     uint32_t nty, capty;
-    uint32_t *sid2t; /* sid -> type index + 1 */
-    uint32_t capsid;
+    struct sidmap { uint32_t sid, t1; } *sm; /* sid -> type index + 1 (t1 0: empty) */
+    uint32_t smask;
     ogroup *gt;
     uint64_t gmask, ngroups;
     int64_t live_all;
@@ -107,16 +107,24 @@ static void obj_delete(mt_objs *o, oobj *e) {
 /* ---- Types --------------------------------------------------------------- */
 
 static uint32_t type_of(mt_objs *o, uint32_t sid) {
-    if (sid >= o->capsid) {
-        uint32_t cap = o->capsid ? o->capsid : 64;
-        while (cap <= sid) cap *= 2;
-        uint32_t *m = realloc(o->sid2t, cap * sizeof *m);
+    /* A hash of the sids met: a damaged file can name any 32-bit sid. */
+    if ((o->nty + 1) * 2 > (o->sm ? o->smask + 1 : 0)) {
+        uint32_t cap = o->sm ? (o->smask + 1) * 2 : 64;
+        struct sidmap *m = calloc(cap, sizeof *m);
         if (!m) return NONE;
-        memset(m + o->capsid, 0, (cap - o->capsid) * sizeof *m);
-        o->sid2t = m;
-        o->capsid = cap;
+        for (uint32_t i = 0; o->sm && i <= o->smask; i++) {
+            if (!o->sm[i].t1) continue;
+            uint32_t j = (uint32_t)mix64(o->sm[i].sid) & (cap - 1);
+            while (m[j].t1) j = (j + 1) & (cap - 1);
+            m[j] = o->sm[i];
+        }
+        free(o->sm);
+        o->sm = m;
+        o->smask = cap - 1;
     }
-    if (o->sid2t[sid]) return o->sid2t[sid] - 1;
+    uint32_t j = (uint32_t)mix64(sid) & o->smask;
+    for (; o->sm[j].t1; j = (j + 1) & o->smask)
+        if (o->sm[j].sid == sid) return o->sm[j].t1 - 1;
     if (o->nty == o->capty) {
         uint32_t cap = o->capty ? o->capty * 2 : 64;
         otype *t = realloc(o->ty, cap * sizeof *t);
@@ -127,15 +135,15 @@ static uint32_t type_of(mt_objs *o, uint32_t sid) {
     otype *t = &o->ty[o->nty];
     memset(t, 0, sizeof *t);
     t->sid = sid;
-    o->sid2t[sid] = ++o->nty;
+    o->sm[j] = (struct sidmap){sid, ++o->nty};
     return o->nty - 1;
 }
 
 static uint32_t slice_of(const mt_objs *o, uint64_t t) {
     if (t <= o->t_first || o->t_last <= o->t_first) return 0;
     if (t >= o->t_last) return NSL - 1;
-    return (uint32_t)((double)(t - o->t_first) / (double)(o->t_last - o->t_first) * NSL) %
-           NSL;
+    uint32_t k = (uint32_t)((double)(t - o->t_first) / (double)(o->t_last - o->t_first) * NSL);
+    return k < NSL ? k : NSL - 1;
 }
 
 /* The type's live count moves by d at t (first feed only). */
@@ -470,7 +478,7 @@ void mt_objs_free(mt_objs *o) {
     }
     free(o->ty);
     free(o->names);
-    free(o->sid2t);
+    free(o->sm);
     free(o->gt);
     free(o->types);
     free(o->groups);

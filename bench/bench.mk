@@ -187,3 +187,11 @@ bench-objects: ## Object tracking cost vs memray's and pymemtrace's (CPython 3.1
 	$(PYTHON) bench/bench_objects.py --python $(BENCH_PY313) $(BENCH_ARGS)
 
 bench-components: bench-objects
+
+# bench-usdt: the recorder with its static probes against the same without
+# them (-DMT_NO_USDT), no tracer attached; writes build/bench/usdt.md.
+.PHONY: bench-usdt
+bench-usdt: ## The static probes' cost when no tracer is attached (bound: <= 1.01x)
+	$(PYTHON) bench/bench_usdt.py $(BENCH_ARGS)
+
+bench-components: bench-usdt

@@ -44,6 +44,7 @@
 #endif
 
 #include "mt_alloc.h"
+#include "mt_objects.h"
 #include "mt_addrset.h"
 #include "mt_hooks.h"
 #include "preload/mt_preload.h"
@@ -587,6 +588,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int *api_ok) {
         if (MARKED(t, t->depth - 1))
             mark_remove((void *)((uintptr_t)t->codes[t->depth - 1] & ~(uintptr_t)1));
 #endif
+        if (MT_PROBE_ON(function__return)) mt_probe_function(0, t->fids[t->depth - 1]);
         if (mt_room(t, now)) {
             t->pos = mt_enc_event(t->pos, MT_REC_RETURN, mt_dt(t, now));
             t->nrec++;
@@ -606,6 +608,7 @@ static void sync_stack(mt_tstate *t, PyThreadState *ts, int *api_ok) {
          * the next BLOCK. */
         int room = mt_room(t, now);
         t->depth = L + 1;
+        if (MT_PROBE_ON(function__entry)) mt_probe_function(1, fid);
         if (room) {
             t->pos = mt_enc_call(t->pos, mt_dt(t, now), fid);
             t->nrec++;
@@ -906,6 +909,7 @@ static void on_realloc(unsigned domain, void *old, void *p, size_t size, int gil
     static void *name##_realloc(void *ctx, void *old, size_t size) {            \
         (void)ctx;                                                              \
         int g = mt_tls_guard;                                                   \
+        if (d == PYMEM_DOMAIN_OBJ && obj_clock && old && !g) mt_objects_moving(old); \
         mt_tls_guard = MT_GUARD_CORE;                                           \
         void *p = prev[d].realloc(prev[d].ctx, old, size);                      \
         mt_tls_guard = g;                                                       \
@@ -972,6 +976,7 @@ static __attribute__((noinline)) void sampled_free(unsigned d, void *p, int gil)
     static void *name##_srealloc(void *ctx, void *old, size_t size) {           \
         (void)ctx;                                                              \
         int g = mt_tls_guard;                                                   \
+        if (d == PYMEM_DOMAIN_OBJ && obj_clock && old && !g) mt_objects_moving(old); \
         int was = old && g != MT_GUARD_CORE &&                                  \
                   mt_addrset_remove(key_of(d, (uintptr_t)old));                 \
         mt_tls_guard = MT_GUARD_CORE;                                           \

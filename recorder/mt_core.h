@@ -67,6 +67,12 @@ typedef struct mt_core {
     uint32_t next_sid, next_fid;
     struct strent { uint64_t hash; uint32_t sid, len; char *s; } *strs;
     size_t strs_cap, strs_n;
+    /* For the function probes (mt_probes.c): each sid's text (owned by
+     * strs), each fid's names. defs_lock. */
+    const char **sid_text;
+    size_t sid_cap;
+    struct fnames { uint32_t qual_sid, file_sid, line; } *fn;
+    size_t fn_cap;
 
     pthread_mutex_t sampler_lock;
     pthread_cond_t sampler_wake;

@@ -9,6 +9,7 @@
 #include "mt_hooks.h"
 #include "mt_alloc.h"
 #include "mt_objects.h"
+#include "mt_probes.h"
 #include "mt_got.h"
 #include "mt_procwatch.h"
 
@@ -326,6 +327,20 @@ static PyObject *mod_resume_threads(PyObject *self, PyObject *noargs) {
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_objects_rechain(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    mt_objects_rechain(); /* see memtrace/snapshots.py */
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_usdt(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    /* Were the static probes (dtrace/memtrace.d) compiled in? */
+    return PyBool_FromLong(mt_probes_compiled());
+}
+
 static PyObject *mod_native_available(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
@@ -544,6 +559,10 @@ static PyMethodDef mod_methods[] = {
     {"_after_fork_child", mod_after_fork_child, METH_NOARGS,
      "In a fork child: forget the parent's recording."},
     {"_stats", mod_stats, METH_NOARGS, "Recorder statistics."},
+    {"_objects_rechain", mod_objects_rechain, METH_NOARGS,
+     "Put memtrace's reference tracer back on top of one set since (tracemalloc)."},
+    {"usdt", mod_usdt, METH_NOARGS,
+     "True when the recorder's static probes (dtrace/memtrace.d) are compiled in."},
     {"native_available", mod_native_available, METH_NOARGS,
      "True when libmemtrace-preload.so is loaded (native allocation tracking)."},
     {"_test_hold_lock", mod_test_hold_lock, METH_VARARGS,

@@ -189,9 +189,19 @@ static tent *judge(PyTypeObject *tp) {
     return &tmap[i];
 }
 
+static MT_TLS int in_prev; /* calling the previous tracer */
+
 static int tracer(PyObject *op, PyRefTracerEvent ev, void *data) {
     (void)data;
-    if (prev_fn) prev_fn(op, ev, prev_data);
+    /* A tracer installed over an earlier recording's may have kept ours as
+     * its previous one, and be ours now: a call back from it is the event
+     * being handled, recorded when it returns. */
+    if (in_prev) return 0;
+    if (prev_fn) {
+        in_prev = 1;
+        prev_fn(op, ev, prev_data);
+        in_prev = 0;
+    }
     if (!on || !atomic_load_explicit(&mt_rec.active, memory_order_relaxed)) return 0;
     PyThreadState *ts = _PyThreadState_UncheckedGet();
     if (!ts || ts->interp != interp) return 0;
@@ -204,6 +214,35 @@ static int tracer(PyObject *op, PyRefTracerEvent ev, void *data) {
                            (uintptr_t)op, e->sid);
     if (ev == PyRefTracer_DESTROY && PyType_Check(op)) forget((PyTypeObject *)op);
     return 0;
+}
+
+void mt_objects_moving(void *old) {
+    if (!on || in_prev) return;
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    if (!ts || ts->interp != interp) return;
+    /* The candidates: the object at the block's start (no GC header), or
+     * 16 bytes in (after PyGC_Head). A type pointer read where no object
+     * is must be a tracked type of the right kind to count. */
+    static const size_t off[2] = {0, 16};
+    for (int k = 0; k < 2; k++) {
+        PyObject *op = (PyObject *)((char *)old + off[k]);
+        PyTypeObject *tp = Py_TYPE(op);
+        tent *e = lookup(tp);
+        if (!e || !e->tracked) continue;
+        if (((tp->tp_flags & Py_TPFLAGS_HAVE_GC) != 0) != (k == 1)) continue;
+        mt_alloc_obj_event(MT_REC_OBJ_DEL, (uintptr_t)op, e->sid);
+        return;
+    }
+}
+
+void mt_objects_rechain(void) {
+    if (!installed) return;
+    void *d;
+    PyRefTracer cur = PyRefTracer_GetTracer(&d);
+    if (cur == tracer) return;
+    prev_fn = cur;
+    prev_data = d;
+    PyRefTracer_SetTracer(tracer, NULL);
 }
 
 /* A tuple of the entries of seq (types and str), or NULL with an
@@ -269,18 +308,14 @@ void mt_objects_stop(void) {
     if (PyRefTracer_GetTracer(&d) == tracer) {
         PyRefTracer_SetTracer(prev_fn, prev_data);
     } else {
-        static int warned;
-        if (!warned) {
-            warned = 1;
-            PyObject *saved = PyErr_GetRaisedException();
-            if (PyErr_WarnEx(PyExc_RuntimeWarning,
-                             "memtrace: another reference tracer (tracemalloc?) replaced "
-                             "memtrace's during the recording; objects created or destroyed "
-                             "after that were not recorded",
-                             1) < 0)
-                PyErr_WriteUnraisable(NULL);
-            PyErr_SetRaisedException(saved);
-        }
+        PyObject *saved = PyErr_GetRaisedException();
+        if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                         "memtrace: another reference tracer (tracemalloc.start() or stop()?) "
+                         "replaced memtrace's during the recording; objects created or "
+                         "destroyed after that were not recorded",
+                         1) < 0)
+            PyErr_WriteUnraisable(NULL);
+        PyErr_SetRaisedException(saved);
     }
     prev_fn = NULL;
     prev_data = NULL;
@@ -297,6 +332,9 @@ void mt_objects_after_fork_child(void) {
     void *d;
     if (PyRefTracer_GetTracer(&d) == tracer) PyRefTracer_SetTracer(prev_fn, prev_data);
     prev_fn = NULL;
+    prev_data = NULL;
+    Py_CLEAR(inc); /* the filters' types are the program's again */
+    Py_CLEAR(exc);
     if (tmap) memset(tmap, 0, (tmask + 1) * sizeof *tmap);
     tcount = 0;
 }
@@ -325,6 +363,8 @@ int mt_objects_start(PyObject *include, PyObject *exclude) {
 }
 
 void mt_objects_stop(void) {}
+void mt_objects_rechain(void) {}
+void mt_objects_moving(void *old) { (void)old; }
 void mt_objects_after_fork_child(void) {}
 Py_ssize_t mt_objects_types_seen(void) { return 0; }
 

@@ -43,6 +43,16 @@ int mt_objects_start(PyObject *include, PyObject *exclude);
 void mt_objects_stop(void);
 /* Fork child: stop without writing anything. */
 void mt_objects_after_fork_child(void);
+/* The object-domain block at old is about to be reallocated (GIL held, the
+ * guard down): a str, bytes or tuple being resized, which CPython then
+ * reports as a new object without the old one's death. If old holds a
+ * tracked object (at its start for a type without GC, after the GC header
+ * for one with it), its OBJ_DEL is written. */
+void mt_objects_moving(void *old);
+/* Another tracer replaced memtrace's (tracemalloc.start() or stop()):
+ * memtrace's goes back on top of it, calling it. Nothing when not
+ * tracking, or when memtrace's is current. */
+void mt_objects_rechain(void);
 /* Types judged since start (for tests). */
 Py_ssize_t mt_objects_types_seen(void);
 

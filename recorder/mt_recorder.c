@@ -234,6 +234,7 @@ void tstate_queue(mt_tstate *t) {
 static void note_lost(mt_tstate *t, size_t bytes) {
     t->lost_events++;
     t->lost_bytes += bytes;
+    if (MT_PROBE_ON(lost)) MT_PROBE1(lost, t->lost_events);
 }
 
 static int tstate_refill(mt_tstate *t, uint64_t now, size_t need_bytes);
@@ -439,6 +440,7 @@ void mt_rec_raise(mt_tstate *t, uint32_t sid) {
 
 void mt_rec_marker(mt_tstate *t, const char *text, size_t len) {
     if (len > MT_MARKER_MAX_BYTES) len = MT_MARKER_MAX_BYTES;
+    if (MT_PROBE_ON(marker)) MT_PROBE2(marker, text, len);
     mt_own(t);
     uint64_t now = mt_clock_raw();
     size_t need = mt_enc_text_bound(len);
@@ -759,6 +761,7 @@ uint32_t mt_rec_string(const char *s, size_t len) {
     char *copy = malloc(len + 1);
     if (!copy) goto out;
     memcpy(copy, s, len);
+    copy[len] = 0;
     uint8_t *enc = malloc(mt_enc_text_bound(len));
     if (!enc) {
         free(copy);
@@ -768,6 +771,17 @@ uint32_t mt_rec_string(const char *s, size_t len) {
     uint8_t *p = mt_enc_string(enc, new_sid, s, len);
     if (defs_append_locked(enc, (size_t)(p - enc), 1) == 0) {
         R.strs[j] = (struct strent){h, new_sid, (uint32_t)len, copy};
+        if (new_sid >= R.sid_cap) { /* best effort: the probes' names */
+            size_t cap = R.sid_cap ? R.sid_cap * 2 : 1024;
+            while (cap <= new_sid) cap *= 2;
+            const char **a = realloc(R.sid_text, cap * sizeof *a);
+            if (a) {
+                memset(a + R.sid_cap, 0, (cap - R.sid_cap) * sizeof *a);
+                R.sid_text = a;
+                R.sid_cap = cap;
+            }
+        }
+        if (new_sid < R.sid_cap) R.sid_text[new_sid] = copy;
         R.strs_n++;
         sid = new_sid;
     } else {
@@ -790,12 +804,42 @@ uint32_t mt_rec_function(uint32_t kind, uint32_t qualname_sid,
     uint8_t *p = mt_enc_function(b, fid, kind, qualname_sid, module_sid,
                                  file_sid, first_line);
     if (defs_append_locked(b, (size_t)(p - b), 1) != 0) fid = 0;
+    if (fid && fid >= R.fn_cap) { /* best effort: the probes' names */
+        size_t cap = R.fn_cap ? R.fn_cap * 2 : 1024;
+        while (cap <= fid) cap *= 2;
+        struct fnames *a = realloc(R.fn, cap * sizeof *a);
+        if (a) {
+            memset(a + R.fn_cap, 0, (cap - R.fn_cap) * sizeof *a);
+            R.fn = a;
+            R.fn_cap = cap;
+        }
+    }
+    if (fid && fid < R.fn_cap) R.fn[fid] = (struct fnames){qualname_sid, file_sid, first_line};
     pthread_mutex_unlock(&R.defs_lock);
     MT_GUARD_LEAVE();
     return fid;
 }
 
+int mt_rec_fid_names(uint32_t fid, const char **qual, const char **file, uint32_t *line) {
+    int rc = -1;
+    pthread_mutex_lock(&R.defs_lock);
+    if (fid < R.fn_cap && R.fn[fid].line + R.fn[fid].qual_sid + R.fn[fid].file_sid) {
+        const struct fnames *f = &R.fn[fid];
+        *qual = f->qual_sid < R.sid_cap && R.sid_text[f->qual_sid] ? R.sid_text[f->qual_sid] : "";
+        *file = f->file_sid < R.sid_cap && R.sid_text[f->file_sid] ? R.sid_text[f->file_sid] : "";
+        *line = f->line;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&R.defs_lock);
+    return rc;
+}
+
 void defs_reset(void) {
+    free(R.sid_text);
+    free(R.fn);
+    R.sid_text = NULL;
+    R.fn = NULL;
+    R.sid_cap = R.fn_cap = 0;
     for (size_t i = 0; i < R.strs_cap; i++) free(R.strs[i].s);
     free(R.strs);
     free(R.defs);

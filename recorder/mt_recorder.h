@@ -54,6 +54,7 @@
 #define MT_RECORDER_H
 
 #include "memtrace_format.h"
+#include "mt_probes.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -276,6 +277,10 @@ int mt_rec_defs_append(const void *bytes, size_t n, uint32_t nrecords);
 /* Define a string; returns its sid (>= 1) or 0 on failure. Dedupes by
  * content (call with the GIL held: the table is not locked). */
 uint32_t mt_rec_string(const char *s, size_t len);
+/* A function's qualified name, file ("" when unknown) and first line, as
+ * defined (for the probes: takes the definitions' lock; the texts live
+ * until the recording stops). 0, or -1 for an unknown fid. */
+int mt_rec_fid_names(uint32_t fid, const char **qual, const char **file, uint32_t *line);
 /* Define a function; returns its fid (>= 1) or 0. */
 uint32_t mt_rec_function(uint32_t kind, uint32_t qualname_sid,
                          uint32_t module_sid, uint32_t file_sid,
@@ -337,6 +342,7 @@ static inline int mt_room(mt_tstate *t, uint64_t now) {
  * function filters (include/exclude). */
 static inline void mt_rec_enter_owned(mt_tstate *t, uint32_t fid, unsigned frflags) {
     if (__builtin_expect(t->depth == t->cap, 0) && !mt_tstate_grow(t)) return;
+    if (MT_PROBE_ON(function__entry)) mt_probe_function(1, fid);
     if (mt_rec.filtering) {
         mt_rec_enter_filtered(t, fid, frflags);
         return;
@@ -376,6 +382,7 @@ static inline void mt_rec_leave_owned(mt_tstate *t, int type) {
         return;
     }
     uint8_t fl = t->flags[d - 1];
+    if (MT_PROBE_ON(function__return)) mt_probe_function(0, t->fids[d - 1]);
     if (fl & MT_FR_WRITTEN) {
         uint64_t now = mt_clock_raw();
         if (mt_room(t, now)) {
@@ -448,6 +455,14 @@ static inline void mt_rec_alloc_event(mt_tstate *t, int type, unsigned domain,
                                       uint64_t size) {
     uint64_t now = mt_alloc_now(t);
     t->alloc_records++;
+    if (MT_PROBE_ON(alloc) || MT_PROBE_ON(free) || MT_PROBE_ON(realloc)) {
+        if (type == MT_REC_ALLOC)
+            MT_PROBE3(alloc, addr, size, (int)domain);
+        else if (type == MT_REC_FREE)
+            MT_PROBE2(free, addr, (int)domain);
+        else
+            MT_PROBE4(realloc, old_addr, addr, size, (int)domain);
+    }
     if (!mt_room(t, now)) return;
     uint64_t dt = mt_dt(t, now);
     /* (The caller is inside mt_own: it may have synced the stack.) */

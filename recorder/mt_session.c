@@ -230,6 +230,12 @@ static void writer_cycle(int flush) {
                                    b->t_first, b->t_last);
     if (flush && !failed) mt_writer_flush(R.w);
     if (!failed && mt_writer_error(R.w) < 0) report_failure(mt_writer_error(R.w));
+    if (MT_PROBE_ON(write)) {
+        static uint64_t last;
+        uint64_t n = mt_writer_bytes_written(R.w);
+        if (n != last) MT_PROBE2(write, n, mt_writer_records_written(R.w));
+        last = n;
+    }
     file_close(); /* until the next cycle */
     buf_release(q);
 }
@@ -396,6 +402,7 @@ static void *sampler_main(void *arg) {
             t->pos = mt_enc_rss(t->pos, mt_dt(t, now), rss, &t->prev_rss);
             t->nrec++;
         }
+        if (rss && MT_PROBE_ON(rss)) MT_PROBE1(rss, rss);
         pthread_mutex_unlock(&R.sampler_lock);
         /* Absolute deadlines: the period does not drift with the work. */
         uint64_t ns = (uint64_t)next.tv_nsec + R.cfg.rss_interval_ns;
@@ -517,6 +524,8 @@ int mt_rec_start(const mt_rec_config *cfg) {
     MT_GUARD_ENTER(MT_GUARD_CORE); /* threads, buffers: the recorder's */
     int rc = rec_start(cfg);
     MT_GUARD_LEAVE();
+    if (rc == 0 && MT_PROBE_ON(start))
+        MT_PROBE2(start, cfg->path, cfg->header.mode ? cfg->header.mode : "");
     return rc;
 }
 
@@ -716,6 +725,13 @@ static int rec_stop(int reason);
 int mt_rec_stop(int reason) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     int rc = rec_stop(reason);
+    if (rc == 0 && MT_PROBE_ON(stop)) {
+        /* In a register: a tracer reads an argument given as a register
+         * or a stack slot; bpftrace cannot read one given as a symbol. */
+        uint64_t events = R.events_queued;
+        __asm__ volatile("" : "+r"(events));
+        MT_PROBE2(stop, reason, events);
+    }
     mt_say_flush(); /* the writer's messages it could not write itself */
     MT_GUARD_LEAVE();
     return rc;

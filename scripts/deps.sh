@@ -25,6 +25,9 @@ has_header zstd.h zstd || need libzstd-dev
 has_header xxhash.h || need libxxhash-dev
 command -v pkg-config >/dev/null 2>&1 || need pkg-config
 command -v make >/dev/null 2>&1 || need make
+# The recorder's static probes (dtrace/memtrace.d) need <sys/sdt.h>; without
+# it they are compiled out.
+has_header sys/sdt.h || need systemtap-sdt-dev
 
 if [ "$what" != build ]; then
     # libFuzzer comes with clang; on Debian 12 its runtime is a separate package.
@@ -35,6 +38,11 @@ if [ "$what" != build ]; then
         need libclang-rt-14-dev
     fi
     command -v zstd >/dev/null 2>&1 || need zstd
+    # tests/dtrace: bpftrace runs the scripts of dtrace/ against the probes
+    # (as root; without root they are skipped with the reason), and the
+    # systemtap dtrace tool checks the provider file.
+    command -v bpftrace >/dev/null 2>&1 || need bpftrace
+    command -v dtrace >/dev/null 2>&1 || need systemtap-sdt-dev
     command -v xmllint >/dev/null 2>&1 || need libxml2-utils
     command -v gnuplot >/dev/null 2>&1 || need gnuplot-nox
     # memtrace-plot's pprof profiles are read back by go tool pprof.

@@ -589,6 +589,8 @@ def _with_defaults(options):
     if unknown:
         raise TypeError("unexpected keyword argument %r" % sorted(unknown)[0])
     merged = dict(_DEFAULTS)
+    if options.get("objects") and "allocations" not in options:
+        merged["allocations"] = None  # objects' own default (see _options)
     merged.update(options)
     return merged
 

@@ -44,6 +44,14 @@ def _fmt(n):
         n /= 1024.0
 
 
+
+def _rechain_objects():
+    """tracemalloc.start() and stop() (3.13) set CPython's one reference
+    tracer, which ends memtrace's object tracking: memtrace's tracer is put
+    back on top (calling tracemalloc's) when a recording tracks objects."""
+    from . import _memtrace
+    _memtrace._objects_rechain()
+
 class _Block:
     """The context manager / decorator part."""
 
@@ -113,6 +121,7 @@ class trace_malloc(_Block):
         self._started = not tracemalloc.is_tracing()
         if self._started:
             tracemalloc.start(self.nframes)
+            _rechain_objects()
         self._mem0 = tracemalloc.get_tracemalloc_memory()
         # Filtered at the end, after the second snapshot: what filtering
         # allocates (fnmatch compiles its patterns) is then in neither.
@@ -128,6 +137,7 @@ class trace_malloc(_Block):
         mem1 = tracemalloc.get_tracemalloc_memory()
         if self._started:
             tracemalloc.stop()
+            _rechain_objects()
         filters = self._filters()
         snap1 = snap1.filter_traces(filters)
         self._snap0 = self._snap0.filter_traces(filters)

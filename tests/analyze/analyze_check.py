@@ -138,9 +138,9 @@ OBJECTS = {"created": "int", "destroyed": "int", "destroyed_unknown": "int",
            "end_count": "int", "end_bytes": "int?", "objects_sized": "int",
            "at_heap_peak": "bool",
            "types": [{"type": "str", "created": "int", "destroyed": "int", "alive_max": "int",
-                      "alive_max_time_s": "num", "end_count": "int", "end_bytes": "int",
-                      "peak_count": "int", "peak_bytes": "int"}],
-           "alive_at_end": [{"type": "str", "count": "int", "bytes": "int", "function": "str",
+                      "alive_max_time_s": "num", "end_count": "int", "end_bytes": "int?",
+                      "peak_count": "int?", "peak_bytes": "int?"}],
+           "alive_at_end": [{"type": "str", "count": "int", "bytes": "int?", "function": "str",
                              "file": "str", "line": "int", "frames": [_FRAME]}]}
 
 

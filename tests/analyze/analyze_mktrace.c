@@ -590,6 +590,17 @@ static void mk_objects(const char *path) {
     close_writer();
 }
 
+/* Object records naming type sids no STRING defined, two of them beyond
+ * 2^31 (a damaged file): three types whose names are unknown. */
+static void mk_bigsid(const char *path) {
+    open_writer(path);
+    thread(1, 100, "MainThread");
+    obj(MT_REC_OBJ_NEW, 1, 1, 0x1000, 0x80000001u);
+    obj(MT_REC_OBJ_NEW, 1, 2, 0x2000, 0xFFFFFFFFu);
+    obj(MT_REC_OBJ_NEW, 1, 3, 0x3000, 77);
+    close_writer();
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "basic")) mk_basic(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "lost")) mk_lost(argv[2]);
@@ -600,6 +611,7 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "objects")) mk_objects(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "bigsid")) mk_bigsid(argv[2]);
     else if (argc == 4 && !strcmp(argv[1], "chunks")) mk_chunks(argv[2], atoi(argv[3]));
     else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);

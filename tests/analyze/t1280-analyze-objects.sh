@@ -61,6 +61,14 @@ test_expect_success 'text: the section, its table and the creating lines' '
     grep -E "^ +3 +2 +2 +1 +32 B +2  __main__.Point$" out
 '
 
+test_expect_success 'type ids no string names, up to 2^32 - 1: rows without names' '
+    "$MKTRACE" bigsid big.trace &&
+    timeout 30 "$ANALYZE" --json big.trace >big.json &&
+    schema big.json &&
+    expect big.json objects.created=3 objects.end_count=3 objects.types.0.type= \
+        objects.types.2.type= objects.types.2.end_count=1
+'
+
 test_expect_success 'a trace without objects says nothing about them' '
     "$MKTRACE" heap heap.trace &&
     "$ANALYZE" --json heap.trace >heap.json &&

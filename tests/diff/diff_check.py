@@ -141,7 +141,7 @@ def check_deltas(v, where, errors):
 
 
 # The last key, null unless both traces have objects.
-_PAIR = {"a": "int", "b": "int", "change": "int"}
+_PAIR = D
 OBJECTS = {"end_count": _PAIR, "created": _PAIR, "types_total": "int", "types_changed": "int",
            "types": [{"type": "str", "status": "status", "end_count": _PAIR, "end_bytes": _PAIR,
                       "created": _PAIR, "alive_max": _PAIR}]}

@@ -237,6 +237,24 @@ static void mk_objs(const char *path, int b) {
     close_writer();
 }
 
+/* Only "most alive" differs: both make 4 Points and keep 3, and the same
+ * dict; C ends one Point before making the fourth (max 3), D after (max 4). */
+static void mk_objs_max(const char *path, int d) {
+    open_writer(path, "alloc", MT_CONTENT_CALLS | MT_CONTENT_OBJECTS | MT_CONTENT_RSS);
+    func(1, MT_FUNC_PYTHON, "main", "o", "o.py", 1);
+    uint32_t point = str("__main__.Point"), dict = str("dict");
+    rss(0, 10);
+    ev(MT_REC_CALL, 1, 1);
+    obj(MT_REC_OBJ_NEW, 2, 0x2000, dict);
+    for (uint64_t i = 0; i < 3; i++) obj(MT_REC_OBJ_NEW, 2, 0x1000 + 64 * i, point);
+    if (d) obj(MT_REC_OBJ_NEW, 3, 0x1100, point);
+    obj(MT_REC_OBJ_DEL, 4, 0x1000, point);
+    if (!d) obj(MT_REC_OBJ_NEW, 5, 0x1100, point);
+    rss(6, 20);
+    ev(MT_REC_RETURN, 7, 0);
+    close_writer();
+}
+
 static void defs(int c_func) {
     func(1, MT_FUNC_PYTHON, "main", "d", "d.py", 1);
     func(2, MT_FUNC_PYTHON, "f", "d", "d.py", 10);
@@ -341,8 +359,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "heapb")) mk_heap(argv[2], 1);
     else if (!strcmp(k, "objsa")) mk_objs(argv[2], 0);
     else if (!strcmp(k, "objsb")) mk_objs(argv[2], 1);
+    else if (!strcmp(k, "objsc")) mk_objs_max(argv[2], 0);
+    else if (!strcmp(k, "objsd")) mk_objs_max(argv[2], 1);
     else {
-        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll|heapa|heapb|objsa|objsb OUT\n");
+        fprintf(stderr, "usage: diff_mktrace a|b|fast|profile|norss|poll|heapa|heapb|objsa..objsd OUT\n");
         return 2;
     }
     return 0;

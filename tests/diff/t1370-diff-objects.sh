@@ -13,13 +13,22 @@ test_expect_success 'JSON: totals and types by |change in alive at the end|' '
     "$DIFF" --json a.trace b.trace >d.json &&
     "$PYTHON" "$CHECK" schema d.json &&
     "$PYTHON" "$CHECK" expect d.json objects.end_count.a=3 objects.end_count.b=8 \
-        objects.end_count.change=5 objects.created.change=3 objects.types_total=3 \
-        objects.types_changed=3 \
-        objects.types.0.type=__main__.Point objects.types.0.end_count.change=2 \
-        objects.types.0.created.change=2 objects.types.0.status=changed \
+        objects.end_count.delta=5 objects.created.delta=3 objects.types_total=3 \
+        objects.types_changed=3 objects.end_count.pct=166.6667 \
+        objects.types.0.type=__main__.Point objects.types.0.end_count.delta=2 \
+        objects.types.0.created.delta=2 objects.types.0.status=changed \
         objects.types.1.type=dict objects.types.1.end_count.b=2 \
-        objects.types.1.created.change=0 \
+        objects.types.1.created.delta=0 \
         objects.types.2.type=tuple objects.types.2.status=new
+'
+
+test_expect_success 'a type whose only change is the most alive at once is listed' '
+    "$MKTRACE" objsc c.trace && "$MKTRACE" objsd d.trace &&
+    "$DIFF" --json c.trace d.trace >m.json &&
+    "$PYTHON" "$CHECK" schema m.json &&
+    "$PYTHON" "$CHECK" expect m.json objects.types_total=2 objects.types_changed=1 \
+        objects.types.0.type=__main__.Point objects.types.0.alive_max.delta=1 \
+        objects.types.0.end_count.delta=0 count:objects.types=1
 '
 
 test_expect_success 'text: the section' '

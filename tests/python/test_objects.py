@@ -342,3 +342,57 @@ def test_sub_interpreters_objects_not_recorded(tmp_path):
     t = by_type(analyze_json(path)["objects"])
     assert t["__main__.Thing"]["end_count"] == 3000
     assert t["__main__.Thing"]["created"] == 3000
+
+
+@needs_313
+def test_trace_malloc_inside_an_object_recording_keeps_tracking(tmp_path):
+    path = str(tmp_path / "o.trace")
+    p = run_py("""
+        import warnings
+        import memtrace
+        class P: pass
+        memtrace.start(%r, objects=True, include_types=[P])
+        keep = [P() for _ in range(100)]
+        with memtrace.trace_malloc("block") as tm:   # tracemalloc sets its tracer
+            keep += [P() for _ in range(50)]
+        keep += [P() for _ in range(200)]             # and stops it again
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            memtrace.stop()
+        print("warned", len(w))
+    """ % path, tmp_path)
+    assert "warned 0" in p.stdout, p.stdout + p.stderr
+    assert by_type(analyze_json(path)["objects"])["__main__.P"]["end_count"] == 350
+
+
+@needs_313
+def test_resized_objects_end_at_their_old_address(tmp_path):
+    # tuple(generator) resizes its tuple (realloc): CPython reports the new
+    # object and not the old one's death; memtrace records it
+    path = str(tmp_path / "o.trace")
+    run_py("""
+        import memtrace
+        memtrace.start(%r, objects=True, include_types=["tuple"], allocations="sampled")
+        keep = [tuple(x for x in range(300)) for _ in range(20)]
+        memtrace.stop()
+    """ % path, tmp_path)
+    t = by_type(analyze_json(path)["objects"])["tuple"]
+    assert t["end_count"] == 20 and t["created"] - t["destroyed"] == 20, t
+
+
+@needs_313
+def test_context_managers_take_the_objects_default(tmp_path):
+    path = str(tmp_path / "o.trace")
+    p = run_py("""
+        import warnings
+        import memtrace
+        class Q: pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")    # no "counts too high" warning
+            with memtrace.Profile(%r, objects=True, include_types=[Q]):
+                keep = [Q() for _ in range(30)]
+                for _ in range(30):
+                    Q()
+    """ % path, tmp_path)
+    t = by_type(analyze_json(path)["objects"])["__main__.Q"]
+    assert (t["created"], t["end_count"]) == (60, 30), t
