@@ -48,6 +48,7 @@ TOOLS = {
     "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c",
                 "analyze/mt_objreport.c"] + ANALYSIS + CLI + RECFMT,
     "diff": ["analyze/memtrace_diff.c", "analyze/mt_objdiff.c"] + ANALYSIS + CLI + RECFMT,
+    "bpf": ["dtrace/memtrace_bpf.c"] + CLI,
     "plot": ["plot/memtrace_plot.c", "plot/memtrace_plot_out.c", "plot/mt_plot_util.c",
              "plot/mt_plot_timeline.c", "plot/mt_plot_flame.c", "plot/mt_plot_page.c",
              "plot/mt_plot_tprof.c",

@@ -20,6 +20,7 @@ COMMANDS = (
     ("filter", "cut a trace by time, thread or function into a smaller one"),
     ("decode", "print a trace's records as text, JSON or CSV; check a file"),
     ("poll", "sample the memory of running processes from outside"),
+    ("bpf", "trace a running process's malloc/free and RSS into a trace, with bpftrace (root)"),
     ("help", "print the help of a command"),
     ("completion", "print a shell completion script: eval \"$(memtrace completion bash)\""),
 )
@@ -222,3 +223,4 @@ alias_diff = _alias("diff")
 alias_filter = _alias("filter")
 alias_decode = _alias("decode")
 alias_poll = _alias("poll")
+alias_bpf = _alias("bpf")

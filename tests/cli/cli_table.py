@@ -35,6 +35,7 @@ TABLE = {
     "filter": ([T1], ["-o", "OUT.trace"], True),
     "plot": ([T1], ["-o", "OUT.svg"], True),
     "poll": (None, None, False),
+    "bpf": (None, None, False),
     "run": (None, None, False),
 }
 

@@ -264,5 +264,43 @@ else
     skip "python-gc.bt: $lib has no gc_collect_main symbol (CPython 3.9, or stripped)"
 fi
 
+echo "== memtrace-bpf: a process never started under memtrace, into a trace"
+cat >b.py <<'PY'
+import os, time
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+def make_big():
+    return bytearray(30 * 1024 * 1024)
+keep = make_big()
+small = [bytes(3000) for _ in range(100)]
+time.sleep(5)
+PY
+rm -f ready go b.trace
+"$PYTHON" b.py & pypid=$!
+wait_for ready
+"$BPF" -p "$pypid" -o b.trace --duration 3 2>bpf.err & bpfpid=$!
+n=150
+while ! grep -q "tracing process" bpf.err 2>/dev/null && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+touch go
+wait "$bpfpid"; st=$?
+kill "$pypid" 2>/dev/null; wait "$pypid" 2>/dev/null
+if [ "$st" = 0 ]; then ok; else bad "memtrace-bpf exit $st"; cat bpf.err; fi
+has bpf.err "memtrace-bpf: wrote b.trace:"
+"$ANALYZE" --json b.trace >b.json 2>b.err
+if "$PYTHON" - <<'PY'
+import json, sys
+d = json.load(open("b.json"))
+h = d["heap"]
+big = [s for s in h["leaks"] if s["bytes"] >= 30 << 20]
+names = [f["function"] for s in big for f in s["frames"]]
+print("records", h["records"], "leaks >= 30 MiB:",
+      [(s["bytes"], [f["function"] for f in s["frames"]]) for s in big])
+ok = (big and any("malloc" in n for n in names) and h["peak_bytes"] >= 30 << 20
+      and d["rss"]["peak_bytes"] >= 30 << 20 and d["run"]["mode"] == "bpf")
+sys.exit(0 if ok else 1)
+PY
+then ok; else bad "memtrace-bpf: the 30 MiB bytearray is not in the trace"; head -c 3000 b.json; fi
+
 echo "dtrace: $pass passed, $fail failed"
 [ "$fail" = 0 ]
