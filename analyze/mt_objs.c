@@ -52,8 +52,6 @@ struct mt_objs {
     mt_analysis_object_group *groups;
     uint32_t *order; /* type index -> sorted position */
     mt_analysis_object_point *pts;
-    uint64_t npts;
-    uint32_t pts_type;
     char **names;
 };
 
@@ -447,8 +445,6 @@ const mt_analysis_object_point *mt_objs_series(const mt_objs *o, uint32_t type, 
         if (k && m->pts[k - 1].live == v && s != NSL - 1 && !(t->stouch && t->stouch[s])) continue;
         m->pts[k++] = (mt_analysis_object_point){te, v};
     }
-    m->npts = k;
-    m->pts_type = type;
     *n = k;
     return m->pts;
 }

@@ -339,7 +339,6 @@ void mt_objects_after_fork_child(void) {
     tcount = 0;
 }
 
-Py_ssize_t mt_objects_types_seen(void) { return (Py_ssize_t)tcount; }
 
 #else /* no reference tracer */
 
@@ -366,6 +365,5 @@ void mt_objects_stop(void) {}
 void mt_objects_rechain(void) {}
 void mt_objects_moving(void *old) { (void)old; }
 void mt_objects_after_fork_child(void) {}
-Py_ssize_t mt_objects_types_seen(void) { return 0; }
 
 #endif

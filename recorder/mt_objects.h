@@ -53,7 +53,5 @@ void mt_objects_moving(void *old);
  * memtrace's goes back on top of it, calling it. Nothing when not
  * tracking, or when memtrace's is current. */
 void mt_objects_rechain(void);
-/* Types judged since start (for tests). */
-Py_ssize_t mt_objects_types_seen(void);
 
 #endif /* MT_OBJECTS_H */

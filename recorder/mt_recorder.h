@@ -455,23 +455,20 @@ static inline void mt_rec_alloc_event(mt_tstate *t, int type, unsigned domain,
                                       uint64_t size) {
     uint64_t now = mt_alloc_now(t);
     t->alloc_records++;
-    if (MT_PROBE_ON(alloc) || MT_PROBE_ON(free) || MT_PROBE_ON(realloc)) {
-        if (type == MT_REC_ALLOC)
-            MT_PROBE3(alloc, addr, size, (int)domain);
-        else if (type == MT_REC_FREE)
-            MT_PROBE2(free, addr, (int)domain);
-        else
-            MT_PROBE4(realloc, old_addr, addr, size, (int)domain);
-    }
-    if (!mt_room(t, now)) return;
+    if (!mt_room(t, now)) return; /* (a drop: the lost probe says it) */
     uint64_t dt = mt_dt(t, now);
-    /* (The caller is inside mt_own: it may have synced the stack.) */
-    if (type == MT_REC_ALLOC)
+    /* (The caller is inside mt_own: it may have synced the stack.) The
+     * probes fire with the record, in its branch: no second dispatch. */
+    if (type == MT_REC_ALLOC) {
+        if (MT_PROBE_ON(alloc)) MT_PROBE3(alloc, addr, size, (int)domain);
         t->pos = mt_enc_alloc(t->pos, domain, dt, addr, size, &t->prev_addr);
-    else if (type == MT_REC_FREE)
+    } else if (type == MT_REC_FREE) {
+        if (MT_PROBE_ON(free)) MT_PROBE2(free, addr, (int)domain);
         t->pos = mt_enc_free(t->pos, domain, dt, addr, &t->prev_addr);
-    else
+    } else {
+        if (MT_PROBE_ON(realloc)) MT_PROBE4(realloc, old_addr, addr, size, (int)domain);
         t->pos = mt_enc_realloc(t->pos, domain, dt, old_addr, addr, size, &t->prev_addr);
+    }
     t->nrec++;
     if (mt_rec.rss_exact) mt_rec_exact_rss(t, now);
 }
