@@ -449,8 +449,10 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
             const char *q = f->qualname[0] ? f->qualname : (snprintf(nm, sizeof nm, "<fn#%u>", (unsigned)f->fid), nm);
             if (f->line)
                 line(o, "    %s  %s:%u", q, f->file, (unsigned)f->line);
-            else if (f->file[0])
+            else if (f->file[0] && f->first_line)
                 line(o, "    %s  %s (def line %u)", q, f->file, (unsigned)f->first_line);
+            else if (f->file[0]) /* a native function: its library */
+                line(o, "    %s  %s", q, f->file);
             else
                 line(o, "    %s", q);
         }
@@ -620,7 +622,8 @@ static void site_text(mt_out *o, const mt_analysis *a, const mt_analysis_site *s
             mt_out_puts(o, " (");
             mt_out_puts(o, f->file[0] ? f->file : "?");
             if (f->line) snprintf(ln, sizeof ln, ":%u)", (unsigned)f->line);
-            else snprintf(ln, sizeof ln, ", def line %u)", (unsigned)f->first_line);
+            else if (f->first_line) snprintf(ln, sizeof ln, ", def line %u)", (unsigned)f->first_line);
+            else snprintf(ln, sizeof ln, ")"); /* a native function: its library */
         } else if (f->line) {
             snprintf(ln, sizeof ln, ":%u", (unsigned)f->line);
         } else {
@@ -650,9 +653,11 @@ static void text_by_location(mt_out *o, const report *rp, const mt_analysis *a) 
         else if (loc[i].line)
             snprintf(where, sizeof where, "%s (%s:%u)", loc[i].qualname, loc[i].file,
                      (unsigned)loc[i].line);
-        else
+        else if (loc[i].first_line)
             snprintf(where, sizeof where, "%s (%s, def line %u)", loc[i].qualname, loc[i].file,
                      (unsigned)loc[i].first_line);
+        else /* a native function: its library */
+            snprintf(where, sizeof where, "%s (%s)", loc[i].qualname, loc[i].file);
         line(o, "  %12s %10llu %7u  %s", mt_fmt_bytes(b, loc[i].bytes),
              (unsigned long long)loc[i].count, (unsigned)loc[i].stacks, where);
     }

@@ -1296,7 +1296,8 @@ static void site_text(mt_out *o, const diff *d, const dsite *e) {
     mt_out_puts(o, e->name);
     mt_out_puts(o, " (");
     mt_out_puts(o, e->file[0] ? e->file : "?");
-    snprintf(ln, sizeof ln, e->def_line ? ", def line %u)" : ":%u)", (unsigned)e->line);
+    if (e->def_line && !e->line) snprintf(ln, sizeof ln, ")"); /* native: its library */
+    else snprintf(ln, sizeof ln, e->def_line ? ", def line %u)" : ":%u)", (unsigned)e->line);
     mt_out_puts(o, ln);
     int sd = e->rep[SB] ? SB : SA;
     const mt_analysis_site *st = e->rep[sd];

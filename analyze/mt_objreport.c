@@ -89,9 +89,11 @@ void mt_objreport_text(mt_out *o, const mt_analysis *a, uint32_t top, mt_objrepo
             if (f->line)
                 snprintf(where, sizeof where, "%s  %s:%u", fr_name(f, nm, sizeof nm), f->file,
                          (unsigned)f->line);
-            else
+            else if (f->first_line)
                 snprintf(where, sizeof where, "%s  %s (def line %u)", fr_name(f, nm, sizeof nm),
                          f->file, (unsigned)f->first_line);
+            else
+                snprintf(where, sizeof where, "%s  %s", fr_name(f, nm, sizeof nm), f->file);
         }
         free(fr);
         line(o, "  %10llu %12s  %s  %s", (unsigned long long)gr[i].count,

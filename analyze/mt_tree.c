@@ -202,9 +202,11 @@ static void label(char *buf, size_t cap, const tnode *x) {
         snprintf(buf, cap, "%s", x->qualname);
     } else if (x->line) {
         snprintf(buf, cap, "%s (%s:%u)", x->qualname, x->file, (unsigned)x->line);
-    } else {
+    } else if (x->first_line) {
         snprintf(buf, cap, "%s (%s, def line %u)", x->qualname, x->file,
                  (unsigned)x->first_line);
+    } else { /* a native function: its library */
+        snprintf(buf, cap, "%s (%s)", x->qualname, x->file);
     }
 }
 

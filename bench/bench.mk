@@ -194,4 +194,10 @@ bench-components: bench-objects
 bench-usdt: ## The static probes' cost when no tracer is attached (bound: <= 1.01x)
 	$(PYTHON) bench/bench_usdt.py $(BENCH_ARGS)
 
+# bench-bpf: what each bpftrace script of dtrace/ and memtrace bpf cost the
+# process while attached (as root with bpftrace); writes build/bench/bpf.md.
+.PHONY: bench-bpf
+bench-bpf: $(REC_STAMP) $(BIN)/memtrace-bpf ## What the dtrace/ scripts and memtrace bpf cost while attached (root)
+	$(PYTHON) bench/bench_bpf.py $(BENCH_ARGS)
+
 bench-components: bench-usdt

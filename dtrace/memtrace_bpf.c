@@ -14,6 +14,11 @@
  * events bpftrace says it lost as LOST records. It stops after --duration,
  * on SIGINT/SIGTERM, or when the process ends.
  *
+ * When the process has memtrace's recorder loaded with its static probes
+ * (dtrace/memtrace.d) and records, its Python function entries and returns
+ * and its markers come from those probes: each native allocation is then
+ * charged to the Python stack of its thread, under the native frames.
+ *
  * Native stacks come from frame pointers: in a library built without them
  * (most distribution CPythons) the unwinder stops early, so each stack has
  * at least the allocator and its direct caller (read from the return
@@ -64,6 +69,12 @@ static const char usage_text[] =
 "  -q, --quiet            say nothing on stderr but errors\n"
 "  -h, --help             print this text and exit\n"
 "\n"
+"Python stacks: when the process records with memtrace (import memtrace;\n"
+"memtrace.start(), any mode) and its recorder has static probes, the Python\n"
+"functions entered and left and the markers come from them, and each\n"
+"allocation is charged to its thread's Python stack under its native frames.\n"
+"Frames entered before tracing began are not known: stacks start at the\n"
+"first call seen.\n"
 "Native stacks: the allocator's caller (its return address), then up to five\n"
 "callers found through frame pointers (code built without them ends the\n"
 "stack there), named from the process's libraries' symbol tables.\n"
@@ -107,7 +118,8 @@ static uint32_t def_string(const char *s, size_t len) {
     return next_sid++;
 }
 
-/* Native functions by (symbol, library): a table of "sym\0lib" -> fid. */
+/* Functions by key: native ones by "sym\0lib", Python ones (from the
+ * recorder's probes) by a binary key that starts with 0xff. */
 typedef struct fent {
     char *key;
     size_t len;
@@ -115,6 +127,8 @@ typedef struct fent {
 } fent;
 static fent *ftab;
 static size_t fcap, fcount;
+static uint8_t *fkind; /* by fid: MT_FUNC_PYTHON or MT_FUNC_C */
+static uint32_t fkind_cap;
 
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -122,14 +136,8 @@ static uint64_t hash_bytes(const char *s, size_t n) {
     return h;
 }
 
-static uint32_t function_of(const char *sym, size_t symlen, const char *lib, size_t liblen) {
-    char key[1024];
-    if (symlen > 500) symlen = 500;
-    if (liblen > 500) liblen = 500;
-    memcpy(key, sym, symlen);
-    key[symlen] = 0;
-    memcpy(key + symlen + 1, lib, liblen);
-    size_t len = symlen + 1 + liblen;
+/* The slot of key: its fid, or 0 and *slot where it goes. */
+static uint32_t ftab_find(const char *key, size_t len, size_t *slot) {
     if ((fcount + 1) * 2 > fcap) {
         size_t cap = fcap ? fcap * 2 : 1024;
         fent *t = calloc(cap, sizeof *t);
@@ -147,28 +155,62 @@ static uint32_t function_of(const char *sym, size_t symlen, const char *lib, siz
     size_t j = hash_bytes(key, len) & (fcap - 1);
     for (; ftab[j].key; j = (j + 1) & (fcap - 1))
         if (ftab[j].len == len && memcmp(ftab[j].key, key, len) == 0) return ftab[j].fid;
+    *slot = j;
+    return 0;
+}
+
+/* Define the next function under key at slot; its fid. */
+static uint32_t ftab_define(size_t slot, const char *key, size_t len, uint32_t kind,
+                            const char *qual, size_t qlen, const char *module, size_t mlen,
+                            const char *file, size_t flen, uint32_t first_line) {
     char *k = malloc(len);
     if (!k) mt_cli_die(1, "out of memory");
     memcpy(k, key, len);
-    ftab[j] = (fent){k, len, next_fid};
+    ftab[slot] = (fent){k, len, next_fid};
     fcount++;
-    const char *base = memrchr(lib, '/', liblen);
-    base = base ? base + 1 : lib;
+    if (next_fid >= fkind_cap) {
+        uint32_t cap = fkind_cap ? fkind_cap * 2 : 1024;
+        uint8_t *a = realloc(fkind, cap);
+        if (!a) mt_cli_die(1, "out of memory");
+        fkind = a;
+        fkind_cap = cap;
+    }
+    fkind[next_fid] = (uint8_t)kind;
     mt_record r = {.type = MT_REC_FUNCTION};
     r.u.function.fid = next_fid;
-    r.u.function.kind = MT_FUNC_C;
-    r.u.function.qualname_sid = def_string(sym, symlen);
-    r.u.function.module_sid = def_string(base, liblen - (size_t)(base - lib));
-    r.u.function.file_sid = def_string(lib, liblen);
+    r.u.function.kind = kind;
+    r.u.function.qualname_sid = def_string(qual, qlen);
+    r.u.function.module_sid = module ? def_string(module, mlen) : 0;
+    r.u.function.file_sid = file ? def_string(file, flen) : 0;
+    r.u.function.first_line = first_line;
     put(&r);
     return next_fid++;
+}
+
+static uint32_t function_of(const char *sym, size_t symlen, const char *lib, size_t liblen) {
+    char key[1024];
+    if (symlen > 500) symlen = 500;
+    if (liblen > 500) liblen = 500;
+    memcpy(key, sym, symlen);
+    key[symlen] = 0;
+    memcpy(key + symlen + 1, lib, liblen);
+    size_t len = symlen + 1 + liblen, slot = 0;
+    uint32_t fid = ftab_find(key, len, &slot);
+    if (fid) return fid;
+    const char *base = memrchr(lib, '/', liblen);
+    base = base ? base + 1 : lib;
+    return ftab_define(slot, key, len, MT_FUNC_C, sym, symlen, base,
+                       liblen - (size_t)(base - lib), lib, liblen, 0);
 }
 
 /* Threads: OS tid -> trace tid and stack. */
 typedef struct thr {
     uint32_t os_tid, tid;
-    uint32_t *fids;
+    uint32_t *fids; /* native frames (above the Python ones), outermost first */
     uint32_t depth, cap;
+    uint32_t *py; /* Python frames from the recorder's probes, outermost first */
+    uint32_t pydepth, pycap;
+    uint64_t last; /* ticks of its last record: times never go back */
 } thr;
 static thr *threads;
 static uint32_t nthreads;
@@ -181,7 +223,7 @@ static thr *thread_of(uint32_t os_tid) {
     if (!t) mt_cli_die(1, "out of memory");
     threads = t;
     thr *n = &threads[nthreads++];
-    *n = (thr){os_tid, nthreads, NULL, 0, 0};
+    *n = (thr){.os_tid = os_tid, .tid = nthreads};
     char path[64], name[64] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%u/comm", target_pid, os_tid);
     FILE *f = fopen(path, "r");
@@ -221,6 +263,111 @@ static void set_stack(thr *t, const uint32_t *fids, uint32_t n, uint64_t tk) {
     }
 }
 
+/* Its time for t: ts in ticks, but never before t's last record (bpftrace's
+ * per-CPU buffers can hand a migrated thread's events over out of order). */
+static uint64_t tick_of(thr *t, uint64_t ts) {
+    uint64_t tk = ticks(ts);
+    if (tk < t->last) tk = t->last;
+    t->last = tk;
+    return tk;
+}
+
+/* ---- Python frames, from the recorder's probes ------------------------- */
+
+/* The recorder's names are strings in the process (its string table), met
+ * by address: bpftrace prints each address's text the first time (lines
+ * "Nq ADDR TEXT", "Nf ADDR TEXT"), here kept by address until the recording
+ * stops (then the addresses may be reused: generation goes up). */
+typedef struct pstr { uint64_t addr; uint32_t gen; char *text; } pstr;
+static pstr *pstrs;
+static size_t pstr_cap, pstr_n;
+static uint32_t generation;
+
+static const char *pstr_get(uint64_t addr) {
+    if (!pstr_cap) return NULL;
+    size_t j = (size_t)(hash_bytes((const char *)&addr, 8) & (pstr_cap - 1));
+    for (; pstrs[j].text; j = (j + 1) & (pstr_cap - 1))
+        if (pstrs[j].addr == addr && pstrs[j].gen == generation) return pstrs[j].text;
+    return NULL;
+}
+
+static void pstr_put(uint64_t addr, const char *text) {
+    if ((pstr_n + 1) * 2 > pstr_cap) {
+        size_t cap = pstr_cap ? pstr_cap * 2 : 1024;
+        pstr *t = calloc(cap, sizeof *t);
+        if (!t) mt_cli_die(1, "out of memory");
+        for (size_t i = 0; i < pstr_cap; i++) {
+            if (!pstrs[i].text) continue;
+            if (pstrs[i].gen != generation) { /* an old recording's: gone */
+                free(pstrs[i].text);
+                pstr_n--;
+                continue;
+            }
+            size_t j = (size_t)(hash_bytes((const char *)&pstrs[i].addr, 8) & (cap - 1));
+            while (t[j].text) j = (j + 1) & (cap - 1);
+            t[j] = pstrs[i];
+        }
+        free(pstrs);
+        pstrs = t;
+        pstr_cap = cap;
+    }
+    size_t j = (size_t)(hash_bytes((const char *)&addr, 8) & (pstr_cap - 1));
+    for (; pstrs[j].text; j = (j + 1) & (pstr_cap - 1))
+        if (pstrs[j].addr == addr && pstrs[j].gen == generation) return; /* known */
+    char *c = strdup(text);
+    if (!c) mt_cli_die(1, "out of memory");
+    pstrs[j] = (pstr){addr, generation, c};
+    pstr_n++;
+}
+
+/* The function the recorder named by (qualname, file, first line). */
+static uint32_t py_function(uint64_t qaddr, uint64_t faddr, uint32_t line) {
+    char key[1 + 4 + 8 + 8 + 4];
+    key[0] = (char)0xff;
+    memcpy(key + 1, &generation, 4);
+    memcpy(key + 5, &qaddr, 8);
+    memcpy(key + 13, &faddr, 8);
+    memcpy(key + 21, &line, 4);
+    size_t slot = 0;
+    uint32_t fid = ftab_find(key, sizeof key, &slot);
+    if (fid) return fid;
+    const char *q = pstr_get(qaddr), *f = pstr_get(faddr);
+    if (!q) q = "?";
+    if (!f) f = "";
+    return ftab_define(slot, key, sizeof key, *f ? MT_FUNC_PYTHON : MT_FUNC_C, q, strlen(q),
+                       NULL, 0, *f ? f : NULL, strlen(f), line);
+}
+
+static void py_enter(thr *t, uint32_t fid, uint64_t tk) {
+    set_stack(t, NULL, 0, tk); /* native frames end where Python goes on */
+    if (t->pydepth == t->pycap) {
+        uint32_t cap = t->pycap ? t->pycap * 2 : 64;
+        uint32_t *a = realloc(t->py, cap * sizeof *a);
+        if (!a) mt_cli_die(1, "out of memory");
+        t->py = a;
+        t->pycap = cap;
+    }
+    t->py[t->pydepth++] = fid;
+    mt_record r = {.type = fkind[fid] == MT_FUNC_PYTHON ? MT_REC_CALL : MT_REC_CCALL,
+                   .tid = t->tid, .t = tk};
+    r.u.call.fid = fid;
+    put(&r);
+}
+
+/* A return: of a frame entered since tracing began, or (nothing to pop)
+ * of one entered before. */
+static void py_leave(thr *t, uint64_t tk) {
+    set_stack(t, NULL, 0, tk);
+    if (!t->pydepth) return;
+    uint32_t fid = t->py[--t->pydepth];
+    mt_record r = {.type = fkind[fid] == MT_FUNC_PYTHON ? MT_REC_RETURN : MT_REC_CRETURN,
+                   .tid = t->tid, .t = tk};
+    r.u.call.fid = fid;
+    put(&r);
+}
+
+static uint64_t n_calls, n_markers;
+
 /* ---- Symbols: /proc/PID/maps and the ELF files' symbol tables ------------ */
 
 /* bpftrace 0.17 symbolizes stacks slowly enough (seconds per new address
@@ -236,7 +383,7 @@ typedef struct elf {
     struct { uint64_t off, vaddr, filesz; } load[16]; /* PT_LOAD segments */
     int nload;
 } elf;
-typedef struct vma { uint64_t start, end, off; elf *e; } vma;
+typedef struct vma { uint64_t start, end, off; size_t e; } vma; /* e: in elfs (which moves) */
 static elf *elfs;
 static size_t nelfs;
 static vma *vmas;
@@ -331,8 +478,11 @@ static void maps_read(void) {
             elfs = ne;
             e = &elfs[nelfs++];
             memset(e, 0, sizeof *e);
-            e->path = strdup(p);
-            if (e->path) elf_load(e);
+            if (!(e->path = strdup(p))) {
+                nelfs--;
+                continue;
+            }
+            elf_load(e);
         }
         if (nvmas == cap) {
             cap = cap ? cap * 2 : 64;
@@ -340,7 +490,7 @@ static void maps_read(void) {
             if (!nv) break;
             vmas = nv;
         }
-        vmas[nvmas++] = (vma){a, b, off, e};
+        vmas[nvmas++] = (vma){a, b, off, (size_t)(e - elfs)};
     }
     free(m);
     maps_read_at = now_ns();
@@ -353,7 +503,7 @@ static uint32_t fid_of_addr(uint64_t addr) {
         for (size_t i = 0; i < nvmas; i++) {
             const vma *v = &vmas[i];
             if (addr < v->start || addr >= v->end) continue;
-            const elf *e = v->e;
+            const elf *e = &elfs[v->e];
             uint64_t off = addr - v->start + v->off, va = off;
             for (int k = 0; k < e->nload; k++)
                 if (off >= e->load[k].off && off < e->load[k].off + e->load[k].filesz)
@@ -396,9 +546,9 @@ static pend pending[256];
 static uint32_t npending;
 
 static void emit(const pend *p, uint64_t ret) {
-    thr *t = thread_of(p->os_tid);
-    uint64_t tk = ticks(p->ts);
     if (!ret) return; /* failed */
+    thr *t = thread_of(p->os_tid);
+    uint64_t tk = tick_of(t, p->ts);
     uint32_t in[8], n = 0;
     static uint32_t f_malloc, f_realloc;
     if (!f_malloc) {
@@ -455,11 +605,51 @@ static void line_in(char *s) {
     }
     if (s[0] == 'F' && sscanf(s + 2, "%llu %u %llu", &ts, &tid, &x) == 3) {
         thr *t = thread_of(tid);
-        mt_record r = {.type = MT_REC_FREE, .tid = t->tid, .t = ticks(ts),
+        mt_record r = {.type = MT_REC_FREE, .tid = t->tid, .t = tick_of(t, ts),
                        .domain = MT_DOMAIN_MALLOC};
         r.u.alloc.addr = x;
         put(&r);
         n_free++;
+        return;
+    }
+    /* The recorder's probes: a call (qualname, file at addresses, first
+     * line), a return, a name's text, a marker, a recording's stop. */
+    unsigned long long q, f;
+    int line;
+    if (s[0] == 'E' && sscanf(s + 2, "%llu %u %llx %llx %d", &ts, &tid, &q, &f, &line) == 5) {
+        thr *t = thread_of(tid);
+        py_enter(t, py_function(q, f, (uint32_t)(line < 0 ? 0 : line)), tick_of(t, ts));
+        n_calls++;
+        return;
+    }
+    if (s[0] == 'X' && sscanf(s + 2, "%llu %u", &ts, &tid) == 2) {
+        thr *t = thread_of(tid);
+        py_leave(t, tick_of(t, ts));
+        return;
+    }
+    int pos = 0;
+    if (s[0] == 'N' && (s[1] == 'q' || s[1] == 'f') && sscanf(s + 3, "%llx %n", &q, &pos) == 1 &&
+        pos) {
+        pstr_put(q, s + 3 + pos);
+        return;
+    }
+    if (s[0] == 'K' && sscanf(s + 2, "%llu %u %n", &ts, &tid, &pos) == 2 && pos) {
+        thr *t = thread_of(tid);
+        mt_record r = {.type = MT_REC_MARKER, .tid = t->tid, .t = tick_of(t, ts)};
+        r.u.marker.text = s + 2 + pos;
+        r.u.marker.len = (uint32_t)strlen(s + 2 + pos);
+        put(&r);
+        n_markers++;
+        return;
+    }
+    if (s[0] == 'S' && sscanf(s + 2, "%llu", &ts) == 1) {
+        /* the recording stopped: its frames end, its names may go */
+        for (uint32_t i = 0; i < nthreads; i++) {
+            thr *t = &threads[i];
+            uint64_t tk = tick_of(t, ts);
+            while (t->pydepth) py_leave(t, tk);
+        }
+        generation++;
         return;
     }
     if (sscanf(s, "Lost %llu events", &x) == 1) n_lost += x;
@@ -476,10 +666,24 @@ static void line_in(char *s) {
     "$c4 = *(uint64 *)($f + 8); $f = *(uint64 *)$f; $c5 = *(uint64 *)($f + 8); " \
     "$f = *(uint64 *)$f; $c6 = *(uint64 *)($f + 8); "
 
-static char *program(int pid, uint64_t min_size) {
-    static char buf[8192];
+/* The recorder's probes (dtrace/memtrace.d), when the process has them
+ * (so is the recorder's path): names are printed the first time a thread
+ * meets them, in the same probe as the call that needs them, so that they
+ * come through the same per-CPU buffer first. */
+static const char py_probes[] =
+    "usdt:%s:memtrace:function__entry { "
+    "if (!@q[tid, arg0]) { @q[tid, arg0] = 1; printf(\"Nq %%llx %%s\\n\", arg0, str(arg0)); } "
+    "if (!@f[tid, arg1]) { @f[tid, arg1] = 1; printf(\"Nf %%llx %%s\\n\", arg1, str(arg1)); } "
+    "printf(\"E %%llu %%d %%llx %%llx %%d\\n\", nsecs, tid, arg0, arg1, arg2); }\n"
+    "usdt:%s:memtrace:function__return { printf(\"X %%llu %%d\\n\", nsecs, tid); }\n"
+    "usdt:%s:memtrace:marker { printf(\"K %%llu %%d %%s\\n\", nsecs, tid, str(arg0, arg1)); }\n"
+    "usdt:%s:memtrace:stop { clear(@q); clear(@f); printf(\"S %%llu\\n\", nsecs); }\n"
+    "END { clear(@q); clear(@f); clear(@in); clear(@cin); clear(@rin); }\n";
+
+static char *program(int pid, uint64_t min_size, const char *so) {
+    static char buf[16384];
     unsigned long long m = min_size ? min_size : 1;
-    snprintf(buf, sizeof buf,
+    int n = snprintf(buf, sizeof buf,
              /* BEGIN runs once every probe is attached ("Attaching N
               * probes..." comes before): the tool says it is tracing then. */
              "BEGIN { printf(\"MTBPF attached\\n\"); }\n"
@@ -501,7 +705,23 @@ static char *program(int pid, uint64_t min_size) {
              "uprobe:libc:free /pid == %d && arg0 != 0/ { printf(\"F %%llu %%d %%llu\\n\", "
              "nsecs, tid, arg0); }\n",
              pid, m, pid, pid, m, pid, pid, pid, pid);
+    if (so && n > 0 && (size_t)n < sizeof buf)
+        snprintf(buf + n, sizeof buf - (size_t)n, py_probes, so, so, so, so);
     return buf;
+}
+
+/* The recorder's extension module in the process, when it has its probes:
+ * its path (as mapped), or NULL. */
+static const char *recorder_with_probes(void) {
+    for (size_t i = 0; i < nelfs; i++) {
+        const elf *e = &elfs[i];
+        const char *base = strrchr(e->path, '/');
+        base = base ? base + 1 : e->path;
+        if (strncmp(base, "_memtrace", 9) != 0 || !strstr(base, ".so") || !e->data) continue;
+        static const char needle[] = "memtrace\0function__entry";
+        if (memmem(e->data, e->len, needle, sizeof needle - 1)) return e->path;
+    }
+    return NULL;
 }
 
 /* ---- Main ---------------------------------------------------------------- */
@@ -613,7 +833,9 @@ int main(int argc, char **argv) {
     if (optind < argc) mt_cli_usage_error(usage_text, "unexpected operand '%s'", argv[optind]);
     if (!pid) mt_cli_usage_error(usage_text, "no process given (-p PID)");
     if (print_only) {
-        fputs(program(pid, min_size), stdout);
+        target_pid = pid;
+        maps_read();
+        fputs(program(pid, min_size, recorder_with_probes()), stdout);
         return fflush(stdout) == 0 ? 0 : 1;
     }
     char procdir[64];
@@ -630,6 +852,7 @@ int main(int argc, char **argv) {
         snprintf(defpath, sizeof defpath, "memtrace-bpf.%d.trace", pid);
         out = defpath;
     }
+    target_pid = pid;
     struct stat st;
     if (!force && lstat(out, &st) == 0)
         mt_cli_die(1, "%s exists: give -f to overwrite it, or -o another file", out);
@@ -673,13 +896,13 @@ int main(int argc, char **argv) {
     mt_writer_options wopt = {0, 1};
     int rc = mt_writer_open(&w, out, &h, &wopt);
     if (rc < 0) mt_cli_die(1, "cannot write %s: %s", out, mt_strerror(rc));
-    target_pid = pid;
 
     /* bpftrace, its output into a pipe. */
     int pfd[2];
     if (pipe(pfd) < 0) mt_cli_die(1, "pipe: %s", strerror(errno));
     maps_read();
-    char *prog = program(pid, min_size);
+    const char *so = recorder_with_probes();
+    char *prog = program(pid, min_size, so);
     pid_t bt = fork();
     if (bt < 0) mt_cli_die(1, "fork: %s", strerror(errno));
     if (bt == 0) {
@@ -691,7 +914,12 @@ int main(int argc, char **argv) {
         if (null >= 0) dup2(null, 0); /* nothing of ours to read */
         /* -B line: its printf lines reach us as they are made (block
          * buffering kept the last events from the pipe at SIGINT). */
-        execl(exe, exe, "-B", "line", "-e", prog, (char *)NULL);
+        /* Python file names are longer than str()'s default 64 bytes */
+        setenv("BPFTRACE_STRLEN", "200", 1);
+        char pids[16];
+        snprintf(pids, sizeof pids, "%d", pid);
+        /* -p: the probes' semaphores are set in that process */
+        execl(exe, exe, "-B", "line", "-p", pids, "-e", prog, (char *)NULL);
         fprintf(stderr, "memtrace-bpf: cannot run %s: %s\n", exe, strerror(errno));
         _exit(127);
     }
@@ -719,7 +947,9 @@ int main(int argc, char **argv) {
         uint64_t t = now_ns();
         if (ready_at && t >= ready_at) {
             ready_at = 0;
-            if (!quiet) fprintf(stderr, "memtrace-bpf: tracing process %d into %s\n", pid, out);
+            if (!quiet)
+                fprintf(stderr, "memtrace-bpf: tracing process %d into %s%s\n", pid, out,
+                        so ? " (with the Python calls of its memtrace recording)" : "");
         }
         if (!stopping && (stop_flag || (duration && t - t0 >= duration) ||
                           kill(pid, 0) < 0)) {
@@ -790,10 +1020,11 @@ int main(int argc, char **argv) {
     if (rc < 0) mt_cli_die(1, "writing %s: %s", out, mt_strerror(rc));
     if (!quiet)
         fprintf(stderr,
-                "memtrace-bpf: wrote %s: %llu allocations, %llu reallocations, %llu frees in %u "
-                "threads%s; next: memtrace analyze %s\n",
+                "memtrace-bpf: wrote %s: %llu allocations, %llu reallocations, %llu frees, "
+                "%llu Python calls, %llu markers in %u threads%s; next: memtrace analyze %s\n",
                 out, (unsigned long long)n_alloc, (unsigned long long)n_realloc,
-                (unsigned long long)n_free, (unsigned)nthreads,
+                (unsigned long long)n_free, (unsigned long long)n_calls,
+                (unsigned long long)n_markers, (unsigned)nthreads,
                 n_lost ? " (bpftrace lost events: the trace says how many)" : "", out);
     free(cmd);
     free(lb);

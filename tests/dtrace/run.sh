@@ -302,5 +302,56 @@ sys.exit(0 if ok else 1)
 PY
 then ok; else bad "memtrace-bpf: the 30 MiB bytearray is not in the trace"; head -c 3000 b.json; fi
 
+echo "== memtrace-bpf: a process recording with memtrace: allocations under their Python stack"
+cat >bp.py <<'PY'
+import os, time, threading
+import memtrace
+memtrace.start("own.trace", mode="profile")
+open("ready", "w").close()
+while not os.path.exists("go"):
+    time.sleep(0.01)
+def grow_it():
+    return bytearray(24 * 1024 * 1024)
+def outer_call():
+    return grow_it()
+def in_thread(out):
+    out.append(bytearray(12 * 1024 * 1024))
+memtrace.marker("before")
+keep = outer_call()
+box = []
+t = threading.Thread(target=in_thread, args=(box,))
+t.start(); t.join()
+memtrace.marker("after")
+time.sleep(0.3)
+memtrace.stop()
+time.sleep(0.5)
+PY
+rm -f ready go bp.trace
+PYTHONPATH=$PYTHONPATH_MT "$PYTHON" bp.py & pypid=$!
+wait_for ready
+"$BPF" -p "$pypid" -o bp.trace 2>bpfp.err & bpfpid=$!
+n=150
+while ! grep -q "tracing process" bpfp.err 2>/dev/null && [ "$n" -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+touch go
+wait "$pypid"; wait "$bpfpid"; st=$?
+if [ "$st" = 0 ]; then ok; else bad "memtrace-bpf exit $st"; cat bpfp.err; fi
+has bpfp.err "with the Python calls of its memtrace recording"
+"$ANALYZE" --json bp.trace >bp.json 2>bp.err
+if "$PYTHON" - <<'PY'
+import json, sys
+d = json.load(open("bp.json"))
+sites = d["heap"]["peak"]
+def names(s): return [f["function"] for f in s["frames"]]  # outermost first
+big = {s["bytes"] >> 20: names(s) for s in sites if s["bytes"] >= 12 << 20}
+print("sites >= 12 MiB at the peak:", big, "markers", [m["text"] for m in d["markers"]])
+main = big.get(24, [])
+ok = (main[-1:] == ["malloc"] and "grow_it" in main and "outer_call" in main
+      and main.index("outer_call") < main.index("grow_it")
+      and "in_thread" in big.get(12, [])
+      and [m["text"] for m in d["markers"]] == ["before", "after"])
+sys.exit(0 if ok else 1)
+PY
+then ok; else bad "memtrace-bpf: allocations not under their Python functions"; cat bpfp.err; head -c 3000 bp.json; fi
+
 echo "dtrace: $pass passed, $fail failed"
 [ "$fail" = 0 ]
