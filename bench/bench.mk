@@ -200,4 +200,12 @@ bench-usdt: ## The static probes' cost when no tracer is attached (bound: <= 1.0
 bench-bpf: $(REC_STAMP) $(BIN)/memtrace-bpf ## What the dtrace/ scripts and memtrace bpf cost while attached (root)
 	$(PYTHON) bench/bench_bpf.py $(BENCH_ARGS)
 
+# bench-archive: memtrace archive with 10,000 runs (ls, trend, check), and
+# add against one analysis; writes build/bench/archive.md.
+.PHONY: bench-archive
+bench-archive: $(REC_STAMP) $(ANALYZE) ## memtrace archive at 10,000 runs: ls, trend, check (bound: < 1 s)
+	$(PYTHON) bench/bench_archive.py $(BENCH_ARGS)
+
+bench-components: bench-archive
+
 bench-components: bench-usdt

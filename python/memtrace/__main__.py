@@ -50,6 +50,11 @@ options:
   --include-types NAME     --objects: only these types and their subclasses
                            ("dict", "mymod.Point" or "Point"; repeatable)
   --exclude-types NAME     --objects: not these types (repeatable)
+  --archive DIR            when the program ends, add the trace to the archive DIR
+                           (memtrace archive; made if new): moved there, or
+                           copied when -o named it; with the git commit and
+                           branch of the current directory
+  --tag KEY=VALUE          --archive: tag the run (repeatable): release=1.4
   --rss-interval SECONDS   RSS sampling period (default 0.01; 0: no sampler)
   --flush-interval SECONDS chunks reach the disk at least this often (default 1)
   --rss sampled|exact      exact also reads RSS at every event (slow)
@@ -78,8 +83,9 @@ _VALUED = {
     "--max-depth": "max_depth", "--include": "include", "--exclude": "exclude",
     "--clock": "clock", "--fork": "fork", "--alloc-sample-bytes": "alloc_sample_bytes",
     "--include-types": "include_types", "--exclude-types": "exclude_types",
+    "--archive": "archive", "--tag": "tags",
 }
-_LISTS = ("include", "exclude", "include_types", "exclude_types")
+_LISTS = ("include", "exclude", "include_types", "exclude_types", "tags")
 _FLOATS = ("rss_interval", "flush_interval")
 _INTS = ("rss_trigger", "max_depth", "alloc_sample_bytes")
 _REEXEC = "MEMTRACE_PRELOAD_REEXEC"
@@ -98,7 +104,7 @@ def _usage_error(msg):
 def parse_run_args(args):
     """Return (options, verbose, kind, target, target_args); raise UsageError.
     verbose: 0 with -q, 2 with -v, else 1; options["force"] with -f."""
-    opts = {"include": [], "exclude": [], "include_types": [], "exclude_types": []}
+    opts = {"include": [], "exclude": [], "include_types": [], "exclude_types": [], "tags": []}
     verbose = 1
     i = 0
     while i < len(args):
@@ -333,6 +339,17 @@ def run(args):
     # Python allocations, native ones in-process, the RSS sampler).
     mode = opts.pop("mode", "alloc" if opts.get("allocations") else None)
     force = opts.pop("force", False)
+    archive_dir, tags = opts.pop("archive", None), opts.pop("tags")
+    if tags and not archive_dir:
+        _usage_error("--tag needs --archive DIR")
+    if archive_dir:
+        from memtrace import archive
+        try:
+            tags = archive.parse_tags(tags)
+        except archive.ArchiveError as e:
+            _usage_error("--tag: %s" % e)
+        archive_dir = os.path.abspath(archive_dir)
+    named = "path" in opts
     if "path" not in opts:  # as memray names its files: the program's name
         name = ("c" if kind == "code" else target if kind == "module"
                 else os.path.splitext(os.path.basename(os.path.normpath(target)))[0]) or "run"
@@ -352,8 +369,9 @@ def run(args):
     else:
         path0 = os.getcwd()
     started = []
-    if verbose:
-        _report_at_exit(opts["path"], started)
+    if verbose or archive_dir:
+        _report_at_exit(opts["path"], started, verbose,
+                        (archive_dir, tags, not named) if archive_dir else None)
     try:
         # This frame and its callers (the launcher's) stay out of the trace,
         # and so do the C calls it makes (exec of the program).
@@ -417,10 +435,11 @@ def _sigint_at_exit():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def _report_at_exit(path, started):
+def _report_at_exit(path, started, verbose=1, archive=None):
     """At exit, once the trace is finished: what was written and what to run
-    next (one line on stderr). Not in forked children, which have files of
-    their own and exit in other ways."""
+    next (one line on stderr), after adding it to the archive when archive
+    is (DIR, tags, move). Not in forked children, which have files of their
+    own and exit in other ways."""
     pid = os.getpid()
 
     def report():
@@ -428,6 +447,11 @@ def _report_at_exit(path, started):
             return
         import memtrace
         memtrace.stop()
+        if archive:
+            _add_to_archive(path, verbose, *archive)
+            return
+        if not verbose:
+            return
         try:
             size = os.path.getsize(path)
         except OSError:
@@ -442,6 +466,31 @@ def _report_at_exit(path, started):
         except (OSError, ValueError):
             pass
     atexit.register(report)
+
+
+def _add_to_archive(path, verbose, directory, tags, move):
+    """memtrace run --archive: the finished trace into the archive; a
+    failure leaves the trace where it is and says why."""
+    from memtrace import archive
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        a = archive.Archive(directory, create=True)
+        rid = a.add(path, tags=tags, move=move)
+        r = a.resolve(rid)
+        a.close()
+    except Exception as e:
+        # never the program's exit status: the run itself went well
+        sys.stderr.write("memtrace run: could not add %s to the archive %s: %s\n"
+                         % (path, directory, e))
+        return
+    if verbose:
+        sys.stderr.write("memtrace run: added to %s as run %d (peak RSS %s, heap peak %s); "
+                         "next: memtrace archive -d %s show %d\n" % (
+                             directory, rid, archive.fmt_bytes(r["peak_rss"]),
+                             archive.fmt_bytes(r["peak_heap"]), directory, rid))
 
 
 def _human(n):

@@ -2,7 +2,8 @@
 
 The command table below is the only list of subcommands: `memtrace --help`,
 `memtrace help CMD` and the dispatch all read it. `run` is the Python
-launcher (memtrace/__main__.py); the others are the C tools, installed in
+launcher (memtrace/__main__.py), `archive` the archive of runs
+(memtrace/archive.py); the others are the C tools, installed in
 the package's bin/ directory by `pip install` (or found in a build tree's
 build/bin/ by `make`), and run in place of this process, so their output,
 exit status and signals are theirs. The memtrace-CMD names stay as aliases.
@@ -11,7 +12,8 @@ exit status and signals are theirs. The memtrace-CMD names stay as aliases.
 import os
 import sys
 
-# (name, what it does): run is Python, the rest are memtrace-<name> tools.
+# (name, what it does): run and archive are Python, the rest are
+# memtrace-<name> tools.
 COMMANDS = (
     ("run", "record a Python program (script.py, -m module, -c code) into a trace"),
     ("analyze", "report a trace: RSS, the heap at its peak by line, leaks, threads"),
@@ -21,6 +23,7 @@ COMMANDS = (
     ("decode", "print a trace's records as text, JSON or CSV; check a file"),
     ("poll", "sample the memory of running processes from outside"),
     ("bpf", "trace a running process's malloc/free and RSS into a trace, with bpftrace (root)"),
+    ("archive", "keep runs in a catalogue: add, ls, trend across releases, compare, check (CI)"),
     ("help", "print the help of a command"),
     ("completion", "print a shell completion script: eval \"$(memtrace completion bash)\""),
 )
@@ -98,6 +101,9 @@ def main(argv=None):
     if cmd == "run":
         from memtrace import __main__ as launcher
         return launcher.run_command(args[1:])
+    if cmd == "archive":
+        from memtrace import archive
+        return archive.main(args[1:])
     if cmd == "completion":
         rest = args[1:]
         if rest in (["-h"], ["--help"]):
@@ -124,6 +130,9 @@ def help_text(name):
     if name == "run":
         from memtrace import __main__ as launcher
         return launcher.USAGE
+    if name == "archive":
+        from memtrace import archive
+        return archive.USAGE
     if name in ("help", "completion"):
         return usage()
     path = tool_path(name)
@@ -199,7 +208,7 @@ def completion_script(shell):
         cases.append("        %s) echo '%s' ;;" % (n, " ".join(options_of(n))))
     script = _BASH % {"cases": "\n".join(cases), "names": " ".join(names),
                       "aliases": " ".join("memtrace-" + n for n in names
-                                          if n not in ("run", "help", "completion"))}
+                                          if n not in ("run", "archive", "help", "completion"))}
     if shell == "zsh":
         # zsh runs bash completions through bashcompinit.
         script = ("# memtrace completion for zsh (memtrace completion zsh)\n"

@@ -37,7 +37,9 @@ TABLE = {
     "poll": (None, None, False),
     "bpf": (None, None, False),
     "run": (None, None, False),
+    "archive": (None, None, False),
 }
+PYTHON_ONLY = ("run", "archive")  # no memtrace-CMD executable: "memtrace CMD" speaks
 
 passed = failed = 0
 seq = 0
@@ -74,14 +76,14 @@ def fresh(args):
 def invocations(name):
     """How a user runs the command: memtrace CMD, and memtrace-CMD."""
     inv = [("memtrace %s" % name, [PY, "-m", "memtrace", name])]
-    if name != "run":
+    if name not in PYTHON_ONLY:
         inv.append(("memtrace-%s" % name, [os.path.join(BIN, "memtrace-" + name)]))
     return inv
 
 
 def prog_of(label, name):
     # The C tools speak as memtrace-CMD under either name; run as "memtrace run".
-    return "memtrace run" if name == "run" else "memtrace-" + name
+    return "memtrace " + name if name in PYTHON_ONLY else "memtrace-" + name
 
 
 def usage_error(label, name, argv, says):
