@@ -3,7 +3,8 @@
 # with auditwheel (libzstd copied into memtrace_profiler.libs/, the extension
 # and the memtrace-* tools pointed at it), and try it as a user would: a new
 # virtual environment, pip install of the wheel, memtrace run / analyze /
-# plot, and every binary resolving libzstd inside the wheel.
+# plot / archive, pytest --memtrace through the plugin's entry point, and
+# every binary resolving libzstd inside the wheel.
 #
 # The sdist is built first and the wheel from it, so both are tried.
 #
@@ -48,6 +49,23 @@ PATH=$OUT/try/venv/bin:$PATH
 memtrace run -q -o x.trace -c "x = bytearray(10**8)"
 memtrace analyze x.trace | grep -q "Heap at its peak"
 memtrace plot x.trace -o x.html
+memtrace archive -d runs add x.trace --tag release=1 | grep -q "added run 1"
+memtrace archive -d runs ls | grep -q "release=1"
+# the pytest plugin through its entry point: pytest --memtrace with no -p
+if "$OUT/try/venv/bin/pip" install -q pytest >/dev/null 2>&1; then
+    cat >test_limit.py <<'PYTEST'
+import pytest
+@pytest.mark.limit_memory("10 MB")
+def test_over():
+    x = bytearray(30 * 1000 * 1000)
+PYTEST
+    if "$OUT/try/venv/bin/python" -m pytest -q -p no:cacheprovider --memtrace test_limit.py >pt.out 2>&1; then
+        echo "wheel.sh: pytest --memtrace passed a test over its limit_memory" >&2; cat pt.out >&2; exit 1
+    fi
+    grep -q "over the limit of 10 MB" pt.out || { cat pt.out >&2; exit 1; }
+else
+    echo "wheel.sh: pytest could not be installed: the plugin's entry point is not tried" >&2
+fi
 site=$("$OUT/try/venv/bin/python" -c "import memtrace, os; print(os.path.dirname(memtrace.__file__))")
 for f in "$site"/_memtrace*.so "$site"/bin/memtrace-*; do
     zl=$(ldd "$f" | awk '/libzstd/ { print $3 }')

@@ -508,6 +508,13 @@ def is_recording():
     return _memtrace.is_recording()
 
 
+def load_ipython_extension(ipython):
+    """%load_ext memtrace in IPython or Jupyter: the %%memtrace cell magic,
+    which records the cell and shows its report inline (memtrace.notebook)."""
+    from .notebook import load_ipython_extension as load
+    load(ipython)
+
+
 def marker(text):
     """Write a label into the trace at this moment, in the calling thread's
     stream. Does nothing when not recording (markers can stay in code).

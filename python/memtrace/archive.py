@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -66,6 +65,7 @@ CREATE TABLE IF NOT EXISTS runs (
     host TEXT, python TEXT, producer TEXT, mode TEXT,
     git_commit TEXT, git_branch TEXT,
     damaged INTEGER NOT NULL DEFAULT 0,
+    closed INTEGER NOT NULL DEFAULT 1,  -- 0: the recording had not finished
     heap_estimated INTEGER,         -- 1: sampled allocations, the heap scaled
     peak_rss INTEGER, start_rss INTEGER, end_rss INTEGER,
     peak_heap INTEGER, leaked INTEGER,
@@ -96,6 +96,20 @@ TOP_SITES = 20  # rows of each table kept per run
 class ArchiveError(Exception):
     """An archive command could not do what it was asked (the message says
     what and where)."""
+
+
+_BUSY = ("%s: the catalogue is busy: another memtrace archive has held it for over a "
+         "minute; try again")
+_DAMAGED = "%s: the catalogue is damaged (%s): memtrace archive rebuild makes it again from " \
+           "the traces"
+
+
+def _busy(e):
+    return "locked" in str(e) or "busy" in str(e)
+
+
+def _stderr_log(msg):
+    sys.stderr.write("memtrace archive: %s\n" % msg)
 
 
 # ---- Units ---------------------------------------------------------------
@@ -174,7 +188,10 @@ def summarize(path):
             msg = msg[len(path) + 2:]
         raise ArchiveError("%s: not a readable trace: %s" % (path, msg))
     run, rss, heap = a.get("run", {}), a.get("rss") or {}, a.get("heap") or {}
+    if not rss.get("samples"):  # no RSS in the trace: no figure, not 0
+        rss = {}
     start_ns = run.get("start_unix_ns")
+    kinds = run.get("records_by_type") or {}
     r = {
         "start": start_ns / 1e9 if start_ns else None,
         "start_utc": run.get("start_utc"),
@@ -182,6 +199,7 @@ def summarize(path):
         "host": run.get("hostname"), "python": run.get("python"),
         "producer": run.get("producer"), "mode": run.get("mode"),
         "damaged": 1 if (a.get("damage") or {}).get("damaged") else 0,
+        "closed": 1 if run.get("closed") else 0,
         "heap_estimated": (1 if heap.get("estimated") else 0) if heap else None,
         "peak_rss": rss.get("peak_bytes"), "start_rss": rss.get("start_bytes"),
         "end_rss": rss.get("end_bytes"),
@@ -189,7 +207,8 @@ def summarize(path):
         "leaked": heap.get("end_bytes") if heap else None,
         "duration": run.get("duration_s"), "events": run.get("records"),
         "lost": run.get("lost_events"),
-        "calls": (run.get("records_by_type") or {}).get("call", 0),
+        # as memtrace diff counts them: Python and C calls
+        "calls": kinds.get("call", 0) + kinds.get("ccall", 0),
     }
     sites = []
     for kind, rows in (("peak", heap.get("peak_by_location") or []),
@@ -225,12 +244,17 @@ def git_info(cwd=None):
 
 
 def parse_tags(items):
+    """{KEY: VALUE} of KEY=VALUE (or KEY: value "") strings."""
     tags = {}
     for t in items or ():
         k, eq, v = t.partition("=")
         k = k.strip()
         if not k or not re.fullmatch(r"[A-Za-z0-9_.:/-]+", k):
             raise ArchiveError("bad tag %r: give KEY=VALUE (KEY: letters, digits, _.:/-)" % t)
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ArchiveError("tag %s: its value is not valid UTF-8" % k) from None
         tags[k] = v if eq else ""
     return tags
 
@@ -238,32 +262,74 @@ def parse_tags(items):
 # ---- The archive ---------------------------------------------------------
 
 class Archive:
-    """A directory of traces and its catalogue (see the module's text)."""
+    """A directory of traces and its catalogue (see the module's text).
+
+    Writers (add, rm, gc, rebuild) take the archive's lock file
+    (catalogue.lock, flock) for their transaction, so that a rebuild never
+    runs beside an add; readers read the catalogue as SQLite lets them (WAL:
+    never blocked)."""
 
     def __init__(self, path=None, create=False):
         self.path = os.path.abspath(path or os.environ.get("MEMTRACE_ARCHIVE") or DEFAULT_DIR)
         self.db_path = os.path.join(self.path, "catalogue.sqlite")
         self.traces = os.path.join(self.path, "traces")
-        if not os.path.isdir(self.path):
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ArchiveError("%s: not a directory (an archive is a directory)" % self.path)
+        if not os.path.isdir(self.traces) and not os.path.exists(self.db_path):
             if not create:
                 raise ArchiveError("%s: no archive here (memtrace archive add makes one)"
                                    % self.path)
-            os.makedirs(self.traces, exist_ok=True)
-        os.makedirs(self.traces, exist_ok=True)
+            try:
+                os.makedirs(self.traces, exist_ok=True)
+            except OSError as e:
+                raise ArchiveError("%s: cannot make the archive: %s" % (self.path,
+                                                                       e.strerror)) from None
         self._db = None
+        self._ino = None
+        self._locks = 0
 
-    # The catalogue: opened on first use; a damaged one is an error that
-    # names the way out (rebuild).
+    def _has_traces(self):
+        try:
+            return any(f.endswith(".trace") for f in os.listdir(self.traces))
+        except OSError:
+            return False
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """The archive's write lock (reentrant in this process)."""
+        if self._locks:
+            self._locks += 1
+            try:
+                yield
+            finally:
+                self._locks -= 1
+            return
+        import fcntl
+        try:
+            fd = os.open(os.path.join(self.path, "catalogue.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ArchiveError("%s: cannot lock the archive: %s" % (self.path,
+                                                                   e.strerror)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._locks = 1
+            yield
+        finally:
+            self._locks = 0
+            os.close(fd)
+
+    # The catalogue: opened on first use; made again from the traces when it
+    # is missing; a damaged one is an error that names the way out.
     @property
     def db(self):
         if self._db is None:
-            if not os.path.exists(self.db_path) and any(
-                    f.endswith(".trace") for f in os.listdir(self.traces)):
-                # traces without a catalogue: it was deleted or lost
-                n, skipped = self.rebuild()
-                sys.stderr.write("memtrace archive: %s was missing: made again from %d traces"
-                                 "%s\n" % (self.db_path, n, " (%d unreadable, skipped)" % skipped
-                                            if skipped else ""))
+            if not os.path.exists(self.db_path) and self._has_traces():
+                with self._locked():
+                    if not os.path.exists(self.db_path):  # (not done meanwhile)
+                        n, skipped = self._rebuild_locked(log=_stderr_log)
+                        _stderr_log("%s was missing: made again from %d traces%s" % (
+                            self.db_path, n, " (%d unreadable, skipped)" % skipped
+                            if skipped else ""))
             if self._db is None:
                 self._db = self._connect()
         return self._db
@@ -273,37 +339,54 @@ class Archive:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout = 60000")
-            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
-                db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA foreign_keys = ON")
-            with self._write(db):
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        db.execute(stmt)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                           (str(SCHEMA_VERSION),))
-            v = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-            if int(v) > SCHEMA_VERSION:
-                raise ArchiveError("%s: catalogue schema %s is newer than this memtrace's "
-                                   "(%d): upgrade memtrace" % (self.db_path, v, SCHEMA_VERSION))
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+                with self._locked():
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode = WAL")
+                    db.execute("BEGIN IMMEDIATE")
+                    for stmt in _SCHEMA.split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                               (str(SCHEMA_VERSION),))
+                    db.execute("COMMIT")
+            v = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if v is None or int(v[0]) > SCHEMA_VERSION:
+                raise ArchiveError("%s: catalogue schema %s is not this memtrace's (%d): "
+                                   "upgrade memtrace, or memtrace archive rebuild"
+                                   % (self.db_path, v[0] if v else "?", SCHEMA_VERSION))
+            self._ino = os.stat(self.db_path).st_ino
             return db
+        except sqlite3.OperationalError as e:
+            if _busy(e):
+                raise ArchiveError(_BUSY % self.db_path) from None
+            raise ArchiveError(_DAMAGED % (self.db_path, e)) from None
         except sqlite3.DatabaseError as e:
-            raise ArchiveError("%s: the catalogue is damaged (%s): memtrace archive rebuild "
-                               "makes it again from the traces" % (self.db_path, e)) from None
+            raise ArchiveError(_DAMAGED % (self.db_path, e)) from None
 
     @contextlib.contextmanager
-    def _write(self, db=None):
-        """A write transaction, taken at once (BEGIN IMMEDIATE): writers
-        queue instead of failing halfway."""
-        db = db or self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _write(self):
+        """A write transaction, under the archive's lock."""
+        with self._locked():
+            try:
+                ino = os.stat(self.db_path).st_ino
+            except FileNotFoundError:
+                ino = None
+            if self._db is not None and ino != self._ino:  # made again since opened
+                self.close()
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise ArchiveError(_BUSY % self.db_path if _busy(e)
+                                   else _DAMAGED % (self.db_path, e)) from None
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def close(self):
         if self._db is not None:
@@ -318,12 +401,15 @@ class Archive:
         run's id. The trace is read once for its summary."""
         if not os.path.isfile(trace):
             raise ArchiveError("%s: no such file" % trace)
+        tags = dict(tags or {})
+        parse_tags("%s=%s" % kv for kv in tags.items())  # checked before anything is written
         self.db  # opened (or made again) before the new file is under traces/
         s = summary or summarize(trace)
         uid = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), uuid.uuid4().hex[:10])
         rel = os.path.join("traces", uid + ".trace")
         dest = os.path.join(self.path, rel)
-        tmp = os.path.join(self.traces, ".%s.tmp" % uid)
+        side_path = os.path.join(self.traces, uid + ".json")
+        tmp = os.path.join(self.traces, ".%s.tmp" % uid)  # (rebuild skips dot files)
         try:
             if level:
                 p = subprocess.run([_tool("filter"), trace, "-o", tmp, "--level", str(level)],
@@ -331,34 +417,52 @@ class Archive:
                 if p.returncode:
                     raise ArchiveError("%s: recompressing: %s" % (
                         trace, p.stderr.decode("utf-8", "replace").strip()))
-            elif move:
-                shutil.move(trace, tmp)
             else:
                 shutil.copyfile(trace, tmp)
-            os.replace(tmp, dest)
+            commit, branch = git_info(git_dir) if git_dir is not False else (None, None)
+            run = dict(s["run"], uid=uid, file=rel, added=time.time(), git_commit=commit,
+                       git_branch=branch, size=os.path.getsize(tmp))
+            side = {"memtrace_archive": SCHEMA_VERSION, "run": run, "tags": tags,
+                    "sites": s["sites"], "functions": s["functions"]}
+            # the files and the row together, under the lock: a rebuild sees
+            # both or neither
+            with self._write():
+                try:
+                    os.replace(tmp, dest)
+                    _write_json(side_path, side)
+                    rid = self._insert(side)
+                    side["run"]["id"] = rid  # beside the trace: a rebuild keeps it
+                    _write_json(side_path, side)
+                except BaseException:
+                    for p in (dest, side_path):  # nothing half-added
+                        with contextlib.suppress(OSError):
+                            os.unlink(p)
+                    raise
+        except OSError as e:
+            raise ArchiveError("%s: cannot add it to %s: %s" % (trace, self.traces,
+                                                               e.strerror or e)) from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        if move and level:
-            os.unlink(trace)
-        commit, branch = git_info(git_dir) if git_dir is not False else (None, None)
-        run = dict(s["run"], uid=uid, file=rel, added=time.time(), git_commit=commit,
-                   git_branch=branch, size=os.path.getsize(dest))
-        side = {"memtrace_archive": SCHEMA_VERSION, "run": run, "tags": tags or {},
-                "sites": s["sites"], "functions": s["functions"]}
-        _write_json(os.path.join(self.traces, uid + ".json"), side)
-        with self._write():
-            return self._insert(side)
+        if move:
+            with contextlib.suppress(OSError):
+                os.unlink(trace)
+        return rid
 
-    def _insert(self, side):
+    def _insert(self, side, keep_id=False):
         db = self.db
         run = side["run"]
         cols = ["uid", "file", "added", "start", "start_utc", "command", "host", "python",
-                "producer", "mode", "git_commit", "git_branch", "damaged", "heap_estimated",
-                "peak_rss", "start_rss", "end_rss", "peak_heap", "leaked", "duration",
-                "events", "lost", "calls", "size"]
+                "producer", "mode", "git_commit", "git_branch", "damaged", "closed",
+                "heap_estimated", "peak_rss", "start_rss", "end_rss", "peak_heap", "leaked",
+                "duration", "events", "lost", "calls", "size"]
+        vals = [run.get(c) for c in cols]
+        vals[cols.index("closed")] = 1 if run.get("closed", 1) else 0
+        vals[cols.index("damaged")] = 1 if run.get("damaged") else 0
+        if keep_id and isinstance(run.get("id"), int):
+            cols, vals = ["id"] + cols, [run["id"]] + vals
         cur = db.execute("INSERT INTO runs (%s) VALUES (%s)" % (
-            ", ".join(cols), ", ".join("?" * len(cols))), [run.get(c) for c in cols])
+            ", ".join(cols), ", ".join("?" * len(cols))), vals)
         rid = cur.lastrowid
         db.executemany("INSERT INTO tags VALUES (?, ?, ?)",
                        [(rid, k, str(v)) for k, v in (side.get("tags") or {}).items()])
@@ -415,29 +519,41 @@ class Archive:
                 by[t["run"]]["tags"][t["key"]] = t["value"]
 
     def resolve(self, sel):
-        """One run from a selector: an id (12), a uid or its prefix, latest,
-        latest~N (N runs before), KEY=VALUE or KEY (the latest run with that
-        tag), each optionally ~N."""
-        sel = str(sel).strip()
+        """One run from a selector: an id (12), a uid or a prefix of it
+        (20261207T0815...), latest, KEY=VALUE or KEY (the latest run with
+        that tag); SEL~N: the Nth run before it (among the runs with that
+        tag, for a tag)."""
+        text = str(sel).strip()
         back = 0
-        m = re.fullmatch(r"(.*?)~(\d+)", sel)
+        m = re.fullmatch(r"(.+?)~(\d+)", text)
+        base = text
         if m:
-            sel, back = m.group(1), int(m.group(2))
-        if re.fullmatch(r"\d+", sel) and not back:
+            base, back = m.group(1), int(m.group(2))
+        tags = None
+        if base == "latest":
+            rows = self.runs(newest_first=True, limit=1)
+        elif re.fullmatch(r"\d+", base) and len(base) < 8:
             rows = [dict(r) for r in self.db.execute("SELECT * FROM runs WHERE id = ?",
-                                                     (int(sel),))]
-        elif sel == "latest":
-            rows = self.runs(newest_first=True, limit=back + 1)[back:]
-        elif re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]*", sel):
+                                                     (int(base),))]
+        elif re.fullmatch(r"\d{8}(T[0-9a-f-]*)?", base):
             rows = [dict(r) for r in self.db.execute(
-                "SELECT * FROM runs WHERE uid LIKE ? ORDER BY id", (sel + "%",))]
+                "SELECT * FROM runs WHERE uid LIKE ? ORDER BY id", (base + "%",))]
             if len(rows) > 1:
-                raise ArchiveError("run %r is ambiguous: %d runs match" % (sel, len(rows)))
+                raise ArchiveError("run %r is ambiguous: %d runs' uids start so (ids %s)" % (
+                    base, len(rows), ", ".join(str(r["id"]) for r in rows[:10])))
         else:
-            rows = self.runs(tags=parse_tags([sel]), newest_first=True, limit=back + 1)[back:]
+            tags = parse_tags([base])
+            rows = self.runs(tags=tags, newest_first=True, limit=1)
+        if rows and back:
+            r = rows[0]
+            when = r["start"] if r["start"] is not None else r["added"]
+            older = [x for x in self.runs(tags=tags, until=when + 1e-6, newest_first=True)
+                     if ((x["start"] if x["start"] is not None else x["added"]), x["id"])
+                     < (when, r["id"])]
+            rows = older[back - 1:back]
         if not rows:
             raise ArchiveError("no run %r in %s (memtrace archive ls lists them)"
-                               % (sel + ("~%d" % back if back else ""), self.path))
+                               % (text, self.path))
         self._attach_tags(rows)
         return rows[0]
 
@@ -473,76 +589,119 @@ class Archive:
         return rows
 
     def gc_plan(self, keep=None, max_age=None, max_size=None, protect=(), now=None):
-        """The runs retention would remove: beyond the newest `keep` (runs
-        with a tag in protect are never removed, nor counted), older than
-        max_age seconds, and the oldest until the traces fit in max_size
-        bytes."""
+        """The runs retention would remove (oldest first): beyond the newest
+        `keep`, older than max_age seconds, then the oldest until the
+        traces fit in max_size bytes. A run with a tag of protect ("KEY" or
+        "KEY=VALUE") is never removed, nor counted in keep, and its size
+        counts against max_size."""
         now = time.time() if now is None else now
+        prot = [(k, v if eq else None) for k, eq, v in (p.partition("=") for p in protect)]
+
+        def protected(r):
+            return any(k in r["tags"] and (v is None or r["tags"][k] == v) for k, v in prot)
         runs = self.runs(newest_first=True)
+        free = [r for r in runs if not protected(r)]
         victims = {}
-        kept_size = 0
-        i = -1  # newest first, counting the runs retention may remove
-        for r in runs:
-            if any(k in r["tags"] for k in protect):
-                kept_size += r["size"] or 0
-                continue
-            i += 1
-            when = r["start"] or r["added"]
+        for i, r in enumerate(free):  # newest first
             if keep is not None and i >= keep:
                 victims[r["id"]] = r
-            elif max_age is not None and now - when > max_age:
+            elif max_age is not None and now - (r["start"] or r["added"]) > max_age:
                 victims[r["id"]] = r
-            elif max_size is not None and kept_size + (r["size"] or 0) > max_size:
-                victims[r["id"]] = r
-            else:
-                kept_size += r["size"] or 0
-        return list(victims.values())
+        if max_size is not None:
+            total = sum(r["size"] or 0 for r in runs if r["id"] not in victims)
+            for r in reversed(free):  # oldest first
+                if total <= max_size:
+                    break
+                if r["id"] not in victims:
+                    victims[r["id"]] = r
+                    total -= r["size"] or 0
+        return sorted(victims.values(), key=lambda r: (r["start"] or r["added"], r["id"]))
 
     # -- rebuild -----------------------------------------------------------
 
     def rebuild(self, log=None):
         """Make the catalogue again from traces/: each trace's .json where it
-        is intact, else the trace's own summary (its tags are then lost).
-        Unreadable traces are reported and skipped. Returns (runs, skipped)."""
-        log = log or (lambda msg: None)
-        self.close()
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.db_path + suffix)
-        n, skipped = 0, 0
-        names = sorted(f for f in os.listdir(self.traces) if f.endswith(".trace"))
-        self._db = self._connect()
-        with self._write():
-            for f in names:
-                uid = f[:-len(".trace")]
-                trace = os.path.join(self.traces, f)
+        is intact (its run keeps its id), else the trace's own summary (its
+        tags are then lost). Unreadable traces are reported and skipped.
+        Returns (runs, skipped)."""
+        with self._locked():
+            return self._rebuild_locked(log or (lambda msg: None))
+
+    def _rebuild_locked(self, log):
+        sides, skipped = [], 0
+        for f in sorted(os.listdir(self.traces)):
+            if not f.endswith(".trace") or f.startswith("."):
+                continue
+            uid = f[:-len(".trace")]
+            trace = os.path.join(self.traces, f)
+            side_path = os.path.join(self.traces, uid + ".json")
+            side = None
+            try:
+                with open(side_path, encoding="utf-8") as fh:
+                    side = json.load(fh)
+                if not (isinstance(side, dict) and isinstance(side.get("run"), dict)
+                        and side["run"].get("uid") == uid
+                        and isinstance(side.get("tags", {}), dict)):
+                    raise ValueError("not this trace's")
+                parse_tags("%s=%s" % kv for kv in side.get("tags", {}).items())
+            except FileNotFoundError:
                 side = None
+            except (OSError, ValueError, ArchiveError) as e:
+                log("%s: %s (its tags are lost)" % (side_path, e))
+                side = None
+            if side is None:
                 try:
-                    with open(os.path.join(self.traces, uid + ".json")) as fh:
-                        side = json.load(fh)
-                    if side.get("run", {}).get("uid") != uid:
-                        side = None
-                except (OSError, ValueError):
-                    side = None
-                if side is None:
-                    try:
-                        s = summarize(trace)
-                    except ArchiveError as e:
-                        log("skipped %s: %s" % (trace, e))
-                        skipped += 1
-                        continue
-                    side = {"memtrace_archive": SCHEMA_VERSION, "tags": {},
-                            "run": dict(s["run"], uid=uid, file=os.path.join("traces", f),
-                                        added=os.path.getmtime(trace), git_commit=None,
-                                        git_branch=None, size=os.path.getsize(trace)),
-                            "sites": s["sites"], "functions": s["functions"]}
-                    log("%s: no metadata beside it (its tags are lost): summarized anew"
-                        % trace)
-                    _write_json(os.path.join(self.traces, uid + ".json"), side)
-                elif not os.path.exists(trace):
+                    s = summarize(trace)
+                except ArchiveError as e:
+                    log("skipped %s: %s" % (trace, e))
+                    skipped += 1
                     continue
-                self._insert(side)
+                side = {"memtrace_archive": SCHEMA_VERSION, "tags": {},
+                        "run": dict(s["run"], uid=uid, file=os.path.join("traces", f),
+                                    added=os.path.getmtime(trace), git_commit=None,
+                                    git_branch=None, size=os.path.getsize(trace)),
+                        "sites": s["sites"], "functions": s["functions"]}
+                log("%s: no metadata beside it (its tags are lost): summarized anew" % trace)
+                side["_write"] = side_path
+            sides.append(side)
+        # in place when the catalogue reads (readers keep their connections);
+        # made anew when it does not
+        self.close()
+        try:
+            self._db = self._connect()
+            self._db.execute("PRAGMA quick_check").fetchall()
+        except (ArchiveError, sqlite3.DatabaseError):
+            self.close()
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.db_path + suffix)
+            self._db = self._connect()
+        n = 0
+        # runs that know their id first, in their order
+        sides.sort(key=lambda x: (not isinstance(x["run"].get("id"), int),
+                                  x["run"].get("id") or 0, x["run"].get("start") or 0))
+        with self._write() as db:
+            for t in ("functions", "sites", "tags", "runs"):
+                db.execute("DELETE FROM %s" % t)
+            for side in sides:
+                out = side.pop("_write", None)
+                try:
+                    try:
+                        rid = self._insert(side, keep_id=True)
+                    except sqlite3.IntegrityError:  # its id taken: a new one
+                        side["run"].pop("id", None)
+                        rid = self._insert(side)
+                except (sqlite3.Error, KeyError, TypeError, ValueError) as e:
+                    log("skipped %s: its metadata do not fit the catalogue (%s)"
+                        % (side["run"].get("file"), e))
+                    skipped += 1
+                    continue
                 n += 1
+                if out or side["run"].get("id") != rid:
+                    side["run"]["id"] = rid
+                    with contextlib.suppress(OSError):
+                        _write_json(os.path.join(self.traces, side["run"]["uid"] + ".json"),
+                                    side)
         return n, skipped
 
     # -- trend -------------------------------------------------------------
@@ -555,7 +714,10 @@ class Archive:
         if metric not in METRICS:
             raise ArchiveError("unknown metric %r (one of: %s)" % (metric, ", ".join(METRICS)))
         col = METRICS[metric][0]
-        runs = self.runs(tags=dict(tags or {}, **({by: None} if by else {})))
+        tags = dict(tags or {})
+        if by and by not in tags:
+            tags[by] = None  # the runs that have it
+        runs = self.runs(tags=tags)
         rows = []
         if by:
             groups = {}
@@ -583,7 +745,7 @@ class Archive:
 
 def _write_json(path, obj):
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(tmp, path)
@@ -591,56 +753,61 @@ def _write_json(path, obj):
 
 # ---- Conditions (check) ---------------------------------------------------
 
-_COND = re.compile(r"^\s*(?:(?P<side>[AB]):)?(?P<q>.+?)\s*(?P<op>>=|<=|>|<)\s*"
-                   r"(?P<thr>[+-]?[0-9]*\.?[0-9]+)\s*(?P<unit>%|[A-Za-z]*)\s*$")
+class ConditionError(ArchiveError):
+    """A --fail-if EXPR that memtrace diff's grammar refuses (a usage error)."""
+
+
+# memtrace diff's units, spelled as it takes them
+_DIFF_BYTES = {"": 1, "B": 1}
+for _i, _p in enumerate("KMGT"):
+    for _u in (_p, _p + "B", _p + "iB"):
+        _DIFF_BYTES[_u] = 1024 ** (_i + 1)
+_DIFF_TIME = {"": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_condition(expr):
     """(side, metric or None, op, threshold, relative, text) of a --fail-if
-    EXPR in memtrace diff's grammar; metric None when the quantity is not a
-    catalogue figure (func:, alloc:, ...: memtrace diff judges it)."""
-    # the last operator in EXPR (names may hold < and >)
+    EXPR in memtrace diff's grammar (what it refuses, this refuses: no
+    spaces, its units as it spells them); metric None when the quantity is
+    not a catalogue figure (func:, alloc:, ...: memtrace diff judges it).
+    Raises ConditionError."""
     m = None
-    for m2 in re.finditer(r">=|<=|>|<", expr):
+    for m2 in re.finditer(r">=|<=|>|<", expr):  # the last operator: names may hold < >
         m = m2
     if not m:
-        raise ArchiveError("condition %r: no operator (>, >=, <, <=): e.g. peak_heap>+10%%"
-                           % expr)
+        raise ConditionError("--fail-if %r: no operator (>, >=, <, <=), e.g. peak_heap>+10%%"
+                             % expr)
     head, op, tail = expr[:m.start()], m.group(0), expr[m.end():]
+    if op in (">", "<") and tail.startswith("="):
+        raise ConditionError("--fail-if %r: bad threshold %r" % (expr, tail))
     side = None
-    if re.match(r"^\s*[AB]:", head):
-        side, head = head.strip()[0], head.strip()[2:]
-    q = head.strip()
-    metric = ALIASES.get(q, q)
+    if head[:2] in ("A:", "B:"):
+        side, head = head[0], head[2:]
+    metric = ALIASES.get(head, head)
     if metric not in METRICS:
-        if ":" in q:
+        if re.match(r"(func|calls|alloc|leak|objects):.", head):
             return (side, None, op, None, None, expr)
-        raise ArchiveError("condition %r: unknown quantity %r (catalogue figures: %s; or "
-                           "memtrace diff's func:, alloc:, leak:, objects:, calls:)"
-                           % (expr, q, ", ".join(sorted(list(METRICS) + list(ALIASES)))))
-    t = re.fullmatch(r"\s*([+-]?)([0-9]*\.?[0-9]+)\s*(%|[A-Za-z]*)\s*", tail)
+        raise ConditionError("--fail-if %r: unknown quantity %r (the catalogue's: %s; memtrace "
+                             "diff's func:, calls:, alloc:, leak:, objects:)"
+                             % (expr, head, ", ".join(sorted(list(METRICS) + list(ALIASES)))))
+    t = re.fullmatch(r"([+-]?)([0-9]*\.?[0-9]+)(%|[A-Za-z]*)", tail)
     if not t:
-        raise ArchiveError("condition %r: bad threshold %r" % (expr, tail.strip()))
+        raise ConditionError("--fail-if %r: bad threshold %r (e.g. +10%%, +50MiB, 2s, 0)"
+                             % (expr, tail))
     sign = -1.0 if t.group(1) == "-" else 1.0
     num, unit = float(t.group(2)), t.group(3)
     if unit == "%":
         if side:
-            raise ArchiveError("condition %r: %s: takes no '%%'" % (expr, side))
+            raise ConditionError("--fail-if %r: %s: compares the run's own value: it takes no "
+                                 "'%%'" % (expr, side))
         return (side, metric, op, sign * num, True, expr)
     kind = METRICS[metric][1]
-    if kind == "bytes":
-        if unit.lower() not in _BYTE_UNITS:
-            raise ArchiveError("condition %r: %r is not a size unit" % (expr, unit))
-        v = num * _BYTE_UNITS[unit.lower()]
-    elif kind == "seconds":
-        if unit.lower() not in _TIME_UNITS or unit.lower() == "d":
-            raise ArchiveError("condition %r: %r is not a time unit" % (expr, unit))
-        v = num * _TIME_UNITS[unit.lower()]
-    else:
-        if unit:
-            raise ArchiveError("condition %r: counts take no unit" % expr)
-        v = num
-    return (side, metric, op, sign * v, False, expr)
+    table = _DIFF_BYTES if kind == "bytes" else _DIFF_TIME if kind == "seconds" else {"": 1}
+    if unit not in table:
+        raise ConditionError("--fail-if %r: %r is not a unit of %s (%s, or %%)" % (
+            expr, unit, "bytes" if kind == "bytes" else "time" if kind == "seconds"
+            else "counts: they take none", ", ".join(u for u in table if u)))
+    return (side, metric, op, sign * num * table[unit], False, expr)
 
 
 def judge(cond, a, b):
@@ -764,17 +931,21 @@ commands:
                  a run's metadata, tags, figures and top lines and functions
   rm RUN...      remove runs and their traces
   gc [--keep N] [--max-age T] [--max-size S] [--protect TAG]... [--dry-run]
-                 retention: keep the newest N, drop runs older than T, or the
-                 oldest until the traces fit in S; runs with a TAG are kept
+                 retention: keep the newest N, drop runs older than T, then the
+                 oldest until the traces fit in S; runs with a TAG (KEY or
+                 KEY=VALUE) are kept
   trend METRIC [--by TAG] [--tag K[=V]]... [--last N] [-o FILE] [--json]
                  a figure across runs (or the median per value of TAG, in the
                  order they first appeared): a table; -o FILE.svg or .html
                  draws it
   compare A B [DIFF-OPTIONS...]
                  memtrace diff of two runs (A the baseline)
-  check --baseline RUN [--run RUN] --fail-if EXPR... [--json]
-                 the CI gate: exit 3 when a condition holds for RUN (default
-                 latest) against the baseline
+  check --baseline RUN [--run RUN] --fail-if EXPR... [--allow-damaged] [--json]
+                 the CI gate: exit 3 when a condition holds for RUN against
+                 the baseline. RUN defaults to latest: where CI jobs share
+                 the archive, name the run (the id add printed, or a tag of
+                 it: --run commit=$SHA). Damaged or unfinished runs are
+                 refused unless --allow-damaged
   rebuild        make the catalogue again from the traces and their .json
 
 options:
@@ -782,16 +953,17 @@ options:
                  add makes it)
   -h, --help     print this text and exit
 
-RUN: an id (12), a uid (20261207T081500-3f2a...; a prefix will do), latest,
-KEY=VALUE or KEY (the latest run with that tag); RUN~N: the Nth run before
-it (latest~1: the one before the latest).
+RUN: an id (12), a uid or a prefix of it (20261207T0815), latest, KEY=VALUE
+or KEY (the latest run with that tag); RUN~N: the Nth run before it
+(latest~1: the one before the latest; release=1.4~1: the run with that tag
+before the latest one).
 METRIC: peak_rss, start_rss, end_rss, peak_heap, leaked (the heap at the
 end), duration, events, lost, calls, size (memtrace diff's peak, start, end
 and heap_peak are the same figures).
-EXPR: memtrace diff's --fail-if grammar (memtrace diff --help). The
-catalogue's figures are judged from the catalogue (peak_heap>+10%,
-B:lost>0, leaked>+1MiB); func:, alloc:, leak:, calls: and objects: run
-memtrace diff on the two traces.
+EXPR: memtrace diff's --fail-if grammar (memtrace diff --help), which also
+takes the names above. The catalogue's figures are judged from the
+catalogue (peak_heap>+10%, B:lost>0, leaked>+1MiB); func:, alloc:, leak:,
+calls:NAME and objects: run memtrace diff on the two traces.
 T: a duration (30d, 12h, 90m) or a date (2026-12-01, UTC). S: a size (5GB).
 Each run also records the git commit and branch of the current directory
 when it is in a work tree, the host, the Python and the memtrace version.
@@ -882,7 +1054,8 @@ def _row_text(r):
         r["id"], (r["start_utc"] or "")[:19].replace("T", " "), fmt_bytes(r["peak_rss"]),
         fmt_bytes(r["peak_heap"]), fmt_bytes(r["leaked"]),
         "-" if r["duration"] is None else "%.2f s" % r["duration"],
-        (r["git_commit"] or "-")[:8], tags + ("  [damaged]" if r["damaged"] else ""))
+        (r["git_commit"] or "-")[:8], tags + ("  [damaged]" if r["damaged"] else "") +
+        ("" if r["closed"] else "  [not closed]"))
 
 
 def _public(r):
@@ -1066,7 +1239,7 @@ def _cmd_gc(d, args):
                                            "--dry-run": "flag"}))
     if rest:
         _usage_error("gc: unexpected operand %r" % rest[0])
-    keep = _int_opt(opts, "--keep", 0)
+    keep = _int_opt(opts, "--keep", 1)
     age = parse_duration(opts["--max-age"]) if "--max-age" in opts else None
     size = parse_bytes(opts["--max-size"]) if "--max-size" in opts else None
     if keep is None and age is None and size is None:
@@ -1103,8 +1276,11 @@ def _cmd_trend(d, args):
             _usage_error("-o: FILE.svg or FILE.html")
         text = trend_svg(rows, metric, title) if low.endswith(".svg") else \
             trend_html(rows, metric, title)
-        with open(out, "w") as f:
-            f.write(text)
+        try:
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            raise ArchiveError("cannot write %s: %s" % (out, e.strerror)) from None
         sys.stderr.write("memtrace archive trend: wrote %s\n" % out)
     if opts.get("--json"):
         json.dump({"metric": metric, "by": opts.get("--by"), "rows": [
@@ -1164,19 +1340,29 @@ def _cmd_compare(d, args):
 
 def _cmd_check(d, args):
     opts, rest = _opts(args, dict(_DIR, **{"--baseline": "value", "--run": "value",
-                                           "--fail-if": "list", "--json": "flag"}))
+                                           "--fail-if": "list", "--json": "flag",
+                                           "--allow-damaged": "flag"}))
     if rest:
         _usage_error("check: unexpected operand %r" % rest[0])
     if "--baseline" not in opts:
         _usage_error("check: give --baseline RUN (e.g. release=1.4, or a run id)")
     if not opts.get("--fail-if"):
         _usage_error("check: give at least one --fail-if EXPR")
-    conds = [parse_condition(e) for e in opts["--fail-if"]]
+    try:
+        conds = [parse_condition(e) for e in opts["--fail-if"]]
+    except ConditionError as e:
+        _usage_error(str(e))
     a = Archive(_common(opts, d))
     base, run = a.resolve(opts["--baseline"]), a.resolve(opts.get("--run", "latest"))
     if base["id"] == run["id"]:
         raise ArchiveError("the run to check is the baseline itself (run %d): add the new run "
                            "first, or give --run" % run["id"])
+    for r in (base, run):
+        if (r["damaged"] or not r["closed"]) and not opts.get("--allow-damaged"):
+            raise ArchiveError("run %d %s: its figures are those of what was written; give "
+                               "--allow-damaged to check it all the same" % (
+                                   r["id"], "is damaged" if r["damaged"]
+                                   else "was still recording when it was added"))
     results, failed = [], False
     for c in conds:
         if c[1] is None:
@@ -1191,7 +1377,7 @@ def _cmd_check(d, args):
             if not os.path.exists(a.trace_path(r)):
                 raise ArchiveError("run %d: its trace is missing, and %s needs it" % (
                     r["id"], diff_conds[0]))
-        argv = []
+        argv = ["--allow-damaged"] if opts.get("--allow-damaged") else []
         for e in diff_conds:
             argv += ["--fail-if", e]
         p = subprocess.run([_tool("diff"), "--json"] + argv + [a.trace_path(base),
@@ -1210,9 +1396,11 @@ def _cmd_check(d, args):
             g = next((x for x in got if x.get("expr") == e), {})
             unit = g.get("unit")
             f = fmt_bytes if unit == "bytes" else (lambda v: "%.3f s" % v) \
-                if unit == "seconds" else (lambda v: "%d" % v)
+                if unit in ("s", "seconds") else (lambda v: "%g" % v)
             shown = "?"
-            if "a" in g and "b" in g:
+            if e[:2] in ("A:", "B:") and e[0].lower() in g:
+                shown = "%s (memtrace diff)" % f(g[e[0].lower()])
+            elif "a" in g and "b" in g:
                 shown = "%s -> %s, %s%s%s (memtrace diff)" % (
                     f(g["a"]), f(g["b"]), "+" if g["delta"] >= 0 else "", f(g["delta"]),
                     ", %+.1f%%" % g["pct"] if g.get("pct") is not None else "")

@@ -2,8 +2,9 @@
 # run.sh - run the recorder's pytest suite (tests/python) on every CPython
 # >= 3.9 under /root/.pyenv/versions, or on $PYTHON when there is none.
 #
-# For each version: a venv under build/venv/<ver> with pytest and, when it
-# installs, numpy (made once, pip from PyPI), the extension built for that interpreter into
+# For each version: a venv under build/venv/<ver> with pytest and, when they
+# install, numpy, pytest-xdist and IPython (made once, pip from PyPI), the
+# extension built for that interpreter into
 # build/py/<ver>, then pytest with PYTHONPATH=build/py/<ver> and
 # MEMTRACE_DECODE=build/bin/memtrace-decode. Prints one verdict line per
 # version and "N passed, N failed" (versions) last; exits 1 if any failed.
@@ -41,6 +42,15 @@ for py in $pythons; do
         "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy >/dev/null 2>&1 ||
             { echo "== $ver: numpy could not be installed: its tests skip"; touch "$venv/.no-numpy"; }
     fi
+    # pytest-xdist and IPython, for the pytest plugin's and the magic's
+    # tests: optional likewise (those tests skip, saying why).
+    for pkg in pytest-xdist ipython; do
+        mod=$(echo "$pkg" | sed 's/pytest-//; s/ipython/IPython/')
+        if ! "$venv/bin/python" -c "import $mod" >/dev/null 2>&1 && [ ! -e "$venv/.no-$pkg" ]; then
+            "$venv/bin/python" -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 ||
+                { echo "== $ver: $pkg could not be installed: its tests skip"; touch "$venv/.no-$pkg"; }
+        fi
+    done
     echo "== Python $ver"
     if ! sh recorder/build_ext.sh "$py" "$top/build/py/$ver"; then
         echo "FAILED: $ver: build"

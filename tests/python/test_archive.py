@@ -17,7 +17,8 @@ LEAK = """
 import sys
 keep = []
 def leak(n):
-    keep.append([bytearray(1000) for _ in range(n)])
+    for _ in range(n):
+        keep.append(bytearray(1000))
 leak(int(sys.argv[1]))
 """
 
@@ -90,7 +91,7 @@ def test_run_archive_ls_trend_check_compare(tmp_path):
     assert d["run"]["tags"]["release"] == "1.1" and d["failed"] is False
     # a per-function condition goes through memtrace diff
     p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "release=1.1",
-           "--fail-if", "leak:leak.<locals>.<listcomp>>+2MiB", check=3)
+           "--fail-if", "leak:leak>+2MiB", check=3)
     assert "(memtrace diff)" in p.stdout
     # compare is memtrace diff of two runs
     p = mt(tmp_path, "archive", "-d", "runs", "compare", "release=1.0", "latest", check=0)
@@ -99,15 +100,31 @@ def test_run_archive_ls_trend_check_compare(tmp_path):
            check=3)
     # show
     p = mt(tmp_path, "archive", "-d", "runs", "show", "latest", check=0)
-    assert "release=1.2" in p.stdout and "leak.py:5" in p.stdout
+    assert "release=1.2" in p.stdout and "leak.py:6" in p.stdout
     # errors: what and where
     p = mt(tmp_path, "archive", "-d", "runs", "show", "release=9.9", check=1)
     assert "no run 'release=9.9'" in p.stderr
     p = mt(tmp_path, "archive", "-d", "nowhere", "ls", check=1)
     assert "no archive here" in p.stderr
-    p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "1", "--fail-if", "bogus>1",
-           check=1)
-    assert "unknown quantity 'bogus'" in p.stderr
+    # conditions: memtrace diff's grammar, refused as it refuses them (usage: 2)
+    for bad, says in (("bogus>1", "unknown quantity 'bogus'"),
+                      ("peak>+1mb", "'mb' is not a unit of bytes"),
+                      ("peak >1", "unknown quantity 'peak '"),
+                      ("B:peak>+5%", "takes no '%'")):
+        p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "1", "--fail-if", bad,
+               check=2)
+        assert says in p.stderr, p.stderr
+    # run names: id~N, uid prefixes, tag~N
+    ids = {sel: json.loads(mt(tmp_path, "archive", "-d", "runs", "show", sel, "--json",
+                              check=0).stdout)["id"]
+           for sel in ("3~1", "latest~2", "release~1", runs[2]["uid"] + "~2",
+                       runs[1]["uid"][:-3])}
+    assert ids == {"3~1": 2, "latest~2": 1, "release~1": 2, runs[2]["uid"] + "~2": 1,
+                   runs[1]["uid"][:-3]: 2}, ids
+    # trend --by with a filter on the same tag
+    t = json.loads(mt(tmp_path, "archive", "-d", "runs", "trend", "leaked", "--by", "release",
+                      "--tag", "release=1.1", "--json", check=0).stdout)
+    assert [row["label"] for row in t["rows"]] == ["release=1.1"]
 
 
 def test_add_copy_tags_git_level(tmp_path):
@@ -145,6 +162,12 @@ def test_concurrent_adds_lose_nothing(tmp_path):
                                "-q", "--tag", "worker=%d" % i, tr, tr, tr], cwd=str(tmp_path),
                               stderr=subprocess.PIPE, universal_newlines=True)
              for i in range(6)]
+    # and rebuilds meanwhile: none may lose an add
+    procs += [subprocess.Popen([sys.executable, "-c", "import subprocess, sys\nfor _ in range(3): "
+                                "subprocess.run([sys.executable, '-m', 'memtrace', 'archive', "
+                                "'-d', 'runs', 'rebuild'], check=True, stdout=subprocess.DEVNULL)"],
+                               cwd=str(tmp_path), stderr=subprocess.PIPE,
+                               universal_newlines=True)]
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
     runs = ls(tmp_path)["runs"]
@@ -221,3 +244,51 @@ def test_gc_and_rm(tmp_path):
     assert len(traces) == 4  # 2 traces and their .json
     p = mt(tmp_path, "archive", "-d", "runs", "gc", check=2)
     assert "give --keep" in p.stderr
+
+
+def test_review_cases(tmp_path):
+    tr = record(tmp_path, 100, "a.trace")
+    # a tag that is not UTF-8: refused before anything is written
+    p = subprocess.run([os.fsencode(sys.executable), b"-m", b"memtrace", b"archive", b"-d",
+                        b"runs", b"add", b"a.trace", b"--tag", b"k=x\xff"], cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    assert p.returncode == 1 and "not valid UTF-8" in p.stderr and "Traceback" not in p.stderr
+    traces = tmp_path / "runs" / "traces"
+    assert not traces.exists() or not [f for f in os.listdir(str(traces))
+                                       if not f.startswith(".")]
+    # gc: --protect KEY=VALUE, --max-size from the oldest
+    for rel in ("1", "2", "3", "4"):
+        mt(tmp_path, "archive", "-d", "runs", "add", "-q", tr, "--tag", "release=" + rel,
+           check=0)
+    size = ls(tmp_path)["runs"][0]["size"]
+    p = mt(tmp_path, "archive", "-d", "runs", "gc", "--max-size", str(size * 2),
+           "--protect", "release=1", "--dry-run", check=0)
+    assert [l.split()[3] for l in p.stdout.splitlines()] == ["2", "3"], p.stdout
+    mt(tmp_path, "archive", "-d", "runs", "gc", "--keep", "0", check=2)
+    # a rebuild keeps the runs' ids
+    before = {r["id"]: r["tags"]["release"] for r in ls(tmp_path)["runs"]}
+    mt(tmp_path, "archive", "-d", "runs", "rm", "release=2", check=0)
+    mt(tmp_path, "archive", "-d", "runs", "rebuild", check=0)
+    after = {r["id"]: r["tags"]["release"] for r in ls(tmp_path)["runs"]}
+    del before[2]
+    assert after == before
+    # a trace still being written (never closed) is flagged; check refuses it
+    cut = tmp_path / "cut.trace"
+    with open(tr, "rb") as f:
+        data = f.read()
+    cut.write_bytes(data[:len(data) - 200])
+    p = mt(tmp_path, "archive", "-d", "runs", "add", str(cut), check=0)
+    assert "[damaged" in p.stdout or "not closed" in mt(tmp_path, "archive", "-d", "runs",
+                                                        "ls", check=0).stdout
+    p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "release=1",
+           "--fail-if", "peak>+10%", check=1)
+    assert "--allow-damaged" in p.stderr
+    # errors, not tracebacks; nothing made where there is no archive
+    (tmp_path / "plain").mkdir()
+    p = mt(tmp_path, "archive", "-d", "plain", "ls", check=1)
+    assert "no archive here" in p.stderr and os.listdir(str(tmp_path / "plain")) == []
+    p = mt(tmp_path, "archive", "-d", "a.trace", "add", tr, check=1)
+    assert "not a directory" in p.stderr
+    p = mt(tmp_path, "archive", "-d", "runs", "trend", "leaked", "-o", "/nonexistent/t.svg",
+           check=1)
+    assert "cannot write /nonexistent/t.svg" in p.stderr
