@@ -1048,8 +1048,10 @@ def _int_opt(opts, name, lo=0):
     return v
 
 
-def _row_text(r):
+def _row_text(r, root):
     tags = " ".join("%s=%s" % kv if kv[1] else kv[0] for kv in sorted(r["tags"].items()))
+    if not os.path.exists(os.path.join(root, r["file"])):
+        tags += "  [trace missing]"
     return "%5d  %-19s  %10s  %10s  %10s  %9s  %-8s  %s" % (
         r["id"], (r["start_utc"] or "")[:19].replace("T", " "), fmt_bytes(r["peak_rss"]),
         fmt_bytes(r["peak_heap"]), fmt_bytes(r["leaked"]),
@@ -1172,7 +1174,7 @@ def _cmd_ls(d, args):
     sys.stdout.write("%5s  %-19s  %10s  %10s  %10s  %9s  %-8s  %s\n" % (
         "id", "start (UTC)", "peak RSS", "heap peak", "leaked", "duration", "commit", "tags"))
     for r in runs:
-        sys.stdout.write(_row_text(r) + "\n")
+        sys.stdout.write(_row_text(r, a.path) + "\n")
     return 0
 
 
@@ -1190,7 +1192,10 @@ def _cmd_show(d, args):
         return 0
     w = sys.stdout.write
     w("run %d (%s)\n" % (r["id"], r["uid"]))
-    w("  trace      %s (%s)\n" % (a.trace_path(r), fmt_bytes(r["size"])))
+    w("  trace      %s (%s)%s\n" % (a.trace_path(r), fmt_bytes(r["size"]),
+                                    "" if os.path.exists(a.trace_path(r))
+                                    else " MISSING: memtrace archive rm %d drops the run"
+                                    % r["id"]))
     w("  command    %s\n" % " ".join(json.loads(r["command"] or "[]")))
     w("  start      %s, %s\n" % (r["start_utc"] or "?", "-" if r["duration"] is None
                                    else "%.3f s" % r["duration"]))

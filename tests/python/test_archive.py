@@ -244,6 +244,12 @@ def test_gc_and_rm(tmp_path):
     assert len(traces) == 4  # 2 traces and their .json
     p = mt(tmp_path, "archive", "-d", "runs", "gc", check=2)
     assert "give --keep" in p.stderr
+    # a trace deleted by hand: listed as missing; compare says which
+    r5 = [r for r in ls(tmp_path)["runs"] if r["id"] == 5][0]
+    os.unlink(str(tmp_path / "runs" / r5["file"]))
+    assert "[trace missing]" in mt(tmp_path, "archive", "-d", "runs", "ls", check=0).stdout
+    p = mt(tmp_path, "archive", "-d", "runs", "compare", "1", "5", check=1)
+    assert "run 5: its trace" in p.stderr and "is missing" in p.stderr
 
 
 def test_review_cases(tmp_path):
