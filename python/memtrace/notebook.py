@@ -116,10 +116,12 @@ def _execute(shell, cell):
     transformed), in the user's namespace; the value of a last expression
     is returned, to be shown as the cell's result. An exception propagates:
     the cell fails, and so does Run All."""
+    __tracebackhide__ = True  # IPython's tracebacks show the cell, not this
     import ast
     code = shell.transform_cell(cell)
     try:
-        filename = shell.compile.cache(code)  # tracebacks show the cell's lines
+        # tracebacks show the cell's lines, named as IPython names the cell
+        filename = shell.compile.cache(code, max(shell.execution_count - 1, 0))
     except Exception:
         filename = "<memtrace-cell>"
     tree = ast.parse(code, filename)
@@ -134,6 +136,7 @@ def _execute(shell, cell):
 
 def run_cell(shell, line, cell):
     """%%memtrace LINE: record the cell, then report (the module's text)."""
+    __tracebackhide__ = True
     import memtrace
     try:
         args = parse_line(line)
@@ -193,6 +196,7 @@ def _report(shell, path, args):
 def load_ipython_extension(ipython):
     """%load_ext memtrace: registers %%memtrace."""
     def memtrace_magic(line, cell):
+        __tracebackhide__ = True
         return run_cell(ipython, line, cell)
     memtrace_magic.__doc__ = __doc__
     ipython.register_magic_function(memtrace_magic, magic_kind="cell", magic_name="memtrace")
