@@ -30,7 +30,7 @@ import uuid
 
 __all__ = ["Archive", "ArchiveError", "METRICS", "main"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.closed
 DEFAULT_DIR = "memtrace-runs"
 
 # name -> (catalogue column, kind, what): the summary figures kept per run.
@@ -91,6 +91,7 @@ CREATE INDEX IF NOT EXISTS functions_run ON functions (run);
 """
 
 TOP_SITES = 20  # rows of each table kept per run
+LOCK_TIMEOUT = 60.0  # seconds a writer waits for another ($MEMTRACE_ARCHIVE_LOCK_TIMEOUT)
 
 
 class ArchiveError(Exception):
@@ -98,8 +99,8 @@ class ArchiveError(Exception):
     what and where)."""
 
 
-_BUSY = ("%s: the catalogue is busy: another memtrace archive has held it for over a "
-         "minute; try again")
+_BUSY = ("%s: the catalogue is busy: another memtrace archive has held it for longer than "
+         "the wait ($MEMTRACE_ARCHIVE_LOCK_TIMEOUT, default 60 s); try again")
 _DAMAGED = "%s: the catalogue is damaged (%s): memtrace archive rebuild makes it again from " \
            "the traces"
 
@@ -286,6 +287,7 @@ class Archive:
                                                                        e.strerror)) from None
         self._db = None
         self._ino = None
+        self._fd = None
         self._locks = 0
 
     def _has_traces(self):
@@ -311,7 +313,19 @@ class Archive:
             raise ArchiveError("%s: cannot lock the archive: %s" % (self.path,
                                                                    e.strerror)) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                wait = float(os.environ.get("MEMTRACE_ARCHIVE_LOCK_TIMEOUT", LOCK_TIMEOUT))
+            except ValueError:
+                wait = LOCK_TIMEOUT
+            deadline = time.time() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.time() > deadline:
+                        raise ArchiveError(_BUSY % self.db_path) from None
+                    time.sleep(0.02)
             self._locks = 1
             yield
         finally:
@@ -352,11 +366,19 @@ class Archive:
                                (str(SCHEMA_VERSION),))
                     db.execute("COMMIT")
             v = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if v is None or int(v[0]) > SCHEMA_VERSION:
-                raise ArchiveError("%s: catalogue schema %s is not this memtrace's (%d): "
-                                   "upgrade memtrace, or memtrace archive rebuild"
-                                   % (self.db_path, v[0] if v else "?", SCHEMA_VERSION))
-            self._ino = os.stat(self.db_path).st_ino
+            if v is None or int(v[0]) != SCHEMA_VERSION:
+                db.close()
+                newer = v is not None and int(v[0]) > SCHEMA_VERSION
+                raise ArchiveError("%s: the catalogue's schema (%s) is %s this memtrace's (%d): %s"
+                                   % (self.db_path, v[0] if v else "none",
+                                      "newer than" if newer else "not", SCHEMA_VERSION,
+                                      "upgrade memtrace" if newer else
+                                      "memtrace archive rebuild makes it anew from the traces"))
+            # held open: while it is, the file's inode cannot be reused, so a
+            # catalogue made again is told apart from this one
+            self._close_fd()
+            self._fd = os.open(self.db_path, os.O_RDONLY | os.O_CLOEXEC)
+            self._ino = os.fstat(self._fd).st_ino
             return db
         except sqlite3.OperationalError as e:
             if _busy(e):
@@ -373,8 +395,9 @@ class Archive:
                 ino = os.stat(self.db_path).st_ino
             except FileNotFoundError:
                 ino = None
-            if self._db is not None and ino != self._ino:  # made again since opened
-                self.close()
+            if self._db is not None and (ino != self._ino or self._fd is None or
+                                         os.fstat(self._fd).st_nlink == 0):
+                self.close()  # made again since opened: this connection's file is gone
             db = self.db
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -388,10 +411,16 @@ class Archive:
                 raise
             db.execute("COMMIT")
 
+    def _close_fd(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self):
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._close_fd()
 
     # -- add ---------------------------------------------------------------
 
@@ -426,18 +455,22 @@ class Archive:
                     "sites": s["sites"], "functions": s["functions"]}
             # the files and the row together, under the lock: a rebuild sees
             # both or neither
-            with self._write():
+            with self._locked():
                 try:
-                    os.replace(tmp, dest)
-                    _write_json(side_path, side)
-                    rid = self._insert(side)
-                    side["run"]["id"] = rid  # beside the trace: a rebuild keeps it
-                    _write_json(side_path, side)
+                    with self._write():
+                        os.replace(tmp, dest)
+                        _write_json(side_path, side)
+                        rid = self._insert(side)
                 except BaseException:
                     for p in (dest, side_path):  # nothing half-added
                         with contextlib.suppress(OSError):
                             os.unlink(p)
                     raise
+                # committed: the id beside the trace, so that a rebuild keeps
+                # it (a JSON without one, after a crash, gets a new id)
+                side["run"]["id"] = rid
+                with contextlib.suppress(OSError):
+                    _write_json(side_path, side)
         except OSError as e:
             raise ArchiveError("%s: cannot add it to %s: %s" % (trace, self.traces,
                                                                e.strerror or e)) from None
@@ -574,18 +607,21 @@ class Archive:
     def remove(self, rids):
         """Remove runs (ids) and their files."""
         rows = []
-        with self._write():
-            for rid in rids:
-                r = self.db.execute("SELECT id, uid, file FROM runs WHERE id = ?",
-                                    (rid,)).fetchone()
-                if r:
-                    rows.append(dict(r))
-                    self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
-        for r in rows:
-            for p in (os.path.join(self.path, r["file"]),
-                      os.path.join(self.traces, r["uid"] + ".json")):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(p)
+        with self._locked():
+            with self._write():
+                for rid in rids:
+                    r = self.db.execute("SELECT id, uid, file FROM runs WHERE id = ?",
+                                        (rid,)).fetchone()
+                    if r:
+                        rows.append(dict(r))
+                        self.db.execute("DELETE FROM runs WHERE id = ?", (rid,))
+            # still under the lock (no rebuild brings them back meanwhile); the
+            # trace first: a JSON left alone is ignored by a rebuild
+            for r in rows:
+                for p in (os.path.join(self.path, r["file"]),
+                          os.path.join(self.traces, r["uid"] + ".json")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(p)
         return rows
 
     def gc_plan(self, keep=None, max_age=None, max_size=None, protect=(), now=None):
@@ -664,41 +700,75 @@ class Archive:
                 log("%s: no metadata beside it (its tags are lost): summarized anew" % trace)
                 side["_write"] = side_path
             sides.append(side)
-        # in place when the catalogue reads (readers keep their connections);
-        # made anew when it does not
+        # in place when the catalogue reads and has this schema (readers keep
+        # their connections); made anew when it does not. Either way the runs
+        # keep the ids the catalogue gave them, else the one in their JSON.
         self.close()
+        old_ids = {}
         try:
             self._db = self._connect()
             self._db.execute("PRAGMA quick_check").fetchall()
+            old_ids = {r[0]: r[1] for r in self._db.execute("SELECT uid, id FROM runs")}
         except (ArchiveError, sqlite3.DatabaseError):
             self.close()
+            with contextlib.suppress(sqlite3.Error, OSError):  # an older schema: its ids
+                old = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True)
+                old_ids = {r[0]: r[1] for r in old.execute("SELECT uid, id FROM runs")}
+                old.close()
             for suffix in ("", "-wal", "-shm", "-journal"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.db_path + suffix)
             self._db = self._connect()
+        wanted, rest, used = [], [], set()
+        for side in sides:
+            rid = old_ids.get(side["run"]["uid"], side["run"].get("id"))
+            (wanted if isinstance(rid, int) else rest).append((rid, side))
+        wanted.sort(key=lambda x: (x[0], x[1]["run"].get("start") or 0))
+        order = []
+        for rid, side in wanted:  # an id claimed twice: the first keeps it
+            if rid in used:
+                log("%s: run id %d is another run's: it gets a new one"
+                    % (side["run"].get("file"), rid))
+                rest.append((None, side))
+            else:
+                used.add(rid)
+                order.append((rid, side))
+        rest.sort(key=lambda x: x[1]["run"].get("start") or 0)
         n = 0
-        # runs that know their id first, in their order
-        sides.sort(key=lambda x: (not isinstance(x["run"].get("id"), int),
-                                  x["run"].get("id") or 0, x["run"].get("start") or 0))
         with self._write() as db:
             for t in ("functions", "sites", "tags", "runs"):
                 db.execute("DELETE FROM %s" % t)
-            for side in sides:
-                out = side.pop("_write", None)
-                try:
+            for rid, side in order + rest:  # known ids first, new ones after them
+                side["run"]["id"] = rid
+                got = None
+                for attempt in (side, "summary"):
+                    if attempt == "summary":
+                        if side.get("_write"):  # already the trace's own summary
+                            break
+                        try:
+                            s = summarize(os.path.join(self.path, side["run"]["file"]))
+                        except (ArchiveError, KeyError, TypeError) as e:
+                            log("skipped %s: %s" % (side["run"].get("file"), e))
+                            break
+                        log("%s: its JSON does not fit the catalogue: summarized anew (its "
+                            "tags are lost)" % side["run"]["file"])
+                        side = {"memtrace_archive": SCHEMA_VERSION, "tags": {},
+                                "run": dict(side["run"], **s["run"]), "sites": s["sites"],
+                                "functions": s["functions"], "_write": True}
+                    db.execute("SAVEPOINT one")
                     try:
-                        rid = self._insert(side, keep_id=True)
-                    except sqlite3.IntegrityError:  # its id taken: a new one
-                        side["run"].pop("id", None)
-                        rid = self._insert(side)
-                except (sqlite3.Error, KeyError, TypeError, ValueError) as e:
-                    log("skipped %s: its metadata do not fit the catalogue (%s)"
-                        % (side["run"].get("file"), e))
+                        got = self._insert(side, keep_id=True)
+                        db.execute("RELEASE one")
+                        break
+                    except (sqlite3.Error, KeyError, TypeError, ValueError, AttributeError):
+                        db.execute("ROLLBACK TO one")
+                        db.execute("RELEASE one")
+                if got is None:
                     skipped += 1
                     continue
                 n += 1
-                if out or side["run"].get("id") != rid:
-                    side["run"]["id"] = rid
+                if side.pop("_write", None) or rid != got:
+                    side["run"]["id"] = got
                     with contextlib.suppress(OSError):
                         _write_json(os.path.join(self.traces, side["run"]["uid"] + ".json"),
                                     side)
@@ -758,11 +828,34 @@ class ConditionError(ArchiveError):
 
 
 # memtrace diff's units, spelled as it takes them
-_DIFF_BYTES = {"": 1, "B": 1}
+_DIFF_BYTES = {"": 1, "B": 1, "k": 1024, "kB": 1024}
 for _i, _p in enumerate("KMGT"):
     for _u in (_p, _p + "B", _p + "iB"):
         _DIFF_BYTES[_u] = 1024 ** (_i + 1)
-_DIFF_TIME = {"": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DIFF_TIME = {"": 1.0, "ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0,
+              "h": 3600.0}
+# the catalogue's names diff does not know, as diff would read the same figure
+_AS_DIFF = {"peak_rss": "peak", "start_rss": "start", "end_rss": "end", "peak_heap": "heap_peak",
+            "size": "peak"}
+
+
+def _diff_refuses(expr):
+    """memtrace diff's own verdict on EXPR's grammar: its message when it
+    refuses it (exit 2, before reading any trace), else None."""
+    try:
+        tool = _tool("diff")
+    except ArchiveError:
+        return None  # judged by the parser below alone
+    p = subprocess.run([tool, "--fail-if", expr, os.devnull, os.devnull],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       universal_newlines=True, errors="replace")
+    if p.returncode != 2:
+        return None
+    msg = (p.stderr.splitlines() or ["bad condition"])[0]
+    for prefix in ("memtrace-diff: ", "--fail-if: "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    return msg
 
 
 def parse_condition(expr):
@@ -778,11 +871,14 @@ def parse_condition(expr):
         raise ConditionError("--fail-if %r: no operator (>, >=, <, <=), e.g. peak_heap>+10%%"
                              % expr)
     head, op, tail = expr[:m.start()], m.group(0), expr[m.end():]
-    if op in (">", "<") and tail.startswith("="):
-        raise ConditionError("--fail-if %r: bad threshold %r" % (expr, tail))
     side = None
     if head[:2] in ("A:", "B:"):
         side, head = head[0], head[2:]
+    refused = _diff_refuses(expr[:m.start() - len(head)] + _AS_DIFF.get(head, head) + op + tail)
+    if refused:
+        raise ConditionError("--fail-if %r: %s" % (expr, refused))
+    if op in (">", "<") and tail.startswith("="):
+        raise ConditionError("--fail-if %r: bad threshold %r" % (expr, tail))
     metric = ALIASES.get(head, head)
     if metric not in METRICS:
         if re.match(r"(func|calls|alloc|leak|objects):.", head):
@@ -790,7 +886,7 @@ def parse_condition(expr):
         raise ConditionError("--fail-if %r: unknown quantity %r (the catalogue's: %s; memtrace "
                              "diff's func:, calls:, alloc:, leak:, objects:)"
                              % (expr, head, ", ".join(sorted(list(METRICS) + list(ALIASES)))))
-    t = re.fullmatch(r"([+-]?)([0-9]*\.?[0-9]+)(%|[A-Za-z]*)", tail)
+    t = re.fullmatch(r"([+-]?)([0-9]+\.?[0-9]*|\.[0-9]+)(%|[A-Za-z]*)", tail)
     if not t:
         raise ConditionError("--fail-if %r: bad threshold %r (e.g. +10%%, +50MiB, 2s, 0)"
                              % (expr, tail))
@@ -1269,6 +1365,8 @@ def _cmd_trend(d, args):
     if len(rest) != 1:
         _usage_error("trend: give one METRIC (%s)" % ", ".join(METRICS))
     metric = ALIASES.get(rest[0], rest[0])
+    if opts.get("--by"):
+        parse_tags([opts["--by"]])  # a key as tags have them
     a = Archive(_common(opts, d))
     rows = a.trend(metric, by=opts.get("--by"), tags=_filters(opts),
                    last=_int_opt(opts, "--last", 1))

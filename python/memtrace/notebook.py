@@ -113,24 +113,36 @@ def render(trace, svg=False, height=650):
 
 def _execute(shell, cell):
     """Run the cell as IPython would (its magics and shell escapes
-    transformed), in the user's namespace; the value of a last expression
-    is returned, to be shown as the cell's result. An exception propagates:
-    the cell fails, and so does Run All."""
+    transformed, the session's __future__ imports, top-level await), in the
+    user's namespace; the value of a last expression is returned, to be
+    shown as the cell's result (not after a trailing ';'). An exception
+    propagates: the cell fails, and so does Run All."""
     __tracebackhide__ = True  # IPython's tracebacks show the cell, not this
     import ast
+    import inspect
     code = shell.transform_cell(cell)
     try:
         # tracebacks show the cell's lines, named as IPython names the cell
         filename = shell.compile.cache(code, max(shell.execution_count - 1, 0))
     except Exception:
         filename = "<memtrace-cell>"
+    flags = getattr(shell.compile, "flags", 0) | getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
     tree = ast.parse(code, filename)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    exec(compile(tree, filename, "exec"), shell.user_ns)
+
+    def run(obj):
+        __tracebackhide__ = True
+        r = eval(obj, shell.user_ns)
+        if obj.co_flags & inspect.CO_COROUTINE:  # top-level await
+            r = shell.loop_runner(r)
+        return r
+    run(compile(tree, filename, "exec", flags, True))
     if last is not None:
-        return eval(compile(last, filename, "eval"), shell.user_ns)
+        value = run(compile(last, filename, "eval", flags, True))
+        quiet = code.rstrip().endswith(";")
+        return None if quiet else value
     return None
 
 

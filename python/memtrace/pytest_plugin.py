@@ -171,7 +171,7 @@ class _Plugin:
         else:
             self.results[item.nodeid] = {
                 "limits": limits, "error": "not recorded: memtrace was recording already "
-                                           "(a recording the test session started)"}
+                                           "(started outside the tests, or by a fixture)"}
         try:
             yield
         finally:
@@ -183,6 +183,8 @@ class _Plugin:
                     memtrace.stop()
                     self.results[item.nodeid] = self._read(item, path, limits)
                 else:
+                    if memtrace.is_recording():  # replaced: the test's own, left running
+                        memtrace.stop()
                     self.results[item.nodeid] = {
                         "limits": limits, "error": "the test stopped or replaced memtrace's "
                                                    "recording (mark it no_memtrace)"}

@@ -110,7 +110,7 @@ def test_run_archive_ls_trend_check_compare(tmp_path):
     for bad, says in (("bogus>1", "unknown quantity 'bogus'"),
                       ("peak>+1mb", "'mb' is not a unit of bytes"),
                       ("peak >1", "unknown quantity 'peak '"),
-                      ("B:peak>+5%", "takes no '%'")):
+                      ("B:peak>+5%", "takes an absolute threshold")):
         p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "1", "--fail-if", bad,
                check=2)
         assert says in p.stderr, p.stderr
@@ -298,3 +298,66 @@ def test_review_cases(tmp_path):
     p = mt(tmp_path, "archive", "-d", "runs", "trend", "leaked", "-o", "/nonexistent/t.svg",
            check=1)
     assert "cannot write /nonexistent/t.svg" in p.stderr
+
+
+def test_second_review_cases(tmp_path):
+    tr = record(tmp_path, 100, "a.trace")
+    for rel in ("1", "2"):
+        mt(tmp_path, "archive", "-d", "runs", "add", "-q", tr, "--tag", "release=" + rel,
+           check=0)
+    # conditions: what memtrace diff takes, this takes; what it refuses, this refuses
+    for ok in ("peak>1k", "peak>+1kB", "duration>1min", "peak>5.", "B:end>=-5MiB"):
+        p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "1", "--run", "2",
+               "--fail-if", ok)
+        assert p.returncode in (0, 3), (ok, p.stderr)
+    for bad in ("func:foo>1XB", "calls:foo>1K", "alloc:f.count>1MiB"):
+        p = mt(tmp_path, "archive", "-d", "runs", "check", "--baseline", "1", "--run", "2",
+               "--fail-if", bad, check=2)
+        assert "--fail-if" in p.stderr
+    # an add killed after its files were in place, before its row: the orphan
+    # comes back at a rebuild without taking another run's id
+    sys_path = os.environ.get("PYTHONPATH", "")
+    code = ("import os, sys\nfrom memtrace import archive\n"
+            "a = archive.Archive('runs')\nreal = a._insert\n"
+            "def die(side, keep_id=False):\n    os._exit(9)\n"
+            "a._insert = die\na.add(sys.argv[1], tags={'release': 'orphan'})\n")
+    p = subprocess.run([sys.executable, "-c", code, tr], cwd=str(tmp_path))
+    assert p.returncode == 9
+    mt(tmp_path, "archive", "-d", "runs", "add", "-q", tr, "--tag", "release=3", check=0)
+    before = {r["id"]: r["tags"]["release"] for r in ls(tmp_path)["runs"]}
+    assert before == {1: "1", 2: "2", 3: "3"}
+    p = mt(tmp_path, "archive", "-d", "runs", "rebuild", check=0)
+    after = {r["id"]: r["tags"].get("release") for r in ls(tmp_path)["runs"]}
+    assert {k: v for k, v in after.items() if v != "orphan"} == before, after
+    # from nothing, the ids come from the JSON files
+    os.unlink(str(tmp_path / "runs" / "catalogue.sqlite"))
+    again = {r["id"]: r["tags"].get("release") for r in ls(tmp_path)["runs"]}
+    assert again == after
+    # a catalogue of another schema: refused with the way out, then rebuilt
+    db = sqlite3.connect(str(tmp_path / "runs" / "catalogue.sqlite"))
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    p = mt(tmp_path, "archive", "-d", "runs", "ls", check=1)
+    assert "schema" in p.stderr and "rebuild" in p.stderr
+    mt(tmp_path, "archive", "-d", "runs", "rebuild", check=0)
+    assert {r["id"]: r["tags"].get("release") for r in ls(tmp_path)["runs"]} == after
+    # a writer that waits too long says so
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, os, sys, time\n"
+                               "fd = os.open('runs/catalogue.lock', os.O_RDWR)\n"
+                               "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\n"
+                               "time.sleep(30)\n"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                              universal_newlines=True)
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        p = subprocess.run([sys.executable, "-m", "memtrace", "archive", "-d", "runs", "add",
+                            tr], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+                           env=dict(os.environ, MEMTRACE_ARCHIVE_LOCK_TIMEOUT="1"))
+        assert p.returncode == 1 and "busy" in p.stderr, p.stderr
+        # readers are not held up
+        assert len(ls(tmp_path)["runs"]) == len(after)
+    finally:
+        holder.kill()
+        holder.wait()

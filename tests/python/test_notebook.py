@@ -39,6 +39,15 @@ try:
     res["raised"] = None
 except KeyError as e:
     res["raised"] = [str(e), "heap peak" in c.stdout or "RSS peak" in c.stdout]
+# as a cell runs: the session's __future__ imports, top-level await, magics
+ip.run_cell("from __future__ import annotations")
+with capture_output() as c:
+    res["cells"] = [
+        ip.run_cell_magic("memtrace", "--text", "def f(x: Undefined) -> int: return 1\nf(2)\n"),
+        ip.run_cell_magic("memtrace", "--text", "import asyncio\nawait asyncio.sleep(0)\n7\n"),
+        ip.run_cell_magic("memtrace", "--text", "8;\n"),
+        ip.run_cell_magic("memtrace", "--text", "%time zz = 1\n# a comment\n"),
+        ip.user_ns.get("zz")]
 print("RESULT" + json.dumps(res, default=str))
 '''
 
@@ -71,3 +80,4 @@ def test_cell_magic(tmp_path):
     assert "%%memtrace: unknown option '--bogus'" in msg and not ran
     assert r["value"] == 40
     assert r["raised"] == ["'boom'", True]
+    assert r["cells"] == [1, 7, None, None, 1]
