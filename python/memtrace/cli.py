@@ -3,7 +3,7 @@
 The command table below is the only list of subcommands: `memtrace --help`,
 `memtrace help CMD` and the dispatch all read it. `run` is the Python
 launcher (memtrace/__main__.py), `archive` the archive of runs
-(memtrace/archive.py); the others are the C tools, installed in
+(memtrace/archive_cmd.py); the others are the C tools, installed in
 the package's bin/ directory by `pip install` (or found in a build tree's
 build/bin/ by `make`), and run in place of this process, so their output,
 exit status and signals are theirs. The memtrace-CMD names stay as aliases.
@@ -102,8 +102,8 @@ def main(argv=None):
         from memtrace import __main__ as launcher
         return launcher.run_command(args[1:])
     if cmd == "archive":
-        from memtrace import archive
-        return archive.main(args[1:])
+        from memtrace import archive_cmd
+        return archive_cmd.main(args[1:])
     if cmd == "completion":
         rest = args[1:]
         if rest in (["-h"], ["--help"]):
@@ -131,8 +131,8 @@ def help_text(name):
         from memtrace import __main__ as launcher
         return launcher.USAGE
     if name == "archive":
-        from memtrace import archive
-        return archive.USAGE
+        from memtrace import archive_cmd
+        return archive_cmd.USAGE
     if name in ("help", "completion"):
         return usage()
     path = tool_path(name)
