@@ -587,12 +587,15 @@ static void line_in(char *s) {
     if ((s[0] == 'M' || s[0] == 'Q') &&
         sscanf(s + 2, "%llu %u %llu %llu %llx %llx %llx %llx %llx %llx", &ts, &tid, &x, &y,
                &a[0], &a[1], &a[2], &a[3], &a[4], &a[5]) >= 5) {
-        if (npending == 256) npending--; /* a lost return: the oldest goes */
+        if (npending == 256) { /* a lost return: the oldest goes */
+            memmove(&pending[0], &pending[1], (npending - 1) * sizeof *pending);
+            npending--;
+        }
         pend *p = &pending[npending++];
         *p = (pend){tid, s[0], ts, x, y, {a[0], a[1], a[2], a[3], a[4], a[5]}};
         return;
     }
-    if (s[0] == 'r' && sscanf(s + 2, "%u %llu", &tid, &x) == 2) {
+    if (s[0] == 'r' && sscanf(s + 2, "%llu %u %llu", &ts, &tid, &x) == 3) {
         for (uint32_t i = npending; i-- > 0;) {
             if (pending[i].os_tid != tid) continue;
             pend p = pending[i];
@@ -628,8 +631,8 @@ static void line_in(char *s) {
         return;
     }
     int pos = 0;
-    if (s[0] == 'N' && (s[1] == 'q' || s[1] == 'f') && sscanf(s + 3, "%llx %n", &q, &pos) == 1 &&
-        pos) {
+    if (s[0] == 'N' && (s[1] == 'q' || s[1] == 'f') &&
+        sscanf(s + 3, "%llu %llx %n", &ts, &q, &pos) == 2 && pos) {
         pstr_put(q, s + 3 + pos);
         return;
     }
@@ -655,6 +658,74 @@ static void line_in(char *s) {
     if (sscanf(s, "Lost %llu events", &x) == 1) n_lost += x;
 }
 
+/* ---- Putting bpftrace's lines back in time order --------------------------
+ *
+ * bpftrace hands over each CPU's buffer in turn: a thread that moved to
+ * another CPU can have its later events read before its earlier ones (a
+ * malloc's return before its entry, a call after the allocation it made).
+ * Every event line carries its time (the second field); lines wait here
+ * until the newest time read is REORDER_NS past theirs, then go in time
+ * order (ties in reading order). The rest (bpftrace's own words) go at
+ * once. */
+#define REORDER_NS 50000000u
+typedef struct qline { uint64_t ts, seq; char *text; } qline;
+static qline *heap;
+static size_t heap_n, heap_cap;
+static uint64_t heap_seq, newest_ts;
+
+static int q_before(const qline *a, const qline *b) {
+    return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+}
+
+static void queue_line(const char *s) {
+    unsigned long long ts;
+    int timed = 0;
+    if (s[0] && strchr("MQrFEXKS", s[0]) && s[1] == ' ') timed = sscanf(s + 2, "%llu", &ts) == 1;
+    else if (s[0] == 'N' && (s[1] == 'q' || s[1] == 'f') && s[2] == ' ')
+        timed = sscanf(s + 3, "%llu", &ts) == 1;
+    char *copy = timed ? strdup(s) : NULL;
+    if (!timed || !copy) {
+        line_in((char *)s);
+        return;
+    }
+    if (heap_n == heap_cap) {
+        size_t cap = heap_cap ? heap_cap * 2 : 4096;
+        qline *h = realloc(heap, cap * sizeof *h);
+        if (!h) mt_cli_die(1, "out of memory");
+        heap = h;
+        heap_cap = cap;
+    }
+    size_t i = heap_n++;
+    heap[i] = (qline){ts, heap_seq++, copy};
+    while (i && q_before(&heap[i], &heap[(i - 1) / 2])) { /* up */
+        qline t = heap[i];
+        heap[i] = heap[(i - 1) / 2];
+        heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+    if (ts > newest_ts) newest_ts = ts;
+}
+
+/* The lines timed at or before limit, in order. */
+static void drain(uint64_t limit) {
+    while (heap_n && heap[0].ts <= limit) {
+        qline top = heap[0];
+        heap[0] = heap[--heap_n];
+        for (size_t i = 0;;) { /* down */
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < heap_n && q_before(&heap[l], &heap[m])) m = l;
+            if (r < heap_n && q_before(&heap[r], &heap[m])) m = r;
+            if (m == i) break;
+            qline t = heap[i];
+            heap[i] = heap[m];
+            heap[m] = t;
+            i = m;
+        }
+        line_in(top.text);
+        free(top.text);
+    }
+}
+
 /* ---- The bpftrace program ------------------------------------------------ */
 
 /* At an allocator's entry: its return address (at the stack pointer), then
@@ -672,8 +743,8 @@ static void line_in(char *s) {
  * come through the same per-CPU buffer first. */
 static const char py_probes[] =
     "usdt:%s:memtrace:function__entry { "
-    "if (!@q[tid, arg0]) { @q[tid, arg0] = 1; printf(\"Nq %%llx %%s\\n\", arg0, str(arg0)); } "
-    "if (!@f[tid, arg1]) { @f[tid, arg1] = 1; printf(\"Nf %%llx %%s\\n\", arg1, str(arg1)); } "
+    "if (!@q[tid, arg0]) { @q[tid, arg0] = 1; printf(\"Nq %%llu %%llx %%s\\n\", nsecs, arg0, str(arg0)); } "
+    "if (!@f[tid, arg1]) { @f[tid, arg1] = 1; printf(\"Nf %%llu %%llx %%s\\n\", nsecs, arg1, str(arg1)); } "
     "printf(\"E %%llu %%d %%llx %%llx %%d\\n\", nsecs, tid, arg0, arg1, arg2); }\n"
     "usdt:%s:memtrace:function__return { printf(\"X %%llu %%d\\n\", nsecs, tid); }\n"
     "usdt:%s:memtrace:marker { printf(\"K %%llu %%d %%s\\n\", nsecs, tid, str(arg0, arg1)); }\n"
@@ -691,17 +762,17 @@ static char *program(int pid, uint64_t min_size, const char *so) {
              "@in[tid] = 1; printf(\"M %%llu %%d %%llu 0 %%llx %%llx %%llx %%llx %%llx %%llx\\n\", "
              "nsecs, tid, arg0, $c1, $c2, $c3, $c4, $c5, $c6); }\n"
              "uretprobe:libc:malloc /pid == %d && @in[tid]/ { delete(@in[tid]); "
-             "printf(\"r %%d %%llu\\n\", tid, retval); }\n"
+             "printf(\"r %%llu %%d %%llu\\n\", nsecs, tid, retval); }\n"
              "uprobe:libc:calloc /pid == %d && arg0 * arg1 >= %llu/ { " MT_BPF_FRAMES
              "@cin[tid] = 1; printf(\"M %%llu %%d %%llu 0 %%llx %%llx %%llx %%llx %%llx %%llx\\n\", "
              "nsecs, tid, arg0 * arg1, $c1, $c2, $c3, $c4, $c5, $c6); }\n"
              "uretprobe:libc:calloc /pid == %d && @cin[tid]/ { delete(@cin[tid]); "
-             "printf(\"r %%d %%llu\\n\", tid, retval); }\n"
+             "printf(\"r %%llu %%d %%llu\\n\", nsecs, tid, retval); }\n"
              "uprobe:libc:realloc /pid == %d/ { " MT_BPF_FRAMES
              "@rin[tid] = 1; printf(\"Q %%llu %%d %%llu %%llu %%llx %%llx %%llx %%llx %%llx %%llx\\n\", "
              "nsecs, tid, arg1, arg0, $c1, $c2, $c3, $c4, $c5, $c6); }\n"
              "uretprobe:libc:realloc /pid == %d && @rin[tid]/ { delete(@rin[tid]); "
-             "printf(\"r %%d %%llu\\n\", tid, retval); }\n"
+             "printf(\"r %%llu %%d %%llu\\n\", nsecs, tid, retval); }\n"
              "uprobe:libc:free /pid == %d && arg0 != 0/ { printf(\"F %%llu %%d %%llu\\n\", "
              "nsecs, tid, arg0); }\n",
              pid, m, pid, pid, m, pid, pid, pid, pid);
@@ -999,9 +1070,11 @@ int main(int argc, char **argv) {
             }
             if (!attached && !first_err[0] && strstr(lb, "ERROR"))
                 snprintf(first_err, sizeof first_err, "%s", lb);
-            line_in(lb);
+            queue_line(lb);
         }
+        if (newest_ts > REORDER_NS) drain(newest_ts - REORDER_NS);
     }
+    drain(UINT64_MAX); /* bpftrace ended: the rest */
     int status = 0;
     waitpid(bt, &status, 0);
     if (!attached) {
