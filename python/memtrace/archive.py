@@ -160,12 +160,12 @@ def fmt_value(metric, v):
 # ---- Reading a trace's summary ------------------------------------------
 
 def _tool(name):
-    from .cli import tool_path
-    p = tool_path(name)
-    if p is None:
-        raise ArchiveError("memtrace-%s is not installed (pip install builds it into the "
-                           "package; in a build tree, run make)" % name)
-    return p
+    """memtrace-<name>'s path (memtrace.results finds it)."""
+    from . import results
+    try:
+        return results._tool(name)
+    except results.TraceError as e:
+        raise ArchiveError(str(e)) from None
 
 
 def summarize(path):
@@ -173,16 +173,15 @@ def summarize(path):
     a dict (run: metadata and metrics; sites; functions). Raises
     ArchiveError when the file is not a trace; a damaged trace gives its
     intact part, with damaged=1."""
-    p = subprocess.run([_tool("analyze"), "--json", "--top", str(TOP_SITES), "--", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = p.stderr.decode("utf-8", "replace").strip()
-    if not (p.returncode == 0 or (p.returncode == 1 and p.stdout.strip())):
-        raise ArchiveError("%s: not a readable trace: %s" % (path, err or "memtrace-analyze "
-                                                              "exit status %d" % p.returncode))
+    from . import results
+    try:  # results' runner: a damaged trace's intact part is kept
+        out = results._run("analyze", ["--json", "--top", str(TOP_SITES), "--", path])
+    except results.TraceError as e:
+        raise ArchiveError("%s: not a readable trace: %s" % (path, e)) from None
     try:
-        a = json.loads(p.stdout)
+        a = json.loads(out)
     except ValueError:
-        raise ArchiveError("%s: memtrace-analyze gave no JSON: %s" % (path, err)) from None
+        raise ArchiveError("%s: memtrace-analyze gave no JSON" % path) from None
     if "error" in a:
         msg = a["error"].get("message", "unreadable")
         if msg.startswith(path + ": "):
@@ -432,7 +431,7 @@ class Archive:
             raise ArchiveError("%s: no such file" % trace)
         tags = dict(tags or {})
         parse_tags("%s=%s" % kv for kv in tags.items())  # checked before anything is written
-        self.db  # opened (or made again) before the new file is under traces/
+        self.db  # the catalogue first: a damaged one is said before the trace is read
         s = summary or summarize(trace)
         uid = "%s-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), uuid.uuid4().hex[:10])
         rel = os.path.join("traces", uid + ".trace")

@@ -327,13 +327,6 @@ def _cmd_add(d, args):
     return status
 
 
-def _filters(opts):
-    tags = {}
-    for t in opts.get("--tag") or ():
-        tags.update(parse_tags([t]))
-    return tags
-
-
 def _cmd_ls(d, args):
     opts, rest = _opts(args, dict(_DIR, **{"--tag": "list", "--since": "value",
                                            "--until": "value", "--last": "value",
@@ -342,7 +335,7 @@ def _cmd_ls(d, args):
         _usage_error("ls: unexpected operand %r" % rest[0])
     a = Archive(_common(opts, d))
     last = _int_opt(opts, "--last", 1)
-    runs = a.runs(tags=_filters(opts),
+    runs = a.runs(tags=parse_tags(opts.get("--tag")),
                   since=_when(opts["--since"]) if "--since" in opts else None,
                   until=_when(opts["--until"]) if "--until" in opts else None,
                   limit=last, newest_first=bool(last))
@@ -453,7 +446,7 @@ def _cmd_trend(d, args):
     if opts.get("--by"):
         parse_tags([opts["--by"]])  # a key as tags have them
     a = Archive(_common(opts, d))
-    rows = a.trend(metric, by=opts.get("--by"), tags=_filters(opts),
+    rows = a.trend(metric, by=opts.get("--by"), tags=parse_tags(opts.get("--tag")),
                    last=_int_opt(opts, "--last", 1))
     title = "%s across %s" % (metric, "values of " + opts["--by"] if opts.get("--by")
                               else "runs")
