@@ -107,13 +107,14 @@ bench-plot: $(BENCH_PLOT) $(PLOT_CMD) $(BENCH_PLOT_TRACE) ## Plotting speed: lib
 
 bench-components: bench-plot
 
-# bench-alloc: allocation tracking (exact, sampled) against bare and against
-# tracemalloc, with $(PYTHON); writes build/bench/alloc.md. A few minutes.
+# bench-alloc: allocation tracking (exact, sampled) against bare, against
+# tracemalloc and against do-nothing allocator hooks (the floor, in
+# _mt_floor), with $(PYTHON); writes build/bench/alloc.md. A few minutes.
 .PHONY: bench-alloc bench-alloc-quick
-bench-alloc: $(REC_STAMP) $(DECODE) ## Allocation tracking overhead vs bare and tracemalloc, bytes/event (BENCH_ARGS: more options)
+bench-alloc: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## Allocation tracking overhead vs bare, tracemalloc and do-nothing allocator hooks, bytes/event (BENCH_ARGS: more options)
 	$(PYTHON) bench/bench_alloc.py $(BENCH_ARGS)
 
-bench-alloc-quick: $(REC_STAMP) $(DECODE) ## The same, quick: 3 runs of smaller workloads
+bench-alloc-quick: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## The same, quick: 3 runs of smaller workloads
 	$(PYTHON) bench/bench_alloc.py --quick $(BENCH_ARGS)
 
 bench-components: bench-alloc

@@ -18,6 +18,12 @@ Configurations:
   alloc-sampled   mode "alloc", allocations="sampled" (default mean
                   distance, or --sample-bytes)
   fast-alloc      mode "fast" with allocations=True (calls and allocations)
+  floor-alloc     do-nothing wrappers over the three PyMem domains, installed
+                  as alloc-exact installs its own (bench/floor/mt_floor.c):
+                  the cost of being called at all
+  floor-alloc-log the same wrappers storing each event (address, size, kind:
+                  16 bytes) into a per-thread ring: the least any exact
+                  recorder does, without stacks, times, encoding or a file
 
 Workloads: churn and stdlib from workloads.py, and "allocs", a pure
 allocation churn (small lists, dicts, strings, bytes, tuples made and
@@ -43,7 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench_recorder as br  # noqa: E402
 
-CONFIGS = ("bare", "tracemalloc", "alloc-exact", "alloc-sampled", "fast-alloc")
+CONFIGS = ("bare", "floor-alloc", "floor-alloc-log", "tracemalloc", "alloc-exact",
+           "alloc-sampled", "fast-alloc")
 MEMTRACE_CONFIGS = ("alloc-exact", "alloc-sampled", "fast-alloc")
 
 # Targets from issue 6 (CPython 3.11).
@@ -107,6 +114,13 @@ def child(spec):
         def on():
             memtrace.start(path, mode="fast", allocations=True)
         off = memtrace.stop
+    elif config in ("floor-alloc", "floor-alloc-log"):
+        import _mt_floor
+        level = 1 if config == "floor-alloc-log" else 0
+
+        def on():
+            _mt_floor.alloc_on(level)
+        off = _mt_floor.alloc_off
     elif config != "bare":
         raise SystemExit("unknown configuration %r" % config)
     if on:
@@ -173,8 +187,8 @@ def report(res, configs, names, sizes, ver, runs, args, events, tsizes):
         % (TARGET_EXACT, TARGET_SAMPLED, TARGET_BPE))
     add("")
     add("| workload | alloc-exact / bare | alloc-sampled / bare | tracemalloc / bare "
-        "| B/ev alloc-exact |")
-    add("|---|---:|---:|---:|---:|")
+        "| B/ev alloc-exact | floor-alloc / bare | floor-alloc-log / bare |")
+    add("|---|---:|---:|---:|---:|---:|---:|")
 
     def r(name, a, b):
         x, y = med.get((name, a)), med.get((name, b))
@@ -183,11 +197,13 @@ def report(res, configs, names, sizes, ver, runs, args, events, tsizes):
     for name in names:
         ev, tb = events.get((name, "alloc-exact")), tsizes.get((name, "alloc-exact"))
         bpe = br.ratio(tb, ev) if tb is not None and ev else None
-        add("| %s | %s | %s | %s | %s |" % (
+        add("| %s | %s | %s | %s | %s | %s | %s |" % (
             name, br.mark(r(name, "alloc-exact", "bare"), TARGET_EXACT),
             br.mark(r(name, "alloc-sampled", "bare"), TARGET_SAMPLED),
             br.fmt(r(name, "tracemalloc", "bare"), 2),
-            "-" if bpe is None else "%.2f %s" % (bpe, "ok" if bpe <= TARGET_BPE else "**miss**")))
+            "-" if bpe is None else "%.2f %s" % (bpe, "ok" if bpe <= TARGET_BPE else "**miss**"),
+            br.fmt(r(name, "floor-alloc", "bare"), 2),
+            br.fmt(r(name, "floor-alloc-log", "bare"), 2)))
     add("")
     add("Workload sizes: %s." % ", ".join("%s(%s)" % (n, sizes[n]) for n in names))
     return "\n".join(out) + "\n"
@@ -238,6 +254,8 @@ def main(argv):
     env = dict(os.environ)
     env.pop("MEMTRACE", None)
     env["PYTHONPATH"] = mt_dir
+    if any(c.startswith("floor-") for c in configs):
+        env["PYTHONPATH"] = os.pathsep.join([mt_dir, br.find_floor(python, ver, suffix)])
     env["PYTHONHASHSEED"] = "0"
     tdir = os.path.join(br.BUILD, "bench", "traces")
     os.makedirs(tdir, exist_ok=True)

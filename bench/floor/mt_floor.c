@@ -10,6 +10,14 @@
  *
  * Only the calling thread gets the profile and trace functions: the
  * benchmark's workloads run on the main thread alone.
+ *
+ * The allocator floors (bench/bench_alloc.py) wrap the three PyMem domains
+ * as the recorder's exact mode does (PyMem_SetAllocator over the previous
+ * allocator): alloc_on(0) with wrappers that call through and do nothing
+ * else, alloc_on(1) with wrappers that also store each event (16 bytes:
+ * address, size and kind) into a per-thread ring that is overwritten: the
+ * least an exact recorder does per event, without a stack, a time, an
+ * encoding or a file. alloc_off() puts the previous allocators back.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -83,6 +91,95 @@ static PyObject *floor_noop(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
+/* ---- Allocator floors ---------------------------------------------------- */
+
+static PyMemAllocatorEx floor_prev[3];
+static int floor_alloc_level = -1; /* -1: not installed */
+
+#define FLOOR_RING 65536 /* entries of 16 bytes: 1 MiB a thread */
+typedef struct { uint64_t addr, size_kind; } floor_ent;
+static __attribute__((tls_model("initial-exec"))) _Thread_local floor_ent *floor_ring;
+static __attribute__((tls_model("initial-exec"))) _Thread_local uint32_t floor_at;
+
+static inline void floor_log(void *p, size_t size, unsigned kind) {
+    floor_ent *r = floor_ring;
+    if (__builtin_expect(r == NULL, 0)) {
+        /* libc's calloc: the hooks' own allocation is not an event. */
+        r = floor_ring = calloc(FLOOR_RING, sizeof *r);
+        if (!r) return;
+    }
+    floor_ent *e = &r[floor_at++ & (FLOOR_RING - 1)];
+    e->addr = (uint64_t)(uintptr_t)p;
+    e->size_kind = (uint64_t)size << 3 | kind;
+}
+
+#define FLOOR_HOOKS(d)                                                          \
+    static void *floor_malloc##d(void *ctx, size_t n) {                         \
+        (void)ctx;                                                              \
+        void *p = floor_prev[d].malloc(floor_prev[d].ctx, n);                   \
+        if (floor_alloc_level && p) floor_log(p, n, 1);                         \
+        return p;                                                               \
+    }                                                                           \
+    static void *floor_calloc##d(void *ctx, size_t k, size_t n) {               \
+        (void)ctx;                                                              \
+        void *p = floor_prev[d].calloc(floor_prev[d].ctx, k, n);                \
+        if (floor_alloc_level && p) floor_log(p, k * n, 1);                     \
+        return p;                                                               \
+    }                                                                           \
+    static void *floor_realloc##d(void *ctx, void *old, size_t n) {             \
+        (void)ctx;                                                              \
+        void *p = floor_prev[d].realloc(floor_prev[d].ctx, old, n);             \
+        if (floor_alloc_level && p) floor_log(p, n, 2);                         \
+        return p;                                                               \
+    }                                                                           \
+    static void floor_free##d(void *ctx, void *p) {                             \
+        (void)ctx;                                                              \
+        if (floor_alloc_level && p) floor_log(p, 0, 3);                         \
+        floor_prev[d].free(floor_prev[d].ctx, p);                               \
+    }
+FLOOR_HOOKS(0)
+FLOOR_HOOKS(1)
+FLOOR_HOOKS(2)
+
+static PyObject *floor_alloc_on(PyObject *self, PyObject *arg) {
+    (void)self;
+    long level = PyLong_AsLong(arg);
+    if (level == -1 && PyErr_Occurred()) return NULL;
+    if (level != 0 && level != 1) {
+        PyErr_SetString(PyExc_ValueError, "alloc_on: level is 0 (call through) or 1 (store)");
+        return NULL;
+    }
+    if (floor_alloc_level >= 0) {
+        PyErr_SetString(PyExc_RuntimeError, "alloc_on: already on");
+        return NULL;
+    }
+    static const PyMemAllocatorDomain dom[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                PYMEM_DOMAIN_OBJ};
+    PyMemAllocatorEx hook[3] = {
+        {NULL, floor_malloc0, floor_calloc0, floor_realloc0, floor_free0},
+        {NULL, floor_malloc1, floor_calloc1, floor_realloc1, floor_free1},
+        {NULL, floor_malloc2, floor_calloc2, floor_realloc2, floor_free2},
+    };
+    floor_alloc_level = (int)level;
+    for (int i = 0; i < 3; i++) {
+        PyMem_GetAllocator(dom[i], &floor_prev[i]);
+        PyMem_SetAllocator(dom[i], &hook[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *floor_alloc_off(PyObject *self, PyObject *unused) {
+    (void)self, (void)unused;
+    static const PyMemAllocatorDomain dom[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                PYMEM_DOMAIN_OBJ};
+    if (floor_alloc_level < 0) Py_RETURN_NONE;
+    /* Blocks allocated meanwhile stay valid: the wrappers call through to
+     * the same allocators. */
+    for (int i = 0; i < 3; i++) PyMem_SetAllocator(dom[i], &floor_prev[i]);
+    floor_alloc_level = -1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef floor_methods[] = {
     {"profile_on", floor_profile_on, METH_NOARGS,
      "Set a C profile function that returns 0 (this thread)."},
@@ -93,6 +190,9 @@ static PyMethodDef floor_methods[] = {
     {"eval_on", floor_eval_on, METH_NOARGS,
      "Set a PEP 523 eval function that only calls _PyEval_EvalFrameDefault."},
     {"eval_off", floor_eval_off, METH_NOARGS, "Restore the previous eval function."},
+    {"alloc_on", floor_alloc_on, METH_O,
+     "Wrap the PyMem allocators: level 0 calls through, 1 also stores each event."},
+    {"alloc_off", floor_alloc_off, METH_NOARGS, "Put the previous PyMem allocators back."},
     {"noop", (PyCFunction)(void (*)(void))floor_noop, METH_FASTCALL,
      "Take any arguments, return None: a do-nothing sys.monitoring callback."},
     {NULL, NULL, 0, NULL},
