@@ -47,7 +47,7 @@ TOOLS = {
     "filter": ["analyze/memtrace_filter.c", "analyze/mt_select.c"] + CLI + RECFMT,
     "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c",
                 "analyze/mt_objreport.c"] + ANALYSIS + CLI + RECFMT,
-    "diff": ["analyze/memtrace_diff.c", "analyze/mt_objdiff.c"] + ANALYSIS + CLI + RECFMT,
+    "diff": ["analyze/memtrace_diff.c", "analyze/mt_diff_out.c", "analyze/mt_objdiff.c"] + ANALYSIS + CLI + RECFMT,
     "bpf": ["dtrace/memtrace_bpf.c"] + CLI,
     "plot": ["plot/memtrace_plot.c", "plot/memtrace_plot_out.c", "plot/mt_plot_util.c",
              "plot/mt_plot_timeline.c", "plot/mt_plot_flame.c", "plot/mt_plot_page.c",

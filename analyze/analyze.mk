@@ -118,7 +118,7 @@ TEST_TARGETS += test-analyze
 # traces with known differences (diff_mktrace.c) and records real ones.
 DIFF := $(BIN)/memtrace-diff
 
-$(DIFF): $(OBJ)/analyze/memtrace_diff.o $(OBJ)/analyze/mt_objdiff.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+$(DIFF): $(OBJ)/analyze/memtrace_diff.o $(OBJ)/analyze/mt_diff_out.o $(OBJ)/analyze/mt_objdiff.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS) -lm
