@@ -45,7 +45,7 @@ ANALYSIS = ["analyze/mt_analysis.c", "analyze/mt_heap.c", "analyze/mt_objs.c",
 TOOLS = {
     "decode": ["analyze/memtrace_decode.c", "analyze/mt_select.c"] + CLI + RECFMT,
     "filter": ["analyze/memtrace_filter.c", "analyze/mt_select.c"] + CLI + RECFMT,
-    "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_tree.c",
+    "analyze": ["analyze/memtrace_analyze.c", "analyze/mt_analyze_json.c", "analyze/mt_tree.c",
                 "analyze/mt_objreport.c"] + ANALYSIS + CLI + RECFMT,
     "diff": ["analyze/memtrace_diff.c", "analyze/mt_diff_out.c", "analyze/mt_objdiff.c"] + ANALYSIS + CLI + RECFMT,
     "bpf": ["dtrace/memtrace_bpf.c"] + CLI,

@@ -85,7 +85,7 @@ ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_heap.o $(OBJ)/ana
 $(BIN)/memtrace-plot: $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_objs.o $(OBJ)/analyze/mt_charge.o
 ANALYZE := $(BIN)/memtrace-analyze
 
-$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_tree.o $(OBJ)/analyze/mt_objreport.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
+$(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_analyze_json.o $(OBJ)/analyze/mt_tree.o $(OBJ)/analyze/mt_objreport.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FORMAT_LIB) $(MT_LDLIBS)

@@ -3,8 +3,9 @@
  *
  * The numbers come from mt_analysis.c (shared with memtrace-diff and
  * memtrace-plot); this file only parses options and prints the result as
- * text, JSON or CSV. A damaged trace still gets its report, built from the
- * intact chunks, with a notice, and exit status 1.
+ * text or CSV, and mt_analyze_json.c as JSON (mt_analyze.h: what both
+ * share). A damaged trace still gets its report, built from the intact
+ * chunks, with a notice, and exit status 1.
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "mt_tree.h"
 #include "mt_objreport.h"
 #include "mt_cli.h"
+#include "mt_analyze.h"
 
 static const char usage_text[] =
 "usage: memtrace-analyze [options] FILE\n"
@@ -209,32 +211,7 @@ static const char usage_text[] =
 "  without allocation records; each of these is one line on stderr\n"
 "  (with --json, an \"error\" document); 2 bad usage.\n";
 
-enum mode { MODE_TEXT, MODE_JSON, MODE_CSV };
-
-typedef struct report {
-    const mt_analysis *a;
-    const mt_analysis_summary *s;
-    uint64_t tps;
-    uint32_t top;
-    int sort;
-    int windowed; /* --from or --to given */
-    unsigned loss; /* MT_LOSS_* bits: what LOST records can falsify */
-} report;
-
-/* " *" after a figure that the trace's lost events can falsify. */
-static const char *lm(const report *rp, unsigned what) { return rp->loss & what ? " *" : ""; }
-
 /* ---- Helpers ------------------------------------------------------------ */
-
-static uint64_t ticks_ns(const report *rp, uint64_t ticks) {
-    return (uint64_t)((unsigned __int128)ticks * 1000000000u / rp->tps);
-}
-
-static const char *fname(const mt_analysis_function *f, char *buf, size_t n) {
-    if (f->qualname[0]) return f->qualname;
-    snprintf(buf, n, "<fn#%u>", (unsigned)f->fid);
-    return buf;
-}
 
 /* "+1.5 MiB", "-512 B", "0 B". */
 static char *fmt_signed(char buf[MT_FMT_BYTES + 1], int64_t v) {
@@ -242,13 +219,6 @@ static char *fmt_signed(char buf[MT_FMT_BYTES + 1], int64_t v) {
     buf[0] = v < 0 ? '-' : '+';
     mt_fmt_bytes(buf + (v != 0), m);
     return buf;
-}
-
-static uint32_t shown(uint32_t n, uint32_t top) { return top && n > top ? top : n; }
-
-static void json_ks(mt_out *o, const report *rp, const char *k, uint64_t ticks) {
-    mt_out_json_key(o, k);
-    mt_out_seconds(o, ticks, rp->tps);
 }
 
 /* ---- Text --------------------------------------------------------------- */
@@ -297,7 +267,7 @@ static void line(mt_out *o, const char *fmt, ...) {
 
 /* "heap figures (peak, end, leaks, sites), calls, RSS growth and stacks of
  * threads 1, 2": what the loss can falsify, for the warning. */
-static void loss_what(char *buf, size_t cap, const report *rp, const mt_analysis *a) {
+void mt_analyze_loss_what(char *buf, size_t cap, const report *rp, const mt_analysis *a) {
     size_t k = 0;
     buf[0] = 0;
     if (rp->loss & MT_LOSS_HEAP)
@@ -327,7 +297,7 @@ static void text_loss(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_summary *s = rp->s;
     if (!s->lost_records && !s->lost_events) return;
     char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], what[1024];
-    loss_what(what, sizeof what, rp, a);
+    mt_analyze_loss_what(what, sizeof what, rp, a);
     line(o, "WARNING: THIS TRACE LOST EVENTS: %llu events (%s) in %llu LOST records. The",
          (unsigned long long)s->lost_events, mt_fmt_bytes(b1, s->lost_bytes),
          (unsigned long long)s->lost_records);
@@ -355,7 +325,7 @@ static void loss_stderr(const report *rp, const mt_analysis *a) {
     const mt_analysis_summary *s = rp->s;
     if (!s->lost_records && !s->lost_events) return;
     char what[1024];
-    loss_what(what, sizeof what, rp, a);
+    mt_analyze_loss_what(what, sizeof what, rp, a);
     mt_cli_error("%s: WARNING: %llu events LOST in %llu LOST records; these can be wrong: %s",
                  s->path, (unsigned long long)s->lost_events,
                  (unsigned long long)s->lost_records, what);
@@ -463,7 +433,7 @@ static void text_rss(mt_out *o, const report *rp, const mt_analysis *a) {
 
 /* The window's samples: the one with the most bytes in use (the earliest),
  * the last, and the most arena bytes of any; 0 when none. */
-static uint64_t pymalloc_window(const report *rp, const mt_analysis *a,
+uint64_t mt_analyze_pymalloc_window(const report *rp, const mt_analysis *a,
                                 const mt_analysis_pymalloc **peak,
                                 const mt_analysis_pymalloc **end, uint64_t *arena_max) {
     uint64_t n, k = 0;
@@ -486,7 +456,7 @@ static unsigned pct(uint64_t part, uint64_t whole) {
 
 static void text_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
     const mt_analysis_pymalloc *pk, *end;
-    uint64_t amax, k = pymalloc_window(rp, a, &pk, &end, &amax);
+    uint64_t amax, k = mt_analyze_pymalloc_window(rp, a, &pk, &end, &amax);
     if (!k) return;
     char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES];
     line(o, "%s", "");
@@ -507,60 +477,7 @@ static void text_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
              mt_fmt_bytes(b1, end->free_bytes));
 }
 
-static void json_pymalloc_at(mt_out *o, const report *rp, const char *key,
-                             const mt_analysis_pymalloc *p) {
-    mt_out_json_key(o, key);
-    mt_out_putc(o, '{');
-    json_ks(o, rp, "time_s", p->t);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "arena_bytes", p->arena_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "used_bytes", p->used_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "free_bytes", p->free_bytes);
-    mt_out_putc(o, '}');
-}
-
-/* "pymalloc": {samples, arena_bytes_max, most: {time_s, arena_bytes,
- * used_bytes, free_bytes}, end: {...}}, or null without pymalloc
- * counters. */
-static void json_pymalloc(mt_out *o, const report *rp, const mt_analysis *a) {
-    const mt_analysis_pymalloc *pk, *end;
-    uint64_t amax, k = pymalloc_window(rp, a, &pk, &end, &amax);
-    MT_OUT_LIT(o, ",\n\"pymalloc\":");
-    if (!k) {
-        MT_OUT_LIT(o, "null");
-        return;
-    }
-    mt_out_putc(o, '{');
-    mt_out_json_ku(o, "samples", k);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "arena_bytes_max", amax);
-    mt_out_putc(o, ',');
-    json_pymalloc_at(o, rp, "most", pk);
-    mt_out_putc(o, ',');
-    json_pymalloc_at(o, rp, "end", end);
-    mt_out_putc(o, '}');
-}
-
 /* ---- Text: allocations -------------------------------------------------- */
-
-/* Heap tables sort by count with --sort calls, else by bytes. */
-static int heap_order(const report *rp) {
-    return rp->sort == MT_ANALYSIS_SORT_CALLS ? MT_ANALYSIS_BY_COUNT : MT_ANALYSIS_BY_BYTES;
-}
-
-static const char *frame_name(const mt_analysis_frame *f, char *buf, size_t n) {
-    if (f->qualname[0]) return f->qualname;
-    snprintf(buf, n, "<fn#%u>", (unsigned)f->fid);
-    return buf;
-}
-
-static const mt_analysis_frame *frames_of(const mt_analysis *a, const mt_analysis_site *s) {
-    const mt_analysis_frame *f = mt_analysis_site_frames(a, s);
-    if (!f && s->depth) mt_cli_die(1, "out of memory");
-    return f;
-}
 
 #define SITE_FRAMES 3      /* frames a site row shows */
 #define SITE_FRAMES_MAX 12 /* ... or more, to tell it from another row */
@@ -879,14 +796,11 @@ static void text_notes(mt_out *o, const report *rp) {
 
 /* ---- Notes: what the figures can and cannot say ------------------------ */
 
-#define MAX_NOTES 2
-#define NOTE_LEN 700
-
 /* Notes for a reader of this trace's figures (text: above the tables;
  * JSON: "notes"): a trace without allocation records attributes RSS
  * growth, approximately; a trace whose RSS grew far beyond the Python heap
  * it tracked missed native memory. Returns how many. */
-static int notes(const report *rp, const mt_analysis *a, char out[MAX_NOTES][NOTE_LEN]) {
+int mt_analyze_notes(const report *rp, const mt_analysis *a, char out[MAX_NOTES][NOTE_LEN]) {
     const mt_analysis_summary *s = rp->s;
     const mt_analysis_heap *h = mt_analysis_heap_get(a);
     char b1[MT_FMT_BYTES], b2[MT_FMT_BYTES], b3[MT_FMT_BYTES], b4[MT_FMT_BYTES];
@@ -921,487 +835,16 @@ static int notes(const report *rp, const mt_analysis *a, char out[MAX_NOTES][NOT
 
 static void text_advice(mt_out *o, const report *rp, const mt_analysis *a) {
     char n[MAX_NOTES][NOTE_LEN];
-    int k = notes(rp, a, n);
+    int k = mt_analyze_notes(rp, a, n);
     for (int i = 0; i < k; i++) {
         line(o, "%s", "");
         line(o, "NOTE: %s.", n[i]);
     }
 }
 
-/* ---- JSON: allocations -------------------------------------------------- */
-
-static void json_domain(mt_out *o, const mt_analysis_heap_domain *x) {
-    mt_out_json_ku(o, "alloc_count", x->alloc_count);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "alloc_bytes", x->alloc_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "free_count", x->free_count);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "free_bytes", x->free_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "peak_bytes", x->peak_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "end_bytes", x->end_bytes);
-}
-
-static void json_sites(mt_out *o, const report *rp, const mt_analysis *a, const char *key,
-                       int table, int order) {
-    uint32_t n;
-    const mt_analysis_site *st = mt_analysis_sites(a, table, order, &n);
-    mt_out_puts(o, ",\n ");
-    mt_out_json_key(o, key);
-    mt_out_putc(o, '[');
-    for (uint32_t i = 0; i < shown(n, rp->top); i++) {
-        const mt_analysis_site *e = &st[i];
-        const mt_analysis_frame *fr = frames_of(a, e);
-        const mt_analysis_frame *in = e->depth ? &fr[e->depth - 1] : NULL;
-        char nm[32];
-        mt_out_puts(o, i ? ",\n  {" : "\n  {");
-        mt_out_json_kstr(o, "function", in ? frame_name(in, nm, sizeof nm) : "");
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "file", in ? in->file : "");
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "line", in ? (in->line ? in->line : in->first_line) : 0);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "count", e->count);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "bytes", e->bytes);
-        MT_OUT_LIT(o, ",\"sizes\":[");
-        for (uint32_t z = 0; z < e->nsizes; z++) {
-            mt_out_puts(o, z ? ",{" : "{");
-            mt_out_json_ku(o, "size_bytes", e->sizes[z].size_bytes);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "count", e->sizes[z].count);
-            mt_out_putc(o, '}');
-        }
-        MT_OUT_LIT(o, "],\"frames\":[");
-        for (uint32_t k = 0; k < e->depth; k++) {
-            const mt_analysis_frame *f = &fr[k];
-            mt_out_puts(o, k ? ",{" : "{");
-            mt_out_json_kstr(o, "function", frame_name(f, nm, sizeof nm));
-            mt_out_putc(o, ',');
-            mt_out_json_kstr(o, "file", f->file);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "line", f->line);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "first_line", f->first_line);
-            mt_out_putc(o, '}');
-        }
-        MT_OUT_LIT(o, "]}");
-    }
-    mt_out_putc(o, ']');
-}
-
-/* The "heap" object: only for traces with allocations (see --help). */
-static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
-    const mt_analysis_heap *h = mt_analysis_heap_get(a);
-    MT_OUT_LIT(o, ",\n\"heap\":{");
-    mt_out_json_ku(o, "sample_bytes", h->sample_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_key(o, "estimated");
-    mt_out_puts(o, h->sample_bytes > 1 ? "true" : "false");
-    MT_OUT_LIT(o, ",\"records\":{");
-    mt_out_json_ku(o, "alloc", h->alloc_records);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "free", h->free_records);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "realloc", h->realloc_records);
-    MT_OUT_LIT(o, "},\n \"total\":{");
-    json_domain(o, &h->total);
-    MT_OUT_LIT(o, "},\n \"domains\":[");
-    int first = 1;
-    for (int d = 0; d < MT_DOMAIN_COUNT; d++) {
-        if (!(h->domain_mask & (1u << d))) continue;
-        mt_out_puts(o, first ? "{" : ",{");
-        first = 0;
-        mt_out_json_kstr(o, "domain", mt_domain_name((unsigned)d));
-        mt_out_putc(o, ',');
-        json_domain(o, &h->domains[d]);
-        mt_out_putc(o, '}');
-    }
-    MT_OUT_LIT(o, "],\n ");
-    mt_out_json_ku(o, "peak_bytes", h->peak_bytes);
-    mt_out_putc(o, ',');
-    json_ks(o, rp, "peak_time_s", h->t_peak);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "peak_blocks", h->peak_blocks);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "end_bytes", h->total.end_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "end_blocks", h->end_blocks);
-    MT_OUT_LIT(o, ",\"repairs\":{");
-    mt_out_json_ku(o, "unknown_frees", h->unknown_frees);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "late_allocs", h->late_allocs);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "reused_live", h->reused_live);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "stale_frees", h->stale_frees);
-    MT_OUT_LIT(o, "},");
-    mt_out_json_ku(o, "max_live_blocks", h->max_live_blocks);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "stacks", h->stacks);
-    mt_out_putc(o, ',');
-    int order = heap_order(rp);
-    mt_out_json_kstr(o, "sort", order == MT_ANALYSIS_BY_COUNT ? "count" : "bytes");
-    json_sites(o, rp, a, "peak", MT_ANALYSIS_SITES_PEAK, order);
-    json_sites(o, rp, a, "leaks", MT_ANALYSIS_SITES_LEAKS, order);
-    json_sites(o, rp, a, "temporaries", MT_ANALYSIS_SITES_TEMPS, order);
-    json_sites(o, rp, a, "hotspots_by_bytes", MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_BYTES);
-    json_sites(o, rp, a, "hotspots_by_count", MT_ANALYSIS_SITES_ALLOCS, MT_ANALYSIS_BY_COUNT);
-    MT_OUT_LIT(o, ",\n ");
-    mt_out_json_key(o, "sites_total");
-    mt_out_putc(o, '{');
-    static const char *const keys[] = {"peak", "leaks", "temporaries", "hotspots"};
-    for (int t = 0; t < 4; t++) {
-        uint32_t n;
-        mt_analysis_sites(a, t, MT_ANALYSIS_BY_BYTES, &n);
-        if (t) mt_out_putc(o, ',');
-        mt_out_json_ku(o, keys[t], n);
-    }
-    MT_OUT_LIT(o, "},");
-    mt_out_json_kbool(o, "falsified_by_loss", (rp->loss & MT_LOSS_HEAP) != 0);
-    /* Added in schema 1 after the others (new keys go at the end). */
-    MT_OUT_LIT(o, ",\n \"peak_by_location\":[");
-    mt_tree_loc *loc;
-    uint32_t nloc, nsites;
-    const mt_analysis_site *st = mt_analysis_sites(a, MT_ANALYSIS_SITES_PEAK,
-                                                   MT_ANALYSIS_BY_BYTES, &nsites);
-    if (mt_tree_by_location(a, st, nsites, &loc, &nloc) == 0) {
-        uint32_t k = shown(nloc, rp->top);
-        for (uint32_t i = 0; i < k; i++) {
-            mt_out_puts(o, i ? ",\n  {" : "\n  {");
-            mt_out_json_kstr(o, "function", loc[i].qualname);
-            mt_out_putc(o, ',');
-            mt_out_json_kstr(o, "file", loc[i].file);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "line", loc[i].line);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "first_line", loc[i].first_line);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "bytes", loc[i].bytes);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "count", loc[i].count);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "stacks", loc[i].stacks);
-            mt_out_putc(o, '}');
-        }
-        free(loc);
-    }
-    MT_OUT_LIT(o, "]}");
-}
-
-/* ---- JSON --------------------------------------------------------------- */
-
-static void json_processes(mt_out *o, const report *rp, const mt_analysis *a);
-
-/* "warnings" and "lost", right after "file" so that they are read first. */
-static void json_loss(mt_out *o, const report *rp, const mt_analysis *a) {
-    const mt_analysis_summary *s = rp->s;
-    int lost = s->lost_records || s->lost_events;
-    MT_OUT_LIT(o, ",\n\"warnings\":[");
-    if (lost) {
-        char what[1024], msg[1300];
-        loss_what(what, sizeof what, rp, a);
-        snprintf(msg, sizeof msg, "%llu events LOST in %llu LOST records; these can be wrong: %s",
-                 (unsigned long long)s->lost_events, (unsigned long long)s->lost_records, what);
-        mt_out_json_str(o, msg, strlen(msg));
-    }
-    MT_OUT_LIT(o, "],\n\"lost\":{");
-    mt_out_json_ku(o, "events", s->lost_events);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "bytes", s->lost_bytes);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "records", s->lost_records);
-    MT_OUT_LIT(o, ",\"falsifies\":[");
-    static const struct { unsigned bit; const char *key; } keys[] = {
-        {MT_LOSS_RSS, "rss"}, {MT_LOSS_CALLS, "peak_stacks"},
-        {MT_LOSS_CALLS | MT_LOSS_RSS, "functions"}, {MT_LOSS_CALLS | MT_LOSS_RSS, "lines"},
-        {MT_LOSS_CALLS, "threads"}, {MT_LOSS_HEAP, "heap"},
-    };
-    int first = 1;
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (!(rp->loss & keys[i].bit)) continue;
-        if (!first) mt_out_putc(o, ',');
-        mt_out_json_str(o, keys[i].key, strlen(keys[i].key));
-        first = 0;
-    }
-    MT_OUT_LIT(o, "],\"threads\":[");
-    uint32_t n;
-    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
-    first = 1;
-    for (uint32_t i = 0; i < n; i++) {
-        if (!t[i].lost_records) continue;
-        mt_out_puts(o, first ? "{" : ",{");
-        first = 0;
-        mt_out_json_ku(o, "tid", t[i].tid);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "name", t[i].name);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "events", t[i].lost_events);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "bytes", t[i].lost_bytes);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "records", t[i].lost_records);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "first_s", t[i].t_lost_first);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "last_s", t[i].t_lost_last);
-        mt_out_putc(o, '}');
-    }
-    MT_OUT_LIT(o, "]}");
-}
-
-static void json_report(mt_out *o, const report *rp, const mt_analysis *a) {
-    const mt_analysis_summary *s = rp->s;
-    const mt_header *h = s->header;
-    char buf[MT_FMT_BYTES];
-    uint32_t n;
-
-    MT_OUT_LIT(o, "{\"schema\":\"memtrace-analyze/1\",\n");
-    mt_out_json_kstr(o, "file", s->path);
-    json_loss(o, rp, a);
-    MT_OUT_LIT(o, ",\n\"run\":{\"command\":[");
-    for (uint32_t i = 0; i < h->argc; i++) {
-        if (i) mt_out_putc(o, ',');
-        mt_out_json_str(o, h->argv[i], strlen(h->argv[i]));
-    }
-    MT_OUT_LIT(o, "],");
-    mt_out_json_ku(o, "pid", h->pid);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "ppid", h->ppid);
-    mt_out_putc(o, ',');
-    mt_out_json_kstr(o, "hostname", h->hostname);
-    mt_out_putc(o, ',');
-    char py[256];
-    snprintf(py, sizeof py, "%s%s%s", h->python_implementation ? h->python_implementation : "",
-             h->python_implementation && h->python_version ? " " : "",
-             h->python_version ? h->python_version : "");
-    mt_out_json_kstr(o, "python", py);
-    mt_out_putc(o, ',');
-    mt_out_json_kstr(o, "executable", h->executable);
-    mt_out_putc(o, ',');
-    mt_out_json_kstr(o, "producer", h->producer);
-    mt_out_putc(o, ',');
-    mt_out_json_kstr(o, "mode", h->mode);
-    mt_out_putc(o, ',');
-    mt_out_json_ki(o, "start_unix_ns", h->wall_ns);
-    mt_out_putc(o, ',');
-    mt_out_json_kstr(o, "start_utc", mt_fmt_utc(buf, h->wall_ns));
-    mt_out_putc(o, ',');
-    json_ks(o, rp, "duration_s", s->t_last);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "ticks_per_second", rp->tps);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "records", s->records);
-    MT_OUT_LIT(o, ",\"records_by_type\":{");
-    const char *sep = "";
-    for (int t = 0; t < MT_ANALYSIS_NTYPES; t++) {
-        if (!s->by_type[t]) continue;
-        mt_out_puts(o, sep);
-        mt_out_json_ku(o, mt_record_type_name(t), s->by_type[t]);
-        sep = ",";
-    }
-    if (s->unknown_records) {
-        mt_out_puts(o, sep);
-        mt_out_json_ku(o, "unknown", s->unknown_records);
-    }
-    MT_OUT_LIT(o, "},");
-    mt_out_json_ku(o, "threads", s->nthreads);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "lost_events", s->lost_events);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "lost_records", s->lost_records);
-    mt_out_putc(o, ',');
-    mt_out_json_key(o, "closed");
-    mt_out_puts(o, s->closed ? "true" : "false");
-
-    MT_OUT_LIT(o, "},\n\"window\":{");
-    json_ks(o, rp, "from_s", s->from);
-    mt_out_putc(o, ',');
-    json_ks(o, rp, "to_s", s->to);
-
-    MT_OUT_LIT(o, "},\n\"rss\":{");
-    mt_out_json_ku(o, "samples", s->rss_samples);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "start_bytes", s->rss_start);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "peak_bytes", s->rss_peak);
-    mt_out_putc(o, ',');
-    json_ks(o, rp, "peak_time_s", s->t_peak);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "end_bytes", s->rss_end);
-
-    MT_OUT_LIT(o, "},\n\"peak_stacks\":[");
-    const mt_analysis_stack *st = mt_analysis_peak_stacks(a, &n);
-    for (uint32_t i = 0; i < n; i++) {
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        mt_out_json_ku(o, "tid", st[i].tid);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "native_id", st[i].native_id);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "name", st[i].thread_name);
-        MT_OUT_LIT(o, ",\"frames\":[");
-        for (uint32_t k = 0; k < st[i].depth; k++) {
-            const mt_analysis_frame *f = &st[i].frames[k];
-            char nm[32];
-            mt_out_puts(o, k ? ",{" : "{");
-            mt_out_json_kstr(o, "function", f->qualname[0] ? f->qualname
-                                     : (snprintf(nm, sizeof nm, "<fn#%u>", (unsigned)f->fid), nm));
-            mt_out_putc(o, ',');
-            mt_out_json_kstr(o, "file", f->file);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "line", f->line);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "first_line", f->first_line);
-            mt_out_putc(o, '}');
-        }
-        MT_OUT_LIT(o, "]}");
-    }
-
-    MT_OUT_LIT(o, "],\n\"functions\":[");
-    uint32_t nf;
-    const mt_analysis_function *f = mt_analysis_functions(a, &nf);
-    for (uint32_t i = 0; i < shown(nf, rp->top); i++) {
-        char nm[32];
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        mt_out_json_kstr(o, "function", fname(&f[i], nm, sizeof nm));
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "module", f[i].module);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "file", f[i].file);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "first_line", f[i].first_line);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "kind", f[i].kind == MT_FUNC_C ? "c" : "python");
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "calls", f[i].calls);
-        mt_out_putc(o, ',');
-        mt_out_json_ki(o, "incl_bytes", f[i].incl_bytes);
-        mt_out_putc(o, ',');
-        mt_out_json_ki(o, "self_bytes", f[i].self_bytes);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "incl_s", f[i].incl_ticks);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "self_s", f[i].self_ticks);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_rss_bytes", f[i].peak_rss_bytes);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_growth_bytes", f[i].peak_growth_bytes);
-        mt_out_putc(o, '}');
-    }
-
-    MT_OUT_LIT(o, "],\n\"lines\":[");
-    uint32_t nl;
-    const mt_analysis_line *l = mt_analysis_lines(a, &nl);
-    for (uint32_t i = 0; i < shown(nl, rp->top); i++) {
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        mt_out_json_kstr(o, "file", l[i].file);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "line", l[i].line);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "function", l[i].qualname);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "count", l[i].count);
-        mt_out_putc(o, ',');
-        mt_out_json_ki(o, "growth_bytes", l[i].growth_bytes);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "time_s", l[i].ticks);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_rss_bytes", l[i].peak_rss_bytes);
-        mt_out_putc(o, '}');
-    }
-
-    MT_OUT_LIT(o, "],\n\"markers\":[");
-    const mt_analysis_marker *m = mt_analysis_markers(a, &n);
-    for (uint32_t i = 0; i < n; i++) {
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        json_ks(o, rp, "time_s", m[i].t);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "tid", m[i].tid);
-        mt_out_putc(o, ',');
-        mt_out_json_key(o, "text");
-        mt_out_json_str(o, m[i].text, m[i].len);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "rss_bytes", m[i].rss_bytes);
-        mt_out_putc(o, '}');
-    }
-
-    MT_OUT_LIT(o, "],\n\"threads\":[");
-    const mt_analysis_thread *t = mt_analysis_threads(a, &n);
-    for (uint32_t i = 0; i < n; i++) {
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        mt_out_json_ku(o, "tid", t[i].tid);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "native_id", t[i].native_id);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "name", t[i].name);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "events", t[i].events);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "calls", t[i].calls);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "first_s", t[i].t_first);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "last_s", t[i].t_last);
-        mt_out_putc(o, ',');
-        mt_out_json_ki(o, "growth_bytes", t[i].growth_bytes);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "lost_events", t[i].lost_events);
-        mt_out_putc(o, '}');
-    }
-
-    MT_OUT_LIT(o, "],\n\"replay\":{");
-    mt_out_json_ku(o, "calls", s->calls);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "unmatched_returns", s->unmatched_returns);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "open_frames", s->open_frames);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "resyncs", s->resyncs);
-
-    MT_OUT_LIT(o, "},\n\"damage\":{");
-    mt_out_json_key(o, "damaged");
-    mt_out_puts(o, s->damaged_chunks || s->nmessages_total ? "true" : "false");
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "chunks", s->chunks + s->damaged_chunks);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "damaged_chunks", s->damaged_chunks);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "bytes_skipped", s->damaged_bytes);
-    MT_OUT_LIT(o, ",\"messages\":[");
-    for (uint32_t i = 0; i < s->nmessages; i++) {
-        if (i) mt_out_putc(o, ',');
-        mt_out_json_str(o, s->messages[i], strlen(s->messages[i]));
-    }
-    MT_OUT_LIT(o, "]},\n\"report\":{");
-    mt_out_json_kstr(o, "sort", mt_analysis_sort_name(rp->sort));
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "top", rp->top);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "functions_total", nf);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "lines_total", nl);
-    mt_out_putc(o, '}');
-    if (mt_analysis_heap_get(a)->has_allocs) json_heap(o, rp, a);
-    json_processes(o, rp, a);
-    /* Last: added in schema 1 after the others (new keys go at the end). */
-    MT_OUT_LIT(o, ",\n\"notes\":[");
-    char nt[MAX_NOTES][NOTE_LEN];
-    int k = notes(rp, a, nt);
-    for (int i = 0; i < k; i++) {
-        if (i) mt_out_putc(o, ',');
-        mt_out_json_str(o, nt[i], strlen(nt[i]));
-    }
-    mt_out_putc(o, ']');
-    json_pymalloc(o, rp, a);
-    mt_objreport_json(o, a, rp->top);
-    MT_OUT_LIT(o, "}\n");
-}
-
 /* ---- Processes (PROC_SAMPLE traces) -------------------------------------- */
 
-static const char *status_text(const mt_analysis_process *p, char buf[32]) {
+const char *mt_analyze_status_text(const mt_analysis_process *p, char buf[32]) {
     if (!p->exited) return p->from_counters ? "recorder" : "running";
     if (p->status == MT_PROC_STATUS_UNKNOWN) return "unknown";
     if (p->status < 0) snprintf(buf, 32, "signal %d", (int)-p->status);
@@ -1430,7 +873,7 @@ static void text_processes(mt_out *o, const report *rp, const mt_analysis *a) {
                  (unsigned)p[i].pid, (unsigned)p[i].ppid, mt_fmt_ns(b1, ticks_ns(rp, p[i].t_first)),
                  mt_fmt_ns(b2, ticks_ns(rp, p[i].t_last)), mt_fmt_bytes(b3, p[i].peak_rss_bytes),
                  p[i].has_uss ? mt_fmt_bytes(b4, p[i].peak_uss_bytes) : "-",
-                 p[i].has_uss ? mt_fmt_bytes(b5, p[i].peak_pss_bytes) : "-", status_text(&p[i], st));
+                 p[i].has_uss ? mt_fmt_bytes(b5, p[i].peak_pss_bytes) : "-", mt_analyze_status_text(&p[i], st));
         mt_out_puts(o, head);
         for (uint32_t d = 0; d < p[i].depth && d < 32; d++) MT_OUT_LIT(o, "  ");
         mt_out_text_str(o, p[i].name, strlen(p[i].name));
@@ -1472,82 +915,6 @@ static void text_processes(mt_out *o, const report *rp, const mt_analysis *a) {
         mt_out_text_str(o, m[mk].text, m[mk].len);
         mt_out_putc(o, '\n');
     }
-}
-
-static void json_processes(mt_out *o, const report *rp, const mt_analysis *a) {
-    uint32_t n;
-    const mt_analysis_process *p = mt_analysis_processes(a, &n);
-    if (!n) return;
-    char st[32];
-    MT_OUT_LIT(o, ",\n\"processes\":[");
-    for (uint32_t i = 0; i < n; i++) {
-        mt_out_puts(o, i ? ",\n {" : "\n {");
-        mt_out_json_ku(o, "pid", p[i].pid);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "ppid", p[i].ppid);
-        mt_out_putc(o, ',');
-        mt_out_json_key(o, "parent");
-        if (p[i].parent == UINT32_MAX) MT_OUT_LIT(o, "null");
-        else mt_out_u64(o, p[i].parent);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "depth", p[i].depth);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "name", p[i].name);
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "cmdline", p[i].cmdline);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "first_s", p[i].t_first);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "last_s", p[i].t_last);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "samples", p[i].samples);
-        mt_out_putc(o, ',');
-        mt_out_json_ku(o, "peak_rss_bytes", p[i].peak_rss_bytes);
-        mt_out_putc(o, ',');
-        json_ks(o, rp, "peak_time_s", p[i].t_peak);
-        mt_out_putc(o, ',');
-        mt_out_json_key(o, "peak_uss_bytes");
-        if (p[i].has_uss) {
-            mt_out_u64(o, p[i].peak_uss_bytes);
-            mt_out_putc(o, ',');
-            mt_out_json_ku(o, "peak_pss_bytes", p[i].peak_pss_bytes);
-        } else {
-            MT_OUT_LIT(o, "null,\"peak_pss_bytes\":null");
-        }
-        MT_OUT_LIT(o, ",\"exited\":");
-        mt_out_puts(o, p[i].exited ? "true" : "false");
-        MT_OUT_LIT(o, ",\"status\":");
-        if (p[i].exited && p[i].status != MT_PROC_STATUS_UNKNOWN) mt_out_i64(o, p[i].status);
-        else MT_OUT_LIT(o, "null");
-        mt_out_putc(o, ',');
-        mt_out_json_kstr(o, "status_text", status_text(&p[i], st));
-        MT_OUT_LIT(o, ",\"target\":");
-        mt_out_puts(o, p[i].is_target ? "true" : "false");
-        MT_OUT_LIT(o, ",\"from_counters\":");
-        mt_out_puts(o, p[i].from_counters ? "true" : "false");
-        mt_out_putc(o, '}');
-    }
-    uint64_t nt, peak, t_peak;
-    const mt_analysis_sample *tot = mt_analysis_total_series(a, &nt, &peak, &t_peak);
-    MT_OUT_LIT(o, "],\n\"process_total\":{");
-    mt_out_json_ku(o, "rounds", nt);
-    mt_out_putc(o, ',');
-    mt_out_json_ku(o, "peak_bytes", peak);
-    mt_out_putc(o, ',');
-    json_ks(o, rp, "peak_time_s", t_peak);
-    MT_OUT_LIT(o, ",\"series\":[");
-    int first = 1;
-    for (uint64_t i = 0; i < nt; i++) {
-        /* A step function: a point where the value changes (and the last). */
-        if (i && i + 1 < nt && tot[i].rss_bytes == tot[i - 1].rss_bytes) continue;
-        mt_out_puts(o, first ? "[" : ",[");
-        first = 0;
-        mt_out_seconds(o, tot[i].t, rp->tps);
-        mt_out_putc(o, ',');
-        mt_out_u64(o, tot[i].rss_bytes);
-        mt_out_putc(o, ']');
-    }
-    MT_OUT_LIT(o, "]}");
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
@@ -1825,7 +1192,7 @@ int main(int argc, char **argv) {
         mode = -1; /* nothing else */
     }
     switch (mode) {
-    case MODE_JSON: json_report(o, &rp, a); break;
+    case MODE_JSON: mt_analyze_json_report(o, &rp, a); break;
     case MODE_CSV: csv_report(o, &rp, a); break;
     default:
         break;

@@ -140,7 +140,7 @@ $(ASAN_BIN)/memtrace-decode: $(ASAN_DIR)/obj/analyze/memtrace_decode.o \
 $(ASAN_BIN)/memtrace-filter: $(ASAN_DIR)/obj/analyze/memtrace_filter.o \
     $(ASAN_DIR)/obj/analyze/mt_select.o $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
-$(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o \
+$(ASAN_BIN)/memtrace-analyze: $(ASAN_DIR)/obj/analyze/memtrace_analyze.o $(ASAN_DIR)/obj/analyze/mt_analyze_json.o \
     $(ASAN_DIR)/obj/analyze/mt_tree.o $(ASAN_DIR)/obj/analyze/mt_objreport.o $(ASAN_ANALYSIS_OBJS) $(ASAN_CLI_OBJS) $(ASAN_LIB)
 	$(mt_asan_link)
 $(ASAN_BIN)/memtrace-diff: $(ASAN_DIR)/obj/analyze/memtrace_diff.o $(ASAN_DIR)/obj/analyze/mt_diff_out.o $(ASAN_DIR)/obj/analyze/mt_objdiff.o \
