@@ -639,7 +639,8 @@ static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
          (unsigned long long)h->alloc_records, (unsigned long long)h->free_records,
          (unsigned long long)h->realloc_records, (unsigned long long)h->unknown_frees);
     if (h->late_allocs || h->reused_live || h->stale_frees)
-        line(o, "  threads     %llu blocks freed before their allocation reached the file, "
+        line(o, "  threads     %llu blocks freed before their allocation reached the file "
+                "(born dead), "
                 "%llu allocations of a live address, %llu frees of a replaced block",
              (unsigned long long)h->late_allocs, (unsigned long long)h->reused_live,
              (unsigned long long)h->stale_frees);

@@ -877,7 +877,8 @@ static int heap_start(mt_analysis *a) {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
         .t_first = a->s.t_first, .t_last = a->s.t_last,
         .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a,
-        .lifetime_slices = a->lifetime_slices, .no_allocs = !has_allocs(a)};
+        .lifetime_slices = a->lifetime_slices, .no_allocs = !has_allocs(a),
+        .ordered = (a->h.flags & MT_HEADER_ALLOC_ORDERED) != 0};
     int rc = mt_heap_new(&a->heap, &c);
     if (rc == 0 && has_objects(a))
         rc = mt_objs_new(&a->objs, a->s.from, a->s.to, a->s.t_first, a->s.t_last);

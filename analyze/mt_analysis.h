@@ -483,9 +483,21 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  *   - an ALLOC of an address still live (its FREE is missing, or in another
  *     thread's later block) frees the old block there (reused_live); a
  *     later FREE of that address by another thread, timed before the new
- *     block, belongs to the old block and is ignored (stale_frees).
- *   Timestamps of allocation records are coarse (ALLOC.md), so these tests
- *   can misjudge blocks allocated and freed by two threads within ~10 ms.
+ *     block, belongs to the old block and is ignored (stale_frees);
+ *   When the header's MT_HEADER_ALLOC_ORDERED flag says that allocation
+ *   times keep the order in which threads took turns (the recorder reads
+ *   the clock afresh when another thread took an allocation time since,
+ *   ALLOC.md), times also order blocks across threads:
+ *   - an ALLOC, by another thread, timed BEFORE the live block there is
+ *     the older block, freed before that one was allocated and flushed
+ *     later: it is born dead (late_allocs) and the live block stays;
+ *   - any FREE by another thread timed before the live block was allocated
+ *     is the free of an older block there, and is ignored (stale_frees),
+ *     not only after a reused_live.
+ *   Without the flag (files of older recorders) times are coarse, these
+ *   two rules are off, and the tests above can misjudge blocks allocated
+ *   and freed by two threads within ~10 ms; with it, so can threads that
+ *   allocate without the GIL at the same time (raw domain, native).
  *
  * Sampled traces (alloc_sample_bytes N > 1): a block of s bytes stands for
  * s / (1 - exp(-s/N)) bytes (rounded per block) and 1 / (1 - exp(-s/N))

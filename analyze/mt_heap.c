@@ -718,6 +718,30 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
     uint8_t extra = 0;
     int rc;
     hblock *b = live_find(h, addr, d);
+    if (b && h->c.ordered && b->tid != th->tid && b->t > t) {
+        /* Another thread's block there is newer: this one was freed before
+         * that one was allocated, and its records reached the file later
+         * (the recorder times a thread that takes over after the other
+         * thread's last record, ALLOC.md). Born dead at t, while the live
+         * block's bytes are left out (one block at an address at a time);
+         * its free, timed before the live block, is then ignored as the
+         * free of the block that block replaced. */
+        if (!h->replay) h->s.late_allocs++;
+        double wb;
+        uint64_t eb = est_bytes(h, b->size, &wb);
+        h->H[d] -= eb;
+        h->H[TOTAL] -= eb;
+        hblock *old; /* a second entry for addr, deleted at once */
+        rc = op_alloc(h, th, d, addr, size, t, 0, &old);
+        if (rc >= 0) {
+            int rf = op_free(h, old, t, NULL);
+            if (rf) rc = rf;
+        }
+        h->H[d] += eb;
+        h->H[TOTAL] += eb;
+        if ((b = live_find(h, addr, d))) b->flags |= HB_REPLACED;
+        return rc;
+    }
     if (b) { /* its free is missing, or in another thread's later block */
         if (!h->replay) h->s.reused_live++;
         if ((rc = op_free(h, b, t, NULL))) return rc;
@@ -747,7 +771,11 @@ static int do_free(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t t
         orphan_add(h, addr, d, t, th->tid);
         return 0;
     }
-    if ((b->flags & HB_REPLACED) && b->tid != th->tid && t < b->t) {
+    /* Another thread's free timed before the live block was allocated: the
+     * free of the block it replaced; in an ordered trace, of any older
+     * block there (one born dead, or freed before a newer record of its
+     * address reached the file). */
+    if ((h->c.ordered || (b->flags & HB_REPLACED)) && b->tid != th->tid && t < b->t) {
         if (!h->replay) h->s.stale_frees++; /* the free of the block it replaced */
         return 0;
     }

@@ -38,6 +38,9 @@ typedef struct mt_heap_config {
     uint32_t lifetime_slices; /* 0: no lifetimes (mt_analysis_lifetimes) */
     int no_allocs;            /* the trace has no allocations: the model
                                  serves the objects' stacks (has_allocs 0) */
+    int ordered;              /* MT_HEADER_ALLOC_ORDERED: blocks of two
+                                 threads at one address may be ordered by
+                                 their times (mt_analysis.h, "Order") */
 } mt_heap_config;
 
 int mt_heap_new(mt_heap **h, const mt_heap_config *c);

@@ -133,9 +133,20 @@ enum { /* header content bits: the record families the writer meant to write */
     MT_CONTENT_OBJECTS = 1u << 6, /* object create/destroy */
 };
 
+enum { /* header flags: promises the writer makes about the records */
+    /* Allocation records' times keep the order in which threads took
+     * turns: a thread's allocation record that follows (in real time) an
+     * allocation record of another thread, with no other thread's between,
+     * has a time not earlier than that record's. Without it (files written
+     * before the bit was defined, other writers) such times can be up to a
+     * sampling interval early, and readers must not order blocks across
+     * threads by them alone. */
+    MT_HEADER_ALLOC_ORDERED = 1u << 0,
+};
+
 typedef struct mt_header {
     uint16_t major, minor;     /* set by the library */
-    uint32_t flags;            /* reserved, 0 */
+    uint32_t flags;            /* MT_HEADER_* bits; others reserved, 0 */
     uint32_t content;          /* MT_CONTENT_* bits */
     uint32_t clock;            /* MT_CLOCK_* */
     uint64_t ticks_per_second; /* 1e9 for MONOTONIC in ns; a writer may

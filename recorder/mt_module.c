@@ -150,7 +150,10 @@ static PyObject *mod_start(PyObject *self, PyObject *args, PyObject *kw) {
     if (procs) cfg.header.content |= MT_CONTENT_PROCS;
     if (c_calls) cfg.header.content |= MT_CONTENT_CCALLS;
     if (m == MT_MODE_TRACE) cfg.header.content |= MT_CONTENT_LINES;
-    if (allocations || native) cfg.header.content |= MT_CONTENT_ALLOCS;
+    if (allocations || native) {
+        cfg.header.content |= MT_CONTENT_ALLOCS;
+        cfg.header.flags |= MT_HEADER_ALLOC_ORDERED; /* mt_alloc_now */
+    }
     if (objects) cfg.header.content |= MT_CONTENT_OBJECTS;
     cfg.alloc_sample_bytes = allocations || native ? alloc_sample_bytes : 0;
     cfg.use_tsc = use_tsc;

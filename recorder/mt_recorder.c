@@ -28,6 +28,7 @@
 #endif
 
 mt_recorder mt_rec = {.statm_fd = -1};
+mt_clock_owner_line mt_alloc_clock_owner;
 MT_TLS mt_tstate *mt_tls;
 MT_TLS uint64_t mt_tls_gen;
 MT_TLS int mt_tls_guard;

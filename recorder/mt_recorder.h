@@ -435,18 +435,34 @@ void mt_rec_push_synthetic(mt_tstate *t, uint32_t fid, unsigned frflags);
  * here) would cost as much as the rest of the record, so it is read for one
  * allocation record in MT_ALLOC_CLOCK_EVERY, or when the sampler or writer
  * thread has woken since the last reading (every rss_interval, 10 ms by
- * default); the others reuse the thread's last time (dt 0, which also costs
- * next to nothing once compressed). A record's time is thus at most that
- * many allocations or one interval early, never out of order in its thread. */
+ * default), or when another thread took an allocation time since (see
+ * mt_alloc_clock_owner); the others reuse the thread's last time (dt 0,
+ * which also costs next to nothing once compressed). A record's time is
+ * thus at most that many allocations or one interval early, never out of
+ * order in its thread, and a thread that takes over (the GIL passed from
+ * one to another) starts with a time read after the other thread's last:
+ * a block freed by one thread and allocated again by the next is freed
+ * first in time too, which the readers' heap model relies on across
+ * threads (mt_analysis.h, "Order"). */
 #define MT_ALLOC_CLOCK_EVERY 16
+/* The thread state that last took an allocation time (an identity only,
+ * never dereferenced; a state freed and made again at the same address
+ * only costs a fresh reading that was due). Alone on its cache line: it is
+ * written at each change of thread. */
+typedef struct mt_clock_owner_line {
+    _Alignas(64) _Atomic(const void *) p; /* the struct is 64 bytes */
+} mt_clock_owner_line;
+extern mt_clock_owner_line mt_alloc_clock_owner;
 static inline uint64_t mt_alloc_now(mt_tstate *t) {
     uint32_t epoch = atomic_load_explicit(&mt_rec.epoch, memory_order_relaxed);
-    if (__builtin_expect(t->clock_credit != 0 && t->clock_epoch == epoch, 1)) {
+    const void *owner = atomic_load_explicit(&mt_alloc_clock_owner.p, memory_order_relaxed);
+    if (__builtin_expect(t->clock_credit != 0 && t->clock_epoch == epoch && owner == t, 1)) {
         t->clock_credit--;
         return t->last_ticks;
     }
     t->clock_credit = MT_ALLOC_CLOCK_EVERY - 1;
     t->clock_epoch = epoch;
+    if (owner != t) atomic_store_explicit(&mt_alloc_clock_owner.p, t, memory_order_relaxed);
     return mt_clock_raw();
 }
 

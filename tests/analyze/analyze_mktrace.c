@@ -18,6 +18,10 @@
  *                                   "chunk I START END" per data chunk
  *   analyze_mktrace heap OUT        allocations with every edge case of the
  *                                   heap model (mk_heap says the answers)
+ *   analyze_mktrace heap-order OUT  blocks of two threads at one address,
+ *                                   in file order not time order, with the
+ *                                   header's ALLOC_ORDERED flag (and
+ *                                   heap-order-old: without it)
  *   analyze_mktrace sampled OUT     two allocations in a trace sampled
  *                                   with N = 1000 bytes
  *   analyze_mktrace lost OUT        allocations with LOST records on two
@@ -57,11 +61,14 @@ static void put(const mt_record *r) {
     if (rc < 0) die(mt_record_type_name(r->type), rc);
 }
 
+static uint32_t header_flags; /* MT_HEADER_* of the next open_writer */
+
 static void open_writer(const char *path) {
     static const char *const argv[] = {"python3", "work.py"};
     mt_header h;
     mt_header_init(&h);
     h.content = MT_CONTENT_CALLS | MT_CONTENT_LINES | MT_CONTENT_RSS;
+    h.flags = header_flags;
     h.ticks_per_second = 1000000000u;
     h.wall_ns = 1795000000000000000LL;
     h.anchor_ticks = 0;
@@ -459,6 +466,49 @@ static void mk_heap(const char *path) {
     close_writer();
 }
 
+/* Blocks of two threads at one address whose records reach the file out
+ * of time order (each thread's buffer is flushed on its own):
+ *   0x1000: main allocates at 2 ms and frees at 3 ms, the worker allocates
+ *           again at 4 ms and keeps it; the worker's record comes first;
+ *   0x2000: main allocates at 5 ms (never freed), the worker at 6 ms;
+ *   0x3000: main allocates at 8 ms and frees at 8.5 ms; the worker
+ *           allocates at 9 ms, frees at 10 ms, allocates at 11 ms and
+ *           keeps it; main's free comes last.
+ * With the header's ALLOC_ORDERED flag (heap-order) the model orders them
+ * by time: late_allocs 1 (main's 0x1000, born dead), reused_live 2 (main's
+ * 0x2000 and 0x3000), stale_frees 2 (main's frees of 0x1000 and 0x3000);
+ * 7 blocks allocated, 4 freed, the worker's three live at the end (48 + 16
+ * + 24 B). Without it (heap-order-old, as files of older recorders) the
+ * old rules apply: reused_live 3, main's late free of 0x3000 takes the
+ * worker's block, and only 0x2000 (16 B) is live at the end. */
+static void mk_heap_order(const char *path, int ordered) {
+    alloc_sample_bytes = 1;
+    header_flags = ordered ? MT_HEADER_ALLOC_ORDERED : 0;
+    open_writer(path);
+    header_flags = 0;
+    thread(1, 100, "MainThread");
+    thread(2, 101, "worker");
+    func(1, "main", "order.py", 1);
+    func(2, "worker", "order.py", 10);
+    call(2, 1, 2);
+    alloc(2, 4, MT_DOMAIN_OBJ, 0x1000, 48);
+    flush();
+    call(1, 1, 1);
+    alloc(1, 2, MT_DOMAIN_OBJ, 0x1000, 32);
+    dealloc(1, 3, MT_DOMAIN_OBJ, 0x1000);
+    alloc(1, 5, MT_DOMAIN_OBJ, 0x2000, 8);
+    alloc(1, 8, MT_DOMAIN_OBJ, 0x3000, 24);
+    flush();
+    alloc(2, 6, MT_DOMAIN_OBJ, 0x2000, 16);
+    alloc(2, 9, MT_DOMAIN_OBJ, 0x3000, 24);
+    dealloc(2, 10, MT_DOMAIN_OBJ, 0x3000);
+    alloc(2, 11, MT_DOMAIN_OBJ, 0x3000, 24);
+    flush();
+    dealloc(1, 8, MT_DOMAIN_OBJ, 0x3000); /* 8 ms: after its alloc, before 9 */
+    ret(1, 12);
+    close_writer();
+}
+
 /* Sampled with N = 1000: 1000 B stands for 1000 / (1 - exp(-1)) =
  * 1581.98 B (1582) and 1.582 blocks; 100000 B for itself. Both live. */
 static void mk_sampled(const char *path) {
@@ -609,6 +659,8 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "norss")) mk_norss(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "empty")) mk_empty(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "heap-order")) mk_heap_order(argv[2], 1);
+    else if (argc == 3 && !strcmp(argv[1], "heap-order-old")) mk_heap_order(argv[2], 0);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "objects")) mk_objects(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "bigsid")) mk_bigsid(argv[2]);
@@ -616,7 +668,7 @@ int main(int argc, char **argv) {
     else if (argc == 4 && !strcmp(argv[1], "flip")) flip(argv[2], atol(argv[3]));
     else if (argc == 3 && !strcmp(argv[1], "major2")) major2(argv[2]);
     else {
-        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|sampled|objects|lost|zombie OUT | chunks OUT N"
+        fprintf(stderr, "usage: analyze_mktrace basic|exact|norss|heap|heap-order|heap-order-old|sampled|objects|lost|zombie OUT | chunks OUT N"
                         " | flip FILE OFFSET | major2 FILE\n");
         return 2;
     }

@@ -646,7 +646,13 @@ assert near(t, full["peak_bytes"]), (t, full["peak_bytes"])
 own = {"%s (%s)" % (a, b): o for a, b, o, tt in rows if o > 0}
 want = {"%s (%s:%d)" % (r["function"], r["file"], r["line"]): float(r["bytes"])
         for r in full["peak_by_location"]}
-assert own == want, (sorted(own.items())[:5], sorted(want.items())[:5])
+# The page folds stacks under 1/10^4 of every measure into one row.
+folded = own.pop("(smaller stacks) ()", 0.0)
+missing = {k: v for k, v in want.items() if k not in own}
+assert all(k in want and own[k] == want[k] for k in own), (sorted(own.items())[:5],
+                                                           sorted(want.items())[:5])
+assert near(folded, sum(missing.values())), (folded, missing)
+assert all(v < 1e-4 * full["peak_bytes"] for v in missing.values()), missing
 t, win, rows, title = page("alloc")
 assert near(t, full["total"]["alloc_bytes"]), (t, full["total"]["alloc_bytes"])
 assert near(t, sum(r[2] for r in rows)), "the table's own column adds up to the total"
@@ -661,7 +667,8 @@ assert t > 0 and title == "By location: RSS growth", (t, title)
 # a thread: the helper's leaks alone
 t, win, rows, title = page("th")
 assert near(t, sum(s["bytes"] for s in thr["leaks"])) and 250000 <= t < 260000, t
-assert {r[0] for r in rows if r[2] > 0} == {"helper"}, rows
+# (the thread's own small blocks, as Thread's, fold into one row)
+assert {r[0] for r in rows if r[2] > 0} - {"(smaller stacks)"} == {"helper"}, rows
 # windows: two halves partition what was allocated; the first half's peak
 # is the heap's greatest at a slice's end in it, below the run's
 t1, w1, r1, title = page("a1")
