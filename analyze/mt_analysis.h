@@ -496,8 +496,7 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  *     not only after a reused_live.
  *   Without the flag (files of older recorders) times are coarse, these
  *   two rules are off, and the tests above can misjudge blocks allocated
- *   and freed by two threads within ~10 ms; with it, so can threads that
- *   allocate without the GIL at the same time (raw domain, native).
+ *   and freed by two threads within ~10 ms.
  *
  * Sampled traces (alloc_sample_bytes N > 1): a block of s bytes stands for
  * s / (1 - exp(-s/N)) bytes (rounded per block) and 1 / (1 - exp(-s/N))

@@ -722,24 +722,44 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
         /* Another thread's block there is newer: this one was freed before
          * that one was allocated, and its records reached the file later
          * (the recorder times a thread that takes over after the other
-         * thread's last record, ALLOC.md). Born dead at t, while the live
-         * block's bytes are left out (one block at an address at a time);
-         * its free, timed before the live block, is then ignored as the
-         * free of the block that block replaced. */
+         * thread's last record, ALLOC.md). It is born dead; the live block
+         * leaves the table and the heap meanwhile (one block at an address
+         * at a time: a peak snapshot or the end taken now sees one), then
+         * comes back marked as having replaced it, so that its free, timed
+         * before the live block, is ignored. Its death: a free by another
+         * thread kept as an orphan, between the two allocations (a
+         * producer's block freed by the consumer, whose records came
+         * first), else its birth. */
         if (!h->replay) h->s.late_allocs++;
+        hblock keep = *b;
         double wb;
-        uint64_t eb = est_bytes(h, b->size, &wb);
+        uint64_t eb = est_bytes(h, keep.size, &wb);
+        live_delete(h, b);
         h->H[d] -= eb;
         h->H[TOTAL] -= eb;
-        hblock *old; /* a second entry for addr, deleted at once */
+        uint64_t death = t;
+        orphan *o = h->norph ? orphan_find(h, addr, d) : NULL;
+        if (o && o->tid != th->tid && o->t >= t && o->t <= keep.t) {
+            death = o->t;
+            orphan_delete(h, o);
+            if (!h->replay) h->s.unknown_frees--; /* that free was known after all */
+        }
+        hblock *old;
         rc = op_alloc(h, th, d, addr, size, t, 0, &old);
         if (rc >= 0) {
-            int rf = op_free(h, old, t, NULL);
+            int rf = op_free(h, old, death, NULL);
             if (rf) rc = rf;
         }
+        hblock *back = live_insert(h, addr, d);
+        if (!back) return -1;
+        keep.flags |= HB_REPLACED;
+        *back = keep;
         h->H[d] += eb;
         h->H[TOTAL] += eb;
-        if ((b = live_find(h, addr, d))) b->flags |= HB_REPLACED;
+        if (!h->replay && inwin(h, death)) { /* as account() leaves them: block back */
+            h->s.domains[d].end_bytes = h->H[d];
+            h->s.total.end_bytes = h->H[TOTAL];
+        }
         return rc;
     }
     if (b) { /* its free is missing, or in another thread's later block */
@@ -750,7 +770,10 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
         orphan *o = orphan_find(h, addr, d);
         if (o) {
             orphan x = *o;
-            orphan_delete(h, o);
+            /* With ordered times an orphan that is not this block's free
+             * may still be that of an older block of another thread whose
+             * records come later (above): it stays until it ages out. */
+            if (!h->c.ordered || (x.tid != th->tid && x.t >= t)) orphan_delete(h, o);
             if (x.tid != th->tid && x.t >= t) { /* freed before it reached the file */
                 if (!h->replay) { /* that free was known after all */
                     h->s.late_allocs++;

@@ -462,8 +462,17 @@ static inline uint64_t mt_alloc_now(mt_tstate *t) {
     }
     t->clock_credit = MT_ALLOC_CLOCK_EVERY - 1;
     t->clock_epoch = epoch;
-    if (owner != t) atomic_store_explicit(&mt_alloc_clock_owner.p, t, memory_order_relaxed);
-    return mt_clock_raw();
+    /* The clock first, then the owner, and only if no other thread became
+     * owner in between (else the clock again): a thread that sees itself
+     * owner has read the clock after every other thread's reading that was
+     * recorded before its own. (A thread without the GIL can race one with
+     * it; threads that take turns never loop.) */
+    uint64_t now = mt_clock_raw();
+    while (owner != t && !atomic_compare_exchange_weak_explicit(
+                             &mt_alloc_clock_owner.p, &owner, t, memory_order_acq_rel,
+                             memory_order_relaxed))
+        now = mt_clock_raw();
+    return now;
 }
 
 static inline void mt_rec_alloc_event(mt_tstate *t, int type, unsigned domain,

@@ -471,16 +471,22 @@ static void mk_heap(const char *path) {
  *   0x1000: main allocates at 2 ms and frees at 3 ms, the worker allocates
  *           again at 4 ms and keeps it; the worker's record comes first;
  *   0x2000: main allocates at 5 ms (never freed), the worker at 6 ms;
- *   0x3000: main allocates at 8 ms and frees at 8.5 ms; the worker
+ *   0x3000: main allocates at 8 ms and frees it at once; the worker
  *           allocates at 9 ms, frees at 10 ms, allocates at 11 ms and
- *           keeps it; main's free comes last.
+ *           keeps it; main's free comes last;
+ *   0x4000: main allocates at 13 ms (its record last in the file); the
+ *           worker frees it at 14 ms (a consumer) and allocates again at
+ *           15 ms and keeps it.
  * With the header's ALLOC_ORDERED flag (heap-order) the model orders them
- * by time: late_allocs 1 (main's 0x1000, born dead), reused_live 2 (main's
- * 0x2000 and 0x3000), stale_frees 2 (main's frees of 0x1000 and 0x3000);
- * 7 blocks allocated, 4 freed, the worker's three live at the end (48 + 16
- * + 24 B). Without it (heap-order-old, as files of older recorders) the
- * old rules apply: reused_live 3, main's late free of 0x3000 takes the
- * worker's block, and only 0x2000 (16 B) is live at the end. */
+ * by time: late_allocs 2 (main's 0x1000 and 0x4000, born dead; 0x4000 dies
+ * at the worker's free, which is then no unknown free), reused_live 2
+ * (main's 0x2000 and 0x3000), stale_frees 2 (main's frees of 0x1000 and
+ * 0x3000); 9 blocks allocated, 5 freed, the worker's four live at the end
+ * (48 + 16 + 24 + 40 B), the end counted after the last record. Without it
+ * (heap-order-old, as files of older recorders) the old rules apply:
+ * reused_live 4, main's late free of 0x3000 takes the worker's block,
+ * main's 0x4000 replaces the worker's, 1 unknown free; 0x2000 (16 B) and
+ * main's 0x4000 (40 B) are live at the end. */
 static void mk_heap_order(const char *path, int ordered) {
     alloc_sample_bytes = 1;
     header_flags = ordered ? MT_HEADER_ALLOC_ORDERED : 0;
@@ -503,9 +509,12 @@ static void mk_heap_order(const char *path, int ordered) {
     alloc(2, 9, MT_DOMAIN_OBJ, 0x3000, 24);
     dealloc(2, 10, MT_DOMAIN_OBJ, 0x3000);
     alloc(2, 11, MT_DOMAIN_OBJ, 0x3000, 24);
+    dealloc(2, 14, MT_DOMAIN_OBJ, 0x4000);
+    alloc(2, 15, MT_DOMAIN_OBJ, 0x4000, 40);
     flush();
     dealloc(1, 8, MT_DOMAIN_OBJ, 0x3000); /* 8 ms: after its alloc, before 9 */
-    ret(1, 12);
+    alloc(1, 13, MT_DOMAIN_OBJ, 0x4000, 40); /* the file's last allocation record */
+    ret(1, 16);
     close_writer();
 }
 
