@@ -58,15 +58,11 @@
 /* (const) between mt_alloc_start and mt_alloc_stop; GIL for the rest. */
 static PyMemAllocatorEx prev[3];   /* raw, mem, obj as found at install */
 static int python_on, native_on, lazy_stacks;
-/* Object tracking is on (const), and a second thread has recorded (set
- * once, GIL): from then on OBJ_NEW/OBJ_DEL and the frees of the object
- * domain read the clock (no credit, see mt_alloc_now), so that a death
- * read from another thread's buffer can be placed before or after a
- * creation at the same address by its time (mt_objs.c in the analysis).
- * One thread alone has no such question: its records are in order, and
- * its clock readings cost nothing more (tids: 0 the sampler, then one per
- * thread in the order met). */
-static int obj_clock, obj_threads;
+/* Object tracking is on (const): a realloc of the object domain may move
+ * a tracked object (mt_objects_moving). Deaths read from another thread's
+ * buffer are placed before or after a creation at the same address by
+ * their times, which mt_alloc_now keeps in the order threads ran. */
+static int obj_clock;
 /* The interpreter that started recording. (const) between mt_alloc_start
  * and mt_alloc_stop. The allocator hooks are process-wide: they also run in
  * sub-interpreters, which from 3.12 may have a GIL of their own (running
@@ -744,10 +740,6 @@ static void record(int type, unsigned domain, uintptr_t old, uintptr_t addr, siz
                 innermost_pos(t, ts);
             }
         }
-        if (obj_clock && type != MT_REC_ALLOC && domain == MT_DOMAIN_OBJ) {
-            if (t->tid >= 2) obj_threads = 1;
-            if (obj_threads) t->clock_credit = 0;
-        }
         mt_rec_alloc_event(t, type, domain, old, addr, size);
         mt_unown(t);
     } else {
@@ -800,8 +792,6 @@ void mt_alloc_obj_event(int type, uintptr_t addr, uint32_t sid) {
             innermost_pos(t, ts);
         }
     }
-    if (t->tid >= 2) obj_threads = 1;
-    if (obj_threads) t->clock_credit = 0; /* see obj_clock */
     uint64_t now = mt_alloc_now(t);
     if (mt_room(t, now)) {
         t->pos = mt_enc_obj(t->pos, type, mt_dt(t, now), addr, sid, &t->prev_addr);
@@ -1060,7 +1050,6 @@ int mt_alloc_start(const mt_alloc_config *cfg) {
     sample_bytes = cfg->sample_bytes ? cfg->sample_bytes : 1;
     lazy_stacks = cfg->lazy_stacks;
     obj_clock = cfg->objects;
-    obj_threads = 0;
     rec_interp = PyInterpreterState_Get();
     frames_walked = 0;
 #ifdef HAVE_MARKS
