@@ -81,6 +81,7 @@ typedef struct mt_core {
     int sampler_running, writer_running;
     int writer_done;          /* writer_main returned (pool_lock) */
     pthread_t sampler_thread, writer_thread;
+    _Atomic pid_t sampler_tid, writer_tid; /* kernel ids, for wait_gone */
 
     _Atomic int failed; /* the writer met an error: warned once */
     int steal_ok; /* (const) membarrier registered: the writer takes buffers

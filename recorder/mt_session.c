@@ -265,6 +265,7 @@ static _Atomic int writer_wants_gil;
 
 static void *writer_main(void *arg) {
     (void)arg;
+    atomic_store(&R.writer_tid, (pid_t)syscall(SYS_gettid));
     mt_tls_guard = MT_GUARD_CORE; /* its allocations are the recorder's */
     mt_fdtable_private(); /* the trace file: opened where the program never sees it */
     struct timespec next_flush;
@@ -371,6 +372,7 @@ int mt_rec_counters(const mt_counter *c, uint32_t n) {
 
 static void *sampler_main(void *arg) {
     (void)arg;
+    atomic_store(&R.sampler_tid, (pid_t)syscall(SYS_gettid));
     mt_tls_guard = MT_GUARD_CORE;
     /* /proc/self/statm likewise, opened for each sample; not with
      * rss="exact", whose kept descriptor every thread reads (in the
@@ -980,6 +982,19 @@ int mt_rec_failed(void) { return atomic_load(&R.failed); }
 static _Atomic int in_fork;
 static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER; /* resume */
 
+/* pthread_join returns once the kernel has cleared the thread's id, which
+ * is a little before the thread leaves the thread count that 3.12+ reads
+ * from /proc after fork(): on a busy machine, 3 forks in 150 warned. Wait
+ * until the kernel no longer knows the thread (at most 50 ms). */
+static void wait_gone(_Atomic pid_t *tidp) {
+    pid_t tid = atomic_exchange(tidp, 0), pid = getpid();
+    for (int i = 0; tid > 0 && i < 5000; i++) {
+        if (syscall(SYS_tgkill, pid, tid, 0) != 0) return; /* ESRCH: gone */
+        struct timespec ts = {0, 10000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
     MT_GUARD_ENTER(MT_GUARD_CORE);
     /* Still paused from the last fork (restarted lazily): nothing may start
@@ -1000,6 +1015,7 @@ void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
             pthread_cond_signal(&R.sampler_wake);
             pthread_mutex_unlock(&R.sampler_lock);
             pthread_join(R.sampler_thread, NULL);
+            wait_gone(&R.sampler_tid);
             R.sampler_running = 0;
         }
         void *gil = NULL;
@@ -1023,6 +1039,7 @@ void mt_rec_pause_threads(void *(*release)(void), void (*take)(void *)) {
         }
         pthread_mutex_unlock(&R.pool_lock);
         pthread_join(R.writer_thread, NULL);
+        wait_gone(&R.writer_tid);
         if (released && take) take(gil);
         pthread_mutex_lock(&R.pool_lock);
         atomic_store(&in_fork, 1);
