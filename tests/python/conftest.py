@@ -37,12 +37,24 @@ def run_py(code, cwd, args=(), env=None, timeout=60, check=True, **kw):
     return p
 
 
-def decode(path):
-    """The records of a trace as dicts (memtrace-decode --json)."""
-    p = subprocess.run([DECODE, "--json", str(path)], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
-    assert p.returncode == 0, "memtrace-decode failed: %s" % p.stderr
-    return [json.loads(line) for line in p.stdout.splitlines() if line]
+def _decode_out(path, types):
+    cmd = [DECODE, "--json"] + (["--type", ",".join(types)] if types else []) + [str(path)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, "memtrace-decode failed: %s" % p.stderr.decode(errors="replace")
+    return p.stdout
+
+
+def decode(path, types=None):
+    """The records of a trace as dicts (memtrace-decode --json), or only
+    those of the given types (--type: far quicker on big traces). One
+    json.loads over the whole output: half the time of one per line."""
+    out = _decode_out(path, types).rstrip(b"\n")
+    return json.loads(b"[" + out.replace(b"\n", b",") + b"]") if out else []
+
+
+def ntype(path, *types):
+    """How many records of these types the trace holds (not parsed)."""
+    return _decode_out(path, types).count(b"\n")
 
 
 def header(path):

@@ -207,6 +207,8 @@ if sys.argv[2] == "api":
     print(memtrace._memtrace._stats()["alloc_records"])
 """
 
+STRESS_TYPES = ["alloc", "free", "realloc", "lost", "summary"]
+
 
 def in_record_order(recs):
     """The timed records of every thread in the order they happened, for
@@ -275,7 +277,7 @@ def test_thread_stress_loses_nothing(tmp, how):
         made = None
         path = tmp / "st.trace"
     assert check(path)[0] == 0
-    recs = decode(path)
+    recs = decode(path, STRESS_TYPES)
     allocs, frees = stress_counts(recs)
     want = {20001 + k: n for k in range(4)}
     assert allocs == want
@@ -294,7 +296,7 @@ def test_thread_stress_tiny_pool_accounts_for_drops(tmp):
     p = run_py(STRESS, tmp, args=[str(n), "api", "4096", "2"], timeout=120)
     made = int(p.stdout.split()[-1])
     assert check(tmp / "st.trace")[0] == 0
-    recs = decode(tmp / "st.trace")
+    recs = decode(tmp / "st.trace", STRESS_TYPES)
     written = sum(1 for r in recs if r["type"] in ("alloc", "free", "realloc"))
     lost = sum(r["events"] for r in recs if r["type"] == "lost")
     assert lost == summary(recs)["lost_events"]

@@ -137,7 +137,7 @@ def test_recording_samples_pymalloc(tmp, mode):
         memtrace.marker("mostly freed")
         memtrace.stop()
         """, tmp, args=[mode])
-    recs = decode(tmp / "t.trace")
+    recs = decode(tmp / "t.trace", ["counters", "marker"])
     pym = [(r["t"], r["counters"]) for r in recs if r["type"] == "counters" and r["tid"] == 0
            and "pymalloc_arena_bytes" in r["counters"]]
     marks = {r["text"]: r["t"] for r in recs if r["type"] == "marker"}
