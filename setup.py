@@ -40,7 +40,7 @@ class build_py_with_pth(build_py):
 # link them.
 CLI = ["analyze/mt_cli.c"]
 RECFMT = ["analyze/mt_recfmt.c"]
-ANALYSIS = ["analyze/mt_analysis.c", "analyze/mt_analysis_pass1.c", "analyze/mt_heap.c", "analyze/mt_objs.c",
+ANALYSIS = ["analyze/mt_analysis.c", "analyze/mt_analysis_pass1.c", "analyze/mt_heap.c", "analyze/mt_horder.c", "analyze/mt_objs.c",
             "analyze/mt_charge.c"]
 TOOLS = {
     "decode": ["analyze/memtrace_decode.c", "analyze/mt_select.c"] + CLI + RECFMT,

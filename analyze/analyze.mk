@@ -78,12 +78,12 @@ TEST_TARGETS += test-filter
 # ---- memtrace-analyze, and the analysis core shared with diff and plot ----
 # mt_analysis.c (analyze/mt_analysis.h) computes the report; link
 # $(ANALYSIS_OBJ) into any tool that needs it.
-ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_analysis_pass1.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_objs.o \
+ANALYSIS_OBJ := $(OBJ)/analyze/mt_analysis.o $(OBJ)/analyze/mt_analysis_pass1.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_horder.o $(OBJ)/analyze/mt_objs.o \
     $(OBJ)/analyze/mt_charge.o
 # memtrace-plot (plot/plot.mk) links mt_analysis.o by name: its first pass,
 # the heap model and the charging of RSS to threads join its link line as
 # extra prerequisites.
-$(BIN)/memtrace-plot: $(OBJ)/analyze/mt_analysis_pass1.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_objs.o $(OBJ)/analyze/mt_charge.o
+$(BIN)/memtrace-plot: $(OBJ)/analyze/mt_analysis_pass1.o $(OBJ)/analyze/mt_heap.o $(OBJ)/analyze/mt_horder.o $(OBJ)/analyze/mt_objs.o $(OBJ)/analyze/mt_charge.o
 ANALYZE := $(BIN)/memtrace-analyze
 
 $(ANALYZE): $(OBJ)/analyze/memtrace_analyze.o $(OBJ)/analyze/mt_analyze_json.o $(OBJ)/analyze/mt_tree.o $(OBJ)/analyze/mt_objreport.o $(ANALYSIS_OBJ) $(ANALYZE_COMMON_OBJS) $(FORMAT_LIB)

@@ -873,13 +873,22 @@ static int has_objects(const mt_analysis *a) {
 }
 
 static int heap_start(mt_analysis *a) {
+    mt_horder_thread *ht = malloc((a->nth ? a->nth : 1) * sizeof *ht);
+    if (!ht) return MT_ERR_NOMEM;
+    uint32_t nht = 0;
+    for (uint64_t i = 0; i < a->nth; i++)
+        if (a->th[i].heap_records)
+            ht[nht++] = (mt_horder_thread){a->th[i].tid, a->th[i].heap_t_first,
+                                           a->th[i].heap_records};
     mt_heap_config c = {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
         .t_first = a->s.t_first, .t_last = a->s.t_last,
         .ticks_per_second = a->h.ticks_per_second, .selected = heap_selected, .ctx = a,
         .lifetime_slices = a->lifetime_slices, .no_allocs = !has_allocs(a),
-        .ordered = (a->h.flags & MT_HEADER_ALLOC_ORDERED) != 0};
+        .ordered = (a->h.flags & MT_HEADER_ALLOC_ORDERED) != 0, .threads = ht,
+        .nthreads = nht};
     int rc = mt_heap_new(&a->heap, &c);
+    free(ht);
     if (rc == 0 && has_objects(a))
         rc = mt_objs_new(&a->objs, a->s.from, a->s.to, a->s.t_first, a->s.t_last);
     return rc;

@@ -470,10 +470,17 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  *
  * Order. Records are processed in file order. Within a thread that is
  * time order; across threads the recorder's per-thread buffers may reach
- * the file up to a flush interval (1 s) apart, so the heap in use at an
- * instant is that of file order, which can differ from time order by the
- * net allocations still in another thread's buffer. Repairs, each counted
- * in mt_analysis_heap:
+ * the file up to a flush interval (1 s) apart. Which block a record makes
+ * or ends is decided in file order; the heap in use, its series, its peak
+ * and the live set at the peak are then summed in time order (by time,
+ * then file order), whatever order the threads' buffers reached the file
+ * in: pass 1 tells when each thread's allocations start and how many it
+ * has, so that a change is summed once no thread can have an older one
+ * still to come (analyze/mt_horder.h). At most about 10^6 changes wait
+ * for that; past it the oldest is summed anyway, and a change that then
+ * arrives older than one summed is counted in `unordered` (the peak and
+ * series may be off by such changes; 0 means exact time order). Repairs
+ * of block identity, each counted in mt_analysis_heap:
  *   - a FREE (or REALLOC old address) of an address not live is ignored
  *     (unknown_frees), as the spec requires, but kept for a while as an
  *     "orphan" (the last 256 Ki, for 5 s of trace time); an ALLOC of that
@@ -509,10 +516,12 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  * allocating threads of hotspots, temporaries and leaks; the heap in use
  * and its peak stay the process's (as RSS does).
  *
- * The peak. The greatest heap in use (file order) within the window, at
- * the time of the allocation that reached it. Its breakdown by site needs
- * the live set then: a third pass replays the records up to that
- * allocation (stopping there) and groups the live blocks by site.
+ * The peak. The greatest heap in use (time order, see "Order") within
+ * the window, at the time of the allocation that reached it. Its
+ * breakdown by site needs the live set then: a third pass replays the
+ * records until every change summed by the peak has been made (stopping
+ * there) and groups by site the blocks allocated by the peak and freed
+ * after it in time, whether their frees came earlier in the file or not.
  *
  * Temporaries: blocks freed by the thread that allocated them while the
  * allocating activation (frame) was still on its stack: "freed within the
@@ -541,6 +550,8 @@ typedef struct mt_analysis_heap {
     uint64_t peak_blocks;      /* blocks live then (estimate) */
     uint64_t end_blocks;       /* blocks live at the window's end */
     uint64_t unknown_frees, late_allocs, reused_live, stale_frees;
+    uint64_t unordered;        /* heap changes summed out of time order
+                                  (see "Order"): 0 when exact */
     uint64_t max_live_blocks;  /* most blocks live at once (model size) */
     uint64_t stacks;           /* distinct stacks interned */
 } mt_analysis_heap;

@@ -167,6 +167,7 @@ typedef struct athread {
     const char *name; /* pooled, "" if none */
     int selected, synced, captured;
     uint64_t events, calls, t_first, t_last;
+    uint64_t heap_records, heap_t_first; /* ALLOC, FREE, REALLOC (pass 1) */
     uint64_t lost_events, lost_bytes, lost_records, t_lost_first, t_lost_last;
     int64_t growth;
     frame *frames;

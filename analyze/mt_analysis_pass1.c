@@ -408,6 +408,10 @@ int mt_an_pass1(mt_analysis *a, mt_reader *r) {
         if (!th->events || rec.t < th->t_first) th->t_first = rec.t;
         if (rec.t > th->t_last) th->t_last = rec.t;
         th->events++;
+        if (rec.type == MT_REC_ALLOC || rec.type == MT_REC_FREE || rec.type == MT_REC_REALLOC) {
+            if (!th->heap_records || rec.t < th->heap_t_first) th->heap_t_first = rec.t;
+            th->heap_records++;
+        }
         switch (rec.type) {
         case MT_REC_RSS:
             if (mt_an_add_sample(a, rec.t, rec.u.rss.bytes)) return MT_ERR_NOMEM;

@@ -18,6 +18,8 @@
  */
 #include "mt_heap.h"
 
+#include "mt_horder.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,7 @@
 #define ORPHAN_CAP (1u << 18)
 #define ORPHAN_HORIZON_S 5
 #define MAX_SIZES 4
+#define ORDER_CAP (1u << 20) /* heap changes waiting for time order */
 
 /* ---- Helpers ------------------------------------------------------------ */
 
@@ -81,7 +84,8 @@ typedef struct hacc {
     uint64_t alloc_b, temp_b, leak_b, peak_b;
 } hacc;
 
-enum { HB_USED = 1, HB_SEL = 2, HB_INWIN = 4, HB_REPLACED = 8 };
+enum { HB_USED = 1, HB_SEL = 2, HB_INWIN = 4, HB_REPLACED = 8,
+       HB_ATPEAK = 16 /* replay: allocated by the peak (in time order) */ };
 
 typedef struct hblock {
     uint64_t addr, size, t;
@@ -102,6 +106,7 @@ typedef struct hthread {
     uint64_t depth, cap;
     uint64_t dirty;  /* frames [dirty, depth) have no node yet */
     uint32_t serial; /* next activation serial of this thread */
+    int32_t oq;      /* its index in the orderer, -1: none */
 } hthread;
 
 typedef struct orphan {
@@ -181,10 +186,16 @@ struct mt_heap {
     uint32_t cur_tid;
     hthread *cur;
 
-    /* running values and the peak */
-    uint64_t H[MT_DOMAIN_COUNT + 1];
-    uint64_t ops, peak_op;
-    int replay, reached;
+    /* Running values and the peak, in time order: changes go through the
+     * orderer (mt_horder.h), which applies them by time (commit). The
+     * peak is reached at change number peak_idx, timed peak_t, applied
+     * when changes up to number peak_last had been made: the replay
+     * stops there (mt_heap_rewind). */
+    mt_horder *ord;
+    int32_t rec_q;  /* the orderer index of the record being fed */
+    int64_t H[MT_DOMAIN_COUNT + 1];
+    uint64_t ops, peak_idx, peak_t, peak_last;
+    int replay, reached, peak_set;
 
     hslice *series[MT_DOMAIN_COUNT + 1];
     mt_analysis_heap_point *points[MT_DOMAIN_COUNT + 1];
@@ -285,6 +296,7 @@ static hthread *thread_get(mt_heap *h, uint32_t tid) {
     t->tid = tid;
     t->selected = h->c.selected ? h->c.selected(h->c.ctx, tid) : 1;
     t->serial = 1;
+    t->oq = h->ord ? mt_horder_index(h->ord, tid) : -1;
     h->ttab[i] = (uint32_t)++h->nth;
     if (h->nth * 2 > h->tmask + 1) {
         uint64_t cap = (h->tmask + 1) * 2;
@@ -593,7 +605,7 @@ static int series_note(mt_heap *h, int k, uint64_t t) {
     uint64_t i = span ? (uint64_t)((unsigned __int128)off * NSLICE / (span + 1)) : 0;
     if (i >= NSLICE) i = NSLICE - 1;
     hslice *s = &h->series[k][i];
-    uint64_t v = h->H[k];
+    uint64_t v = h->H[k] > 0 ? (uint64_t)h->H[k] : 0;
     if (!s->set) {
         *s = (hslice){t, v, t, v, t, v, t, v, 1};
         return 0;
@@ -607,38 +619,69 @@ static int series_note(mt_heap *h, int k, uint64_t t) {
 
 /* ---- Allocation and free ------------------------------------------------ */
 
-/* The op just applied may be the peak being replayed to: group the live
- * set by site. */
+/* Replay: whether change number idx at time t was applied by the time the
+ * peak was reached (time order: by time, then number). */
+static int by_peak(const mt_heap *h, uint64_t t, uint64_t idx) {
+    return t < h->peak_t || (t == h->peak_t && idx <= h->peak_idx);
+}
+
+/* Replay: block b was live at the peak; group it by site. */
+static int snapshot_add(mt_heap *h, const hblock *b) {
+    double w;
+    uint64_t e = est_bytes(h, b->size, &w);
+    h->acc[b->node].peak_n += w;
+    h->acc[b->node].peak_b += e;
+    h->peak_blocks_w += w;
+    if (sizes_add(h, MT_ANALYSIS_SITES_PEAK, b->node, b->size, w)) return -1;
+    if (h->lslices && life_add(h, b, 0, MT_LIFETIME_PEAK, w, e)) return -1;
+    return 0;
+}
+
+/* Replay, after each record: once every change applied by the peak has
+ * been made, the blocks allocated by then and still live were live at
+ * the peak (those freed later in time but earlier in the file were
+ * grouped as they were freed, op_free). */
 static int maybe_snapshot(mt_heap *h) {
-    if (!h->replay || h->ops != h->peak_op) return 0;
+    if (h->ops < h->peak_last) return 0;
     for (uint64_t i = 0; i <= h->lmask; i++) {
         const hblock *b = &h->lt[i];
-        if (!b->flags) continue;
-        double w;
-        uint64_t e = est_bytes(h, b->size, &w);
-        h->acc[b->node].peak_n += w;
-        h->acc[b->node].peak_b += e;
-        h->peak_blocks_w += w;
-        if (sizes_add(h, MT_ANALYSIS_SITES_PEAK, b->node, b->size, w)) return -1;
-        if (h->lslices && life_add(h, b, 0, MT_LIFETIME_PEAK, w, e)) return -1;
+        if ((b->flags & (HB_USED | HB_ATPEAK)) == (HB_USED | HB_ATPEAK) && snapshot_add(h, b))
+            return -1;
     }
     h->reached = 1;
     return 1;
 }
 
-static int account(mt_heap *h, int d, uint64_t t) {
-    if (series_note(h, d, t) || series_note(h, TOTAL, t)) return -1;
+/* A change applied in time order (the orderer's callback). */
+static int commit(void *ctx, const mt_horder_op *op) {
+    mt_heap *h = ctx;
+    int d = (int)op->domain;
+    uint64_t t = op->t;
+    h->H[d] += op->delta;
+    h->H[TOTAL] += op->delta;
+    if (series_note(h, d, t) || series_note(h, TOTAL, t)) return MT_ERR_NOMEM;
     if (!inwin(h, t)) return 0;
-    if (h->H[TOTAL] > h->s.peak_bytes) {
-        h->s.peak_bytes = h->H[TOTAL];
+    uint64_t all = h->H[TOTAL] > 0 ? (uint64_t)h->H[TOTAL] : 0;
+    uint64_t dv = h->H[d] > 0 ? (uint64_t)h->H[d] : 0;
+    if (all > h->s.peak_bytes) {
+        h->s.peak_bytes = all;
         h->s.t_peak = t;
-        h->peak_op = h->ops;
+        h->peak_t = t;
+        h->peak_idx = op->idx;
+        h->peak_last = mt_horder_last_idx(h->ord);
+        h->peak_set = 1;
     }
     mt_analysis_heap_domain *dom = &h->s.domains[d];
-    if (h->H[d] > dom->peak_bytes) dom->peak_bytes = h->H[d];
-    dom->end_bytes = h->H[d];
-    h->s.total.end_bytes = h->H[TOTAL];
+    if (dv > dom->peak_bytes) dom->peak_bytes = dv;
+    dom->end_bytes = dv;
+    h->s.total.end_bytes = all;
     return 0;
+}
+
+/* Change number h->ops: e bytes more (sign) in domain d at time t. */
+static int account(mt_heap *h, int d, uint64_t t, int64_t delta) {
+    mt_horder_op op = {t, h->ops, delta, (uint32_t)d};
+    return mt_horder_push(h->ord, h->rec_q, &op) ? -1 : 0;
 }
 
 /* A block of `size` bytes at addr appears at time t, allocated by thread
@@ -655,11 +698,12 @@ static int op_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
     if (inwin(h, t)) b->flags |= HB_INWIN;
     double w;
     uint64_t e = est_bytes(h, size, &w);
-    h->H[d] += e;
-    h->H[TOTAL] += e;
     h->ops++;
     *out = b;
-    if (h->replay) return maybe_snapshot(h);
+    if (h->replay) {
+        if (by_peak(h, t, h->ops)) b->flags |= HB_ATPEAK;
+        return 0;
+    }
     if (h->nlive > h->s.max_live_blocks) h->s.max_live_blocks = h->nlive;
     if (b->flags & HB_INWIN) {
         h->dom_alloc_n[d] += w;
@@ -671,7 +715,7 @@ static int op_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
             h->acc[node].alloc_b += e;
         }
     }
-    return account(h, d, t);
+    return account(h, d, t, (int64_t)e);
 }
 
 /* Block b is freed at time t by thread th (NULL: not by a thread's own
@@ -682,10 +726,9 @@ static int op_free(mt_heap *h, hblock *b, uint64_t t, const hthread *th) {
     uint8_t d = b->domain;
     hblock x = *b;
     live_delete(h, b);
-    h->H[d] -= e;
-    h->H[TOTAL] -= e;
     h->ops++;
-    if (h->replay) return maybe_snapshot(h);
+    if (h->replay) /* allocated by the peak, freed after: live then */
+        return (x.flags & HB_ATPEAK) && !by_peak(h, t, h->ops) ? snapshot_add(h, &x) : 0;
     if (inwin(h, t)) {
         h->dom_free_n[d] += w;
         h->dom_free_n[TOTAL] += w;
@@ -711,7 +754,7 @@ static int op_free(mt_heap *h, hblock *b, uint64_t t, const hthread *th) {
             if (sizes_add(h, MT_ANALYSIS_SITES_LEAKS, x.node, x.size, w)) return -1;
         }
     }
-    return account(h, d, t);
+    return account(h, d, t, -(int64_t)e);
 }
 
 static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t size, uint64_t t) {
@@ -723,8 +766,8 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
          * that one was allocated, and its records reached the file later
          * (the recorder times a thread that takes over after the other
          * thread's last record, ALLOC.md). It is born dead; the live block
-         * leaves the table and the heap meanwhile (one block at an address
-         * at a time: a peak snapshot or the end taken now sees one), then
+         * leaves the table meanwhile (one block at an address at a time),
+         * then
          * comes back marked as having replaced it, so that its free, timed
          * before the live block, is ignored. Its death: a free by another
          * thread kept as an orphan, between the two allocations (a
@@ -732,11 +775,7 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
          * first), else its birth. */
         if (!h->replay) h->s.late_allocs++;
         hblock keep = *b;
-        double wb;
-        uint64_t eb = est_bytes(h, keep.size, &wb);
         live_delete(h, b);
-        h->H[d] -= eb;
-        h->H[TOTAL] -= eb;
         uint64_t death = t;
         orphan *o = h->norph ? orphan_find(h, addr, d) : NULL;
         if (o && o->tid != th->tid && o->t >= t && o->t <= keep.t) {
@@ -754,12 +793,6 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
         if (!back) return -1;
         keep.flags |= HB_REPLACED;
         *back = keep;
-        h->H[d] += eb;
-        h->H[TOTAL] += eb;
-        if (!h->replay && inwin(h, death)) { /* as account() leaves them: block back */
-            h->s.domains[d].end_bytes = h->H[d];
-            h->s.total.end_bytes = h->H[TOTAL];
-        }
         return rc;
     }
     if (b) { /* its free is missing, or in another thread's later block */
@@ -808,33 +841,16 @@ static int do_free(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t t
 /* ---- Feeding ------------------------------------------------------------ */
 
 int mt_heap_feed(mt_heap *h, const mt_record *rec) {
-    hthread *th;
     switch (rec->type) {
     case MT_REC_CALL:
     case MT_REC_CCALL:
-        if (!(th = thread_get(h, rec->tid)) || push(th, rec->u.call.fid)) return MT_ERR_NOMEM;
-        return 0;
     case MT_REC_RETURN:
     case MT_REC_CRETURN:
     case MT_REC_CRAISE:
     case MT_REC_UNWIND:
-        if (!(th = thread_get(h, rec->tid))) return MT_ERR_NOMEM;
-        pop(th);
-        return 0;
     case MT_REC_LINE:
-        if (!(th = thread_get(h, rec->tid))) return MT_ERR_NOMEM;
-        if (th->depth && th->fr[th->depth - 1].line != rec->u.line.line) {
-            th->fr[th->depth - 1].line = rec->u.line.line;
-            if (th->dirty > th->depth - 1) th->dirty = th->depth - 1;
-        }
-        return 0;
     case MT_REC_BLOCK:
-        if (!(th = thread_get(h, rec->tid)) || sync_block(th, rec)) return MT_ERR_NOMEM;
-        return 0;
     case MT_REC_POS:
-        if (!(th = thread_get(h, rec->tid))) return MT_ERR_NOMEM;
-        set_pos(th, rec);
-        return 0;
     case MT_REC_ALLOC:
     case MT_REC_FREE:
     case MT_REC_REALLOC:
@@ -842,9 +858,36 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
     default:
         return 0;
     }
-    if (!(th = thread_get(h, rec->tid))) return MT_ERR_NOMEM;
+    hthread *th = thread_get(h, rec->tid);
+    if (!th) return MT_ERR_NOMEM;
+    if (th->oq >= 0 && !h->replay) mt_horder_seen(h->ord, th->oq, rec->t);
+    switch (rec->type) {
+    case MT_REC_CALL:
+    case MT_REC_CCALL:
+        return push(th, rec->u.call.fid) ? MT_ERR_NOMEM : 0;
+    case MT_REC_RETURN:
+    case MT_REC_CRETURN:
+    case MT_REC_CRAISE:
+    case MT_REC_UNWIND:
+        pop(th);
+        return 0;
+    case MT_REC_LINE:
+        if (th->depth && th->fr[th->depth - 1].line != rec->u.line.line) {
+            th->fr[th->depth - 1].line = rec->u.line.line;
+            if (th->dirty > th->depth - 1) th->dirty = th->depth - 1;
+        }
+        return 0;
+    case MT_REC_BLOCK:
+        return sync_block(th, rec) ? MT_ERR_NOMEM : 0;
+    case MT_REC_POS:
+        set_pos(th, rec);
+        return 0;
+    default:
+        break;
+    }
     uint8_t d = rec->domain < MT_DOMAIN_COUNT ? rec->domain : MT_DOMAIN_COUNT - 1;
     int rc;
+    h->rec_q = th->oq;
     if (!h->replay) h->s.domain_mask |= 1u << d;
     if (rec->type == MT_REC_ALLOC) {
         if (!h->replay) h->s.alloc_records++;
@@ -857,7 +900,12 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
         rc = do_free(h, th, d, rec->u.realloc.old_addr, rec->t);
         if (!rc) rc = do_alloc(h, th, d, rec->u.realloc.addr, rec->u.realloc.size, rec->t);
     }
-    return rc < 0 ? MT_ERR_NOMEM : rc;
+    if (rc < 0) return MT_ERR_NOMEM;
+    if (h->replay) {
+        rc = maybe_snapshot(h);
+        return rc < 0 ? MT_ERR_NOMEM : rc;
+    }
+    return mt_horder_record_done(h->ord, th->oq) ? MT_ERR_NOMEM : 0;
 }
 
 uint32_t mt_heap_site_now(mt_heap *h, uint32_t tid) {
@@ -886,6 +934,8 @@ int mt_heap_obj_block(mt_heap *h, uint64_t addr, uint64_t *start, uint64_t *size
 }
 
 int mt_heap_end(mt_heap *h) {
+    if (mt_horder_flush(h->ord)) return MT_ERR_NOMEM;
+    h->s.unordered = mt_horder_late(h->ord);
     for (uint64_t i = 0; h->lt && i <= h->lmask; i++) {
         const hblock *b = &h->lt[i];
         if (!b->flags) continue;
@@ -905,7 +955,7 @@ int mt_heap_end(mt_heap *h) {
     }
     h->s.total.peak_bytes = h->s.peak_bytes;
     h->s.end_blocks = (uint64_t)(h->end_blocks_w + 0.5);
-    return h->peak_op ? 1 : 0;
+    return h->peak_set ? 1 : 0;
 }
 
 int mt_heap_rewind(mt_heap *h) {
@@ -931,6 +981,10 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
     *out = h;
     if (!h) return MT_ERR_NOMEM;
     h->c = *c;
+    h->c.threads = NULL; /* copied by the orderer */
+    h->rec_q = -1;
+    if (mt_horder_new(&h->ord, c->threads, c->nthreads, ORDER_CAP, commit, h))
+        return MT_ERR_NOMEM;
     h->s.has_allocs = !c->no_allocs;
     h->s.sample_bytes = c->sample_bytes;
     h->horizon = c->ticks_per_second ? c->ticks_per_second * ORPHAN_HORIZON_S : UINT64_MAX / 2;
@@ -959,6 +1013,7 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
 
 void mt_heap_free(mt_heap *h) {
     if (!h) return;
+    mt_horder_free(h->ord);
     free(h->canon);
     free(h->nodes);
     free(h->acc);

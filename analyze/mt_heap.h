@@ -6,9 +6,12 @@
  * the live blocks, the stacks of every thread and the sites (interned
  * stacks), and accumulates what mt_analysis.h documents under "Allocations":
  * the heap series, per-domain totals, hotspots, temporaries, leaks, and the
- * position of the peak. For the peak's breakdown, mt_heap_rewind then a
- * second feed of the same records: feed returns 1 once the replay reached
- * the peak and the live set there has been grouped (stop feeding).
+ * position of the peak. The heap in use, its series and its peak are
+ * summed in time order across threads (mt_horder.h). For the peak's
+ * breakdown, mt_heap_rewind then a second feed of the same records: feed
+ * returns 1 once the replay has made every change that time order had
+ * applied by the peak and the live set there has been grouped (stop
+ * feeding).
  * mt_heap_finish resolves names through a reader that has seen every
  * definition and builds the tables.
  *
@@ -23,6 +26,7 @@
 
 #include "memtrace_format.h"
 #include "mt_analysis.h"
+#include "mt_horder.h"
 
 typedef struct mt_heap mt_heap;
 
@@ -41,6 +45,10 @@ typedef struct mt_heap_config {
     int ordered;              /* MT_HEADER_ALLOC_ORDERED: blocks of two
                                  threads at one address may be ordered by
                                  their times (mt_analysis.h, "Order") */
+    /* The threads that allocate or free (pass 1): the heap in use is
+     * summed in time order across them (mt_horder.h). Copied. */
+    const mt_horder_thread *threads;
+    uint32_t nthreads;
 } mt_heap_config;
 
 int mt_heap_new(mt_heap **h, const mt_heap_config *c);

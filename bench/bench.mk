@@ -68,11 +68,11 @@ BENCH_ANALYZE := $(BIN)/bench-analyze
 
 $(BENCH_ANALYZE): bench/bench_analyze.c bench/bench_gen.h analyze/mt_analysis.c analyze/mt_analysis_pass1.c \
                   analyze/mt_analysis.h analyze/mt_analysis_int.h \
-                  analyze/mt_heap.c analyze/mt_heap.h analyze/mt_objs.c analyze/mt_objs.h analyze/mt_charge.c analyze/mt_charge.h \
+                  analyze/mt_heap.c analyze/mt_heap.h analyze/mt_horder.c analyze/mt_horder.h analyze/mt_objs.c analyze/mt_objs.h analyze/mt_charge.c analyze/mt_charge.h \
                   format/memtrace_format.h $(FORMAT_LIB) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CCLD  $@")
-	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_analysis_pass1.c analyze/mt_heap.c analyze/mt_objs.c analyze/mt_charge.c \
+	$(Q)$(CC) $(CFLAGS) $(MT_CFLAGS) -O2 -o $@ bench/bench_analyze.c analyze/mt_analysis.c analyze/mt_analysis_pass1.c analyze/mt_heap.c analyze/mt_horder.c analyze/mt_objs.c analyze/mt_charge.c \
 	    $(FORMAT_LIB) $(LDFLAGS) $(MT_LDLIBS)
 
 .PHONY: bench-analyze

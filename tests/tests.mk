@@ -122,7 +122,7 @@ TEST_TARGETS += test-format test-format-asan test-fuzz-bounded
 ASAN_BIN := $(ASAN_DIR)/bin
 ASAN_TOOLS := $(addprefix $(ASAN_BIN)/memtrace-,decode analyze filter diff plot)
 ASAN_CLI_OBJS := $(ASAN_DIR)/obj/analyze/mt_cli.o $(ASAN_DIR)/obj/analyze/mt_recfmt.o
-ASAN_ANALYSIS_OBJS := $(ASAN_DIR)/obj/analyze/mt_analysis.o $(ASAN_DIR)/obj/analyze/mt_analysis_pass1.o $(ASAN_DIR)/obj/analyze/mt_heap.o \
+ASAN_ANALYSIS_OBJS := $(ASAN_DIR)/obj/analyze/mt_analysis.o $(ASAN_DIR)/obj/analyze/mt_analysis_pass1.o $(ASAN_DIR)/obj/analyze/mt_heap.o $(ASAN_DIR)/obj/analyze/mt_horder.o \
     $(ASAN_DIR)/obj/analyze/mt_objs.o $(ASAN_DIR)/obj/analyze/mt_charge.o
 ASAN_PLOT_OBJS := $(PLOT_SRCS:%.c=$(ASAN_DIR)/obj/%.o)
 $(ASAN_DIR)/obj/plot/memtrace_plot.o $(ASAN_DIR)/obj/plot/memtrace_plot_out.o: \

@@ -22,6 +22,9 @@
  *                                   in file order not time order, with the
  *                                   header's ALLOC_ORDERED flag (and
  *                                   heap-order-old: without it)
+ *   analyze_mktrace heap-time OUT   three threads whose blocks overlap in
+ *                                   time, their buffers in another order
+ *                                   in the file (mk_heap_time)
  *   analyze_mktrace sampled OUT     two allocations in a trace sampled
  *                                   with N = 1000 bytes
  *   analyze_mktrace lost OUT        allocations with LOST records on two
@@ -518,6 +521,44 @@ static void mk_heap_order(const char *path, int ordered) {
     close_writer();
 }
 
+/* The heap in use is summed in time order across threads. Three threads
+ * each allocate a block and free it; they overlap at 3 ms:
+ *   T1 main:   A 1000 B at 1 ms, freed at 4 ms
+ *   T2 work:   B 2000 B at 2 ms, freed at 5 ms; D 500 B at 6 ms, kept
+ *   T3 load:   C 4000 B at 3 ms, freed at 7 ms
+ * The file holds T2's buffer, then T3's, then T1's. In time order the
+ * heap is 1000, 3000, 7000 (the peak, at 3 ms, A + B + C live), 6000,
+ * 4000, 4500, 500 (the end). Summed in file order the peak would be 4500
+ * (D and C). */
+static void mk_heap_time(const char *path) {
+    alloc_sample_bytes = 1;
+    header_flags = MT_HEADER_ALLOC_ORDERED;
+    open_writer(path);
+    header_flags = 0;
+    thread(1, 100, "MainThread");
+    thread(2, 101, "w2");
+    thread(3, 102, "w3");
+    func(1, "main", "time.py", 1);
+    func(2, "work", "time.py", 10);
+    func(3, "load", "time.py", 20);
+    call(2, 1, 2);
+    alloc(2, 2, MT_DOMAIN_MEM, 0x2000, 2000);
+    dealloc(2, 5, MT_DOMAIN_MEM, 0x2000);
+    alloc(2, 6, MT_DOMAIN_MEM, 0x4000, 500);
+    ret(2, 8);
+    flush();
+    call(3, 2, 3);
+    alloc(3, 3, MT_DOMAIN_MEM, 0x3000, 4000);
+    dealloc(3, 7, MT_DOMAIN_MEM, 0x3000);
+    ret(3, 8);
+    flush();
+    call(1, 0, 1);
+    alloc(1, 1, MT_DOMAIN_MEM, 0x1000, 1000);
+    dealloc(1, 4, MT_DOMAIN_MEM, 0x1000);
+    ret(1, 9);
+    close_writer();
+}
+
 /* Sampled with N = 1000: 1000 B stands for 1000 / (1 - exp(-1)) =
  * 1581.98 B (1582) and 1.582 blocks; 100000 B for itself. Both live. */
 static void mk_sampled(const char *path) {
@@ -670,6 +711,7 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "heap")) mk_heap(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "heap-order")) mk_heap_order(argv[2], 1);
     else if (argc == 3 && !strcmp(argv[1], "heap-order-old")) mk_heap_order(argv[2], 0);
+    else if (argc == 3 && !strcmp(argv[1], "heap-time")) mk_heap_time(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "objects")) mk_objects(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "bigsid")) mk_bigsid(argv[2]);

@@ -114,6 +114,17 @@ test_expect_success 'the same without the ALLOC_ORDERED flag (older recorders): 
         heap.end_blocks=2 heap.total.end_bytes=56
 '
 
+test_expect_success 'three threads overlapping in time, their buffers in another order: the peak of time order' '
+    "$MKTRACE" heap-time time.trace &&
+    "$ANALYZE" --json time.trace >time.json && schema time.json &&
+    expect time.json heap.peak_bytes=7000 heap.peak_time_s=0.003 heap.peak_blocks=3 \
+        heap.total.end_bytes=500 heap.repairs.unordered=0 \
+        site:peak:main.bytes=1000 site:peak:work.bytes=2000 site:peak:load.bytes=4000 &&
+    "$ANALYZE" time.trace >time.txt &&
+    grep -E "^  peak +6\.8 KiB +at 3\.000 ms \(3 blocks live\)$" time.txt &&
+    ! grep -q "^  order " time.txt
+'
+
 test_expect_success 'a trace without allocations has no heap section or key' '
     "$MKTRACE" basic basic.trace &&
     "$ANALYZE" --json basic.trace >basic.json && schema basic.json &&

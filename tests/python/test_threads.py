@@ -231,3 +231,50 @@ def test_block_reused_by_another_thread_stays_live(tmp):
     # The main thread's bytearrays are all freed (3.9/3.10 keep its ended
     # frame and last loop int for the next call: a block or two).
     assert leaks.get("a_side", 0) <= 4, (leaks, heap["repairs"])
+
+
+@pytest.mark.parametrize("alloc", ["exact", "sampled"])
+def test_peak_of_threads_holding_memory_at_once(tmp, alloc):
+    # Four threads each hold 20 MiB at the same time (a barrier between
+    # their allocations and their frees), a fifth allocates small blocks
+    # all along; each thread's buffer reaches the file on its own. The
+    # heap's peak is summed in time order: all four blocks, at once, at
+    # their line. (Summed in file order it was one block: 20 MiB.)
+    if not os.access(ANALYZE, os.X_OK):
+        pytest.skip("memtrace-analyze is not built")
+    run_py("""
+        import sys, threading, time, memtrace
+        memtrace.start("p.trace", mode="alloc",
+                       allocations=True if sys.argv[1] == "exact" else "sampled")
+        bar = threading.Barrier(4)
+        stop = threading.Event()
+        def hold():
+            bar.wait()
+            big = bytearray(20 << 20)
+            bar.wait()
+            time.sleep(0.03)
+            del big
+        def chatter():
+            keep = []
+            while not stop.is_set():
+                keep.append(bytes(100))
+                time.sleep(0.0005)
+        c = threading.Thread(target=chatter)
+        c.start()
+        ts = [threading.Thread(target=hold) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        stop.set()
+        c.join()
+        memtrace.stop()
+    """, tmp, args=[alloc])
+    heap = json.loads(subprocess.run([ANALYZE, "--json", str(tmp / "p.trace")],
+                                     stdout=subprocess.PIPE, universal_newlines=True,
+                                     check=True).stdout)["heap"]
+    assert 80 << 20 <= heap["peak_bytes"] < 82 << 20, heap["peak_bytes"]
+    big = [s for s in heap["peak"] if s["function"] == "hold"]
+    assert sum(s["bytes"] for s in big) >= 80 << 20, heap["peak"][:3]
+    assert all(s["line"] == 9 for s in big if s["bytes"] >= 20 << 20), big  # big = ...
+    assert heap["repairs"]["unordered"] == 0

@@ -1,0 +1,86 @@
+/*
+ * mt_horder.h - heap changes put back in time order (internal to the heap
+ * model, mt_heap.c).
+ *
+ * The heap model decides, in file order, which block each record makes or
+ * ends. Each thread's records are in time order, but the recorder writes
+ * every thread's buffer separately, so another thread's changes can reach
+ * the file up to a flush interval (1 s by default) later than changes
+ * timed after them. Summing in file order, four threads that each hold
+ * 50 MiB at once showed a peak of 50 MiB. This merges the threads' changes
+ * by (time, file position) and hands them to the model's apply callback in
+ * that order, so that the heap in use, its series and its peak are those
+ * of time order.
+ *
+ * When may a change be applied? Pass 1 of the analysis knows, for every
+ * thread that allocates or frees, its first such record's time and how
+ * many it has. A thread's later changes are timed at or after the last
+ * record of it read so far (or its first change, if none was read yet),
+ * and a thread whose changes were all read has no more: the least of those
+ * bounds over the threads still to come (the watermark) is a time before
+ * which nothing more can arrive. Changes up to it are applied.
+ *
+ * Memory: pending changes, 32 bytes each, at most `cap`; past that the
+ * oldest is applied anyway (a thread whose records stop for long, e.g. the
+ * main thread waiting in join() while workers allocate, holds the
+ * watermark back). A change that arrives older than one already applied
+ * is applied at once and counted (mt_horder_late): the order is then only
+ * approximately time order. With a single thread nothing waits.
+ */
+#ifndef MT_HORDER_H
+#define MT_HORDER_H
+
+#include <stdint.h>
+
+typedef struct mt_horder mt_horder;
+
+/* A thread that allocates or frees, from pass 1. */
+typedef struct mt_horder_thread {
+    uint32_t tid;
+    uint64_t t_first; /* its first ALLOC, FREE or REALLOC (ticks) */
+    uint64_t records; /* how many it has (ALLOC + FREE + REALLOC) */
+} mt_horder_thread;
+
+/* One change of the heap in use: delta bytes in domain at time t; idx is
+ * the change's number in file order (1, 2, ...: ties in t keep it). */
+typedef struct mt_horder_op {
+    uint64_t t, idx;
+    int64_t delta;
+    uint32_t domain;
+} mt_horder_op;
+
+/* Called for each change in order; nonzero stops (returned by push, seen,
+ * record_done and flush). */
+typedef int (*mt_horder_apply)(void *ctx, const mt_horder_op *op);
+
+/* threads: n entries (copied; any order). cap: most pending changes.
+ * 0 or MT_ERR_NOMEM. */
+int mt_horder_new(mt_horder **o, const mt_horder_thread *threads, uint32_t n, uint64_t cap,
+                  mt_horder_apply apply, void *ctx);
+void mt_horder_free(mt_horder *o); /* accepts NULL */
+
+/* The orderer's index of thread tid, or -1 if it has no changes (pass 1
+ * saw none): its changes, if any, are applied at once. Ask once per
+ * thread. */
+int32_t mt_horder_index(const mt_horder *o, uint32_t tid);
+
+/* Thread q's records reached time t (any record: calls say that its
+ * changes to come are no older). */
+void mt_horder_seen(mt_horder *o, int32_t q, uint64_t t);
+
+/* A change by thread q (-1: apply at once). */
+int mt_horder_push(mt_horder *o, int32_t q, const mt_horder_op *op);
+
+/* Thread q's ALLOC, FREE or REALLOC record was fed in full. */
+int mt_horder_record_done(mt_horder *o, int32_t q);
+
+/* Apply whatever is pending (the end of the trace). */
+int mt_horder_flush(mt_horder *o);
+
+/* Changes applied out of time order (see above). */
+uint64_t mt_horder_late(const mt_horder *o);
+
+/* The number of the last change pushed so far. */
+uint64_t mt_horder_last_idx(const mt_horder *o);
+
+#endif /* MT_HORDER_H */
