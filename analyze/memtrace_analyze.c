@@ -141,7 +141,7 @@ static const char usage_text[] =
 "          estimated: bool, records: {alloc, free, realloc},\n"
 "          total: DOMAIN, domains: [{domain (name), DOMAIN...}], peak_bytes,\n"
 "          peak_time_s, peak_blocks, end_bytes, end_blocks,\n"
-"          repairs: {unknown_frees, late_allocs, reused_live, stale_frees, unordered},\n"
+"          repairs: {unknown_frees, late_allocs, reused_live, stale_frees, unordered, unordered_bytes},\n"
 "          max_live_blocks, stacks, sort (\"bytes\"|\"count\"), peak: [SITE],\n"
 "          leaks: [SITE], temporaries: [SITE], hotspots_by_bytes: [SITE],\n"
 "          hotspots_by_count: [SITE], sites_total: {peak, leaks,\n"
@@ -639,9 +639,10 @@ static void text_heap(mt_out *o, const report *rp, const mt_analysis *a) {
          (unsigned long long)h->alloc_records, (unsigned long long)h->free_records,
          (unsigned long long)h->realloc_records, (unsigned long long)h->unknown_frees);
     if (h->unordered)
-        line(o, "  order       %llu changes reached the file after later ones had been "
-                "summed: the peak and the series may be off by them",
-             (unsigned long long)h->unordered);
+        line(o, "  order       %llu changes (%s) reached the file after later ones of "
+                "other threads had been summed: the peak and the series may be off by "
+                "up to that",
+             (unsigned long long)h->unordered, mt_fmt_bytes(b1, h->unordered_bytes));
     if (h->late_allocs || h->reused_live || h->stale_frees)
         line(o, "  threads     %llu blocks freed before their allocation reached the file "
                 "(born dead), "

@@ -879,7 +879,8 @@ static int heap_start(mt_analysis *a) {
     for (uint64_t i = 0; i < a->nth; i++)
         if (a->th[i].heap_records)
             ht[nht++] = (mt_horder_thread){a->th[i].tid, a->th[i].heap_t_first,
-                                           a->th[i].heap_records};
+                                           a->th[i].heap_records, a->th[i].blk,
+                                           a->th[i].nblk};
     mt_heap_config c = {
         .sample_bytes = a->h.alloc_sample_bytes, .from = a->s.from, .to = a->s.to,
         .t_first = a->s.t_first, .t_last = a->s.t_last,
@@ -1200,6 +1201,7 @@ void mt_analysis_free(mt_analysis *a) {
         free(a->th[i].frames);
         free(a->th[i].active);
         free(a->th[i].pk);
+        free(a->th[i].blk);
         mt_spans_free(&a->th[i].spans);
         mt_charges_free(&a->th[i].chg);
     }

@@ -479,7 +479,10 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  * still to come (analyze/mt_horder.h). At most about 10^6 changes wait
  * for that; past it the oldest is summed anyway, and a change that then
  * arrives older than one summed is counted in `unordered` (the peak and
- * series may be off by such changes; 0 means exact time order). Repairs
+ * series may be off by such changes, at most `unordered_bytes`; 0 means
+ * exact time order). That happens when a thread's records reach the file
+ * far behind the others' (the main thread's single buffer of a short run
+ * whose workers allocate millions of blocks meanwhile). Repairs
  * of block identity, each counted in mt_analysis_heap:
  *   - a FREE (or REALLOC old address) of an address not live is ignored
  *     (unknown_frees), as the spec requires, but kept for a while as an
@@ -552,6 +555,8 @@ typedef struct mt_analysis_heap {
     uint64_t unknown_frees, late_allocs, reused_live, stale_frees;
     uint64_t unordered;        /* heap changes summed out of time order
                                   (see "Order"): 0 when exact */
+    uint64_t unordered_bytes;  /* their sizes, summed: the most the heap
+                                  in use can be off by */
     uint64_t max_live_blocks;  /* most blocks live at once (model size) */
     uint64_t stacks;           /* distinct stacks interned */
 } mt_analysis_heap;

@@ -168,6 +168,7 @@ typedef struct athread {
     int selected, synced, captured;
     uint64_t events, calls, t_first, t_last;
     uint64_t heap_records, heap_t_first; /* ALLOC, FREE, REALLOC (pass 1) */
+    uint64_t *blk, nblk, capblk; /* its BLOCKs' times, in file order (pass 1) */
     uint64_t lost_events, lost_bytes, lost_records, t_lost_first, t_lost_last;
     int64_t growth;
     frame *frames;

@@ -398,7 +398,12 @@ int mt_an_pass1(mt_analysis *a, mt_reader *r) {
         if (!any_time || rec.t < a->s.t_first) a->s.t_first = rec.t;
         if (rec.t > a->s.t_last) a->s.t_last = rec.t;
         any_time = 1;
-        if (rec.type == MT_REC_BLOCK) continue;
+        if (rec.type == MT_REC_BLOCK) { /* for the heap's time order (mt_horder.h) */
+            if (grow_to((void **)&th->blk, &th->capblk, th->nblk + 1, sizeof *th->blk))
+                return MT_ERR_NOMEM;
+            th->blk[th->nblk++] = rec.t;
+            continue;
+        }
         /* When each thread ran (mt_charge.h): the sampler's (tid 0) and
          * samples of other processes say nothing of it. */
         if (rec.tid != 0 && rec.type != MT_REC_RSS && rec.type != MT_REC_COUNTERS &&

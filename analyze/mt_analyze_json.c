@@ -158,6 +158,8 @@ static void json_heap(mt_out *o, const report *rp, const mt_analysis *a) {
     mt_out_json_ku(o, "stale_frees", h->stale_frees);
     mt_out_putc(o, ',');
     mt_out_json_ku(o, "unordered", h->unordered);
+    mt_out_putc(o, ',');
+    mt_out_json_ku(o, "unordered_bytes", h->unordered_bytes);
     MT_OUT_LIT(o, "},");
     mt_out_json_ku(o, "max_live_blocks", h->max_live_blocks);
     mt_out_putc(o, ',');

@@ -878,6 +878,7 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
         }
         return 0;
     case MT_REC_BLOCK:
+        if (!h->replay && mt_horder_block(h->ord, th->oq)) return MT_ERR_NOMEM;
         return sync_block(th, rec) ? MT_ERR_NOMEM : 0;
     case MT_REC_POS:
         set_pos(th, rec);
@@ -935,7 +936,7 @@ int mt_heap_obj_block(mt_heap *h, uint64_t addr, uint64_t *start, uint64_t *size
 
 int mt_heap_end(mt_heap *h) {
     if (mt_horder_flush(h->ord)) return MT_ERR_NOMEM;
-    h->s.unordered = mt_horder_late(h->ord);
+    h->s.unordered = mt_horder_late(h->ord, &h->s.unordered_bytes);
     for (uint64_t i = 0; h->lt && i <= h->lmask; i++) {
         const hblock *b = &h->lt[i];
         if (!b->flags) continue;
@@ -983,7 +984,11 @@ int mt_heap_new(mt_heap **out, const mt_heap_config *c) {
     h->c = *c;
     h->c.threads = NULL; /* copied by the orderer */
     h->rec_q = -1;
-    if (mt_horder_new(&h->ord, c->threads, c->nthreads, ORDER_CAP, commit, h))
+    /* TEST ONLY: MEMTRACE_TEST_ORDER_CAP sets how many changes may wait
+     * (t1240: the path of changes summed out of order). */
+    const char *cap_s = getenv("MEMTRACE_TEST_ORDER_CAP");
+    uint64_t cap = cap_s && *cap_s ? strtoull(cap_s, NULL, 10) : ORDER_CAP;
+    if (mt_horder_new(&h->ord, c->threads, c->nthreads, cap ? cap : 1, commit, h))
         return MT_ERR_NOMEM;
     h->s.has_allocs = !c->no_allocs;
     h->s.sample_bytes = c->sample_bytes;

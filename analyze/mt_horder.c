@@ -24,6 +24,9 @@ struct mt_horder {
     uint64_t *t_first; /* by index */
     uint64_t *left;    /* records still to come */
     uint64_t *seen;    /* latest record time read */
+    const uint64_t **blk; /* BLOCK times, file order */
+    uint64_t *nblk, *jblk; /* how many; how many read */
+    int32_t cur;       /* the thread of the block being read, -1: other */
     ring *q;
     uint64_t pending, cap;
     uint64_t w;       /* the watermark */
@@ -31,7 +34,7 @@ struct mt_horder {
     int dirty;        /* wmin moved: w may rise */
     uint32_t since;   /* drains since w was last computed */
     uint64_t last_t;  /* time of the last change applied */
-    uint64_t late, max_idx;
+    uint64_t late, late_bytes, max_idx;
     mt_horder_apply apply;
     void *ctx;
 };
@@ -41,12 +44,22 @@ static int cmp_thread(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+/* The least time thread i's changes to come can have. */
+static uint64_t bound(const mt_horder *o, uint32_t i) {
+    if (!o->left[i]) return UINT64_MAX;
+    uint64_t b = o->seen[i] > o->t_first[i] ? o->seen[i] : o->t_first[i];
+    if (o->nblk[i] && (int32_t)i != o->cur) { /* its last block read is complete */
+        uint64_t nb = o->jblk[i] < o->nblk[i] ? o->blk[i][o->jblk[i]] : UINT64_MAX;
+        if (nb > b) b = nb;
+    }
+    return b;
+}
+
 static void watermark(mt_horder *o) {
     uint64_t w = UINT64_MAX;
     int32_t m = -1;
     for (uint32_t i = 0; i < o->n; i++) {
-        if (!o->left[i]) continue;
-        uint64_t b = o->seen[i] > o->t_first[i] ? o->seen[i] : o->t_first[i];
+        uint64_t b = bound(o, i);
         if (b < w) w = b, m = (int32_t)i;
     }
     o->w = w;
@@ -69,8 +82,13 @@ int mt_horder_new(mt_horder **out, const mt_horder_thread *threads, uint32_t n, 
     o->t_first = malloc((n ? n : 1) * sizeof *o->t_first);
     o->left = malloc((n ? n : 1) * sizeof *o->left);
     o->seen = calloc(n ? n : 1, sizeof *o->seen);
+    o->blk = malloc((n ? n : 1) * sizeof *o->blk);
+    o->nblk = malloc((n ? n : 1) * sizeof *o->nblk);
+    o->jblk = calloc(n ? n : 1, sizeof *o->jblk);
     o->q = calloc(n ? n : 1, sizeof *o->q);
-    if (!tmp || !o->tid || !o->t_first || !o->left || !o->seen || !o->q) {
+    o->cur = -1;
+    if (!tmp || !o->tid || !o->t_first || !o->left || !o->seen || !o->blk || !o->nblk ||
+        !o->jblk || !o->q) {
         free(tmp);
         return MT_ERR_NOMEM;
     }
@@ -80,6 +98,8 @@ int mt_horder_new(mt_horder **out, const mt_horder_thread *threads, uint32_t n, 
         o->tid[i] = tmp[i].tid;
         o->t_first[i] = tmp[i].t_first;
         o->left[i] = tmp[i].records;
+        o->blk[i] = tmp[i].blocks;
+        o->nblk[i] = tmp[i].blocks ? tmp[i].nblocks : 0;
     }
     free(tmp);
     watermark(o);
@@ -94,6 +114,9 @@ void mt_horder_free(mt_horder *o) {
     free(o->t_first);
     free(o->left);
     free(o->seen);
+    free(o->blk);
+    free(o->nblk);
+    free(o->jblk);
     free(o);
 }
 
@@ -115,12 +138,18 @@ void mt_horder_seen(mt_horder *o, int32_t q, uint64_t t) {
     if (q == o->wmin) o->dirty = 1;
 }
 
+/* A change older than one applied is applied as of the newest time
+ * applied: where it is summed (the series, the peak's time). */
 static int apply_now(mt_horder *o, const mt_horder_op *op) {
-    if (op->t < o->last_t)
-        o->late++;
-    else
+    if (op->t >= o->last_t) {
         o->last_t = op->t;
-    return o->apply(o->ctx, op);
+        return o->apply(o->ctx, op);
+    }
+    o->late++;
+    o->late_bytes += (uint64_t)(op->delta < 0 ? -op->delta : op->delta);
+    mt_horder_op now = *op;
+    now.t = o->last_t;
+    return o->apply(o->ctx, &now);
 }
 
 static int before(const mt_horder_op *a, const mt_horder_op *b) {
@@ -197,6 +226,14 @@ int mt_horder_push(mt_horder *o, int32_t q, const mt_horder_op *op) {
     return drain(o, 0, op->t <= o->w);
 }
 
+int mt_horder_block(mt_horder *o, int32_t q) {
+    if (q >= 0) o->jblk[q]++;
+    if (q == o->cur) return 0;
+    o->cur = q; /* the last block read is complete: its thread's bound may rise */
+    watermark(o);
+    return o->pending ? drain(o, 0, 1) : 0;
+}
+
 int mt_horder_record_done(mt_horder *o, int32_t q) {
     if (q < 0 || !o->left[q]) return 0;
     if (--o->left[q] == 0 && q == o->wmin) {
@@ -208,6 +245,9 @@ int mt_horder_record_done(mt_horder *o, int32_t q) {
 
 int mt_horder_flush(mt_horder *o) { return drain(o, 1, 1); }
 
-uint64_t mt_horder_late(const mt_horder *o) { return o->late; }
+uint64_t mt_horder_late(const mt_horder *o, uint64_t *bytes) {
+    if (bytes) *bytes = o->late_bytes;
+    return o->late;
+}
 
 uint64_t mt_horder_last_idx(const mt_horder *o) { return o->max_idx; }

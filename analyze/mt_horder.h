@@ -13,19 +13,22 @@
  * of time order.
  *
  * When may a change be applied? Pass 1 of the analysis knows, for every
- * thread that allocates or frees, its first such record's time and how
- * many it has. A thread's later changes are timed at or after the last
- * record of it read so far (or its first change, if none was read yet),
- * and a thread whose changes were all read has no more: the least of those
- * bounds over the threads still to come (the watermark) is a time before
- * which nothing more can arrive. Changes up to it are applied.
+ * thread that allocates or frees, its first such record's time, how many
+ * it has, and the times of its BLOCKs in file order (a BLOCK's time is at
+ * or before each of its records'). A thread's changes still to come are
+ * timed at or after the last record of it read so far; once the reader
+ * has moved on to another block, at or after its next BLOCK's time (a
+ * main thread waiting in join() while workers allocate does not hold the
+ * others back: its next block starts when it wakes); and a thread whose
+ * changes were all read has no more. The least of those bounds over the
+ * threads (the watermark) is a time before which nothing more can arrive:
+ * changes up to it are applied.
  *
  * Memory: pending changes, 32 bytes each, at most `cap`; past that the
- * oldest is applied anyway (a thread whose records stop for long, e.g. the
- * main thread waiting in join() while workers allocate, holds the
- * watermark back). A change that arrives older than one already applied
- * is applied at once and counted (mt_horder_late): the order is then only
- * approximately time order. With a single thread nothing waits.
+ * oldest is applied anyway. A change that arrives older than one already
+ * applied is applied at once, as of the newest time applied, and counted
+ * (mt_horder_late): the order is then only approximately time order. With a single thread nothing
+ * waits.
  */
 #ifndef MT_HORDER_H
 #define MT_HORDER_H
@@ -39,6 +42,9 @@ typedef struct mt_horder_thread {
     uint32_t tid;
     uint64_t t_first; /* its first ALLOC, FREE or REALLOC (ticks) */
     uint64_t records; /* how many it has (ALLOC + FREE + REALLOC) */
+    const uint64_t *blocks; /* its BLOCKs' times in file order (not copied:
+                               they must outlive the feeding) */
+    uint64_t nblocks;
 } mt_horder_thread;
 
 /* One change of the heap in use: delta bytes in domain at time t; idx is
@@ -53,7 +59,7 @@ typedef struct mt_horder_op {
  * record_done and flush). */
 typedef int (*mt_horder_apply)(void *ctx, const mt_horder_op *op);
 
-/* threads: n entries (copied; any order). cap: most pending changes.
+/* threads: n entries (copied, but for their blocks; any order). cap: most pending changes.
  * 0 or MT_ERR_NOMEM. */
 int mt_horder_new(mt_horder **o, const mt_horder_thread *threads, uint32_t n, uint64_t cap,
                   mt_horder_apply apply, void *ctx);
@@ -68,6 +74,10 @@ int32_t mt_horder_index(const mt_horder *o, uint32_t tid);
  * changes to come are no older). */
 void mt_horder_seen(mt_horder *o, int32_t q, uint64_t t);
 
+/* The reader met a BLOCK of thread q (-1 for a thread without changes):
+ * the block read before it is complete. */
+int mt_horder_block(mt_horder *o, int32_t q);
+
 /* A change by thread q (-1: apply at once). */
 int mt_horder_push(mt_horder *o, int32_t q, const mt_horder_op *op);
 
@@ -77,8 +87,9 @@ int mt_horder_record_done(mt_horder *o, int32_t q);
 /* Apply whatever is pending (the end of the trace). */
 int mt_horder_flush(mt_horder *o);
 
-/* Changes applied out of time order (see above). */
-uint64_t mt_horder_late(const mt_horder *o);
+/* Changes applied out of time order (see above), and *bytes the sum of
+ * their sizes (what the heap in use may be off by, at most). */
+uint64_t mt_horder_late(const mt_horder *o, uint64_t *bytes);
 
 /* The number of the last change pushed so far. */
 uint64_t mt_horder_last_idx(const mt_horder *o);

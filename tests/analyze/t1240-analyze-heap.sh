@@ -125,6 +125,13 @@ test_expect_success 'three threads overlapping in time, their buffers in another
     ! grep -q "^  order " time.txt
 '
 
+test_expect_success 'the same with room for one waiting change: summed out of order, and said' '
+    MEMTRACE_TEST_ORDER_CAP=1 "$ANALYZE" --json time.trace >time1.json && schema time1.json &&
+    "$PYTHON" -c "import json,sys; h=json.load(open(sys.argv[1]))[\"heap\"]; r=h[\"repairs\"]; assert r[\"unordered\"] > 0 and r[\"unordered_bytes\"] > 0 and h[\"total\"][\"end_bytes\"] == 500, r" time1.json &&
+    MEMTRACE_TEST_ORDER_CAP=1 "$ANALYZE" time.trace >time1.txt &&
+    grep -E "^  order +[0-9]+ changes \([0-9.]+ [KM]?i?B\) reached the file after later ones" time1.txt
+'
+
 test_expect_success 'a trace without allocations has no heap section or key' '
     "$MKTRACE" basic basic.trace &&
     "$ANALYZE" --json basic.trace >basic.json && schema basic.json &&
