@@ -476,8 +476,8 @@ uint64_t mt_analysis_data_records(const mt_analysis *a);
  * then file order), whatever order the threads' buffers reached the file
  * in: pass 1 tells when each thread's allocations start and how many it
  * has, so that a change is summed once no thread can have an older one
- * still to come (analyze/mt_horder.h). At most about 10^6 changes wait
- * for that; past it the oldest is summed anyway, and a change that then
+ * still to come (analyze/mt_horder.h). At most 2^20 changes wait for
+ * that (24 MiB); past it the oldest is summed anyway, and a change that then
  * arrives older than one summed is counted in `unordered` (the peak and
  * series may be off by such changes, at most `unordered_bytes`; 0 means
  * exact time order). That happens when a thread's records reach the file

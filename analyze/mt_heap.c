@@ -189,8 +189,8 @@ struct mt_heap {
     /* Running values and the peak, in time order: changes go through the
      * orderer (mt_horder.h), which applies them by time (commit). The
      * peak is reached at change number peak_idx, timed peak_t, applied
-     * when changes up to number peak_last had been made: the replay
-     * stops there (mt_heap_rewind). */
+     * when no change numbered above peak_last had been: the replay stops
+     * there (mt_heap_rewind). */
     mt_horder *ord;
     int32_t rec_q;  /* the orderer index of the record being fed */
     int64_t H[MT_DOMAIN_COUNT + 1];
@@ -860,7 +860,6 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
     }
     hthread *th = thread_get(h, rec->tid);
     if (!th) return MT_ERR_NOMEM;
-    if (th->oq >= 0 && !h->replay) mt_horder_seen(h->ord, th->oq, rec->t);
     switch (rec->type) {
     case MT_REC_CALL:
     case MT_REC_CCALL:
@@ -889,6 +888,7 @@ int mt_heap_feed(mt_heap *h, const mt_record *rec) {
     uint8_t d = rec->domain < MT_DOMAIN_COUNT ? rec->domain : MT_DOMAIN_COUNT - 1;
     int rc;
     h->rec_q = th->oq;
+    if (th->oq >= 0 && !h->replay) mt_horder_seen(h->ord, th->oq, rec->t);
     if (!h->replay) h->s.domain_mask |= 1u << d;
     if (rec->type == MT_REC_ALLOC) {
         if (!h->replay) h->s.alloc_records++;

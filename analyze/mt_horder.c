@@ -13,8 +13,15 @@
 
 #include "memtrace_format.h"
 
+/* A pending change, 24 bytes: key is its number << 8 | domain, so that
+ * (t, key) orders as (t, number). */
+typedef struct slot {
+    uint64_t t, key;
+    int64_t delta;
+} slot;
+
 typedef struct ring {
-    mt_horder_op *v;
+    slot *v;
     uint64_t head, n, cap; /* cap 0 or a power of two */
 } ring;
 
@@ -141,6 +148,7 @@ void mt_horder_seen(mt_horder *o, int32_t q, uint64_t t) {
 /* A change older than one applied is applied as of the newest time
  * applied: where it is summed (the series, the peak's time). */
 static int apply_now(mt_horder *o, const mt_horder_op *op) {
+    if (op->idx > o->max_idx) o->max_idx = op->idx;
     if (op->t >= o->last_t) {
         o->last_t = op->t;
         return o->apply(o->ctx, op);
@@ -152,26 +160,38 @@ static int apply_now(mt_horder *o, const mt_horder_op *op) {
     return o->apply(o->ctx, &now);
 }
 
-static int before(const mt_horder_op *a, const mt_horder_op *b) {
-    return a->t < b->t || (a->t == b->t && a->idx < b->idx);
+static int before(const slot *a, const slot *b) {
+    return a->t < b->t || (a->t == b->t && a->key < b->key);
+}
+
+/* Give r room for c changes (c a power of two, >= r->n). */
+static int ring_resize(ring *r, uint64_t c) {
+    slot *v = malloc(c * sizeof *v);
+    if (!v) return MT_ERR_NOMEM;
+    for (uint64_t i = 0; i < r->n; i++) v[i] = r->v[(r->head + i) & (r->cap - 1)];
+    free(r->v);
+    r->v = v;
+    r->head = 0;
+    r->cap = c;
+    return 0;
 }
 
 /* Apply the pending changes up to the watermark (all: every one), and
- * while more than cap are pending the oldest beyond it, down to 7/8 of
+ * while cap or more are pending the oldest beyond it, down to 7/8 of
  * cap (so that the scan for the oldest is paid once per many). Without
  * force, nothing is looked at unless the watermark rose: every change
  * still pending after the last drain is beyond the watermark then. */
 static int drain(mt_horder *o, int all, int force) {
     uint64_t w0 = o->w;
     if (o->dirty && (o->n <= 32 || ++o->since >= 256)) watermark(o);
-    uint64_t keep = o->pending > o->cap ? o->cap - o->cap / 8 : UINT64_MAX;
+    uint64_t keep = o->pending >= o->cap ? o->cap - o->cap / 8 : UINT64_MAX;
     if (!all && !force && o->w == w0 && keep == UINT64_MAX) return 0;
     while (o->pending) {
         int32_t best = -1, next = -1;
         for (uint32_t i = 0; i < o->n; i++) {
             const ring *r = &o->q[i];
             if (!r->n) continue;
-            const mt_horder_op *h = &r->v[r->head];
+            const slot *h = &r->v[r->head];
             if (best < 0 || before(h, &o->q[best].v[o->q[best].head])) {
                 next = best;
                 best = (int32_t)i;
@@ -180,16 +200,21 @@ static int drain(mt_horder *o, int all, int force) {
             }
         }
         ring *r = &o->q[best];
-        const mt_horder_op *stop = next >= 0 ? &o->q[next].v[o->q[next].head] : NULL;
+        const slot *stop = next >= 0 ? &o->q[next].v[o->q[next].head] : NULL;
         int moved = 0;
         while (r->n) {
-            mt_horder_op op = r->v[r->head];
-            if (!all && op.t > o->w && o->pending <= keep) break;
-            if (moved && stop && before(stop, &op)) break;
+            slot x = r->v[r->head];
+            if (!all && x.t > o->w && o->pending <= keep) break;
+            if (moved && stop && before(stop, &x)) break;
             r->head = (r->head + 1) & (r->cap - 1);
             r->n--;
             o->pending--;
+            if (r->cap > 4096 && r->n < r->cap / 4 && ring_resize(r, r->cap / 2)) {
+                /* (a burst is over: its memory goes back; no memory to
+                 * shrink it is no error) */
+            }
             moved = 1;
+            mt_horder_op op = {x.t, x.key >> 8, x.delta, (uint32_t)(x.key & 0xff)};
             int rc = apply_now(o, &op);
             if (rc) return rc;
         }
@@ -199,28 +224,23 @@ static int drain(mt_horder *o, int all, int force) {
 }
 
 int mt_horder_push(mt_horder *o, int32_t q, const mt_horder_op *op) {
-    if (op->idx > o->max_idx) o->max_idx = op->idx;
     if (q < 0 || o->n <= 1 || (!o->pending && op->t <= o->w)) return apply_now(o, op);
-    ring *r = &o->q[q];
-    if (r->n == r->cap) {
-        uint64_t c = r->cap ? r->cap * 2 : 256;
-        mt_horder_op *v = malloc(c * sizeof *v);
-        if (!v) return MT_ERR_NOMEM;
-        for (uint64_t i = 0; i < r->n; i++) v[i] = r->v[(r->head + i) & (r->cap - 1)];
-        free(r->v);
-        r->v = v;
-        r->head = 0;
-        r->cap = c;
+    if (o->pending >= o->cap) { /* room first: no ring grows past cap */
+        int rc = drain(o, 0, 1);
+        if (rc) return rc;
     }
+    ring *r = &o->q[q];
+    if (r->n == r->cap && ring_resize(r, r->cap ? r->cap * 2 : 256)) return MT_ERR_NOMEM;
     /* In time order within the ring: a thread's changes come in its time
      * order, except the death of a block born dead, timed at another
      * thread's free (mt_heap.c): it goes in its place. */
+    slot x = {op->t, op->idx << 8 | (op->domain & 0xff), op->delta};
     uint64_t m = r->cap - 1, k = r->n;
-    while (k && before(op, &r->v[(r->head + k - 1) & m])) {
+    while (k && before(&x, &r->v[(r->head + k - 1) & m])) {
         r->v[(r->head + k) & m] = r->v[(r->head + k - 1) & m];
         k--;
     }
-    r->v[(r->head + k) & m] = *op;
+    r->v[(r->head + k) & m] = x;
     r->n++;
     o->pending++;
     return drain(o, 0, op->t <= o->w);

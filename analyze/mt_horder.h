@@ -24,7 +24,7 @@
  * threads (the watermark) is a time before which nothing more can arrive:
  * changes up to it are applied.
  *
- * Memory: pending changes, 32 bytes each, at most `cap`; past that the
+ * Memory: pending changes, 24 bytes each, at most `cap`; past that the
  * oldest is applied anyway. A change that arrives older than one already
  * applied is applied at once, as of the newest time applied, and counted
  * (mt_horder_late): the order is then only approximately time order. With a single thread nothing
@@ -47,8 +47,9 @@ typedef struct mt_horder_thread {
     uint64_t nblocks;
 } mt_horder_thread;
 
-/* One change of the heap in use: delta bytes in domain at time t; idx is
- * the change's number in file order (1, 2, ...: ties in t keep it). */
+/* One change of the heap in use: delta bytes in domain (< 256) at time t;
+ * idx is the change's number in file order (1, 2, ... < 2^56: ties in t
+ * keep it). */
 typedef struct mt_horder_op {
     uint64_t t, idx;
     int64_t delta;
@@ -70,8 +71,8 @@ void mt_horder_free(mt_horder *o); /* accepts NULL */
  * thread. */
 int32_t mt_horder_index(const mt_horder *o, uint32_t tid);
 
-/* Thread q's records reached time t (any record: calls say that its
- * changes to come are no older). */
+/* Thread q's records reached time t (its changes to come are no older):
+ * at each of its ALLOC, FREE and REALLOC records, before their changes. */
 void mt_horder_seen(mt_horder *o, int32_t q, uint64_t t);
 
 /* The reader met a BLOCK of thread q (-1 for a thread without changes):
@@ -91,7 +92,8 @@ int mt_horder_flush(mt_horder *o);
  * their sizes (what the heap in use may be off by, at most). */
 uint64_t mt_horder_late(const mt_horder *o, uint64_t *bytes);
 
-/* The number of the last change pushed so far. */
+/* The greatest number of a change applied so far (the apply callback sees
+ * it counted). */
 uint64_t mt_horder_last_idx(const mt_horder *o);
 
 #endif /* MT_HORDER_H */
