@@ -196,6 +196,7 @@ struct mt_heap {
     int64_t H[MT_DOMAIN_COUNT + 1];
     uint64_t ops, peak_idx, peak_t, peak_last;
     int replay, reached, peak_set;
+    int mute; /* the changes being made are not summed (account) */
 
     hslice *series[MT_DOMAIN_COUNT + 1];
     mt_analysis_heap_point *points[MT_DOMAIN_COUNT + 1];
@@ -680,6 +681,7 @@ static int commit(void *ctx, const mt_horder_op *op) {
 
 /* Change number h->ops: e bytes more (sign) in domain d at time t. */
 static int account(mt_heap *h, int d, uint64_t t, int64_t delta) {
+    if (h->mute) return 0;
     mt_horder_op op = {t, h->ops, delta, (uint32_t)d};
     return mt_horder_push(h->ord, h->rec_q, &op) ? -1 : 0;
 }
@@ -727,8 +729,12 @@ static int op_free(mt_heap *h, hblock *b, uint64_t t, const hthread *th) {
     hblock x = *b;
     live_delete(h, b);
     h->ops++;
+    /* In time order a block is freed no sooner than it was allocated (in
+     * traces without ALLOC_ORDERED another thread's free can be timed a
+     * little before the allocation it ends). */
+    uint64_t tt = t < x.t ? x.t : t;
     if (h->replay) /* allocated by the peak, freed after: live then */
-        return (x.flags & HB_ATPEAK) && !by_peak(h, t, h->ops) ? snapshot_add(h, &x) : 0;
+        return (x.flags & HB_ATPEAK) && !by_peak(h, tt, h->ops) ? snapshot_add(h, &x) : 0;
     if (inwin(h, t)) {
         h->dom_free_n[d] += w;
         h->dom_free_n[TOTAL] += w;
@@ -754,7 +760,7 @@ static int op_free(mt_heap *h, hblock *b, uint64_t t, const hthread *th) {
             if (sizes_add(h, MT_ANALYSIS_SITES_LEAKS, x.node, x.size, w)) return -1;
         }
     }
-    return account(h, d, t, -(int64_t)e);
+    return account(h, d, tt, -(int64_t)e);
 }
 
 static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t size, uint64_t t) {
@@ -784,11 +790,13 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
             if (!h->replay) h->s.unknown_frees--; /* that free was known after all */
         }
         hblock *old;
+        h->mute = death == t; /* never live for any time: not in the heap */
         rc = op_alloc(h, th, d, addr, size, t, 0, &old);
         if (rc >= 0) {
             int rf = op_free(h, old, death, NULL);
             if (rf) rc = rf;
         }
+        h->mute = 0;
         hblock *back = live_insert(h, addr, d);
         if (!back) return -1;
         keep.flags |= HB_REPLACED;
@@ -812,8 +820,11 @@ static int do_alloc(mt_heap *h, hthread *th, uint8_t d, uint64_t addr, uint64_t 
                     h->s.late_allocs++;
                     h->s.unknown_frees--;
                 }
-                if ((rc = op_alloc(h, th, d, addr, size, t, 0, &b))) return rc;
-                return op_free(h, b, x.t, NULL);
+                h->mute = x.t == t; /* never live for any time: not in the heap */
+                rc = op_alloc(h, th, d, addr, size, t, 0, &b);
+                if (!rc) rc = op_free(h, b, x.t, NULL);
+                h->mute = 0;
+                return rc;
             }
         }
     }

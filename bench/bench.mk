@@ -118,6 +118,14 @@ bench-alloc: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## Allocation tracking overhe
 bench-alloc-quick: $(REC_STAMP) $(DECODE) $(FLOOR_STAMP) ## The same, quick: 3 runs of smaller workloads
 	$(PYTHON) bench/bench_alloc.py --quick $(BENCH_ARGS)
 
+# bench-heap-order: memtrace-analyze on the same exact allocation trace made
+# by the main thread alone and by 1, 4 and 16 workers: what summing the heap
+# in time order across threads costs (analyze/mt_horder.h).
+bench-heap-order: $(REC_STAMP) $(DECODE) $(ANALYZE) ## Analysis time, RSS and out-of-order changes: one thread vs 1-16 workers
+	$(PYTHON) bench/bench_heap_order.py $(BENCH_ARGS)
+
+bench-components: bench-heap-order
+
 bench-components: bench-alloc
 
 # bench-poll: memtrace-poll's own CPU time at 10 ms and 100 ms intervals,
