@@ -903,7 +903,7 @@ static int heap_peak_pass(mt_analysis *a) {
     int rc = open_reader(a, &r);
     if (rc < 0) return rc;
     mt_heap_rewind(a->heap);
-    if (a->objs) mt_objs_rewind(a->objs);
+    if (a->objs) mt_objs_rewind(a->objs, mt_heap_summary(a->heap)->t_peak);
     uint64_t nrec = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
         mt_an_progress_tick(a, r, 3, &nrec);

@@ -37,6 +37,7 @@ typedef struct ogroup {
 struct mt_objs {
     uint64_t from, to, t_first, t_last;
     int replay;
+    uint64_t t_peak; /* the heap's (replay) */
     oobj *ot;
     uint64_t omask, nlive;
     otype *ty;
@@ -214,7 +215,13 @@ static int end_add(mt_objs *o, const oobj *e) {
 static int in_window(const mt_objs *o, uint64_t t) { return t >= o->from && t <= o->to; }
 
 /* e dies at t (inferred: without its OBJ_DEL). */
+static void peak_add(mt_objs *o, const oobj *e) {
+    o->ty[e->type].pub.peak_count++;
+    o->ty[e->type].pub.peak_bytes += e->bytes;
+}
+
 static int die(mt_objs *o, oobj *e, uint64_t t, int inferred) {
+    if (o->replay && e->sel && e->t <= o->t_peak && t > o->t_peak) peak_add(o, e);
     if (!o->replay) {
         otype *ty = &o->ty[e->type];
         if (inferred) o->s.inferred_deaths++;
@@ -317,18 +324,17 @@ int mt_objs_end(mt_objs *o) {
     return 0;
 }
 
-void mt_objs_rewind(mt_objs *o) {
+void mt_objs_rewind(mt_objs *o, uint64_t t_peak) {
     if (o->ot) memset(o->ot, 0, (o->omask + 1) * sizeof *o->ot);
     o->nlive = 0;
     o->replay = 1;
+    o->t_peak = t_peak;
 }
 
 void mt_objs_at_peak(mt_objs *o) {
     for (uint64_t i = 0; o->ot && i <= o->omask; i++) {
         const oobj *e = &o->ot[i];
-        if (!e->used || !e->sel) continue;
-        o->ty[e->type].pub.peak_count++;
-        o->ty[e->type].pub.peak_bytes += e->bytes;
+        if (e->used && e->sel && e->t <= o->t_peak) peak_add(o, e);
     }
     o->s.peak_known = 1;
 }

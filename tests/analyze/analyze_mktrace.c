@@ -521,6 +521,8 @@ static void mk_heap_order(const char *path, int ordered) {
     close_writer();
 }
 
+static void obj(int type, uint32_t tid, uint64_t ms, uint64_t addr, uint32_t sid);
+
 /* The heap in use is summed in time order across threads. Three threads
  * each allocate a block and free it; they overlap at 3 ms:
  *   T1 main:   A 1000 B at 1 ms, freed at 4 ms
@@ -529,7 +531,9 @@ static void mk_heap_order(const char *path, int ordered) {
  * The file holds T2's buffer, then T3's, then T1's. In time order the
  * heap is 1000, 3000, 7000 (the peak, at 3 ms, A + B + C live), 6000,
  * 4000, 4500, 500 (the end). Summed in file order the peak would be 4500
- * (D and C). */
+ * (D and C). Objects: a Point in C (made at 3 ms, gone at 7 ms) and a
+ * dict in D (made at 6 ms, kept): at the peak the Point is alive, the
+ * dict not yet, although its record comes first in the file. */
 static void mk_heap_time(const char *path) {
     alloc_sample_bytes = 1;
     header_flags = MT_HEADER_ALLOC_ORDERED;
@@ -541,14 +545,18 @@ static void mk_heap_time(const char *path) {
     func(1, "main", "time.py", 1);
     func(2, "work", "time.py", 10);
     func(3, "load", "time.py", 20);
+    uint32_t point = str("__main__.Point"), dict = str("dict");
     call(2, 1, 2);
     alloc(2, 2, MT_DOMAIN_MEM, 0x2000, 2000);
     dealloc(2, 5, MT_DOMAIN_MEM, 0x2000);
     alloc(2, 6, MT_DOMAIN_MEM, 0x4000, 500);
+    obj(MT_REC_OBJ_NEW, 2, 6, 0x4000, dict);
     ret(2, 8);
     flush();
     call(3, 2, 3);
     alloc(3, 3, MT_DOMAIN_MEM, 0x3000, 4000);
+    obj(MT_REC_OBJ_NEW, 3, 3, 0x3000, point);
+    obj(MT_REC_OBJ_DEL, 3, 7, 0x3000, point);
     dealloc(3, 7, MT_DOMAIN_MEM, 0x3000);
     ret(3, 8);
     flush();

@@ -120,6 +120,7 @@ test_expect_success 'three threads overlapping in time, their buffers in another
     expect time.json heap.peak_bytes=7000 heap.peak_time_s=0.003 heap.peak_blocks=3 \
         heap.total.end_bytes=500 heap.repairs.unordered=0 \
         site:peak:main.bytes=1000 site:peak:work.bytes=2000 site:peak:load.bytes=4000 &&
+    "$PYTHON" -c "import json,sys; t={x[\"type\"]: x[\"peak_count\"] for x in json.load(open(sys.argv[1]))[\"objects\"][\"types\"]}; assert t == {\"__main__.Point\": 1, \"dict\": 0}, t" time.json &&
     "$ANALYZE" time.trace >time.txt &&
     grep -E "^  peak +6\.8 KiB +at 3\.000 ms \(3 blocks live\)$" time.txt &&
     ! grep -q "^  order " time.txt
