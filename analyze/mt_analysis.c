@@ -896,7 +896,10 @@ static int heap_start(mt_analysis *a) {
 }
 
 /* Pass 3: replay up to the heap's peak, where the model groups the live
- * blocks by site, and stop there. */
+ * blocks by site, and stop there; with objects, go on to the end for them
+ * alone: an object made by the peak's time (its OBJ_NEW just after the
+ * peak's ALLOC, or in another thread's later block) or dead before it may
+ * lie anywhere after that point in the file. */
 static int heap_peak_pass(mt_analysis *a) {
     mt_reader *r = NULL;
     mt_record rec;
@@ -905,19 +908,27 @@ static int heap_peak_pass(mt_analysis *a) {
     mt_heap_rewind(a->heap);
     if (a->objs) mt_objs_rewind(a->objs, mt_heap_summary(a->heap)->t_peak);
     uint64_t nrec = 0;
+    int heap_done = 0;
     while ((rc = mt_reader_next(r, &rec)) != 0) {
         mt_an_progress_tick(a, r, 3, &nrec);
         if (rc < 0) {
             if (mt_reader_fatal(r)) break;
+            rc = 0;
             continue;
         }
-        if (rec.type == MT_REC_FUNCTION && (rc = heap_alias(a, r, rec.u.function.fid)) < 0) break;
-        if ((rc = mt_heap_feed(a->heap, &rec)) != 0) {
-            if (rc > 0 && a->objs) mt_objs_at_peak(a->objs);
-            break;
+        if (!heap_done) {
+            if (rec.type == MT_REC_FUNCTION && (rc = heap_alias(a, r, rec.u.function.fid)) < 0)
+                break;
+            if ((rc = mt_heap_feed(a->heap, &rec)) < 0) break;
+            if (rc > 0) {
+                heap_done = 1;
+                rc = 0;
+                if (!a->objs) break;
+            }
         }
         if (a->objs && (rc = mt_objs_feed(a->objs, a->heap, &rec)) < 0) break;
     }
+    if (rc >= 0 && heap_done && a->objs) mt_objs_at_peak(a->objs);
     mt_reader_close(r);
     return rc < 0 ? fail(a, MT_ERR_NOMEM, "%s: out of memory", a->s.path) : 0;
 }

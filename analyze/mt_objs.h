@@ -33,13 +33,14 @@ void mt_objs_free(mt_objs *o); /* accepts NULL */
 int mt_objs_feed(mt_objs *o, mt_heap *h, const mt_record *rec);
 /* The end of the feed: what is alive at the window's end. */
 int mt_objs_end(mt_objs *o);
-/* Before the replay to the heap's peak, timed t_peak: forget the live
- * objects, keep the tables. During the replay only liveness is kept, and
- * objects made by t_peak that die after it in time (earlier in the file
- * than the replay stops) count as alive at the peak. */
+/* Before the replay for the heap's peak, timed t_peak: forget the live
+ * objects, keep the tables. During the replay (to the end of the file:
+ * the objects of t_peak may lie anywhere in it) only liveness is kept,
+ * and objects made by t_peak that die after it in time count as alive at
+ * the peak. */
 void mt_objs_rewind(mt_objs *o, uint64_t t_peak);
-/* The replay reached the heap's peak: count what is alive by type (made
- * by the peak's time; the heap's peak is in time order). */
+/* The replay is over: count what is alive by type and was made by the
+ * peak's time (the heap's peak is in time order). */
 void mt_objs_at_peak(mt_objs *o);
 /* Build the tables; type names come from r. 0 or MT_ERR_NOMEM. */
 int mt_objs_finish(mt_objs *o, mt_reader *r);

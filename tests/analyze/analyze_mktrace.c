@@ -25,6 +25,8 @@
  *   analyze_mktrace heap-time OUT   three threads whose blocks overlap in
  *                                   time, their buffers in another order
  *                                   in the file (mk_heap_time)
+ *   analyze_mktrace objpeak OUT     objects alive at the heap's peak, by
+ *                                   time (and objpeak2; mk_objpeak)
  *   analyze_mktrace sampled OUT     two allocations in a trace sampled
  *                                   with N = 1000 bytes
  *   analyze_mktrace lost OUT        allocations with LOST records on two
@@ -698,6 +700,51 @@ static void mk_objects(const char *path) {
     close_writer();
 }
 
+/* Objects alive at the heap's peak, by time. objpeak: one thread makes a
+ * Point in a 1000 B block at 1 ms and another in a 50 B block at 2 ms (the
+ * peak, 1050 B: the OBJ_NEW comes after the ALLOC that makes it), then
+ * both go: 2 Points alive at the peak. objpeak2: T1 (first in the file)
+ * allocates 5000 B at 5 ms and frees it at 6 ms; T2 (later in the file)
+ * makes a Point at 1 ms from a free list (no ALLOC), allocates 100 B at
+ * 2 ms, its Point goes back to the free list at 3 ms (no FREE), and it
+ * allocates 100 B at 7 ms: the peak is 5100 B at 5 ms, no Point alive. */
+static void mk_objpeak(const char *path, int two) {
+    alloc_sample_bytes = 1;
+    header_flags = MT_HEADER_ALLOC_ORDERED;
+    open_writer(path);
+    header_flags = 0;
+    thread(1, 100, "MainThread");
+    thread(2, 101, "worker");
+    func(1, "main", "p.py", 1);
+    func(2, "work", "p.py", 10);
+    uint32_t point = str("__main__.Point");
+    call(1, 0, 1);
+    if (!two) {
+        alloc(1, 1, MT_DOMAIN_MEM, 0x1000, 1000);
+        obj(MT_REC_OBJ_NEW, 1, 1, 0x1000, point);
+        alloc(1, 2, MT_DOMAIN_MEM, 0x2000, 50);
+        obj(MT_REC_OBJ_NEW, 1, 2, 0x2000, point);
+        obj(MT_REC_OBJ_DEL, 1, 3, 0x2000, point);
+        dealloc(1, 3, MT_DOMAIN_MEM, 0x2000);
+        obj(MT_REC_OBJ_DEL, 1, 4, 0x1000, point);
+        dealloc(1, 4, MT_DOMAIN_MEM, 0x1000);
+        ret(1, 9);
+        close_writer();
+        return;
+    }
+    alloc(1, 5, MT_DOMAIN_MEM, 0x1000, 5000);
+    dealloc(1, 6, MT_DOMAIN_MEM, 0x1000);
+    ret(1, 9);
+    flush();
+    call(2, 0, 2);
+    obj(MT_REC_OBJ_NEW, 2, 1, 0x9000, point);
+    alloc(2, 2, MT_DOMAIN_MEM, 0x2000, 100);
+    obj(MT_REC_OBJ_DEL, 2, 3, 0x9000, point);
+    alloc(2, 7, MT_DOMAIN_MEM, 0x3000, 100);
+    ret(2, 9);
+    close_writer();
+}
+
 /* Object records naming type sids no STRING defined, two of them beyond
  * 2^31 (a damaged file): three types whose names are unknown. */
 static void mk_bigsid(const char *path) {
@@ -720,6 +767,8 @@ int main(int argc, char **argv) {
     else if (argc == 3 && !strcmp(argv[1], "heap-order")) mk_heap_order(argv[2], 1);
     else if (argc == 3 && !strcmp(argv[1], "heap-order-old")) mk_heap_order(argv[2], 0);
     else if (argc == 3 && !strcmp(argv[1], "heap-time")) mk_heap_time(argv[2]);
+    else if (argc == 3 && !strcmp(argv[1], "objpeak")) mk_objpeak(argv[2], 0);
+    else if (argc == 3 && !strcmp(argv[1], "objpeak2")) mk_objpeak(argv[2], 1);
     else if (argc == 3 && !strcmp(argv[1], "sampled")) mk_sampled(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "objects")) mk_objects(argv[2]);
     else if (argc == 3 && !strcmp(argv[1], "bigsid")) mk_bigsid(argv[2]);

@@ -126,6 +126,15 @@ test_expect_success 'three threads overlapping in time, their buffers in another
     ! grep -q "^  order " time.txt
 '
 
+test_expect_success 'objects alive at the peak by time: made just after its allocation, dead before it' '
+    "$MKTRACE" objpeak op1.trace && "$ANALYZE" --json op1.trace >op1.json && schema op1.json &&
+    expect op1.json heap.peak_bytes=1050 heap.peak_time_s=0.002 &&
+    "$PYTHON" -c "import json,sys; t={x[\"type\"]: x[\"peak_count\"] for x in json.load(open(sys.argv[1]))[\"objects\"][\"types\"]}; assert t == {\"__main__.Point\": 2}, t" op1.json &&
+    "$MKTRACE" objpeak2 op2.trace && "$ANALYZE" --json op2.trace >op2.json && schema op2.json &&
+    expect op2.json heap.peak_bytes=5100 heap.peak_time_s=0.005 &&
+    "$PYTHON" -c "import json,sys; t={x[\"type\"]: x[\"peak_count\"] for x in json.load(open(sys.argv[1]))[\"objects\"][\"types\"]}; assert t == {\"__main__.Point\": 0}, t" op2.json
+'
+
 test_expect_success 'the same with room for one waiting change: summed out of order, and said' '
     MEMTRACE_TEST_ORDER_CAP=1 "$ANALYZE" --json time.trace >time1.json && schema time1.json &&
     "$PYTHON" -c "import json,sys; h=json.load(open(sys.argv[1]))[\"heap\"]; r=h[\"repairs\"]; assert r[\"unordered\"] > 0 and r[\"unordered_bytes\"] > 0 and h[\"total\"][\"end_bytes\"] == 500, r" time1.json &&
