@@ -188,14 +188,14 @@ struct mt_heap {
 
     /* Running values and the peak, in time order: changes go through the
      * orderer (mt_horder.h), which applies them by time (commit). The
-     * peak is reached at change number peak_idx, timed peak_t, applied
-     * when no change numbered above peak_last had been: the replay stops
-     * there (mt_heap_rewind). */
+     * peak is reached at change number peak_idx (0: none), timed s.t_peak,
+     * when no change numbered above peak_last had been applied: the
+     * replay stops there (mt_heap_rewind). */
     mt_horder *ord;
     int32_t rec_q;  /* the orderer index of the record being fed */
     int64_t H[MT_DOMAIN_COUNT + 1];
-    uint64_t ops, peak_idx, peak_t, peak_last;
-    int replay, reached, peak_set;
+    uint64_t ops, peak_idx, peak_last;
+    int replay, reached;
     int mute; /* the changes being made are not summed (account) */
 
     hslice *series[MT_DOMAIN_COUNT + 1];
@@ -623,7 +623,7 @@ static int series_note(mt_heap *h, int k, uint64_t t) {
 /* Replay: whether change number idx at time t was applied by the time the
  * peak was reached (time order: by time, then number). */
 static int by_peak(const mt_heap *h, uint64_t t, uint64_t idx) {
-    return t < h->peak_t || (t == h->peak_t && idx <= h->peak_idx);
+    return t < h->s.t_peak || (t == h->s.t_peak && idx <= h->peak_idx);
 }
 
 /* Replay: block b was live at the peak; group it by site. */
@@ -667,10 +667,8 @@ static int commit(void *ctx, const mt_horder_op *op) {
     if (all > h->s.peak_bytes) {
         h->s.peak_bytes = all;
         h->s.t_peak = t;
-        h->peak_t = t;
         h->peak_idx = op->idx;
         h->peak_last = mt_horder_last_idx(h->ord);
-        h->peak_set = 1;
     }
     mt_analysis_heap_domain *dom = &h->s.domains[d];
     if (dv > dom->peak_bytes) dom->peak_bytes = dv;
@@ -967,7 +965,7 @@ int mt_heap_end(mt_heap *h) {
     }
     h->s.total.peak_bytes = h->s.peak_bytes;
     h->s.end_blocks = (uint64_t)(h->end_blocks_w + 0.5);
-    return h->peak_set ? 1 : 0;
+    return h->peak_idx ? 1 : 0;
 }
 
 int mt_heap_rewind(mt_heap *h) {

@@ -25,7 +25,6 @@ typedef struct slot {
 typedef struct ring {
     slot *v;
     uint64_t head, n, cap; /* cap 0 or a power of two */
-    uint32_t hpos;         /* its place in the heap of rings + 1, 0: not there */
 } ring;
 
 struct mt_horder {
@@ -97,20 +96,15 @@ static const slot *first(const mt_horder *o, uint32_t ring_i) {
     return &r->v[r->head];
 }
 
-static void hp_set(mt_horder *o, uint32_t pos, uint32_t ring_i) {
-    o->hp[pos] = ring_i;
-    o->q[ring_i].hpos = pos + 1;
-}
-
 static void hp_up(mt_horder *o, uint32_t pos) {
     uint32_t x = o->hp[pos];
     while (pos) {
         uint32_t up = (pos - 1) / 2;
         if (!before(first(o, x), first(o, o->hp[up]))) break;
-        hp_set(o, pos, o->hp[up]);
+        o->hp[pos] = o->hp[up];
         pos = up;
     }
-    hp_set(o, pos, x);
+    o->hp[pos] = x;
 }
 
 static void hp_down(mt_horder *o, uint32_t pos) {
@@ -120,16 +114,15 @@ static void hp_down(mt_horder *o, uint32_t pos) {
         if (c >= o->nhp) break;
         if (c + 1 < o->nhp && before(first(o, o->hp[c + 1]), first(o, o->hp[c]))) c++;
         if (!before(first(o, o->hp[c]), first(o, x))) break;
-        hp_set(o, pos, o->hp[c]);
+        o->hp[pos] = o->hp[c];
         pos = c;
     }
-    hp_set(o, pos, x);
+    o->hp[pos] = x;
 }
 
 static void hp_pop(mt_horder *o) {
-    o->q[o->hp[0]].hpos = 0;
     if (--o->nhp) {
-        hp_set(o, 0, o->hp[o->nhp]);
+        o->hp[0] = o->hp[o->nhp];
         hp_down(o, 0);
     }
 }
